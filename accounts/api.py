@@ -1,0 +1,67 @@
+"""The accounts part of the API: who am I, and my households."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Household, HouseholdMember, User
+from accounts.selectors import household_get_for_user, household_list_for_user
+
+
+class MeOutput(serializers.ModelSerializer):
+    roles = serializers.SerializerMethodField()
+    firm = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "full_name", "roles", "firm"]
+
+    def get_roles(self, user: User) -> list[str]:
+        return sorted(user.roles)
+
+    def get_firm(self, user: User) -> dict[str, object] | None:
+        return {"id": user.firm_id, "name": user.firm.name} if user.firm_id else None
+
+
+class MemberOutput(serializers.ModelSerializer):
+    id = serializers.IntegerField(source="investor.id")
+    name = serializers.CharField(source="investor.full_name")
+
+    class Meta:
+        model = HouseholdMember
+        fields = ["id", "name", "relationship"]
+
+
+class HouseholdOutput(serializers.ModelSerializer):
+    advisor = serializers.SerializerMethodField()
+    investors = MemberOutput(source="members", many=True)
+
+    class Meta:
+        model = Household
+        fields = ["id", "name", "status", "advisor", "investors", "created_at", "updated_at"]
+
+    def get_advisor(self, household: Household) -> dict[str, object]:
+        return {"id": household.advisor_id, "name": str(household.advisor), "email": household.advisor.user.email}
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeOutput)
+    def get(self, request: Request) -> Response:
+        user = User.objects.select_related("firm").get(pk=request.user.pk)
+        return Response(MeOutput(user).data)
+
+
+class HouseholdListView(generics.ListAPIView):
+    serializer_class = HouseholdOutput
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return household_list_for_user(user=self.request.user, search=self.request.query_params.get("search", "")[:100])
+
+
+class HouseholdDetailView(generics.RetrieveAPIView):
+    serializer_class = HouseholdOutput
+
+    def get_object(self) -> Household:
+        return household_get_for_user(user=self.request.user, pk=self.kwargs["pk"])

@@ -1,0 +1,217 @@
+"""Users, firms, advisors, households and their investors.
+
+Every model here holds personal data and carries a history table; the acting user of
+each change is recorded by `simple_history` (the request's user on the web, the token's
+user in the API, a named system user in jobs).
+"""
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+
+class Role(models.TextChoices):
+    """The four roles; each is a Django group of the same name with its permissions."""
+
+    INVESTOR = "investor", "Investor"
+    ADVISOR = "advisor", "Advisor"
+    COMPLIANCE = "compliance officer", "Compliance officer"
+    OPERATIONS = "operations", "Operations"
+
+
+#: Roles that must pass a second factor when KRONOS_ENFORCE_2FA is on.
+STAFF_ROLES = frozenset({Role.ADVISOR, Role.COMPLIANCE, Role.OPERATIONS})
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> "User":
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> "User":
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> "User":
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username: str | None) -> "User":
+        return self.get(email__iexact=username)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who logs in, identified by email."""
+
+    email = models.EmailField("email address", unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    firm = models.ForeignKey(
+        "accounts.Firm",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff",
+        help_text="The firm a staff member (advisor, compliance, operations) works for.",
+    )
+    is_staff = models.BooleanField(default=False, help_text="May log in to the admin.")
+    is_active = models.BooleanField(default=True)
+    is_system = models.BooleanField(default=False, help_text="A named system user that jobs act as.")
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    def has_role(self, role: str) -> bool:
+        """Whether the user is in the role's group (cached per instance: groups don't change mid-request)."""
+        return role in self.roles
+
+    @property
+    def roles(self) -> frozenset[str]:
+        cached = getattr(self, "_roles_cache", None)
+        if cached is None:
+            cached = frozenset(self.groups.values_list("name", flat=True))
+            self._roles_cache = cached
+        return cached
+
+    @property
+    def needs_second_factor(self) -> bool:
+        return self.is_staff or self.is_superuser or bool(self.roles & STAFF_ROLES)
+
+
+class Firm(models.Model):
+    """A registered investment advisory firm: the tenant everything else belongs to."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    time_zone = models.CharField(max_length=64, default="America/New_York")
+    base_currency = models.CharField(max_length=3, default="USD")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Advisor(models.Model):
+    """An advisor of a firm; manages a book of households."""
+
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="advisor")
+    firm = models.ForeignKey(Firm, on_delete=models.PROTECT, related_name="advisors")
+    crd_number = models.CharField("CRD number", max_length=20, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["user__full_name"]
+
+    def __str__(self) -> str:
+        return self.user.get_full_name()
+
+
+class Household(models.Model):
+    """A client of the firm: one or more investors who share an advisor and accounts."""
+
+    class Status(models.TextChoices):
+        PROSPECT = "prospect", "Prospect"
+        ACTIVE = "active", "Active"
+        CLOSED = "closed", "Closed"
+
+    firm = models.ForeignKey(Firm, on_delete=models.PROTECT, related_name="households")
+    name = models.CharField(max_length=200)
+    advisor = models.ForeignKey(Advisor, on_delete=models.PROTECT, related_name="households")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["firm", "name"], name="accounts_household_name_unique_in_firm")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Investor(models.Model):
+    """A person who owns accounts in one or more households; may have a login."""
+
+    user = models.OneToOneField(User, on_delete=models.PROTECT, null=True, blank=True, related_name="investor")
+    firm = models.ForeignKey(Firm, on_delete=models.PROTECT, related_name="investors")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField(blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    country = models.CharField(max_length=2, default="US", help_text="ISO 3166-1 alpha-2 country of residence.")
+    households = models.ManyToManyField(Household, through="HouseholdMember", related_name="investors")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class HouseholdMember(models.Model):
+    """An investor's membership of a household; owners are who KYC and suitability look at."""
+
+    class Relationship(models.TextChoices):
+        PRIMARY = "primary", "Primary"
+        JOINT = "joint", "Joint owner"
+        DEPENDENT = "dependent", "Dependent"
+
+    household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="members")
+    investor = models.ForeignKey(Investor, on_delete=models.PROTECT, related_name="memberships")
+    relationship = models.CharField(max_length=20, choices=Relationship.choices, default=Relationship.PRIMARY)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["household", "investor"], name="accounts_member_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.investor} in {self.household}"

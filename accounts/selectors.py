@@ -1,0 +1,50 @@
+"""Reads of users and households, always scoped to the user asking.
+
+An investor sees the households they are a member of; an advisor the households they
+advise; compliance officers and operations every household of their firm. Anything else
+is a 404, so ids cannot be probed.
+"""
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from accounts.models import Household, HouseholdMember, Role, User
+
+
+def household_scope_q(*, user: User, prefix: str = "") -> Q:
+    """The filter that limits households (or rows reached through `prefix`) to `user`'s."""
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    if user.is_superuser:
+        return Q()
+    roles = user.roles
+    q = Q(pk__in=[]) if not prefix else Q(**{f"{prefix}pk__in": []})
+    if (Role.COMPLIANCE in roles or Role.OPERATIONS in roles) and user.firm_id:
+        q |= Q(**{f"{prefix}firm_id": user.firm_id})
+    if Role.ADVISOR in roles:
+        q |= Q(**{f"{prefix}advisor__user_id": user.pk})
+    if Role.INVESTOR in roles:
+        q |= Q(**{f"{prefix}members__investor__user_id": user.pk})
+    return q
+
+
+def household_list_for_user(*, user: User, search: str = "") -> QuerySet[Household]:
+    """The user's households with advisor and investors loaded in a fixed number of queries."""
+    qs = Household.objects.filter(pk__in=Household.objects.filter(household_scope_q(user=user)).values("pk"))
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(investors__last_name__icontains=search)).distinct()
+    return (
+        qs.select_related("advisor__user", "firm")
+        .prefetch_related(
+            Prefetch(
+                "members", queryset=HouseholdMember.objects.select_related("investor").order_by("investor__last_name")
+            )
+        )
+        .annotate(investor_count=Count("members", distinct=True))
+        .order_by("name", "id")
+    )
+
+
+def household_get_for_user(*, user: User, pk: int | str) -> Household:
+    """One of the user's households, or 404 (never 403: ids are not to be probed)."""
+    return get_object_or_404(household_list_for_user(user=user), pk=pk)

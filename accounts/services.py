@@ -1,0 +1,178 @@
+"""Writes to users, firms, advisors, households and investors.
+
+Each service validates its input, runs in one transaction, records the acting user on
+the history row and raises `AccountsError` with a readable message on bad input.
+"""
+
+from collections.abc import Iterable
+from datetime import date
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from accounts.errors import AccountsError
+from accounts.models import Advisor, Firm, Household, HouseholdMember, Investor, Role, User
+from kronos.history import save_attributed
+
+SYSTEM_USER_EMAIL = "system@kronos.internal"
+
+
+def system_user() -> User:
+    """The named user that scheduled jobs act as; created on first use."""
+    user, created = User.objects.get_or_create(
+        email=SYSTEM_USER_EMAIL,
+        defaults={"full_name": "Kronos scheduler", "is_system": True, "is_active": False},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    password: str | None,
+    full_name: str = "",
+    roles: Iterable[str] = (),
+    firm: Firm | None = None,
+    is_staff: bool = False,
+    acting_user: User | None = None,
+) -> User:
+    """Create a login with the given roles. Refuses a duplicate email (case-insensitive)."""
+    email = User.objects.normalize_email(email).strip().lower()
+    role_names = list(roles)
+    unknown = set(role_names) - set(Role.values)
+    if unknown:
+        raise AccountsError(f"Unknown role: {', '.join(sorted(unknown))}.", field="roles")
+    if User.objects.filter(email__iexact=email).exists():
+        raise AccountsError(f"A user with the email {email} already exists.", field="email")
+    user = User(email=email, full_name=full_name, firm=firm, is_staff=is_staff)
+    user.set_password(password)
+    try:
+        save_attributed(user, acting_user=acting_user, reason="user created")
+    except ValidationError as exc:
+        raise AccountsError.from_validation(exc) from exc
+    if role_names:
+        user.groups.add(*Group.objects.filter(name__in=role_names))
+    return user
+
+
+@transaction.atomic
+def firm_create(*, name: str, acting_user: User | None, slug: str = "", time_zone: str = "America/New_York") -> Firm:
+    firm = Firm(name=name.strip(), slug=slug or slugify(name)[:60], time_zone=time_zone)
+    try:
+        return save_attributed(firm, acting_user=acting_user, reason="firm created")
+    except ValidationError as exc:
+        raise AccountsError.from_validation(exc) from exc
+
+
+@transaction.atomic
+def advisor_create(*, user: User, firm: Firm, acting_user: User | None, crd_number: str = "") -> Advisor:
+    advisor = Advisor(user=user, firm=firm, crd_number=crd_number)
+    try:
+        save_attributed(advisor, acting_user=acting_user, reason="advisor created")
+    except ValidationError as exc:
+        raise AccountsError.from_validation(exc) from exc
+    user.groups.add(Group.objects.get(name=Role.ADVISOR))
+    if user.firm_id != firm.pk:
+        user.firm = firm
+        save_attributed(user, acting_user=acting_user, reason="joined firm", validate=False)
+    return advisor
+
+
+@transaction.atomic
+def household_create(
+    *, firm: Firm, name: str, advisor: Advisor, acting_user: User | None, notes: str = ""
+) -> Household:
+    """Create a household advised by `advisor`, who must belong to the same firm."""
+    if advisor.firm_id != firm.pk:
+        raise AccountsError("The advisor does not belong to this firm.", field="advisor")
+    household = Household(firm=firm, name=name.strip(), advisor=advisor, notes=notes)
+    try:
+        return save_attributed(household, acting_user=acting_user, reason="household created")
+    except ValidationError as exc:
+        raise AccountsError.from_validation(exc) from exc
+    except IntegrityError as exc:
+        raise AccountsError("A household with this name already exists in the firm.", field="name") from exc
+
+
+HOUSEHOLD_EDITABLE_FIELDS = frozenset({"name", "status", "notes", "advisor"})
+
+
+@transaction.atomic
+def household_update(
+    *, household: Household, acting_user: User | None, reason: str = "household updated", **changes: object
+) -> Household:
+    """Change a household's name, status, notes or advisor; validated, with history."""
+    unknown = set(changes) - HOUSEHOLD_EDITABLE_FIELDS
+    if unknown:
+        raise AccountsError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    household = Household.objects.select_for_update().get(pk=household.pk)
+    for field, value in changes.items():
+        setattr(household, field, value.strip() if isinstance(value, str) and field == "name" else value)
+    if "advisor" in changes and household.advisor.firm_id != household.firm_id:
+        raise AccountsError("The advisor does not belong to this household's firm.", field="advisor")
+    try:
+        return save_attributed(household, acting_user=acting_user, reason=reason)
+    except ValidationError as exc:
+        raise AccountsError.from_validation(exc) from exc
+
+
+@transaction.atomic
+def investor_create(
+    *,
+    firm: Firm,
+    first_name: str,
+    last_name: str,
+    acting_user: User | None,
+    household: Household | None = None,
+    relationship: str = HouseholdMember.Relationship.PRIMARY,
+    email: str = "",
+    date_of_birth: date | None = None,
+    country: str = "US",
+    user: User | None = None,
+) -> Investor:
+    """Create an investor (optionally with a login) and add them to a household."""
+    if date_of_birth and date_of_birth > date.today():
+        raise AccountsError("The date of birth cannot be in the future.", field="date_of_birth")
+    investor = Investor(
+        firm=firm,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        email=email,
+        date_of_birth=date_of_birth,
+        country=country.upper(),
+        user=user,
+    )
+    try:
+        save_attributed(investor, acting_user=acting_user, reason="investor created")
+    except ValidationError as exc:
+        raise AccountsError.from_validation(exc) from exc
+    if user is not None:
+        user.groups.add(Group.objects.get(name=Role.INVESTOR))
+    if household is not None:
+        household_add_member(household=household, investor=investor, relationship=relationship, acting_user=acting_user)
+    return investor
+
+
+@transaction.atomic
+def household_add_member(
+    *,
+    household: Household,
+    investor: Investor,
+    acting_user: User | None,
+    relationship: str = HouseholdMember.Relationship.PRIMARY,
+) -> HouseholdMember:
+    if investor.firm_id != household.firm_id:
+        raise AccountsError("The investor is a client of another firm.", field="investor")
+    if HouseholdMember.objects.filter(household=household, investor=investor).exists():
+        raise AccountsError("The investor is already a member of this household.", field="investor")
+    member = HouseholdMember(household=household, investor=investor, relationship=relationship)
+    try:
+        return save_attributed(member, acting_user=acting_user, reason="member added")
+    except ValidationError as exc:
+        raise AccountsError.from_validation(exc) from exc

@@ -1,0 +1,110 @@
+"""Login, the second factor, and the household pages.
+
+Views are thin: a user-scoped selector or a service, then a full page or, on an HTMX
+request, the named partial of the same template.
+"""
+
+import qrcode
+import qrcode.image.svg
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.forms import HouseholdFilterForm, LoginForm, TokenForm
+from accounts.models import Role
+from accounts.selectors import household_get_for_user, household_list_for_user
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send each role to its first page."""
+    roles = request.user.roles
+    if Role.ADVISOR in roles:
+        return redirect(_first_existing("portfolios:book", "accounts:household_list"))
+    if Role.COMPLIANCE in roles:
+        return redirect(_first_existing("compliance:dashboard", "accounts:household_list"))
+    if Role.OPERATIONS in roles and request.user.is_staff:
+        return redirect(_first_existing("trading:operations", "admin:index"))
+    return redirect("accounts:household_list")
+
+
+def _first_existing(*names: str) -> str:
+    from django.urls import NoReverseMatch
+
+    for name in names:
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return "/"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def two_factor(request: HttpRequest) -> HttpResponse:
+    """Verify a TOTP code; a user with no confirmed device first enrols one by QR code."""
+    user = request.user
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    enrolling = device is None
+    if enrolling:
+        device = TOTPDevice.objects.filter(user=user, confirmed=False).first() or TOTPDevice.objects.create(
+            user=user, name="Authenticator app", confirmed=False
+        )
+    next_url = request.POST.get("next") or request.GET.get("next") or reverse("accounts:home_root")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = reverse("accounts:home_root")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["token"]):
+            if enrolling:
+                device.confirmed = True
+                device.save(update_fields=["confirmed"])
+            otp_login(request, device)
+            return redirect(next_url)
+        form.add_error("token", "That code is not valid. Codes change every 30 seconds; try the current one.")
+    qr_svg = ""
+    if enrolling:
+        image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+        qr_svg = image.to_string(encoding="unicode")
+    return render(
+        request,
+        "accounts/two_factor.html",
+        {
+            "form": form,
+            "enrolling": enrolling,
+            "qr_svg": qr_svg,
+            "next": next_url,
+            "secret_url": device.config_url if enrolling else "",
+        },
+    )
+
+
+@login_required
+def household_list(request: HttpRequest) -> HttpResponse:
+    form = HouseholdFilterForm(request.GET or None)
+    search = form.cleaned_data["q"] if form.is_valid() else ""
+    page = Paginator(household_list_for_user(user=request.user, search=search), 25).get_page(request.GET.get("page"))
+    template = "accounts/household_list.html"
+    if request.htmx:
+        template += "#household-table"
+    return render(request, template, {"form": form, "page": page, "households": page.object_list})
+
+
+@login_required
+def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    household = household_get_for_user(user=request.user, pk=pk)
+    return render(request, "accounts/household_detail.html", {"household": household})

@@ -1,0 +1,30 @@
+"""Recording who changed what, for every financial write.
+
+Services call `attribute(instance, acting_user=..., reason=...)` before `save()`, so the
+history row names the acting user and the change reason; bulk writes go through
+`simple_history.utils.bulk_create_with_history` / `bulk_update_with_history` with the
+same user. Jobs act as the named system user from `accounts.services.system_user()`.
+"""
+
+from typing import Any, TypeVar
+
+from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
+
+
+def attribute(instance: M, *, acting_user: Any, reason: str = "") -> M:
+    """Mark `instance` so its next history row names `acting_user` and `reason`."""
+    instance._history_user = acting_user  # type: ignore[attr-defined]
+    if reason:
+        instance._change_reason = reason[:100]  # type: ignore[attr-defined]
+    return instance
+
+
+def save_attributed(instance: M, *, acting_user: Any, reason: str = "", validate: bool = True, **save_kwargs: Any) -> M:
+    """Validate (full_clean) and save with the acting user and reason on its history row."""
+    if validate:
+        instance.full_clean()
+    attribute(instance, acting_user=acting_user, reason=reason)
+    instance.save(**save_kwargs)
+    return instance

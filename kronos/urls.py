@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from kronos import health
+
+api_v1 = [
+    path("", include("accounts.api_urls")),
+    path("", include("portfolios.api_urls")),
+    path("", include("trading.api_urls")),
+    path("", include("compliance.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("api/v1/", include(api_v1)),
+    path("", include("accounts.urls")),
+    path("", include("portfolios.urls")),
+    path("", include("trading.urls")),
+    path("", include("compliance.urls")),
+]
+
+handler404 = "kronos.views.not_found"
+handler500 = "kronos.views.server_error"

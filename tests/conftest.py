@@ -1,0 +1,70 @@
+"""Suite-wide test setup: fast hashing, in-memory email, a clean cache per test, and the
+three users of the permission tests (alice and bob are advisors in one firm, charlie an
+investor in one of alice's households)."""
+
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+
+from tests.accounts.factories import AdvisorFactory, HouseholdFactory, InvestorFactory, UserFactory
+
+
+def pytest_configure(config: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Throttles and locks live in the cache (Redis in the suite): start each test empty."""
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def alice(db):
+    return AdvisorFactory(user__email="alice@example.com", user__full_name="Alice Advisor")
+
+
+@pytest.fixture
+def bob(db, alice):
+    return AdvisorFactory(user__email="bob@example.com", user__full_name="Bob Advisor", firm=alice.firm)
+
+
+@pytest.fixture
+def alice_household(alice):
+    return HouseholdFactory(advisor=alice, firm=alice.firm, name="Alvarez Household")
+
+
+@pytest.fixture
+def bob_household(bob):
+    return HouseholdFactory(advisor=bob, firm=bob.firm, name="Bennett Household")
+
+
+@pytest.fixture
+def charlie(alice_household):
+    """An investor with a login, member of alice's household."""
+    user = UserFactory(email="charlie@example.com", full_name="Charlie Investor", roles=["investor"])
+    InvestorFactory(
+        user=user, firm=alice_household.firm, households=[alice_household], first_name="Charlie", last_name="Investor"
+    )
+    return user
+
+
+@pytest.fixture
+def verified_client(client):
+    """A test client whose login also passes the second factor (as a staff user would)."""
+
+    def login(user):
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        client.force_login(user)
+        device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+        session = client.session
+        session["otp_device_id"] = device.persistent_id
+        session.save()
+        return client
+
+    return login
