@@ -1,13 +1,16 @@
 """The accounts part of the API: who am I, and my households."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import services
+from accounts.errors import AccountsError
 from accounts.models import Household, HouseholdMember, User
-from accounts.selectors import household_get_for_user, household_list_for_user
+from accounts.selectors import household_get_for_user, household_list_for_user, household_may_edit
 
 
 class MeOutput(serializers.ModelSerializer):
@@ -60,8 +63,27 @@ class HouseholdListView(generics.ListAPIView):
         return household_list_for_user(user=self.request.user, search=self.request.query_params.get("search", "")[:100])
 
 
+class HouseholdUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    status = serializers.ChoiceField(choices=Household.Status.choices, required=False)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
 class HouseholdDetailView(generics.RetrieveAPIView):
     serializer_class = HouseholdOutput
 
     def get_object(self) -> Household:
         return household_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    @extend_schema(request=HouseholdUpdateInput, responses=HouseholdOutput)
+    def patch(self, request: Request, pk: int) -> Response:
+        """Change a household's name, status or notes: its advisor (or operations) only."""
+        household = self.get_object()
+        if not household_may_edit(user=request.user, household=household):
+            raise PermissionDenied("Only the household's advisor or operations staff may change it.")
+        data = HouseholdUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not data.validated_data:
+            raise AccountsError("Nothing to change: send name, status or notes.")
+        services.household_update(household=household, acting_user=request.user, **data.validated_data)
+        return Response(HouseholdOutput(self.get_object()).data, status=status.HTTP_200_OK)

@@ -25,3 +25,9 @@ class TokenForm(forms.Form):
 
 class HouseholdFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
+
+
+class HouseholdForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    status = forms.ChoiceField(choices=[("prospect", "Prospect"), ("active", "Active"), ("closed", "Closed")])
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), max_length=5000)

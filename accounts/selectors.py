@@ -48,3 +48,12 @@ def household_list_for_user(*, user: User, search: str = "") -> QuerySet[Househo
 def household_get_for_user(*, user: User, pk: int | str) -> Household:
     """One of the user's households, or 404 (never 403: ids are not to be probed)."""
     return get_object_or_404(household_list_for_user(user=user), pk=pk)
+
+
+def household_may_edit(*, user: User, household: Household) -> bool:
+    """The household's advisor and its firm's operations staff may change it."""
+    if user.is_superuser:
+        return True
+    if household.advisor.user_id == user.pk:
+        return True
+    return Role.OPERATIONS in user.roles and user.firm_id == household.firm_id

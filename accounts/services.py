@@ -5,15 +5,17 @@ the history row and raises `AccountsError` with a readable message on bad input.
 """
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.errors import AccountsError
-from accounts.models import Advisor, Firm, Household, HouseholdMember, Investor, Role, User
+from accounts.models import Advisor, Firm, Household, HouseholdMember, IdempotencyKey, Investor, Role, User
 from kronos.history import save_attributed
 
 SYSTEM_USER_EMAIL = "system@kronos.internal"
@@ -176,3 +178,28 @@ def household_add_member(
         return save_attributed(member, acting_user=acting_user, reason="member added")
     except ValidationError as exc:
         raise AccountsError.from_validation(exc) from exc
+
+
+IDEMPOTENCY_KEY_RETENTION = timedelta(hours=48)
+
+
+@transaction.atomic
+def expired_credentials_clear(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete what has expired: access and refresh tokens, grants, idempotency keys older than
+    their retention (48 hours, above the promised 24) and lockout attempts past the cool-off.
+    Safe to run any number of times; returns how many rows of each kind went."""
+    from axes.models import AccessAttempt
+    from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+
+    now = now or timezone.now()
+    counts: dict[str, int] = {}
+    AccessToken = get_access_token_model()
+    counts["refresh_tokens"] = get_refresh_token_model().objects.filter(access_token__expires__lt=now).delete()[0]
+    counts["access_tokens"] = AccessToken.objects.filter(expires__lt=now, refresh_token__isnull=True).delete()[0]
+    counts["grants"] = get_grant_model().objects.filter(expires__lt=now).delete()[0]
+    counts["idempotency_keys"] = IdempotencyKey.objects.filter(created_at__lt=now - IDEMPOTENCY_KEY_RETENTION).delete()[
+        0
+    ]
+    cooloff = timedelta(hours=float(settings.AXES_COOLOFF_TIME))
+    counts["lockout_attempts"] = AccessAttempt.objects.filter(attempt_time__lt=now - cooloff).delete()[0]
+    return counts

@@ -6,10 +6,11 @@ request, the named partial of the same template.
 
 import qrcode
 import qrcode.image.svg
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,9 +18,11 @@ from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.forms import HouseholdFilterForm, LoginForm, TokenForm
+from accounts import services
+from accounts.errors import AccountsError
+from accounts.forms import HouseholdFilterForm, HouseholdForm, LoginForm, TokenForm
 from accounts.models import Role
-from accounts.selectors import household_get_for_user, household_list_for_user
+from accounts.selectors import household_get_for_user, household_list_for_user, household_may_edit
 
 
 class LoginView(auth_views.LoginView):
@@ -69,13 +72,17 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         next_url = reverse("accounts:home_root")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["token"]):
+        allowed, _ = device.verify_is_allowed()
+        if not allowed:
+            form.add_error("token", "Too many wrong codes in a row: wait a few seconds, then enter the current code.")
+        elif device.verify_token(form.cleaned_data["token"]):
             if enrolling:
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
             otp_login(request, device)
             return redirect(next_url)
-        form.add_error("token", "That code is not valid. Codes change every 30 seconds; try the current one.")
+        else:
+            form.add_error("token", "That code is not valid. Codes change every 30 seconds; try the current one.")
     qr_svg = ""
     if enrolling:
         image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
@@ -107,4 +114,24 @@ def household_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
     household = household_get_for_user(user=request.user, pk=pk)
-    return render(request, "accounts/household_detail.html", {"household": household})
+    may_edit = household_may_edit(user=request.user, household=household)
+    return render(request, "accounts/household_detail.html", {"household": household, "may_edit": may_edit})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def household_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    household = household_get_for_user(user=request.user, pk=pk)
+    if not household_may_edit(user=request.user, household=household):
+        raise Http404
+    initial = {"name": household.name, "status": household.status, "notes": household.notes}
+    form = HouseholdForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.household_update(household=household, acting_user=request.user, **form.cleaned_data)
+        except AccountsError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, "Household saved.")
+            return redirect("accounts:household_detail", pk=household.pk)
+    return render(request, "accounts/household_edit.html", {"household": household, "form": form})

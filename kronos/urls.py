@@ -1,8 +1,14 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from kronos import health
+
+if settings.KRONOS_ENFORCE_2FA:
+    # The admin refuses any session that has not passed the second factor.
+    admin.site.__class__ = OTPAdminSite
 
 api_v1 = [
     path("", include("accounts.api_urls")),

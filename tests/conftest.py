@@ -68,3 +68,44 @@ def verified_client(client):
         return client
 
     return login
+
+
+@pytest.fixture
+def make_token(db):
+    """A bearer token for a user with the given scopes, as `create_api_token` makes."""
+    import secrets
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import get_access_token_model, get_application_model
+
+    def make(user, scopes="read"):
+        app, _ = get_application_model().objects.get_or_create(
+            name="tests", defaults={"client_type": "confidential", "authorization_grant_type": "client-credentials"}
+        )
+        return (
+            get_access_token_model()
+            .objects.create(
+                user=user,
+                application=app,
+                token=secrets.token_urlsafe(24),
+                scope=scopes,
+                expires=timezone.now() + timedelta(hours=1),
+            )
+            .token
+        )
+
+    return make
+
+
+@pytest.fixture
+def api(make_token):
+    """An API client authenticated as `user` with a bearer token of the given scopes."""
+    from rest_framework.test import APIClient
+
+    def client_for(user, scopes="read trade"):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(user, scopes)}")
+        return client
+
+    return client_for
