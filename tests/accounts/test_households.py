@@ -1,8 +1,8 @@
 """Household pages and API: who sees what, who changes what, and at a fixed query count."""
 
 import pytest
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Household
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, InvestorFactory, UserFactory
