@@ -1,0 +1,473 @@
+"""Securities, prices, model portfolios, investment accounts and their double-entry ledger.
+
+Every model that holds client financial data carries `history = HistoricalRecords()`.
+Writes go through `portfolios.services` and, for anything that moves cash or securities,
+through `portfolios.ledger.post_entry` alone: `Position` and `CashBalance` are materialised
+sums of `Posting`s, changed only by the ledger in the same transaction as the postings.
+
+Decimal places, chosen once here:
+- prices: 6 places (the adjusted closes in the shared data go down to 0.117203);
+- share quantities: 9 places (what custodian APIs accept);
+- cash amounts: 2 places;
+- weights, thresholds and bands: fractions of 1 with 6 places (0.050000 is 5 points);
+- cost per share: 6 places.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+PRICE_PLACES = 6
+QUANTITY_PLACES = 9
+CASH_PLACES = 2
+WEIGHT_PLACES = 6
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+
+def validate_positive(value: Decimal) -> None:
+    if value is not None and value <= 0:
+        raise ValidationError("Must be a positive number.", code="not_positive")
+
+
+def validate_not_future(value) -> None:  # type: ignore[no-untyped-def]
+    if value is not None and value > timezone.localdate():
+        raise ValidationError("The date cannot be in the future.", code="future_date")
+
+
+def weight_field(**kwargs) -> models.DecimalField:  # type: ignore[no-untyped-def]
+    return models.DecimalField(max_digits=7, decimal_places=WEIGHT_PLACES, **kwargs)
+
+
+def cash_field(**kwargs) -> models.DecimalField:  # type: ignore[no-untyped-def]
+    return models.DecimalField(max_digits=18, decimal_places=CASH_PLACES, **kwargs)
+
+
+def quantity_field(**kwargs) -> models.DecimalField:  # type: ignore[no-untyped-def]
+    return models.DecimalField(max_digits=28, decimal_places=QUANTITY_PLACES, **kwargs)
+
+
+class AssetClass(models.TextChoices):
+    US_EQUITY = "us_equity", "US equity"
+    INTL_EQUITY = "intl_equity", "International equity"
+    BONDS = "bonds", "Bonds"
+    CASH_EQUIVALENT = "cash_equivalent", "Cash equivalent"
+    REAL_ESTATE = "real_estate", "Real estate"
+    COMMODITIES = "commodities", "Commodities"
+    OTHER = "other", "Other"
+
+
+class Security(models.Model):
+    """A tradable instrument, identified by its upper-case ticker."""
+
+    symbol = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    asset_class = models.CharField(max_length=20, choices=AssetClass.choices, default=AssetClass.US_EQUITY)
+    currency = models.CharField(max_length=3, default="USD")
+    is_active = models.BooleanField(default=True, help_text="Inactive securities are held but never bought.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["symbol"]
+        verbose_name_plural = "securities"
+        constraints = [
+            models.CheckConstraint(condition=Q(symbol=Upper("symbol")), name="portfolios_security_symbol_upper"),
+            models.CheckConstraint(condition=~Q(symbol=""), name="portfolios_security_symbol_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class Price(models.Model):
+    """A security's (adjusted) close on a day.
+
+    No history table: prices are public market data re-importable from the provider, not
+    client financial records; a corrected close simply replaces the day's row (`source`
+    and `updated_at` say where and when it came from).
+    """
+
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="prices")
+    date = models.DateField(validators=[validate_not_future])
+    close = models.DecimalField(max_digits=20, decimal_places=PRICE_PLACES, validators=[validate_positive])
+    source = models.CharField(max_length=40, default="manual")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["security", "-date"]
+        constraints = [
+            models.UniqueConstraint(fields=["security", "date"], name="portfolios_price_unique_per_day"),
+            models.CheckConstraint(condition=Q(close__gt=0), name="portfolios_price_close_positive"),
+        ]
+        indexes = [models.Index(fields=["date"], name="portfolios_price_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.security_id} {self.date} {self.close}"
+
+
+class ModelPortfolio(models.Model):
+    """A firm's target allocation; targets plus `cash_target` sum to exactly 1."""
+
+    firm = models.ForeignKey("accounts.Firm", on_delete=models.PROTECT, related_name="model_portfolios")
+    name = models.CharField(max_length=120)
+    risk_level = models.PositiveSmallIntegerField(help_text="1 (most conservative) to 10 (most aggressive).")
+    cash_target = weight_field(default=ZERO, help_text="Target cash weight, a fraction of 1.")
+    is_active = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["risk_level", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["firm", "name"], name="portfolios_model_name_unique_in_firm"),
+            models.CheckConstraint(
+                condition=Q(risk_level__gte=1, risk_level__lte=10), name="portfolios_model_risk_level_1_10"
+            ),
+            models.CheckConstraint(
+                condition=Q(cash_target__gte=0, cash_target__lte=1), name="portfolios_model_cash_target_0_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelTarget(models.Model):
+    """One security's weight in a model (a fraction of 1)."""
+
+    model = models.ForeignKey(ModelPortfolio, on_delete=models.CASCADE, related_name="targets")
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="model_targets")
+    weight = weight_field()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["model", "-weight", "security__symbol"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "security"], name="portfolios_target_unique_per_model"),
+            models.CheckConstraint(condition=Q(weight__gt=0, weight__lte=1), name="portfolios_target_weight_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.security_id}: {self.weight}"
+
+
+class InvestmentAccount(models.Model):
+    """A custodial account of a household, with its model and rebalancing settings."""
+
+    class AccountType(models.TextChoices):
+        INDIVIDUAL = "individual", "Individual"
+        JOINT = "joint", "Joint"
+        TRADITIONAL_IRA = "traditional_ira", "Traditional IRA"
+        ROTH_IRA = "roth_ira", "Roth IRA"
+
+    class BandMode(models.TextChoices):
+        ABSOLUTE = "absolute", "Absolute (points)"
+        RELATIVE = "relative", "Relative (share of target)"
+
+    class RebalanceMode(models.TextChoices):
+        APPROVAL = "approval", "Advisor approves"
+        AUTOMATIC = "automatic", "Automatic"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESTRICTED = "restricted", "Restricted"
+        CLOSED = "closed", "Closed"
+
+    household = models.ForeignKey("accounts.Household", on_delete=models.PROTECT, related_name="investment_accounts")
+    name = models.CharField(max_length=120)
+    account_type = models.CharField(max_length=20, choices=AccountType.choices, default=AccountType.INDIVIDUAL)
+    custodian_account_number = models.CharField(max_length=40, unique=True)
+    base_currency = models.CharField(max_length=3, default="USD")
+    model = models.ForeignKey(ModelPortfolio, on_delete=models.PROTECT, null=True, blank=True, related_name="accounts")
+    drift_threshold = weight_field(default=Decimal("0.05"), help_text="Absolute band, a fraction of 1.")
+    band_mode = models.CharField(max_length=10, choices=BandMode.choices, default=BandMode.ABSOLUTE)
+    relative_band = weight_field(default=Decimal("0.25"), help_text="Relative band, a fraction of the target.")
+    cash_reserve = weight_field(default=ZERO, help_text="Cash kept aside, a fraction of the account's value.")
+    min_trade_amount = cash_field(default=ZERO, help_text="Smallest trade, in the base currency.")
+    fractional_shares = models.BooleanField(default=False)
+    rebalance_mode = models.CharField(max_length=10, choices=RebalanceMode.choices, default=RebalanceMode.APPROVAL)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    opened_on = models.DateField(default=timezone.localdate)
+    closed_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["household__name", "name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(drift_threshold__gt=0, drift_threshold__lte=1), name="portfolios_account_threshold_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(relative_band__gt=0, relative_band__lte=1), name="portfolios_account_relative_band_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(cash_reserve__gte=0, cash_reserve__lt=1), name="portfolios_account_cash_reserve_0_1"
+            ),
+            models.CheckConstraint(condition=Q(min_trade_amount__gte=0), name="portfolios_account_min_trade_gte_0"),
+            models.CheckConstraint(
+                condition=Q(closed_on__isnull=True) | Q(closed_on__gte=models.F("opened_on")),
+                name="portfolios_account_closed_after_opened",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.custodian_account_number})"
+
+
+# --- The ledger --------------------------------------------------------------------------------
+
+
+class LedgerBook(models.Model):
+    """A book postings are made to: one per client account, plus firm/system books.
+
+    Client books have `account` set; the others (the outside bank, the custodian's
+    clearing account, fee income, opening-balance equity, ...) are identified by `code`
+    and may belong to a firm.
+    """
+
+    class Kind(models.TextChoices):
+        CLIENT = "client", "Client account"
+        EXTERNAL_BANK = "external_bank", "External bank"
+        CUSTODIAN_CLEARING = "custodian_clearing", "Custodian clearing"
+        MARKET = "market", "Market (trade counterparty)"
+        FEES_INCOME = "fees_income", "Fee income"
+        OPENING_EQUITY = "opening_equity", "Opening-balance equity"
+        TRANSFERS = "transfers", "Transfers from other firms"
+        SUSPENSE = "suspense", "Suspense (adjustments)"
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    code = models.CharField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    account = models.OneToOneField(
+        InvestmentAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="book"
+    )
+    firm = models.ForeignKey("accounts.Firm", on_delete=models.PROTECT, null=True, blank=True, related_name="books")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="client") & Q(account__isnull=False)) | (~Q(kind="client") & Q(account__isnull=True)),
+                name="portfolios_book_client_has_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_client(self) -> bool:
+        return self.kind == self.Kind.CLIENT
+
+
+class JournalEntry(models.Model):
+    """One balanced movement of cash and/or securities: its postings sum to zero per asset.
+
+    Entries are never changed or deleted once posted; a mistake is undone by a reversing
+    entry (`reverses`).
+    """
+
+    class Kind(models.TextChoices):
+        OPENING_BALANCE = "opening_balance", "Opening balance"
+        TRANSFER_IN = "transfer_in", "Transfer in"
+        TRANSFER_OUT = "transfer_out", "Transfer out"
+        DEPOSIT = "deposit", "Deposit"
+        WITHDRAWAL = "withdrawal", "Withdrawal"
+        TRADE = "trade", "Trade"
+        SETTLEMENT = "settlement", "Settlement"
+        FEE = "fee", "Fee"
+        DIVIDEND = "dividend", "Dividend"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        REVERSAL = "reversal", "Reversal"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    memo = models.CharField(max_length=255, blank=True)
+    effective_date = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    reference_type = models.CharField(max_length=40, blank=True, help_text="e.g. trading.order, trading.transfer")
+    reference_id = models.CharField(max_length=64, blank=True)
+    reverses = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-effective_date", "-id"]
+        verbose_name_plural = "journal entries"
+        indexes = [
+            models.Index(fields=["reference_type", "reference_id"], name="portfolios_entry_reference_idx"),
+            models.Index(fields=["effective_date"], name="portfolios_entry_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.effective_date}"
+
+
+class Posting(models.Model):
+    """One leg of a journal entry: `quantity` of an asset added to (+) or taken from (-) a book.
+
+    The asset is a security (`security` set; quantity in shares, up to 9 places) or cash
+    (`security` null; quantity is the amount in `currency`, at most 2 places).
+    """
+
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
+    book = models.ForeignKey(LedgerBook, on_delete=models.PROTECT, related_name="postings")
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, null=True, blank=True, related_name="postings")
+    currency = models.CharField(max_length=3, default="USD")
+    quantity = quantity_field()
+    price = models.DecimalField(
+        max_digits=20, decimal_places=PRICE_PLACES, null=True, blank=True, help_text="Trade price, informational."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["entry", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(quantity=0), name="portfolios_posting_quantity_not_zero"),
+        ]
+        indexes = [models.Index(fields=["book", "security"], name="portfolios_posting_book_asset")]
+
+    def __str__(self) -> str:
+        return f"{self.book_id} {self.security_id or self.currency} {self.quantity}"
+
+
+class Position(models.Model):
+    """An account's holding of a security: the sum of its postings (materialised by the ledger)."""
+
+    account = models.ForeignKey(InvestmentAccount, on_delete=models.PROTECT, related_name="positions")
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="positions")
+    quantity = quantity_field(default=ZERO)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["account", "security__symbol"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "security"], name="portfolios_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.security_id} {self.quantity}"
+
+
+class CashBalance(models.Model):
+    """An account's cash in a currency: the sum of its cash postings (materialised by the ledger)."""
+
+    account = models.ForeignKey(InvestmentAccount, on_delete=models.PROTECT, related_name="cash_balances")
+    currency = models.CharField(max_length=3, default="USD")
+    amount = cash_field(default=ZERO)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["account", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "currency"], name="portfolios_cash_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.currency} {self.amount}"
+
+
+class TaxLot(models.Model):
+    """Shares bought (or transferred in) together at one cost; `quantity` is what remains open."""
+
+    account = models.ForeignKey(InvestmentAccount, on_delete=models.PROTECT, related_name="lots")
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="lots")
+    quantity = quantity_field()
+    original_quantity = quantity_field()
+    cost_per_share = models.DecimalField(max_digits=20, decimal_places=6)
+    acquired_on = models.DateField()
+    closed_on = models.DateField(null=True, blank=True)
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="lots")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["account", "security", "acquired_on", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="portfolios_lot_quantity_gte_0"),
+            models.CheckConstraint(condition=Q(original_quantity__gt=0), name="portfolios_lot_original_gt_0"),
+            models.CheckConstraint(
+                condition=Q(quantity__lte=models.F("original_quantity")), name="portfolios_lot_quantity_lte_original"
+            ),
+            models.CheckConstraint(condition=Q(cost_per_share__gte=0), name="portfolios_lot_cost_gte_0"),
+        ]
+        indexes = [models.Index(fields=["account", "security", "closed_on"], name="portfolios_lot_open_idx")]
+
+    def __str__(self) -> str:
+        return f"lot {self.pk}: {self.quantity} {self.security_id} @ {self.cost_per_share}"
+
+
+class LotClosure(models.Model):
+    """Shares of a lot sold (or transferred out), with the gain realised."""
+
+    lot = models.ForeignKey(TaxLot, on_delete=models.PROTECT, related_name="closures")
+    quantity = quantity_field()
+    proceeds = cash_field()
+    cost = cash_field()
+    gain = cash_field()
+    closed_on = models.DateField()
+    entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="lot_closures"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-closed_on", "id"]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="portfolios_closure_quantity_gt_0")]
+        indexes = [models.Index(fields=["closed_on"], name="portfolios_closure_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} of lot {self.lot_id}: gain {self.gain}"
+
+
+class ValuationSnapshot(models.Model):
+    """An account's value at a day's close, for performance: market value + cash, and the day's flows."""
+
+    account = models.ForeignKey(InvestmentAccount, on_delete=models.PROTECT, related_name="valuations")
+    date = models.DateField()
+    market_value = cash_field(help_text="Securities at the day's close.")
+    cash = cash_field()
+    net_external_flow = cash_field(default=ZERO, help_text="Deposits (+) and withdrawals (-) that day.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["account", "date"]
+        constraints = [models.UniqueConstraint(fields=["account", "date"], name="portfolios_valuation_unique_per_day")]
+        indexes = [models.Index(fields=["date"], name="portfolios_valuation_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.date} {self.total_value}"
+
+    @property
+    def total_value(self) -> Decimal:
+        return self.market_value + self.cash
