@@ -11,6 +11,7 @@ from accounts import services
 from accounts.errors import AccountsError
 from accounts.models import Household, HouseholdMember, User
 from accounts.selectors import household_get_for_user, household_list_for_user, household_may_edit
+from kronos.api.permissions import api_user
 
 
 class MeOutput(serializers.ModelSerializer):
@@ -25,7 +26,7 @@ class MeOutput(serializers.ModelSerializer):
         return sorted(user.roles)
 
     def get_firm(self, user: User) -> dict[str, object] | None:
-        return {"id": user.firm_id, "name": user.firm.name} if user.firm_id else None
+        return {"id": user.firm.pk, "name": user.firm.name} if user.firm is not None else None
 
 
 class MemberOutput(serializers.ModelSerializer):
@@ -52,7 +53,7 @@ class HouseholdOutput(serializers.ModelSerializer):
 class MeView(APIView):
     @extend_schema(responses=MeOutput)
     def get(self, request: Request) -> Response:
-        user = User.objects.select_related("firm").get(pk=request.user.pk)
+        user = User.objects.select_related("firm").get(pk=api_user(request).pk)
         return Response(MeOutput(user).data)
 
 
@@ -60,7 +61,9 @@ class HouseholdListView(generics.ListAPIView):
     serializer_class = HouseholdOutput
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return household_list_for_user(user=self.request.user, search=self.request.query_params.get("search", "")[:100])
+        return household_list_for_user(
+            user=api_user(self.request), search=self.request.query_params.get("search", "")[:100]
+        )
 
 
 class HouseholdUpdateInput(serializers.Serializer):
@@ -73,17 +76,17 @@ class HouseholdDetailView(generics.RetrieveAPIView):
     serializer_class = HouseholdOutput
 
     def get_object(self) -> Household:
-        return household_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        return household_get_for_user(user=api_user(self.request), pk=self.kwargs["pk"])
 
     @extend_schema(request=HouseholdUpdateInput, responses=HouseholdOutput)
     def patch(self, request: Request, pk: int) -> Response:
         """Change a household's name, status or notes: its advisor (or operations) only."""
         household = self.get_object()
-        if not household_may_edit(user=request.user, household=household):
+        if not household_may_edit(user=api_user(request), household=household):
             raise PermissionDenied("Only the household's advisor or operations staff may change it.")
         data = HouseholdUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         if not data.validated_data:
             raise AccountsError("Nothing to change: send name, status or notes.")
-        services.household_update(household=household, acting_user=request.user, **data.validated_data)
+        services.household_update(household=household, acting_user=api_user(request), **data.validated_data)
         return Response(HouseholdOutput(self.get_object()).data, status=status.HTTP_200_OK)

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -23,6 +23,7 @@ from accounts.errors import AccountsError
 from accounts.forms import HouseholdFilterForm, HouseholdForm, LoginForm, TokenForm
 from accounts.models import Role
 from accounts.selectors import household_get_for_user, household_list_for_user, household_may_edit
+from kronos.typing import AuthedHttpRequest
 
 
 class LoginView(auth_views.LoginView):
@@ -31,7 +32,7 @@ class LoginView(auth_views.LoginView):
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthedHttpRequest) -> HttpResponse:
     """Send each role to its first page."""
     roles = request.user.roles
     if Role.ADVISOR in roles:
@@ -56,7 +57,7 @@ def _first_existing(*names: str) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def two_factor(request: HttpRequest) -> HttpResponse:
+def two_factor(request: AuthedHttpRequest) -> HttpResponse:
     """Verify a TOTP code; a user with no confirmed device first enrols one by QR code."""
     user = request.user
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
@@ -101,7 +102,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def household_list(request: HttpRequest) -> HttpResponse:
+def household_list(request: AuthedHttpRequest) -> HttpResponse:
     form = HouseholdFilterForm(request.GET or None)
     search = form.cleaned_data["q"] if form.is_valid() else ""
     page = Paginator(household_list_for_user(user=request.user, search=search), 25).get_page(request.GET.get("page"))
@@ -112,7 +113,7 @@ def household_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def household_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     household = household_get_for_user(user=request.user, pk=pk)
     may_edit = household_may_edit(user=request.user, household=household)
     return render(request, "accounts/household_detail.html", {"household": household, "may_edit": may_edit})
@@ -120,7 +121,7 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def household_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def household_edit(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     household = household_get_for_user(user=request.user, pk=pk)
     if not household_may_edit(user=request.user, household=household):
         raise Http404
