@@ -1,0 +1,309 @@
+"""Strict DRF fields for money, decimals and quantities, shared by every app's API.
+
+JSON carries decimals as strings. These fields accept a decimal as a JSON **string**
+("1234.56") or a JSON **integer** (1234), and refuse a JSON float (12.5): a float has
+already lost precision in the client's JSON encoder before it reaches us, so we ask for
+the string instead of guessing. They also refuse what `Decimal()` would accept but no
+amount should be: NaN, Infinity, exponents ("1e30"), thousands separators ("1,000"),
+booleans, more decimal places than allowed and values out of bounds.
+
+Money is `{"amount": "1234.56", "currency": "USD"}`: the currency is required, must be
+one Kronos supports (settings.CURRENCIES), and the amount may carry at most the
+currency's minor-unit places (2 for USD, 0 for JPY). Output amounts are rounded to
+those places with ROUND_HALF_EVEN (the "display" rounding place).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+from babel.numbers import get_currency_precision
+from django.conf import settings
+from djmoney.money import Money
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+# A plain decimal: optional sign, digits, optional fraction. Nothing else.
+_DECIMAL_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+_MAX_INPUT_LENGTH = 40
+#: Above any amount a client account will hold; refuses 1e30-style values with a clear message.
+DEFAULT_MAX_MONEY = Decimal("1000000000000")  # one trillion
+DEFAULT_MAX_DECIMAL = Decimal("1000000000000")
+
+
+def currency_places(currency: str) -> int:
+    """Minor-unit decimal places of a currency (2 for USD, 0 for JPY)."""
+    try:
+        return int(get_currency_precision(currency))
+    except Exception:  # unknown to babel: the common case  # noqa: BLE001
+        return 2
+
+
+def places_of(value: Decimal) -> int:
+    """Decimal places written in `value` ("1.50" has 2); 0 for integers."""
+    exponent = value.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def decimal_to_str(value: Decimal, places: int | None = None) -> str:
+    """A decimal as a plain string (never exponent notation).
+
+    With `places`, rounded to that many places (ROUND_HALF_EVEN); without, trailing zeros
+    are dropped ("0.600000" -> "0.6", "10.000" -> "10").
+    """
+    if places is not None:
+        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    if value == 0:
+        value = abs(value)  # never "-0.00"
+    if places is not None:
+        return f"{value:f}"
+    text = f"{value:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def parse_decimal(value: Any, *, max_places: int | None, what: str = "number") -> Decimal:
+    """Parse a JSON string or integer into a finite Decimal, refusing floats and look-alikes.
+
+    Raises serializers.ValidationError with a message a client can act on.
+    """
+    if isinstance(value, bool):
+        raise serializers.ValidationError(f'Send the {what} as a decimal string, e.g. "12.34", not a boolean.')
+    if isinstance(value, float):
+        raise serializers.ValidationError(
+            f'Send the {what} as a decimal string, e.g. "12.34": JSON floats lose precision.'
+        )
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise serializers.ValidationError(f'Send the {what} as a decimal string, e.g. "12.34".')
+    if not text:
+        raise serializers.ValidationError(f"The {what} is empty.")
+    if len(text) > _MAX_INPUT_LENGTH:
+        raise serializers.ValidationError(f"The {what} is too long.")
+    if not _DECIMAL_RE.match(text):
+        if "," in text:
+            hint = "without thousands separators"
+        elif "e" in text.lower() and any(c.isdigit() for c in text):
+            hint = "without exponent notation"
+        else:
+            hint = "as plain digits"
+        raise serializers.ValidationError(f'“{text}” is not a valid {what}: write it {hint}, e.g. "1234.56".')
+    try:
+        number = Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern above already refuses these
+        raise serializers.ValidationError(f"“{text}” is not a valid {what}.") from exc
+    if max_places is not None and places_of(number) > max_places:
+        if max_places == 0:
+            raise serializers.ValidationError(f"The {what} must be a whole number.")
+        raise serializers.ValidationError(f"The {what} may have at most {max_places} decimal places.")
+    return number
+
+
+def _check_bounds(
+    number: Decimal,
+    *,
+    what: str,
+    min_value: Decimal | None,
+    max_value: Decimal | None,
+    min_exclusive: bool = False,
+) -> None:
+    if min_value is not None:
+        if min_exclusive and number <= min_value:
+            if min_value == 0:
+                raise serializers.ValidationError(f"The {what} must be greater than zero.")
+            raise serializers.ValidationError(f"The {what} must be greater than {decimal_to_str(min_value)}.")
+        if not min_exclusive and number < min_value:
+            if min_value == 0:
+                raise serializers.ValidationError(f"The {what} cannot be negative.")
+            raise serializers.ValidationError(f"The {what} must be at least {decimal_to_str(min_value)}.")
+    if max_value is not None and number > max_value:
+        raise serializers.ValidationError(f"The {what} must be at most {decimal_to_str(max_value)}.")
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^[+-]?(\d+(\.\d*)?|\.\d+)$",
+        "example": "0.6",
+        "description": "A decimal as a string (a JSON integer is accepted too; JSON floats are refused).",
+    }
+)
+class DecimalStringField(serializers.Field):
+    """A decimal in and out as a string: weights, fractions, thresholds, prices.
+
+    `max_places` limits the places a client may send; `output_places` fixes the places
+    of the answer (default: trailing zeros dropped, so a weight 0.600000 reads "0.6").
+    """
+
+    default_error_messages = {"invalid": 'Send a decimal string, e.g. "12.34".'}
+
+    def __init__(
+        self,
+        *,
+        max_places: int | None = 6,
+        min_value: Decimal | int | str | None = None,
+        max_value: Decimal | int | str | None = DEFAULT_MAX_DECIMAL,
+        min_exclusive: bool = False,
+        output_places: int | None = None,
+        what: str = "number",
+        **kwargs: Any,
+    ) -> None:
+        self.max_places = max_places
+        self.min_value = Decimal(min_value) if min_value is not None else None
+        self.max_value = Decimal(max_value) if max_value is not None else None
+        self.min_exclusive = min_exclusive
+        self.output_places = output_places
+        self.what = what
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        number = parse_decimal(data, max_places=self.max_places, what=self.what)
+        _check_bounds(
+            number, what=self.what, min_value=self.min_value, max_value=self.max_value, min_exclusive=self.min_exclusive
+        )
+        return number
+
+    def to_representation(self, value: Any) -> str:
+        return decimal_to_str(Decimal(value), self.output_places)
+
+
+class FractionField(DecimalStringField):
+    """A fraction of 1 ("0.6" is 60%): weights, drift thresholds, cash reserves (6 places)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_places", 6)
+        kwargs.setdefault("min_value", Decimal(0))
+        kwargs.setdefault("max_value", Decimal(1))
+        kwargs.setdefault("what", "fraction")
+        super().__init__(**kwargs)
+
+
+class QuantityField(DecimalStringField):
+    """A share quantity: positive, at most 9 decimal places (what custodian APIs accept)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_places", 9)
+        kwargs.setdefault("min_value", Decimal(0))
+        kwargs.setdefault("min_exclusive", True)
+        kwargs.setdefault("max_value", Decimal("1000000000"))
+        kwargs.setdefault("what", "quantity")
+        super().__init__(**kwargs)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            "amount": {"type": "string", "format": "decimal", "example": "1234.56"},
+            "currency": {"type": "string", "example": "USD", "minLength": 3, "maxLength": 3},
+        },
+        "required": ["amount", "currency"],
+    }
+)
+class MoneyField(serializers.Field):
+    """Money in and out as `{"amount": "1234.56", "currency": "USD"}`; internally a djmoney `Money`.
+
+    Options: `allow_negative` (default False), `allow_zero` (default True), `max_amount`
+    (default one trillion), `currencies` (default settings.CURRENCIES). A Decimal on
+    output is taken to be in `default_currency`.
+    """
+
+    def __init__(
+        self,
+        *,
+        allow_negative: bool = False,
+        allow_zero: bool = True,
+        max_amount: Decimal | int | str = DEFAULT_MAX_MONEY,
+        currencies: tuple[str, ...] | list[str] | None = None,
+        default_currency: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.allow_negative = allow_negative
+        self.allow_zero = allow_zero
+        self.max_amount = Decimal(max_amount)
+        self.currencies = tuple(currencies) if currencies is not None else None
+        self.default_currency = default_currency
+        super().__init__(**kwargs)
+
+    def _currencies(self) -> tuple[str, ...]:
+        return self.currencies or tuple(settings.CURRENCIES)
+
+    def to_internal_value(self, data: Any) -> Money:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError('Send money as an object: {"amount": "1234.56", "currency": "USD"}.')
+        unknown = set(data) - {"amount", "currency"}
+        if unknown:
+            raise serializers.ValidationError(f"Unexpected keys in money: {', '.join(sorted(map(str, unknown)))}.")
+        if "amount" not in data or data["amount"] is None:
+            raise serializers.ValidationError({"amount": ["The amount is required."]})
+        if "currency" not in data or data["currency"] in (None, ""):
+            raise serializers.ValidationError({"currency": ['The currency is required, e.g. "USD".']})
+        currency = data["currency"]
+        if not isinstance(currency, str) or currency.strip().upper() not in self._currencies():
+            raise serializers.ValidationError(
+                {"currency": [f"“{currency}” is not a currency we accept: use one of {', '.join(self._currencies())}."]}
+            )
+        currency = currency.strip().upper()
+        places = currency_places(currency)
+        try:
+            amount = parse_decimal(data["amount"], max_places=places, what="amount")
+        except serializers.ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, list) else [exc.detail]
+            if places_of_safe(data["amount"]) > places:
+                detail = [f"A {currency} amount may have at most {places} decimal places."]
+            raise serializers.ValidationError({"amount": detail}) from exc
+        errors: list[str] = []
+        if amount < 0 and not self.allow_negative:
+            errors.append("The amount cannot be negative.")
+        elif amount == 0 and not self.allow_zero:
+            errors.append("The amount must be greater than zero.")
+        elif abs(amount) > self.max_amount:
+            errors.append(f"The amount must be at most {decimal_to_str(self.max_amount)}.")
+        if errors:
+            raise serializers.ValidationError({"amount": errors})
+        return Money(amount, currency)
+
+    def to_representation(self, value: Any) -> dict[str, str]:
+        if isinstance(value, Money):
+            amount, currency = value.amount, str(value.currency)
+        elif isinstance(value, dict):
+            amount, currency = Decimal(value["amount"]), str(value["currency"])
+        else:
+            amount = Decimal(value)
+            currency = self.default_currency or settings.DEFAULT_CURRENCY
+        return {"amount": decimal_to_str(amount, currency_places(currency)), "currency": currency}
+
+
+def places_of_safe(value: Any) -> int:
+    """Decimal places of a string or number a client sent, 0 when it isn't a plain decimal."""
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not _DECIMAL_RE.match(text):
+        return 0
+    try:
+        return places_of(Decimal(text))
+    except InvalidOperation:  # pragma: no cover
+        return 0
+
+
+def money_dict(amount: Decimal, currency: str) -> dict[str, str]:
+    """`{"amount": "...", "currency": "..."}` for an amount, rounded to the currency's places."""
+    return {"amount": decimal_to_str(Decimal(amount), currency_places(currency)), "currency": currency}
+
+
+__all__ = [
+    "DecimalStringField",
+    "FractionField",
+    "MoneyField",
+    "QuantityField",
+    "currency_places",
+    "decimal_to_str",
+    "money_dict",
+    "parse_decimal",
+]
