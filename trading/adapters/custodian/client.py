@@ -1,0 +1,131 @@
+"""The custodian's REST API as a client: timeouts, retries with backoff, stable ids.
+
+Every submit carries the client order id both in the body and as the Idempotency-Key
+header, so a retry after a timeout (when we cannot know whether the first call landed)
+is answered with the first call's acknowledgement rather than a second order.
+"""
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import requests
+
+from trading.adapters.custodian.interface import (
+    CustodianError,
+    CustodianRejected,
+    OrderAck,
+    OrderRequest,
+    Statement,
+)
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class RestCustodian:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 5.0,
+        retries: int = 3,
+        backoff: float = 0.2,
+        max_backoff: float = 5.0,
+        token: str = "",
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.token = token
+        self.session = session or requests.Session()
+        self.sleep = sleep
+
+    def _request(self, method: str, path: str, *, json: Any = None, idempotency_key: str = "") -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        last: CustodianError | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                # Exponential backoff with full jitter, so many workers don't retry in step.
+                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+                self.sleep(random.uniform(0, delay))  # noqa: S311 -- jitter, not security
+            try:
+                response = self.session.request(
+                    method, f"{self.base_url}{path}", json=json, headers=headers, timeout=self.timeout
+                )
+            except requests.RequestException as exc:
+                last = CustodianError(f"The custodian could not be reached: {type(exc).__name__}.")
+                logger.warning("custodian call failed", extra={"path": path, "attempt": attempt, "error": str(exc)})
+                continue
+            if response.status_code in RETRYABLE_STATUS:
+                last = CustodianError(f"The custodian answered {response.status_code}.", status=response.status_code)
+                continue
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = {}
+            if response.status_code >= 400:
+                raise CustodianRejected(
+                    str(payload.get("detail") or f"The custodian refused the request ({response.status_code})."),
+                    status=response.status_code,
+                )
+            return payload
+        assert last is not None
+        raise last
+
+    @staticmethod
+    def _ack(payload: dict[str, Any]) -> OrderAck:
+        return OrderAck(
+            client_order_id=payload["client_order_id"],
+            custodian_order_id=payload["id"],
+            status=payload["status"],
+            filled_quantity=Decimal(payload.get("filled_quantity") or "0"),
+            message=payload.get("message", ""),
+        )
+
+    def submit_order(self, order: OrderRequest) -> OrderAck:
+        payload = self._request("POST", "/v1/orders", json=order.as_json(), idempotency_key=order.client_order_id)
+        return self._ack(payload)
+
+    def cancel_order(self, client_order_id: str) -> OrderAck:
+        payload = self._request(
+            "POST", f"/v1/orders/{client_order_id}/cancel", idempotency_key=f"cancel-{client_order_id}"
+        )
+        return self._ack(payload)
+
+    def get_order(self, client_order_id: str) -> OrderAck:
+        return self._ack(self._request("GET", f"/v1/orders/{client_order_id}"))
+
+    def statement(self, account_ref: str, as_of: date) -> Statement:
+        payload = self._request("GET", f"/v1/accounts/{account_ref}/statement?as_of={as_of.isoformat()}")
+        return Statement(
+            account_ref=account_ref,
+            as_of=as_of,
+            cash=Decimal(payload["cash"]),
+            positions={symbol: Decimal(q) for symbol, q in payload["positions"].items()},
+        )
+
+
+def get_custodian() -> RestCustodian:
+    """The configured custodian (the sandbox's REST API unless settings say otherwise)."""
+    from django.conf import settings
+
+    return RestCustodian(
+        settings.CUSTODIAN_URL,
+        timeout=settings.HTTP_TIMEOUT_SECONDS,
+        retries=getattr(settings, "CUSTODIAN_RETRIES", 3),
+        backoff=getattr(settings, "CUSTODIAN_BACKOFF_SECONDS", 0.2),
+    )

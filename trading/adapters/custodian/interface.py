@@ -1,0 +1,85 @@
+"""What Kronos needs from a custodian, independent of who the custodian is.
+
+Orders carry a client order id chosen by Kronos, the same on every retry, so a custodian
+that saw an order before answers with the same acknowledgement instead of a second order.
+Fills come back asynchronously as signed webhooks (see `signing`).
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Protocol
+
+
+class CustodianError(Exception):
+    """The custodian could not be reached or answered with an error."""
+
+    def __init__(self, message: str, *, retryable: bool = True, status: int | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+class CustodianRejected(CustodianError):
+    """The custodian refused the request for good (a 4xx): retrying will not help."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message, retryable=False, status=status)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    client_order_id: str
+    account_ref: str
+    symbol: str
+    side: str  # "buy" | "sell"
+    order_type: str  # "market" | "limit"
+    quantity: Decimal | None  # None for an amount (notional) order
+    amount: Decimal | None = None
+    limit_price: Decimal | None = None
+    price_hint: Decimal | None = None  # our latest price, which the sandbox may fill at
+
+    def as_json(self) -> dict[str, str | None]:
+        def s(v: Decimal | None) -> str | None:
+            return None if v is None else str(v)
+
+        return {
+            "client_order_id": self.client_order_id,
+            "account": self.account_ref,
+            "symbol": self.symbol,
+            "side": self.side,
+            "order_type": self.order_type,
+            "quantity": s(self.quantity),
+            "amount": s(self.amount),
+            "limit_price": s(self.limit_price),
+            "price": s(self.price_hint),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAck:
+    client_order_id: str
+    custodian_order_id: str
+    status: str  # "accepted" | "filled" | "partially_filled" | "cancelled" | "rejected"
+    filled_quantity: Decimal = Decimal(0)
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """The custodian's own books for one account as of a date."""
+
+    account_ref: str
+    as_of: date
+    cash: Decimal
+    positions: dict[str, Decimal]
+
+
+class Custodian(Protocol):
+    def submit_order(self, order: OrderRequest) -> OrderAck: ...
+
+    def cancel_order(self, client_order_id: str) -> OrderAck: ...
+
+    def get_order(self, client_order_id: str) -> OrderAck: ...
+
+    def statement(self, account_ref: str, as_of: date) -> Statement: ...

@@ -1,0 +1,525 @@
+"""The sandbox custodian: a local HTTP service that behaves like a custodian's REST API.
+
+It accepts orders (idempotent on the client order id), fills them at the price given in
+the order or the latest price it can look up, keeps its own books per account, and POSTs
+HMAC-signed webhooks for every fill. To let tests hurt Kronos it can be told (by the
+constructor or `POST /control`) to fail a fraction of calls — half of them *after* the
+order was taken, like a timeout that lost the answer — to delay answers, to hold orders
+unfilled, to fill in parts, and to duplicate and reorder webhooks.
+
+Endpoints:
+    POST /v1/orders                      place (Idempotency-Key / client_order_id dedupe)
+    GET  /v1/orders/<client_order_id>    the order's state
+    POST /v1/orders/<id>/cancel          cancel what is not filled yet
+    GET  /v1/accounts/<ref>/statement?as_of=YYYY-MM-DD   positions and cash from its books
+    POST /v1/accounts/<ref>/cash         {"amount": "..."}: a cash movement (transfers)
+    POST /control                        {"fail_rate": 0.3, "duplicate_rate": 0.2, ...}
+    POST /control/fill-held              fill every held order now
+    GET  /control/stats                  counters
+
+Webhook delivery is "push" (a background thread POSTs to `webhook_url`, retrying until a
+2xx, like real custodians) or "manual" (queued; a test drains them with
+`deliver_pending(send)` in its own thread, so it can use Django's test client).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import requests
+
+from trading.adapters.custodian import signing
+
+logger = logging.getLogger(__name__)
+
+QUANTITY_PLACES = Decimal("0.000000001")
+CENTS = Decimal("0.01")
+MAX_QUANTITY = Decimal("1e12")
+
+
+def execution_amount(quantity: Decimal, price: Decimal) -> Decimal:
+    """Cash value of one execution, rounded to cents half-even (Kronos rounds the same way)."""
+    return (quantity * price).quantize(CENTS, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass
+class SandboxOrder:
+    id: str
+    client_order_id: str
+    account: str
+    symbol: str
+    side: str
+    order_type: str
+    quantity: Decimal
+    limit_price: Decimal | None
+    price: Decimal
+    status: str = "accepted"
+    filled: Decimal = Decimal(0)
+    executions: int = 0
+
+    def as_json(self, message: str = "") -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "client_order_id": self.client_order_id,
+            "account": self.account,
+            "symbol": self.symbol,
+            "side": self.side,
+            "quantity": str(self.quantity),
+            "status": self.status,
+            "filled_quantity": str(self.filled),
+            "message": message,
+        }
+
+
+@dataclass
+class Options:
+    fail_rate: float = 0.0
+    delay: float = 0.0
+    duplicate_rate: float = 0.0
+    reorder: bool = False
+    partial_fills: bool = False
+    hold: bool = False
+
+    def update(self, data: dict[str, Any]) -> None:
+        for key in ("fail_rate", "delay", "duplicate_rate"):
+            if key in data:
+                setattr(self, key, float(data[key]))
+        for key in ("reorder", "partial_fills", "hold"):
+            if key in data:
+                setattr(self, key, bool(data[key]))
+
+
+@dataclass
+class Stats:
+    orders: int = 0
+    duplicates_deduped: int = 0
+    injected_failures: int = 0
+    webhooks_sent: int = 0
+    webhook_failures: int = 0
+
+
+@dataclass
+class _Book:
+    # (day, asset, delta): "CASH" or a symbol
+    moves: list[tuple[date, str, Decimal]] = field(default_factory=list)
+
+
+class SandboxCustodian:
+    def __init__(
+        self,
+        *,
+        secret: str,
+        webhook_url: str | None = None,
+        price_lookup: Callable[[str], Decimal | None] | None = None,
+        seed: int | None = None,
+        today: Callable[[], date] | None = None,
+        **options: Any,
+    ):
+        self.secret = secret
+        self.webhook_url = webhook_url
+        self.price_lookup = price_lookup
+        self.options = Options()
+        self.options.update(options)
+        self.stats = Stats()
+        self.rng = random.Random(seed)  # noqa: S311 -- fault injection, not security
+        self.today = today or (lambda: datetime.now(UTC).date())
+        self._lock = threading.RLock()
+        self._orders: dict[str, SandboxOrder] = {}
+        self._books: dict[str, _Book] = {}
+        self._webhooks: list[bytes] = []
+        self._wake = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+
+    # --- the books -------------------------------------------------------------------------
+    def _book(self, account: str) -> _Book:
+        return self._books.setdefault(account, _Book())
+
+    def statement(self, account: str, as_of: date) -> dict[str, Any]:
+        with self._lock:
+            cash = Decimal(0)
+            positions: dict[str, Decimal] = {}
+            for day, asset, delta in self._book(account).moves:
+                if day > as_of:
+                    continue
+                if asset == "CASH":
+                    cash += delta
+                else:
+                    positions[asset] = positions.get(asset, Decimal(0)) + delta
+        return {
+            "account": account,
+            "as_of": as_of.isoformat(),
+            "cash": str(cash),
+            "positions": {s: str(q) for s, q in sorted(positions.items()) if q != 0},
+        }
+
+    def move_cash(self, account: str, amount: Decimal) -> None:
+        with self._lock:
+            self._book(account).moves.append((self.today(), "CASH", amount))
+
+    # --- orders ----------------------------------------------------------------------------
+    def _inject_failure(self) -> str | None:
+        """None, or "before" / "after": fail the call without / after doing its work."""
+        if self.options.fail_rate and self.rng.random() < self.options.fail_rate:
+            self.stats.injected_failures += 1
+            return "before" if self.rng.random() < 0.5 else "after"
+        return None
+
+    def place(self, payload: dict[str, Any], idempotency_key: str = "") -> tuple[int, dict[str, Any]]:
+        failure = self._inject_failure()
+        if failure == "before":
+            return 503, {"detail": "The sandbox custodian is unavailable (injected)."}
+        status, body = self._place(payload, idempotency_key)
+        if failure == "after":
+            return 503, {"detail": "The sandbox custodian lost the answer (injected)."}
+        return status, body
+
+    def _place(self, payload: dict[str, Any], idempotency_key: str) -> tuple[int, dict[str, Any]]:
+        coid = str(payload.get("client_order_id") or idempotency_key or "")
+        if not coid:
+            return 400, {"detail": "client_order_id is required."}
+        with self._lock:
+            existing = self._orders.get(coid)
+            if existing is not None:
+                self.stats.duplicates_deduped += 1
+                return 200, existing.as_json("duplicate")
+            try:
+                order = self._new_order(coid, payload)
+            except ValueError as exc:
+                return 422, {"detail": str(exc)}
+            self._orders[coid] = order
+            self.stats.orders += 1
+            if not self.options.hold:
+                self._try_fill(order)
+            return 201, order.as_json()
+
+    def _new_order(self, coid: str, payload: dict[str, Any]) -> SandboxOrder:
+        def dec(name: str) -> Decimal | None:
+            raw = payload.get(name)
+            if raw in (None, ""):
+                return None
+            try:
+                value = Decimal(str(raw))
+            except InvalidOperation:
+                raise ValueError(f"{name} is not a decimal.") from None
+            if not value.is_finite() or value <= 0 or value > MAX_QUANTITY:
+                raise ValueError(f"{name} must be a positive finite number.")
+            return value
+
+        symbol = str(payload.get("symbol") or "").upper()
+        side = payload.get("side")
+        if side not in ("buy", "sell"):
+            raise ValueError("side must be buy or sell.")
+        order_type = payload.get("order_type") or "market"
+        if order_type not in ("market", "limit"):
+            raise ValueError("order_type must be market or limit.")
+        price = dec("price")
+        if price is None and self.price_lookup is not None:
+            price = self.price_lookup(symbol)
+        if not symbol or price is None:
+            raise ValueError(f"No price for symbol {symbol!r}.")
+        limit_price = dec("limit_price")
+        if order_type == "limit" and limit_price is None:
+            raise ValueError("A limit order needs a limit_price.")
+        quantity = dec("quantity")
+        amount = dec("amount")
+        if quantity is None:
+            if amount is None:
+                raise ValueError("quantity or amount is required.")
+            quantity = (amount / price).quantize(QUANTITY_PLACES, rounding=ROUND_DOWN)
+            if quantity <= 0:
+                raise ValueError("The amount buys nothing at this price.")
+        account = str(payload.get("account") or "")
+        if not account:
+            raise ValueError("account is required.")
+        return SandboxOrder(
+            id=f"SBX-{uuid.uuid4().hex[:16]}",
+            client_order_id=coid,
+            account=account,
+            symbol=symbol,
+            side=side,
+            order_type=order_type,
+            quantity=quantity,
+            limit_price=limit_price,
+            price=price,
+        )
+
+    def _marketable(self, order: SandboxOrder) -> bool:
+        if order.order_type != "limit" or order.limit_price is None:
+            return True
+        if order.side == "buy":
+            return order.price <= order.limit_price
+        return order.price >= order.limit_price
+
+    def _try_fill(self, order: SandboxOrder) -> None:
+        if order.status not in ("accepted", "partially_filled") or not self._marketable(order):
+            return
+        remaining = order.quantity - order.filled
+        if self.options.partial_fills and remaining > QUANTITY_PLACES:
+            first = (remaining / 2).quantize(QUANTITY_PLACES, rounding=ROUND_DOWN)
+            parts = [first, remaining - first]
+        else:
+            parts = [remaining]
+        for qty in parts:
+            self._execute(order, qty)
+
+    def _execute(self, order: SandboxOrder, quantity: Decimal) -> None:
+        order.executions += 1
+        order.filled += quantity
+        order.status = "filled" if order.filled >= order.quantity else "partially_filled"
+        amount = execution_amount(quantity, order.price)
+        sign = 1 if order.side == "buy" else -1
+        book = self._book(order.account)
+        day = self.today()
+        book.moves.append((day, order.symbol, sign * quantity))
+        book.moves.append((day, "CASH", -sign * amount))
+        self._enqueue(
+            "order.fill",
+            {
+                "client_order_id": order.client_order_id,
+                "custodian_order_id": order.id,
+                "execution_id": f"{order.id}-X{order.executions}",
+                "account": order.account,
+                "symbol": order.symbol,
+                "side": order.side,
+                "quantity": str(quantity),
+                "price": str(order.price),
+                "amount": str(amount),
+                "order_quantity": str(order.quantity),
+                "cumulative_quantity": str(order.filled),
+                "leaves_quantity": str(order.quantity - order.filled),
+                "order_status": order.status,
+                "trade_date": day.isoformat(),
+            },
+        )
+
+    def cancel(self, coid: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            order = self._orders.get(coid)
+            if order is None:
+                return 404, {"detail": "No such order."}
+            if order.status in ("accepted", "partially_filled"):
+                order.status = "cancelled"
+                self._enqueue(
+                    "order.cancelled",
+                    {
+                        "client_order_id": coid,
+                        "custodian_order_id": order.id,
+                        "cumulative_quantity": str(order.filled),
+                    },
+                )
+            return 200, order.as_json()
+
+    def get(self, coid: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            order = self._orders.get(coid)
+            return (404, {"detail": "No such order."}) if order is None else (200, order.as_json())
+
+    def fill_held(self) -> int:
+        with self._lock:
+            count = 0
+            for order in self._orders.values():
+                if order.status in ("accepted", "partially_filled") and self._marketable(order):
+                    self._try_fill(order)
+                    count += 1
+            return count
+
+    def order_count(self) -> int:
+        with self._lock:
+            return len(self._orders)
+
+    # --- webhooks --------------------------------------------------------------------------
+    def _enqueue(self, kind: str, data: dict[str, Any]) -> None:
+        event = {"id": f"evt_{uuid.uuid4().hex}", "type": kind, "created": datetime.now(UTC).isoformat(), "data": data}
+        body = json.dumps(event, separators=(",", ":")).encode()
+        with self._lock:
+            self._webhooks.append(body)
+            if self.options.duplicate_rate and self.rng.random() < self.options.duplicate_rate:
+                self._webhooks.append(body)
+            self._wake.notify_all()
+
+    def _take_webhooks(self) -> list[bytes]:
+        with self._lock:
+            batch, self._webhooks = self._webhooks, []
+        if self.options.reorder:
+            self.rng.shuffle(batch)
+        return batch
+
+    def pending_webhook_count(self) -> int:
+        with self._lock:
+            return len(self._webhooks)
+
+    def headers_for(self, body: bytes) -> dict[str, str]:
+        return {"Content-Type": "application/json", signing.SIGNATURE_HEADER: signing.sign(self.secret, body)}
+
+    def deliver_pending(self, send: Callable[[bytes, dict[str, str]], int]) -> int:
+        """Send every queued webhook through `send(body, headers) -> status`; requeue non-2xx.
+
+        Returns the number delivered. Used in "manual" mode by tests and benchmarks.
+        """
+        delivered = 0
+        failed: list[bytes] = []
+        for body in self._take_webhooks():
+            status = send(body, self.headers_for(body))
+            if 200 <= status < 300:
+                delivered += 1
+                self.stats.webhooks_sent += 1
+            else:
+                self.stats.webhook_failures += 1
+                failed.append(body)
+        if failed:
+            with self._lock:
+                self._webhooks[:0] = failed
+        return delivered
+
+    def _dispatch_loop(self) -> None:
+        session = requests.Session()
+        attempt = 0
+        while not self._stop.is_set():
+            with self._lock:
+                if not self._webhooks:
+                    self._wake.wait(timeout=0.2)
+                    continue
+            if self.options.delay:
+                time.sleep(self.options.delay)
+
+            def send(body: bytes, headers: dict[str, str]) -> int:
+                assert self.webhook_url
+                try:
+                    return session.post(self.webhook_url, data=body, headers=headers, timeout=10).status_code
+                except requests.RequestException:
+                    return 599
+
+            before = self.stats.webhook_failures
+            self.deliver_pending(send)
+            if self.stats.webhook_failures > before:
+                attempt += 1
+                self._stop.wait(min(2.0, 0.05 * 2**attempt))
+            else:
+                attempt = 0
+
+    # --- the HTTP service ------------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve in background threads; return the base URL (port 0 picks a free port)."""
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        serve = threading.Thread(target=self._server.serve_forever, name="sandbox-custodian", daemon=True)
+        serve.start()
+        self._threads.append(serve)
+        if self.webhook_url:
+            dispatcher = threading.Thread(target=self._dispatch_loop, name="sandbox-custodian-webhooks", daemon=True)
+            dispatcher.start()
+            self._threads.append(dispatcher)
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def serve_forever(self, host: str, port: int) -> None:
+        self.start(host, port)
+        try:
+            while not self._stop.is_set():
+                self._stop.wait(1)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._wake.notify_all()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            logger.debug("sandbox custodian: " + format, *args)
+
+        def _json(self, status: int, body: dict[str, Any]) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def _body(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length") or 0)
+            if not length:
+                return {}
+            try:
+                data = json.loads(self.rfile.read(length))
+            except ValueError:
+                return {}
+            return data if isinstance(data, dict) else {}
+
+        def do_GET(self) -> None:
+            if sandbox.options.delay:
+                time.sleep(sandbox.options.delay)
+            url = urlparse(self.path)
+            parts = [p for p in url.path.split("/") if p]
+            if parts[:2] == ["v1", "orders"] and len(parts) == 3:
+                self._json(*sandbox.get(parts[2]))
+            elif parts[:2] == ["v1", "accounts"] and len(parts) == 4 and parts[3] == "statement":
+                raw = parse_qs(url.query).get("as_of", [""])[0]
+                try:
+                    as_of = date.fromisoformat(raw) if raw else sandbox.today()
+                except ValueError:
+                    self._json(400, {"detail": "as_of must be YYYY-MM-DD."})
+                    return
+                self._json(200, sandbox.statement(parts[2], as_of))
+            elif url.path == "/control/stats":
+                self._json(200, {**sandbox.stats.__dict__, "pending_webhooks": sandbox.pending_webhook_count()})
+            elif url.path == "/health":
+                self._json(200, {"status": "ok"})
+            else:
+                self._json(404, {"detail": "Not found."})
+
+        def do_POST(self) -> None:
+            if sandbox.options.delay:
+                time.sleep(sandbox.options.delay)
+            url = urlparse(self.path)
+            parts = [p for p in url.path.split("/") if p]
+            body = self._body()
+            if parts == ["v1", "orders"]:
+                self._json(*sandbox.place(body, self.headers.get("Idempotency-Key", "")))
+            elif parts[:2] == ["v1", "orders"] and len(parts) == 4 and parts[3] == "cancel":
+                self._json(*sandbox.cancel(parts[2]))
+            elif parts[:2] == ["v1", "accounts"] and len(parts) == 4 and parts[3] == "cash":
+                try:
+                    sandbox.move_cash(parts[2], Decimal(str(body.get("amount"))))
+                except (InvalidOperation, TypeError):
+                    self._json(400, {"detail": "amount must be a decimal string."})
+                    return
+                self._json(200, sandbox.statement(parts[2], sandbox.today()))
+            elif parts == ["control"]:
+                sandbox.options.update(body)
+                self._json(200, dict(sandbox.options.__dict__))
+            elif parts == ["control", "fill-held"]:
+                self._json(200, {"filled": sandbox.fill_held()})
+            else:
+                self._json(404, {"detail": "Not found."})
+
+    return Handler
