@@ -1,0 +1,167 @@
+"""Idempotency-Key support for API POSTs that move money or place orders.
+
+Usage, on a DRF function view (below `@api_view`) or an APIView method::
+
+    @api_view(["POST"])
+    @idempotent
+    def transfer_in(request, pk): ...
+
+What a client gets:
+- no `Idempotency-Key` header -> 400 saying the header is required;
+- the first request with a key runs the view; a 2xx answer is stored with the key;
+- a repeat with the same key, method, path and body -> the stored answer (same status,
+  same body), with `Idempotent-Replayed: true`; the view does not run again;
+- the same key with another body (or another endpoint) -> 422 saying so;
+- an answer that is not 2xx (bad input, a domain error, an exception) stores nothing and
+  writes nothing, so the client may correct the request and retry with the same key.
+
+How one execution is guaranteed, even for concurrent repeats: the key row is INSERTed
+first, inside the same transaction as the view's writes. PostgreSQL makes every other
+INSERT of the same (user, key) wait on the unique index until that transaction ends;
+when it commits they fail with IntegrityError and read the stored answer (locking the
+row with SELECT ... FOR UPDATE); when it rolls back, one of them goes ahead instead.
+
+Keys are kept at least 24 hours: `idempotency_keys_clear()` deletes older ones (the
+scheduled `accounts.services.expired_credentials_clear` does the same after 48 hours).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+
+from accounts.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+#: Keys younger than this are never deleted.
+RETENTION = timedelta(hours=24)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def request_fingerprint(request: Request) -> str:
+    """SHA-256 of the method, path and body (JSON canonicalised: key order and spacing don't matter)."""
+    try:
+        body: Any = request.data
+    except Exception:  # unparsable bodies are refused by the view itself  # noqa: BLE001
+        body = None
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), cls=JSONEncoder, default=str)
+    payload = f"{request.method}\n{request.path}\n{canonical}"
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _error(message: str, http_status: int, code: str) -> Response:
+    return Response({"detail": message, "code": code, HEADER: [message]}, status=http_status)
+
+
+def _replay(record: IdempotencyKey, *, method: str, path: str, fingerprint: str) -> Response:
+    if record.method != method or record.path != path:
+        return _error(
+            f"This Idempotency-Key was already used for {record.method} {record.path}; use a new key for this request.",
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+        )
+    if record.request_hash != fingerprint:
+        return _error(
+            "This Idempotency-Key was already used with a different request body; "
+            "send the same body to get the first answer, or use a new key.",
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+        )
+    if record.completed_at is None or record.response_status is None:
+        # Only reachable if a row was written outside this module.
+        return _error(
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            status.HTTP_409_CONFLICT,
+            "idempotency_key_in_progress",
+        )
+    response = Response(record.response_body, status=record.response_status)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _stored_body(data: Any) -> Any:
+    """The response data exactly as the JSON renderer writes it, so a replay is byte-for-byte the same."""
+    return json.loads(JSONRenderer().render(data))
+
+
+def run_idempotently(request: Request, handler: Callable[[], Response]) -> Response:
+    """Run `handler` once per (user, Idempotency-Key); see the module docstring."""
+    key = (request.headers.get(HEADER) or "").strip()
+    if not key:
+        return _error(
+            f"The {HEADER} header is required for this request: send a unique value (e.g. a UUID) "
+            "and reuse it when you retry.",
+            status.HTTP_400_BAD_REQUEST,
+            "idempotency_key_missing",
+        )
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        return _error(
+            f"The {HEADER} must be at most {MAX_KEY_LENGTH} printable characters.",
+            status.HTTP_400_BAD_REQUEST,
+            "idempotency_key_invalid",
+        )
+    user = request.user
+    method = cast(str, request.method)
+    path = request.path[:500]
+    fingerprint = request_fingerprint(request)
+
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = IdempotencyKey.objects.create(
+                    user=user, key=key, method=method, path=path, request_hash=fingerprint
+                )
+        except IntegrityError:
+            # Another request holds (or held) this key: its transaction has ended by now.
+            existing = IdempotencyKey.objects.select_for_update().filter(user=user, key=key).first()
+            if existing is None:  # pragma: no cover - deleted between the insert and the read
+                return _error(
+                    "A request with this Idempotency-Key was just discarded; retry.",
+                    status.HTTP_409_CONFLICT,
+                    "idempotency_key_in_progress",
+                )
+            return _replay(existing, method=method, path=path, fingerprint=fingerprint)
+
+        response = handler()
+        if not 200 <= response.status_code < 300:
+            # Nothing happened: forget the key and anything the handler wrote.
+            transaction.set_rollback(True)
+            return response
+        record.response_status = response.status_code
+        record.response_body = _stored_body(response.data)
+        record.completed_at = timezone.now()
+        record.save(update_fields=["response_status", "response_body", "completed_at"])
+        return response
+
+
+def idempotent(view: F) -> F:
+    """Decorate a DRF view function `(request, ...)` or APIView method `(self, request, ...)`."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        request = args[0] if isinstance(args[0], Request) else args[1]
+        return run_idempotently(request, lambda: view(*args, **kwargs))
+
+    return cast(F, wrapper)
+
+
+def idempotency_keys_clear(*, now: datetime | None = None, retention: timedelta = RETENTION) -> int:
+    """Delete keys older than `retention` (at least 24 hours); returns how many went. Re-runnable."""
+    retention = max(retention, RETENTION)
+    cutoff = (now or timezone.now()) - retention
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
