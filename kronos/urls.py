@@ -1,8 +1,9 @@
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django_otp.admin import OTPAdminSite
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from kronos import health, metrics
 
@@ -10,14 +11,18 @@ if settings.KRONOS_ENFORCE_2FA:
     # The admin refuses any session that has not passed the second factor.
     admin.site.__class__ = OTPAdminSite
 
+API_DOCS_CSP = {"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]}
+
 api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("portfolios.api_urls")),
     path("", include("trading.api_urls")),
     path("", include("compliance.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # The split view serves Swagger UI's start-up script as a file (no inline <script>); the UIs
+    # themselves set inline styles and Redoc runs a blob: worker, so only these pages allow that.
+    path("docs/", csp_update(API_DOCS_CSP)(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
+    path("redoc/", csp_update(API_DOCS_CSP)(SpectacularRedocView.as_view(url_name="schema")), name="api-redoc"),
 ]
 
 urlpatterns = [
