@@ -1,0 +1,285 @@
+"""Pre-trade compliance checks: the contract trading calls through settings.TRADING_PRETRADE_CHECKS.
+
+    run_pretrade_checks(intent) -> list[CheckResult]
+
+`intent` is any object with the attributes of `OrderIntent` (account, security, side,
+quantity, amount, price, source). Each rule gives one CheckResult:
+- outcome "pass"; or "fail" with hard=True (the order must be rejected with the message),
+  "fail" with hard=False (the order goes to the compliance review queue), or "warn"
+  (shown, nothing else). Which one a failed rule gives is the firm's ComplianceSettings.
+Rules: kyc, aml, account_restriction, restricted_security, suitability, concentration,
+funds, wash_sale. `account_may_transact(account)` is the subset that gates funding too.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Literal, Protocol
+
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from accounts.models import HouseholdMember
+from compliance.models import (
+    AMLCase,
+    ComplianceSettings,
+    KYCVerification,
+    RestrictedSecurity,
+    RuleMode,
+    SuitabilityCase,
+)
+from compliance.suitability import OWNER_RELATIONSHIPS, suitability_problem
+
+Outcome = Literal["pass", "fail", "warn"]
+WASH_SALE_DAYS = 30
+PERCENT = Decimal("0.1")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    rule: str
+    outcome: Outcome
+    hard: bool
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "pass"
+
+
+class OrderIntentLike(Protocol):
+    account: Any
+    security: Any
+    side: str
+    quantity: Decimal | None
+    amount: Decimal | None
+    price: Decimal
+    source: str
+
+
+@dataclass
+class OrderIntent:
+    """A concrete intent, for callers without one of their own (tests, the deposit service)."""
+
+    account: Any
+    security: Any
+    side: str
+    quantity: Decimal | None
+    amount: Decimal | None
+    price: Decimal
+    source: str = "page"
+
+
+def firm_settings(firm_id: int) -> ComplianceSettings:
+    """The firm's settings, or the defaults (unsaved) when it never changed them."""
+    return ComplianceSettings.objects.filter(firm_id=firm_id).first() or ComplianceSettings(firm_id=firm_id)
+
+
+def _result(rule: str, mode: str, problem: str | None, ok_message: str) -> CheckResult | None:
+    if mode == RuleMode.OFF:
+        return None
+    if problem is None:
+        return CheckResult(rule, "pass", False, ok_message)
+    if mode == RuleMode.WARN:
+        return CheckResult(rule, "warn", False, problem)
+    return CheckResult(rule, "fail", mode == RuleMode.HARD, problem)
+
+
+# --- rules, each returning a problem message or None -------------------------------------------
+
+
+def _owners(account: Any) -> list[HouseholdMember]:
+    return list(
+        HouseholdMember.objects.filter(household_id=account.household_id, relationship__in=OWNER_RELATIONSHIPS)
+        .select_related("investor__kyc")
+        .order_by("investor_id")
+    )
+
+
+def kyc_problem(account: Any, owners: list[HouseholdMember] | None = None) -> str | None:
+    owners = _owners(account) if owners is None else owners
+    if not owners:
+        return "The account has no owner to verify."
+    unverified = []
+    for member in owners:
+        kyc = getattr(member.investor, "kyc", None)
+        if kyc is None or kyc.status != KYCVerification.Status.APPROVED:
+            status = kyc.get_status_display().lower() if kyc else "not started"
+            unverified.append(f"{member.investor.full_name} ({status})")
+    if unverified:
+        return f"Identity verification (KYC) is not approved for: {', '.join(unverified)}."
+    return None
+
+
+def aml_problem(account: Any, owners: list[HouseholdMember] | None = None) -> str | None:
+    owners = _owners(account) if owners is None else owners
+    cases = list(
+        AMLCase.objects.filter(investor_id__in=[m.investor_id for m in owners], status__in=AMLCase.FREEZING)
+        .select_related("investor")
+        .order_by("id")
+    )
+    if cases:
+        names = ", ".join(sorted({c.investor.full_name for c in cases}))
+        return f"Trading is frozen: an AML screening case is open for {names}."
+    return None
+
+
+def restriction_problem(account: Any) -> str | None:
+    status = getattr(account, "status", "open")
+    if status == "restricted":
+        return "The account is restricted: no trades or transfers until the restriction is lifted."
+    if status == "closed":
+        return "The account is closed."
+    return None
+
+
+def account_may_transact(account: Any) -> tuple[bool, str]:
+    """Whether money or securities may move in `account` now: every owner KYC-approved, no
+    open AML case, account not restricted. Returns (ok, the reason when not)."""
+    owners = _owners(account)
+    for problem in (kyc_problem(account, owners), aml_problem(account, owners), restriction_problem(account)):
+        if problem:
+            return False, problem
+    return True, ""
+
+
+def _trade_quantity_and_value(intent: OrderIntentLike) -> tuple[Decimal, Decimal]:
+    price = Decimal(intent.price)
+    if intent.quantity is not None:
+        quantity = Decimal(intent.quantity)
+        return quantity, (quantity * price).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+    amount = Decimal(intent.amount or 0)
+    quantity = (amount / price) if price else Decimal(0)
+    return quantity, amount
+
+
+def _holdings(account: Any) -> tuple[dict[int, Decimal], Decimal, dict[int, Decimal]]:
+    """(quantity by security id, cash in the base currency, latest price by security id)."""
+    from portfolios.models import CashBalance, Position, Price
+
+    latest = Price.objects.filter(security_id=OuterRef("security_id")).order_by("-date").values("close")[:1]
+    rows = list(
+        Position.objects.filter(account=account)
+        .annotate(last_price=Subquery(latest))
+        .values_list("security_id", "quantity", "last_price")
+    )
+    cash = (
+        CashBalance.objects.filter(account=account, currency=account.base_currency)
+        .values_list("amount", flat=True)
+        .first()
+    )
+    quantities = {sid: qty for sid, qty, _ in rows}
+    prices = {sid: price for sid, _, price in rows if price is not None}
+    return quantities, Decimal(cash or 0), prices
+
+
+def _wash_sale_problem(intent: OrderIntentLike) -> str | None:
+    from portfolios.models import LotClosure, TaxLot
+
+    since = timezone.localdate() - timedelta(days=WASH_SALE_DAYS)
+    if intent.side == "buy":
+        loss = LotClosure.objects.filter(
+            lot__account=intent.account, lot__security=intent.security, closed_on__gte=since, gain__lt=0
+        ).exists()
+        if loss:
+            return (
+                f"{intent.security.symbol} was sold at a loss in the last {WASH_SALE_DAYS} days: "
+                "buying it now makes that loss a wash sale."
+            )
+        return None
+    underwater_recent = TaxLot.objects.filter(
+        account=intent.account,
+        security=intent.security,
+        quantity__gt=0,
+        acquired_on__gte=since,
+        cost_per_share__gt=Decimal(intent.price),
+    ).exists()
+    if underwater_recent:
+        return (
+            f"{intent.security.symbol} was bought in the last {WASH_SALE_DAYS} days above today's price: "
+            "selling at a loss now may be a wash sale."
+        )
+    return None
+
+
+def run_pretrade_checks(intent: OrderIntentLike) -> list[CheckResult]:
+    """Every rule for one order intent, in a fixed order. Never raises on a failed rule."""
+    account, security = intent.account, intent.security
+    firm_id = account.household.firm_id
+    rules = firm_settings(firm_id)
+    results: list[CheckResult | None] = []
+    owners = _owners(account)
+
+    results.append(_result("kyc", rules.kyc_mode, kyc_problem(account, owners), "Every owner is KYC-approved."))
+    results.append(_result("aml", rules.aml_mode, aml_problem(account, owners), "No open AML case."))
+    results.append(
+        _result(
+            "account_restriction",
+            rules.account_restriction_mode,
+            restriction_problem(account),
+            "The account is not restricted.",
+        )
+    )
+    restricted = (
+        RestrictedSecurity.objects.filter(firm_id=firm_id, security=security, is_active=True)
+        .values_list("reason", flat=True)
+        .first()
+    )
+    results.append(
+        _result(
+            "restricted_security",
+            rules.restricted_security_mode,
+            f"{security.symbol} is on the firm's restricted list ({restricted})." if restricted else None,
+            f"{security.symbol} is not restricted.",
+        )
+    )
+
+    suitability = None
+    if intent.side == "buy":
+        suitability = suitability_problem(account=account, model=account.model) if account.model_id else None
+        if suitability is None and SuitabilityCase.objects.filter(account=account, status="open").exists():
+            suitability = "A suitability case is open for this account."
+    results.append(_result("suitability", rules.suitability_mode, suitability, "Suitable for the owners' profile."))
+
+    quantity, value = _trade_quantity_and_value(intent)
+    quantities, cash, prices = _holdings(account)
+    prices[security.pk] = Decimal(intent.price)
+    held = quantities.get(security.pk, Decimal(0))
+
+    concentration = None
+    if intent.side == "buy":
+        total = cash + sum((q * prices.get(sid, Decimal(0)) for sid, q in quantities.items()), Decimal(0))
+        after = held * Decimal(intent.price) + value
+        if total > 0:
+            weight = after / total
+            limit = rules.concentration_limit
+            if weight > limit:
+                concentration = (
+                    f"{security.symbol} would be {(weight * 100).quantize(PERCENT, ROUND_HALF_EVEN)}% of the account "
+                    f"after this trade, above the limit of {(limit * 100).quantize(PERCENT, ROUND_HALF_EVEN)}%."
+                )
+    results.append(_result("concentration", rules.concentration_mode, concentration, "Within the concentration limit."))
+
+    funds = None
+    if intent.side == "buy" and value > cash:
+        funds = f"Not enough cash: the trade needs {value:,.2f} {account.base_currency}, the account has {cash:,.2f}."
+    elif intent.side == "sell" and quantity > held:
+        funds = f"Not enough shares: the trade sells {quantity.normalize():f} {security.symbol}, the account holds {held.normalize():f}."
+    results.append(_result("funds", rules.funds_mode, funds, "Enough cash or shares."))
+
+    results.append(_result("wash_sale", rules.wash_sale_mode, _wash_sale_problem(intent), "No wash sale."))
+    return [r for r in results if r is not None]
+
+
+def summarize(results: list[CheckResult]) -> tuple[str, list[str]]:
+    """("rejected" | "review" | "clear", the messages that decided it): how trading should act."""
+    hard = [r.message for r in results if r.outcome == "fail" and r.hard]
+    if hard:
+        return "rejected", hard
+    soft = [r.message for r in results if r.outcome == "fail"]
+    if soft:
+        return "review", soft
+    return "clear", []
