@@ -201,6 +201,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Books, performance, orders and transfers for advisory firms. Decimals are strings.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Schema warnings are a code-quality matter, tested with the API; in `check --deploy` they
+    # would also trip on the fake "testserver" host the generator uses.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -214,6 +217,16 @@ OAUTH2_PROVIDER = {
     "WRITE_SCOPE": "trade",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_TTL_SECONDS", default=30 * 24 * 3600),
     "PKCE_REQUIRED": True,
+    # RFC 9700 (OAuth 2.0 security best practice): no implicit or password grant, S256 PKCE only,
+    # no tokens in query strings, hashed token storage, refresh-token replay revokes the family.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if env.bool("HTTPS", default=False) else ["http", "https"],
 }
 
 # --- Internationalisation ------------------------------------------------------------------
@@ -307,6 +320,16 @@ AML_ADAPTER = env.str("AML_ADAPTER", default="sandbox")
 AML_MATCH_THRESHOLD = env.int("AML_MATCH_THRESHOLD", default=85)
 WEBHOOK_TOLERANCE_SECONDS = env.int("WEBHOOK_TOLERANCE_SECONDS", default=300)
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=5.0)
+# Where the KYC provider posts its results (the sandbox reads it from each start request).
+KYC_CALLBACK_URL = env.str("KYC_CALLBACK_URL", default=f"{SITE_URL}/webhooks/kyc/")
+
+# Cross-app hooks (import paths), so trading and portfolios never import compliance.
+# Trading calls each with an order intent and stores the list of CheckResults per order.
+TRADING_PRETRADE_CHECKS = env.list("TRADING_PRETRADE_CHECKS", default=["compliance.pretrade.run_pretrade_checks"])
+# Portfolios calls each with (account=, model=) before assigning a model; they raise to refuse.
+PORTFOLIOS_MODEL_ASSIGN_CHECKS = env.list(
+    "PORTFOLIOS_MODEL_ASSIGN_CHECKS", default=["compliance.suitability.check_model_assignment"]
+)
 
 # --- Logging ---------------------------------------------------------------------------------
 DJANGO_GUID = {
