@@ -326,6 +326,8 @@ KYC_CALLBACK_URL = env.str("KYC_CALLBACK_URL", default=f"{SITE_URL}/webhooks/kyc
 # Cross-app hooks (import paths), so trading and portfolios never import compliance.
 # Trading calls each with an order intent and stores the list of CheckResults per order.
 TRADING_PRETRADE_CHECKS = env.list("TRADING_PRETRADE_CHECKS", default=["compliance.pretrade.run_pretrade_checks"])
+# Trading calls each with an account before a deposit or withdrawal; each returns (ok, reason).
+TRADING_FUNDING_CHECKS = env.list("TRADING_FUNDING_CHECKS", default=["compliance.pretrade.account_may_transact"])
 # Portfolios calls each with (account=, model=) before assigning a model; they raise to refuse.
 PORTFOLIOS_MODEL_ASSIGN_CHECKS = env.list(
     "PORTFOLIOS_MODEL_ASSIGN_CHECKS", default=["compliance.suitability.check_model_assignment"]
