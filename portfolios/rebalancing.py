@@ -386,7 +386,9 @@ class _Planner:
         return tuple(sales), gain, remaining
 
 
-def generate_trades(snapshot: AccountSnapshot, drift: DriftReport | None = None) -> TradePlan:
+def generate_trades(
+    snapshot: AccountSnapshot, drift: DriftReport | None = None, *, decision: Decision | None = None
+) -> TradePlan:
     """The cheapest trades that bring every row outside its band back to target.
 
     With a pending cash flow (`external_flow` != 0) this is `invest_cash_flow`. Otherwise,
@@ -397,13 +399,14 @@ def generate_trades(snapshot: AccountSnapshot, drift: DriftReport | None = None)
     only when that cash falls short; in-band underweight holdings are bought only when cash
     would otherwise stay above its band. Restricted securities and wash-sale repurchases are
     never bought, no trade is under `min_trade_amount`, and cash never ends below the
-    reserve (nor below zero) through a buy.
+    reserve (nor below zero) through a buy. `drift` and `decision` are computed when not given.
     """
     if drift is None:
         drift = calculate_drift(snapshot)
     if snapshot.external_flow:
         return invest_cash_flow(snapshot, drift)
-    decision = decide(snapshot, drift)
+    if decision is None:
+        decision = decide(snapshot, drift)
     if not decision.rebalance:
         return TradePlan(snapshot.account_id, False, (), drift, drift, decision=decision)
 

@@ -1,0 +1,117 @@
+"""The rebalancing workflow (Kailash SDK) end to end on in-memory snapshots: no database."""
+
+import time
+from datetime import date, timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from portfolios.rebalancing import AccountSnapshot, Holding, calculate_drift, decide, generate_trades
+from portfolios.workflow import (
+    CalculateDrift,
+    FetchPortfolio,
+    GenerateTrades,
+    RebalanceDecision,
+    RebalancingWorkflowError,
+    build_rebalancing_workflow,
+    run_rebalancing_workflow,
+)
+
+AS_OF = date(2025, 6, 2)
+
+
+def account(account_id, a_shares, b_shares, cash="0", **settings) -> AccountSnapshot:
+    return AccountSnapshot(
+        account_id=account_id,
+        as_of=AS_OF,
+        currency="USD",
+        cash=D(cash),
+        holdings=(
+            Holding("A", D(a_shares), D(100), D("0.6")),
+            Holding("B", D(b_shares), D(100), D("0.4"), last_loss_sale_on=settings.pop("b_loss_sale", None)),
+        ),
+        **settings,
+    )
+
+
+def chunk(size: int) -> list[AccountSnapshot]:
+    """Accounts cycling through drifted, balanced, deposit, withdrawal and wash-sale cases."""
+    shapes = [
+        {"a_shares": 70, "b_shares": 30},
+        {"a_shares": 62, "b_shares": 38},
+        {"a_shares": 65, "b_shares": 35, "external_flow": D(1000)},
+        {"a_shares": 66, "b_shares": 34, "external_flow": D(-500)},
+        {"a_shares": 75, "b_shares": 25, "b_loss_sale": AS_OF - timedelta(days=3)},
+        {"a_shares": 40, "b_shares": 40, "cash": "2000", "cash_reserve": D("0.02")},
+    ]
+    return [account(i, **shapes[i % len(shapes)]) for i in range(size)]
+
+
+def test_it_builds_the_four_nodes_in_a_line():
+    workflow = build_rebalancing_workflow()
+    types = {node_id: type(workflow.get_node(node_id)) for node_id in workflow.graph.nodes}
+    assert types == {
+        "fetch_portfolio": FetchPortfolio,
+        "calculate_drift": CalculateDrift,
+        "decide": RebalanceDecision,
+        "generate_trades": GenerateTrades,
+    }
+
+
+def test_it_returns_the_same_plans_as_the_engine_called_directly():
+    snapshots = chunk(60)
+    plans = run_rebalancing_workflow(snapshots=snapshots)
+    assert set(plans) == {s.account_id for s in snapshots}
+    for s in snapshots:
+        drift = calculate_drift(s)
+        assert plans[s.account_id] == generate_trades(s, drift, decision=decide(s, drift))
+        assert plans[s.account_id] == generate_trades(s)
+
+
+def test_accounts_inside_their_bands_get_a_plan_that_is_not_needed():
+    plans = run_rebalancing_workflow(snapshots={7: account(7, 62, 38), 8: account(8, 70, 30)})
+    assert plans[7].needed is False and plans[7].trades == ()
+    assert plans[8].needed is True
+    assert [(t.side, t.symbol, t.quantity) for t in plans[8].trades] == [("sell", "A", D(10)), ("buy", "B", D(10))]
+
+
+def test_it_fetches_a_chunk_through_the_fetcher_in_one_call():
+    calls = []
+    stored = {s.account_id: s for s in chunk(12)}
+
+    def fetcher(*, account_ids, as_of):
+        calls.append((account_ids, as_of))
+        return {i: stored[i] for i in account_ids}
+
+    plans = run_rebalancing_workflow(account_ids=range(12), as_of=AS_OF, fetcher=fetcher)
+    assert calls == [(list(range(12)), AS_OF)]
+    assert set(plans) == set(range(12))
+
+
+def test_a_failing_fetch_is_reported_not_swallowed():
+    def fetcher(*, account_ids, as_of):
+        raise ConnectionError("database is away")
+
+    with pytest.raises(RebalancingWorkflowError, match="database is away"):
+        run_rebalancing_workflow(account_ids=[1], fetcher=fetcher)
+
+
+def test_it_needs_accounts_or_snapshots():
+    with pytest.raises(ValueError, match="account_ids or snapshots"):
+        run_rebalancing_workflow()
+
+
+def test_an_empty_chunk_gives_no_plans():
+    assert run_rebalancing_workflow(snapshots=[]) == {}
+
+
+def test_a_run_costs_milliseconds_on_top_of_the_engine():
+    run_rebalancing_workflow(snapshots=chunk(1))  # first run imports and builds
+    best = min(_timed(lambda: run_rebalancing_workflow(snapshots=chunk(1))) for _ in range(20))
+    assert best < 0.02, f"a one-account run took {best * 1000:.1f} ms"
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
