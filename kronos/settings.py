@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "portfolios",
     "trading",
     "compliance",
+    "operations",
 ]
 
 MIDDLEWARE = [

@@ -35,6 +35,7 @@ urlpatterns = [
     path("", include("portfolios.urls")),
     path("", include("trading.urls")),
     path("", include("compliance.urls")),
+    path("", include("operations.urls")),
 ]
 
 handler404 = "kronos.views.not_found"

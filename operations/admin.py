@@ -1,0 +1,85 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from operations.models import (
+    BillingRun,
+    FeeAssignment,
+    FeeCharge,
+    FeeSchedule,
+    FeeTier,
+    JobChunk,
+    JobRun,
+    ReconciliationBreak,
+)
+
+
+class JobChunkInline(admin.TabularInline):
+    model = JobChunk
+    extra = 0
+    fields = ["index", "status", "attempts", "counts", "finished_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+
+@admin.register(JobRun)
+class JobRunAdmin(admin.ModelAdmin):
+    list_display = ["job", "business_date", "status", "started_at", "finished_at", "chunks_done", "chunks_total"]
+    list_filter = ["job", "status"]
+    date_hierarchy = "business_date"
+    readonly_fields = ["started_at"]
+    inlines = [JobChunkInline]
+
+
+@admin.register(ReconciliationBreak)
+class ReconciliationBreakAdmin(SimpleHistoryAdmin):
+    list_display = ["account", "business_date", "asset", "ours", "theirs", "difference", "status"]
+    list_filter = ["status", "business_date"]
+    list_select_related = ["account"]
+    search_fields = ["account__custodian_account_number", "asset"]
+    readonly_fields = ["ours", "theirs", "difference", "adjustment_entry", "resolved_by", "resolved_at"]
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+class FeeTierInline(admin.TabularInline):
+    model = FeeTier
+    extra = 0
+
+
+@admin.register(FeeSchedule)
+class FeeScheduleAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "firm", "method", "flat_bps", "basis", "is_active"]
+    list_filter = ["method", "basis", "is_active"]
+    inlines = [FeeTierInline]
+
+
+@admin.register(FeeAssignment)
+class FeeAssignmentAdmin(SimpleHistoryAdmin):
+    list_display = ["household", "schedule"]
+    list_select_related = ["household", "schedule"]
+    autocomplete_fields = ["household"]
+
+
+@admin.register(BillingRun)
+class BillingRunAdmin(SimpleHistoryAdmin):
+    list_display = ["firm", "period_start", "period_end", "status", "total", "charge_count"]
+    list_filter = ["status"]
+    readonly_fields = ["total", "charge_count", "approved_by", "approved_at", "created_by"]
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(FeeCharge)
+class FeeChargeAdmin(SimpleHistoryAdmin):
+    list_display = ["account", "period_start", "basis_amount", "effective_bps", "days_billed", "amount", "status"]
+    list_filter = ["status", "period_start"]
+    list_select_related = ["account"]
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

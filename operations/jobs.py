@@ -1,0 +1,285 @@
+"""A small framework for scheduled jobs: one run per (job, business date), chunks done exactly once.
+
+    run = start_job("reconciliation", business_date)     # None: this job already ran (or runs) that day
+    dispatch_chunked(run, account_ids, then=[...])        # chunks -> Celery chord -> finish_run closes it
+
+Guarantees:
+- `start_job` inserts the `JobRun` row under a unique (job, business_date) constraint, behind a
+  short Redis/cache lock, so two beat processes or a repeated trigger never start a second run.
+- Each chunk is a `JobChunk` row (unique per run and index). The chunk task locks its row, returns
+  at once if it is done, and otherwise does the chunk's work and marks it done in ONE transaction:
+  a worker killed mid-chunk leaves nothing behind, the redelivered task (acks_late,
+  reject_on_worker_lost) does the whole chunk again, and a duplicate delivery finds it done.
+- A failure of one account is recorded on the chunk (and the run) without stopping the others;
+  the stage functions isolate accounts with savepoints.
+- `finish_run` (the chord callback) is idempotent: it totals the chunks, sets the status
+  (succeeded / partial / failed), alerts operations, then starts the next stage of a chain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from operations.calendar import non_trading_reason
+from operations.models import JobChunk, JobRun
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1000
+MAX_STORED_ERRORS = 500
+LOCK_TTL_SECONDS = 60
+
+
+@dataclass
+class ChunkOutcome:
+    """What a stage did for a chunk (or a whole single-step job)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def fail(self, *, account_id: int | None, error: str, firm_id: int | None = None) -> None:
+        self.errors.append({"account_id": account_id, "firm_id": firm_id, "error": error[:500]})
+        self.add("failed")
+
+
+ChunkFn = Callable[..., ChunkOutcome]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A job: a single step (`single`) or a chunked one (`accounts` lists the ids, `chunk` does a slice)."""
+
+    name: str
+    trading_days_only: bool = True
+    single: Callable[..., ChunkOutcome] | None = None
+    accounts: Callable[[date], list[int]] | None = None
+    chunk: ChunkFn | None = None
+    chunk_size: int = CHUNK_SIZE
+    after: Callable[[JobRun], None] | None = None  # called once the run is closed (e.g. alerts)
+
+
+STAGES: dict[str, Stage] = {}
+
+
+def register(stage: Stage) -> Stage:
+    STAGES[stage.name] = stage
+    return stage
+
+
+def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+# --- Starting and finishing runs -------------------------------------------------------------
+
+
+def start_job(name: str, business_date: date) -> JobRun | None:
+    """The new run of `name` for `business_date`, or None when one exists (never twice a day).
+
+    On a non-trading day a job that only runs on trading days is recorded as skipped (so the
+    page shows why nothing happened) and None is returned.
+    """
+    lock = f"operations:job-lock:{name}:{business_date.isoformat()}"
+    if not cache.add(lock, "1", LOCK_TTL_SECONDS):
+        return None
+    try:
+        if JobRun.objects.filter(job=name, business_date=business_date).exists():
+            return None
+        stage = STAGES.get(name)
+        reason = non_trading_reason(business_date) if stage is None or stage.trading_days_only else None
+        try:
+            with transaction.atomic():
+                if reason:
+                    JobRun.objects.create(
+                        job=name,
+                        business_date=business_date,
+                        status=JobRun.Status.SKIPPED,
+                        finished_at=timezone.now(),
+                        note=f"skipped: not a trading day ({reason})",
+                    )
+                    return None
+                return JobRun.objects.create(job=name, business_date=business_date)
+        except IntegrityError:
+            return None  # another process inserted it first
+    finally:
+        cache.delete(lock)
+
+
+def _status_for(counts: dict[str, int], errors: list[dict[str, Any]]) -> str:
+    failed = counts.get("failed", 0) or len(errors)
+    if not failed:
+        return JobRun.Status.SUCCEEDED
+    done = sum(v for k, v in counts.items() if k != "failed")
+    return JobRun.Status.PARTIAL if done else JobRun.Status.FAILED
+
+
+def _merge(into: dict[str, int], counts: dict[str, int]) -> None:
+    for key, value in counts.items():
+        into[key] = into.get(key, 0) + int(value)
+
+
+def finish_run(run_id: int, *, outcome: ChunkOutcome | None = None) -> JobRun:
+    """Close a run from its chunks (or from `outcome` for a single step); idempotent."""
+    with transaction.atomic():
+        run = JobRun.objects.select_for_update().get(pk=run_id)
+        if run.is_finished:
+            return run
+        counts: dict[str, int] = {}
+        errors: list[dict[str, Any]] = []
+        if outcome is not None:
+            _merge(counts, outcome.counts)
+            errors.extend(outcome.errors)
+        chunks = list(run.chunks.all())
+        for chunk in chunks:
+            _merge(counts, chunk.counts)
+            errors.extend(chunk.errors)
+        pending = sum(1 for c in chunks if c.status != JobChunk.Status.DONE)
+        if pending:
+            errors.append({"account_id": None, "firm_id": None, "error": f"{pending} chunk(s) never completed."})
+            counts["failed"] = counts.get("failed", 0) + pending
+        run.counts = counts
+        run.errors = errors[:MAX_STORED_ERRORS]
+        run.chunks_done = len(chunks) - pending
+        run.status = _status_for(counts, errors)
+        run.finished_at = timezone.now()
+        run.save()
+        if run.status in (JobRun.Status.FAILED, JobRun.Status.PARTIAL):
+            transaction.on_commit(lambda: _alert_failed(run.pk))
+        stage = STAGES.get(run.job)
+        if stage is not None and stage.after is not None:
+            after = stage.after
+            transaction.on_commit(lambda: after(JobRun.objects.get(pk=run.pk)))
+    return run
+
+
+def fail_run(run_id: int, error: str) -> JobRun:
+    """Close a run that could not do its work at all (the step raised)."""
+    outcome = ChunkOutcome()
+    outcome.fail(account_id=None, error=error)
+    return finish_run(run_id, outcome=outcome)
+
+
+def _alert_failed(run_id: int) -> None:
+    from operations import alerts
+
+    alerts.job_failed(JobRun.objects.get(pk=run_id))
+
+
+# --- Chunks ---------------------------------------------------------------------------------
+
+
+def chunks_create(run: JobRun, account_ids: Iterable[int], *, size: int) -> list[int]:
+    """Create the run's chunks (idempotently) and return the indexes still pending."""
+    slices = chunked(sorted(account_ids), size)
+    JobChunk.objects.bulk_create(
+        [JobChunk(run=run, index=i, account_ids=ids) for i, ids in enumerate(slices)], ignore_conflicts=True
+    )
+    JobRun.objects.filter(pk=run.pk).update(chunks_total=len(slices))
+    run.chunks_total = len(slices)
+    return list(
+        JobChunk.objects.filter(run=run, status=JobChunk.Status.PENDING)
+        .order_by("index")
+        .values_list("index", flat=True)
+    )
+
+
+def chunk_execute(*, run_id: int, index: int) -> bool:
+    """Do one chunk exactly once: False when it was already done (a duplicate delivery)."""
+    from accounts.services import system_user
+
+    with transaction.atomic():
+        chunk = JobChunk.objects.select_for_update().select_related("run").get(run_id=run_id, index=index)
+        if chunk.status == JobChunk.Status.DONE:
+            return False
+        stage = STAGES[chunk.run.job]
+        assert stage.chunk is not None
+        try:
+            with transaction.atomic():
+                outcome = stage.chunk(
+                    account_ids=chunk.account_ids, business_date=chunk.run.business_date, acting_user=system_user()
+                )
+        except Exception as exc:  # the whole chunk failed: record it, the others go on
+            logger.exception("chunk failed", extra={"job": chunk.run.job, "chunk": index})
+            outcome = ChunkOutcome()
+            for account_id in chunk.account_ids:
+                outcome.fail(account_id=account_id, error=f"{type(exc).__name__}: {exc}")
+        chunk.counts = outcome.counts
+        chunk.errors = outcome.errors[:MAX_STORED_ERRORS]
+        chunk.status = JobChunk.Status.DONE
+        chunk.attempts += 1
+        chunk.finished_at = timezone.now()
+        chunk.save()
+    return True
+
+
+# --- Running stages -------------------------------------------------------------------------
+
+
+def stage_start(name: str, business_date: date, *, then: Sequence[str] = ()) -> JobRun | None:
+    """Start one stage for the day; when it ends (now, or in its chord callback) start `then[0]`.
+
+    A stage that already ran that day is passed over, so a second run of a whole night does
+    nothing and still walks the chain to its end.
+    """
+    from operations import tasks
+
+    stage = STAGES[name]
+    run = start_job(name, business_date)
+    if run is None:
+        _continue(business_date, then, previous=None)
+        return None
+    if stage.single is not None:
+        from accounts.services import system_user
+
+        try:
+            with transaction.atomic():
+                outcome = stage.single(business_date=business_date, acting_user=system_user())
+        except Exception as exc:
+            logger.exception("job failed", extra={"job": name})
+            run = fail_run(run.pk, f"{type(exc).__name__}: {exc}")
+        else:
+            run = finish_run(run.pk, outcome=outcome)
+        _continue(business_date, then, previous=run)
+        return run
+    assert stage.accounts is not None
+    try:
+        account_ids = stage.accounts(business_date)
+        pending = chunks_create(run, account_ids, size=stage.chunk_size)
+    except Exception as exc:
+        logger.exception("job could not start", extra={"job": name})
+        run = fail_run(run.pk, f"{type(exc).__name__}: {exc}")
+        _continue(business_date, then, previous=run)
+        return run
+    if not pending:
+        run = finish_run(run.pk)
+        _continue(business_date, then, previous=run)
+        return run
+    from celery import chord
+
+    header = [tasks.run_chunk.si(run.pk, index) for index in pending]
+    callback = tasks.close_run.si(run.pk, list(then))
+    transaction.on_commit(lambda: chord(header)(callback))
+    return run
+
+
+def _continue(business_date: date, then: Sequence[str], *, previous: JobRun | None) -> None:
+    """Start the next stage of a chain, unless the previous one failed outright."""
+    if not then:
+        return
+    if previous is not None and previous.status == JobRun.Status.FAILED:
+        logger.warning("chain stopped", extra={"after": previous.job, "date": business_date.isoformat()})
+        return
+    from operations import tasks
+
+    transaction.on_commit(lambda: tasks.run_stage.delay(then[0], business_date.isoformat(), list(then[1:])))

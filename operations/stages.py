@@ -1,0 +1,199 @@
+"""The scheduled jobs, each a thin composition of other apps' services (operations is the top app).
+
+The nightly chain for a business date is NIGHTLY: prices -> valuations -> drift scan ->
+settlement -> reconciliation. Other apps' services are imported when a job runs, so a service
+another engineer has not shipped yet fails that job with a readable error instead of breaking
+the import of this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from operations import alerts, services
+from operations.jobs import ChunkOutcome, Stage, register
+from operations.models import JobRun, ReconciliationBreak
+from portfolios.models import InvestmentAccount
+
+logger = logging.getLogger(__name__)
+
+NIGHTLY = ("prices", "valuations", "drift_scan", "settlement", "reconciliation")
+
+
+def _service(path: str) -> Callable[..., Any]:
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise RuntimeError(f"{path} is not available: {exc}") from exc
+
+
+def _open_accounts(business_date: date) -> list[int]:
+    return list(
+        InvestmentAccount.objects.exclude(status=InvestmentAccount.Status.CLOSED)
+        .filter(opened_on__lte=business_date)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _modelled_accounts(business_date: date) -> list[int]:
+    return list(
+        InvestmentAccount.objects.filter(status=InvestmentAccount.Status.OPEN, model__isnull=False)
+        .filter(opened_on__lte=business_date)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _firms(account_ids: Sequence[int]) -> dict[int, int]:
+    return dict(InvestmentAccount.objects.filter(pk__in=account_ids).values_list("pk", "household__firm_id"))
+
+
+def per_account(
+    fn: Callable[[list[int]], Any], account_ids: Sequence[int], outcome: ChunkOutcome, *, label: str
+) -> list[Any]:
+    """Run `fn` on the whole chunk in a savepoint; if it fails, run it account by account so one
+    bad account is recorded as failed and the rest are done. Returns the results."""
+    try:
+        with transaction.atomic():
+            result = fn(list(account_ids))
+        outcome.add(label, len(account_ids))
+        return [result]
+    except Exception:
+        logger.info("chunk failed as a whole; retrying account by account", exc_info=True)
+    firms = _firms(account_ids)
+    results = []
+    for account_id in account_ids:
+        try:
+            with transaction.atomic():
+                results.append(fn([account_id]))
+            outcome.add(label)
+        except Exception as exc:  # noqa: BLE001 -- recorded per account, the others go on
+            outcome.fail(account_id=account_id, firm_id=firms.get(account_id), error=f"{type(exc).__name__}: {exc}")
+    return results
+
+
+# --- Stages ---------------------------------------------------------------------------------
+
+
+def prices_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
+    result = _service("portfolios.services.prices_ingest")(as_of=business_date)
+    outcome = ChunkOutcome()
+    for key in ("rows", "inserted", "changed"):
+        outcome.add(key, int(getattr(result, key, 0) or 0))
+    return outcome
+
+
+def valuations_chunk(*, account_ids: Sequence[int], business_date: date, acting_user: Any) -> ChunkOutcome:
+    write = _service("portfolios.services.valuation_snapshots_write")
+    outcome = ChunkOutcome()
+    results = per_account(
+        lambda ids: write(as_of=business_date, account_ids=ids, acting_user=acting_user),
+        account_ids,
+        outcome,
+        label="accounts",
+    )
+    outcome.add("written", sum(int(r or 0) for r in results))
+    return outcome
+
+
+def _proposals(result: Any) -> list[Any]:
+    if result is None:
+        return []
+    if isinstance(result, dict):
+        return list(result.values())
+    return list(result)
+
+
+def drift_scan_chunk(*, account_ids: Sequence[int], business_date: date, acting_user: Any) -> ChunkOutcome:
+    """Proposals for the chunk in bulk (E's service runs B's workflow over it); automatic-mode
+    accounts' needed proposals are approved (orders go out through the outbox) when the
+    pre-trade checks let them, otherwise they are left for the advisor."""
+    create = _service("trading.services.proposal_create_for_accounts")
+    outcome = ChunkOutcome()
+    proposals = [
+        p
+        for r in per_account(
+            lambda ids: create(account_ids=ids, acting_user=acting_user), account_ids, outcome, label="accounts"
+        )
+        for p in _proposals(r)
+    ]
+    needed = [p for p in proposals if getattr(p, "needed", False)]
+    outcome.add("proposals", len(proposals))
+    outcome.add("needed", len(needed))
+    automatic = set(
+        InvestmentAccount.objects.filter(
+            pk__in=[p.account_id for p in needed], rebalance_mode=InvestmentAccount.RebalanceMode.AUTOMATIC
+        ).values_list("pk", flat=True)
+    )
+    if automatic:
+        approve = _service("trading.services.proposal_approve")
+        for proposal in needed:
+            if proposal.account_id not in automatic or getattr(proposal, "status", "proposed") != "proposed":
+                continue
+            try:
+                with transaction.atomic():
+                    approve(proposal=proposal, acting_user=acting_user)
+                outcome.add("auto_approved")
+            except Exception as exc:  # noqa: BLE001 -- refused by checks: left for the advisor
+                outcome.add("left_for_advisor")
+                outcome.errors.append(
+                    {"account_id": proposal.account_id, "firm_id": None, "error": f"not auto-approved: {exc}"}
+                )
+    return outcome
+
+
+def settlement_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
+    result = _service("trading.services.settlement_run")(as_of=business_date)
+    outcome = ChunkOutcome()
+    if isinstance(result, dict):
+        for key, value in result.items():
+            if isinstance(value, int):
+                outcome.add(str(key), value)
+    elif isinstance(result, int):
+        outcome.add("settled", result)
+    return outcome
+
+
+def reconciliation_chunk(*, account_ids: Sequence[int], business_date: date, acting_user: Any) -> ChunkOutcome:
+    return services.reconcile_accounts(account_ids=account_ids, business_date=business_date, acting_user=acting_user)
+
+
+def reconciliation_after(run: JobRun) -> None:
+    breaks = list(
+        ReconciliationBreak.objects.filter(
+            business_date=run.business_date, status=ReconciliationBreak.Status.OPEN
+        ).order_by("account_id", "asset")
+    )
+    alerts.breaks_found(run.business_date, breaks)
+
+
+def aml_rescreen_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
+    result = _service("compliance.services.aml_rescreen_all")()
+    outcome = ChunkOutcome()
+    if isinstance(result, dict):
+        for key, value in result.items():
+            if isinstance(value, int):
+                outcome.add(str(key), value)
+    elif isinstance(result, int):
+        outcome.add("screened", result)
+    return outcome
+
+
+def billing_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
+    return services.billing_previews_create(as_of=business_date, acting_user=acting_user)
+
+
+register(Stage("prices", single=prices_step))
+register(Stage("valuations", accounts=_open_accounts, chunk=valuations_chunk))
+register(Stage("drift_scan", accounts=_modelled_accounts, chunk=drift_scan_chunk))
+register(Stage("settlement", single=settlement_step))
+register(Stage("reconciliation", accounts=_open_accounts, chunk=reconciliation_chunk, after=reconciliation_after))
+register(Stage("aml_rescreen", trading_days_only=False, single=aml_rescreen_step))
+register(Stage("billing", trading_days_only=False, single=billing_step))
