@@ -1,0 +1,358 @@
+"""Orders, their checks and executions, rebalance proposals, cash transfers, and the
+outbox and webhook log that make talking to the custodian and the bank exactly-once.
+
+Financial rows carry `history = HistoricalRecords()` and change only through
+`trading.services`. The outbox and the webhook log are infrastructure: append-mostly
+rows whose status is the only thing that changes.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from portfolios.models import cash_field, quantity_field
+from trading.lifecycle import END_STATES, OrderStatus
+
+ZERO = Decimal(0)
+
+
+def price_field(**kwargs) -> models.DecimalField:  # type: ignore[no-untyped-def]
+    return models.DecimalField(max_digits=20, decimal_places=6, **kwargs)
+
+
+def drift_field(**kwargs) -> models.DecimalField:  # type: ignore[no-untyped-def]
+    return models.DecimalField(max_digits=9, decimal_places=6, **kwargs)
+
+
+class Side(models.TextChoices):
+    BUY = "buy", "Buy"
+    SELL = "sell", "Sell"
+
+
+class RebalanceProposal(models.Model):
+    """The rebalancing workflow's result for one account: inputs, drift and the proposed trades."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        APPROVED = "approved", "Approved"
+        DISCARDED = "discarded", "Discarded"
+        EXPIRED = "expired", "Expired"
+
+    account = models.ForeignKey(
+        "portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="rebalance_proposals"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED, db_index=True)
+    needed = models.BooleanField(help_text="False when every holding is inside its band.")
+    as_of = models.DateField()
+    run_key = models.CharField(
+        max_length=80,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="Set by the scheduled job (account and date) so a rerun makes no second proposal.",
+    )
+    inputs = models.JSONField(default=dict, help_text="The snapshot the engine saw (decimals as strings).")
+    drift_before = models.JSONField(default=list)
+    drift_after = models.JSONField(default=list)
+    max_drift_before = drift_field(default=ZERO)
+    max_drift_after = drift_field(null=True, blank=True)
+    estimated_cost = cash_field(default=ZERO)
+    realised_gain = cash_field(default=ZERO)
+    notes = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "status"], name="trading_prop_acct_status")]
+
+    def __str__(self) -> str:
+        return f"Proposal {self.pk} for account {self.account_id} ({self.status})"
+
+
+class ProposalTrade(models.Model):
+    """One proposed trade; approving the proposal turns each into an order."""
+
+    proposal = models.ForeignKey(RebalanceProposal, on_delete=models.CASCADE, related_name="trades")
+    security = models.ForeignKey("portfolios.Security", on_delete=models.PROTECT, related_name="+")
+    symbol = models.CharField(max_length=20)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = quantity_field()
+    price = price_field()
+    estimated_amount = cash_field()
+    realised_gain = cash_field(default=ZERO)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Sells first, then buys.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["proposal", "position", "id"]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="trading_proposal_trade_qty_gt_0")]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.symbol}"
+
+
+class Order(models.Model):
+    """An instruction to buy or sell a security for an account, from draft to an end state."""
+
+    class OrderType(models.TextChoices):
+        MARKET = "market", "Market"
+        LIMIT = "limit", "Limit"
+
+    class Source(models.TextChoices):
+        ADVISOR = "advisor", "Advisor (page)"
+        PROPOSAL = "proposal", "Rebalance proposal"
+        API = "api", "API"
+        JOB = "job", "Scheduled job"
+
+    account = models.ForeignKey("portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="orders")
+    security = models.ForeignKey("portfolios.Security", on_delete=models.PROTECT, related_name="orders")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    order_type = models.CharField(max_length=6, choices=OrderType.choices, default=OrderType.MARKET)
+    quantity = quantity_field(null=True, blank=True, help_text="Shares; empty for an amount order until it fills.")
+    amount = cash_field(null=True, blank=True, help_text="An amount (notional) order's cash value.")
+    limit_price = price_field(null=True, blank=True)
+    estimated_price = price_field(help_text="The latest price when the order was made.")
+    reserved_amount = cash_field(default=ZERO, help_text="Cash held back for a buy until it fills or ends.")
+    status = models.CharField(
+        max_length=20, choices=[(s.value, s.label) for s in OrderStatus], default=OrderStatus.DRAFT, db_index=True
+    )
+    status_reason = models.TextField(blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    client_order_id = models.CharField(max_length=64, unique=True, help_text="Ours; the same on every retry.")
+    idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    custodian_order_id = models.CharField(max_length=64, blank=True)
+    filled_quantity = quantity_field(default=ZERO)
+    filled_amount = cash_field(default=ZERO)
+    average_price = price_field(null=True, blank=True)
+    realised_gain = cash_field(default=ZERO)
+    proposal = models.ForeignKey(
+        RebalanceProposal, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "status"], name="trading_order_acct_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__isnull=False) | Q(amount__isnull=False), name="trading_order_quantity_or_amount"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__isnull=True) | Q(quantity__gt=0), name="trading_order_quantity_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gt=0), name="trading_order_amount_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=~Q(order_type="limit") | Q(limit_price__gt=0), name="trading_order_limit_has_price"
+            ),
+            models.CheckConstraint(condition=Q(filled_quantity__gte=0), name="trading_order_filled_gte_0"),
+            models.CheckConstraint(condition=Q(reserved_amount__gte=0), name="trading_order_reserved_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        what = self.quantity if self.quantity is not None else f"${self.amount} of"
+        return f"{self.side} {what} {self.security_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in END_STATES
+
+    @property
+    def status_label(self) -> str:
+        return OrderStatus(self.status).label
+
+
+class OrderCheck(models.Model):
+    """One pre-trade check's result for an order, kept with the order for the audit trail."""
+
+    class Outcome(models.TextChoices):
+        PASS = "pass", "Pass"
+        WARN = "warn", "Warn"
+        FAIL = "fail", "Fail"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="checks")
+    rule = models.CharField(max_length=100)
+    outcome = models.CharField(max_length=4, choices=Outcome.choices)
+    hard = models.BooleanField(default=False)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.outcome}"
+
+
+class Execution(models.Model):
+    """A fill reported by the custodian: applied to the ledger exactly once (unique execution id)."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="executions")
+    execution_id = models.CharField(max_length=100, unique=True)
+    quantity = quantity_field()
+    price = price_field()
+    amount = cash_field(help_text="quantity x price, rounded to cents half-even.")
+    trade_date = models.DateField()
+    settle_date = models.DateField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+    realised_gain = cash_field(default=ZERO)
+    entry = models.ForeignKey("portfolios.JournalEntry", on_delete=models.PROTECT, related_name="+")
+    settlement_entry = models.ForeignKey(
+        "portfolios.JournalEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["order", "id"]
+        indexes = [models.Index(fields=["settled_at", "settle_date"], name="trading_exec_unsettled")]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="trading_execution_qty_gt_0"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="trading_execution_price_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.execution_id}: {self.quantity} @ {self.price}"
+
+
+class BankLink(models.Model):
+    """An investor's external bank account linked to an investment account for transfers."""
+
+    account = models.ForeignKey("portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="bank_links")
+    bank_account_id = models.CharField(max_length=64)
+    mask = models.CharField(max_length=8, blank=True)
+    institution = models.CharField(max_length=120, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.institution} ····{self.mask}"
+
+
+class CashTransfer(models.Model):
+    """A deposit or withdrawal through the bank.
+
+    A deposit credits the account's cash when the bank reports it settled (money the firm
+    does not have yet is never invested). A withdrawal debits the cash at once, when it is
+    requested, so the same dollars cannot be withdrawn or spent twice; a failed or
+    returned withdrawal is reversed.
+    """
+
+    class Direction(models.TextChoices):
+        DEPOSIT = "deposit", "Deposit"
+        WITHDRAWAL = "withdrawal", "Withdrawal"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        PENDING = "pending", "Pending at the bank"
+        SETTLED = "settled", "Settled"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey("portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="transfers")
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    amount = cash_field()
+    currency = models.CharField(max_length=3, default="USD")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED, db_index=True)
+    bank_link = models.ForeignKey(BankLink, on_delete=models.PROTECT, null=True, blank=True, related_name="transfers")
+    bank_transfer_id = models.CharField(max_length=64, blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    entry = models.ForeignKey(
+        "portfolios.JournalEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reversal_entry = models.ForeignKey(
+        "portfolios.JournalEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    failure_reason = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="trading_transfer_amount_gt_0")]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.amount} {self.currency} ({self.status})"
+
+
+class OutboxMessage(models.Model):
+    """A call to make to the custodian or the bank, written in the same transaction as the
+    change that needs it, and sent afterwards by the relay: a crash or an outage between
+    the commit and the call loses nothing, and the call's own id makes a resend harmless."""
+
+    class Kind(models.TextChoices):
+        SUBMIT_ORDER = "submit_order", "Submit order"
+        CANCEL_ORDER = "cancel_order", "Cancel order"
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        DEAD = "dead", "Gave up"
+        SKIPPED = "skipped", "No longer needed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="outbox")
+    transfer = models.ForeignKey(CashTransfer, on_delete=models.PROTECT, null=True, blank=True, related_name="outbox")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="trading_outbox_due")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+
+class WebhookEvent(models.Model):
+    """Every webhook event received, once: the unique event id is the dedupe."""
+
+    source = models.CharField(max_length=20, default="custodian")
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=40)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    result = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"

@@ -1,6 +1,20 @@
 """Pages of the trading app (mounted at the site root by kronos/urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from trading import views
 
 app_name = "trading"
-urlpatterns: list = []
+urlpatterns = [
+    path("accounts/<int:pk>/trading/", views.account_trading, name="account_trading"),
+    path("accounts/<int:pk>/orders/new/", views.order_create, name="order_create"),
+    path("accounts/<int:pk>/transfers/new/", views.transfer_create, name="transfer_create"),
+    path("accounts/<int:pk>/rebalance/", views.proposal_create, name="proposal_create"),
+    path("rebalance/", views.proposals_create_bulk, name="proposals_create_bulk"),
+    path("proposals/<int:pk>/", views.proposal_detail, name="proposal_detail"),
+    path("proposals/<int:pk>/approve/", views.proposal_decide, {"decision": "approve"}, name="proposal_approve"),
+    path("proposals/<int:pk>/discard/", views.proposal_decide, {"decision": "discard"}, name="proposal_discard"),
+    path("orders/<int:pk>/cancel/", views.order_cancel, name="order_cancel"),
+    path("operations/", views.operations, name="operations"),
+    path("webhooks/custodian/", views.custodian_webhook, name="custodian_webhook"),
+]

@@ -1,0 +1,325 @@
+"""The trading API: proposals, orders, transfers and the account's journal.
+
+Function-per-operation views with explicit input and output serializers. Every POST
+that moves money or places an order needs an Idempotency-Key (kronos.idempotency).
+Reads: the household's advisor, its investors and the firm's compliance and operations
+staff; writes: the advisor (transfers also the household's investors). Others get 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from kronos.api.fields import MoneyField, QuantityField, decimal_to_str, money_dict
+from kronos.api.pagination import Pagination
+from kronos.idempotency import idempotent
+from trading import selectors, services
+from trading.models import CashTransfer, Order, RebalanceProposal
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="Unique per request; reuse on retry."
+)
+
+
+def _dec(value: Any, places: int | None = None) -> str | None:
+    return None if value is None else decimal_to_str(value, places)
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+class OrderOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    account = serializers.IntegerField(source="account_id")
+    symbol = serializers.CharField(source="security.symbol")
+    side = serializers.CharField()
+    order_type = serializers.CharField()
+    quantity = serializers.SerializerMethodField()
+    amount = serializers.SerializerMethodField()
+    limit_price = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    status_reason = serializers.CharField()
+    filled_quantity = serializers.SerializerMethodField()
+    average_price = serializers.SerializerMethodField()
+    client_order_id = serializers.CharField()
+    source = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def get_quantity(self, o: Order) -> str | None:
+        return _dec(o.quantity)
+
+    def get_amount(self, o: Order) -> dict[str, str] | None:
+        return None if o.amount is None else money_dict(o.amount, o.account.base_currency)
+
+    def get_limit_price(self, o: Order) -> str | None:
+        return _dec(o.limit_price)
+
+    def get_filled_quantity(self, o: Order) -> str:
+        return decimal_to_str(o.filled_quantity)
+
+    def get_average_price(self, o: Order) -> str | None:
+        return _dec(o.average_price)
+
+
+class ProposalTradeOutput(serializers.Serializer):
+    symbol = serializers.CharField()
+    side = serializers.CharField()
+    quantity = serializers.SerializerMethodField()
+    price = serializers.SerializerMethodField()
+    estimated_amount = serializers.SerializerMethodField()
+
+    def get_quantity(self, t: Any) -> str:
+        return decimal_to_str(t.quantity)
+
+    def get_price(self, t: Any) -> str:
+        return decimal_to_str(t.price)
+
+    def get_estimated_amount(self, t: Any) -> str:
+        return decimal_to_str(t.estimated_amount, 2)
+
+
+class ProposalOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    account = serializers.IntegerField(source="account_id")
+    needed = serializers.BooleanField()
+    status = serializers.CharField()
+    as_of = serializers.DateField()
+    max_drift_before = serializers.SerializerMethodField()
+    max_drift_after = serializers.SerializerMethodField()
+    estimated_cost = serializers.SerializerMethodField()
+    realised_gain = serializers.SerializerMethodField()
+    trades = ProposalTradeOutput(many=True)
+    drift_before = serializers.JSONField()
+    drift_after = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+    def get_max_drift_before(self, p: RebalanceProposal) -> str:
+        return decimal_to_str(p.max_drift_before)
+
+    def get_max_drift_after(self, p: RebalanceProposal) -> str | None:
+        return _dec(p.max_drift_after)
+
+    def get_estimated_cost(self, p: RebalanceProposal) -> str:
+        return decimal_to_str(p.estimated_cost, 2)
+
+    def get_realised_gain(self, p: RebalanceProposal) -> str:
+        return decimal_to_str(p.realised_gain, 2)
+
+
+class TransferOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    account = serializers.IntegerField(source="account_id")
+    direction = serializers.CharField()
+    amount = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    failure_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def get_amount(self, t: CashTransfer) -> dict[str, str]:
+        return money_dict(t.amount, t.currency)
+
+
+class PostingOutput(serializers.Serializer):
+    asset = serializers.SerializerMethodField()
+    quantity = serializers.SerializerMethodField()
+
+    def get_asset(self, p: Any) -> str:
+        return p.security.symbol if p.security_id else p.currency
+
+    def get_quantity(self, p: Any) -> str:
+        return decimal_to_str(p.quantity, None if p.security_id else 2)
+
+
+class TransactionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    memo = serializers.CharField()
+    effective_date = serializers.DateField()
+    created_at = serializers.DateTimeField()
+    postings = PostingOutput(many=True, source="account_postings")
+
+
+# --- input -------------------------------------------------------------------------------------
+
+
+class OrderInput(serializers.Serializer):
+    account = serializers.IntegerField()
+    symbol = serializers.CharField(max_length=20)
+    side = serializers.ChoiceField(choices=["buy", "sell"])
+    order_type = serializers.ChoiceField(choices=["market", "limit"], default="market")
+    quantity = QuantityField(required=False)
+    amount = MoneyField(required=False, allow_zero=False)
+    limit_price = QuantityField(required=False, max_places=6, what="limit price")
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if ("quantity" in data) == ("amount" in data):
+            raise serializers.ValidationError({"quantity": ["Give either a quantity or an amount, not both."]})
+        return data
+
+
+class TransferInput(serializers.Serializer):
+    amount = MoneyField(allow_zero=False)
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+def _account_for_write(request: Request, pk: int, *, transfer: bool = False) -> Any:
+    account = selectors.account_get_for_user(user=request.user, pk=pk)
+    allowed = (
+        selectors.account_may_transfer(user=request.user, account=account)
+        if transfer
+        else selectors.account_may_trade(user=request.user, account=account)
+    )
+    if not allowed:
+        raise NotFound()
+    return account
+
+
+@extend_schema(request=None, responses={201: ProposalOutput}, parameters=[IDEMPOTENCY_HEADER])
+@api_view(["POST"])
+@idempotent
+def proposal_create(request: Request, pk: int) -> Response:
+    """Run the rebalancing workflow for the account now and store its proposal."""
+    account = _account_for_write(request, pk)
+    created = services.proposal_create_for_accounts(account_ids=[account.pk], acting_user=request.user)
+    if not created:
+        from trading.errors import TradingError
+
+        raise TradingError("The account has no model portfolio to rebalance to.", field="account")
+    proposal = selectors.proposal_get_for_user(user=request.user, pk=created[0].pk)
+    return Response(ProposalOutput(proposal).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(responses=ProposalOutput)
+@api_view(["GET"])
+def proposal_detail(request: Request, pk: int) -> Response:
+    return Response(ProposalOutput(selectors.proposal_get_for_user(user=request.user, pk=pk)).data)
+
+
+class ApproveOutput(serializers.Serializer):
+    orders = OrderOutput(many=True)
+
+
+@extend_schema(request=None, responses=ApproveOutput, parameters=[IDEMPOTENCY_HEADER])
+@api_view(["POST"])
+@idempotent
+def proposal_approve(request: Request, pk: int) -> Response:
+    proposal = selectors.proposal_get_for_user(user=request.user, pk=pk)
+    _account_for_write(request, proposal.account_id)
+    orders = services.proposal_approve(proposal=proposal, acting_user=request.user)
+    return Response({"orders": OrderOutput(orders, many=True).data})
+
+
+@extend_schema(
+    methods=["GET"],
+    responses=OrderOutput(many=True),
+    parameters=[OpenApiParameter("account", int), OpenApiParameter("status", str)],
+)
+@extend_schema(methods=["POST"], request=OrderInput, responses={201: OrderOutput}, parameters=[IDEMPOTENCY_HEADER])
+@api_view(["GET", "POST"])
+def order_list(request: Request) -> Response:
+    if request.method == "POST":
+        return _order_create(request)
+    account = None
+    if request.query_params.get("account"):
+        try:
+            account = selectors.account_get_for_user(user=request.user, pk=int(request.query_params["account"]))
+        except ValueError:
+            raise NotFound() from None
+    qs = selectors.order_list_for_user(
+        user=request.user, account=account, status=request.query_params.get("status", "")[:20]
+    )
+    paginator = Pagination()
+    page = paginator.paginate_queryset(qs, request)
+    return paginator.get_paginated_response(OrderOutput(page, many=True).data)
+
+
+@idempotent
+def _order_create(request: Request) -> Response:
+    data = OrderInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    v = data.validated_data
+    account = _account_for_write(request, v["account"])
+    amount = v.get("amount")
+    if amount is not None and str(amount.currency) != account.base_currency:
+        from trading.errors import TradingError
+
+        raise TradingError(f"The account holds {account.base_currency}.", field="amount")
+    key = request.headers.get("Idempotency-Key", "").strip()
+    order = services.order_create(
+        account=account,
+        security=v["symbol"],
+        side=v["side"],
+        order_type=v["order_type"],
+        quantity=v.get("quantity"),
+        amount=amount.amount if amount is not None else None,
+        limit_price=v.get("limit_price"),
+        acting_user=request.user,
+        source=Order.Source.API,
+        idempotency_key=f"api:{request.user.pk}:{key}",
+    )
+    return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(responses=OrderOutput)
+@api_view(["GET"])
+def order_detail(request: Request, pk: int) -> Response:
+    return Response(OrderOutput(selectors.order_get_for_user(user=request.user, pk=pk)).data)
+
+
+@extend_schema(request=None, responses=OrderOutput, parameters=[IDEMPOTENCY_HEADER])
+@api_view(["POST"])
+@idempotent
+def order_cancel(request: Request, pk: int) -> Response:
+    order = selectors.order_get_for_user(user=request.user, pk=pk)
+    _account_for_write(request, order.account_id)
+    order = services.order_cancel(order=order, acting_user=request.user)
+    return Response(OrderOutput(order).data)
+
+
+def _transfer(request: Request, pk: int, direction: str) -> Response:
+    account = _account_for_write(request, pk, transfer=True)
+    data = TransferInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    money = data.validated_data["amount"]
+    key = request.headers.get("Idempotency-Key", "").strip()
+    transfer = services.transfer_create(
+        account=account,
+        direction=direction,
+        amount=money.amount,
+        currency=str(money.currency),
+        acting_user=request.user,
+        idempotency_key=f"api:{request.user.pk}:{key}",
+    )
+    return Response(TransferOutput(transfer).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(request=TransferInput, responses={201: TransferOutput}, parameters=[IDEMPOTENCY_HEADER])
+@api_view(["POST"])
+@idempotent
+def deposit_create(request: Request, pk: int) -> Response:
+    return _transfer(request, pk, CashTransfer.Direction.DEPOSIT)
+
+
+@extend_schema(request=TransferInput, responses={201: TransferOutput}, parameters=[IDEMPOTENCY_HEADER])
+@api_view(["POST"])
+@idempotent
+def withdrawal_create(request: Request, pk: int) -> Response:
+    return _transfer(request, pk, CashTransfer.Direction.WITHDRAWAL)
+
+
+@extend_schema(responses=TransactionOutput(many=True))
+@api_view(["GET"])
+def account_transactions(request: Request, pk: int) -> Response:
+    account = selectors.account_get_for_user(user=request.user, pk=pk)
+    paginator = Pagination()
+    page = paginator.paginate_queryset(selectors.account_transactions(account=account), request)
+    return paginator.get_paginated_response(TransactionOutput(page, many=True).data)

@@ -1,0 +1,36 @@
+"""Page forms of the trading app."""
+
+from decimal import Decimal
+
+from django import forms
+
+from trading.models import Order
+
+
+class OrderForm(forms.Form):
+    symbol = forms.CharField(max_length=20)
+    side = forms.ChoiceField(choices=[("buy", "Buy"), ("sell", "Sell")])
+    order_type = forms.ChoiceField(choices=Order.OrderType.choices, initial="market", label="Type")
+    quantity = forms.DecimalField(
+        required=False, max_digits=19, decimal_places=9, min_value=Decimal("0.000000001"), help_text="Shares"
+    )
+    amount = forms.DecimalField(
+        required=False, max_digits=14, decimal_places=2, min_value=Decimal("0.01"), help_text="Or an amount of cash"
+    )
+    limit_price = forms.DecimalField(required=False, max_digits=14, decimal_places=6, min_value=Decimal("0.000001"))
+
+    def clean_symbol(self) -> str:
+        return self.cleaned_data["symbol"].strip().upper()
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean()
+        if not self.errors and (data.get("quantity") is None) == (data.get("amount") is None):
+            raise forms.ValidationError("Give either a quantity of shares or an amount, not both.")
+        if data.get("order_type") == "limit" and data.get("limit_price") is None:
+            self.add_error("limit_price", "A limit order needs a limit price.")
+        return data
+
+
+class TransferForm(forms.Form):
+    direction = forms.ChoiceField(choices=[("deposit", "Deposit"), ("withdrawal", "Withdraw")])
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))

@@ -1,0 +1,112 @@
+"""Reads of the trading domain, scoped to the user asking (404 for others' objects)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+
+from accounts.models import Role, User
+from accounts.selectors import household_scope_q
+from portfolios.models import InvestmentAccount, JournalEntry, Posting
+from trading.lifecycle import OPEN_STATES
+from trading.models import CashTransfer, Order, OutboxMessage, ProposalTrade, RebalanceProposal
+
+
+def _account_ids_for(user: User) -> QuerySet[InvestmentAccount]:
+    return InvestmentAccount.objects.filter(household_scope_q(user=user, prefix="household__")).values("pk")
+
+
+def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
+    """One of the user's accounts, or 404."""
+    return get_object_or_404(
+        InvestmentAccount.objects.select_related("household__advisor__user", "household__firm").filter(
+            pk__in=_account_ids_for(user)
+        ),
+        pk=pk,
+    )
+
+
+def account_may_trade(*, user: User, account: InvestmentAccount) -> bool:
+    """Orders and proposals: the household's advisor (or a superuser)."""
+    return bool(user.is_superuser or account.household.advisor.user_id == user.pk)
+
+
+def account_may_transfer(*, user: User, account: InvestmentAccount) -> bool:
+    """Deposits and withdrawals: the advisor, or an investor of the household."""
+    if account_may_trade(user=user, account=account):
+        return True
+    return Role.INVESTOR in user.roles and account.household.members.filter(investor__user_id=user.pk).exists()
+
+
+def order_list_for_user(*, user: User, account: InvestmentAccount | None = None, status: str = "") -> QuerySet[Order]:
+    qs = Order.objects.filter(account_id__in=_account_ids_for(user)).select_related("account", "security")
+    if account is not None:
+        qs = qs.filter(account=account)
+    if status == "open":
+        qs = qs.filter(status__in=OPEN_STATES)
+    elif status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at", "-id")
+
+
+def order_get_for_user(*, user: User, pk: int | str) -> Order:
+    return get_object_or_404(
+        order_list_for_user(user=user).select_related("account__household__advisor").prefetch_related("checks"), pk=pk
+    )
+
+
+def proposal_get_for_user(*, user: User, pk: int | str) -> RebalanceProposal:
+    return get_object_or_404(
+        RebalanceProposal.objects.filter(account_id__in=_account_ids_for(user))
+        .select_related("account__household__advisor", "created_by")
+        .prefetch_related(
+            Prefetch("trades", queryset=ProposalTrade.objects.order_by("position", "id")),
+            Prefetch("orders", queryset=Order.objects.select_related("security").order_by("id")),
+        ),
+        pk=pk,
+    )
+
+
+def proposal_list_for_account(*, account: InvestmentAccount) -> QuerySet[RebalanceProposal]:
+    return account.rebalance_proposals.annotate(trade_count=Count("trades")).order_by("-created_at", "-id")
+
+
+def transfer_list_for_account(*, account: InvestmentAccount) -> QuerySet[CashTransfer]:
+    return account.transfers.order_by("-created_at", "-id")
+
+
+def account_transactions(*, account: InvestmentAccount) -> QuerySet[JournalEntry]:
+    """The account's journal, newest first, with its own postings (one query + one prefetch)."""
+    return (
+        JournalEntry.objects.filter(postings__book__account=account)
+        .distinct()
+        .prefetch_related(
+            Prefetch(
+                "postings",
+                queryset=Posting.objects.filter(book__account=account).select_related("security"),
+                to_attr="account_postings",
+            )
+        )
+        .order_by("-effective_date", "-id")
+    )
+
+
+def operations_summary(*, user: User) -> dict[str, Any]:
+    """Outbox backlog, orders by state and the latest orders, for the operations page."""
+    firm_orders = (
+        Order.objects.all() if user.is_superuser else Order.objects.filter(account__household__firm_id=user.firm_id)
+    )
+    by_status = dict(firm_orders.values_list("status").annotate(n=Count("id")).order_by("status"))
+    outbox = OutboxMessage.objects.exclude(status=OutboxMessage.Status.SENT).exclude(
+        status=OutboxMessage.Status.SKIPPED
+    )
+    backlog = list(outbox.values("status", "kind").annotate(n=Count("id")).order_by("status", "kind"))
+    return {
+        "by_status": by_status,
+        "backlog": backlog,
+        "backlog_total": sum(r["n"] for r in backlog),
+        "dead": outbox.filter(status=OutboxMessage.Status.DEAD).select_related("order__security")[:50],
+        "recent": firm_orders.select_related("account", "security").order_by("-created_at", "-id")[:50],
+    }

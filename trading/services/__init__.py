@@ -1,0 +1,28 @@
+"""Every write of the trading domain (see each module's docstring for its guarantees)."""
+
+from trading.services.fills import Fill, execution_apply, settlement_run, webhook_event_apply
+from trading.services.orders import order_cancel, order_create, order_review_decide, order_transition
+from trading.services.outbox import RelayResult, outbox_backlog, relay_outbox
+from trading.services.proposals import proposal_approve, proposal_create_for_accounts, proposal_discard
+from trading.services.transfers import transfer_bank_submit, transfer_create, transfer_status_apply, transfers_poll
+
+__all__ = [
+    "Fill",
+    "RelayResult",
+    "execution_apply",
+    "order_cancel",
+    "order_create",
+    "order_review_decide",
+    "order_transition",
+    "outbox_backlog",
+    "proposal_approve",
+    "proposal_create_for_accounts",
+    "proposal_discard",
+    "relay_outbox",
+    "settlement_run",
+    "transfer_bank_submit",
+    "transfer_create",
+    "transfer_status_apply",
+    "transfers_poll",
+    "webhook_event_apply",
+]

@@ -1,0 +1,175 @@
+"""Helpers shared by the trading services: hooks, prices, buying power, business days."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Sum
+from django.utils.module_loading import import_string
+
+from portfolios.models import CashBalance, InvestmentAccount, Position, Price, Security
+from trading.errors import TradingError
+from trading.lifecycle import OPEN_STATES
+from trading.models import Execution, Order, Side
+
+ZERO = Decimal(0)
+CENTS = Decimal("0.01")
+QUANTITY = Decimal("0.000000001")
+PRICE = Decimal("0.000001")
+
+
+def cents(value: Decimal) -> Decimal:
+    """Cash rounding place: cents, half-even."""
+    return value.quantize(CENTS, rounding=ROUND_HALF_EVEN)
+
+
+def cents_up(value: Decimal) -> Decimal:
+    """Reservation rounding place: a buy reserves whole cents rounded up, never short."""
+    return value.quantize(CENTS, rounding=ROUND_CEILING)
+
+
+def add_business_days(day: date, days: int) -> date:
+    """`day` plus `days` weekdays (no exchange holiday calendar yet: weekends only)."""
+    current = day
+    left = days
+    while left > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            left -= 1
+    return current
+
+
+def latest_price(security: Security) -> Decimal | None:
+    return Price.objects.filter(security=security).order_by("-date").values_list("close", flat=True).first()
+
+
+def latest_prices(security_ids: Iterable[int]) -> dict[int, Decimal]:
+    """The latest close of each security, in one query."""
+    ids = list(set(security_ids))
+    if not ids:
+        return {}
+    rows = Price.objects.filter(security_id__in=ids).order_by("security_id", "-date").distinct("security_id")
+    return {p.security_id: p.close for p in rows}
+
+
+def cash_balance(account: InvestmentAccount) -> Decimal:
+    amount = (
+        CashBalance.objects.filter(account=account, currency=account.base_currency)
+        .values_list("amount", flat=True)
+        .first()
+    )
+    return amount if amount is not None else ZERO
+
+
+def open_buy_reservations(account: InvestmentAccount) -> Decimal:
+    """Cash still held back by open buy orders (reserved minus what has filled)."""
+    total = ZERO
+    for reserved, filled in Order.objects.filter(account=account, side=Side.BUY, status__in=OPEN_STATES).values_list(
+        "reserved_amount", "filled_amount"
+    ):
+        total += max(reserved - filled, ZERO)
+    return total
+
+
+def unsettled_sale_proceeds(account: InvestmentAccount) -> Decimal:
+    return (
+        Execution.objects.filter(order__account=account, order__side=Side.SELL, settled_at__isnull=True).aggregate(
+            total=Sum("amount")
+        )["total"]
+        or ZERO
+    )
+
+
+def buying_power(account: InvestmentAccount) -> Decimal:
+    """Cash a new buy may use: the balance minus what open buys have reserved."""
+    return cash_balance(account) - open_buy_reservations(account)
+
+
+def withdrawable_cash(account: InvestmentAccount) -> Decimal:
+    """Cash that may leave the firm: buying power minus sale proceeds that have not settled.
+    Pending withdrawals are already debited when requested, so they are not counted twice."""
+    return buying_power(account) - unsettled_sale_proceeds(account)
+
+
+def sellable_quantity(account: InvestmentAccount, security: Security) -> Decimal:
+    """Shares held minus what open sell orders will still sell."""
+    held = Position.objects.filter(account=account, security=security).values_list("quantity", flat=True).first()
+    pending = ZERO
+    for quantity, filled, amount, price in Order.objects.filter(
+        account=account, security=security, side=Side.SELL, status__in=OPEN_STATES
+    ).values_list("quantity", "filled_quantity", "amount", "estimated_price"):
+        total = quantity if quantity is not None else (amount / price).quantize(QUANTITY)
+        pending += max(total - filled, ZERO)
+    return (held or ZERO) - pending
+
+
+def lock_account(account: InvestmentAccount) -> InvestmentAccount:
+    """Take the account's row lock (the ledger's per-account lock too): serialises every
+    check-then-write on one account's cash or shares."""
+    return InvestmentAccount.objects.select_for_update().select_related("household__firm").get(pk=account.pk)
+
+
+# --- cross-app hooks (settings hold import strings; trading never imports compliance) -------
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """What the pre-trade checks see of an order about to be made."""
+
+    account: InvestmentAccount
+    security: Security
+    side: str
+    quantity: Decimal | None
+    amount: Decimal | None
+    price: Decimal
+    source: str
+    order_type: str = "market"
+    limit_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    rule: str
+    outcome: str
+    hard: bool
+    message: str
+
+
+def run_pretrade_checks(intent: OrderIntent) -> list[CheckOutcome]:
+    results: list[CheckOutcome] = []
+    for path in getattr(settings, "TRADING_PRETRADE_CHECKS", []):
+        for r in import_string(path)(intent) or []:
+            outcome = str(getattr(r, "outcome", "fail"))
+            if outcome not in ("pass", "warn", "fail"):
+                outcome = "fail"
+            results.append(
+                CheckOutcome(
+                    rule=str(getattr(r, "rule", path))[:100],
+                    outcome=outcome,
+                    hard=bool(getattr(r, "hard", False)),
+                    message=str(getattr(r, "message", "")),
+                )
+            )
+    return results
+
+
+def check_funding_allowed(account: InvestmentAccount) -> None:
+    """Raise TradingError unless every `TRADING_FUNDING_CHECKS` hook lets the account move money.
+
+    A hook returns (ok, reason), a bool, or a list of check results (a failed one refuses)."""
+    for path in getattr(settings, "TRADING_FUNDING_CHECKS", []):
+        result: Any = import_string(path)(account)
+        if isinstance(result, tuple):
+            ok, reason = bool(result[0]), str(result[1] if len(result) > 1 else "")
+        elif isinstance(result, bool):
+            ok, reason = result, ""
+        else:
+            failed = [r for r in result or [] if getattr(r, "outcome", "pass") == "fail"]
+            ok, reason = not failed, "; ".join(str(getattr(r, "message", "")) for r in failed)
+        if not ok:
+            raise TradingError(reason or "The account may not be funded or withdrawn from now.", code="not_allowed")

@@ -1,0 +1,283 @@
+"""Custodian webhooks, fills and settlement.
+
+Exactly once: an event is recorded under its unique event id (a duplicate changes
+nothing), and each fill under its unique custodian execution id. Events may arrive in any
+order: an order's status is computed from the sum of its executions, never from the
+event's place in the stream. A fill posts one journal entry (shares against the market,
+cash against the custodian's clearing book), opens a tax lot for a buy or relieves lots
+highest-cost first for a sell; T+1 (business days) the settlement run moves the cash from
+clearing to the market.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
+
+from accounts.services import system_user
+from kronos.history import save_attributed
+from portfolios import ledger
+from portfolios import services as portfolio_services
+from portfolios.ledger import PostingSpec
+from portfolios.models import JournalEntry, LedgerBook
+from trading.errors import TradingError
+from trading.lifecycle import END_STATES, OrderStatus
+from trading.models import Execution, Order, Side, WebhookEvent
+from trading.services.common import PRICE, ZERO, add_business_days, cents
+from trading.services.orders import order_transition
+
+logger = logging.getLogger(__name__)
+S = OrderStatus
+SETTLEMENT_DAYS = 1
+
+
+@dataclass(frozen=True)
+class Fill:
+    client_order_id: str
+    execution_id: str
+    quantity: Decimal
+    price: Decimal
+    trade_date: date
+    order_quantity: Decimal | None = None
+
+
+def _dec(data: dict[str, Any], key: str, *, required: bool = True) -> Decimal | None:
+    raw = data.get(key)
+    if raw in (None, ""):
+        if required:
+            raise TradingError(f"The event has no {key}.", field=key)
+        return None
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        raise TradingError(f"The event's {key} is not a decimal.", field=key) from None
+    if not value.is_finite() or value <= 0:
+        raise TradingError(f"The event's {key} must be positive.", field=key)
+    return value
+
+
+def webhook_event_apply(*, event: dict[str, Any], acting_user: Any = None) -> str:
+    """Apply one custodian event once; return what happened ("applied", "duplicate", ...).
+
+    Raises TradingError for an event that cannot be understood (the caller answers 400 and
+    the custodian will retry or alert); nothing is recorded then.
+    """
+    event_id = str(event.get("id") or "")
+    kind = str(event.get("type") or "")
+    data = event.get("data")
+    if not event_id or not kind or not isinstance(data, dict):
+        raise TradingError("The event needs an id, a type and data.")
+    acting_user = acting_user or system_user()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = WebhookEvent.objects.create(event_id=event_id[:100], type=kind[:40], payload=event)
+        except IntegrityError:
+            return "duplicate"
+        if kind == "order.fill":
+            result = _apply_fill_event(data, acting_user=acting_user)
+        elif kind == "order.cancelled":
+            result = _apply_cancel_event(data, acting_user=acting_user)
+        else:
+            result = "ignored"
+        record.result = result
+        record.save(update_fields=["result"])
+        return result
+
+
+def _apply_fill_event(data: dict[str, Any], *, acting_user: Any) -> str:
+    trade_day = data.get("trade_date")
+    try:
+        trade_date = date.fromisoformat(trade_day) if trade_day else timezone.localdate()
+    except ValueError:
+        raise TradingError("The event's trade_date is not a date.", field="trade_date") from None
+    fill = Fill(
+        client_order_id=str(data.get("client_order_id") or ""),
+        execution_id=str(data.get("execution_id") or ""),
+        quantity=_dec(data, "quantity"),  # type: ignore[arg-type]
+        price=_dec(data, "price"),  # type: ignore[arg-type]
+        trade_date=trade_date,
+        order_quantity=_dec(data, "order_quantity", required=False),
+    )
+    if not fill.execution_id:
+        raise TradingError("The event has no execution_id.", field="execution_id")
+    execution = execution_apply(fill=fill, acting_user=acting_user)
+    return "applied" if execution is not None else "duplicate fill"
+
+
+def execution_apply(*, fill: Fill, acting_user: Any) -> Execution | None:
+    """Record one fill and post it to the ledger, once per execution id (None if seen before).
+
+    Guaranteed in one transaction: the Execution, its journal entry, the tax lots, and the
+    order's filled quantity, average price and status (computed from all its executions,
+    so the fills' arrival order does not matter)."""
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update()
+            .select_related("account__household", "security")
+            .filter(client_order_id=fill.client_order_id)
+            .first()
+        )
+        if order is None:
+            raise TradingError(f"No order with client order id {fill.client_order_id!r}.", field="client_order_id")
+        if Execution.objects.filter(execution_id=fill.execution_id).exists():
+            return None
+        account, security = order.account, order.security
+        amount = cents(fill.quantity * fill.price)
+        firm_id = account.household.firm_id
+        book = ledger.client_book(account)
+        market = ledger.system_book(LedgerBook.Kind.MARKET, firm=firm_id)
+        clearing = ledger.system_book(LedgerBook.Kind.CUSTODIAN_CLEARING, firm=firm_id)
+        sign = Decimal(1) if order.side == Side.BUY else Decimal(-1)
+        postings = [
+            PostingSpec.shares(book, security, sign * fill.quantity, price=fill.price),
+            PostingSpec.shares(market, security, -sign * fill.quantity, price=fill.price),
+        ]
+        if amount:
+            postings += [
+                PostingSpec.cash(book, -sign * amount, account.base_currency),
+                PostingSpec.cash(clearing, sign * amount, account.base_currency),
+            ]
+        # The custodian has done the trade: the ledger must show it even if a buy filled
+        # above its reservation, so the entry may take cash below zero (operations sees it).
+        entry = ledger.post_entry(
+            kind=JournalEntry.Kind.TRADE,
+            postings=postings,
+            effective_date=fill.trade_date,
+            memo=f"{order.side} {fill.quantity.normalize():f} {security.symbol} @ {fill.price.normalize():f}",
+            acting_user=acting_user,
+            idempotency_key=f"fill:{fill.execution_id}",
+            reference_type="trading.order",
+            reference_id=order.pk,
+            allow_negative=order.side == Side.BUY,
+        )
+        gain = ZERO
+        if order.side == Side.BUY:
+            portfolio_services.lot_open(
+                account=account,
+                security=security,
+                quantity=fill.quantity,
+                cost_per_share=fill.price,
+                acquired_on=fill.trade_date,
+                acting_user=acting_user,
+                entry=entry,
+            )
+        else:
+            closures = portfolio_services.lots_relieve(
+                account=account,
+                security=security,
+                quantity=fill.quantity,
+                price=fill.price,
+                closed_on=fill.trade_date,
+                acting_user=acting_user,
+                entry=entry,
+            )
+            gain = sum((c.gain for c in closures), ZERO)
+        execution = Execution(
+            order=order,
+            execution_id=fill.execution_id,
+            quantity=fill.quantity,
+            price=fill.price,
+            amount=amount,
+            trade_date=fill.trade_date,
+            settle_date=add_business_days(fill.trade_date, SETTLEMENT_DAYS),
+            realised_gain=gain,
+            entry=entry,
+        )
+        save_attributed(execution, acting_user=acting_user, reason="fill", validate=False)
+        _refresh_order(order, fill=fill, acting_user=acting_user)
+        return execution
+
+
+def _refresh_order(order: Order, *, fill: Fill, acting_user: Any) -> None:
+    executions = list(order.executions.values_list("quantity", "price", "amount", "realised_gain"))
+    filled = sum((q for q, _, _, _ in executions), ZERO)
+    value = sum((q * p for q, p, _, _ in executions), ZERO)
+    order.filled_quantity = filled
+    order.filled_amount = sum((a for _, _, a, _ in executions), ZERO)
+    order.realised_gain = sum((g for _, _, _, g in executions), ZERO)
+    order.average_price = (value / filled).quantize(PRICE, rounding=ROUND_HALF_EVEN) if filled else None
+    if order.quantity is None and fill.order_quantity is not None:
+        order.quantity = fill.order_quantity  # an amount order's shares, as the custodian computed them
+    if order.status in END_STATES:
+        # A fill the custodian made before it confirmed a cancel: recorded, status kept.
+        save_attributed(order, acting_user=acting_user, reason="late fill", validate=False)
+        return
+    if order.status == S.APPROVED:
+        # The fill beat our relay's commit (or the relay died after sending): it was submitted.
+        order_transition(order, S.SUBMITTED, acting_user=acting_user, reason="filled before acknowledgement")
+    target = S.FILLED if order.quantity is not None and filled >= order.quantity else S.PARTIALLY_FILLED
+    order_transition(order, target, acting_user=acting_user, reason="fill")
+
+
+def _apply_cancel_event(data: dict[str, Any], *, acting_user: Any) -> str:
+    with transaction.atomic():
+        order = Order.objects.select_for_update().filter(client_order_id=str(data.get("client_order_id"))).first()
+        if order is None:
+            raise TradingError("No order with that client order id.", field="client_order_id")
+        if order.status in (S.APPROVED, S.SUBMITTED, S.PARTIALLY_FILLED):
+            order_transition(order, S.CANCELLED, acting_user=acting_user, reason="cancelled at the custodian")
+            return "cancelled"
+        return "already ended"
+
+
+def settlement_run(*, as_of: date, acting_user: Any = None, chunk_size: int = 500) -> int:
+    """Settle every fill due by `as_of` (T+1 business days): move its cash from the custodian's
+    clearing book to the market. Idempotent: a settled fill is never settled again, and each
+    entry has its own key, so a rerun (or two concurrent runs) settles nothing twice."""
+    acting_user = acting_user or system_user()
+    settled = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Execution.objects.select_for_update(skip_locked=True)
+                .filter(settled_at__isnull=True, settle_date__lte=as_of)
+                .select_related("order__account__household")
+                .order_by("id")[:chunk_size]
+            )
+            if not batch:
+                return settled
+            books: dict[tuple[str, int], LedgerBook] = {}
+            now = timezone.now()
+            for execution in batch:
+                order = execution.order
+                firm_id = order.account.household.firm_id
+                for kind in (LedgerBook.Kind.MARKET, LedgerBook.Kind.CUSTODIAN_CLEARING):
+                    if (kind, firm_id) not in books:
+                        books[(kind, firm_id)] = ledger.system_book(kind, firm=firm_id)
+                if execution.amount:
+                    sign = Decimal(1) if order.side == Side.BUY else Decimal(-1)
+                    currency = order.account.base_currency
+                    execution.settlement_entry = ledger.post_entry(
+                        kind=JournalEntry.Kind.SETTLEMENT,
+                        postings=[
+                            PostingSpec.cash(
+                                books[(LedgerBook.Kind.CUSTODIAN_CLEARING, firm_id)], -sign * execution.amount, currency
+                            ),
+                            PostingSpec.cash(
+                                books[(LedgerBook.Kind.MARKET, firm_id)], sign * execution.amount, currency
+                            ),
+                        ],
+                        effective_date=execution.settle_date,
+                        memo=f"settlement of {execution.execution_id}",
+                        acting_user=acting_user,
+                        idempotency_key=f"settle:{execution.execution_id}",
+                        reference_type="trading.execution",
+                        reference_id=execution.pk,
+                    )
+                execution.settled_at = now
+            bulk_update_with_history(
+                batch,
+                Execution,
+                ["settled_at", "settlement_entry"],
+                default_user=acting_user,
+                default_change_reason="settled",
+            )
+            settled += len(batch)

@@ -1,0 +1,319 @@
+"""Order services: create (with pre-trade checks), review, cancel, and every status move.
+
+Every path that makes an order — the advisor's page, a proposal's approval, the API and
+jobs — goes through `order_create`. An order that passes its checks is approved and its
+submission is written to the outbox in the same transaction; the relay sends it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from kronos.history import save_attributed
+from portfolios.models import InvestmentAccount, Security
+from trading.errors import TradingError
+from trading.lifecycle import AT_CUSTODIAN, END_STATES, OrderStatus, check_transition
+from trading.models import Order, OrderCheck, OutboxMessage, RebalanceProposal, Side
+from trading.services.common import (
+    QUANTITY,
+    ZERO,
+    OrderIntent,
+    buying_power,
+    cents,
+    cents_up,
+    latest_price,
+    lock_account,
+    run_pretrade_checks,
+    sellable_quantity,
+)
+
+S = OrderStatus
+MAX_QUANTITY = Decimal("1000000000")
+MAX_AMOUNT = Decimal("1000000000000")
+
+
+def order_transition(order: Order, target: str, *, acting_user: Any, reason: str = "") -> Order:
+    """Move `order` (locked by the caller) to `target` if the lifecycle allows it, with history."""
+    check_transition(order.status, target)
+    order.status = target
+    if reason:
+        order.status_reason = reason
+    now = timezone.now()
+    if target == S.SUBMITTED and order.submitted_at is None:
+        order.submitted_at = now
+    if target in END_STATES:
+        order.closed_at = now
+    return save_attributed(order, acting_user=acting_user, reason=f"order {target}", validate=False)
+
+
+def _client_order_id() -> str:
+    return f"KR-{uuid.uuid4().hex[:24]}"
+
+
+def _resolve_security(security: Security | str) -> Security:
+    if isinstance(security, Security):
+        return security
+    symbol = str(security or "").strip().upper()
+    found = Security.objects.filter(symbol=symbol).first()
+    if found is None:
+        raise TradingError(f"Unknown symbol {symbol or '(empty)'}.", field="symbol", code="unknown_symbol")
+    return found
+
+
+def _validate(
+    *,
+    side: str,
+    order_type: str,
+    quantity: Decimal | None,
+    amount: Decimal | None,
+    limit_price: Decimal | None,
+) -> None:
+    if side not in Side.values:
+        raise TradingError("Side must be buy or sell.", field="side")
+    if order_type not in Order.OrderType.values:
+        raise TradingError("Order type must be market or limit.", field="order_type")
+    if (quantity is None) == (amount is None):
+        raise TradingError("Give either a quantity of shares or an amount, not both.", field="quantity")
+    for name, value, limit in (("quantity", quantity, MAX_QUANTITY), ("amount", amount, MAX_AMOUNT)):
+        if value is None:
+            continue
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise TradingError(f"The {name} must be a number.", field=name)
+        if value <= 0:
+            raise TradingError(f"The {name} must be more than zero.", field=name)
+        if value > limit:
+            raise TradingError(f"The {name} is too large.", field=name)
+    if quantity is not None and quantity != quantity.quantize(QUANTITY):
+        raise TradingError("A quantity has at most 9 decimal places.", field="quantity")
+    if amount is not None and amount != cents(amount):
+        raise TradingError("An amount has at most 2 decimal places.", field="amount")
+    if order_type == Order.OrderType.LIMIT:
+        if limit_price is None or not limit_price.is_finite() or limit_price <= 0:
+            raise TradingError("A limit order needs a limit price above zero.", field="limit_price")
+    elif limit_price is not None:
+        raise TradingError("Only a limit order has a limit price.", field="limit_price")
+
+
+def order_create(
+    *,
+    account: InvestmentAccount,
+    security: Security | str,
+    side: str,
+    acting_user: Any,
+    source: str,
+    order_type: str = Order.OrderType.MARKET,
+    quantity: Decimal | None = None,
+    amount: Decimal | None = None,
+    limit_price: Decimal | None = None,
+    idempotency_key: str | None = None,
+    proposal: RebalanceProposal | None = None,
+    extra_buying_power: Decimal = ZERO,
+) -> Order:
+    """Make an order and run it through the pre-trade checks.
+
+    Validated: side, type, a positive quantity (<= 9 places) or amount (<= 2 places), a
+    known symbol with a price, a limit price for limit orders, an open account, enough
+    buying power for a buy (cash minus open buys; plus `extra_buying_power`, the proceeds
+    of the proposal's own sells) and enough unsold shares for a sell — else `TradingError`
+    and nothing is written.
+    Guaranteed: one order per `idempotency_key` (a retry returns the first); its check
+    results stored; a hard failure rejects it with the reasons, a soft one sends it to
+    compliance review, else it is approved and its submission queued in the outbox, all
+    in one transaction.
+    """
+    _validate(side=side, order_type=order_type, quantity=quantity, amount=amount, limit_price=limit_price)
+    if source not in Order.Source.values:
+        raise TradingError("Unknown order source.", field="source")
+    security = _resolve_security(security)
+    if idempotency_key:
+        existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            return _order_create(
+                account=account,
+                security=security,
+                side=side,
+                acting_user=acting_user,
+                source=source,
+                order_type=order_type,
+                quantity=quantity,
+                amount=amount,
+                limit_price=limit_price,
+                idempotency_key=idempotency_key or None,
+                proposal=proposal,
+                extra_buying_power=extra_buying_power,
+            )
+    except IntegrityError:
+        if idempotency_key:
+            existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return existing
+        raise
+
+
+def _order_create(
+    *,
+    account: InvestmentAccount,
+    security: Security,
+    side: str,
+    acting_user: Any,
+    source: str,
+    order_type: str,
+    quantity: Decimal | None,
+    amount: Decimal | None,
+    limit_price: Decimal | None,
+    idempotency_key: str | None,
+    proposal: RebalanceProposal | None,
+    extra_buying_power: Decimal,
+) -> Order:
+    account = lock_account(account)
+    if idempotency_key:
+        # A concurrent twin that committed while we waited for the lock.
+        existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    if account.status != InvestmentAccount.Status.OPEN:
+        raise TradingError(f"The account is {account.get_status_display().lower()}: no new orders.", field="account")
+    if security.currency != account.base_currency:
+        raise TradingError(
+            f"{security.symbol} trades in {security.currency}, the account holds {account.base_currency}.",
+            field="symbol",
+        )
+    if side == Side.BUY and not security.is_active:
+        raise TradingError(f"{security.symbol} is inactive and cannot be bought.", field="symbol")
+    price = latest_price(security)
+    if price is None:
+        raise TradingError(f"There is no price for {security.symbol} yet.", field="symbol")
+
+    reserve = ZERO
+    if side == Side.BUY:
+        reserve_price = limit_price if order_type == Order.OrderType.LIMIT and limit_price else price
+        reserve = amount if amount is not None else cents_up(quantity * reserve_price)  # type: ignore[operator]
+        available = buying_power(account) + extra_buying_power
+        if reserve > available:
+            raise TradingError(
+                f"Not enough cash: the order needs {reserve:,.2f} {account.base_currency}, "
+                f"{max(available, ZERO):,.2f} is available.",
+                field="amount" if amount is not None else "quantity",
+                code="insufficient_cash",
+            )
+    else:
+        wanted = quantity if quantity is not None else (amount / price).quantize(QUANTITY)  # type: ignore[operator]
+        sellable = sellable_quantity(account, security)
+        if wanted > sellable:
+            raise TradingError(
+                f"Not enough {security.symbol}: the order sells {wanted.normalize():f}, "
+                f"{max(sellable, ZERO).normalize():f} can be sold.",
+                field="quantity" if quantity is not None else "amount",
+                code="insufficient_shares",
+            )
+
+    order = Order(
+        account=account,
+        security=security,
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        amount=amount,
+        limit_price=limit_price,
+        estimated_price=price,
+        reserved_amount=reserve,
+        source=source,
+        client_order_id=_client_order_id(),
+        idempotency_key=idempotency_key,
+        proposal=proposal,
+        created_by=acting_user,
+    )
+    save_attributed(order, acting_user=acting_user, reason="order created", validate=False)
+
+    intent = OrderIntent(
+        account=account,
+        security=security,
+        side=side,
+        quantity=quantity,
+        amount=amount,
+        price=price,
+        source=source,
+        order_type=order_type,
+        limit_price=limit_price,
+    )
+    results = run_pretrade_checks(intent)
+    if results:
+        bulk_create_with_history(
+            [OrderCheck(order=order, rule=r.rule, outcome=r.outcome, hard=r.hard, message=r.message) for r in results],
+            OrderCheck,
+            default_user=acting_user,
+            default_change_reason="pre-trade check",
+        )
+    hard = [r.message for r in results if r.outcome == "fail" and r.hard]
+    soft = [r.message for r in results if r.outcome == "fail" and not r.hard]
+    if hard:
+        return order_transition(order, S.REJECTED, acting_user=acting_user, reason=" ".join(hard))
+    if soft:
+        return order_transition(order, S.PENDING_REVIEW, acting_user=acting_user, reason=" ".join(soft))
+    return _approve(order, acting_user=acting_user, reason="pre-trade checks passed")
+
+
+def _approve(order: Order, *, acting_user: Any, reason: str) -> Order:
+    order_transition(order, S.APPROVED, acting_user=acting_user, reason=reason)
+    OutboxMessage.objects.create(kind=OutboxMessage.Kind.SUBMIT_ORDER, order=order)
+    _kick_relay()
+    return order
+
+
+def _kick_relay() -> None:
+    """Ask a worker to relay right after the commit; the periodic relay is the safety net."""
+    from django.conf import settings
+
+    if getattr(settings, "TRADING_RELAY_ON_COMMIT", True):
+        from trading.tasks import kick_relay
+
+        transaction.on_commit(kick_relay)
+
+
+@transaction.atomic
+def order_review_decide(*, order: Order, approve: bool, acting_user: Any, note: str = "") -> Order:
+    """Compliance's decision on an order in review: approve (and queue it) or reject it.
+
+    Refuses an order that is not pending review."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status != S.PENDING_REVIEW:
+        raise TradingError(f"The order is {order.status_label.lower()}, not waiting for review.", code="not_in_review")
+    note = note.strip()
+    if approve:
+        return _approve(order, acting_user=acting_user, reason=note or "approved in compliance review")
+    return order_transition(order, S.REJECTED, acting_user=acting_user, reason=note or "rejected in compliance review")
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, acting_user: Any, reason: str = "") -> Order:
+    """Cancel an order that has not filled.
+
+    Before it reached the custodian it is cancelled at once (its queued submission is
+    dropped); at the custodian a cancel request is queued and the order becomes cancelled
+    when the custodian confirms. A filled or ended order is refused with TradingError."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status in END_STATES:
+        raise TradingError(
+            f"The order is already {order.status_label.lower()}; it cannot be cancelled.", code="illegal_transition"
+        )
+    if order.status in AT_CUSTODIAN:
+        pending = order.outbox.filter(kind=OutboxMessage.Kind.CANCEL_ORDER, status=OutboxMessage.Status.PENDING)
+        if not pending.exists():
+            OutboxMessage.objects.create(kind=OutboxMessage.Kind.CANCEL_ORDER, order=order)
+            _kick_relay()
+        order.status_reason = reason or "cancel requested"
+        return save_attributed(order, acting_user=acting_user, reason="cancel requested", validate=False)
+    # Not at the custodian yet: the queued submission must not go out.
+    for message in order.outbox.select_for_update().filter(status=OutboxMessage.Status.PENDING):
+        message.status = OutboxMessage.Status.SKIPPED
+        message.save(update_fields=["status"])
+    return order_transition(order, S.CANCELLED, acting_user=acting_user, reason=reason or "cancelled")

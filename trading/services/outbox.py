@@ -1,0 +1,188 @@
+"""The outbox relay: sends queued custodian and bank calls, each exactly once in effect.
+
+A message is picked with `select_for_update(skip_locked=True)` (its order row too), so
+any number of relays run side by side without sending one message twice at the same
+time. The call is made while the row is locked and the message is marked sent in the
+same transaction: if the process dies after the call but before the commit, the message
+is still pending and is sent again with the same client order id (or idempotency key),
+which the custodian (or bank) answers with the first result instead of acting twice.
+Failures are retried with exponential backoff; after MAX_ATTEMPTS the message is dead
+and shows on the operations page.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.services import system_user
+from trading.adapters.banking import BankingError, get_banking
+from trading.adapters.custodian import CustodianError, CustodianRejected, OrderRequest, get_custodian
+from trading.lifecycle import END_STATES, OrderStatus
+from trading.models import Order, OutboxMessage
+from trading.services.orders import order_transition
+
+logger = logging.getLogger(__name__)
+S = OrderStatus
+MAX_ATTEMPTS = 12
+BASE_BACKOFF_SECONDS = 2.0
+MAX_BACKOFF_SECONDS = 600.0
+
+
+@dataclass
+class RelayResult:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def backoff_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=min(MAX_BACKOFF_SECONDS, BASE_BACKOFF_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+def _mark_sent(message: OutboxMessage, *, now: datetime) -> None:
+    message.status = OutboxMessage.Status.SENT
+    message.sent_at = now
+    message.attempts += 1
+    message.last_error = ""
+    message.save(update_fields=["status", "sent_at", "attempts", "last_error"])
+
+
+def _order_request(order: Order) -> OrderRequest:
+    return OrderRequest(
+        client_order_id=order.client_order_id,
+        account_ref=order.account.custodian_account_number,
+        symbol=order.security.symbol,
+        side=order.side,
+        order_type=order.order_type,
+        quantity=order.quantity,
+        amount=order.amount,
+        limit_price=order.limit_price,
+        price_hint=order.estimated_price,
+    )
+
+
+def _send_submit(message: OutboxMessage, *, custodian: Any, acting_user: Any, now: datetime) -> None:
+    order = message.order
+    assert order is not None
+    if order.status != S.APPROVED:
+        # Cancelled before it went out, or already moved on by a fill that beat a crashed relay.
+        message.status = OutboxMessage.Status.SKIPPED if order.status == S.CANCELLED else OutboxMessage.Status.SENT
+        message.save(update_fields=["status"])
+        return
+    try:
+        ack = custodian.submit_order(_order_request(order))
+    except CustodianRejected as exc:
+        order_transition(order, S.SUBMITTED, acting_user=acting_user, reason="sent to the custodian")
+        order_transition(order, S.REJECTED, acting_user=acting_user, reason=f"The custodian refused the order: {exc}")
+        _mark_sent(message, now=now)
+        return
+    order.custodian_order_id = ack.custodian_order_id
+    order_transition(order, S.SUBMITTED, acting_user=acting_user, reason="accepted by the custodian")
+    _mark_sent(message, now=now)
+
+
+def _send_cancel(message: OutboxMessage, *, custodian: Any, acting_user: Any, now: datetime) -> None:
+    order = message.order
+    assert order is not None
+    if order.status in END_STATES:
+        message.status = OutboxMessage.Status.SKIPPED
+        message.save(update_fields=["status"])
+        return
+    ack = custodian.cancel_order(order.client_order_id)
+    if ack.status == "cancelled" and order.status in (S.SUBMITTED, S.PARTIALLY_FILLED):
+        order_transition(order, S.CANCELLED, acting_user=acting_user, reason="cancelled at the custodian")
+    _mark_sent(message, now=now)
+
+
+def _send_transfer(message: OutboxMessage, *, banking: Any, acting_user: Any, now: datetime) -> None:
+    from trading.services.transfers import transfer_bank_submit
+
+    assert message.transfer is not None
+    transfer_bank_submit(transfer=message.transfer, banking=banking, acting_user=acting_user)
+    _mark_sent(message, now=now)
+
+
+def _next_message(now: datetime) -> OutboxMessage | None:
+    due = OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now).order_by("id")
+    # Order messages lock their order too (the webhook and cancel paths lock orders first);
+    # skip_locked lets many relays share the queue.
+    message = (
+        due.filter(order__isnull=False)
+        .select_related("order__account", "order__security")
+        .select_for_update(skip_locked=True, of=("self", "order"))
+        .first()
+    )
+    if message is not None:
+        return message
+    return due.filter(transfer__isnull=False).select_for_update(skip_locked=True).first()
+
+
+def relay_outbox(
+    *,
+    limit: int = 500,
+    custodian: Any = None,
+    banking: Any = None,
+    acting_user: Any = None,
+    now: datetime | None = None,
+) -> RelayResult:
+    """Send up to `limit` due messages, one transaction each; return what happened."""
+    result = RelayResult()
+    custodian = custodian or get_custodian()
+    banking = banking or get_banking()
+    acting_user = acting_user or system_user()
+    for _ in range(limit):
+        moment = now or timezone.now()
+        with transaction.atomic():
+            message = _next_message(moment)
+            if message is None:
+                break
+            try:
+                with transaction.atomic():
+                    if message.kind == OutboxMessage.Kind.SUBMIT_ORDER:
+                        _send_submit(message, custodian=custodian, acting_user=acting_user, now=moment)
+                    elif message.kind == OutboxMessage.Kind.CANCEL_ORDER:
+                        _send_cancel(message, custodian=custodian, acting_user=acting_user, now=moment)
+                    else:
+                        _send_transfer(message, banking=banking, acting_user=acting_user, now=moment)
+                result.sent += 1
+            except (CustodianError, BankingError) as exc:
+                _retry_later(message, error=str(exc), now=moment, acting_user=acting_user, result=result)
+    return result
+
+
+def _retry_later(message: OutboxMessage, *, error: str, now: datetime, acting_user: Any, result: RelayResult) -> None:
+    message.attempts += 1
+    message.last_error = error[:2000]
+    result.errors.append(error)
+    if message.attempts >= MAX_ATTEMPTS:
+        message.status = OutboxMessage.Status.DEAD
+        result.dead += 1
+        logger.error("outbox message gave up", extra={"message_id": message.pk, "error": error})
+        order = message.order
+        if message.kind == OutboxMessage.Kind.SUBMIT_ORDER and order is not None and order.status == S.APPROVED:
+            order_transition(
+                order, S.FAILED, acting_user=acting_user, reason=f"The custodian could not be reached: {error}"
+            )
+    else:
+        message.next_attempt_at = now + backoff_delay(message.attempts)
+        result.retried += 1
+    message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+
+
+def outbox_backlog() -> dict[str, int]:
+    """Pending messages by kind, and dead ones (for the operations page and metrics)."""
+    from django.db.models import Count
+
+    rows = (
+        OutboxMessage.objects.filter(status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.DEAD])
+        .values("status", "kind")
+        .annotate(n=Count("id"))
+    )
+    return {f"{r['status']}:{r['kind']}": r["n"] for r in rows}

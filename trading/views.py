@@ -1,0 +1,259 @@
+"""Trading pages (HTMX) and the custodian's webhook endpoint.
+
+Every view that touches an account, order or proposal first calls a user-scoped getter
+(404 for others'); writes are for the household's advisor. On an HTMX request the view
+renders the named partial of the same template.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import Role
+from trading import selectors, services
+from trading.adapters.custodian import signing
+from trading.errors import TradingError
+from trading.forms import OrderForm, TransferForm
+from trading.lifecycle import OPEN_STATES
+from trading.models import Order
+from trading.services.common import buying_power, withdrawable_cash
+
+logger = logging.getLogger(__name__)
+
+
+def _account_rw(request: HttpRequest, pk: int):  # type: ignore[no-untyped-def]
+    account = selectors.account_get_for_user(user=request.user, pk=pk)
+    if not selectors.account_may_trade(user=request.user, account=account):
+        raise Http404
+    return account
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@login_required
+@require_GET
+def account_trading(request: HttpRequest, pk: int) -> HttpResponse:
+    """The account's orders (live while any is open), proposals, transfers and order form."""
+    account = selectors.account_get_for_user(user=request.user, pk=pk)
+    may_trade = selectors.account_may_trade(user=request.user, account=account)
+    orders = list(selectors.order_list_for_user(user=request.user, account=account)[:50])
+    context = {
+        "account": account,
+        "may_trade": may_trade,
+        "orders": orders,
+        "any_open": any(o.status in OPEN_STATES for o in orders),
+        "proposals": selectors.proposal_list_for_account(account=account)[:10],
+        "transfers": selectors.transfer_list_for_account(account=account)[:10],
+        "form": OrderForm(),
+        "transfer_form": TransferForm(),
+        "buying_power": buying_power(account),
+        "withdrawable": withdrawable_cash(account),
+    }
+    if request.htmx and request.GET.get("part") == "orders":
+        return render(request, "trading/account_trading.html#orders", context)
+    return render(request, "trading/account_trading.html", context)
+
+
+@login_required
+@require_POST
+def order_create(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _account_rw(request, pk)
+    form = OrderForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            order = services.order_create(
+                account=account,
+                security=data["symbol"],
+                side=data["side"],
+                order_type=data["order_type"],
+                quantity=data["quantity"],
+                amount=data["amount"],
+                limit_price=data["limit_price"] if data["order_type"] == "limit" else None,
+                acting_user=request.user,
+                source=Order.Source.ADVISOR,
+            )
+        except TradingError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(
+                request,
+                f"Order {order.pk}: {order.get_side_display().lower()} {order.security.symbol} — {order.status_label.lower()}.",
+            )
+            return _redirect(request, reverse("trading:account_trading", args=[account.pk]))
+    orders = list(selectors.order_list_for_user(user=request.user, account=account)[:50])
+    context = {
+        "account": account,
+        "may_trade": True,
+        "orders": orders,
+        "any_open": any(o.status in OPEN_STATES for o in orders),
+        "proposals": selectors.proposal_list_for_account(account=account)[:10],
+        "transfers": selectors.transfer_list_for_account(account=account)[:10],
+        "form": form,
+        "transfer_form": TransferForm(),
+        "buying_power": buying_power(account),
+        "withdrawable": withdrawable_cash(account),
+    }
+    template = "trading/account_trading.html#order-form" if request.htmx else "trading/account_trading.html"
+    return render(request, template, context, status=400)
+
+
+@login_required
+@require_POST
+def transfer_create(request: HttpRequest, pk: int) -> HttpResponse:
+    account = selectors.account_get_for_user(user=request.user, pk=pk)
+    if not selectors.account_may_transfer(user=request.user, account=account):
+        raise Http404
+    form = TransferForm(request.POST)
+    if form.is_valid():
+        try:
+            services.transfer_create(
+                account=account,
+                direction=form.cleaned_data["direction"],
+                amount=form.cleaned_data["amount"],
+                currency=account.base_currency,
+                acting_user=request.user,
+            )
+        except TradingError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{form.cleaned_data['direction'].capitalize()} requested.")
+    else:
+        messages.error(request, "; ".join(e for errs in form.errors.values() for e in errs))
+    return _redirect(request, reverse("trading:account_trading", args=[account.pk]))
+
+
+@login_required
+@require_POST
+def order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    order = selectors.order_get_for_user(user=request.user, pk=pk)
+    _account_rw(request, order.account_id)
+    try:
+        services.order_cancel(order=order, acting_user=request.user)
+        messages.success(request, f"Order {order.pk} cancelled (or cancel requested).")
+    except TradingError as exc:
+        messages.error(request, exc.message)
+    return _redirect(request, reverse("trading:account_trading", args=[order.account_id]))
+
+
+@login_required
+@require_POST
+def proposal_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """The account page's "Rebalance" button: propose now, then show the proposal."""
+    account = _account_rw(request, pk)
+    created = services.proposal_create_for_accounts(account_ids=[account.pk], acting_user=request.user)
+    if not created:
+        messages.error(request, "The account has no model portfolio to rebalance to.")
+        return _redirect(request, reverse("trading:account_trading", args=[account.pk]))
+    return _redirect(request, reverse("trading:proposal_detail", args=[created[0].pk]))
+
+
+@login_required
+@require_POST
+def proposals_create_bulk(request: HttpRequest) -> HttpResponse:
+    """Rebalance a selection of accounts from the book (POST account=<id> repeated)."""
+    ids = []
+    for raw in request.POST.getlist("account")[:500]:
+        try:
+            ids.append(int(raw))
+        except ValueError:
+            continue
+    accounts = [selectors.account_get_for_user(user=request.user, pk=i) for i in ids]
+    allowed = [a.pk for a in accounts if selectors.account_may_trade(user=request.user, account=a)]
+    if not allowed:
+        messages.error(request, "Select at least one of your accounts to rebalance.")
+        return _redirect(request, request.META.get("HTTP_REFERER") or "/")
+    created = services.proposal_create_for_accounts(account_ids=allowed, acting_user=request.user)
+    return render(request, "trading/proposals_bulk.html", {"proposals": created})
+
+
+@login_required
+@require_GET
+def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    proposal = selectors.proposal_get_for_user(user=request.user, pk=pk)
+    context = {
+        "proposal": proposal,
+        "account": proposal.account,
+        "may_trade": selectors.account_may_trade(user=request.user, account=proposal.account),
+        "orders": list(proposal.orders.all()),
+    }
+    context["any_open"] = any(o.status in OPEN_STATES for o in context["orders"])
+    if request.htmx and request.GET.get("part") == "orders":
+        return render(request, "trading/proposal_detail.html#proposal-orders", context)
+    return render(request, "trading/proposal_detail.html", context)
+
+
+@login_required
+@require_POST
+def proposal_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    proposal = selectors.proposal_get_for_user(user=request.user, pk=pk)
+    _account_rw(request, proposal.account_id)
+    try:
+        if decision == "approve":
+            orders = services.proposal_approve(proposal=proposal, acting_user=request.user)
+            messages.success(request, f"Approved: {len(orders)} order{'s' if len(orders) != 1 else ''} placed.")
+        else:
+            services.proposal_discard(proposal=proposal, acting_user=request.user)
+            messages.success(request, "Proposal discarded.")
+    except TradingError as exc:
+        messages.error(request, exc.message)
+    return _redirect(request, reverse("trading:proposal_detail", args=[proposal.pk]))
+
+
+@login_required
+@require_GET
+def operations(request: HttpRequest) -> HttpResponse:
+    """Outbox backlog and recent orders by state, for operations staff."""
+    if not (request.user.is_superuser or Role.OPERATIONS in request.user.roles):
+        raise PermissionDenied
+    context = selectors.operations_summary(user=request.user)
+    if request.htmx:
+        return render(request, "trading/operations.html#ops-body", context)
+    return render(request, "trading/operations.html", context)
+
+
+@csrf_exempt
+@require_POST
+def custodian_webhook(request: HttpRequest) -> HttpResponse:
+    """The custodian's signed events. 401 for a bad or missing signature, 400 for a stale
+    timestamp or an event we cannot read (the custodian retries non-2xx), 200 otherwise,
+    including for a duplicate (it changes nothing)."""
+    body = request.body
+    try:
+        signing.verify(
+            settings.CUSTODIAN_WEBHOOK_SECRET,
+            request.headers.get(signing.SIGNATURE_HEADER),
+            body,
+            tolerance=settings.WEBHOOK_TOLERANCE_SECONDS,
+        )
+    except signing.SignatureError as exc:
+        return JsonResponse({"detail": str(exc)}, status=400 if exc.stale else 401)
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return JsonResponse({"detail": "The body is not JSON."}, status=400)
+    if not isinstance(event, dict):
+        return JsonResponse({"detail": "The body is not a JSON object."}, status=400)
+    try:
+        result = services.webhook_event_apply(event=event)
+    except TradingError as exc:
+        logger.warning("custodian webhook refused", extra={"error": exc.message})
+        return JsonResponse({"detail": exc.message}, status=400)
+    return JsonResponse({"result": result})
