@@ -375,5 +375,6 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "axes": {"level": "WARNING"},
         "django_guid": {"level": "WARNING"},
+        "kailash": {"level": "WARNING"},  # the workflow SDK logs every node run at INFO
     },
 }
