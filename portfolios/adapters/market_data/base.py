@@ -1,0 +1,7 @@
+from portfolios.errors import PortfoliosError
+
+
+class MarketDataError(PortfoliosError):
+    """The market-data provider could not be reached or answered nonsense."""
+
+    status_code = 502
