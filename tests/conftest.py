@@ -109,3 +109,19 @@ def api(make_token):
         return client
 
     return client_for
+
+
+@pytest.fixture(autouse=True)
+def _ledger_balances_after_every_test(request):
+    """Every test that touched the database leaves the ledger consistent: each entry sums to
+    zero per asset, and every position and cash balance equals the sum of its postings."""
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames)
+    if not uses_db or request.node.get_closest_marker("unbalanced_ledger"):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")  # tear down before the database is rolled back
+    yield
+    from portfolios.ledger import verify
+
+    problems = verify()
+    assert not problems, "ledger out of balance after the test:\n" + "\n".join(problems[:20])

@@ -119,6 +119,7 @@ def test_a_buy_fill_moves_shares_and_cash_together(funded, securities, alice):
     assert CashBalance.objects.get(account=funded).amount == Decimal("825.00")
 
 
+@pytest.mark.unbalanced_ledger
 def test_verify_reports_a_balance_that_differs_from_its_postings(funded, securities):
     Position.objects.filter(account=funded, security=securities["AAPL"]).update(quantity=Decimal("9"))
     CashBalance.objects.filter(account=funded).update(amount=Decimal("1.00"))
@@ -127,12 +128,14 @@ def test_verify_reports_a_balance_that_differs_from_its_postings(funded, securit
     assert any("cash USD: balance 1.00" in p for p in problems)
 
 
+@pytest.mark.unbalanced_ledger
 def test_verify_reports_an_unbalanced_entry(funded, securities):
     posting = Posting.objects.filter(security=securities["BND"], quantity__gt=0).first()
     Posting.objects.filter(pk=posting.pk).update(quantity=Decimal("99"))
     assert any("BND postings sum to -1" in p for p in ledger.verify())
 
 
+@pytest.mark.unbalanced_ledger
 def test_check_ledger_command_fails_with_the_differences(funded, securities):
     from django.core.management import call_command
     from django.core.management.base import CommandError
