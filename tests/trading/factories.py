@@ -1,0 +1,66 @@
+"""Trading test data, built through the real services (holdings and cash arrive by transfer in)."""
+
+import itertools
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from accounts.services import system_user
+from portfolios import services as portfolio_services
+from portfolios.models import ModelPortfolio, ModelTarget, Price, Security
+from tests.portfolios.factories import InvestmentAccountFactory, PriceFactory, SecurityFactory
+
+_numbers = itertools.count(1)
+
+
+def make_security(symbol: str, price: str | Decimal, *, active: bool = True) -> Security:
+    security = SecurityFactory(symbol=symbol, is_active=active)
+    Price.objects.update_or_create(security=security, date=date.today(), defaults={"close": Decimal(price)})
+    PriceFactory(security=security, date=date.today() - timedelta(days=3), close=Decimal(price))
+    return security
+
+
+def account_with(household, *, cash="0", positions=(), model=None, **fields):
+    """An account of `household` with `cash` and positions [(symbol, quantity, cost_per_share)] transferred in."""
+    account = InvestmentAccountFactory(
+        household=household, custodian_account_number=f"T{next(_numbers):07d}", model=model, **fields
+    )
+    cash = Decimal(cash)
+    if cash or positions:
+        portfolio_services.transfer_in(
+            account=account,
+            positions=[
+                {
+                    "symbol": s,
+                    "quantity": Decimal(q),
+                    "cost_per_share": Decimal(c),
+                    "acquired_on": date.today() - timedelta(days=400),
+                }
+                for s, q, c in positions
+            ],
+            cash=cash if cash else None,
+            acting_user=system_user(),
+            idempotency_key=f"test-fund-{account.pk}",
+        )
+    return account
+
+
+def model_of(firm, weights: dict[str, str], cash_target="0") -> ModelPortfolio:
+    model = ModelPortfolio.objects.create(
+        firm=firm, name=f"Model {next(_numbers)}", risk_level=5, cash_target=Decimal(cash_target)
+    )
+    for symbol, weight in weights.items():
+        ModelTarget.objects.create(model=model, security=Security.objects.get(symbol=symbol), weight=Decimal(weight))
+    return model
+
+
+@pytest.fixture
+def securities(db):
+    return {"AAPL": make_security("AAPL", "150"), "BND": make_security("BND", "70"), "VTI": make_security("VTI", "200")}
+
+
+@pytest.fixture
+def advisor_account(alice_household, securities):
+    """alice's account: $10,000.00 cash and 100 AAPL bought at 100 (now 150)."""
+    return account_with(alice_household, cash="10000.00", positions=[("AAPL", "100", "100")])
