@@ -546,8 +546,8 @@ def model_assign(*, account: InvestmentAccount, model: ModelPortfolio | None, ac
     """Assign (or, with None, remove) an account's model.
 
     The model must be active and belong to the account's firm. Each import string in
-    `settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS` is then called with (account, model) and may
-    raise a DomainError to refuse (compliance plugs suitability in there).
+    `settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS` is then called as `check(account=..., model=...)`
+    and may raise a DomainError to refuse (compliance plugs suitability in there).
     """
     account = InvestmentAccount.objects.select_for_update().select_related("household").get(pk=account.pk)
     if not _may_act_for(acting_user, account.household):
@@ -560,7 +560,7 @@ def model_assign(*, account: InvestmentAccount, model: ModelPortfolio | None, ac
         if not model.is_active:
             raise PortfoliosError(f"The model {model.name} is not active.", field="model")
         for path in getattr(settings, "PORTFOLIOS_MODEL_ASSIGN_CHECKS", []):
-            import_string(path)(account, model)
+            import_string(path)(account=account, model=model)
     account.model = model
     return save_attributed(
         account, acting_user=acting_user, reason=f"model assigned: {model.name}" if model else "model removed"
@@ -754,7 +754,8 @@ def lots_relieve(
     available = sum((lot.quantity for lot in lots), ZERO)
     if quantity > available:
         raise PortfoliosError(
-            f"Only {available.normalize()} {security.symbol} are held in open lots; cannot relieve {quantity.normalize()}.",
+            f"Only {available.normalize():f} {security.symbol} are held in open lots; "
+            f"cannot relieve {quantity.normalize():f}.",
             field="quantity",
         )
     remaining = quantity
