@@ -135,7 +135,9 @@ def break_resolve(*, brk: ReconciliationBreak, note: str, acting_user: Any, adju
     if not note:
         raise OperationsError("Say how the break was resolved.", field="note")
     brk = (
-        ReconciliationBreak.objects.select_for_update().select_related("account__household", "security").get(pk=brk.pk)
+        ReconciliationBreak.objects.select_for_update(of=("self",))
+        .select_related("account__household", "security")
+        .get(pk=brk.pk)
     )
     if brk.status == ReconciliationBreak.Status.RESOLVED:
         raise OperationsError("This break is already resolved.")

@@ -120,7 +120,10 @@ def drift_scan_chunk(*, account_ids: Sequence[int], business_date: date, acting_
     proposals = [
         p
         for r in per_account(
-            lambda ids: create(account_ids=ids, acting_user=acting_user), account_ids, outcome, label="accounts"
+            lambda ids: create(account_ids=ids, acting_user=acting_user, as_of=business_date, scheduled=True),
+            account_ids,
+            outcome,
+            label="accounts",
         )
         for p in _proposals(r)
     ]
@@ -150,7 +153,7 @@ def drift_scan_chunk(*, account_ids: Sequence[int], business_date: date, acting_
 
 
 def settlement_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
-    result = _service("trading.services.settlement_run")(as_of=business_date)
+    result = _service("trading.services.settlement_run")(as_of=business_date, acting_user=acting_user)
     outcome = ChunkOutcome()
     if isinstance(result, dict):
         for key, value in result.items():

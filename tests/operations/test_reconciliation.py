@@ -1,0 +1,123 @@
+"""Reconciliation against the sandbox custodian's books: exactly the injected differences break."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+
+from accounts.services import system_user
+from operations import services
+from operations.errors import OperationsError
+from operations.models import ReconciliationBreak
+from portfolios import ledger
+from portfolios.models import JournalEntry, Position
+from tests.operations.book import build_book, inject, mirror_into_sandbox
+from tests.operations.factories import ops_user
+from trading.adapters.custodian import RestCustodian
+from trading.adapters.custodian.sandbox import SandboxCustodian
+
+pytestmark = pytest.mark.django_db
+
+DAY = date(2025, 3, 17)
+
+
+@pytest.fixture
+def sandbox():
+    sandbox = SandboxCustodian(secret="s", today=lambda: DAY)
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def custodian(sandbox):
+    return RestCustodian(sandbox.url, retries=0)
+
+
+@pytest.fixture
+def book(alice_household, sandbox):
+    book = build_book(alice_household, funded_on=date(2025, 3, 3), price_days=[DAY])
+    mirror_into_sandbox(sandbox, book.accounts, day=date(2025, 3, 3))
+    return book
+
+
+def _reconcile(book, custodian):
+    return services.reconcile_accounts(
+        account_ids=[a.pk for a in book.accounts], business_date=DAY, acting_user=system_user(), custodian=custodian
+    )
+
+
+def test_a_clean_book_gives_zero_breaks(book, custodian):
+    outcome = _reconcile(book, custodian)
+    assert outcome.counts == {"accounts": 4, "clean": 4, "breaks": 0}
+    assert not ReconciliationBreak.objects.exists()
+
+
+def test_injected_differences_become_exactly_those_breaks(book, sandbox, custodian):
+    a, b = book.accounts[0], book.accounts[1]
+    inject(sandbox, a, "VTI", Decimal("-5"), day=DAY)
+    inject(sandbox, b, "CASH", Decimal("12.34"), day=DAY)
+    inject(sandbox, b, "AAPL", Decimal("3"), day=DAY)
+    inject(sandbox, a, "BND", Decimal("1"), day=date(2025, 3, 18))  # after the day: not in the statement
+
+    _reconcile(book, custodian)
+    _reconcile(book, custodian)  # a rerun records nothing twice
+
+    breaks = {(x.account_id, x.asset, x.ours, x.theirs, x.difference) for x in ReconciliationBreak.objects.all()}
+    assert breaks == {
+        (a.pk, "VTI", Decimal(800), Decimal(795), Decimal(-5)),
+        (b.pk, "CASH:USD", Decimal(0), Decimal("12.34"), Decimal("12.34")),
+        (b.pk, "AAPL", Decimal(0), Decimal(3), Decimal(3)),
+    }
+
+
+def test_resolving_a_break_adjusts_the_ledger_by_a_journal_entry(book, sandbox, custodian, alice, verified_client):
+    a = book.accounts[0]
+    inject(sandbox, a, "VTI", Decimal("-5"), day=DAY)
+    _reconcile(book, custodian)
+    brk = ReconciliationBreak.objects.get()
+    client = verified_client(ops_user(alice.firm))
+
+    page = client.get("/ops/breaks/")
+    assert page.status_code == 200 and b"VTI" in page.content
+    response = client.post(f"/ops/breaks/{brk.pk}/resolve/", {"note": "", "adjust": "on"})
+    assert response.status_code == 400
+    response = client.post(f"/ops/breaks/{brk.pk}/resolve/", {"note": "Custodian corrected a transfer", "adjust": "on"})
+    assert response.status_code == 302
+
+    brk.refresh_from_db()
+    assert brk.status == ReconciliationBreak.Status.RESOLVED
+    assert brk.resolved_by.firm_id == alice.firm_id
+    assert brk.adjustment_entry.kind == JournalEntry.Kind.ADJUSTMENT
+    assert Position.objects.get(account=a, security__symbol="VTI").quantity == Decimal(795)
+    assert brk.history.first().history_user == brk.resolved_by
+    assert ledger.verify() == []
+    with pytest.raises(OperationsError, match="already resolved"):
+        services.break_resolve(brk=brk, note="again", acting_user=system_user())
+    assert JournalEntry.objects.filter(kind=JournalEntry.Kind.ADJUSTMENT).count() == 1
+    assert _reconcile(book, custodian).counts["breaks"] == 0
+
+
+def test_another_firms_break_is_a_404(book, sandbox, custodian, verified_client):
+    from tests.accounts.factories import FirmFactory
+
+    inject(sandbox, book.accounts[0], "VTI", Decimal("-5"), day=DAY)
+    _reconcile(book, custodian)
+    brk = ReconciliationBreak.objects.get()
+    client = verified_client(ops_user(FirmFactory()))
+    assert b"VTI" not in client.get("/ops/breaks/").content
+    assert client.post(f"/ops/breaks/{brk.pk}/resolve/", {"note": "x"}).status_code == 404
+
+
+def test_breaks_are_emailed_to_operations(book, sandbox, custodian, settings):
+    from operations import stages
+    from operations.models import JobRun
+
+    settings.OPERATIONS_ALERT_EMAILS = ["ops@example.com"]
+    inject(sandbox, book.accounts[0], "VTI", Decimal("-5"), day=DAY)
+    _reconcile(book, custodian)
+    stages.reconciliation_after(JobRun.objects.create(job="reconciliation", business_date=DAY))
+    assert len(mail.outbox) == 1
+    assert "1 reconciliation break" in mail.outbox[0].subject
+    assert "VTI" in mail.outbox[0].body
