@@ -311,6 +311,8 @@ class _Planner:
             return False
         previous = self.sells.get(i)
         if previous is None:
+            if amount <= self.fee:  # a sale that does not even pay its commission raises nothing
+                return False
             self.sells[i] = quantity
             self.cash += amount - self.fee
         else:  # one trade: cash moves by the rounded amount of the whole sale

@@ -14,8 +14,10 @@ it (its execution tracker stores only the batch's short repr).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 from functools import cache
 from typing import Any
@@ -60,6 +62,20 @@ class _CheckpointNoise(logging.Filter):
 
 
 logging.getLogger("kailash.runtime.execution_tracker").addFilter(_CheckpointNoise())
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """The engine allocates only acyclic objects (dataclasses of Decimals, tuples), but a chunk
+    keeps hundreds of thousands of them alive, and the cyclic collector walking them costs about
+    a third of the run. Reference counting still frees everything; the collector resumes after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _param(name: str, description: str, *, required: bool = False) -> NodeParameter:
@@ -113,7 +129,8 @@ class CalculateDrift(_EngineNode):
 
     def run(self, **kwargs: Any) -> dict[str, Any]:
         snapshots: AccountBatch = kwargs["snapshots"]
-        drift = {account_id: calculate_drift(s) for account_id, s in snapshots.items.items()}
+        with _cyclic_gc_paused():
+            drift = {account_id: calculate_drift(s) for account_id, s in snapshots.items.items()}
         return {"snapshots": snapshots, "drift": AccountBatch(drift)}
 
 
@@ -149,10 +166,11 @@ class GenerateTrades(_EngineNode):
         snapshots: AccountBatch = kwargs["snapshots"]
         drift: AccountBatch = kwargs["drift"]
         decisions: AccountBatch = kwargs["decisions"]
-        plans = {
-            account_id: generate_trades(s, drift.items[account_id], decision=decisions.items[account_id])
-            for account_id, s in snapshots.items.items()
-        }
+        with _cyclic_gc_paused():
+            plans = {
+                account_id: generate_trades(s, drift.items[account_id], decision=decisions.items[account_id])
+                for account_id, s in snapshots.items.items()
+            }
         return {"plans": AccountBatch(plans)}
 
 

@@ -18,7 +18,7 @@ from portfolios.rebalancing import (
 
 AS_OF = date(2025, 6, 2)
 CENT = D("0.01")
-PROPERTY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 prices = st.integers(min_value=100, max_value=50_000).map(lambda cents: D(cents) / 100)  # $1.00 - $500.00
 quantities = st.one_of(
