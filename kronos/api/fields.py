@@ -47,17 +47,18 @@ def places_of(value: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def decimal_to_str(value: Decimal, places: int | None = None) -> str:
+def decimal_to_str(value: Decimal, places: int | None = None, *, strip: bool = False) -> str:
     """A decimal as a plain string (never exponent notation).
 
     With `places`, rounded to that many places (ROUND_HALF_EVEN); without, trailing zeros
-    are dropped ("0.600000" -> "0.6", "10.000" -> "10").
+    are dropped ("0.600000" -> "0.6", "10.000" -> "10"); with both and `strip`, rounded then
+    stripped.
     """
     if places is not None:
         value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
     if value == 0:
         value = abs(value)  # never "-0.00"
-    if places is not None:
+    if places is not None and not strip:
         return f"{value:f}"
     text = f"{value:f}"
     if "." in text:
@@ -138,8 +139,9 @@ def _check_bounds(
 class DecimalStringField(serializers.Field):
     """A decimal in and out as a string: weights, fractions, thresholds, prices.
 
-    `max_places` limits the places a client may send; `output_places` fixes the places
-    of the answer (default: trailing zeros dropped, so a weight 0.600000 reads "0.6").
+    `max_places` limits the places a client may send; `output_places` rounds the answer
+    (ROUND_HALF_EVEN) to that many places, keeping them unless `strip_zeros`; by default
+    trailing zeros are dropped, so a weight 0.600000 reads "0.6".
     """
 
     default_error_messages = {"invalid": 'Send a decimal string, e.g. "12.34".'}
@@ -152,6 +154,7 @@ class DecimalStringField(serializers.Field):
         max_value: Decimal | int | str | None = DEFAULT_MAX_DECIMAL,
         min_exclusive: bool = False,
         output_places: int | None = None,
+        strip_zeros: bool = False,
         what: str = "number",
         **kwargs: Any,
     ) -> None:
@@ -160,6 +163,7 @@ class DecimalStringField(serializers.Field):
         self.max_value = Decimal(max_value) if max_value is not None else None
         self.min_exclusive = min_exclusive
         self.output_places = output_places
+        self.strip_zeros = strip_zeros
         self.what = what
         super().__init__(**kwargs)
 
@@ -171,7 +175,7 @@ class DecimalStringField(serializers.Field):
         return number
 
     def to_representation(self, value: Any) -> str:
-        return decimal_to_str(Decimal(value), self.output_places)
+        return decimal_to_str(Decimal(value), self.output_places, strip=self.strip_zeros)
 
 
 class FractionField(DecimalStringField):
