@@ -1,0 +1,151 @@
+"""Operations' admin for securities, prices, models, accounts and the ledger (read-only where the ledger rules)."""
+
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from portfolios.models import (
+    CashBalance,
+    InvestmentAccount,
+    JournalEntry,
+    LedgerBook,
+    LotClosure,
+    ModelPortfolio,
+    ModelTarget,
+    Position,
+    Posting,
+    Price,
+    Security,
+    TaxLot,
+    ValuationSnapshot,
+)
+
+
+class ReadOnlyAdmin(SimpleHistoryAdmin):
+    """Ledger rows change only through `portfolios.ledger`: the admin shows them, never edits."""
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Security)
+class SecurityAdmin(SimpleHistoryAdmin):
+    list_display = ["symbol", "name", "asset_class", "currency", "is_active"]
+    list_filter = ["asset_class", "is_active"]
+    search_fields = ["symbol", "name"]
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    # The model fields' validators refuse closes <= 0 and future dates in this form.
+    list_display = ["security", "date", "close", "source", "updated_at"]
+    list_filter = ["source"]
+    search_fields = ["security__symbol"]
+    date_hierarchy = "date"
+    autocomplete_fields = ["security"]
+    list_select_related = ["security"]
+
+
+class ModelTargetInline(admin.TabularInline):
+    model = ModelTarget
+    extra = 0
+    autocomplete_fields = ["security"]
+
+
+@admin.register(ModelPortfolio)
+class ModelPortfolioAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "firm", "risk_level", "cash_target", "is_active"]
+    list_filter = ["firm", "is_active", "risk_level"]
+    search_fields = ["name"]
+    inlines = [ModelTargetInline]
+
+
+@admin.register(ModelTarget)
+class ModelTargetAdmin(SimpleHistoryAdmin):
+    list_display = ["model", "security", "weight"]
+    list_select_related = ["model", "security"]
+
+
+@admin.register(InvestmentAccount)
+class InvestmentAccountAdmin(SimpleHistoryAdmin):
+    list_display = ["custodian_account_number", "name", "household", "account_type", "model", "status"]
+    list_filter = ["status", "account_type", "rebalance_mode"]
+    search_fields = ["custodian_account_number", "name", "household__name"]
+    list_select_related = ["household", "model"]
+    raw_id_fields = ["household"]
+
+
+@admin.register(LedgerBook)
+class LedgerBookAdmin(ReadOnlyAdmin):
+    list_display = ["code", "kind", "name", "firm"]
+    list_filter = ["kind"]
+    search_fields = ["code", "name"]
+
+
+class PostingInline(admin.TabularInline):
+    model = Posting
+    extra = 0
+    can_delete = False
+    readonly_fields = ["book", "security", "currency", "quantity", "price"]
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "effective_date", "memo", "created_by", "reference_type", "reference_id"]
+    list_filter = ["kind"]
+    search_fields = ["memo", "idempotency_key", "reference_id"]
+    date_hierarchy = "effective_date"
+    inlines = [PostingInline]
+
+
+@admin.register(Posting)
+class PostingAdmin(ReadOnlyAdmin):
+    list_display = ["entry", "book", "security", "currency", "quantity"]
+    list_select_related = ["entry", "book", "security"]
+
+
+@admin.register(Position)
+class PositionAdmin(ReadOnlyAdmin):
+    list_display = ["account", "security", "quantity", "updated_at"]
+    list_select_related = ["account", "security"]
+    search_fields = ["account__custodian_account_number", "security__symbol"]
+
+
+@admin.register(CashBalance)
+class CashBalanceAdmin(ReadOnlyAdmin):
+    list_display = ["account", "currency", "amount", "updated_at"]
+    list_select_related = ["account"]
+
+
+@admin.register(TaxLot)
+class TaxLotAdmin(ReadOnlyAdmin):
+    list_display = [
+        "account",
+        "security",
+        "quantity",
+        "original_quantity",
+        "cost_per_share",
+        "acquired_on",
+        "closed_on",
+    ]
+    list_select_related = ["account", "security"]
+
+
+@admin.register(LotClosure)
+class LotClosureAdmin(ReadOnlyAdmin):
+    list_display = ["lot", "quantity", "proceeds", "cost", "gain", "closed_on"]
+
+
+@admin.register(ValuationSnapshot)
+class ValuationSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["account", "date", "market_value", "cash", "net_external_flow"]
+    list_select_related = ["account"]
+    date_hierarchy = "date"
