@@ -7,6 +7,23 @@ from tests.trading.factories import advisor_account, securities  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
+def _roles(request):
+    """A transactional test's flush drops the groups the data migrations made: put them back."""
+    if request.node.get_closest_marker("django_db") is None:
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    import importlib
+
+    from django.apps import apps
+
+    for module in ("accounts.migrations.0002_create_roles", "trading.migrations.0002_grant_role_permissions"):
+        migration = importlib.import_module(module)
+        (getattr(migration, "create_roles", None) or migration.grant)(apps, None)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _trading_settings(settings):
     settings.TRADING_PRETRADE_CHECKS = []
     settings.TRADING_FUNDING_CHECKS = []

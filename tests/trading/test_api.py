@@ -21,7 +21,20 @@ def test_an_order_is_placed_once_per_idempotency_key(api, alice, advisor_account
     first = post(client, "/api/v1/orders/", body)
     assert first.status_code == 201, first.json()
     data = first.json()
-    assert {k: data[k] for k in ("account", "symbol", "side", "order_type", "quantity", "limit_price", "status", "filled_quantity", "average_price")} == {
+    assert {
+        k: data[k]
+        for k in (
+            "account",
+            "symbol",
+            "side",
+            "order_type",
+            "quantity",
+            "limit_price",
+            "status",
+            "filled_quantity",
+            "average_price",
+        )
+    } == {
         "account": advisor_account.pk,
         "symbol": "AAPL",
         "side": "buy",
@@ -86,7 +99,9 @@ def test_others_accounts_are_404_and_investors_read_only(api, bob, alice, charli
 
 def test_an_order_is_cancelled_through_the_api(api, alice, advisor_account):
     client = api(alice.user)
-    order = post(client, "/api/v1/orders/", {"account": advisor_account.pk, "symbol": "AAPL", "side": "buy", "quantity": "1"}).json()
+    order = post(
+        client, "/api/v1/orders/", {"account": advisor_account.pk, "symbol": "AAPL", "side": "buy", "quantity": "1"}
+    ).json()
     response = post(client, f"/api/v1/orders/{order['id']}/cancel/", key="c")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     again = post(client, f"/api/v1/orders/{order['id']}/cancel/", key="c2")
@@ -95,13 +110,27 @@ def test_an_order_is_cancelled_through_the_api(api, alice, advisor_account):
 
 def test_deposits_and_withdrawals(api, alice, advisor_account):
     client = api(alice.user)
-    response = post(client, f"/api/v1/accounts/{advisor_account.pk}/withdrawals/", {"amount": {"amount": "2500.00", "currency": "USD"}})
+    response = post(
+        client,
+        f"/api/v1/accounts/{advisor_account.pk}/withdrawals/",
+        {"amount": {"amount": "2500.00", "currency": "USD"}},
+    )
     assert response.status_code == 201, response.json()
     assert response.json()["amount"] == {"amount": "2500.00", "currency": "USD"}
     assert CashBalance.objects.get(account=advisor_account).amount == D("7500.00")
-    too_much = post(client, f"/api/v1/accounts/{advisor_account.pk}/withdrawals/", {"amount": {"amount": "7500.01", "currency": "USD"}}, key="w2")
+    too_much = post(
+        client,
+        f"/api/v1/accounts/{advisor_account.pk}/withdrawals/",
+        {"amount": {"amount": "7500.01", "currency": "USD"}},
+        key="w2",
+    )
     assert too_much.status_code == 400 and "Not enough cash" in too_much.json()["detail"]
-    deposit = post(client, f"/api/v1/accounts/{advisor_account.pk}/deposits/", {"amount": {"amount": "100.00", "currency": "USD"}}, key="d1")
+    deposit = post(
+        client,
+        f"/api/v1/accounts/{advisor_account.pk}/deposits/",
+        {"amount": {"amount": "100.00", "currency": "USD"}},
+        key="d1",
+    )
     assert deposit.status_code == 201 and deposit.json()["status"] == "requested"
     assert CashTransfer.objects.count() == 2
     journal = client.get(f"/api/v1/accounts/{advisor_account.pk}/transactions/").json()["results"]

@@ -126,6 +126,7 @@ def transfer_create(
         raise
 
 
+@transaction.atomic
 def transfer_bank_submit(*, transfer: CashTransfer, banking: Any, acting_user: Any) -> CashTransfer:
     """Create the transfer at the bank (linking the account's bank first if needed) and apply
     the status it answers. The bank dedupes on our idempotency key, so a resend is safe."""
