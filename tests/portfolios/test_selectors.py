@@ -1,0 +1,178 @@
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.http import Http404
+from django.test.utils import CaptureQueriesContext
+
+from portfolios import selectors, services
+from portfolios.demo import bulk_funded_accounts
+from portfolios.models import InvestmentAccount
+from tests.portfolios.factories import ModelPortfolioFactory, ModelTargetFactory, PriceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_latest_prices_are_the_last_close_on_or_before_the_day_in_one_query(securities, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        prices = selectors.latest_prices(["AAPL", securities["BND"].pk])
+    assert {p.symbol: p.close for p in prices.values()} == {"AAPL": Decimal("150"), "BND": Decimal("70")}
+    with django_assert_num_queries(1):
+        past = selectors.latest_prices(["AAPL"], as_of=date.today() - timedelta(days=1))
+    assert past[securities["AAPL"].pk].close == Decimal("149")
+    assert selectors.latest_prices(["AAPL"], as_of=date.today() - timedelta(days=30)) == {}
+
+
+def test_an_advisor_sees_only_the_accounts_of_their_households(funded, alice, bob, bob_household, alice_household):
+    other = services.account_create(
+        household=bob_household, name="Bob's client", custodian_account_number="B-1", acting_user=bob.user
+    )
+    assert list(selectors.account_list_for_user(user=alice.user)) == [funded]
+    assert list(selectors.account_list_for_user(user=bob.user)) == [other]
+    with pytest.raises(Http404):
+        selectors.account_get_for_user(user=alice.user, pk=other.pk)
+
+
+def test_an_investor_sees_their_households_accounts(funded, charlie):
+    assert [a.pk for a in selectors.account_list_for_user(user=charlie)] == [funded.pk]
+
+
+def test_the_book_rows_carry_market_value_and_cash(funded, alice):
+    row = selectors.account_get_for_user(user=alice.user, pk=funded.pk)
+    # 10 AAPL x 150 + 100 BND x 70
+    assert row.market_value == Decimal("8500")
+    assert row.cash == Decimal("1000")
+    assert row.total_value == Decimal("9500")
+    assert row.household.advisor.user == alice.user
+
+
+def _many_accounts(household, user, count, securities):
+    return bulk_funded_accounts(
+        household=household,
+        count=count,
+        holdings={"AAPL": Decimal("2"), "BND": Decimal("5")},
+        cash=Decimal("100.00"),
+        acting_user=user,
+        model=ModelPortfolioFactory(firm=household.firm),
+    )
+
+
+def test_the_book_takes_one_query_for_10_or_500_accounts(alice, alice_household, securities):
+    _many_accounts(alice_household, alice.user, 10, securities)
+    alice.user.roles  # the user's groups, read once per request
+    with CaptureQueriesContext(connection) as few:
+        rows = list(selectors.account_list_for_user(user=alice.user))
+        assert [r.model.name for r in rows] and [r.household.advisor.user.email for r in rows]
+    assert len(rows) == 10
+    bulk_funded_accounts(
+        household=alice_household,
+        count=490,
+        holdings={"AAPL": Decimal("1")},
+        cash=Decimal("1.00"),
+        acting_user=alice.user,
+        prefix="MORE",
+    )
+    with CaptureQueriesContext(connection) as many:
+        rows = list(selectors.account_list_for_user(user=alice.user))
+        [(r.model, r.household.advisor.user, r.market_value) for r in rows]
+    assert len(rows) == 500
+    assert len(many) == len(few) == 1
+    assert sum(r.market_value for r in rows) == 10 * (2 * 150 + 5 * 70) + 490 * 150
+
+
+def test_account_positions_have_price_value_weight_and_cost(funded, securities, django_assert_max_num_queries):
+    with django_assert_max_num_queries(5):
+        holdings = selectors.account_positions(funded)
+    aapl, bnd = holdings.positions
+    assert (aapl.symbol, aapl.price, aapl.market_value, aapl.cost_basis) == (
+        "AAPL",
+        Decimal("150"),
+        Decimal("1500.00"),
+        Decimal("1120.00"),
+    )
+    assert aapl.unrealised_gain == Decimal("380.00")
+    assert aapl.weight == Decimal("1500") / Decimal("9500")
+    assert holdings.total_value == Decimal("9500.00")
+    assert sum((p.weight for p in holdings.positions), holdings.cash_weight) == 1
+
+
+def test_engine_snapshots_hold_everything_the_engine_needs(funded, securities, alice):
+    model = ModelPortfolioFactory(firm=funded.household.firm, cash_target=Decimal("0.1"))
+    ModelTargetFactory(model=model, security=securities["AAPL"], weight=Decimal("0.5"))
+    ModelTargetFactory(model=model, security=securities["VXUS"], weight=Decimal("0.4"))
+    InvestmentAccount.objects.filter(pk=funded.pk).update(model=model)
+    services.lots_relieve(
+        account=funded,
+        security=securities["AAPL"],
+        quantity=Decimal("1"),
+        price=Decimal("50"),
+        closed_on=date.today() - timedelta(days=3),
+        acting_user=alice.user,
+    )
+    snapshot = selectors.engine_snapshots(account_ids=[funded.pk])[funded.pk]
+    by_symbol = {h.symbol: h for h in snapshot.holdings}
+    assert set(by_symbol) == {"AAPL", "BND", "VXUS"}
+    assert by_symbol["VXUS"].quantity == 0 and by_symbol["VXUS"].target_weight == Decimal("0.4")
+    assert by_symbol["BND"].target_weight == 0
+    assert by_symbol["AAPL"].price == Decimal("150")
+    assert [lot.quantity for lot in by_symbol["AAPL"].lots] == [Decimal("4"), Decimal("5")]
+    assert by_symbol["AAPL"].last_loss_sale_on == date.today() - timedelta(days=3)
+    assert snapshot.cash == Decimal("1000.00")
+    assert snapshot.cash_target == Decimal("0.1")
+    assert snapshot.threshold == Decimal("0.05")
+
+
+def test_engine_snapshots_take_a_fixed_number_of_queries(alice, alice_household, securities):
+    model = ModelPortfolioFactory(firm=alice.firm)
+    ModelTargetFactory(model=model, security=securities["AAPL"], weight=Decimal("1"))
+    small = bulk_funded_accounts(
+        household=alice_household,
+        count=10,
+        holdings={"AAPL": Decimal("2")},
+        cash=Decimal("5.00"),
+        acting_user=alice.user,
+        model=model,
+        prefix="S",
+    )
+    large = bulk_funded_accounts(
+        household=alice_household,
+        count=500,
+        holdings={"AAPL": Decimal("2"), "BND": Decimal("1")},
+        cash=Decimal("5.00"),
+        acting_user=alice.user,
+        model=model,
+        prefix="L",
+    )
+    with CaptureQueriesContext(connection) as few:
+        assert len(selectors.engine_snapshots(account_ids=[a.pk for a in small])) == 10
+    with CaptureQueriesContext(connection) as many:
+        assert len(selectors.engine_snapshots(account_ids=[a.pk for a in large])) == 500
+    assert len(few) == len(many) <= 8
+
+
+def test_account_drift_reports_the_breach(alice, account, securities):
+    model = ModelPortfolioFactory(firm=alice.firm)
+    ModelTargetFactory(model=model, security=securities["AAPL"], weight=Decimal("0.5"))
+    ModelTargetFactory(model=model, security=securities["BND"], weight=Decimal("0.5"))
+    InvestmentAccount.objects.filter(pk=account.pk).update(model=model)
+    services.transfer_in(
+        account=account,
+        positions=[{"symbol": "AAPL", "quantity": Decimal("10"), "cost_basis": Decimal("1000")}],
+        acting_user=alice.user,
+        idempotency_key="drift",
+    )
+    account.refresh_from_db()
+    drift = selectors.account_drift(account)
+    assert drift.breached
+    assert drift.max_drift == Decimal("0.5")
+
+
+def test_performance_is_built_from_the_valuation_snapshots(funded, securities, alice):
+    today = date.today()
+    PriceFactory(security=securities["AAPL"], date=today - timedelta(days=2), close=Decimal("140"))
+    services.valuation_snapshots_write(as_of=today, account_ids=[funded.pk])
+    report = selectors.account_performance(funded, today - timedelta(days=10), today)
+    assert report.period_return == 0  # one point: no return yet
+    series = selectors.account_valuation_series(funded, today - timedelta(days=10), today)
+    assert [s.date for s in series] == [today]
