@@ -1,0 +1,90 @@
+import pytest
+
+from tests.trading.factories import account_with, model_of
+from trading.models import Order, RebalanceProposal
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_advisor_places_an_order_from_the_page(verified_client, alice, advisor_account):
+    client = verified_client(alice.user)
+    page = client.get(f"/accounts/{advisor_account.pk}/trading/")
+    assert page.status_code == 200 and b"New order" in page.content
+    response = client.post(
+        f"/accounts/{advisor_account.pk}/orders/new/",
+        {"symbol": "aapl", "side": "buy", "order_type": "market", "quantity": "2"},
+    )
+    assert response.status_code == 302
+    assert Order.objects.get().status == "approved"
+    page = client.get(f"/accounts/{advisor_account.pk}/trading/")
+    assert b'hx-trigger="every 2s"' in page.content
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"quantity": "NaN"}, b"Enter a number"),
+        ({"quantity": "1,000"}, b"Enter a number"),
+        ({"quantity": "-1"}, b"greater than or equal"),
+        ({"quantity": "5000"}, b"Not enough cash"),
+        ({"symbol": "ZZZ"}, b"Unknown symbol"),
+        ({"side": "sell", "quantity": "101"}, b"Not enough AAPL"),
+    ],
+)
+def test_bad_order_forms_show_the_error_and_change_nothing(verified_client, alice, advisor_account, data, message):
+    body = {"symbol": "AAPL", "side": "buy", "order_type": "market", "quantity": "1", **data}
+    response = verified_client(alice.user).post(f"/accounts/{advisor_account.pk}/orders/new/", body)
+    assert response.status_code == 400
+    assert message in response.content
+    assert not Order.objects.exists()
+
+
+def test_other_advisors_get_404(verified_client, bob, advisor_account):
+    client = verified_client(bob.user)
+    assert client.get(f"/accounts/{advisor_account.pk}/trading/").status_code == 404
+    assert client.post(f"/accounts/{advisor_account.pk}/rebalance/").status_code == 404
+
+
+def test_rebalance_approve_from_the_pages(verified_client, alice, alice_household, securities):
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    account = account_with(alice_household, cash="10000.00", model=model)
+    client = verified_client(alice.user)
+    response = client.post(f"/accounts/{account.pk}/rebalance/")
+    proposal = RebalanceProposal.objects.get()
+    assert response.url == f"/proposals/{proposal.pk}/"
+    page = client.get(response.url)
+    assert b"Approve and place orders" in page.content
+    client.post(f"/proposals/{proposal.pk}/approve/")
+    proposal.refresh_from_db()
+    assert proposal.status == "approved" and proposal.orders.count() == 2
+
+
+def test_a_balanced_account_needs_no_trades(verified_client, alice, alice_household, securities):
+    model = model_of(alice_household.firm, {"AAPL": "1"})
+    account = account_with(alice_household, positions=[("AAPL", "10", "100")], model=model)
+    client = verified_client(alice.user)
+    client.post(f"/accounts/{account.pk}/rebalance/")
+    proposal = RebalanceProposal.objects.get()
+    assert proposal.needed is False and not proposal.trades.exists()
+    assert b"no trades are needed" in client.get(f"/proposals/{proposal.pk}/").content
+
+
+def test_the_nightly_job_makes_one_proposal_per_account_and_day(alice, alice_household, securities):
+    from accounts.services import system_user
+    from trading.services import proposal_create_for_accounts
+
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    account = account_with(alice_household, cash="1000.00", model=model)
+    first = proposal_create_for_accounts(account_ids=[account.pk], acting_user=system_user(), scheduled=True)
+    again = proposal_create_for_accounts(account_ids=[account.pk], acting_user=system_user(), scheduled=True)
+    assert [p.pk for p in first] == [p.pk for p in again]
+    assert RebalanceProposal.objects.count() == 1
+
+
+def test_operations_page_shows_the_backlog(verified_client, alice, advisor_account):
+    from tests.accounts.factories import UserFactory
+
+    ops = UserFactory(email="ops@example.com", roles=["operations"], firm=alice.firm)
+    response = verified_client(ops).get("/operations/")
+    assert response.status_code == 200 and b"Outbox backlog" in response.content
+    assert verified_client(alice.user).get("/operations/").status_code == 403
