@@ -205,6 +205,9 @@ SPECTACULAR_SETTINGS = {
     # Schema warnings are a code-quality matter, tested with the API; in `check --deploy` they
     # would also trip on the fake "testserver" host the generator uses.
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
+    # Schema warnings are a code-quality matter, tested with the API; in `check --deploy` they
+    # would also trip on the fake "testserver" host the generator uses.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -218,6 +221,16 @@ OAUTH2_PROVIDER = {
     "WRITE_SCOPE": "trade",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_TTL_SECONDS", default=30 * 24 * 3600),
     "PKCE_REQUIRED": True,
+    # RFC 9700 (OAuth 2.0 security best practice): no implicit or password grant, S256 PKCE only,
+    # no tokens in query strings, hashed token storage, refresh-token replay revokes the family.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,  # nosec B105 a flag, not a password
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,  # nosec B105 a flag, not a password
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # nosec B105 a flag, not a password
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,  # nosec B105 a flag, not a password
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if env.bool("HTTPS", default=False) else ["http", "https"],
     # RFC 9700 (OAuth 2.0 security best practice): no implicit or password grant, S256 PKCE only,
     # no tokens in query strings, hashed token storage, refresh-token replay revokes the family.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
@@ -261,6 +274,8 @@ OPERATIONS_ALERT_EMAILS = env.list("OPERATIONS_ALERT_EMAILS", default=[])
 
 # --- Security ----------------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and env.bool("HTTPS", default=False))
+# The container and load-balancer probes speak plain HTTP on the private network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env.bool("HTTPS", default=False)
 CSRF_COOKIE_SECURE = env.bool("HTTPS", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if env.bool("HTTPS", default=False) else 0)

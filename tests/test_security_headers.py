@@ -13,8 +13,9 @@ from tests.accounts.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-#: Not pages: the API, the admin's own check elsewhere, OAuth endpoints, static files, POST-only actions.
-SKIP_PREFIXES = ("api/", "o/", "static/", "metrics", "accounts/logout/", "webhooks/", "__")
+#: Not pages: the API, OAuth endpoints, static files, POST-only actions; the admin's model URLs
+#: want their own objects' ids (its index and login are checked below).
+SKIP_PREFIXES = ("api/", "o/", "admin/", "static/", "metrics", "accounts/logout/", "webhooks/", "__")
 HEADERS = ("Content-Security-Policy", "X-Frame-Options", "Referrer-Policy", "X-Content-Type-Options")
 
 
@@ -84,7 +85,7 @@ def test_every_page_carries_the_security_headers_for_each_role(verified_client, 
 
 
 def test_the_login_page_and_the_admin_carry_them_too(client):
-    for path in ("/accounts/login/", "/admin/login/", "/accounts/password-reset/"):
+    for path in ("/accounts/login/", "/admin/login/", "/admin/", "/accounts/password-reset/"):
         answer = client.get(path, follow=True)
         assert answer.status_code == 200, path
         assert_secure_headers(answer, path)
