@@ -1,0 +1,96 @@
+"""The book page's server time for an advisor with 500 accounts.
+
+Builds 500 funded accounts on a 60/40 model through the portfolios services (in the
+scratch database), then renders /book/ (default sort, and sorted by drift) through
+django.test.Client N times and reports the median and p95 in milliseconds, with the
+query count of one render.
+"""
+
+import statistics
+import time
+from datetime import date
+from decimal import Decimal
+
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, override_settings
+
+ACCOUNTS = 500
+RUNS = 15
+
+
+def _build():  # type: ignore[no-untyped-def]
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts import services as accounts_services
+    from accounts.models import Role
+    from portfolios import services
+    from portfolios.models import Price, Security
+
+    system = accounts_services.system_user()
+    firm = accounts_services.firm_create(name="Bench Advisory", slug="bench-book", acting_user=system)
+    user = accounts_services.user_create(
+        email="bench-book@kronos.test", password="bench-password-1", roles=[Role.ADVISOR], firm=firm, acting_user=system
+    )
+    advisor = accounts_services.advisor_create(user=user, firm=firm, acting_user=system)
+    for symbol, close in (("BVTI", "250"), ("BBND", "70"), ("BVXUS", "60")):
+        security = Security.objects.create(symbol=symbol, name=symbol)
+        Price.objects.create(security=security, date=date.today(), close=Decimal(close), source="bench")
+    model = services.model_portfolio_create(
+        firm=firm, name="Bench 60/40", risk_level=5, targets={"BVTI": "0.5", "BBND": "0.4", "BVXUS": "0.1"},
+        acting_user=user,
+    )  # fmt: skip
+    for i in range(ACCOUNTS):
+        household = accounts_services.household_create(
+            firm=firm, name=f"Bench {i:04d}", advisor=advisor, acting_user=user
+        )
+        account = services.account_create(
+            household=household, name=f"Brokerage {i}", custodian_account_number=f"BENCH-{i:05d}", acting_user=user
+        )
+        account.model = model  # no suitability check in the bench
+        account.save(update_fields=["model"])
+        services.transfer_in(
+            account=account,
+            positions=[
+                {"symbol": "BVTI", "quantity": Decimal(10 + i % 13), "cost_basis": Decimal("2000")},
+                {"symbol": "BBND", "quantity": Decimal(30 + i % 7), "cost_basis": Decimal("2000")},
+            ],
+            cash=Decimal(100 + i),
+            acting_user=user,
+            idempotency_key=f"bench-book-{i}",
+        )
+    device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session["otp_device_id"] = device.persistent_id
+    session.save()
+    return client
+
+
+def _time(client: Client, params: dict[str, str]) -> tuple[float, float, int]:
+    samples = []
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/book/", params).status_code == 200
+    queries = len(ctx.captured_queries)
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        response = client.get("/book/", params)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return statistics.median(samples), p95, queries
+
+
+def run() -> list[tuple[str, str]]:
+    with override_settings(PORTFOLIOS_MODEL_ASSIGN_CHECKS=[]):
+        started = time.perf_counter()
+        client = _build()
+        built = time.perf_counter() - started
+        out = [(f"build {ACCOUNTS} funded accounts through the services", f"{built:.1f} s")]
+        for label, params in (("book, by household", {}), ("book, sorted by drift", {"sort": "drift", "dir": "desc"})):
+            median, p95, queries = _time(client, params)
+            out.append((f"{label} ({ACCOUNTS} accounts, page of 50): median / p95", f"{median:.0f} ms / {p95:.0f} ms"))
+            out.append((f"{label}: queries per render", str(queries)))
+        return out
