@@ -1,0 +1,82 @@
+"""Drift through the database: 10,000 accounts of 20 holdings, engine_snapshots + calculate_drift in chunks."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+
+from accounts.services import system_user
+from bench.harness import per_second, timed
+from portfolios import rebalancing, selectors, services
+from portfolios.demo import bulk_funded_accounts
+from portfolios.models import Security
+from tests.accounts.factories import HouseholdFactory
+
+ACCOUNTS = 10_000
+HOLDINGS = 20
+CHUNK = 500
+
+
+def build() -> list[int]:
+    user = system_user()
+    symbols = [f"D{i:02d}" for i in range(HOLDINGS)]
+    for symbol in symbols:
+        if not Security.objects.filter(symbol=symbol).exists():
+            services.security_create(symbol=symbol, acting_user=user)
+    today = date.today()
+    services.prices_store(
+        rows=[
+            services.PriceRow(symbol, today - timedelta(days=d), Decimal(50 + i + d))
+            for i, symbol in enumerate(symbols)
+            for d in range(5)
+        ]
+    )
+    household = HouseholdFactory()
+    model = services.model_portfolio_create(
+        firm=household.firm,
+        name="Bench 20",
+        risk_level=5,
+        targets={s: Decimal("0.049") for s in symbols},
+        cash_target=Decimal("0.02"),
+        acting_user=user,
+    )
+    ids: list[int] = []
+    for start in range(0, ACCOUNTS, 1000):
+        with transaction.atomic():
+            accounts = bulk_funded_accounts(
+                household=household,
+                count=1000,
+                holdings=[{s: Decimal(10 + (start + n + i) % 17) for i, s in enumerate(symbols)} for n in range(1000)],
+                cash=Decimal("1000.00"),
+                acting_user=user,
+                model=model,
+                prefix=f"BENCH{start}",
+            )
+        ids += [a.pk for a in accounts]
+    return ids
+
+
+def run() -> list[tuple[str, str]]:
+    build_seconds, ids = timed(build)
+
+    def drift_all() -> int:
+        breached = 0
+        for start in range(0, len(ids), CHUNK):
+            snapshots = selectors.engine_snapshots(account_ids=ids[start : start + CHUNK])
+            breached += sum(rebalancing.calculate_drift(s).breached for s in snapshots.values())
+        return breached
+
+    def snapshots_only() -> int:
+        return sum(len(selectors.engine_snapshots(account_ids=ids[s : s + CHUNK])) for s in range(0, len(ids), CHUNK))
+
+    snap_seconds, _ = timed(snapshots_only)
+    seconds, breached = timed(drift_all, repeat=2)
+    return [
+        (
+            f"build {ACCOUNTS:,} accounts x {HOLDINGS} holdings through the ledger (bulk)",
+            per_second(len(ids), build_seconds),
+        ),
+        (f"engine_snapshots only, chunks of {CHUNK}", per_second(len(ids), snap_seconds)),
+        (f"engine_snapshots + calculate_drift, chunks of {CHUNK} (accounts/s)", per_second(len(ids), seconds)),
+        ("accounts breaching their band", f"{breached:,}"),
+    ]
