@@ -7,7 +7,6 @@ from accounts.services import system_user
 from compliance import services
 from compliance.models import KYCVerification, RiskProfile
 from kronos.history import save_attributed
-from portfolios.models import CashBalance, Position
 
 # Answers that score each of these risk levels.
 ANSWERS_LEVEL = {
@@ -47,7 +46,18 @@ def profile(investor: Investor, level: int = 7) -> RiskProfile:
 
 
 def hold(account, *, cash: Decimal = Decimal("0"), positions: dict | None = None) -> None:
-    """Give an account cash and positions (test data; the ledger is portfolios' business)."""
-    CashBalance.objects.update_or_create(account=account, currency=account.base_currency, defaults={"amount": cash})
-    for security, quantity in (positions or {}).items():
-        Position.objects.update_or_create(account=account, security=security, defaults={"quantity": quantity})
+    """Give an account cash and positions, transferred in through portfolios' ledger service."""
+    from datetime import date
+
+    from portfolios.services import transfer_in
+
+    transfer_in(
+        account=account,
+        positions=[
+            {"symbol": sec.symbol, "quantity": qty, "cost_basis": qty * Decimal("90"), "acquired_on": date(2020, 1, 2)}
+            for sec, qty in (positions or {}).items()
+        ],
+        cash=cash,
+        acting_user=system_user(),
+        idempotency_key=f"compliance-test-fund-{account.pk}",
+    )

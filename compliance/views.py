@@ -1,0 +1,325 @@
+"""Compliance pages: the officer's queues (KYC, AML, suitability, orders in review), the audit
+trail explorer with its streamed CSV, the household's compliance section, the risk
+questionnaire, and the KYC provider's webhook.
+
+Views are thin: a scoped getter, a service or selector, then the page or its named partial.
+"""
+
+import csv
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import User
+from accounts.selectors import household_get_for_user, household_may_edit
+from compliance import audit, selectors, services
+from compliance.adapters.kyc import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from compliance.errors import ComplianceError
+from compliance.forms import AuditFilterForm, DecisionForm, NoteForm, RiskQuestionnaireForm
+from compliance.models import AMLCase, KYCVerification
+
+KYC_DECISIONS = [("approved", "Approve"), ("rejected", "Reject")]
+AML_DECISIONS = [("cleared", "Clear: false positive"), ("confirmed", "Confirm the match (keeps trading frozen)")]
+ORDER_DECISIONS = [("approve", "Approve the order"), ("reject", "Reject the order")]
+
+
+def officer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    @login_required
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not selectors.is_compliance_officer(request.user):
+            raise PermissionDenied("Compliance officers only.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _partial(request: HttpRequest, template: str, name: str) -> str:
+    return f"{template}#{name}" if request.htmx else template
+
+
+@officer_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    orders = selectors.orders_in_review(user=user)
+    counts = {
+        "kyc": selectors.kyc_queue(user=user).filter(status=KYCVerification.Status.NEEDS_REVIEW).count(),
+        "kyc_pending": selectors.kyc_queue(user=user).filter(status=KYCVerification.Status.PENDING).count(),
+        "aml": selectors.aml_case_list(user=user).count(),
+        "suitability": selectors.suitability_case_list(user=user).count(),
+        "orders": orders.count() if orders is not None else 0,
+    }
+    return render(request, "compliance/dashboard.html", {"counts": counts})
+
+
+# --- KYC ---------------------------------------------------------------------------------------
+
+
+@officer_required
+def kyc_queue(request: HttpRequest) -> HttpResponse:
+    items = list(selectors.kyc_queue(user=request.user)[:200])
+    return render(
+        request,
+        _partial(request, "compliance/kyc_queue.html", "kyc-table"),
+        {"items": items, "form": DecisionForm(choices=KYC_DECISIONS)},
+    )
+
+
+@officer_required
+@require_POST
+def kyc_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    verification = selectors.kyc_get_for_officer(user=request.user, pk=pk)
+    form = DecisionForm(request.POST, choices=KYC_DECISIONS)
+    if form.is_valid():
+        try:
+            services.kyc_decide(
+                verification=verification,
+                decision=form.cleaned_data["decision"],
+                note=form.cleaned_data["note"],
+                acting_user=request.user,
+            )
+        except ComplianceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"KYC of {verification.investor.full_name}: {form.cleaned_data['decision']}.")
+    else:
+        messages.error(request, "Choose approve or reject.")
+    return redirect("compliance:kyc_queue")
+
+
+# --- AML ---------------------------------------------------------------------------------------
+
+
+@officer_required
+def aml_queue(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", AMLCase.Status.OPEN)
+    if status not in AMLCase.Status.values:
+        status = AMLCase.Status.OPEN
+    cases = list(selectors.aml_case_list(user=request.user, status=status)[:200])
+    return render(
+        request,
+        _partial(request, "compliance/aml_queue.html", "aml-table"),
+        {"cases": cases, "status": status, "statuses": AMLCase.Status.choices},
+    )
+
+
+@officer_required
+@require_http_methods(["GET", "POST"])
+def aml_case(request: HttpRequest, pk: int) -> HttpResponse:
+    case = selectors.aml_case_get_for_officer(user=request.user, pk=pk)
+    form = DecisionForm(request.POST or None, choices=AML_DECISIONS)
+    note_form = NoteForm()
+    if request.method == "POST":
+        if "add_note" in request.POST:
+            note_form = NoteForm(request.POST)
+            if note_form.is_valid():
+                services.case_add_note(case=case, note=note_form.cleaned_data["note"], acting_user=request.user)
+                messages.success(request, "Note added.")
+                return redirect("compliance:aml_case", pk=case.pk)
+        elif form.is_valid():
+            try:
+                services.aml_case_decide(
+                    case=case,
+                    decision=form.cleaned_data["decision"],
+                    note=form.cleaned_data["note"],
+                    acting_user=request.user,
+                )
+            except ComplianceError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(request, f"Case {case.pk} {form.cleaned_data['decision']}.")
+                return redirect("compliance:aml_queue")
+    return render(
+        request,
+        "compliance/aml_case.html",
+        {
+            "case": case,
+            "form": form,
+            "note_form": note_form,
+            "history": case.history.select_related("history_user")[:20],
+        },
+    )
+
+
+# --- Suitability ---------------------------------------------------------------------------------
+
+
+@officer_required
+def suitability_queue(request: HttpRequest) -> HttpResponse:
+    cases = list(selectors.suitability_case_list(user=request.user)[:200])
+    return render(request, "compliance/suitability_queue.html", {"cases": cases, "form": NoteForm()})
+
+
+@officer_required
+@require_POST
+def suitability_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    case = selectors.suitability_case_get_for_officer(user=request.user, pk=pk)
+    try:
+        services.suitability_case_resolve(case=case, note=request.POST.get("note", ""), acting_user=request.user)
+    except ComplianceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Suitability case resolved.")
+    return redirect("compliance:suitability_queue")
+
+
+# --- Orders in review ------------------------------------------------------------------------------
+
+
+@officer_required
+def order_queue(request: HttpRequest) -> HttpResponse:
+    orders = selectors.orders_in_review(user=request.user)
+    return render(
+        request,
+        _partial(request, "compliance/order_queue.html", "order-table"),
+        {"orders": list(orders[:200]) if orders is not None else [], "form": DecisionForm(choices=ORDER_DECISIONS)},
+    )
+
+
+@officer_required
+@require_POST
+def order_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    from trading.services import order_review_decide
+
+    orders = selectors.orders_in_review(user=request.user)
+    order = orders.filter(pk=pk).first() if orders is not None else None
+    if order is None:
+        messages.error(request, "That order is not waiting for review.")
+        return redirect("compliance:order_queue")
+    form = DecisionForm(request.POST, choices=ORDER_DECISIONS)
+    if not form.is_valid():
+        messages.error(request, "Choose approve or reject.")
+        return redirect("compliance:order_queue")
+    approve = form.cleaned_data["decision"] == "approve"
+    try:
+        order_review_decide(order=order, approve=approve, acting_user=request.user, note=form.cleaned_data["note"])
+    except Exception as exc:  # noqa: BLE001 -- the trading domain error carries a readable message
+        messages.error(request, getattr(exc, "message", str(exc)))
+    else:
+        messages.success(request, f"Order {order.pk} {'approved' if approve else 'rejected'}.")
+    return redirect("compliance:order_queue")
+
+
+# --- Audit trail -------------------------------------------------------------------------------------
+
+
+def _audit_filter(request: HttpRequest) -> tuple[AuditFilterForm, audit.AuditFilter]:
+    form = AuditFilterForm(request.GET or None)
+    flt = audit.AuditFilter()
+    if form.is_valid():
+        data = form.cleaned_data
+        flt.model = data["model"] or ""
+        flt.object_id = (data["object_id"] or "").strip()
+        flt.field = (data["field"] or "").strip()
+        flt.since, flt.until = data["since"], data["until"]
+        if data["user"]:
+            user = User.objects.filter(email__iexact=data["user"].strip()).only("id").first()
+            flt.user_id = user.pk if user else -1
+    return form, flt
+
+
+@officer_required
+def audit_explorer(request: HttpRequest) -> HttpResponse:
+    form, flt = _audit_filter(request)
+    entries, next_cursor = audit.audit_page(flt=flt, after=request.GET.get("after", ""), size=50)
+    query = request.GET.copy()
+    query.pop("after", None)
+    return render(
+        request,
+        _partial(request, "compliance/audit.html", "audit-table"),
+        {"form": form, "entries": entries, "next_cursor": next_cursor, "query": query.urlencode()},
+    )
+
+
+@officer_required
+def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
+    _, flt = _audit_filter(request)
+    writer = csv.writer(audit.Echo())
+    rows = (writer.writerow(row) for row in audit.csv_rows(audit.audit_iter(flt=flt)))
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="kronos-audit-{stamp}.csv"'
+    return response
+
+
+# --- The household's compliance section, KYC start, the questionnaire ------------------------------
+
+
+@login_required
+def household_section(request: HttpRequest, pk: int) -> HttpResponse:
+    household = household_get_for_user(user=request.user, pk=pk)
+    may_start = household_may_edit(user=request.user, household=household) or selectors.is_compliance_officer(
+        request.user
+    )
+    return render(
+        request,
+        _partial(request, "compliance/household_section.html", "section"),
+        {"household": household, "rows": selectors.household_compliance(household=household), "may_start": may_start},
+    )
+
+
+@login_required
+@require_POST
+def kyc_start(request: HttpRequest, pk: int) -> HttpResponse:
+    investor = selectors.investor_get_for_user(user=request.user, pk=pk)
+    household = investor.households.filter(pk=request.POST.get("household")).first() or investor.households.first()
+    if household is None or not (
+        household_may_edit(user=request.user, household=household) or selectors.is_compliance_officer(request.user)
+    ):
+        raise PermissionDenied("Only the advisor or a compliance officer starts a verification.")
+    try:
+        services.kyc_start(investor=investor, acting_user=request.user)
+    except ComplianceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Identity verification started for {investor.full_name}.")
+    return redirect("accounts:household_detail", pk=household.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def risk_questionnaire(request: HttpRequest, pk: int) -> HttpResponse:
+    investor = selectors.investor_get_for_user(user=request.user, pk=pk)
+    profile = getattr(investor, "risk_profile", None)
+    form = RiskQuestionnaireForm(request.POST or None, initial=profile.answers if profile else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            profile = services.risk_profile_submit(
+                investor=investor, answers=form.cleaned_data, acting_user=request.user
+            )
+        except ComplianceError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Risk profile saved: risk level {profile.risk_level} of 10.")
+            return redirect("compliance:risk_questionnaire", pk=investor.pk)
+    return render(
+        request, "compliance/risk_questionnaire.html", {"investor": investor, "profile": profile, "form": form}
+    )
+
+
+# --- Webhook -------------------------------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def kyc_webhook(request: HttpRequest) -> HttpResponse:
+    """The KYC provider's signed callback; refused with nothing changed when the signature is
+    bad, the timestamp stale, or the event already seen."""
+    try:
+        verification = services.kyc_webhook_receive(
+            body=request.body,
+            timestamp=request.headers.get(TIMESTAMP_HEADER),
+            signature=request.headers.get(SIGNATURE_HEADER),
+        )
+    except ComplianceError as exc:
+        return JsonResponse({"detail": exc.message, "code": exc.code}, status=exc.status_code)
+    return JsonResponse({"status": verification.status if verification else "ignored"})
