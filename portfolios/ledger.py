@@ -420,8 +420,8 @@ def verify() -> list[str]:
         .annotate(total=Sum("quantity"))
     }
     balances = {(c["account_id"], c["currency"]): c["amount"] for c in CashBalance.objects.values()}
-    for key in sorted(set(posted_cash) | set(balances)):
-        posted, balance = posted_cash.get(key, ZERO), balances.get(key, ZERO)
+    for cash_key in sorted(set(posted_cash) | set(balances)):
+        posted, balance = posted_cash.get(cash_key, ZERO), balances.get(cash_key, ZERO)
         if posted != balance:
-            problems.append(f"account {key[0]} cash {key[1]}: balance {balance} but postings sum to {posted}")
+            problems.append(f"account {cash_key[0]} cash {cash_key[1]}: balance {balance} but postings sum to {posted}")
     return problems

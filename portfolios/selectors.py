@@ -413,7 +413,7 @@ def engine_snapshots(
             currency=account.base_currency,
             cash=cash[account.pk],
             holdings=tuple(holdings),
-            cash_target=account.model.cash_target if account.model_id else ZERO,
+            cash_target=account.model.cash_target if account.model is not None else ZERO,
             threshold=account.drift_threshold,
             band_mode=rebalancing.BandMode(account.band_mode),
             relative_band=account.relative_band,

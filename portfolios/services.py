@@ -335,10 +335,10 @@ def _replace_targets(model: ModelPortfolio, weights: dict[int, Decimal], *, acti
             target.delete()
     changed = []
     for security_id, weight in weights.items():
-        target = existing.get(security_id)
-        if target is not None and target.weight != weight:
-            target.weight = weight
-            changed.append(target)
+        kept = existing.get(security_id)
+        if kept is not None and kept.weight != weight:
+            kept.weight = weight
+            changed.append(kept)
     if changed:
         bulk_update_with_history(
             changed, ModelTarget, ["weight"], default_user=acting_user, default_change_reason=reason

@@ -70,9 +70,9 @@ def values_at(*, account_ids: Iterable[int], as_of: date | None = None) -> dict[
     ):
         holdings[r["book__account_id"]][r["security_id"]] = r["q"]
     cash: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for r in postings.filter(security__isnull=True).values("book__account_id", "currency").annotate(q=Sum("quantity")):
-        if currencies.get(r["book__account_id"]) == r["currency"]:
-            cash[r["book__account_id"]] = r["q"]
+    for c in postings.filter(security__isnull=True).values("book__account_id", "currency").annotate(q=Sum("quantity")):
+        if currencies.get(c["book__account_id"]) == c["currency"]:
+            cash[c["book__account_id"]] = c["q"]
     flows_shares: dict[int, dict[int, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     flows_cash: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for r in (
