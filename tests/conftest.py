@@ -120,8 +120,19 @@ def _ledger_balances_after_every_test(request):
         yield
         return
     request.getfixturevalue("_django_db_helper")  # tear down before the database is rolled back
+    _restore_role_groups()
     yield
     from portfolios.ledger import verify
 
     problems = verify()
     assert not problems, "ledger out of balance after the test:\n" + "\n".join(problems[:20])
+
+
+def _restore_role_groups():
+    """A transactional test's flush empties the groups the data migration made: put them back."""
+    from django.contrib.auth.models import Group
+
+    from accounts.models import Role
+
+    if not Group.objects.exists():
+        Group.objects.bulk_create([Group(name=role) for role in Role])
