@@ -17,79 +17,87 @@ from kailash.workflow.builder import WorkflowBuilder
 
 from compliance.errors import ComplianceError
 
+# Kailash runs nodes inside its event loop, where Django's ORM refuses to run; so the nodes
+# touch only the adapters and pure code, the ORM is read before the run and written after
+# it by the services. Per-run objects (providers) wait here, keyed by the run's token.
+_CONTEXT: dict[str, dict[str, Any]] = {}
 
-def _investor_and_user(investor_id: int, acting_user_id: int | None) -> tuple[Any, Any]:
-    from accounts.models import Investor, User
-    from accounts.services import system_user
 
-    investor = Investor.objects.get(pk=investor_id)
-    user = User.objects.get(pk=acting_user_id) if acting_user_id else system_user()
-    return investor, user
+def _context(token: str) -> dict[str, Any]:
+    return _CONTEXT[token]
 
 
 _COMMON = {
-    "investor_id": NodeParameter(name="investor_id", type=int, required=True, description="The investor's id."),
-    "acting_user_id": NodeParameter(
-        name="acting_user_id", type=int, required=False, default=None, description="Who acts (None: system user)."
-    ),
+    "token": NodeParameter(name="token", type=str, required=True, description="The run's context key."),
+    "applicant": NodeParameter(name="applicant", type=dict, required=True, description="Name, birth date, country."),
 }
 
 
 @register_node()
 class KYCVerificationNode(Node):
-    """Start the investor's identity verification with the KYC provider, unless one is under
-    way or done; outputs the verification's status."""
+    """Start the investor's identity verification with the KYC provider (Jumio-shaped adapter),
+    unless one is under way or done; outputs the attempt's reference and status."""
 
     def get_parameters(self) -> dict[str, NodeParameter]:
-        return dict(_COMMON)
+        return {**_COMMON, "kyc_status": NodeParameter(name="kyc_status", type=str, required=False, default="")}
 
     def run(self, **kwargs: Any) -> dict[str, Any]:
-        from compliance import services
-        from compliance.models import KYCVerification
+        from compliance.adapters import kyc as kyc_adapter
 
-        investor, user = _investor_and_user(kwargs["investor_id"], kwargs.get("acting_user_id"))
-        current = KYCVerification.objects.filter(investor=investor).values_list("status", flat=True).first()
-        message = ""
-        if current in (None, KYCVerification.Status.NOT_STARTED, KYCVerification.Status.REJECTED):
+        ctx = _context(kwargs["token"])
+        status = kwargs.get("kyc_status") or "not_started"
+        started = None
+        if status in ("not_started", "rejected"):
+            a = kwargs["applicant"]
             try:
-                current = services.kyc_start(investor=investor, acting_user=user).status
-            except ComplianceError as exc:
-                message = exc.message
-        return {
-            "investor_id": investor.pk,
-            "acting_user_id": kwargs.get("acting_user_id"),
-            "kyc_status": current,
-            "kyc_message": message,
-        }
+                started = ctx["kyc_provider"].start(
+                    applicant=kyc_adapter.Applicant(
+                        reference=a["reference"],
+                        first_name=a["first_name"],
+                        last_name=a["last_name"],
+                        date_of_birth=a["date_of_birth"],
+                        country=a["country"],
+                    ),
+                    callback_url=ctx["callback_url"],
+                )
+                status = "pending"
+            except kyc_adapter.KYCProviderError as exc:
+                ctx["kyc_error"] = str(exc)
+        ctx["kyc_started"] = started
+        return {"token": kwargs["token"], "applicant": kwargs["applicant"], "kyc_status": status}
 
 
 @register_node()
 class AMLScreeningNode(Node):
-    """Screen the investor's name, birth date and country; a hit opens an AML case."""
+    """Screen the investor's name, birth date and country (ComplyAdvantage-shaped adapter)."""
 
     def get_parameters(self) -> dict[str, NodeParameter]:
-        return {
-            **_COMMON,
-            "kyc_status": NodeParameter(name="kyc_status", type=str, required=False, default=""),
-        }
+        return {**_COMMON, "kyc_status": NodeParameter(name="kyc_status", type=str, required=False, default="")}
 
     def run(self, **kwargs: Any) -> dict[str, Any]:
-        from compliance import services
+        from compliance.adapters import aml as aml_adapter
 
-        investor, user = _investor_and_user(kwargs["investor_id"], kwargs.get("acting_user_id"))
-        screening = services.aml_screen_investor(investor=investor, trigger="onboarding", acting_user=user)
+        ctx = _context(kwargs["token"])
+        a = kwargs["applicant"]
+        found = aml_adapter.screen(
+            ctx["aml_provider"],
+            name=f"{a['first_name']} {a['last_name']}",
+            date_of_birth=a["date_of_birth"],
+            country=a["country"],
+        )
+        ctx["aml_result"] = found
         return {
-            "investor_id": investor.pk,
-            "acting_user_id": kwargs.get("acting_user_id"),
+            "token": kwargs["token"],
+            "applicant": a,
             "kyc_status": kwargs.get("kyc_status", ""),
-            "aml_hit": screening.is_hit,
-            "aml_score": str(screening.best_score),
+            "aml_hit": found.is_hit,
+            "aml_score": str(found.best_score),
         }
 
 
 @register_node()
 class RiskProfileNode(Node):
-    """Score the questionnaire answers into the investor's risk profile (skipped without answers)."""
+    """Score the questionnaire answers to a risk level (skipped without answers)."""
 
     def get_parameters(self) -> dict[str, NodeParameter]:
         return {
@@ -101,15 +109,13 @@ class RiskProfileNode(Node):
         }
 
     def run(self, **kwargs: Any) -> dict[str, Any]:
-        from compliance import services
+        from compliance import risk
 
-        investor, user = _investor_and_user(kwargs["investor_id"], kwargs.get("acting_user_id"))
-        level = None
         answers = kwargs.get("answers")
-        if answers:
-            level = services.risk_profile_submit(investor=investor, answers=answers, acting_user=user).risk_level
+        level = None
+        if answers and not risk.errors(answers):
+            level = risk.score(answers).risk_level
         return {
-            "investor_id": investor.pk,
             "kyc_status": kwargs.get("kyc_status", ""),
             "aml_hit": kwargs.get("aml_hit", False),
             "aml_score": kwargs.get("aml_score", "0"),
@@ -122,25 +128,68 @@ def build_onboarding_workflow() -> Any:
     builder.add_node("KYCVerificationNode", "kyc", {})
     builder.add_node("AMLScreeningNode", "aml", {})
     builder.add_node("RiskProfileNode", "risk", {})
-    for field in ("investor_id", "acting_user_id", "kyc_status"):
+    for field in ("token", "applicant", "kyc_status"):
         builder.add_connection("kyc", field, "aml", field)
-    for field in ("investor_id", "acting_user_id", "kyc_status", "aml_hit", "aml_score"):
+    for field in ("token", "applicant", "kyc_status", "aml_hit", "aml_score"):
         builder.add_connection("aml", field, "risk", field)
     return builder.build(workflow_id="investor_onboarding")
 
 
 def onboard_investor(*, investor: Any, acting_user: Any, answers: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run the onboarding workflow for one investor; returns the last node's outputs:
-    {investor_id, kyc_status, aml_hit, aml_score, risk_level}."""
-    workflow = build_onboarding_workflow()
-    parameters: dict[str, dict[str, Any]] = {
-        "kyc": {"investor_id": investor.pk, "acting_user_id": getattr(acting_user, "pk", None)},
-        "risk": {"answers": answers},
+    """Run the onboarding workflow for one investor and record its results through the
+    services: {kyc_status, aml_hit, aml_score, risk_level}."""
+    import uuid
+
+    from django.conf import settings
+
+    from compliance import services
+    from compliance.adapters import aml as aml_adapter
+    from compliance.adapters import kyc as kyc_adapter
+    from compliance.models import AMLScreening, KYCVerification
+
+    current = KYCVerification.objects.filter(investor=investor).values_list("status", flat=True).first()
+    applicant = services.kyc_applicant(investor)
+    aml_provider = aml_adapter.get_provider()
+    if hasattr(aml_provider, "candidates"):
+        aml_provider.candidates()  # read the watch list now, outside the runtime's event loop
+    kyc_provider = kyc_adapter.get_provider()
+    token = uuid.uuid4().hex
+    _CONTEXT[token] = {
+        "kyc_provider": kyc_provider,
+        "aml_provider": aml_provider,
+        "callback_url": settings.KYC_CALLBACK_URL,
     }
-    with LocalRuntime() as runtime:
-        results, _ = runtime.execute(workflow, parameters=parameters)
-    for node_id in ("kyc", "aml", "risk"):
-        outcome = results.get(node_id) or {}
-        if isinstance(outcome, dict) and outcome.get("error"):
-            raise ComplianceError(f"Onboarding stopped at the {node_id} step: {outcome['error']}")
-    return results["risk"]
+    applicant_data = {
+        "reference": applicant.reference,
+        "first_name": applicant.first_name,
+        "last_name": applicant.last_name,
+        "date_of_birth": applicant.date_of_birth,
+        "country": applicant.country,
+    }
+    try:
+        with LocalRuntime(enable_monitoring=False, connection_validation="off") as runtime:
+            results, _ = runtime.execute(
+                build_onboarding_workflow(),
+                parameters={
+                    "kyc": {"token": token, "applicant": applicant_data, "kyc_status": current or "not_started"},
+                    "risk": {"answers": answers},
+                },
+            )
+        ctx = _CONTEXT[token]
+    finally:
+        ctx = _CONTEXT.pop(token, {})
+    out = results.get("risk") or {}
+    if not isinstance(out, dict) or "risk_level" not in out:
+        raise ComplianceError(f"Onboarding failed: {results}")
+    if ctx.get("kyc_error"):
+        raise ComplianceError("The identity verification service is unavailable; please try again in a minute.")
+    if ctx.get("kyc_started") is not None:
+        services.kyc_record_start(
+            investor=investor, started=ctx["kyc_started"], provider_name=kyc_provider.name, acting_user=acting_user
+        )
+    services.aml_record_screening(
+        investor=investor, found=ctx["aml_result"], trigger=AMLScreening.Trigger.ONBOARDING, acting_user=acting_user
+    )
+    if answers:
+        services.risk_profile_submit(investor=investor, answers=answers, acting_user=acting_user)
+    return {k: out[k] for k in ("kyc_status", "aml_hit", "aml_score", "risk_level")}

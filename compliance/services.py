@@ -65,6 +65,38 @@ def _append_note(existing: str, *, note: str, acting_user: User | None) -> str:
 # --- KYC -----------------------------------------------------------------------------------
 
 
+def _kyc_check_startable(verification: KYCVerification, investor: Investor) -> None:
+    if verification.status == KYCVerification.Status.PENDING:
+        raise ComplianceError(f"{investor.full_name}'s verification is already pending.", code="kyc_pending")
+    if verification.status == KYCVerification.Status.NEEDS_REVIEW:
+        raise ComplianceError(
+            f"{investor.full_name}'s verification is waiting for a compliance officer's decision.",
+            code="kyc_needs_review",
+        )
+    if verification.status == KYCVerification.Status.APPROVED:
+        raise ComplianceError(f"{investor.full_name} is already verified.", code="kyc_approved")
+
+
+def kyc_applicant(investor: Investor) -> kyc_adapter.Applicant:
+    """The applicant for a new attempt, with a fresh reference (the provider's idempotency key)."""
+    return kyc_adapter.Applicant(
+        reference=f"kyc-{investor.pk}-{uuid.uuid4().hex[:12]}",
+        first_name=investor.first_name,
+        last_name=investor.last_name,
+        date_of_birth=investor.date_of_birth,
+        country=investor.country,
+    )
+
+
+def kyc_provider_start(provider: kyc_adapter.KYCProvider, applicant: kyc_adapter.Applicant) -> kyc_adapter.Started:
+    try:
+        return provider.start(applicant=applicant, callback_url=settings.KYC_CALLBACK_URL)
+    except kyc_adapter.KYCProviderError as exc:
+        raise ComplianceError(
+            "The identity verification service is unavailable; please try again in a minute.", code="kyc_provider"
+        ) from exc
+
+
 def kyc_start(
     *, investor: Investor, acting_user: User | None, provider: kyc_adapter.KYCProvider | None = None
 ) -> KYCVerification:
@@ -76,40 +108,30 @@ def kyc_start(
     provider = provider or kyc_adapter.get_provider()
     with transaction.atomic():
         verification, _ = KYCVerification.objects.select_for_update().get_or_create(investor=investor)
-        if verification.status == KYCVerification.Status.PENDING:
-            raise ComplianceError(f"{investor.full_name}'s verification is already pending.", code="kyc_pending")
-        if verification.status == KYCVerification.Status.NEEDS_REVIEW:
-            raise ComplianceError(
-                f"{investor.full_name}'s verification is waiting for a compliance officer's decision.",
-                code="kyc_needs_review",
-            )
-        if verification.status == KYCVerification.Status.APPROVED:
-            raise ComplianceError(f"{investor.full_name} is already verified.", code="kyc_approved")
-        reference = f"kyc-{investor.pk}-{uuid.uuid4().hex[:12]}"
-        try:
-            started = provider.start(
-                applicant=kyc_adapter.Applicant(
-                    reference=reference,
-                    first_name=investor.first_name,
-                    last_name=investor.last_name,
-                    date_of_birth=investor.date_of_birth,
-                    country=investor.country,
-                ),
-                callback_url=settings.KYC_CALLBACK_URL,
-            )
-        except kyc_adapter.KYCProviderError as exc:
-            raise ComplianceError(
-                "The identity verification service is unavailable; please try again in a minute.", code="kyc_provider"
-            ) from exc
-        verification.status = KYCVerification.Status.PENDING
-        verification.provider = provider.name
-        verification.provider_reference = started.reference
-        verification.redirect_url = started.redirect_url
-        verification.started_at = timezone.now()
-        verification.completed_at = None
-        verification.provider_reason = ""
-        verification.decided_by = None
-        return _save(verification, acting_user=acting_user, reason="KYC started")
+        _kyc_check_startable(verification, investor)
+        started = kyc_provider_start(provider, kyc_applicant(investor))
+        return kyc_record_start(
+            investor=investor, started=started, provider_name=provider.name, acting_user=acting_user
+        )
+
+
+@transaction.atomic
+def kyc_record_start(
+    *, investor: Investor, started: kyc_adapter.Started, provider_name: str, acting_user: User | None
+) -> KYCVerification:
+    """Record that the provider accepted a new attempt (the onboarding workflow calls the
+    provider in its node, then this)."""
+    verification, _ = KYCVerification.objects.select_for_update().get_or_create(investor=investor)
+    _kyc_check_startable(verification, investor)
+    verification.status = KYCVerification.Status.PENDING
+    verification.provider = provider_name
+    verification.provider_reference = started.reference
+    verification.redirect_url = started.redirect_url
+    verification.started_at = timezone.now()
+    verification.completed_at = None
+    verification.provider_reason = ""
+    verification.decided_by = None
+    return _save(verification, acting_user=acting_user, reason="KYC started")
 
 
 @transaction.atomic
@@ -220,6 +242,13 @@ def aml_screen_investor(
     found = aml_adapter.screen(
         provider, name=investor.full_name, date_of_birth=investor.date_of_birth, country=investor.country
     )
+    return aml_record_screening(investor=investor, found=found, trigger=trigger, acting_user=acting_user)
+
+
+def aml_record_screening(
+    *, investor: Investor, found: aml_adapter.ScreeningResult, trigger: str, acting_user: User | None
+) -> AMLScreening:
+    """Store a screening's result and open a case on a hit (see aml_screen_investor)."""
     with transaction.atomic():
         screening = AMLScreening(
             investor=investor,
