@@ -15,7 +15,12 @@ SHARED_DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
 
 @contextlib.contextmanager
 def scratch_database() -> Iterator[None]:
-    """A fresh, migrated database (test_<name>) for the run, dropped afterwards."""
+    """A fresh, migrated database (bench_<name>) for the run, dropped afterwards.
+
+    Its own name, so a benchmark never drops the test suite's test_<name> database."""
+    for alias in settings.DATABASES:
+        db = settings.DATABASES[alias]
+        db.setdefault("TEST", {})["NAME"] = f"bench_{db['NAME']}" if db["ENGINE"].endswith("postgresql") else None
     old = setup_databases(verbosity=0, interactive=False, keepdb=False)
     try:
         yield
