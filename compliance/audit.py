@@ -29,8 +29,8 @@ TYPE_LABELS = {"+": "created", "~": "changed", "-": "deleted"}
 @dataclass(frozen=True)
 class AuditModel:
     label: str  # "app_label.ModelName"
-    model: type[models.Model]
-    history: type[models.Model]
+    model: Any  # a model class
+    history: Any  # its simple_history model class
     fields: tuple[str, ...]  # tracked columns (attnames), without the history bookkeeping
 
 

@@ -424,18 +424,20 @@ def suitability_recheck_for_investor(*, investor: Investor, acting_user: User | 
         .distinct()
     )
     for account in accounts:
+        model = account.model
+        assert model is not None  # filtered above
         level = account_owner_risk_level(account)
-        if level is not None and account.model.risk_level <= level:
+        if level is not None and model.risk_level <= level:
             continue
         if SuitabilityCase.objects.filter(account=account, status=SuitabilityCase.Status.OPEN).exists():
             continue
         reason = (
-            f"Model {account.model.name} (risk {account.model.risk_level}) is riskier than the owners' level {level}."
+            f"Model {model.name} (risk {model.risk_level}) is riskier than the owners' level {level}."
             if level is not None
-            else f"An owner has no risk profile for model {account.model.name}."
+            else f"An owner has no risk profile for model {model.name}."
         )
         case = SuitabilityCase(
-            account=account, model_risk_level=account.model.risk_level, owner_risk_level=level, reason=reason
+            account=account, model_risk_level=model.risk_level, owner_risk_level=level, reason=reason
         )
         opened.append(_save(case, acting_user=acting_user, reason="suitability case opened"))
     return opened

@@ -41,6 +41,7 @@ class SandboxKYCServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else str(host)
         return f"http://{host}:{port}"
 
     def payload(self, reference: str) -> dict[str, Any]:
