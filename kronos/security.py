@@ -42,6 +42,36 @@ class SecurityHeadersMiddleware:
         return response
 
 
+class TokenEndpointThrottleMiddleware:
+    """Rate-limit POSTs to the OAuth token endpoint (/o/token/) per client address.
+
+    The endpoint is django-oauth-toolkit's plain Django view, outside DRF's throttles, and it
+    is where client secrets get guessed. OAUTH_TOKEN_RATE is "N/min" (default 30/min).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.path.startswith(("/o/token/", "/o/revoke_token/")):
+            from django.core.cache import cache
+            from django.http import JsonResponse
+
+            limit = int(str(getattr(settings, "OAUTH_TOKEN_RATE", "30/min")).split("/")[0])
+            window = int(time.time() // 60)
+            key = f"kronos:token-rate:{request.META.get('REMOTE_ADDR', '')}:{window}"
+            cache.add(key, 0, 120)
+            try:
+                count = cache.incr(key)
+            except ValueError:  # evicted between add and incr: count this one as the first
+                count = 1
+            if count > limit:
+                answer = JsonResponse({"error": "rate_limited", "detail": "Too many token requests."}, status=429)
+                answer["Retry-After"] = str(60 - int(time.time()) % 60)
+                return answer
+        return self.get_response(request)
+
+
 class StaffIdleTimeoutMiddleware:
     """Sign staff out after a period without requests; investors keep SESSION_COOKIE_AGE.
 
@@ -149,3 +179,13 @@ class OpsConfig(AppConfig):
         checks.register(check_secret_key_deploy, checks.Tags.security, deploy=True)
         checks.register(check_metrics_protected, checks.Tags.security, deploy=True)
         metrics.connect_task_signals()
+
+
+def money_rate_throttle() -> type:
+    """The "money" rate as a throttle class, for function views (`@throttle_classes([...])`).
+
+    Class-based API views set `throttle_scope = "money"` instead (ScopedRateThrottle is a default).
+    """
+    from rest_framework.throttling import UserRateThrottle
+
+    return type("MoneyRateThrottle", (UserRateThrottle,), {"scope": "money"})

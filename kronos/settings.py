@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "kronos.security.SecurityHeadersMiddleware",
+    "kronos.security.TokenEndpointThrottleMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -186,6 +187,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
+        # Applies only to views that set throttle_scope (e.g. "money" on order and transfer writes).
+        "rest_framework.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
@@ -292,6 +295,8 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads no cookie: the token travels in hx-he
 SESSION_COOKIE_SAMESITE = "Lax"
 # Staff (advisors, compliance, operations) are signed out after this much inactivity.
 STAFF_IDLE_TIMEOUT_SECONDS = env.int("STAFF_IDLE_TIMEOUT_SECONDS", default=30 * 60)
+# POSTs to /o/token/ per client address per minute.
+OAUTH_TOKEN_RATE = env.str("OAUTH_TOKEN_RATE", default="30/min")
 PERMISSIONS_POLICY = env.str(
     "PERMISSIONS_POLICY",
     default="accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()",

@@ -188,3 +188,32 @@ def test_the_api_docs_load_their_script_from_a_file(verified_client, alice):
     assert "<script>" not in html
     assert "script-src 'self';" in answer["Content-Security-Policy"]
     assert client.get("/api/v1/docs/?script=").status_code == 200
+
+
+# --- rate limits ------------------------------------------------------------------------------------
+
+
+def test_the_token_endpoint_is_rate_limited_per_address(client, settings):
+    settings.OAUTH_TOKEN_RATE = "3/min"
+    answers = [
+        client.post("/o/token/", {"grant_type": "client_credentials"}, REMOTE_ADDR="198.51.100.7").status_code
+        for _ in range(4)
+    ]
+    assert 429 not in answers[:3]
+    assert answers[3] == 429
+    # another address is not held back by the first one's guesses
+    assert client.post("/o/token/", {"grant_type": "client_credentials"}, REMOTE_ADDR="198.51.100.8").status_code != 429
+
+
+def test_views_with_the_money_scope_are_throttled(settings):
+    from rest_framework.throttling import ScopedRateThrottle
+
+    assert "rest_framework.throttling.ScopedRateThrottle" in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"]
+    assert "money" in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    assert ScopedRateThrottle.scope_attr == "throttle_scope"
+
+
+def test_a_function_view_can_take_the_money_rate(settings):
+    throttle = security.money_rate_throttle()()
+    assert throttle.scope == "money"
+    assert throttle.rate == settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["money"]
