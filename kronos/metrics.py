@@ -175,8 +175,10 @@ class DomainCollector(Collector):
 
     def _orders(self) -> GaugeMetricFamily | None:
         model = _first_model(ORDER_MODELS)
-        field = model and _field(model, STATE_FIELDS)
-        if model is None or field is None:
+        if model is None:
+            return None
+        field = _field(model, STATE_FIELDS)
+        if field is None:
             return None
         family = GaugeMetricFamily("kronos_orders", "Orders by state.", labels=["state"])
         for state, count in _counts_by(model, field):

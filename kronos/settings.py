@@ -208,9 +208,6 @@ SPECTACULAR_SETTINGS = {
     # Schema warnings are a code-quality matter, tested with the API; in `check --deploy` they
     # would also trip on the fake "testserver" host the generator uses.
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
-    # Schema warnings are a code-quality matter, tested with the API; in `check --deploy` they
-    # would also trip on the fake "testserver" host the generator uses.
-    "ENABLE_DJANGO_DEPLOY_CHECK": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -233,16 +230,6 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # nosec B105 a flag, not a password
     "REFRESH_TOKEN_REUSE_PROTECTION": True,  # nosec B105 a flag, not a password
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if env.bool("HTTPS", default=False) else ["http", "https"],
-    # RFC 9700 (OAuth 2.0 security best practice): no implicit or password grant, S256 PKCE only,
-    # no tokens in query strings, hashed token storage, refresh-token replay revokes the family.
-    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
-    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
-    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
-    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
-    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
-    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
-    "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if env.bool("HTTPS", default=False) else ["http", "https"],
 }
 
