@@ -43,6 +43,7 @@ def eager(settings):
     app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager = False
+    app.conf.task_eager_propagates = False
 
 
 def test_a_job_runs_once_per_business_date(eager, django_capture_on_commit_callbacks):
