@@ -1,6 +1,6 @@
 """The accounts part of the API: who am I, and my households."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
@@ -14,6 +14,17 @@ from accounts.selectors import household_get_for_user, household_list_for_user, 
 from kronos.api.permissions import api_user
 
 
+class FirmRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class AdvisorRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+
+
 class MeOutput(serializers.ModelSerializer):
     roles = serializers.SerializerMethodField()
     firm = serializers.SerializerMethodField()
@@ -22,9 +33,11 @@ class MeOutput(serializers.ModelSerializer):
         model = User
         fields = ["id", "email", "full_name", "roles", "firm"]
 
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_roles(self, user: User) -> list[str]:
         return sorted(user.roles)
 
+    @extend_schema_field(FirmRef(allow_null=True))
     def get_firm(self, user: User) -> dict[str, object] | None:
         return {"id": user.firm.pk, "name": user.firm.name} if user.firm is not None else None
 
@@ -46,6 +59,7 @@ class HouseholdOutput(serializers.ModelSerializer):
         model = Household
         fields = ["id", "name", "status", "advisor", "investors", "created_at", "updated_at"]
 
+    @extend_schema_field(AdvisorRef)
     def get_advisor(self, household: Household) -> dict[str, object]:
         return {"id": household.advisor_id, "name": str(household.advisor), "email": household.advisor.user.email}
 

@@ -77,23 +77,19 @@ def make_token(db):
     from datetime import timedelta
 
     from django.utils import timezone
-    from oauth2_provider.models import get_access_token_model, get_application_model
+    from oauth2_provider.models import get_access_token_model, get_application_model, set_token_value
 
     def make(user, scopes="read"):
         app, _ = get_application_model().objects.get_or_create(
             name="tests", defaults={"client_type": "confidential", "authorization_grant_type": "client-credentials"}
         )
-        return (
-            get_access_token_model()
-            .objects.create(
-                user=user,
-                application=app,
-                token=secrets.token_urlsafe(24),
-                scope=scopes,
-                expires=timezone.now() + timedelta(hours=1),
-            )
-            .token
+        raw = secrets.token_urlsafe(24)
+        token = get_access_token_model()(
+            user=user, application=app, scope=scopes, expires=timezone.now() + timedelta(hours=1)
         )
+        set_token_value(token, raw)  # hashed at rest, as in production
+        token.save()
+        return raw
 
     return make
 

@@ -37,3 +37,12 @@ def test_create_api_token_refuses_unknown_users_and_scopes(charlie):
         call_command("create_api_token", "nobody@example.com")
     with pytest.raises(CommandError, match="Unknown scope admin"):
         call_command("create_api_token", charlie.email, "--scopes", "read,admin")
+
+
+def test_create_api_token_never_stores_the_token_in_clear(charlie):
+    from oauth2_provider.models import AccessToken
+
+    out = StringIO()
+    call_command("create_api_token", charlie.email, stdout=out)
+    raw = out.getvalue().strip().splitlines()[-1]
+    assert not AccessToken.objects.filter(token=raw).exists()

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_application_model
+from oauth2_provider.models import get_access_token_model, get_application_model, set_token_value
 
 from accounts.models import User
 
@@ -47,12 +47,14 @@ class Command(BaseCommand):
                 "user": None,
             },
         )
-        token = get_access_token_model().objects.create(
+        raw = secrets.token_urlsafe(32)
+        token = get_access_token_model()(
             user=user,
             application=application,
-            token=secrets.token_urlsafe(32),
             expires=timezone.now() + timedelta(days=options["days"]),
             scope=" ".join(scopes),
         )
+        set_token_value(token, raw)  # stored hashed (RFC 9700); only this output ever shows it
+        token.save()
         self.stdout.write(f"Token for {user.email} with scopes {' '.join(scopes)}, expires {token.expires:%Y-%m-%d}:")
-        self.stdout.write(token.token)
+        self.stdout.write(raw)
