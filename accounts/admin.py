@@ -3,10 +3,11 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import Advisor, Firm, Household, HouseholdMember, Investor, User
+from kronos.retention import RetainedAdminMixin
 
 
 @admin.register(User)
-class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
+class UserAdmin(RetainedAdminMixin, SimpleHistoryAdmin, BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "full_name", "firm", "is_staff", "is_active"]
     list_filter = ["is_staff", "is_active", "groups", "firm"]
@@ -24,28 +25,28 @@ class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
 
 
 @admin.register(Firm)
-class FirmAdmin(SimpleHistoryAdmin):
+class FirmAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "slug", "time_zone", "base_currency"]
     search_fields = ["name"]
     prepopulated_fields = {"slug": ("name",)}
 
 
 @admin.register(Advisor)
-class AdvisorAdmin(SimpleHistoryAdmin):
+class AdvisorAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
     list_display = ["__str__", "firm", "crd_number", "is_active"]
     list_select_related = ["user", "firm"]
     search_fields = ["user__email", "user__full_name"]
     autocomplete_fields = ["user"]
 
 
-class HouseholdMemberInline(admin.TabularInline):
+class HouseholdMemberInline(RetainedAdminMixin, admin.TabularInline):
     model = HouseholdMember
     extra = 0
     autocomplete_fields = ["investor"]
 
 
 @admin.register(Household)
-class HouseholdAdmin(SimpleHistoryAdmin):
+class HouseholdAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "firm", "advisor", "status", "updated_at"]
     list_filter = ["status", "firm"]
     list_select_related = ["firm", "advisor__user"]
@@ -54,7 +55,7 @@ class HouseholdAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Investor)
-class InvestorAdmin(SimpleHistoryAdmin):
+class InvestorAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
     list_display = ["full_name", "email", "firm", "country"]
     list_select_related = ["firm"]
     search_fields = ["first_name", "last_name", "email"]
@@ -62,6 +63,6 @@ class InvestorAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(HouseholdMember)
-class HouseholdMemberAdmin(SimpleHistoryAdmin):
+class HouseholdMemberAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
     list_display = ["household", "investor", "relationship"]
     list_select_related = ["household", "investor"]

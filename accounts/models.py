@@ -13,6 +13,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from kronos.retention import RetainedModel
+
 
 class Role(models.TextChoices):
     """The four roles; each is a Django group of the same name with its permissions."""
@@ -107,7 +109,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.is_staff or self.is_superuser or bool(self.roles & STAFF_ROLES)
 
 
-class Firm(models.Model):
+class Firm(RetainedModel):
     """A registered investment advisory firm: the tenant everything else belongs to."""
 
     name = models.CharField(max_length=200, unique=True)
@@ -125,7 +127,7 @@ class Firm(models.Model):
         return self.name
 
 
-class Advisor(models.Model):
+class Advisor(RetainedModel):
     """An advisor of a firm; manages a book of households."""
 
     user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="advisor")
@@ -142,7 +144,7 @@ class Advisor(models.Model):
         return self.user.get_full_name()
 
 
-class Household(models.Model):
+class Household(RetainedModel):
     """A client of the firm: one or more investors who share an advisor and accounts."""
 
     class Status(models.TextChoices):
@@ -168,7 +170,7 @@ class Household(models.Model):
         return self.name
 
 
-class Investor(models.Model):
+class Investor(RetainedModel):
     """A person who owns accounts in one or more households; may have a login."""
 
     user = models.OneToOneField(User, on_delete=models.PROTECT, null=True, blank=True, related_name="investor")
@@ -194,7 +196,7 @@ class Investor(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
 
-class HouseholdMember(models.Model):
+class HouseholdMember(RetainedModel):
     """An investor's membership of a household; owners are who KYC and suitability look at."""
 
     class Relationship(models.TextChoices):

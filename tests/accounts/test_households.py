@@ -221,3 +221,16 @@ def test_the_schema_and_docs_are_served_without_a_cdn(verified_client, alice):
     docs = client.get("/api/v1/docs/")
     assert docs.status_code == 200
     assert "cdn" not in docs.text.lower() and "/static/drf_spectacular_sidecar/" in docs.text
+
+
+def test_a_household_is_never_hard_deleted(alice_household, verified_client):
+    from kronos.retention import RetentionError
+
+    with pytest.raises(RetentionError, match="kept for seven years"):
+        alice_household.delete()
+    with pytest.raises(RetentionError):
+        Household.objects.filter(pk=alice_household.pk).delete()
+    ops = UserFactory(email="ops2@example.com", roles=["operations"], is_staff=True, is_superuser=True)
+    page = verified_client(ops).get(f"/admin/accounts/household/{alice_household.pk}/delete/")
+    assert page.status_code == 403
+    assert Household.objects.filter(pk=alice_household.pk).exists()
