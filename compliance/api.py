@@ -16,6 +16,7 @@ from accounts.models import User
 from accounts.selectors import household_get_for_user, household_may_edit, household_scope_q
 from compliance import audit, risk, selectors, services
 from compliance.models import RiskProfile
+from kronos.api.permissions import api_user
 
 
 class KYCMemberOutput(serializers.Serializer):
@@ -37,20 +38,21 @@ class KYCOutput(serializers.Serializer):
 @extend_schema(responses=KYCMemberOutput(many=True), summary="KYC status of a household's members")
 @api_view(["GET"])
 def household_kyc(request: Request, pk: int) -> Response:
-    household = household_get_for_user(user=request.user, pk=pk)
+    household = household_get_for_user(user=api_user(request), pk=pk)
     return Response(KYCMemberOutput(selectors.household_compliance(household=household), many=True).data)
 
 
 @extend_schema(request=None, responses={201: KYCOutput}, summary="Start an investor's identity verification")
 @api_view(["POST"])
 def investor_kyc_start(request: Request, pk: int) -> Response:
-    investor = selectors.investor_get_for_user(user=request.user, pk=pk)
-    may = selectors.is_compliance_officer(request.user) or any(
-        household_may_edit(user=request.user, household=h) for h in investor.households.select_related("advisor")
+    user = api_user(request)
+    investor = selectors.investor_get_for_user(user=user, pk=pk)
+    may = selectors.is_compliance_officer(user) or any(
+        household_may_edit(user=user, household=h) for h in investor.households.select_related("advisor")
     )
     if not may:
         raise PermissionDenied("Only the investor's advisor or a compliance officer starts a verification.")
-    verification = services.kyc_start(investor=investor, acting_user=request.user)
+    verification = services.kyc_start(investor=investor, acting_user=user)
     return Response(
         KYCOutput(
             {
@@ -88,7 +90,8 @@ class RiskProfileOutput(serializers.ModelSerializer):
 )
 @api_view(["GET", "POST"])
 def investor_risk_profile(request: Request, pk: int) -> Response:
-    investor = selectors.investor_get_for_user(user=request.user, pk=pk)
+    user = api_user(request)
+    investor = selectors.investor_get_for_user(user=user, pk=pk)
     if request.method == "GET":
         profile = getattr(investor, "risk_profile", None)
         if profile is None:
@@ -96,7 +99,7 @@ def investor_risk_profile(request: Request, pk: int) -> Response:
         return Response(RiskProfileOutput(profile).data)
     data = RiskProfileInput(data=request.data)
     data.is_valid(raise_exception=True)
-    profile = services.risk_profile_submit(investor=investor, answers=data.validated_data, acting_user=request.user)
+    profile = services.risk_profile_submit(investor=investor, answers=data.validated_data, acting_user=user)
     return Response(RiskProfileOutput(profile).data, status=status.HTTP_201_CREATED)
 
 
@@ -112,7 +115,7 @@ class CheckOutput(serializers.Serializer):
 def order_checks(request: Request, pk: int) -> Response:
     from trading.models import Order
 
-    scoped = Order.objects.filter(household_scope_q(user=request.user, prefix="account__household__")).values("pk")
+    scoped = Order.objects.filter(household_scope_q(user=api_user(request), prefix="account__household__")).values("pk")
     order = Order.objects.filter(pk__in=scoped, pk=pk).prefetch_related("checks").first()
     if order is None:
         raise Http404
@@ -170,7 +173,7 @@ class AuditEntryOutput(serializers.Serializer):
 )
 @api_view(["GET"])
 def audit_list(request: Request) -> Response:
-    if not selectors.is_compliance_officer(request.user):
+    if not selectors.is_compliance_officer(api_user(request)):
         raise PermissionDenied("The audit trail is for compliance officers.")
     query = AuditQuery(data=request.query_params)
     query.is_valid(raise_exception=True)

@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 
 from compliance import risk
@@ -10,7 +12,7 @@ class DecisionForm(forms.Form):
 
     def __init__(self, *args, choices: list[tuple[str, str]], **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.fields["decision"].choices = choices
+        cast(forms.ChoiceField, self.fields["decision"]).choices = choices
 
 
 class NoteForm(forms.Form):
@@ -38,4 +40,6 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.fields["model"].choices = [("", "All models")] + [(label, label) for label in audit_models()]
+        cast(forms.ChoiceField, self.fields["model"]).choices = [("", "All models")] + [
+            (label, label) for label in audit_models()
+        ]

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -26,16 +27,17 @@ from compliance.adapters.kyc import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from compliance.errors import ComplianceError
 from compliance.forms import AuditFilterForm, DecisionForm, NoteForm, RiskQuestionnaireForm
 from compliance.models import AMLCase, KYCVerification
+from kronos.typing import AuthedHttpRequest
 
 KYC_DECISIONS = [("approved", "Approve"), ("rejected", "Reject")]
 AML_DECISIONS = [("cleared", "Clear: false positive"), ("confirmed", "Confirm the match (keeps trading frozen)")]
 ORDER_DECISIONS = [("approve", "Approve the order"), ("reject", "Reject the order")]
 
 
-def officer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def officer_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     @wraps(view)
     @login_required
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: AuthedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not selectors.is_compliance_officer(request.user):
             raise PermissionDenied("Compliance officers only.")
         return view(request, *args, **kwargs)
@@ -43,12 +45,12 @@ def officer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     return wrapped
 
 
-def _partial(request: HttpRequest, template: str, name: str) -> str:
+def _partial(request: AuthedHttpRequest, template: str, name: str) -> str:
     return f"{template}#{name}" if request.htmx else template
 
 
 @officer_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthedHttpRequest) -> HttpResponse:
     user = request.user
     orders = selectors.orders_in_review(user=user)
     counts = {
@@ -65,7 +67,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @officer_required
-def kyc_queue(request: HttpRequest) -> HttpResponse:
+def kyc_queue(request: AuthedHttpRequest) -> HttpResponse:
     items = list(selectors.kyc_queue(user=request.user)[:200])
     return render(
         request,
@@ -76,7 +78,7 @@ def kyc_queue(request: HttpRequest) -> HttpResponse:
 
 @officer_required
 @require_POST
-def kyc_decide(request: HttpRequest, pk: int) -> HttpResponse:
+def kyc_decide(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     verification = selectors.kyc_get_for_officer(user=request.user, pk=pk)
     form = DecisionForm(request.POST, choices=KYC_DECISIONS)
     if form.is_valid():
@@ -100,7 +102,7 @@ def kyc_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @officer_required
-def aml_queue(request: HttpRequest) -> HttpResponse:
+def aml_queue(request: AuthedHttpRequest) -> HttpResponse:
     status = request.GET.get("status", AMLCase.Status.OPEN)
     if status not in AMLCase.Status.values:
         status = AMLCase.Status.OPEN
@@ -114,7 +116,7 @@ def aml_queue(request: HttpRequest) -> HttpResponse:
 
 @officer_required
 @require_http_methods(["GET", "POST"])
-def aml_case(request: HttpRequest, pk: int) -> HttpResponse:
+def aml_case(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     case = selectors.aml_case_get_for_officer(user=request.user, pk=pk)
     form = DecisionForm(request.POST or None, choices=AML_DECISIONS)
     note_form = NoteForm()
@@ -154,14 +156,14 @@ def aml_case(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @officer_required
-def suitability_queue(request: HttpRequest) -> HttpResponse:
+def suitability_queue(request: AuthedHttpRequest) -> HttpResponse:
     cases = list(selectors.suitability_case_list(user=request.user)[:200])
     return render(request, "compliance/suitability_queue.html", {"cases": cases, "form": NoteForm()})
 
 
 @officer_required
 @require_POST
-def suitability_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+def suitability_resolve(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     case = selectors.suitability_case_get_for_officer(user=request.user, pk=pk)
     try:
         services.suitability_case_resolve(case=case, note=request.POST.get("note", ""), acting_user=request.user)
@@ -176,7 +178,7 @@ def suitability_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @officer_required
-def order_queue(request: HttpRequest) -> HttpResponse:
+def order_queue(request: AuthedHttpRequest) -> HttpResponse:
     orders = selectors.orders_in_review(user=request.user)
     return render(
         request,
@@ -187,7 +189,7 @@ def order_queue(request: HttpRequest) -> HttpResponse:
 
 @officer_required
 @require_POST
-def order_decide(request: HttpRequest, pk: int) -> HttpResponse:
+def order_decide(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     from trading.services import order_review_decide
 
     orders = selectors.orders_in_review(user=request.user)
@@ -212,7 +214,7 @@ def order_decide(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Audit trail -------------------------------------------------------------------------------------
 
 
-def _audit_filter(request: HttpRequest) -> tuple[AuditFilterForm, audit.AuditFilter]:
+def _audit_filter(request: AuthedHttpRequest) -> tuple[AuditFilterForm, audit.AuditFilter]:
     form = AuditFilterForm(request.GET or None)
     flt = audit.AuditFilter()
     if form.is_valid():
@@ -228,7 +230,7 @@ def _audit_filter(request: HttpRequest) -> tuple[AuditFilterForm, audit.AuditFil
 
 
 @officer_required
-def audit_explorer(request: HttpRequest) -> HttpResponse:
+def audit_explorer(request: AuthedHttpRequest) -> HttpResponse:
     form, flt = _audit_filter(request)
     entries, next_cursor = audit.audit_page(flt=flt, after=request.GET.get("after", ""), size=50)
     query = request.GET.copy()
@@ -241,7 +243,7 @@ def audit_explorer(request: HttpRequest) -> HttpResponse:
 
 
 @officer_required
-def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
+def audit_csv(request: AuthedHttpRequest) -> StreamingHttpResponse:
     _, flt = _audit_filter(request)
     writer = csv.writer(audit.Echo())
     rows = (writer.writerow(row) for row in audit.csv_rows(audit.audit_iter(flt=flt)))
@@ -255,7 +257,7 @@ def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 
 @login_required
-def household_section(request: HttpRequest, pk: int) -> HttpResponse:
+def household_section(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     household = household_get_for_user(user=request.user, pk=pk)
     may_start = household_may_edit(user=request.user, household=household) or selectors.is_compliance_officer(
         request.user
@@ -269,7 +271,7 @@ def household_section(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def kyc_start(request: HttpRequest, pk: int) -> HttpResponse:
+def kyc_start(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     investor = selectors.investor_get_for_user(user=request.user, pk=pk)
     household = investor.households.filter(pk=request.POST.get("household")).first() or investor.households.first()
     if household is None or not (
@@ -287,7 +289,7 @@ def kyc_start(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def risk_questionnaire(request: HttpRequest, pk: int) -> HttpResponse:
+def risk_questionnaire(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     investor = selectors.investor_get_for_user(user=request.user, pk=pk)
     profile = getattr(investor, "risk_profile", None)
     form = RiskQuestionnaireForm(request.POST or None, initial=profile.answers if profile else None)
