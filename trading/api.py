@@ -19,8 +19,10 @@ from rest_framework.response import Response
 
 from kronos.api.fields import MoneyField, QuantityField, decimal_to_str, money_dict
 from kronos.api.pagination import Pagination
+from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
 from trading import selectors, services
+from trading.errors import TradingError
 from trading.models import CashTransfer, Order, RebalanceProposal
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -49,7 +51,7 @@ class OrderOutput(serializers.Serializer):
     filled_quantity = serializers.SerializerMethodField()
     average_price = serializers.SerializerMethodField()
     client_order_id = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the field is named "source" in the contract
     created_at = serializers.DateTimeField()
 
     def get_quantity(self, o: Order) -> str | None:
@@ -172,11 +174,11 @@ class TransferInput(serializers.Serializer):
 
 
 def _account_for_write(request: Request, pk: int, *, transfer: bool = False) -> Any:
-    account = selectors.account_get_for_user(user=request.user, pk=pk)
+    account = selectors.account_get_for_user(user=api_user(request), pk=pk)
     allowed = (
-        selectors.account_may_transfer(user=request.user, account=account)
+        selectors.account_may_transfer(user=api_user(request), account=account)
         if transfer
-        else selectors.account_may_trade(user=request.user, account=account)
+        else selectors.account_may_trade(user=api_user(request), account=account)
     )
     if not allowed:
         raise NotFound()
@@ -189,19 +191,17 @@ def _account_for_write(request: Request, pk: int, *, transfer: bool = False) -> 
 def proposal_create(request: Request, pk: int) -> Response:
     """Run the rebalancing workflow for the account now and store its proposal."""
     account = _account_for_write(request, pk)
-    created = services.proposal_create_for_accounts(account_ids=[account.pk], acting_user=request.user)
+    created = services.proposal_create_for_accounts(account_ids=[account.pk], acting_user=api_user(request))
     if not created:
-        from trading.errors import TradingError
-
         raise TradingError("The account has no model portfolio to rebalance to.", field="account")
-    proposal = selectors.proposal_get_for_user(user=request.user, pk=created[0].pk)
+    proposal = selectors.proposal_get_for_user(user=api_user(request), pk=created[0].pk)
     return Response(ProposalOutput(proposal).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(responses=ProposalOutput)
 @api_view(["GET"])
 def proposal_detail(request: Request, pk: int) -> Response:
-    return Response(ProposalOutput(selectors.proposal_get_for_user(user=request.user, pk=pk)).data)
+    return Response(ProposalOutput(selectors.proposal_get_for_user(user=api_user(request), pk=pk)).data)
 
 
 class ApproveOutput(serializers.Serializer):
@@ -212,9 +212,9 @@ class ApproveOutput(serializers.Serializer):
 @api_view(["POST"])
 @idempotent
 def proposal_approve(request: Request, pk: int) -> Response:
-    proposal = selectors.proposal_get_for_user(user=request.user, pk=pk)
+    proposal = selectors.proposal_get_for_user(user=api_user(request), pk=pk)
     _account_for_write(request, proposal.account_id)
-    orders = services.proposal_approve(proposal=proposal, acting_user=request.user)
+    orders = services.proposal_approve(proposal=proposal, acting_user=api_user(request))
     return Response({"orders": OrderOutput(orders, many=True).data})
 
 
@@ -231,11 +231,11 @@ def order_list(request: Request) -> Response:
     account = None
     if request.query_params.get("account"):
         try:
-            account = selectors.account_get_for_user(user=request.user, pk=int(request.query_params["account"]))
+            account = selectors.account_get_for_user(user=api_user(request), pk=int(request.query_params["account"]))
         except ValueError:
             raise NotFound() from None
     qs = selectors.order_list_for_user(
-        user=request.user, account=account, status=request.query_params.get("status", "")[:20]
+        user=api_user(request), account=account, status=request.query_params.get("status", "")[:20]
     )
     paginator = Pagination()
     page = paginator.paginate_queryset(qs, request)
@@ -250,8 +250,6 @@ def _order_create(request: Request) -> Response:
     account = _account_for_write(request, v["account"])
     amount = v.get("amount")
     if amount is not None and str(amount.currency) != account.base_currency:
-        from trading.errors import TradingError
-
         raise TradingError(f"The account holds {account.base_currency}.", field="amount")
     key = request.headers.get("Idempotency-Key", "").strip()
     order = services.order_create(
@@ -262,7 +260,7 @@ def _order_create(request: Request) -> Response:
         quantity=v.get("quantity"),
         amount=amount.amount if amount is not None else None,
         limit_price=v.get("limit_price"),
-        acting_user=request.user,
+        acting_user=api_user(request),
         source=Order.Source.API,
         idempotency_key=f"api:{request.user.pk}:{key}",
     )
@@ -272,16 +270,16 @@ def _order_create(request: Request) -> Response:
 @extend_schema(responses=OrderOutput)
 @api_view(["GET"])
 def order_detail(request: Request, pk: int) -> Response:
-    return Response(OrderOutput(selectors.order_get_for_user(user=request.user, pk=pk)).data)
+    return Response(OrderOutput(selectors.order_get_for_user(user=api_user(request), pk=pk)).data)
 
 
 @extend_schema(request=None, responses=OrderOutput, parameters=[IDEMPOTENCY_HEADER])
 @api_view(["POST"])
 @idempotent
 def order_cancel(request: Request, pk: int) -> Response:
-    order = selectors.order_get_for_user(user=request.user, pk=pk)
+    order = selectors.order_get_for_user(user=api_user(request), pk=pk)
     _account_for_write(request, order.account_id)
-    order = services.order_cancel(order=order, acting_user=request.user)
+    order = services.order_cancel(order=order, acting_user=api_user(request))
     return Response(OrderOutput(order).data)
 
 
@@ -296,7 +294,7 @@ def _transfer(request: Request, pk: int, direction: str) -> Response:
         direction=direction,
         amount=money.amount,
         currency=str(money.currency),
-        acting_user=request.user,
+        acting_user=api_user(request),
         idempotency_key=f"api:{request.user.pk}:{key}",
     )
     return Response(TransferOutput(transfer).data, status=status.HTTP_201_CREATED)
@@ -319,7 +317,7 @@ def withdrawal_create(request: Request, pk: int) -> Response:
 @extend_schema(responses=TransactionOutput(many=True))
 @api_view(["GET"])
 def account_transactions(request: Request, pk: int) -> Response:
-    account = selectors.account_get_for_user(user=request.user, pk=pk)
+    account = selectors.account_get_for_user(user=api_user(request), pk=pk)
     paginator = Pagination()
     page = paginator.paginate_queryset(selectors.account_transactions(account=account), request)
     return paginator.get_paginated_response(TransactionOutput(page, many=True).data)

@@ -1,6 +1,7 @@
 """Page forms of the trading app."""
 
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 
@@ -22,8 +23,8 @@ class OrderForm(forms.Form):
     def clean_symbol(self) -> str:
         return self.cleaned_data["symbol"].strip().upper()
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         if not self.errors and (data.get("quantity") is None) == (data.get("amount") is None):
             raise forms.ValidationError("Give either a quantity of shares or an amount, not both.")
         if data.get("order_type") == "limit" and data.get("limit_price") is None:

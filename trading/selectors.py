@@ -14,7 +14,7 @@ from trading.lifecycle import OPEN_STATES
 from trading.models import CashTransfer, Order, OutboxMessage, ProposalTrade, RebalanceProposal
 
 
-def _account_ids_for(user: User) -> QuerySet[InvestmentAccount]:
+def _account_ids_for(user: User) -> QuerySet[InvestmentAccount, Any]:
     return InvestmentAccount.objects.filter(household_scope_q(user=user, prefix="household__")).values("pk")
 
 
@@ -95,9 +95,12 @@ def account_transactions(*, account: InvestmentAccount) -> QuerySet[JournalEntry
 
 def operations_summary(*, user: User) -> dict[str, Any]:
     """Outbox backlog, orders by state and the latest orders, for the operations page."""
-    firm_orders = (
-        Order.objects.all() if user.is_superuser else Order.objects.filter(account__household__firm_id=user.firm_id)
-    )
+    if user.is_superuser:
+        firm_orders = Order.objects.all()
+    elif user.firm_id is None:
+        firm_orders = Order.objects.none()
+    else:
+        firm_orders = Order.objects.filter(account__household__firm_id=user.firm_id)
     by_status = dict(firm_orders.values_list("status").annotate(n=Count("id")).order_by("status"))
     outbox = OutboxMessage.objects.exclude(status=OutboxMessage.Status.SENT).exclude(
         status=OutboxMessage.Status.SKIPPED

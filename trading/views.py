@@ -21,6 +21,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role
+from kronos.typing import AuthedHttpRequest
+from portfolios.models import InvestmentAccount
 from trading import selectors, services
 from trading.adapters.custodian import signing
 from trading.errors import TradingError
@@ -32,14 +34,14 @@ from trading.services.common import buying_power, withdrawable_cash
 logger = logging.getLogger(__name__)
 
 
-def _account_rw(request: HttpRequest, pk: int):  # type: ignore[no-untyped-def]
+def _account_rw(request: AuthedHttpRequest, pk: int) -> InvestmentAccount:
     account = selectors.account_get_for_user(user=request.user, pk=pk)
     if not selectors.account_may_trade(user=request.user, account=account):
         raise Http404
     return account
 
 
-def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+def _redirect(request: AuthedHttpRequest, url: str) -> HttpResponse:
     if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url
@@ -49,7 +51,7 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def account_trading(request: HttpRequest, pk: int) -> HttpResponse:
+def account_trading(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     """The account's orders (live while any is open), proposals, transfers and order form."""
     account = selectors.account_get_for_user(user=request.user, pk=pk)
     may_trade = selectors.account_may_trade(user=request.user, account=account)
@@ -73,7 +75,7 @@ def account_trading(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def order_create(request: HttpRequest, pk: int) -> HttpResponse:
+def order_create(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     account = _account_rw(request, pk)
     form = OrderForm(request.POST)
     if form.is_valid():
@@ -117,7 +119,7 @@ def order_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def transfer_create(request: HttpRequest, pk: int) -> HttpResponse:
+def transfer_create(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     account = selectors.account_get_for_user(user=request.user, pk=pk)
     if not selectors.account_may_transfer(user=request.user, account=account):
         raise Http404
@@ -136,13 +138,13 @@ def transfer_create(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"{form.cleaned_data['direction'].capitalize()} requested.")
     else:
-        messages.error(request, "; ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
     return _redirect(request, reverse("trading:account_trading", args=[account.pk]))
 
 
 @login_required
 @require_POST
-def order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def order_cancel(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     order = selectors.order_get_for_user(user=request.user, pk=pk)
     _account_rw(request, order.account_id)
     try:
@@ -155,7 +157,7 @@ def order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def proposal_create(request: HttpRequest, pk: int) -> HttpResponse:
+def proposal_create(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     """The account page's "Rebalance" button: propose now, then show the proposal."""
     account = _account_rw(request, pk)
     created = services.proposal_create_for_accounts(account_ids=[account.pk], acting_user=request.user)
@@ -167,7 +169,7 @@ def proposal_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def proposals_create_bulk(request: HttpRequest) -> HttpResponse:
+def proposals_create_bulk(request: AuthedHttpRequest) -> HttpResponse:
     """Rebalance a selection of accounts from the book (POST account=<id> repeated)."""
     ids = []
     for raw in request.POST.getlist("account")[:500]:
@@ -186,15 +188,16 @@ def proposals_create_bulk(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def proposal_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     proposal = selectors.proposal_get_for_user(user=request.user, pk=pk)
+    orders = list(proposal.orders.all())
     context = {
         "proposal": proposal,
         "account": proposal.account,
         "may_trade": selectors.account_may_trade(user=request.user, account=proposal.account),
-        "orders": list(proposal.orders.all()),
+        "orders": orders,
+        "any_open": any(o.status in OPEN_STATES for o in orders),
     }
-    context["any_open"] = any(o.status in OPEN_STATES for o in context["orders"])
     if request.htmx and request.GET.get("part") == "orders":
         return render(request, "trading/proposal_detail.html#proposal-orders", context)
     return render(request, "trading/proposal_detail.html", context)
@@ -202,7 +205,7 @@ def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def proposal_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+def proposal_decide(request: AuthedHttpRequest, pk: int, decision: str) -> HttpResponse:
     proposal = selectors.proposal_get_for_user(user=request.user, pk=pk)
     _account_rw(request, proposal.account_id)
     try:
@@ -219,7 +222,7 @@ def proposal_decide(request: HttpRequest, pk: int, decision: str) -> HttpRespons
 
 @login_required
 @require_GET
-def operations(request: HttpRequest) -> HttpResponse:
+def operations(request: AuthedHttpRequest) -> HttpResponse:
     """Outbox backlog and recent orders by state, for operations staff."""
     if not (request.user.is_superuser or Role.OPERATIONS in request.user.roles):
         raise PermissionDenied
