@@ -43,6 +43,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from accounts.models import IdempotencyKey
+from kronos.api.permissions import api_user
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -114,7 +115,7 @@ def run_idempotently(request: Request, handler: Callable[[], Response]) -> Respo
             status.HTTP_400_BAD_REQUEST,
             "idempotency_key_invalid",
         )
-    user = request.user
+    user = api_user(request)
     method = cast(str, request.method)
     path = request.path[:500]
     fingerprint = request_fingerprint(request)

@@ -11,6 +11,7 @@ for its accounts, advisors for their firm's models (a 403 otherwise).
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,6 +29,7 @@ from accounts.models import Household, Role, User
 from accounts.selectors import household_list_for_user, household_may_edit
 from kronos.api.fields import DecimalStringField, FractionField, MoneyField, QuantityField, money_dict
 from kronos.api.pagination import Pagination
+from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
 from portfolios import services
 from portfolios.models import AssetClass, InvestmentAccount, ModelPortfolio, Security
@@ -38,7 +40,7 @@ from portfolios.selectors import (
     model_portfolio_list_for_user,
     security_list,
 )
-from portfolios.selectors_web import AccountDrift, drift_reports, performance_between
+from portfolios.selectors_web import AccountDrift, account_total, drift_reports, performance_between
 
 CASH_SYMBOL = "CASH"
 #: Computed weights and drift are rounded to 6 places (the models' weight precision), returns
@@ -104,11 +106,12 @@ class SecurityInput(serializers.Serializer):
 @api_view(["GET", "POST"])
 def securities(request: Request) -> Response:
     """List securities, or (operations) add one."""
+    user = api_user(request)
     if request.method == "POST":
-        _require_operations(request.user)
+        _require_operations(user)
         data = SecurityInput(data=request.data)
         data.is_valid(raise_exception=True)
-        security = services.security_create(acting_user=request.user, **data.validated_data)
+        security = services.security_create(acting_user=user, **data.validated_data)
         return Response(SecurityOutput(security).data, status=status.HTTP_201_CREATED)
     paginator = Pagination()
     page = paginator.paginate_queryset(security_list(search=request.query_params.get("search", "")[:50]), request)
@@ -123,21 +126,21 @@ class PriceInput(serializers.Serializer):
     date = serializers.DateField()
     close = DecimalStringField(max_places=6, min_value=0, min_exclusive=True, what="close")
 
-    def validate_date(self, value: date) -> date:
+    def validate_date(self, value: dt.date) -> dt.date:
         if value > timezone.localdate():
             raise serializers.ValidationError("The date cannot be in the future.")
         return value
 
 
 class PricesInput(serializers.Serializer):
-    prices = PriceInput(many=True, allow_empty=False, max_length=10000)
+    prices = PriceInput(many=True, allow_empty=False, max_length=10000)  # type: ignore[call-arg]  # DRF >= 3.14
 
     def validate_prices(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         symbols = {row["symbol"].strip().upper() for row in rows}
         known = set(Security.objects.filter(symbol__in=symbols).values_list("symbol", flat=True))
         # Keyed by row index, as DRF keys the rows' own field errors.
         errors = {
-            i: {"symbol": [f"Unknown symbol: {row['symbol'].strip().upper()}."]}
+            str(i): {"symbol": [f"Unknown symbol: {row['symbol'].strip().upper()}."]}
             for i, row in enumerate(rows)
             if row["symbol"].strip().upper() not in known
         }
@@ -156,7 +159,8 @@ class PricesOutput(serializers.Serializer):
 @api_view(["POST"])
 def prices(request: Request) -> Response:
     """Store closes (operations): all rows or none; the answer counts the rows stored."""
-    _require_operations(request.user)
+    user = api_user(request)
+    _require_operations(user)
     data = PricesInput(data=request.data)
     data.is_valid(raise_exception=True)
     result = services.prices_store(rows=data.validated_data["prices"], source="api")
@@ -222,26 +226,28 @@ def _model_for_user(user: User, pk: int) -> ModelPortfolio:
 @api_view(["GET", "POST"])
 def models(request: Request) -> Response:
     """The firm's model portfolios, or (advisors) a new one."""
+    user = api_user(request)
     if request.method == "POST":
-        _require_model_author(request.user)
-        if not request.user.firm_id:
+        _require_model_author(user)
+        firm = user.firm
+        if firm is None:
             raise PermissionDenied("You belong to no firm.")
         data = ModelInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         model = services.model_portfolio_create(
-            firm=request.user.firm,
+            firm=firm,
             name=v["name"],
             risk_level=v["risk_level"],
             targets=[(t["symbol"], t["weight"]) for t in v["targets"]],
             cash_target=v["cash_weight"],
             description=v["description"],
             is_active=v["is_active"],
-            acting_user=request.user,
+            acting_user=user,
         )
-        return Response(ModelOutput(_model_for_user(request.user, model.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(ModelOutput(_model_for_user(user, model.pk)).data, status=status.HTTP_201_CREATED)
     paginator = Pagination()
-    page = paginator.paginate_queryset(model_portfolio_list_for_user(user=request.user, active_only=False), request)
+    page = paginator.paginate_queryset(model_portfolio_list_for_user(user=user, active_only=False), request)
     return paginator.get_paginated_response(ModelOutput(page, many=True).data)
 
 
@@ -250,15 +256,16 @@ def models(request: Request) -> Response:
 @api_view(["GET", "PUT"])
 def model_detail(request: Request, pk: int) -> Response:
     """One of the firm's models; PUT replaces its name, risk level and targets (every version is kept)."""
-    model = _model_for_user(request.user, pk)
+    user = api_user(request)
+    model = _model_for_user(user, pk)
     if request.method == "PUT":
-        _require_model_author(request.user, model)
+        _require_model_author(user, model)
         data = ModelInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         services.model_portfolio_update(
             model=model,
-            acting_user=request.user,
+            acting_user=user,
             targets=[(t["symbol"], t["weight"]) for t in v["targets"]],
             cash_target=v["cash_weight"],
             name=v["name"],
@@ -266,7 +273,7 @@ def model_detail(request: Request, pk: int) -> Response:
             description=v["description"],
             is_active=v["is_active"],
         )
-        model = _model_for_user(request.user, pk)
+        model = _model_for_user(user, pk)
     return Response(ModelOutput(model).data)
 
 
@@ -299,7 +306,7 @@ class AccountOutput(serializers.Serializer):
 
     def get_market_value(self, account: InvestmentAccount) -> dict[str, str]:
         """Securities plus cash: the account's total value."""
-        return self._money(account.total_value, account)  # type: ignore[attr-defined]
+        return self._money(account_total(account), account)
 
     def get_cash(self, account: InvestmentAccount) -> dict[str, str]:
         return self._money(account.cash, account)  # type: ignore[attr-defined]
@@ -348,7 +355,8 @@ def _settings_of(validated: dict[str, Any]) -> dict[str, Any]:
 
 
 def _account_answer(request: Request, pk: int) -> dict[str, Any]:
-    account = account_get_for_user(user=request.user, pk=pk)
+    user = api_user(request)
+    account = account_get_for_user(user=user, pk=pk)
     return dict(AccountOutput(account, context={"drifts": drift_reports([account])}).data)
 
 
@@ -364,11 +372,12 @@ def _account_answer(request: Request, pk: int) -> dict[str, Any]:
 @api_view(["GET", "POST"])
 def accounts(request: Request) -> Response:
     """The user's accounts (investors: their households'; advisors: their clients'), or a new one."""
+    user = api_user(request)
     if request.method == "POST":
-        data = AccountCreateInput(data=request.data, context={"user": request.user})
+        data = AccountCreateInput(data=request.data, context={"user": user})
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        _require_account_editor(request.user, v["household"])
+        _require_account_editor(user, v["household"])
         if v.get("min_trade_amount") is not None and str(v["min_trade_amount"].currency) != "USD":
             raise serializers.ValidationError({"min_trade_amount": ["The minimum trade must be in USD."]})
         account = services.account_create(
@@ -377,7 +386,7 @@ def accounts(request: Request) -> Response:
             custodian_account_number=v["custodian_account_number"],
             account_type=v.get("account_type", InvestmentAccount.AccountType.INDIVIDUAL),
             model=v.get("model"),
-            acting_user=request.user,
+            acting_user=user,
             **_settings_of(v),
         )
         return Response(_account_answer(request, account.pk), status=status.HTTP_201_CREATED)
@@ -389,7 +398,7 @@ def accounts(request: Request) -> Response:
                 raise serializers.ValidationError({param: ["Give an id (a whole number)."]})
             filters[key] = int(raw)
     paginator = Pagination()
-    page = paginator.paginate_queryset(account_list_for_user(user=request.user, **filters), request)
+    page = paginator.paginate_queryset(account_list_for_user(user=user, **filters), request)
     drifts = drift_reports(page or [])
     return paginator.get_paginated_response(AccountOutput(page, many=True, context={"drifts": drifts}).data)
 
@@ -399,10 +408,11 @@ def accounts(request: Request) -> Response:
 @api_view(["GET", "PATCH"])
 def account_detail(request: Request, pk: int) -> Response:
     """One account; PATCH changes its name, type, model or rebalancing settings (its advisor only)."""
-    account = account_get_for_user(user=request.user, pk=pk)
+    user = api_user(request)
+    account = account_get_for_user(user=user, pk=pk)
     if request.method == "PATCH":
-        _require_account_editor(request.user, account.household)
-        data = AccountSettingsInput(data=request.data, partial=True, context={"user": request.user})
+        _require_account_editor(user, account.household)
+        data = AccountSettingsInput(data=request.data, partial=True, context={"user": user})
         data.is_valid(raise_exception=True)
         v = data.validated_data
         if not v:
@@ -410,9 +420,9 @@ def account_detail(request: Request, pk: int) -> Response:
         changes = _settings_of(v)
         changes.update({k: v[k] for k in ("name", "account_type") if k in v})
         if changes:
-            services.account_update(account=account, acting_user=request.user, **changes)
+            services.account_update(account=account, acting_user=user, **changes)
         if "model" in v:
-            services.model_assign(account=account, model=v["model"], acting_user=request.user)
+            services.model_assign(account=account, model=v["model"], acting_user=user)
     return Response(_account_answer(request, pk))
 
 
@@ -433,7 +443,8 @@ class PositionOutput(serializers.Serializer):
 @api_view(["GET"])
 def positions(request: Request, pk: int) -> Response:
     """The account's holdings at the latest prices (a list; weights of the account's total value)."""
-    account = account_get_for_user(user=request.user, pk=pk)
+    user = api_user(request)
+    account = account_get_for_user(user=user, pk=pk)
     holdings = account_positions(account)
     currency = account.base_currency
     rows = [
@@ -464,7 +475,7 @@ class TransferPositionInput(serializers.Serializer):
 
 
 class TransferInInput(serializers.Serializer):
-    positions = TransferPositionInput(many=True, required=False, default=list, max_length=1000)
+    positions = TransferPositionInput(many=True, required=False, default=list, max_length=1000)  # type: ignore[call-arg]
     cash = MoneyField(required=False, allow_zero=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -473,7 +484,7 @@ class TransferInInput(serializers.Serializer):
         symbols = {p["symbol"].strip().upper() for p in attrs.get("positions", [])}
         known = set(Security.objects.filter(symbol__in=symbols).values_list("symbol", flat=True))
         errors = {
-            i: {"symbol": [f"Unknown symbol: {p['symbol'].strip().upper()}."]}
+            str(i): {"symbol": [f"Unknown symbol: {p['symbol'].strip().upper()}."]}
             for i, p in enumerate(attrs.get("positions", []))
             if p["symbol"].strip().upper() not in known
         }
@@ -500,21 +511,24 @@ class TransferInOutput(serializers.Serializer):
 @idempotent
 def transfers_in(request: Request, pk: int) -> Response:
     """Bring positions (with their cost basis) and cash in from another custodian. Needs an Idempotency-Key."""
-    account = account_get_for_user(user=request.user, pk=pk)
-    _require_account_editor(request.user, account.household)
+    user = api_user(request)
+    account = account_get_for_user(user=user, pk=pk)
+    _require_account_editor(user, account.household)
     data = TransferInInput(data=request.data)
     data.is_valid(raise_exception=True)
     v = data.validated_data
     currency = account.base_currency
     for i, p in enumerate(v["positions"]):
         if str(p["cost_basis"].currency) != currency:
-            raise serializers.ValidationError({"positions": {i: {"cost_basis": [f"Give the cost in {currency}."]}}})
+            raise serializers.ValidationError(
+                {"positions": {str(i): {"cost_basis": [f"Give the cost in {currency}."]}}}
+            )
     if v.get("cash") is not None and str(v["cash"].currency) != currency:
         raise serializers.ValidationError({"cash": [f"The account holds {currency}: send cash in {currency}."]})
     entry = services.transfer_in(
         account=account,
-        acting_user=request.user,
-        idempotency_key=f"api-transfer-in:{request.user.pk}:{request.headers['Idempotency-Key'].strip()}",
+        acting_user=user,
+        idempotency_key=f"api-transfer-in:{user.pk}:{request.headers['Idempotency-Key'].strip()}",
         positions=[
             {
                 "symbol": p["symbol"].strip().upper(),
@@ -565,7 +579,8 @@ class DriftOutput(serializers.Serializer):
 @api_view(["GET"])
 def drift(request: Request, pk: int) -> Response:
     """Actual against target weight per holding (cash as the symbol CASH), and whether to rebalance."""
-    account = account_get_for_user(user=request.user, pk=pk)
+    user = api_user(request)
+    account = account_get_for_user(user=user, pk=pk)
     report = drift_reports([account]).get(account.pk)
     if report is None:
         body = {
@@ -641,7 +656,8 @@ def account_performance(request: Request, pk: int) -> Response:
 
     Returns are fractions of 1 (unrounded decimal strings); `annualized_twr` only for periods over a year.
     """
-    account = account_get_for_user(user=request.user, pk=pk)
+    user = api_user(request)
+    account = account_get_for_user(user=user, pk=pk)
     query = PerformanceQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     from portfolios.selectors_web import benchmark_symbol

@@ -1,5 +1,7 @@
 """Filter forms of the portfolios pages."""
 
+from typing import cast
+
 from django import forms
 
 from portfolios.selectors_web import BOOK_SORTS
@@ -16,7 +18,7 @@ class BookFilterForm(forms.Form):
 
     def __init__(self, *args, models=(), **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.fields["model"].choices = [("", "All models")] + [(m.pk, m.name) for m in models]
+        cast(forms.ChoiceField, self.fields["model"]).choices = [("", "All models")] + [(m.pk, m.name) for m in models]
 
     def filters(self) -> dict[str, object]:
         """The cleaned filters, or the defaults when the query string is malformed."""

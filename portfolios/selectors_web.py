@@ -33,6 +33,11 @@ from portfolios.selectors import (
 ZERO = Decimal(0)
 
 
+def account_total(account: InvestmentAccount) -> Decimal:
+    """Securities plus cash of an account read through `account_list_for_user` (its `total_value` annotation)."""
+    return account.total_value  # type: ignore[attr-defined,no-any-return]
+
+
 def benchmark_symbol() -> str:
     """The benchmark every account is compared with (settings.PORTFOLIOS_BENCHMARK, default SPY)."""
     return str(getattr(settings, "PORTFOLIOS_BENCHMARK", "SPY")).upper()
@@ -108,7 +113,7 @@ def book_for_user(
     if breached_only:
         rows = [r for r in rows if r.breached]
     if sort == "value":
-        rows.sort(key=lambda r: (r.account.total_value, r.account.pk), reverse=descending)
+        rows.sort(key=lambda r: (account_total(r.account), r.account.pk), reverse=descending)
     elif sort == "drift":
         # Accounts without a model sort below every drift, whichever the direction.
         with_drift = sorted(

@@ -22,11 +22,12 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.models import Role
 from accounts.selectors import household_get_for_user, household_may_edit
+from kronos.typing import AuthedHttpRequest
 from portfolios import charts
 from portfolios.forms import BookFilterForm
 from portfolios.models import InvestmentAccount
 from portfolios.selectors import account_get_for_user, account_list_for_user, model_portfolio_list_for_user
-from portfolios.selectors_web import account_overview, book_for_user, drift_reports
+from portfolios.selectors_web import account_overview, account_total, book_for_user, drift_reports
 
 BOOK_PAGE_SIZE = 50
 CENT = Decimal("0.01")
@@ -96,7 +97,7 @@ class BookLine:
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def book(request: HttpRequest) -> HttpResponse:
+def book(request: AuthedHttpRequest) -> HttpResponse:
     """Every account of the advisor's clients (compliance and operations: their firm's), sortable and filterable."""
     if not _is_staff(request.user):
         return redirect("accounts:household_list")
@@ -113,8 +114,8 @@ def book(request: HttpRequest) -> HttpResponse:
             name=row.account.name,
             account_type=row.account.get_account_type_display(),
             number=row.account.custodian_account_number,
-            value=_money(row.account.total_value, row.account.base_currency),
-            model=row.account.model.name if row.account.model_id else "—",
+            value=_money(account_total(row.account), row.account.base_currency),
+            model=row.account.model.name if row.account.model is not None else "—",
             max_drift=_percent(row.max_drift),
             breached=row.breached,
         )
@@ -148,7 +149,7 @@ def book(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def account_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     """KPIs, holdings, allocation against target, value against the benchmark, drift and performance.
 
     Investors see their own accounts read-only; the actions slot is for the household's advisor.
@@ -221,7 +222,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "breached": bool(drift and drift.report.breached),
             "needs_rebalance": bool(drift and drift.decision.rebalance),
             "reason": drift.decision.reason if drift else "",
-            "model": account.model.name if account.model_id else "No model",
+            "model": account.model.name if account.model is not None else "No model",
         },
         "positions": positions,
         "cash_line": {"value": _money(holdings.cash, currency), "weight": _percent(holdings.cash_weight)},
@@ -249,7 +250,7 @@ def _svg(markup: str) -> SafeString:
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def household_accounts(request: HttpRequest, pk: int) -> HttpResponse:
+def household_accounts(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     """The household's accounts with value and drift: the household page loads it as a section."""
     household = household_get_for_user(user=request.user, pk=pk)
     accounts = list(account_list_for_user(user=request.user, household_id=household.pk))
@@ -264,13 +265,13 @@ def household_accounts(request: HttpRequest, pk: int) -> HttpResponse:
                 "type": account.get_account_type_display(),
                 "status": account.status,
                 "status_label": account.get_status_display(),
-                "value": _money(account.total_value, account.base_currency),
-                "model": account.model.name if account.model_id else "—",
+                "value": _money(account_total(account), account.base_currency),
+                "model": account.model.name if account.model is not None else "—",
                 "max_drift": _percent(drift.report.max_drift) if drift else "—",
                 "breached": bool(drift and drift.report.breached),
             }
         )
-    total = sum((a.total_value for a in accounts if a.base_currency == "USD"), Decimal(0))
+    total = sum((account_total(a) for a in accounts if a.base_currency == "USD"), Decimal(0))
     context = {
         "household": household,
         "lines": lines,

@@ -259,7 +259,7 @@ class MoneyField(serializers.Field):
         try:
             amount = parse_decimal(data["amount"], max_places=places, what="amount")
         except serializers.ValidationError as exc:
-            detail = exc.detail if isinstance(exc.detail, list) else [exc.detail]
+            detail: list[Any] = exc.detail if isinstance(exc.detail, list) else [exc.detail]
             if places_of_safe(data["amount"]) > places:
                 detail = [f"A {currency} amount may have at most {places} decimal places."]
             raise serializers.ValidationError({"amount": detail}) from exc
