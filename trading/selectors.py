@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Role, User
@@ -26,6 +27,20 @@ def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
         ),
         pk=pk,
     )
+
+
+def account_list_for_user(*, user: User, pks: list[int]) -> list[InvestmentAccount]:
+    """The user's accounts among `pks` (one query); 404 if any of them is not the user's."""
+    wanted = set(pks)
+    accounts = list(
+        InvestmentAccount.objects.select_related("household__advisor__user", "household__firm")
+        .filter(pk__in=wanted)
+        .filter(pk__in=_account_ids_for(user))
+        .order_by("pk")
+    )
+    if len(accounts) != len(wanted):
+        raise Http404("No such account.")
+    return accounts
 
 
 def account_may_trade(*, user: User, account: InvestmentAccount) -> bool:
@@ -66,6 +81,16 @@ def proposal_get_for_user(*, user: User, pk: int | str) -> RebalanceProposal:
             Prefetch("orders", queryset=Order.objects.select_related("security").order_by("id")),
         ),
         pk=pk,
+    )
+
+
+def proposal_list_by_ids(*, ids: list[int]) -> QuerySet[RebalanceProposal]:
+    """Proposals just made for a selection (the caller scoped their accounts), with accounts."""
+    return (
+        RebalanceProposal.objects.filter(pk__in=ids)
+        .select_related("account__household")
+        .annotate(trade_count=Count("trades"))
+        .order_by("account__household__name", "account__name", "pk")
     )
 
 

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -167,23 +168,39 @@ def proposal_create(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     return _redirect(request, reverse("trading:proposal_detail", args=[created[0].pk]))
 
 
+BULK_REBALANCE_MAX = 500
+
+
+def _book_url(request: AuthedHttpRequest) -> str:
+    referer = request.META.get("HTTP_REFERER") or ""
+    if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
+        return referer
+    return reverse("portfolios:book")
+
+
 @login_required
 @require_POST
 def proposals_create_bulk(request: AuthedHttpRequest) -> HttpResponse:
     """Rebalance a selection of accounts from the book (POST account=<id> repeated)."""
-    ids = []
-    for raw in request.POST.getlist("account")[:500]:
-        try:
-            ids.append(int(raw))
-        except ValueError:
-            continue
-    accounts = [selectors.account_get_for_user(user=request.user, pk=i) for i in ids]
-    allowed = [a.pk for a in accounts if selectors.account_may_trade(user=request.user, account=a)]
+    raw_ids = request.POST.getlist("account")
+    if len(raw_ids) > BULK_REBALANCE_MAX:
+        messages.error(request, f"Select at most {BULK_REBALANCE_MAX} accounts at a time.")
+        return _redirect(request, _book_url(request))
+    try:
+        ids = [int(raw) for raw in raw_ids]
+    except ValueError:
+        raise Http404("No such account.") from None
+    # Any account outside the user's scope -> 404 for the whole selection; one query.
+    accounts = selectors.account_list_for_user(user=request.user, pks=ids)
+    if any(not selectors.account_may_trade(user=request.user, account=a) for a in accounts):
+        raise Http404("No such account.")
+    allowed = [a.pk for a in accounts]
     if not allowed:
         messages.error(request, "Select at least one of your accounts to rebalance.")
-        return _redirect(request, request.META.get("HTTP_REFERER") or "/")
+        return _redirect(request, _book_url(request))
     created = services.proposal_create_for_accounts(account_ids=allowed, acting_user=request.user)
-    return render(request, "trading/proposals_bulk.html", {"proposals": created})
+    proposals = selectors.proposal_list_by_ids(ids=[p.pk for p in created])
+    return render(request, "trading/proposals_bulk.html", {"proposals": proposals, "selected": len(allowed)})
 
 
 @login_required

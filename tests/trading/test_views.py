@@ -88,3 +88,54 @@ def test_operations_page_shows_the_backlog(verified_client, alice, advisor_accou
     response = verified_client(ops).get("/operations/")
     assert response.status_code == 200 and b"Outbox backlog" in response.content
     assert verified_client(alice.user).get("/operations/").status_code == 403
+
+
+def test_the_book_rebalances_exactly_the_selected_accounts(verified_client, alice, alice_household, securities):
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    first, second, third = (account_with(alice_household, cash="1000.00", model=model) for _ in range(3))
+    client = verified_client(alice.user)
+    book = client.get("/book/")
+    assert b'id="rebalance-selection"' in book.content
+    for account in (first, second, third):
+        assert f'name="account" value="{account.pk}" form="rebalance-selection"'.encode() in book.content
+
+    response = client.post("/rebalance/", {"account": [first.pk, third.pk]})
+
+    assert response.status_code == 200
+    assert sorted(RebalanceProposal.objects.values_list("account_id", flat=True)) == [first.pk, third.pk]
+    for proposal in RebalanceProposal.objects.all():
+        assert f'href="/proposals/{proposal.pk}/"'.encode() in response.content
+    assert b"2 proposals for 2 selected accounts" in response.content
+
+
+@pytest.mark.parametrize("foreign", ["bob", "unknown", "junk"])
+def test_a_selection_with_an_account_not_in_the_book_is_refused(
+    verified_client, alice, alice_household, bob_household, securities, foreign
+):
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    mine = account_with(alice_household, cash="1000.00", model=model)
+    other = {
+        "bob": lambda: account_with(bob_household, cash="1000.00", model=model).pk,
+        "unknown": lambda: 987654,
+        "junk": lambda: "1; DROP",
+    }[foreign]()
+
+    response = verified_client(alice.user).post("/rebalance/", {"account": [mine.pk, other]})
+
+    assert response.status_code == 404
+    assert not RebalanceProposal.objects.exists()
+
+
+def test_an_empty_selection_changes_nothing(verified_client, alice, alice_household, securities):
+    response = verified_client(alice.user).post("/rebalance/", {}, HTTP_REFERER="http://evil.example/")
+    assert response.status_code == 302 and response.url == "/book/"
+    assert not RebalanceProposal.objects.exists()
+
+
+def test_staff_without_the_advisor_role_see_no_selection(verified_client, alice, advisor_account):
+    from tests.accounts.factories import UserFactory
+
+    officer = UserFactory(email="cco@example.com", roles=["compliance officer"], firm=alice.firm)
+    book = verified_client(officer).get("/book/")
+    assert book.status_code == 200
+    assert b"rebalance-selection" not in book.content
