@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import setup_databases, teardown_databases
 
-SHARED_DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
+SHARED_DATA = Path(settings.SHARED_DATA_DIR)
 
 
 @contextlib.contextmanager

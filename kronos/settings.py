@@ -336,10 +336,16 @@ KYC_CALLBACK_URL = env.str("KYC_CALLBACK_URL", default=f"{SITE_URL}/webhooks/kyc
 TRADING_PRETRADE_CHECKS = env.list("TRADING_PRETRADE_CHECKS", default=["compliance.pretrade.run_pretrade_checks"])
 # Trading calls each with an account before a deposit or withdrawal; each returns (ok, reason).
 TRADING_FUNDING_CHECKS = env.list("TRADING_FUNDING_CHECKS", default=["compliance.pretrade.account_may_transact"])
+# The security every account is compared with on its performance chart and API.
+PORTFOLIOS_BENCHMARK = env.str("PORTFOLIOS_BENCHMARK", default="SPY")
 # Portfolios calls each with (account=, model=) before assigning a model; they raise to refuse.
 PORTFOLIOS_MODEL_ASSIGN_CHECKS = env.list(
     "PORTFOLIOS_MODEL_ASSIGN_CHECKS", default=["compliance.suitability.check_model_assignment"]
 )
+
+# Real daily price history (shared/data beside the project) for tests, benchmarks and seed_scale;
+# never copied into the repository.
+SHARED_DATA_DIR = env.path("KRONOS_SHARED_DATA", default=BASE_DIR.parent / "shared" / "data")
 
 # --- Logging ---------------------------------------------------------------------------------
 DJANGO_GUID = {

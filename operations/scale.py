@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-SHARED_DATA = Path(settings.BASE_DIR).parent / "shared" / "data"
+SHARED_DATA = Path(settings.SHARED_DATA_DIR)
 GENERATED = 40
 MODEL_SIZE = 15
 

@@ -10,6 +10,9 @@ from django.core.cache import cache
 
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, InvestorFactory, UserFactory
 
+# The browser harness (one Chromium for the session, live server, login through the real pages).
+pytest_plugins = ["tests.browser_harness"]
+
 
 def pytest_configure(config: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

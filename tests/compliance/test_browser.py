@@ -9,7 +9,6 @@ from accounts.models import Investor, Role
 from compliance.models import AMLCase, AMLScreening, RiskProfile
 from kronos.history import save_attributed
 from tests.accounts.factories import UserFactory
-from tests.browser.conftest import browser, login, page, roles  # noqa: F401 -- the shared harness
 from tests.compliance import factories as cf
 from tests.compliance.factories import ANSWERS_LEVEL
 

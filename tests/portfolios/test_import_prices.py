@@ -1,5 +1,6 @@
 import csv
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -11,7 +12,7 @@ from tests.portfolios.factories import SecurityFactory
 
 pytestmark = pytest.mark.django_db
 
-DATA = settings.BASE_DIR.parent / "shared" / "data"
+DATA = Path(settings.SHARED_DATA_DIR)
 
 
 def import_prices(*args):

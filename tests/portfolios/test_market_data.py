@@ -3,6 +3,7 @@ import threading
 from datetime import date
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -15,7 +16,7 @@ from portfolios.adapters.market_data.sandbox import serve_in_thread
 from portfolios.models import Price
 from tests.portfolios.factories import SecurityFactory
 
-DATA = settings.BASE_DIR.parent / "shared" / "data"
+DATA = Path(settings.SHARED_DATA_DIR)
 
 
 @pytest.fixture

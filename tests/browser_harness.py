@@ -1,4 +1,7 @@
-"""Browser tests: headless system Chromium (Playwright) against pytest-django's live server.
+"""Browser tests' fixtures, loaded for the whole suite by tests/conftest.py (`pytest_plugins`),
+so every app's browser tests share ONE Chromium session.
+
+Headless system Chromium (Playwright) against pytest-django's live server.
 
 - Never downloads a browser: Playwright drives /usr/bin/chromium (override with
   KRONOS_CHROMIUM); tests are skipped when it is missing.
