@@ -72,7 +72,9 @@ class RebalanceProposal(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
 
-    history = HistoricalRecords()
+    # The inputs, drift and notes are written once and never change: the row keeps them;
+    # history rows (one per status move) carry the rest, not a second copy of the JSON.
+    history = HistoricalRecords(excluded_fields=["inputs", "drift_before", "drift_after", "notes"])
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -9,7 +9,8 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import DecimalField, F, Sum, Value
+from django.db.models.functions import Greatest
 from django.utils.module_loading import import_string
 
 from portfolios.models import CashBalance, InvestmentAccount, Position, Price, Security
@@ -21,6 +22,7 @@ ZERO = Decimal(0)
 CENTS = Decimal("0.01")
 QUANTITY = Decimal("0.000000001")
 PRICE = Decimal("0.000001")
+MONEY = DecimalField(max_digits=20, decimal_places=2)
 
 
 def cents(value: Decimal) -> Decimal:
@@ -68,12 +70,12 @@ def cash_balance(account: InvestmentAccount) -> Decimal:
 
 def open_buy_reservations(account: InvestmentAccount) -> Decimal:
     """Cash still held back by open buy orders (reserved minus what has filled)."""
-    total = ZERO
-    for reserved, filled in Order.objects.filter(account=account, side=Side.BUY, status__in=OPEN_STATES).values_list(
-        "reserved_amount", "filled_amount"
-    ):
-        total += max(reserved - filled, ZERO)
-    return total
+    held = Order.objects.filter(account=account, side=Side.BUY, status__in=OPEN_STATES).aggregate(
+        held=Sum(
+            Greatest(F("reserved_amount") - F("filled_amount"), Value(ZERO, output_field=MONEY)), output_field=MONEY
+        )
+    )["held"]
+    return held if held is not None else ZERO
 
 
 def unsettled_sale_proceeds(account: InvestmentAccount) -> Decimal:
@@ -99,6 +101,8 @@ def withdrawable_cash(account: InvestmentAccount) -> Decimal:
 def sellable_quantity(account: InvestmentAccount, security: Security) -> Decimal:
     """Shares held minus what open sell orders will still sell."""
     held = Position.objects.filter(account=account, security=security).values_list("quantity", flat=True).first()
+    # Open sells are few per security (one SUM would need the amount orders' quantity rounding
+    # in SQL); reading them keeps the rounding in one named place.
     pending = ZERO
     for quantity, filled, amount, price in Order.objects.filter(
         account=account, security=security, side=Side.SELL, status__in=OPEN_STATES
