@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from portfolios import selectors, services
 from portfolios.demo import bulk_funded_accounts
@@ -149,6 +150,41 @@ def test_engine_snapshots_take_a_fixed_number_of_queries(alice, alice_household,
     with CaptureQueriesContext(connection) as many:
         assert len(selectors.engine_snapshots(account_ids=[a.pk for a in large])) == 500
     assert len(few) == len(many) <= 8
+
+
+def test_engine_snapshots_fast_path_equals_the_portable_orm_path(funded, securities, alice, alice_household):
+    """PostgreSQL reads raw tuples; SQLite goes through the ORM: the same snapshots either way."""
+    model = ModelPortfolioFactory(firm=funded.household.firm, cash_target=Decimal("0.05"))
+    ModelTargetFactory(model=model, security=securities["AAPL"], weight=Decimal("0.5"))
+    ModelTargetFactory(model=model, security=securities["VXUS"], weight=Decimal("0.45"))
+    InvestmentAccount.objects.filter(pk=funded.pk).update(model=model)
+    services.lots_relieve(
+        account=funded,
+        security=securities["AAPL"],
+        quantity=Decimal("2"),
+        price=Decimal("50"),
+        closed_on=date.today() - timedelta(days=1),
+        acting_user=alice.user,
+    )
+    securities["VXUS"].is_active = False
+    securities["VXUS"].save()
+    unpriced = services.security_create(symbol="NOPX", acting_user=alice.user)
+    ModelTargetFactory(model=ModelPortfolioFactory(firm=alice.firm), security=unpriced, weight=Decimal("1"))
+    others = bulk_funded_accounts(
+        household=alice_household,
+        count=3,
+        holdings={"BND": Decimal("3.5"), "NOPX": Decimal("1")},
+        cash=Decimal("12.34"),
+        acting_user=alice.user,
+        prefix="EQ",
+    )
+    ids = [funded.pk, *(a.pk for a in others), 999_999]
+    for as_of in (None, date.today() - timedelta(days=1), date.today() - timedelta(days=400)):
+        fast = selectors.engine_snapshots(account_ids=ids, as_of=as_of)
+        portable = selectors._engine_snapshots_orm(ids, as_of or timezone.localdate())
+        assert fast == portable
+        assert set(fast) == set(ids) - {999_999}
+    assert selectors.engine_snapshots(account_ids=[]) == {}
 
 
 def test_account_drift_reports_the_breach(alice, account, securities):
