@@ -19,6 +19,8 @@ Guarantees:
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -36,6 +38,24 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = 1000
 MAX_STORED_ERRORS = 500
 LOCK_TTL_SECONDS = 60
+# TEST ONLY: seconds a chunk task sleeps after its work, inside the chunk's transaction, so a
+# test can SIGKILL a worker in the middle of a scan (tests/operations/test_worker_kill.py).
+# Unset (or 0) everywhere else.
+CHUNK_DELAY_ENV = "OPERATIONS_TEST_CHUNK_DELAY_SECONDS"
+
+
+def chunk_size_for(stage: Stage) -> int:
+    """The stage's chunk size, unless settings.OPERATIONS_CHUNK_SIZE overrides it (tests, tuning)."""
+    from django.conf import settings
+
+    return int(getattr(settings, "OPERATIONS_CHUNK_SIZE", 0) or stage.chunk_size)
+
+
+def _test_chunk_delay() -> float:
+    try:
+        return max(0.0, float(os.environ.get(CHUNK_DELAY_ENV, "0") or 0))
+    except ValueError:
+        return 0.0
 
 
 @dataclass
@@ -214,6 +234,9 @@ def chunk_execute(*, run_id: int, index: int) -> bool:
             outcome = ChunkOutcome()
             for account_id in chunk.account_ids:
                 outcome.fail(account_id=account_id, error=f"{type(exc).__name__}: {exc}")
+        delay = _test_chunk_delay()
+        if delay:
+            time.sleep(delay)  # test only: a window in which the worker can be killed mid-chunk
         chunk.counts = outcome.counts
         chunk.errors = outcome.errors[:MAX_STORED_ERRORS]
         chunk.status = JobChunk.Status.DONE
@@ -255,7 +278,7 @@ def stage_start(name: str, business_date: date, *, then: Sequence[str] = ()) -> 
     assert stage.accounts is not None
     try:
         account_ids = stage.accounts(business_date)
-        pending = chunks_create(run, account_ids, size=stage.chunk_size)
+        pending = chunks_create(run, account_ids, size=chunk_size_for(stage))
     except Exception as exc:
         logger.exception("job could not start", extra={"job": name})
         run = fail_run(run.pk, f"{type(exc).__name__}: {exc}")
