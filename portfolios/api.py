@@ -40,7 +40,14 @@ from portfolios.selectors import (
     model_portfolio_list_for_user,
     security_list,
 )
-from portfolios.selectors_web import AccountDrift, account_total, drift_reports, performance_between
+from portfolios.selectors_web import (
+    AccountFigures,
+    FigureInput,
+    account_figures,
+    account_total,
+    drift_reports,
+    performance_between,
+)
 
 CASH_SYMBOL = "CASH"
 #: Computed weights and drift are rounded to 6 places (the models' weight precision), returns
@@ -312,8 +319,10 @@ class AccountOutput(serializers.Serializer):
         return self._money(account.cash, account)  # type: ignore[attr-defined]
 
     def get_max_drift(self, account: InvestmentAccount) -> str | None:
-        drift: AccountDrift | None = self.context.get("drifts", {}).get(account.pk)
-        return FractionField(**WEIGHT_OUT).to_representation(drift.report.max_drift) if drift else None
+        figures: AccountFigures | None = self.context.get("figures", {}).get(account.pk)
+        if figures is None or figures.max_drift is None:
+            return None
+        return FractionField(**WEIGHT_OUT).to_representation(figures.max_drift)
 
 
 class AccountSettingsInput(serializers.Serializer):
@@ -354,10 +363,15 @@ def _settings_of(validated: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _figures(accounts: list[InvestmentAccount]) -> dict[int, AccountFigures]:
+    """Max drift of the listed accounts: the book's four-query read, not the full engine snapshot."""
+    return account_figures([FigureInput.of(a) for a in accounts])
+
+
 def _account_answer(request: Request, pk: int) -> dict[str, Any]:
     user = api_user(request)
     account = account_get_for_user(user=user, pk=pk)
-    return dict(AccountOutput(account, context={"drifts": drift_reports([account])}).data)
+    return dict(AccountOutput(account, context={"figures": _figures([account])}).data)
 
 
 @extend_schema(
@@ -399,8 +413,8 @@ def accounts(request: Request) -> Response:
             filters[key] = int(raw)
     paginator = Pagination()
     page = paginator.paginate_queryset(account_list_for_user(user=user, **filters), request)
-    drifts = drift_reports(page or [])
-    return paginator.get_paginated_response(AccountOutput(page, many=True, context={"drifts": drifts}).data)
+    figures = _figures(page or [])
+    return paginator.get_paginated_response(AccountOutput(page, many=True, context={"figures": figures}).data)
 
 
 @extend_schema(methods=["GET"], responses=AccountOutput, operation_id="accounts_retrieve")

@@ -27,7 +27,7 @@ from portfolios import charts
 from portfolios.forms import BookFilterForm
 from portfolios.models import InvestmentAccount
 from portfolios.selectors import account_get_for_user, account_list_for_user, model_portfolio_list_for_user
-from portfolios.selectors_web import account_overview, account_total, book_for_user, drift_reports
+from portfolios.selectors_web import account_overview, account_total, book_accounts, book_for_user, drift_reports
 
 BOOK_PAGE_SIZE = 50
 CENT = Decimal("0.01")
@@ -106,21 +106,24 @@ def book(request: AuthedHttpRequest) -> HttpResponse:
     filters = form.filters()
     rows = book_for_user(user=request.user, **filters)  # type: ignore[arg-type]
     page = Paginator(rows, BOOK_PAGE_SIZE).get_page(request.GET.get("page"))
-    lines = [
-        BookLine(
-            pk=row.account.pk,
-            household=row.account.household.name,
-            household_id=row.account.household_id,
-            name=row.account.name,
-            account_type=row.account.get_account_type_display(),
-            number=row.account.custodian_account_number,
-            value=_money(account_total(row.account), row.account.base_currency),
-            model=row.account.model.name if row.account.model is not None else "—",
-            max_drift=_percent(row.max_drift),
-            breached=row.breached,
+    accounts = book_accounts([row.pk for row in page.object_list])
+    lines = []
+    for row in page.object_list:
+        account = accounts[row.pk]
+        lines.append(
+            BookLine(
+                pk=row.pk,
+                household=row.household,
+                household_id=account.household_id,
+                name=row.name,
+                account_type=account.get_account_type_display(),
+                number=account.custodian_account_number,
+                value=_money(row.total_value, account.base_currency),
+                model=account.model.name if account.model is not None else "—",
+                max_drift=_percent(row.max_drift),
+                breached=row.breached,
+            )
         )
-        for row in page.object_list
-    ]
     context = {
         "form": form,
         "page": page,
