@@ -27,11 +27,12 @@ from operations.jobs import ChunkOutcome
 from operations.models import BillingRun, FeeAssignment, FeeCharge, FeeSchedule, FeeTier, ReconciliationBreak
 from portfolios import ledger
 from portfolios.errors import PortfoliosError
-from portfolios.ledger import PostingSpec
+from portfolios.ledger import EntrySpec, PostingSpec
 from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook, Posting, Security, ValuationSnapshot
 
 ZERO = Decimal(0)
 CASH_PREFIX = "CASH:"
+APPROVE_BATCH = 5000  # fee entries per ledger.post_entries_bulk call
 
 
 # --- Reconciliation ---------------------------------------------------------------------------
@@ -402,7 +403,8 @@ def billing_run_preview(*, firm: Firm, period_start: date, acting_user: Any) -> 
 
 def billing_run_approve(*, run: BillingRun, acting_user: Any, effective_date: date | None = None) -> BillingRun:
     """Debit each previewed fee: one journal entry per charge, cash from the client's account to
-    the firm's fee-income book, idempotent per charge. A charge the ledger refuses (not enough
+    the firm's fee-income book, idempotent per charge, posted in bulk (ledger.post_entries_bulk,
+    APPROVE_BATCH entries a call, all in this one transaction). A charge the ledger refuses (not enough
     cash) is marked not debited with the reason; the others go on. Approving twice debits nothing twice."""
     effective_date = effective_date or timezone.localdate()
     with transaction.atomic():
@@ -414,32 +416,39 @@ def billing_run_approve(*, run: BillingRun, acting_user: Any, effective_date: da
             run.charges.filter(status=FeeCharge.Status.PREVIEW).select_related("account").order_by("account_id")
         )
         books = ledger.client_books([c.account for c in charges])
-        done: list[FeeCharge] = []
-        for charge in charges:
-            if charge.amount <= 0:
-                charge.status = FeeCharge.Status.DEBITED
-                done.append(charge)
-                continue
-            try:
-                with transaction.atomic():
-                    charge.entry = ledger.post_entry(
+        done: list[FeeCharge] = [c for c in charges if c.amount <= 0]
+        for charge in done:
+            charge.status = FeeCharge.Status.DEBITED
+        billable = [c for c in charges if c.amount > 0]
+        for start in range(0, len(billable), APPROVE_BATCH):
+            batch = billable[start : start + APPROVE_BATCH]
+            posted = ledger.post_entries_bulk(
+                [
+                    EntrySpec(
                         kind=JournalEntry.Kind.FEE,
                         postings=[
                             PostingSpec.cash(books[charge.account_id], -charge.amount, charge.currency),
                             PostingSpec.cash(income, charge.amount, charge.currency),
                         ],
                         effective_date=effective_date,
-                        acting_user=acting_user,
                         memo=f"Advisory fee {run.period_label}",
                         idempotency_key=f"fee:{charge.account_id}:{charge.period_start.isoformat()}",
                         reference_type="operations.feecharge",
                         reference_id=charge.pk,
                     )
-                charge.status = FeeCharge.Status.DEBITED
-            except PortfoliosError as exc:
-                charge.status = FeeCharge.Status.FAILED
-                charge.error = exc.message[:255]
-            done.append(charge)
+                    for charge in batch
+                ],
+                acting_user=acting_user,
+                skip_refused=True,  # not enough cash: that charge fails with the reason, the others go on
+            )
+            for charge, outcome in zip(batch, posted, strict=True):
+                if outcome.entry is not None:
+                    charge.entry = outcome.entry
+                    charge.status = FeeCharge.Status.DEBITED
+                else:
+                    charge.status = FeeCharge.Status.FAILED
+                    charge.error = outcome.error[:255]
+                done.append(charge)
         if done:
             bulk_update_with_history(
                 done,
