@@ -114,8 +114,10 @@ def order_create(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         "buying_power": buying_power(account),
         "withdrawable": withdrawable_cash(account),
     }
-    template = "trading/account_trading.html#order-form" if request.htmx else "trading/account_trading.html"
-    return render(request, template, context, status=400)
+    if request.htmx:
+        # htmx 2 swaps no 4xx response by default: the form with its errors comes back as 200.
+        return render(request, "trading/account_trading.html#order-form", context)
+    return render(request, "trading/account_trading.html", context, status=400)
 
 
 @login_required

@@ -23,16 +23,22 @@ SECRET = "browser-webhook-secret"
 
 
 @pytest.fixture
-def custodian(live_server, settings):
+def trading_settings(settings):
+    settings.TRADING_PRETRADE_CHECKS = []
+    settings.TRADING_FUNDING_CHECKS = []
+    settings.TRADING_RELAY_ON_COMMIT = False  # the worker thread below is the relay
+    return settings
+
+
+@pytest.fixture
+def custodian(live_server, trading_settings):
     """The sandbox custodian pushing webhooks to the live server, and a relay worker thread."""
     from django.db import connection
 
     from trading.adapters.custodian.sandbox import SandboxCustodian
     from trading.services import relay_outbox
 
-    settings.TRADING_PRETRADE_CHECKS = []
-    settings.TRADING_FUNDING_CHECKS = []
-    settings.TRADING_RELAY_ON_COMMIT = False  # the worker thread below is the relay
+    settings = trading_settings
     settings.CUSTODIAN_WEBHOOK_SECRET = SECRET
     settings.CUSTODIAN_RETRIES = 0
     sandbox = SandboxCustodian(secret=SECRET, webhook_url=f"{live_server.url}/webhooks/custodian/", seed=3)
@@ -114,3 +120,24 @@ def test_the_advisor_rebalances_a_drifted_account_and_sees_the_orders_fill(login
     bnd = Position.objects.get(account=drifted, security__symbol="BND")
     assert bnd.quantity > Decimal("0")
     assert ledger.verify() == []
+
+
+def test_a_bad_order_shows_its_error_in_the_form_and_places_nothing(login, drifted_book, trading_settings):
+    from trading.models import Order
+
+    advisor, accounts = drifted_book
+    account = accounts["Chen"]
+    page = login(advisor.user)
+    page.goto(f"/accounts/{account.pk}/trading/")
+    form = page.locator("#order-form")
+    form.locator("input[name=symbol]").fill("VTI")
+    form.locator("select[name=side]").select_option("sell")
+    form.locator("input[name=quantity]").fill("31")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#order-form")).to_contain_text("Not enough VTI")
+    assert not Order.objects.exists()
+
+    page.locator("#order-form input[name=quantity]").fill("3")
+    page.locator("#order-form button[type=submit]").click()
+    expect(page.locator("body")).to_contain_text("sell VTI")
+    assert Order.objects.get().quantity == Decimal("3")

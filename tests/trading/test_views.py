@@ -1,7 +1,7 @@
 import pytest
 
 from tests.trading.factories import account_with, model_of
-from trading.models import Order, RebalanceProposal
+from trading.models import Order, OutboxMessage, RebalanceProposal
 
 pytestmark = pytest.mark.django_db
 
@@ -29,14 +29,86 @@ def test_the_advisor_places_an_order_from_the_page(verified_client, alice, advis
         ({"quantity": "5000"}, b"Not enough cash"),
         ({"symbol": "ZZZ"}, b"Unknown symbol"),
         ({"side": "sell", "quantity": "101"}, b"Not enough AAPL"),
+        ({"quantity": "Infinity"}, b"Enter a number"),
+        ({"quantity": "1e30"}, b"no more than 19 digits"),
+        ({"quantity": "0"}, b"greater than or equal"),
+        ({"quantity": "1.0000000001"}, b"no more than 9 decimal places"),
+        ({"quantity": "", "amount": "NaN"}, b"Enter a number"),
+        ({"quantity": "", "amount": "1e30"}, b"no more than 14 digits"),
+        ({"quantity": "", "amount": "1,000"}, b"Enter a number"),
+        ({"quantity": "", "amount": "-5"}, b"greater than or equal"),
+        ({"quantity": "", "amount": "10.001"}, b"no more than 2 decimal places"),
+        ({"quantity": "", "amount": "20000"}, b"Not enough cash"),
+        ({"amount": "100"}, b"not both"),
+        ({"quantity": ""}, b"not both"),
+        ({"order_type": "limit"}, b"needs a limit price"),
+        ({"order_type": "limit", "limit_price": "NaN"}, b"Enter a number"),
+        ({"side": "short"}, b"Select a valid choice"),
+        ({"symbol": ""}, b"This field is required"),
     ],
 )
 def test_bad_order_forms_show_the_error_and_change_nothing(verified_client, alice, advisor_account, data, message):
+    before = _holdings(advisor_account)
     body = {"symbol": "AAPL", "side": "buy", "order_type": "market", "quantity": "1", **data}
     response = verified_client(alice.user).post(f"/accounts/{advisor_account.pk}/orders/new/", body)
     assert response.status_code == 400
     assert message in response.content
+    assert b'id="order-form"' in response.content
+    assert not Order.objects.exists() and not OutboxMessage.objects.exists()
+    assert _holdings(advisor_account) == before
+
+
+def test_a_bad_order_through_htmx_comes_back_as_the_form_with_its_errors(verified_client, alice, advisor_account):
+    response = verified_client(alice.user).post(
+        f"/accounts/{advisor_account.pk}/orders/new/",
+        {"symbol": "AAPL", "side": "sell", "order_type": "market", "quantity": "101"},
+        HTTP_HX_REQUEST="true",
+    )
+    # htmx swaps no 4xx by default: the partial arrives as 200 so the user sees the errors.
+    assert response.status_code == 200
+    assert b"Not enough AAPL" in response.content
+    assert response.content.lstrip().startswith(b'<section class="card" id="order-form">')
     assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"amount": "NaN"}, "Enter a number"),
+        ({"amount": "Infinity"}, "Enter a number"),
+        ({"amount": "1e30"}, "no more than 14 digits"),
+        ({"amount": "1,000"}, "Enter a number"),
+        ({"amount": "0"}, "greater than or equal"),
+        ({"amount": "-10"}, "greater than or equal"),
+        ({"amount": "1.001"}, "no more than 2 decimal places"),
+        ({"amount": "10000.01"}, "available"),
+        ({"direction": "steal"}, "Select a valid choice"),
+    ],
+)
+def test_bad_transfer_forms_show_the_error_and_change_nothing(verified_client, alice, advisor_account, data, message):
+    from trading.models import CashTransfer
+
+    before = _holdings(advisor_account)
+    client = verified_client(alice.user)
+    response = client.post(
+        f"/accounts/{advisor_account.pk}/transfers/new/",
+        {"direction": "withdrawal", "amount": "1", **data},
+        follow=True,
+    )
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(message in m for m in shown), shown
+    assert not CashTransfer.objects.exists() and not OutboxMessage.objects.exists()
+    assert _holdings(advisor_account) == before
+
+
+def _holdings(account):
+    from portfolios.models import CashBalance, Position
+
+    return (
+        sorted(Position.objects.filter(account=account).values_list("security__symbol", "quantity")),
+        sorted(CashBalance.objects.filter(account=account).values_list("currency", "amount")),
+    )
 
 
 def test_other_advisors_get_404(verified_client, bob, advisor_account):
