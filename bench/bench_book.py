@@ -16,7 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
 ACCOUNTS = 500
-RUNS = 15
+RUNS = 30
 
 
 def _build():  # type: ignore[no-untyped-def]
@@ -68,14 +68,14 @@ def _build():  # type: ignore[no-untyped-def]
     return client
 
 
-def _time(client: Client, params: dict[str, str]) -> tuple[float, float, int]:
+def _time(client: Client, params: dict[str, str], path: str = "/book/") -> tuple[float, float, int]:
     samples = []
     with CaptureQueriesContext(connection) as ctx:
-        assert client.get("/book/", params).status_code == 200
+        assert client.get(path, params).status_code == 200
     queries = len(ctx.captured_queries)
     for _ in range(RUNS):
         started = time.perf_counter()
-        response = client.get("/book/", params)
+        response = client.get(path, params)
         samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200
     samples.sort()
@@ -89,8 +89,17 @@ def run() -> list[tuple[str, str]]:
         client = _build()
         built = time.perf_counter() - started
         out = [(f"build {ACCOUNTS} funded accounts through the services", f"{built:.1f} s")]
-        for label, params in (("book, by household", {}), ("book, sorted by drift", {"sort": "drift", "dir": "desc"})):
-            median, p95, queries = _time(client, params)
-            out.append((f"{label} ({ACCOUNTS} accounts, page of 50): median / p95", f"{median:.0f} ms / {p95:.0f} ms"))
+        from portfolios.models import InvestmentAccount
+
+        first = InvestmentAccount.objects.order_by("pk").values_list("pk", flat=True).first()
+        for label, params, path in (
+            ("book, by household", {}, "/book/"),
+            ("book, sorted by drift", {"sort": "drift", "dir": "desc"}, "/book/"),
+            ("book, breached only", {"breached": "on"}, "/book/"),
+            ("GET /api/v1/accounts/", {}, "/api/v1/accounts/"),
+            ("GET /api/v1/accounts/{id}/positions/", {}, f"/api/v1/accounts/{first}/positions/"),
+        ):
+            median, p95, queries = _time(client, params, path)
+            out.append((f"{label} ({ACCOUNTS} accounts, pages of 50): median / p95", f"{median:.0f} ms / {p95:.0f} ms"))
             out.append((f"{label}: queries per render", str(queries)))
         return out
