@@ -196,41 +196,54 @@ def _row_maker() -> Callable[[str, Decimal, Decimal, Decimal, Decimal, bool], Dr
 
 
 _drift_row = _row_maker()
+_new_row = object.__new__
+_ROW_SETTERS = tuple(getattr(DriftRow, name).__set__ for name in DriftRow.__slots__)
 
 
 def _report(snapshot: AccountSnapshot, holdings: list[Holding], values: list[Decimal], cash: Decimal) -> DriftReport:
     """The drift of `holdings` (in symbol order) valued at `values`, with `cash`."""
     total = sum(values, cash)
     threshold = snapshot.threshold
-    relative_band = snapshot.relative_band if snapshot.band_mode == BandMode.RELATIVE else None
+    relative = snapshot.band_mode == BandMode.RELATIVE
+    relative_band = snapshot.relative_band
     valued = total > ZERO
-    make = _drift_row
+    new = _new_row
+    set_symbol, set_target, set_actual, set_drift, set_band, set_breached = _ROW_SETTERS
     rows: list[DriftRow] = []
     append = rows.append
     weight_sum = ZERO
     max_drift = ZERO
     breached = False
+    band = threshold
     for h, value in zip(holdings, values, strict=True):
+        # the body of _drift_row inlined: this loop runs ~20 times an account, twice a plan
         target = h.target_weight
         actual = value / total if valued else ZERO
         weight_sum += actual
         drift = actual - target
-        band = target * relative_band if relative_band is not None and target else threshold
+        if relative:
+            band = target * relative_band if target else threshold
         size = -drift if drift < ZERO else drift
         if size > max_drift:
             max_drift = size
-        if valued and size > band:
+        out = valued and size > band
+        if out:
             breached = True
-            append(make(h.symbol, target, actual, drift, band, True))
-        else:
-            append(make(h.symbol, target, actual, drift, band, False))
+        row = new(DriftRow)
+        set_symbol(row, h.symbol)
+        set_target(row, target)
+        set_actual(row, actual)
+        set_drift(row, drift)
+        set_band(row, band)
+        set_breached(row, out)
+        append(row)
     target = snapshot.cash_target
     actual = ONE - weight_sum if valued else ZERO
     drift = actual - target
-    band = target * relative_band if relative_band is not None and target else threshold
+    band = target * relative_band if relative and target else threshold
     size = -drift if drift < ZERO else drift
     out = valued and size > band
-    append(make(CASH, target, actual, drift, band, out))
+    append(_drift_row(CASH, target, actual, drift, band, out))
     return DriftReport(snapshot.account_id, total, tuple(rows), max(max_drift, size), breached or out)
 
 

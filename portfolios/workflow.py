@@ -78,6 +78,14 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _batch(snapshots: AccountBatch | Mapping[AccountId, AccountSnapshot] | Iterable[AccountSnapshot]) -> AccountBatch:
+    if isinstance(snapshots, AccountBatch):
+        return snapshots
+    if isinstance(snapshots, Mapping):
+        return AccountBatch(dict(snapshots))
+    return AccountBatch({s.account_id: s for s in snapshots})
+
+
 def _param(name: str, description: str, *, required: bool = False) -> NodeParameter:
     return NodeParameter(name=name, type=Any, required=required, default=None, description=description)
 
@@ -116,8 +124,7 @@ class FetchPortfolio(_EngineNode):
         if snapshots is None:
             fetcher: Fetcher = kwargs.get("fetcher") or _default_fetcher
             snapshots = fetcher(account_ids=list(kwargs.get("account_ids") or ()), as_of=kwargs.get("as_of"))
-        items = dict(snapshots) if isinstance(snapshots, Mapping) else {s.account_id: s for s in snapshots}
-        return {"snapshots": AccountBatch(items)}
+        return {"snapshots": _batch(snapshots)}
 
 
 @register_node()
@@ -200,6 +207,21 @@ def _workflow() -> Any:
     return build_rebalancing_workflow()
 
 
+_RUNTIME_LOGGER = logging.getLogger("kailash.runtime.base")
+
+
+@contextlib.contextmanager
+def _quiet_runtime() -> Iterator[LocalRuntime]:
+    """A LocalRuntime whose construction does not undo the logging configuration: it sets its
+    logger to INFO, after which every run logs ~10 lines (each node's start and end) through the
+    JSON formatter. The level configured in settings (kailash: WARNING) is put back."""
+    level = _RUNTIME_LOGGER.level
+    runtime = LocalRuntime(enable_monitoring=False, connection_validation="off")
+    _RUNTIME_LOGGER.setLevel(level)
+    with runtime:
+        yield runtime
+
+
 class RebalancingWorkflowError(RuntimeError):
     """The workflow run failed (a node raised); the cause is chained."""
 
@@ -219,17 +241,22 @@ def run_rebalancing_workflow(
     """
     if snapshots is None and account_ids is None:
         raise ValueError("Give account_ids or snapshots.")
+    # Every value handed to the runtime is small or opaque: the runtime writes each node's inputs
+    # and outputs into an audit trail, as JSON or else as str(value)[:1000] — and str() of a
+    # list of 1,000 snapshots formats all of them (it was half the time of a run) before cutting.
     parameters: dict[str, Any] = {
         "fetch_portfolio": {
             "account_ids": None if account_ids is None else list(account_ids),
             "as_of": as_of,
-            "snapshots": snapshots,
+            "snapshots": None if snapshots is None else _batch(snapshots),
             "fetcher": fetcher,
         }
     }
     # A runtime per run: it is cheap next to a chunk, and runs in different threads (a
     # page's button, a worker) then share nothing.
-    with LocalRuntime(enable_monitoring=False, connection_validation="off") as runtime:
+    # The collector is paused over the whole run, not only inside each node: resumed between
+    # nodes, its first young-generation pass would walk everything the node just allocated.
+    with _cyclic_gc_paused(), _quiet_runtime() as runtime:
         try:
             results, _ = runtime.execute(_workflow(), parameters=parameters)
         except Exception as exc:  # the runtime wraps a node's error; keep the cause readable

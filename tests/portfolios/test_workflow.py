@@ -1,5 +1,6 @@
 """The rebalancing workflow (Kailash SDK) end to end on in-memory snapshots: no database."""
 
+import logging
 import time
 from datetime import date, timedelta
 from decimal import Decimal as D
@@ -115,3 +116,23 @@ def _timed(fn) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+def test_the_runtime_never_formats_the_chunk_it_carries(monkeypatch):
+    # The runtime's audit trail keeps str(inputs)[:1000] of values that are not JSON; a plain
+    # list of 1,000 snapshots would be formatted whole first (half the time of a run).
+    def refuse(self):
+        raise AssertionError("a snapshot was formatted by the workflow runtime")
+
+    monkeypatch.setattr(AccountSnapshot, "__repr__", refuse)
+    for given in (chunk(10), {s.account_id: s for s in chunk(10)}):
+        assert len(run_rebalancing_workflow(snapshots=given)) == 10
+
+
+def test_a_run_leaves_the_sdk_logging_where_settings_put_it(caplog):
+    runtime_logger = logging.getLogger("kailash.runtime.base")
+    level = runtime_logger.level
+    with caplog.at_level(logging.INFO):
+        run_rebalancing_workflow(snapshots=chunk(3))
+        assert runtime_logger.level == level
+    assert not [r for r in caplog.records if r.name.startswith("kailash.runtime") and r.levelno < logging.WARNING]
