@@ -99,3 +99,19 @@ def test_a_bulk_book_refuses_unknown_symbols_and_a_used_prefix(securities, alice
             prefix="P",
         )
     assert ledger.verify() == []
+
+
+def test_the_benchmark_shortcut_without_foreign_key_checks_builds_the_same_balanced_book(
+    securities, alice, alice_household
+):
+    ids = bulk_book(
+        households=alice_household.pk,
+        holdings=[{"AAPL": Decimal("2"), "VXUS": Decimal("1")}] * 3,
+        cash=Decimal("5.00"),
+        acting_user=alice.user,
+        prefix="NOFK",
+        check_foreign_keys=False,
+    )
+    assert ledger.verify() == []
+    assert Position.objects.filter(account_id__in=ids).count() == 6
+    assert TaxLot.history.filter(account_id__in=ids).count() == 6
