@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
@@ -35,13 +35,31 @@ def cents_up(value: Decimal) -> Decimal:
     return value.quantize(CENTS, rounding=ROUND_CEILING)
 
 
-def add_business_days(day: date, days: int) -> date:
-    """`day` plus `days` weekdays (no exchange holiday calendar yet: weekends only)."""
+def is_weekday(day: date) -> bool:
+    """The default business calendar: Monday to Friday (no exchange holidays)."""
+    return day.weekday() < 5
+
+
+def business_calendar() -> Callable[[date], bool]:
+    """`settings.TRADING_BUSINESS_CALENDAR` — the import string of a function date -> bool
+    (True on a business day) — or weekdays only. A market holiday calendar plugs in here
+    without trading importing the app that owns it."""
+    path = getattr(settings, "TRADING_BUSINESS_CALENDAR", "")
+    return import_string(path) if path else is_weekday
+
+
+def add_business_days(day: date, days: int, *, is_business_day: Callable[[date], bool] | None = None) -> date:
+    """`day` plus `days` business days of the configured calendar (settlement: T+1)."""
+    is_business_day = is_business_day or business_calendar()
     current = day
     left = days
+    guard = 0
     while left > 0:
         current += timedelta(days=1)
-        if current.weekday() < 5:
+        guard += 1
+        if guard > 366 * 2:
+            raise TradingError("The business calendar has no business day within two years.")
+        if is_business_day(current):
             left -= 1
     return current
 
@@ -115,7 +133,9 @@ def sellable_quantity(account: InvestmentAccount, security: Security) -> Decimal
 def lock_account(account: InvestmentAccount) -> InvestmentAccount:
     """Take the account's row lock (the ledger's per-account lock too): serialises every
     check-then-write on one account's cash or shares."""
-    return InvestmentAccount.objects.select_for_update().select_related("household__firm").get(pk=account.pk)
+    return (
+        InvestmentAccount.objects.select_for_update(of=("self",)).select_related("household__firm").get(pk=account.pk)
+    )
 
 
 # --- cross-app hooks (settings hold import strings; trading never imports compliance) -------

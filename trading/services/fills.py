@@ -11,13 +11,15 @@ clearing to the market.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -76,10 +78,10 @@ def webhook_event_apply(*, event: dict[str, Any], acting_user: Any = None) -> st
         raise TradingError("The event needs an id, a type and data.")
     acting_user = acting_user or system_user()
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = WebhookEvent.objects.create(event_id=event_id[:100], type=kind[:40], payload=event)
-        except IntegrityError:
+        # Recorded first, once: a duplicate delivery finds its event id taken and stops here
+        # (ON CONFLICT DO NOTHING: no savepoint round trips for the common, new event).
+        record = _record_event(event_id=event_id[:100], kind=kind[:40], event=event)
+        if record is None:
             return "duplicate"
         if kind == "order.fill":
             result = _apply_fill_event(data, acting_user=acting_user)
@@ -90,6 +92,26 @@ def webhook_event_apply(*, event: dict[str, Any], acting_user: Any = None) -> st
         record.result = result
         record.save(update_fields=["result"])
         return result
+
+
+def _record_event(*, event_id: str, kind: str, event: dict[str, Any]) -> WebhookEvent | None:
+    """Insert the event once (ON CONFLICT DO NOTHING ... RETURNING: one round trip, no
+    savepoint); None when its id was seen before."""
+    received = timezone.now()
+    table = WebhookEvent._meta.db_table
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (source, event_id, type, payload, received_at, result) "  # noqa: S608 (our table name)
+            f"VALUES (%s, %s, %s, %s{cast}, %s, '') ON CONFLICT (event_id) DO NOTHING RETURNING id",
+            ["custodian", event_id, kind, json.dumps(event, cls=DjangoJSONEncoder), received],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return WebhookEvent(
+        pk=row[0], source="custodian", event_id=event_id, type=kind, payload=event, received_at=received
+    )
 
 
 def _apply_fill_event(data: dict[str, Any], *, acting_user: Any) -> str:
@@ -117,8 +139,9 @@ def execution_apply(*, fill: Fill, acting_user: Any) -> Execution | None:
 
     Guaranteed in one transaction: the Execution, its journal entry, the tax lots, and the
     order's filled quantity, average price and status (computed from all its executions,
-    so the fills' arrival order does not matter)."""
-    with transaction.atomic():
+    so the fills' arrival order does not matter). Inside a caller's transaction it takes
+    no savepoint: a failure rolls the caller back with it."""
+    with transaction.atomic(savepoint=False):
         order = (
             Order.objects.select_for_update()
             .select_related("account__household", "security")

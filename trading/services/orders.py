@@ -12,23 +12,23 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from kronos.history import save_attributed
-from portfolios.models import InvestmentAccount, Security
+from portfolios.models import CashBalance, InvestmentAccount, Price, Security
 from trading.errors import TradingError
-from trading.lifecycle import AT_CUSTODIAN, END_STATES, OrderStatus, check_transition
+from trading.lifecycle import AT_CUSTODIAN, END_STATES, OPEN_STATES, OrderStatus, check_transition
 from trading.models import Order, OrderCheck, OutboxMessage, RebalanceProposal, Side
 from trading.services.common import (
+    MONEY,
     QUANTITY,
     ZERO,
     OrderIntent,
-    buying_power,
     cents,
     cents_up,
-    latest_price,
-    lock_account,
     run_pretrade_checks,
     sellable_quantity,
 )
@@ -36,6 +36,7 @@ from trading.services.common import (
 S = OrderStatus
 MAX_QUANTITY = Decimal("1000000000")
 MAX_AMOUNT = Decimal("1000000000000")
+PRICE_FIELD = DecimalField(max_digits=20, decimal_places=6)
 
 
 def order_transition(order: Order, target: str, *, acting_user: Any, reason: str = "") -> Order:
@@ -131,10 +132,7 @@ def order_create(
     if source not in Order.Source.values:
         raise TradingError("Unknown order source.", field="source")
     security = _resolve_security(security)
-    if idempotency_key:
-        existing = Order.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return existing
+    # A retry with a known key is answered under the account lock (one read either way).
     try:
         with transaction.atomic():
             return _order_create(
@@ -174,9 +172,8 @@ def _order_create(
     proposal: RebalanceProposal | None,
     extra_buying_power: Decimal,
 ) -> Order:
-    account = lock_account(account)
+    account, cash, held, price = _lock_for_order(account, security)
     if idempotency_key:
-        # A concurrent twin that committed while we waited for the lock.
         existing = Order.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
@@ -189,7 +186,6 @@ def _order_create(
         )
     if side == Side.BUY and not security.is_active:
         raise TradingError(f"{security.symbol} is inactive and cannot be bought.", field="symbol")
-    price = latest_price(security)
     if price is None:
         raise TradingError(f"There is no price for {security.symbol} yet.", field="symbol")
 
@@ -197,7 +193,7 @@ def _order_create(
     if side == Side.BUY:
         reserve_price = limit_price if order_type == Order.OrderType.LIMIT and limit_price else price
         reserve = amount if amount is not None else cents_up(quantity * reserve_price)  # type: ignore[operator]
-        available = buying_power(account) + extra_buying_power
+        available = cash - held + extra_buying_power
         if reserve > available:
             raise TradingError(
                 f"Not enough cash: the order needs {reserve:,.2f} {account.base_currency}, "
@@ -216,24 +212,6 @@ def _order_create(
                 code="insufficient_shares",
             )
 
-    order = Order(
-        account=account,
-        security=security,
-        side=side,
-        order_type=order_type,
-        quantity=quantity,
-        amount=amount,
-        limit_price=limit_price,
-        estimated_price=price,
-        reserved_amount=reserve,
-        source=source,
-        client_order_id=_client_order_id(),
-        idempotency_key=idempotency_key,
-        proposal=proposal,
-        created_by=acting_user,
-    )
-    save_attributed(order, acting_user=acting_user, reason="order created", validate=False)
-
     intent = OrderIntent(
         account=account,
         security=security,
@@ -246,6 +224,39 @@ def _order_create(
         limit_price=limit_price,
     )
     results = run_pretrade_checks(intent)
+    hard = [r.message for r in results if r.outcome == "fail" and r.hard]
+    soft = [r.message for r in results if r.outcome == "fail" and not r.hard]
+    if hard:
+        target, reason = S.REJECTED, " ".join(hard)
+    elif soft:
+        target, reason = S.PENDING_REVIEW, " ".join(soft)
+    else:
+        target, reason = S.APPROVED, "pre-trade checks passed"
+    # The order is written once, already in the state its checks decide (draft -> target is
+    # checked as any move is): one row and one history row, not one per step.
+    check_transition(S.DRAFT, target)
+    now = timezone.now()
+    order = Order(
+        account=account,
+        security=security,
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        amount=amount,
+        limit_price=limit_price,
+        estimated_price=price,
+        reserved_amount=reserve,
+        status=target,
+        status_reason=reason,
+        source=source,
+        client_order_id=_client_order_id(),
+        idempotency_key=idempotency_key,
+        proposal=proposal,
+        created_by=acting_user,
+        created_at=now,
+        closed_at=now if target in END_STATES else None,
+    )
+    save_attributed(order, acting_user=acting_user, reason=f"order created: {target}", validate=False)
     if results:
         bulk_create_with_history(
             [OrderCheck(order=order, rule=r.rule, outcome=r.outcome, hard=r.hard, message=r.message) for r in results],
@@ -253,19 +264,53 @@ def _order_create(
             default_user=acting_user,
             default_change_reason="pre-trade check",
         )
-    hard = [r.message for r in results if r.outcome == "fail" and r.hard]
-    soft = [r.message for r in results if r.outcome == "fail" and not r.hard]
-    if hard:
-        return order_transition(order, S.REJECTED, acting_user=acting_user, reason=" ".join(hard))
-    if soft:
-        return order_transition(order, S.PENDING_REVIEW, acting_user=acting_user, reason=" ".join(soft))
-    return _approve(order, acting_user=acting_user, reason="pre-trade checks passed")
+    if target == S.APPROVED:
+        _queue_submission(order)
+    return order
+
+
+def _lock_for_order(
+    account: InvestmentAccount, security: Security
+) -> tuple[InvestmentAccount, Decimal, Decimal, Decimal | None]:
+    """Lock the account row (only it: not its household or firm) and read, in the same
+    query, its cash, the cash its open buys hold back, and the security's latest price."""
+    held = (
+        Order.objects.filter(account=OuterRef("pk"), side=Side.BUY, status__in=OPEN_STATES)
+        .values("account")
+        .annotate(s=Sum(Greatest(F("reserved_amount") - F("filled_amount"), Value(ZERO, output_field=MONEY))))
+        .values("s")
+    )
+    row = (
+        InvestmentAccount.objects.select_for_update(of=("self",))
+        .select_related("household__firm")
+        .annotate(
+            _cash=Subquery(
+                CashBalance.objects.filter(account=OuterRef("pk"), currency=OuterRef("base_currency")).values("amount")[
+                    :1
+                ],
+                output_field=MONEY,
+            ),
+            _held=Subquery(held, output_field=MONEY),
+            _price=Subquery(
+                Price.objects.filter(security_id=security.pk).order_by("-date").values("close")[:1],
+                output_field=PRICE_FIELD,
+            ),
+        )
+        .get(pk=account.pk)
+    )
+    cash = row._cash if row._cash is not None else ZERO  # type: ignore[attr-defined]
+    held_amount = row._held if row._held is not None else ZERO  # type: ignore[attr-defined]
+    return row, cash, held_amount, row._price  # type: ignore[attr-defined]
+
+
+def _queue_submission(order: Order) -> None:
+    OutboxMessage.objects.create(kind=OutboxMessage.Kind.SUBMIT_ORDER, order=order)
+    _kick_relay()
 
 
 def _approve(order: Order, *, acting_user: Any, reason: str) -> Order:
     order_transition(order, S.APPROVED, acting_user=acting_user, reason=reason)
-    OutboxMessage.objects.create(kind=OutboxMessage.Kind.SUBMIT_ORDER, order=order)
-    _kick_relay()
+    _queue_submission(order)
     return order
 
 

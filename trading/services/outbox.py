@@ -13,17 +13,20 @@ and shows on the operations page.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
 
 from accounts.services import system_user
 from trading.adapters.banking import BankingError, get_banking
 from trading.adapters.custodian import CustodianError, CustodianRejected, OrderRequest, get_custodian
-from trading.lifecycle import END_STATES, OrderStatus
+from trading.lifecycle import END_STATES, OrderStatus, check_transition
 from trading.models import Order, OutboxMessage
 from trading.services.orders import order_transition
 
@@ -32,6 +35,8 @@ S = OrderStatus
 MAX_ATTEMPTS = 12
 BASE_BACKOFF_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 600.0
+BATCH_SIZE = 100
+CONCURRENCY = int(getattr(settings, "TRADING_RELAY_CONCURRENCY", 8))
 
 
 @dataclass
@@ -46,12 +51,13 @@ def backoff_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_BACKOFF_SECONDS, BASE_BACKOFF_SECONDS * 2 ** max(0, attempts - 1)))
 
 
-def _mark_sent(message: OutboxMessage, *, now: datetime) -> None:
+def _mark_sent(message: OutboxMessage, *, now: datetime, save: bool = True) -> None:
     message.status = OutboxMessage.Status.SENT
     message.sent_at = now
     message.attempts += 1
     message.last_error = ""
-    message.save(update_fields=["status", "sent_at", "attempts", "last_error"])
+    if save:
+        message.save(update_fields=["status", "sent_at", "attempts", "last_error"])
 
 
 def _order_request(order: Order) -> OrderRequest:
@@ -131,18 +137,34 @@ def relay_outbox(
     banking: Any = None,
     acting_user: Any = None,
     now: datetime | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> RelayResult:
-    """Send up to `limit` due messages, one transaction each; return what happened."""
+    """Send up to `limit` due messages; return what happened.
+
+    Order submissions go in batches: one transaction claims up to `batch_size` due messages
+    and their orders (skip_locked, so relays share the queue), makes the custodian calls
+    side by side (a small thread pool), and writes every outcome in bulk (orders with their
+    history rows, messages) before it commits. A crash before the commit leaves the whole
+    batch pending; the resend carries the same client order ids, which the custodian
+    dedupes. Cancels and bank transfers (rare) go one per transaction."""
     result = RelayResult()
     custodian = custodian or get_custodian()
     banking = banking or get_banking()
     acting_user = acting_user or system_user()
-    for _ in range(limit):
+    done = 0
+    while done < limit:
         moment = now or timezone.now()
+        with transaction.atomic():
+            batch = _claim_submissions(moment, min(batch_size, limit - done))
+            if batch:
+                _send_submissions(batch, custodian=custodian, acting_user=acting_user, now=moment, result=result)
+                done += len(batch)
+                continue
         with transaction.atomic():
             message = _next_message(moment)
             if message is None:
                 break
+            done += 1
             try:
                 with transaction.atomic():
                     if message.kind == OutboxMessage.Kind.SUBMIT_ORDER:
@@ -155,6 +177,81 @@ def relay_outbox(
             except (CustodianError, BankingError) as exc:
                 _retry_later(message, error=str(exc), now=moment, acting_user=acting_user, result=result)
     return result
+
+
+def _claim_submissions(now: datetime, size: int) -> list[OutboxMessage]:
+    """Due order submissions, locked with their orders (others' claims are skipped)."""
+    return list(
+        OutboxMessage.objects.filter(
+            status=OutboxMessage.Status.PENDING,
+            next_attempt_at__lte=now,
+            kind=OutboxMessage.Kind.SUBMIT_ORDER,
+            order__isnull=False,
+        )
+        .order_by("id")
+        .select_related("order__account", "order__security")
+        .select_for_update(skip_locked=True, of=("self", "order"))[:size]
+    )
+
+
+def _submit_quietly(custodian: Any, order: Order) -> Any:
+    try:
+        return custodian.submit_order(_order_request(order))
+    except (CustodianError, CustodianRejected) as exc:  # CustodianRejected may not subclass CustodianError
+        return exc
+
+
+def _send_submissions(
+    batch: list[OutboxMessage], *, custodian: Any, acting_user: Any, now: datetime, result: RelayResult
+) -> None:
+    """One claimed batch: the calls side by side, then every outcome written in bulk."""
+    to_send = [m for m in batch if m.order is not None and m.order.status == S.APPROVED]
+    settled = [m for m in batch if m not in to_send]
+    for message in settled:
+        # Cancelled before it went out, or already moved on by a fill that beat a crashed relay.
+        assert message.order is not None
+        message.status = (
+            OutboxMessage.Status.SKIPPED if message.order.status == S.CANCELLED else OutboxMessage.Status.SENT
+        )
+    if len(to_send) > 1:
+        with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(to_send))) as pool:
+            answers = list(pool.map(lambda m: _submit_quietly(custodian, m.order), to_send))
+    else:
+        answers = [_submit_quietly(custodian, m.order) for m in to_send]
+    submitted: list[Order] = []
+    sent: list[OutboxMessage] = list(settled)
+    for message, answer in zip(to_send, answers, strict=True):
+        order = message.order
+        assert order is not None
+        if isinstance(answer, CustodianRejected):
+            order_transition(order, S.SUBMITTED, acting_user=acting_user, reason="sent to the custodian")
+            order_transition(
+                order, S.REJECTED, acting_user=acting_user, reason=f"The custodian refused the order: {answer}"
+            )
+        elif isinstance(answer, CustodianError):
+            _retry_later(message, error=str(answer), now=now, acting_user=acting_user, result=result)
+            continue
+        else:
+            check_transition(order.status, S.SUBMITTED)
+            order.custodian_order_id = answer.custodian_order_id
+            order.status = S.SUBMITTED
+            order.status_reason = "accepted by the custodian"
+            order.submitted_at = order.submitted_at or now
+            order.updated_at = now
+            submitted.append(order)
+        _mark_sent(message, now=now, save=False)
+        sent.append(message)
+        result.sent += 1
+    if submitted:
+        bulk_update_with_history(
+            submitted,
+            Order,
+            ["custodian_order_id", "status", "status_reason", "submitted_at", "updated_at"],
+            default_user=acting_user,
+            default_change_reason=f"order {S.SUBMITTED}",
+        )
+    if sent:
+        OutboxMessage.objects.bulk_update(sent, ["status", "sent_at", "attempts", "last_error"])
 
 
 def _retry_later(message: OutboxMessage, *, error: str, now: datetime, acting_user: Any, result: RelayResult) -> None:

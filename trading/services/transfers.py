@@ -130,7 +130,9 @@ def transfer_create(
 def transfer_bank_submit(*, transfer: CashTransfer, banking: Any, acting_user: Any) -> CashTransfer:
     """Create the transfer at the bank (linking the account's bank first if needed) and apply
     the status it answers. The bank dedupes on our idempotency key, so a resend is safe."""
-    transfer = CashTransfer.objects.select_for_update().select_related("account__household").get(pk=transfer.pk)
+    transfer = (
+        CashTransfer.objects.select_for_update(of=("self",)).select_related("account__household").get(pk=transfer.pk)
+    )
     if transfer.bank_transfer_id:
         return transfer
     if transfer.bank_link is None:
@@ -167,7 +169,11 @@ def transfer_status_apply(
     """Apply the bank's status: settle a deposit into cash, or fail a transfer (a failed
     withdrawal's cash is put back). Idempotent: a transfer that ended stays as it is."""
     with transaction.atomic():
-        transfer = CashTransfer.objects.select_for_update().select_related("account__household").get(pk=transfer.pk)
+        transfer = (
+            CashTransfer.objects.select_for_update(of=("self",))
+            .select_related("account__household")
+            .get(pk=transfer.pk)
+        )
         if transfer.status in (CashTransfer.Status.SETTLED, CashTransfer.Status.FAILED):
             return transfer
         account = transfer.account
