@@ -369,10 +369,10 @@ _SNAPSHOT_SQL = {
     "positions": """
         SELECT account_id, security_id, quantity FROM portfolios_position
         WHERE account_id = ANY(%s) AND quantity <> 0""",
+    # Unordered: sorted (acquired_on, id) in Python, only where a holding has several lots.
     "lots": """
         SELECT account_id, security_id, id, quantity, cost_per_share, acquired_on FROM portfolios_taxlot
-        WHERE account_id = ANY(%s) AND quantity > 0
-        ORDER BY acquired_on, id""",
+        WHERE account_id = ANY(%s) AND quantity > 0""",
     "targets": """
         SELECT model_id, security_id, weight FROM portfolios_modeltarget
         WHERE model_id = ANY(%s)""",
@@ -394,6 +394,10 @@ _SNAPSHOT_SQL = {
         WHERE t.account_id = ANY(%s) AND c.gain < 0 AND c.closed_on > %s AND c.closed_on <= %s
         GROUP BY t.account_id, t.security_id""",
 }
+
+
+def _lot_order(lot: rebalancing.Lot) -> tuple[date, int | str]:
+    return lot.acquired_on, lot.lot_id
 
 
 def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.AccountSnapshot]:
@@ -460,7 +464,9 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
                     held.get(security_id, ZERO),
                     price,
                     wanted.get(security_id, ZERO),
-                    tuple(account_lots) if account_lots else no_lots,
+                    (tuple(sorted(account_lots, key=_lot_order)) if len(account_lots) > 1 else (account_lots[0],))
+                    if account_lots
+                    else no_lots,
                     restricted,
                     loss_sales.get(key),
                 )

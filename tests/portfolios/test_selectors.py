@@ -166,6 +166,15 @@ def test_engine_snapshots_fast_path_equals_the_portable_orm_path(funded, securit
         closed_on=date.today() - timedelta(days=1),
         acting_user=alice.user,
     )
+    services.transfer_in(  # a lot older than the others, made last: lots are ordered by date, then id
+        account=funded,
+        positions=[
+            {"symbol": "AAPL", "quantity": Decimal("1"), "cost_basis": Decimal("90"), "acquired_on": date(2019, 5, 6)},
+            {"symbol": "AAPL", "quantity": Decimal("2"), "cost_basis": Decimal("90"), "acquired_on": date(2021, 1, 4)},
+        ],
+        acting_user=alice.user,
+        idempotency_key="older-lot",
+    )
     securities["VXUS"].is_active = False
     securities["VXUS"].save()
     unpriced = services.security_create(symbol="NOPX", acting_user=alice.user)
@@ -183,6 +192,9 @@ def test_engine_snapshots_fast_path_equals_the_portable_orm_path(funded, securit
         fast = selectors.engine_snapshots(account_ids=ids, as_of=as_of)
         portable = selectors._engine_snapshots_orm(ids, as_of or timezone.localdate())
         assert fast == portable
+        aapl = next(h for h in fast[funded.pk].holdings if h.symbol == "AAPL")
+        assert [lot.acquired_on for lot in aapl.lots] == sorted(lot.acquired_on for lot in aapl.lots)
+        assert aapl.lots[0].acquired_on == date(2019, 5, 6)
         assert set(fast) == set(ids) - {999_999}
     assert selectors.engine_snapshots(account_ids=[]) == {}
 
