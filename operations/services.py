@@ -450,12 +450,8 @@ def billing_run_approve(*, run: BillingRun, acting_user: Any, effective_date: da
                     charge.error = outcome.error[:255]
                 done.append(charge)
         if done:
-            bulk_update_with_history(
-                done,
-                FeeCharge,
-                ["status", "error", "entry"],
-                default_user=acting_user,
-                default_change_reason="billing approved",
+            ledger.bulk_update_rows_with_history(
+                FeeCharge, done, ["status", "error", "entry"], acting_user=acting_user, reason="billing approved"
             )
         run.status = BillingRun.Status.APPROVED
         run.approved_by = acting_user

@@ -647,13 +647,8 @@ def _post_bulk(
         for r in changed:
             r.updated_at = now  # bulk_update does not apply auto_now
         if changed:
-            bulk_update_with_history(
-                changed,
-                model,
-                [field_name, "updated_at"],
-                batch_size=2000,
-                default_user=acting_user,
-                default_change_reason=reason,
+            bulk_update_rows_with_history(
+                model, changed, [field_name, "updated_at"], acting_user=acting_user, reason=reason
             )
         if created:
             bulk_create_with_history(
@@ -668,3 +663,38 @@ def _post_bulk(
     done = [r for r in results if r is not None]
     assert len(done) == len(specs)
     return done
+
+
+def bulk_update_rows_with_history(
+    model: Any, rows: Sequence[Any], fields: Sequence[str], *, acting_user: Any, reason: str, batch_size: int = 5000
+) -> None:
+    """`bulk_update_with_history` at scale: one `UPDATE ... FROM (VALUES ...)` per batch instead of
+    Django's CASE WHEN per row (which costs milliseconds a row), then the history rows through
+    `bulk_update_with_history` with no fields (simple_history's own bulk history writer)."""
+    from django.db import connection
+
+    if not rows:
+        return
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    pk = meta.pk
+    table = connection.ops.quote_name(meta.db_table)
+    casts = [pk.db_type(connection)] + [f.db_type(connection) for f in columns]
+    row_sql = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    sets = ", ".join(f"{connection.ops.quote_name(f.column)} = v.c{n}" for n, f in enumerate(columns, start=1))
+    names = ", ".join(f"c{n}" for n in range(len(casts)))
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            params: list[Any] = []
+            for row in batch:
+                params.append(row.pk)
+                params.extend(f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns)
+            cursor.execute(
+                f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([row_sql] * len(batch))}) AS v({names}) "  # noqa: S608 -- identifiers from the model, values as parameters
+                f"WHERE t.{connection.ops.quote_name(pk.column)} = v.c0",
+                params,
+            )
+        bulk_update_with_history(
+            list(rows), model, [], batch_size=batch_size, default_user=acting_user, default_change_reason=reason
+        )
