@@ -1,0 +1,133 @@
+"""Proposal write path and order throughput paths: what is stored, what a rerun changes, and
+that the query counts stay fixed as the number of accounts or orders grows."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from accounts.services import system_user
+from tests.trading.factories import account_with, model_of
+from trading.models import Order, OutboxMessage, ProposalTrade, RebalanceProposal
+from trading.services import order_create, proposal_create_for_accounts
+from trading.services.common import add_business_days
+
+pytestmark = pytest.mark.django_db
+
+
+def _buy(account, user, quantity="10", symbol="AAPL", key=None):
+    return order_create(
+        account=account,
+        security=symbol,
+        side="buy",
+        quantity=Decimal(quantity),
+        acting_user=user,
+        source="job",
+        idempotency_key=key,
+    )
+
+
+def test_it_does_not_propose_cash_that_open_buys_have_reserved(alice_household, alice, securities):
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    account = account_with(alice_household, cash="10000.00", model=model)
+    _buy(account, alice.user, quantity="20", symbol="AAPL")  # reserves 3,000.00 at 150
+    (proposal,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=alice.user)
+    assert proposal.inputs["cash"] == "7000.00"
+    assert proposal.inputs["reserved_for_open_buys"] == "3000.00"
+    spent = sum(t.estimated_amount for t in proposal.trades.all() if t.side == "buy")
+    assert 0 < spent <= Decimal("7000.00")
+
+
+def test_it_stores_a_compact_inputs_snapshot_without_lots(alice_household, alice, securities):
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    account = account_with(alice_household, cash="1000.00", positions=[("AAPL", "100", "100")], model=model)
+    (proposal,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=alice.user)
+    inputs = proposal.inputs
+    assert inputs["holding_columns"] == ["symbol", "quantity", "price", "target_weight", "restricted"]
+    rows = {row[0]: row for row in inputs["holdings"]}
+    assert [Decimal(v) for v in rows["AAPL"][1:4]] == [Decimal(100), Decimal(150), Decimal("0.5")]
+    assert "lots" not in str(inputs)
+    assert inputs["settings"]["threshold"] and inputs["cash"] == "1000.00"
+    assert proposal.drift_before and {"symbol", "drift"} <= set(proposal.drift_before[0])
+
+
+def test_the_nightly_run_records_none_needed_slimly_and_a_rerun_writes_nothing(
+    alice_household, alice, securities, django_assert_max_num_queries
+):
+    model = model_of(alice_household.firm, {"AAPL": "1"})
+    inside = account_with(alice_household, positions=[("AAPL", "10", "100")], model=model)
+    drifted = account_with(alice_household, cash="3000.00", model=model)
+    system = system_user()
+    stored = proposal_create_for_accounts(account_ids=[inside.pk, drifted.pk], acting_user=system, scheduled=True)
+    by_account = {p.account_id: p for p in stored}
+    slim = by_account[inside.pk]
+    assert slim.needed is False and slim.drift_before == [] and slim.created_by == system
+    assert slim.history.get().history_user == system  # attributable
+    assert by_account[drifted.pk].needed is True and by_account[drifted.pk].trades.count() == 1
+    with django_assert_max_num_queries(2):
+        again = proposal_create_for_accounts(account_ids=[inside.pk, drifted.pk], acting_user=system, scheduled=True)
+    assert {p.pk for p in again} == {p.pk for p in stored}
+
+
+def test_a_new_proposal_expires_the_open_one_with_history(alice_household, alice, securities):
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    account = account_with(alice_household, cash="10000.00", model=model)
+    (first,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=alice.user)
+    (second,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=alice.user)
+    first.refresh_from_db()
+    assert first.status == "expired" and second.status == "proposed"
+    latest = first.history.order_by("-history_id").first()
+    assert latest.status == "expired" and latest.history_change_reason == "superseded"
+    assert not hasattr(latest, "inputs")  # history rows do not repeat the JSON
+
+
+def test_proposal_writes_take_fixed_queries_for_any_chunk(
+    alice_household, alice, securities, django_assert_max_num_queries
+):
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    few = [account_with(alice_household, cash="5000.00", model=model).pk for _ in range(2)]
+    many = [account_with(alice_household, cash="5000.00", model=model).pk for _ in range(12)]
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        proposal_create_for_accounts(account_ids=few, acting_user=alice.user)
+    with CaptureQueriesContext(connection) as large:
+        proposal_create_for_accounts(account_ids=many, acting_user=alice.user)
+    assert len(large.captured_queries) == len(small.captured_queries)
+    assert RebalanceProposal.objects.filter(account_id__in=many).count() == 12
+    assert ProposalTrade.objects.filter(proposal__account_id__in=many).count() == 24
+
+
+def test_an_order_is_created_in_few_queries_with_one_history_row(advisor_account, alice, django_assert_max_num_queries):
+    _buy(advisor_account, alice.user, key="warm")
+    with django_assert_max_num_queries(9):
+        order = _buy(advisor_account, alice.user, key="k1")
+    assert order.status == "approved" and order.reserved_amount == Decimal("1500.00")
+    (row,) = order.history.all()
+    assert row.status == "approved" and row.history_user == alice.user
+    assert OutboxMessage.objects.filter(order=order, status="pending").count() == 1
+
+
+def test_the_relay_sends_a_batch_in_fixed_queries(advisor_account, alice, sandbox, django_assert_max_num_queries):
+    orders = [_buy(advisor_account, alice.user, quantity="1", key=f"b{i}") for i in range(15)]
+    custodian = sandbox.custodian()
+    from trading.services import relay_outbox
+
+    with django_assert_max_num_queries(14):  # 13 for 15 orders; the same for 100
+        result = relay_outbox(custodian=custodian, acting_user=alice.user)
+    assert result.sent == 15
+    assert set(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True)) == {"submitted"}
+    assert sandbox.sandbox.order_count() == 15
+    sandbox.deliver()
+    assert Order.objects.filter(pk__in=[o.pk for o in orders], status="filled").count() == 15
+
+
+def _no_fridays(day: date) -> bool:
+    return day.weekday() < 4
+
+
+def test_settlement_uses_the_configured_business_calendar(settings):
+    assert add_business_days(date(2026, 1, 1), 1) == date(2026, 1, 2)  # Thursday -> Friday
+    settings.TRADING_BUSINESS_CALENDAR = "tests.trading.test_services_proposals._no_fridays"
+    assert add_business_days(date(2026, 1, 1), 1) == date(2026, 1, 5)  # Friday is a holiday
