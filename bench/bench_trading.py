@@ -11,6 +11,27 @@ from django.test import Client
 from bench.harness import per_second
 
 ORDERS = int(os.environ.get("BENCH_TRADING_ORDERS", "500"))
+ACCOUNTS = int(os.environ.get("BENCH_TRADING_ACCOUNTS", "8"))
+WORKERS = int(os.environ.get("BENCH_TRADING_WORKERS", "4"))
+
+
+def _in_threads(items: list, work) -> None:  # type: ignore[type-arg, no-untyped-def]
+    """Run `work(item)` over `items` in WORKERS threads (each with its own DB connection)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def run_part(part: list) -> None:  # type: ignore[type-arg]
+        try:
+            for item in part:
+                work(item)
+        finally:
+            connection.close()
+
+    parts = [items[i::WORKERS] for i in range(WORKERS)]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for future in [pool.submit(run_part, p) for p in parts]:
+            future.result()
 
 
 def run() -> list[tuple[str, str]]:
@@ -35,17 +56,22 @@ def run() -> list[tuple[str, str]]:
     household = household_create(firm=firm, name="Bench", advisor=advisor, acting_user=system)
     security = Security.objects.create(symbol="BENCHX")
     Price.objects.create(security=security, date=date.today() - timedelta(days=1), close=Decimal("10"))
-    account = InvestmentAccount.objects.create(household=household, name="Bench", custodian_account_number="BENCH-T-1")
-    ps.transfer_in(account=account, cash=Decimal("100000000.00"), acting_user=system, idempotency_key="bench-cash")
+    accounts = []
+    for n in range(ACCOUNTS):
+        account = InvestmentAccount.objects.create(
+            household=household, name=f"Bench {n}", custodian_account_number=f"BENCH-T-{n}"
+        )
+        ps.transfer_in(account=account, cash=Decimal("10000000.00"), acting_user=system, idempotency_key=f"bench-{n}")
+        accounts.append(account)
 
     sandbox = SandboxCustodian(secret=settings.CUSTODIAN_WEBHOOK_SECRET)
     custodian = RestCustodian(sandbox.start(), retries=0)
-    client = Client()
     try:
         started = time.perf_counter()
-        for i in range(ORDERS):
+
+        def create(i: int) -> None:
             services.order_create(
-                account=account,
+                account=accounts[i % ACCOUNTS],
                 security=security,
                 side="buy",
                 quantity=Decimal("1"),
@@ -53,32 +79,42 @@ def run() -> list[tuple[str, str]]:
                 source="job",
                 idempotency_key=f"bench-{i}",
             )
+
+        # Threads by account (an account's orders serialise on its lock, as in production).
+        _in_threads(sorted(range(ORDERS), key=lambda i: i % ACCOUNTS), create)
         created = time.perf_counter() - started
         t = time.perf_counter()
         services.relay_outbox(custodian=custodian, limit=ORDERS + 10)
         relayed = time.perf_counter() - t
         t = time.perf_counter()
 
-        def send(body: bytes, headers: dict[str, str]) -> int:
-            return client.post(
-                "/webhooks/custodian/",
-                data=body,
-                content_type="application/json",
-                HTTP_X_CUSTODIAN_SIGNATURE=headers["X-Custodian-Signature"],
-            ).status_code
+        def send_one(body: bytes) -> None:
+            headers = sandbox.headers_for(body)
+            status = (
+                Client()
+                .post(
+                    "/webhooks/custodian/",
+                    data=body,
+                    content_type="application/json",
+                    HTTP_X_CUSTODIAN_SIGNATURE=headers["X-Custodian-Signature"],
+                )
+                .status_code
+            )
+            assert status == 200, status
 
         while sandbox.pending_webhook_count():
-            sandbox.deliver_pending(send)
+            _in_threads(sandbox._take_webhooks(), send_one)
         filled = time.perf_counter() - t
         total = time.perf_counter() - started
     finally:
         sandbox.stop()
     from trading.models import Order
 
-    assert Order.objects.filter(account=account, status="filled").count() == ORDERS, json.dumps("not all filled")
+    assert Order.objects.filter(account__in=accounts, status="filled").count() == ORDERS, json.dumps("not all filled")
+    how = f"{ACCOUNTS} accounts, {WORKERS} threads"
     return [
-        ("orders created (checks, reservation, outbox)", per_second(ORDERS, created)),
-        ("orders submitted by the relay over HTTP", per_second(ORDERS, relayed)),
-        ("fill webhooks verified and applied (ledger, lots)", per_second(ORDERS, filled)),
+        (f"orders created (checks, reservation, outbox; {how})", per_second(ORDERS, created)),
+        ("orders submitted by the relay over HTTP (batches, parallel calls)", per_second(ORDERS, relayed)),
+        (f"fill webhooks verified and applied (ledger, lots; {WORKERS} threads)", per_second(ORDERS, filled)),
         ("end to end: submit + fill", per_second(ORDERS, total)),
     ]

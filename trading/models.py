@@ -30,6 +30,18 @@ def drift_field(**kwargs) -> models.DecimalField:  # type: ignore[no-untyped-def
     return models.DecimalField(max_digits=9, decimal_places=6, **kwargs)
 
 
+class SnapshotJSONField(models.JSONField):
+    """A JSONField that bulk inserts as VALUES with one binary jsonb parameter per row.
+
+    Django's PostgreSQL bulk insert otherwise packs every column into a text array for
+    UNNEST, and quoting large JSON documents into an array literal (and PostgreSQL parsing
+    it back) was most of the cost of writing a chunk of proposals. A field with its own
+    placeholder opts its model out of UNNEST; nothing else changes."""
+
+    def get_placeholder(self, value, compiler, connection) -> str:  # type: ignore[no-untyped-def]
+        return "%s"
+
+
 class Side(models.TextChoices):
     BUY = "buy", "Buy"
     SELL = "sell", "Sell"
@@ -57,14 +69,14 @@ class RebalanceProposal(models.Model):
         blank=True,
         help_text="Set by the scheduled job (account and date) so a rerun makes no second proposal.",
     )
-    inputs = models.JSONField(default=dict, help_text="The snapshot the engine saw (decimals as strings).")
-    drift_before = models.JSONField(default=list)
-    drift_after = models.JSONField(default=list)
+    inputs = SnapshotJSONField(default=dict, help_text="The snapshot the engine saw (decimals as strings).")
+    drift_before = SnapshotJSONField(default=list)
+    drift_after = SnapshotJSONField(default=list)
     max_drift_before = drift_field(default=ZERO)
     max_drift_after = drift_field(null=True, blank=True)
     estimated_cost = cash_field(default=ZERO)
     realised_gain = cash_field(default=ZERO)
-    notes = models.JSONField(default=list)
+    notes = SnapshotJSONField(default=list)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     decided_by = models.ForeignKey(

@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -65,7 +65,26 @@ def _dec(data: dict[str, Any], key: str, *, required: bool = True) -> Decimal | 
     return value
 
 
-def webhook_event_apply(*, event: dict[str, Any], acting_user: Any = None) -> str:
+RETRYABLE_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
+
+
+def webhook_event_apply(*, event: dict[str, Any], acting_user: Any = None, attempts: int = 3) -> str:
+    """Apply one custodian event once (see `_webhook_event_apply`); a deadlock or
+    serialization failure — fills of one household's accounts run side by side — is
+    retried from the start (the whole transaction rolled back first) when this call owns
+    the transaction."""
+    for attempt in range(attempts):
+        try:
+            return _webhook_event_apply(event=event, acting_user=acting_user)
+        except OperationalError as exc:
+            code = getattr(exc.__cause__, "sqlstate", None)
+            if connection.in_atomic_block or code not in RETRYABLE_SQLSTATES or attempt == attempts - 1:
+                raise
+            logger.warning("webhook event retried after %s", code, extra={"event_id": event.get("id")})
+    raise AssertionError("unreachable")
+
+
+def _webhook_event_apply(*, event: dict[str, Any], acting_user: Any = None) -> str:
     """Apply one custodian event once; return what happened ("applied", "duplicate", ...).
 
     Raises TradingError for an event that cannot be understood (the caller answers 400 and
@@ -143,7 +162,9 @@ def execution_apply(*, fill: Fill, acting_user: Any) -> Execution | None:
     no savepoint: a failure rolls the caller back with it."""
     with transaction.atomic(savepoint=False):
         order = (
-            Order.objects.select_for_update()
+            # Only the order row: the account, household and security rows it joins stay
+            # unlocked, so fills of other orders (same security or firm) run side by side.
+            Order.objects.select_for_update(of=("self",))
             .select_related("account__household", "security")
             .filter(client_order_id=fill.client_order_id)
             .first()
@@ -235,6 +256,7 @@ def _refresh_order(order: Order, *, fill: Fill, acting_user: Any) -> None:
         return
     if order.status == S.APPROVED:
         # The fill beat our relay's commit (or the relay died after sending): it was submitted.
+        # Both steps stay in the order's history (the audit trail shows the submission).
         order_transition(order, S.SUBMITTED, acting_user=acting_user, reason="filled before acknowledgement")
     target = S.FILLED if order.quantity is not None and filled >= order.quantity else S.PARTIALLY_FILLED
     order_transition(order, target, acting_user=acting_user, reason="fill")
