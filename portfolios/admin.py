@@ -1,8 +1,12 @@
 """Operations' admin for securities, prices, models, accounts and the ledger (read-only where the ledger rules)."""
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from simple_history.admin import SimpleHistoryAdmin
 
+from kronos.retention import RetainedAdminMixin
+from portfolios.errors import PortfoliosError
 from portfolios.models import (
     CashBalance,
     InvestmentAccount,
@@ -18,6 +22,7 @@ from portfolios.models import (
     TaxLot,
     ValuationSnapshot,
 )
+from portfolios.services import _clean_targets
 
 
 class ReadOnlyAdmin(SimpleHistoryAdmin):
@@ -34,7 +39,7 @@ class ReadOnlyAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Security)
-class SecurityAdmin(SimpleHistoryAdmin):
+class SecurityAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
     list_display = ["symbol", "name", "asset_class", "currency", "is_active"]
     list_filter = ["asset_class", "is_active"]
     search_fields = ["symbol", "name"]
@@ -51,14 +56,33 @@ class PriceAdmin(admin.ModelAdmin):
     list_select_related = ["security"]
 
 
+class ModelTargetFormSet(BaseInlineFormSet):
+    """Holds the admin to the service's rule: targets plus cash sum to exactly 100%."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(form.errors for form in self.forms):
+            return
+        targets = [
+            (form.cleaned_data["security"].symbol, form.cleaned_data["weight"])
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("security")
+        ]
+        try:
+            _clean_targets(targets, self.instance.cash_target)
+        except PortfoliosError as exc:
+            raise ValidationError(exc.message) from exc
+
+
 class ModelTargetInline(admin.TabularInline):
     model = ModelTarget
+    formset = ModelTargetFormSet
     extra = 0
     autocomplete_fields = ["security"]
 
 
 @admin.register(ModelPortfolio)
-class ModelPortfolioAdmin(SimpleHistoryAdmin):
+class ModelPortfolioAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
     list_display = ["name", "firm", "risk_level", "cash_target", "is_active"]
     list_filter = ["firm", "is_active", "risk_level"]
     search_fields = ["name"]
@@ -66,13 +90,18 @@ class ModelPortfolioAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ModelTarget)
-class ModelTargetAdmin(SimpleHistoryAdmin):
+class ModelTargetAdmin(ReadOnlyAdmin):
+    """Targets change with their model (whose form checks the 100% rule), never one by one."""
+
     list_display = ["model", "security", "weight"]
     list_select_related = ["model", "security"]
 
 
 @admin.register(InvestmentAccount)
-class InvestmentAccountAdmin(SimpleHistoryAdmin):
+class InvestmentAccountAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
+    # The model is assigned on the advisor's pages or the API, through `model_assign`, which
+    # runs the suitability check; the admin shows it but cannot bypass that check.
+    readonly_fields = ["model"]
     list_display = ["custodian_account_number", "name", "household", "account_type", "model", "status"]
     list_filter = ["status", "account_type", "rebalance_mode"]
     search_fields = ["custodian_account_number", "name", "household__name"]
