@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from accounts.models import Household, Role, User
 from accounts.selectors import household_list_for_user, household_may_edit
 from kronos.api.fields import DecimalStringField, FractionField, MoneyField, QuantityField, money_dict
-from kronos.api.pagination import Pagination
+from kronos.api.pagination import Pagination, paginated
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
 from portfolios import services
@@ -103,7 +103,7 @@ class SecurityInput(serializers.Serializer):
 
 @extend_schema(
     methods=["GET"],
-    responses=SecurityOutput(many=True),
+    responses=paginated(SecurityOutput),
     parameters=[OpenApiParameter("search", str)],
     operation_id="securities_list",
 )
@@ -228,7 +228,7 @@ def _model_for_user(user: User, pk: int) -> ModelPortfolio:
     return get_object_or_404(model_portfolio_list_for_user(user=user, active_only=False), pk=pk)
 
 
-@extend_schema(methods=["GET"], responses=ModelOutput(many=True), operation_id="models_list")
+@extend_schema(methods=["GET"], responses=paginated(ModelOutput), operation_id="models_list")
 @extend_schema(methods=["POST"], request=ModelInput, responses={201: ModelOutput}, operation_id="models_create")
 @api_view(["GET", "POST"])
 def models(request: Request) -> Response:
@@ -376,7 +376,7 @@ def _account_answer(request: Request, pk: int) -> dict[str, Any]:
 
 @extend_schema(
     methods=["GET"],
-    responses=AccountOutput(many=True),
+    responses=paginated(AccountOutput),
     parameters=[OpenApiParameter("household", int), OpenApiParameter("model", int), OpenApiParameter("search", str)],
     operation_id="accounts_list",
 )

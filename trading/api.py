@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from kronos.api.fields import MoneyField, QuantityField, decimal_to_str, money_dict
-from kronos.api.pagination import Pagination
+from kronos.api.pagination import Pagination, paginated
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
 from trading import selectors, services
@@ -220,7 +220,7 @@ def proposal_approve(request: Request, pk: int) -> Response:
 
 @extend_schema(
     methods=["GET"],
-    responses=OrderOutput(many=True),
+    responses=paginated(OrderOutput),
     parameters=[OpenApiParameter("account", int), OpenApiParameter("status", str)],
 )
 @extend_schema(methods=["POST"], request=OrderInput, responses={201: OrderOutput}, parameters=[IDEMPOTENCY_HEADER])
@@ -314,7 +314,7 @@ def withdrawal_create(request: Request, pk: int) -> Response:
     return _transfer(request, pk, CashTransfer.Direction.WITHDRAWAL)
 
 
-@extend_schema(responses=TransactionOutput(many=True))
+@extend_schema(responses=paginated(TransactionOutput))
 @api_view(["GET"])
 def account_transactions(request: Request, pk: int) -> Response:
     account = selectors.account_get_for_user(user=api_user(request), pk=pk)
