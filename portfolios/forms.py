@@ -1,9 +1,12 @@
-"""Filter forms of the portfolios pages."""
+"""Forms of the portfolios pages: the book's filters, models, account settings and transfers in."""
 
-from typing import cast
+from decimal import Decimal
+from typing import Any, cast
 
 from django import forms
+from django.utils import timezone
 
+from portfolios.models import InvestmentAccount
 from portfolios.selectors_web import BOOK_SORTS
 
 
@@ -30,3 +33,104 @@ class BookFilterForm(forms.Form):
             "sort": data.get("sort") or "household",
             "descending": data.get("dir") == "desc",
         }
+
+
+# --- Write forms: they only parse (strings -> Decimal/date, never float); the services decide ----------
+#
+# Weights, bands and the cash reserve are entered as PERCENT (60 = 60%) with up to 4 places and
+# turned into fractions of 1 here (an exact division by 100), the unit the services take.
+
+HUNDRED = Decimal(100)
+
+
+def percent_field(label: str, *, required: bool = True, help_text: str = "") -> forms.DecimalField:
+    return forms.DecimalField(
+        label=f"{label} (%)", required=required, max_digits=8, decimal_places=4, help_text=help_text
+    )
+
+
+def to_fraction(percent: Decimal | None) -> Decimal | None:
+    """A percent as a fraction of 1 (exact: 4 places of percent are 6 places of fraction)."""
+    return None if percent is None else percent / HUNDRED
+
+
+def to_percent(fraction: Decimal | None) -> Decimal | None:
+    """For the initial values of a form: a stored fraction shown as a percent, trailing zeros dropped."""
+    if fraction is None:
+        return None
+    value = (fraction * HUNDRED).normalize()
+    return value.quantize(Decimal(1)) if value == value.to_integral() else value
+
+
+class ModelPortfolioForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    risk_level = forms.IntegerField(
+        min_value=1, max_value=10, help_text="1 (most conservative) to 10 (most aggressive)."
+    )
+    cash_target = percent_field("Cash target", help_text="Targets plus cash must sum to exactly 100%.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+
+class TargetForm(forms.Form):
+    symbol = forms.CharField(max_length=20, required=False)
+    weight = percent_field("Weight", required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        symbol = (data.get("symbol") or "").strip().upper()
+        data["symbol"] = symbol
+        if symbol and data.get("weight") is None and "weight" not in self.errors:
+            self.add_error("weight", f"Give a weight for {symbol}.")
+        if not symbol and data.get("weight") is not None:
+            self.add_error("symbol", "Give the symbol of this weight.")
+        return data
+
+
+TargetFormSet = forms.formset_factory(TargetForm, extra=3, max_num=60, validate_max=True)
+
+
+class AccountSettingsForm(forms.Form):
+    model = forms.ModelChoiceField(queryset=None, required=False, empty_label="No model")  # type: ignore[arg-type]
+    drift_threshold = percent_field("Drift threshold", help_text="Absolute band around each target.")
+    band_mode = forms.ChoiceField(choices=InvestmentAccount.BandMode.choices)
+    relative_band = percent_field("Relative band", help_text="A share of each target (relative mode).")
+    cash_reserve = percent_field("Cash reserve", help_text="Cash kept aside, a share of the account's value.")
+    min_trade_amount = forms.DecimalField(label="Minimum trade ($)", max_digits=20, decimal_places=2)
+    fractional_shares = forms.BooleanField(required=False)
+    rebalance_mode = forms.ChoiceField(choices=InvestmentAccount.RebalanceMode.choices)
+
+    def __init__(self, *args, models=None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        cast(forms.ModelChoiceField, self.fields["model"]).queryset = models
+
+
+class TransferPositionForm(forms.Form):
+    symbol = forms.CharField(max_length=20, required=False)
+    quantity = forms.DecimalField(required=False, max_digits=28, decimal_places=9)
+    cost_basis = forms.DecimalField(
+        required=False, max_digits=20, decimal_places=2, label="Cost basis ($)", help_text="The lot's total cost."
+    )
+    acquired_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        data["symbol"] = (data.get("symbol") or "").strip().upper()
+        if not data["symbol"]:
+            if any(data.get(f) is not None for f in ("quantity", "cost_basis", "acquired_on")):
+                self.add_error("symbol", "Give the symbol of this position.")
+            return data
+        if data.get("quantity") is None and "quantity" not in self.errors:
+            self.add_error("quantity", f"Give the quantity of {data['symbol']}.")
+        acquired = data.get("acquired_on")
+        if acquired is not None and acquired > timezone.localdate():
+            self.add_error("acquired_on", f"The acquisition date {acquired} is in the future.")
+        return data
+
+
+TransferPositionFormSet = forms.formset_factory(TransferPositionForm, extra=3, max_num=200, validate_max=True)
+
+
+class TransferInForm(forms.Form):
+    cash = forms.DecimalField(required=False, max_digits=20, decimal_places=2, label="Cash ($)")
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)

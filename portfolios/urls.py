@@ -10,4 +10,9 @@ urlpatterns = [
     path("book/", views.book, name="book"),
     path("accounts/<int:pk>/", views.account_detail, name="account_detail"),
     path("households/<int:pk>/accounts/", views.household_accounts, name="household_accounts"),
+    path("accounts/<int:pk>/settings/", views.account_settings, name="account_settings"),
+    path("accounts/<int:pk>/transfers-in/new/", views.transfer_in, name="transfer_in"),
+    path("models/", views.model_list, name="model_list"),
+    path("models/new/", views.model_create, name="model_create"),
+    path("models/<int:pk>/edit/", views.model_edit, name="model_edit"),
 ]

@@ -8,24 +8,40 @@ ROUND_HALF_EVEN), so templates never round.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from accounts.models import Role
 from accounts.selectors import household_get_for_user, household_may_edit
+from kronos.errors import DomainError
 from kronos.typing import AuthedHttpRequest
-from portfolios import charts
-from portfolios.forms import BookFilterForm
-from portfolios.models import InvestmentAccount
+from portfolios import charts, services
+from portfolios.forms import (
+    AccountSettingsForm,
+    BookFilterForm,
+    ModelPortfolioForm,
+    TargetFormSet,
+    TransferInForm,
+    TransferPositionFormSet,
+    to_fraction,
+    to_percent,
+)
+from portfolios.models import InvestmentAccount, ModelPortfolio
 from portfolios.selectors import account_get_for_user, account_list_for_user, model_portfolio_list_for_user
 from portfolios.selectors_web import account_overview, account_total, book_accounts, book_for_user, drift_reports
 
@@ -236,6 +252,7 @@ def account_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         "value_svg": _svg(value_svg),
         "benchmark": overview.benchmark,
         "may_act": household_may_edit(user=request.user, household=account.household),
+        "is_advisor": _is_households_advisor(request.user, account),
         "is_staff_user": _is_staff(request.user),
         "actions_templates": ACCOUNT_ACTIONS_TEMPLATES,
     }
@@ -282,3 +299,234 @@ def household_accounts(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         "show_drift": _is_staff(request.user),
     }
     return render(request, _partial(request, "portfolios/household_accounts.html", "household-accounts"), context)
+
+
+# --- Writes: models, account settings, transfers in ----------------------------------------------
+#
+# Forms only parse; every write goes through portfolios.services (and compliance's suitability
+# hook inside model_assign). A DomainError's message is shown on the form, and the write it
+# refused leaves nothing behind (services are atomic; the settings page wraps its two services
+# in one transaction).
+
+
+def _done(request: HttpRequest, url: str) -> HttpResponse:
+    """After a successful POST: a redirect (an HX-Redirect for an HTMX request, so the page changes)."""
+    if getattr(request, "htmx", None):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _show_error(form: forms.Form, exc: DomainError) -> None:
+    field = exc.field if exc.field in form.fields else None
+    form.add_error(field, exc.message)
+
+
+def _require_advisor(user: Any) -> None:
+    """Model writes are for the firm's advisors: other staff are refused, everyone else gets a 404."""
+    if user.is_superuser or Role.ADVISOR in user.roles:
+        return
+    if _is_staff(user):
+        raise PermissionDenied("Only advisors change model portfolios.")
+    raise Http404
+
+
+def _is_households_advisor(user: Any, account: InvestmentAccount) -> bool:
+    return bool(user.is_superuser) or account.household.advisor.user_id == user.pk
+
+
+def _advised_account(request: AuthedHttpRequest, pk: int) -> InvestmentAccount:
+    """One of the user's accounts of which the user is the household's advisor, or 404."""
+    account = account_get_for_user(user=request.user, pk=pk)
+    if not _is_households_advisor(request.user, account):
+        raise Http404
+    return account
+
+
+@login_required
+@require_GET
+def model_list(request: AuthedHttpRequest) -> HttpResponse:
+    """The firm's models with risk level, cash target and targets (advisors edit; compliance/ops read)."""
+    if not _is_staff(request.user):
+        return redirect("accounts:household_list")
+    models = [
+        {
+            "pk": m.pk,
+            "name": m.name,
+            "risk_level": m.risk_level,
+            "is_active": m.is_active,
+            "cash_target": _percent(m.cash_target),
+            "targets": [(t.security.symbol, _percent(t.weight)) for t in m.targets.all()],
+        }
+        for m in model_portfolio_list_for_user(user=request.user, active_only=False)
+    ]
+    may_edit = request.user.is_superuser or Role.ADVISOR in request.user.roles
+    return render(request, "portfolios/model_list.html", {"models": models, "may_edit": may_edit})
+
+
+def _target_rows(formset: Any) -> list[tuple[str, Decimal]]:
+    return [
+        (f.cleaned_data["symbol"], to_fraction(f.cleaned_data["weight"]))
+        for f in formset.forms
+        if f.cleaned_data.get("symbol")
+    ]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def model_create(request: AuthedHttpRequest) -> HttpResponse:
+    _require_advisor(request.user)
+    firm = request.user.firm or getattr(getattr(request.user, "advisor", None), "firm", None)
+    if firm is None:
+        raise Http404
+    form = ModelPortfolioForm(request.POST or None, initial={"cash_target": 0, "is_active": True})
+    formset = TargetFormSet(request.POST or None, prefix="targets")
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        data = form.cleaned_data
+        try:
+            model = services.model_portfolio_create(
+                firm=firm,
+                name=data["name"],
+                risk_level=data["risk_level"],
+                cash_target=to_fraction(data["cash_target"]),
+                targets=_target_rows(formset),
+                description=data["description"],
+                is_active=data["is_active"],
+                acting_user=request.user,
+            )
+        except DomainError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, f"Model {model.name} created.")
+            return _done(request, reverse("portfolios:model_list"))
+    context = {"form": form, "formset": formset, "model": None}
+    return render(request, _partial(request, "portfolios/model_form.html", "model-form"), context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def model_edit(request: AuthedHttpRequest, pk: int) -> HttpResponse:
+    model = get_object_or_404(model_portfolio_list_for_user(user=request.user, active_only=False), pk=pk)
+    _require_advisor(request.user)
+    initial = {
+        "name": model.name,
+        "risk_level": model.risk_level,
+        "cash_target": to_percent(model.cash_target),
+        "description": model.description,
+        "is_active": model.is_active,
+    }
+    targets = [{"symbol": t.security.symbol, "weight": to_percent(t.weight)} for t in model.targets.all()]
+    form = ModelPortfolioForm(request.POST or None, initial=initial)
+    # Bound without `initial`: an unchanged pre-filled row would otherwise count as empty and be dropped.
+    formset = (
+        TargetFormSet(request.POST, prefix="targets")
+        if request.method == "POST"
+        else TargetFormSet(prefix="targets", initial=targets)
+    )
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        data = form.cleaned_data
+        try:
+            model = services.model_portfolio_update(
+                model=model,
+                acting_user=request.user,
+                targets=_target_rows(formset),
+                cash_target=to_fraction(data["cash_target"]),
+                name=data["name"],
+                risk_level=data["risk_level"],
+                description=data["description"],
+                is_active=data["is_active"],
+            )
+        except DomainError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, f"Model {model.name} saved.")
+            return _done(request, reverse("portfolios:model_list"))
+    context = {"form": form, "formset": formset, "model": model}
+    return render(request, _partial(request, "portfolios/model_form.html", "model-form"), context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_settings(request: AuthedHttpRequest, pk: int) -> HttpResponse:
+    """The account's model and rebalancing settings, for the household's advisor."""
+    account = _advised_account(request, pk)
+    models = ModelPortfolio.objects.filter(firm_id=account.household.firm_id, is_active=True).order_by(
+        "risk_level", "name"
+    )
+    initial = {
+        "model": account.model_id,
+        "drift_threshold": to_percent(account.drift_threshold),
+        "band_mode": account.band_mode,
+        "relative_band": to_percent(account.relative_band),
+        "cash_reserve": to_percent(account.cash_reserve),
+        "min_trade_amount": account.min_trade_amount.amount
+        if hasattr(account.min_trade_amount, "amount")
+        else account.min_trade_amount,
+        "fractional_shares": account.fractional_shares,
+        "rebalance_mode": account.rebalance_mode,
+    }
+    form = AccountSettingsForm(request.POST or None, initial=initial, models=models)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():  # the settings and the model change together or not at all
+                services.account_update(
+                    account=account,
+                    acting_user=request.user,
+                    drift_threshold=to_fraction(data["drift_threshold"]),
+                    band_mode=data["band_mode"],
+                    relative_band=to_fraction(data["relative_band"]),
+                    cash_reserve=to_fraction(data["cash_reserve"]),
+                    min_trade_amount=data["min_trade_amount"],
+                    fractional_shares=data["fractional_shares"],
+                    rebalance_mode=data["rebalance_mode"],
+                )
+                if data["model"] != account.model:
+                    services.model_assign(account=account, model=data["model"], acting_user=request.user)
+        except DomainError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, "Settings saved.")
+            return _done(request, reverse("portfolios:account_detail", args=[account.pk]))
+    context = {"form": form, "account": account}
+    return render(request, _partial(request, "portfolios/account_settings.html", "settings-form"), context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def transfer_in(request: AuthedHttpRequest, pk: int) -> HttpResponse:
+    """Holdings and cash brought in from another custodian, for the household's advisor.
+
+    The form carries an idempotency key made when it is rendered: a double submit posts once.
+    """
+    account = _advised_account(request, pk)
+    form = TransferInForm(request.POST or None, initial={"idempotency_key": uuid.uuid4()})
+    formset = TransferPositionFormSet(request.POST or None, prefix="positions")
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        positions = [
+            {
+                "symbol": f.cleaned_data["symbol"],
+                "quantity": f.cleaned_data["quantity"],
+                "cost_basis": f.cleaned_data["cost_basis"] or Decimal(0),
+                "acquired_on": f.cleaned_data["acquired_on"],
+            }
+            for f in formset.forms
+            if f.cleaned_data.get("symbol")
+        ]
+        cash = form.cleaned_data["cash"]
+        try:
+            services.transfer_in(
+                account=account,
+                positions=positions,
+                cash=cash if cash else None,
+                acting_user=request.user,
+                idempotency_key=f"web:transfer-in:{account.pk}:{request.user.pk}:{form.cleaned_data['idempotency_key']}",
+            )
+        except DomainError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, "Transfer in recorded.")
+            return _done(request, reverse("portfolios:account_detail", args=[account.pk]))
+    context = {"form": form, "formset": formset, "account": account}
+    return render(request, _partial(request, "portfolios/transfer_in.html", "transfer-form"), context)
