@@ -194,7 +194,9 @@ def _claim_submissions(now: datetime, size: int) -> list[OutboxMessage]:
     )
 
 
-def _submit_quietly(custodian: Any, order: Order) -> Any:
+def _submit_quietly(custodian: Any, message: OutboxMessage) -> Any:
+    order = message.order
+    assert order is not None
     try:
         return custodian.submit_order(_order_request(order))
     except (CustodianError, CustodianRejected) as exc:  # CustodianRejected may not subclass CustodianError
@@ -215,9 +217,9 @@ def _send_submissions(
         )
     if len(to_send) > 1:
         with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(to_send))) as pool:
-            answers = list(pool.map(lambda m: _submit_quietly(custodian, m.order), to_send))
+            answers = list(pool.map(lambda m: _submit_quietly(custodian, m), to_send))
     else:
-        answers = [_submit_quietly(custodian, m.order) for m in to_send]
+        answers = [_submit_quietly(custodian, m) for m in to_send]
     submitted: list[Order] = []
     sent: list[OutboxMessage] = list(settled)
     for message, answer in zip(to_send, answers, strict=True):

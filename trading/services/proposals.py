@@ -98,8 +98,8 @@ def reserved_for_open_buys(account_ids: Sequence[int]) -> dict[int, Decimal]:
 
 
 def _run_workflow(account_ids: Sequence[int], as_of: date) -> tuple[dict[int, Any], dict[int, Any], dict[int, Decimal]]:
-    """(snapshots, plans, reserved cash) for the accounts: B's Kailash workflow when it is
-    installed, else the same four engine steps called directly. Each snapshot's cash is
+    """(snapshots, plans, reserved cash) for the accounts, the plans from B's Kailash
+    workflow (portfolios.workflow) over the snapshots read in bulk. Each snapshot's cash is
     net of what open buy orders have reserved, so a proposal never spends it twice."""
     from portfolios.selectors import engine_snapshots
 
@@ -107,17 +107,9 @@ def _run_workflow(account_ids: Sequence[int], as_of: date) -> tuple[dict[int, An
     reserved = reserved_for_open_buys(list(snapshots))
     if reserved:
         snapshots = {a: replace(s, cash=s.cash - reserved[a]) if reserved.get(a) else s for a, s in snapshots.items()}
-    try:
-        from portfolios.workflow import run_rebalancing_workflow
-    except ImportError:
-        run_rebalancing_workflow = None
-    if run_rebalancing_workflow is not None:
-        plans = run_rebalancing_workflow(snapshots=list(snapshots.values()), as_of=as_of)
-    else:
-        plans = {
-            account_id: rebalancing.generate_trades(s, rebalancing.calculate_drift(s))
-            for account_id, s in snapshots.items()
-        }  # type: ignore[attr-defined]
+    from portfolios.workflow import run_rebalancing_workflow
+
+    plans = run_rebalancing_workflow(snapshots=list(snapshots.values()), as_of=as_of)
     return snapshots, {int(k): v for k, v in plans.items()}, reserved
 
 
