@@ -525,10 +525,14 @@ def _post_bulk(
         todo.append(i)
 
     # Lock the client accounts (id order, one query), then their balance rows.
-    account_ids = sorted(
-        {p.book.account_id for i in todo for p in specs[i].postings if p.book.kind == LedgerBook.Kind.CLIENT}
+    account_ids: list[int] = sorted(
+        {
+            p.book.account_id
+            for i in todo
+            for p in specs[i].postings
+            if p.book.kind == LedgerBook.Kind.CLIENT and p.book.account_id is not None
+        }
     )
-    account_ids = [a for a in account_ids if a is not None]
     positions: dict[tuple[int, int], Position] = {}
     cash: dict[tuple[int, str], CashBalance] = {}
     if account_ids:
