@@ -361,13 +361,6 @@ def test_orders_queued_during_a_custodian_outage_within_the_retry_budget_complet
     _assert_completes_once(custodian, account, orders, after=start + timedelta(hours=1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "trading.services.outbox._retry_later: MAX_ATTEMPTS=12 with backoff capped at 600 s gives up after "
-        "~37 minutes, marking the message dead and the order failed, while the custodian is merely down overnight"
-    ),
-)
 def test_orders_queued_while_the_custodian_is_down_all_night_stay_queued_and_complete_once(account, custodian):
     mirror_into_sandbox(custodian.sandbox, [account], day=timezone.localdate())
     orders = _place(account)
@@ -381,3 +374,16 @@ def test_orders_queued_while_the_custodian_is_down_all_night_stay_queued_and_com
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"pending"}
 
     _assert_completes_once(custodian, account, orders, after=start + timedelta(hours=13))
+
+
+def test_an_order_is_given_up_only_after_a_day_and_a_half_of_outage(account, custodian):
+    orders = _place(account)
+    start = timezone.now()
+    _relay_through(custodian, start, hours=35, step_minutes=30)
+    assert set(Order.objects.values_list("status", flat=True)) == {"approved"}
+    last = custodian.relay(now=start + timedelta(hours=37))
+    assert last.dead == len(orders)
+    for order in orders:
+        order.refresh_from_db()
+        assert order.status == "failed"
+        assert "could not be reached" in order.status_reason

@@ -6,8 +6,9 @@ time. The call is made while the row is locked and the message is marked sent in
 same transaction: if the process dies after the call but before the commit, the message
 is still pending and is sent again with the same client order id (or idempotency key),
 which the custodian (or bank) answers with the first result instead of acting twice.
-Failures are retried with exponential backoff; after MAX_ATTEMPTS the message is dead
-and shows on the operations page.
+Failures are retried with exponential backoff (capped at 10 minutes); a message is dead,
+and shows on the operations page, only after MAX_ATTEMPTS and GIVE_UP_AFTER (36 hours by
+default, TRADING_OUTBOX_GIVE_UP_HOURS) since it was written.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from trading.services.orders import order_transition
 logger = logging.getLogger(__name__)
 S = OrderStatus
 MAX_ATTEMPTS = 12
+# An unreachable custodian is an outage, not a verdict: a message is given up only after
+# MAX_ATTEMPTS *and* this long since it was written, so an outage through a whole night
+# (and the next trading day's morning) leaves orders queued, to be sent when it ends.
+GIVE_UP_AFTER = timedelta(hours=int(getattr(settings, "TRADING_OUTBOX_GIVE_UP_HOURS", 36)))
 BASE_BACKOFF_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 600.0
 BATCH_SIZE = 100
@@ -260,7 +265,7 @@ def _retry_later(message: OutboxMessage, *, error: str, now: datetime, acting_us
     message.attempts += 1
     message.last_error = error[:2000]
     result.errors.append(error)
-    if message.attempts >= MAX_ATTEMPTS:
+    if message.attempts >= MAX_ATTEMPTS and now - message.created_at >= GIVE_UP_AFTER:
         message.status = OutboxMessage.Status.DEAD
         result.dead += 1
         logger.error("outbox message gave up", extra={"message_id": message.pk, "error": error})
