@@ -178,7 +178,8 @@ def audit_list(request: Request) -> Response:
     query = AuditQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     data = query.validated_data
-    flt = audit.AuditFilter(
+    flt = audit.AuditFilter.for_user(
+        api_user(request),
         model=data.get("model", ""),
         object_id=data.get("object_id", ""),
         since=data.get("since"),

@@ -13,9 +13,9 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -193,10 +193,11 @@ def order_decide(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     from trading.services import order_review_decide
 
     orders = selectors.orders_in_review(user=request.user)
-    order = orders.filter(pk=pk).first() if orders is not None else None
-    if order is None:
-        messages.error(request, "That order is not waiting for review.")
-        return redirect("compliance:order_queue")
+    if orders is None:
+        raise Http404("No such order in your review queue.")
+    # Not in the officer's queue (another firm's, or not waiting for review): 404, like any
+    # object that is not theirs.
+    order = get_object_or_404(orders, pk=pk)
     form = DecisionForm(request.POST, choices=ORDER_DECISIONS)
     if not form.is_valid():
         messages.error(request, "Choose approve or reject.")
@@ -216,7 +217,7 @@ def order_decide(request: AuthedHttpRequest, pk: int) -> HttpResponse:
 
 def _audit_filter(request: AuthedHttpRequest) -> tuple[AuditFilterForm, audit.AuditFilter]:
     form = AuditFilterForm(request.GET or None)
-    flt = audit.AuditFilter()
+    flt = audit.AuditFilter.for_user(request.user)
     if form.is_valid():
         data = form.cleaned_data
         flt.model = data["model"] or ""
