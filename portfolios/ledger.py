@@ -318,7 +318,11 @@ def _apply_positions(
     security_ids = {s for _, s in deltas}
     rows = {
         (p.account_id, p.security_id): p
-        for p in Position.objects.select_for_update().filter(account_id__in=account_ids, security_id__in=security_ids)
+        # Ordered by pk: the model's default ordering would join (and so lock) the account's
+        # household and the security too, making fills on different accounts queue and deadlock.
+        for p in Position.objects.select_for_update()
+        .filter(account_id__in=account_ids, security_id__in=security_ids)
+        .order_by("pk")
     }
     changed, created = [], []
     for key, delta in deltas.items():
@@ -349,7 +353,7 @@ def _apply_cash(deltas: dict[tuple[int, str], Decimal], *, acting_user: Any, kin
     account_ids = {a for a, _ in deltas}
     rows = {
         (c.account_id, c.currency): c
-        for c in CashBalance.objects.select_for_update().filter(account_id__in=account_ids)
+        for c in CashBalance.objects.select_for_update().filter(account_id__in=account_ids).order_by("pk")
     }
     changed, created = [], []
     for key, delta in deltas.items():
