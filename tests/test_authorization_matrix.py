@@ -61,6 +61,9 @@ OBJECT_OF: dict[str, Any] = {
     "api-account-performance": "account",
     "portfolios:account_detail": "account",
     "portfolios:household_accounts": "household",
+    "portfolios:account_settings": "account",
+    "portfolios:transfer_in": "account",
+    "portfolios:model_edit": "model",
     # trading
     "api-proposal-create": "account",
     "api-proposal-detail": "proposal",
