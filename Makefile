@@ -47,7 +47,7 @@ lint: install
 	$(PY) -m ruff format --check .
 
 typecheck: install
-	$(PY) -m mypy accounts kronos $(wildcard portfolios/services*.py portfolios/selectors*.py portfolios/ledger.py portfolios/rebalancing.py portfolios/performance.py portfolios/valuation.py portfolios/workflow.py trading/services*.py trading/selectors.py compliance/services*.py compliance/matching.py operations/services*.py)
+	$(PY) -m mypy accounts portfolios trading compliance operations kronos
 
 security: install
 	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance kronos

@@ -16,8 +16,8 @@ from operations.models import (
 class JobChunkInline(admin.TabularInline):
     model = JobChunk
     extra = 0
-    fields = ["index", "status", "attempts", "counts", "finished_at"]
-    readonly_fields = fields
+    readonly_fields = ("index", "status", "attempts", "counts", "finished_at")
+    fields = readonly_fields
     can_delete = False
     show_change_link = False
 

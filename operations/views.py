@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -23,12 +23,12 @@ from operations.models import BillingRun, FeeCharge, ReconciliationBreak
 from operations.stages import NIGHTLY
 
 
-def operations_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def operations_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Operations staff of a firm (or a superuser); anyone else gets a 404."""
 
     @login_required
     @wraps(view)
-    def wrapped(request: AuthedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: AuthedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if not (user.is_superuser or (Role.OPERATIONS in user.roles and user.firm_id)):
             raise Http404

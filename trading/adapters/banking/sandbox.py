@@ -106,8 +106,8 @@ class SandboxBank:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-bank", daemon=True)
         self._thread.start()
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        bound_host, bound_port = self._server.server_address[:2]
+        return f"http://{bound_host!s}:{bound_port}"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -137,6 +137,7 @@ def _handler_for(bank: SandboxBank) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(self.rfile.read(length)) if length else {}
             except ValueError:
                 body = None
+            payload: dict[str, Any]
             if not isinstance(body, dict):
                 status, payload = 400, {"error_message": "The body must be a JSON object."}
             elif self.path == "/control":

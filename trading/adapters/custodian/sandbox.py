@@ -429,7 +429,7 @@ class SandboxCustodian:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def serve_forever(self, host: str, port: int) -> None:
         self.start(host, port)
