@@ -6,7 +6,7 @@ from typing import Any, cast
 from django import forms
 from django.utils import timezone
 
-from portfolios.models import InvestmentAccount
+from portfolios.models import InvestmentAccount, ModelPortfolio
 from portfolios.selectors_web import BOOK_SORTS
 
 
@@ -49,9 +49,9 @@ def percent_field(label: str, *, required: bool = True, help_text: str = "") -> 
     )
 
 
-def to_fraction(percent: Decimal | None) -> Decimal | None:
+def to_fraction(percent: Decimal) -> Decimal:
     """A percent as a fraction of 1 (exact: 4 places of percent are 6 places of fraction)."""
-    return None if percent is None else percent / HUNDRED
+    return percent / HUNDRED
 
 
 def to_percent(fraction: Decimal | None) -> Decimal | None:
@@ -73,8 +73,12 @@ class ModelPortfolioForm(forms.Form):
 
 
 class TargetForm(forms.Form):
-    symbol = forms.CharField(max_length=20, required=False)
+    symbol = forms.CharField(max_length=20, required=False, widget=forms.TextInput(attrs={"aria-label": "Symbol"}))
     weight = percent_field("Weight", required=False)
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["weight"].widget.attrs["aria-label"] = "Weight (%)"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -91,7 +95,7 @@ TargetFormSet = forms.formset_factory(TargetForm, extra=3, max_num=60, validate_
 
 
 class AccountSettingsForm(forms.Form):
-    model = forms.ModelChoiceField(queryset=None, required=False, empty_label="No model")  # type: ignore[arg-type]
+    model = forms.ModelChoiceField(queryset=ModelPortfolio.objects.none(), required=False, empty_label="No model")
     drift_threshold = percent_field("Drift threshold", help_text="Absolute band around each target.")
     band_mode = forms.ChoiceField(choices=InvestmentAccount.BandMode.choices)
     relative_band = percent_field("Relative band", help_text="A share of each target (relative mode).")
@@ -112,6 +116,11 @@ class TransferPositionForm(forms.Form):
         required=False, max_digits=20, decimal_places=2, label="Cost basis ($)", help_text="The lot's total cost."
     )
     acquired_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs["aria-label"] = field.label or ""
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

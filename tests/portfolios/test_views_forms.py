@@ -10,6 +10,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Role
@@ -317,3 +319,38 @@ def test_it_keeps_other_households_accounts_out_of_reach(verified_client, alice,
     )
     assert response.status_code == 404
     assert not JournalEntry.objects.filter(kind=JournalEntry.Kind.TRANSFER_IN).exists()
+
+
+def test_it_redirects_an_htmx_save_with_hx_redirect(verified_client, alice, securities):
+    response = verified_client(alice.user).post(
+        reverse("portfolios:model_create"), model_post([("AAPL", "100")]), HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == reverse("portfolios:model_list")
+
+
+def test_it_lists_models_in_a_fixed_number_of_queries(verified_client, alice, securities):
+    client = verified_client(alice.user)
+
+    def add(start, stop):
+        for i in range(start, stop):
+            services.model_portfolio_create(
+                firm=alice.firm,
+                name=f"M{i}",
+                risk_level=1 + i % 10,
+                targets={"AAPL": Decimal("0.5"), "BND": Decimal("0.5")},
+                acting_user=alice.user,
+            )
+
+    def queries_for_the_list():
+        with CaptureQueriesContext(connection) as captured:
+            body = client.get(reverse("portfolios:model_list")).content.decode()
+        return len(captured), body.count('id="model-')
+
+    add(0, 2)
+    client.get(reverse("portfolios:model_list"))  # warm the session
+    small = queries_for_the_list()
+    add(2, 40)
+    large = queries_for_the_list()
+    assert small[1] == 2 and large[1] == 40
+    assert small[0] == large[0]
