@@ -11,7 +11,7 @@ from datetime import date
 from accounts import services
 from accounts.models import Advisor, Firm, Household, Investor, Role, User
 
-DEMO_PASSWORD = "kronos-demo"  # noqa: S105  -- the documented demo password
+DEMO_PASSWORD = "kronos-demo"  # noqa: S105  -- the documented demo password  # nosec B105 -- the documented demo password
 DEMO_FIRM = "Demo Advisory"
 ADVISOR_EMAIL = "advisor@demo.kronos"
 INVESTOR_EMAIL = "investor@demo.kronos"
@@ -99,7 +99,7 @@ def logins() -> list[tuple[str, str, str]]:
 
 
 def seed() -> DemoFirm:
-    rng = random.Random(20260101)  # noqa: S311 -- deterministic demo data, not security
+    rng = random.Random(20260101)  # noqa: S311 -- deterministic demo data, not security  # nosec B311 -- not for security: deterministic demo data or retry jitter
     system = services.system_user()
     firm = services.firm_create(name=DEMO_FIRM, slug="demo", acting_user=system)
     advisor_user = services.user_create(

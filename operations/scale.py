@@ -41,7 +41,7 @@ def _copy(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
 
 def _ids(table: str, where: str = "") -> list[int]:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {table} {where} ORDER BY id")  # noqa: S608 -- fixed names
+        cursor.execute(f"SELECT id FROM {table} {where} ORDER BY id")  # noqa: S608 -- fixed names  # nosec B608 -- identifiers from model _meta or code, values as parameters
         return [r[0] for r in cursor.fetchall()]
 
 
@@ -62,7 +62,7 @@ def seed_scale(
 
     if connection.vendor != "postgresql":
         raise RuntimeError("seed_scale uses COPY: PostgreSQL only.")
-    rng = random.Random(seed)  # noqa: S311 -- synthetic data
+    rng = random.Random(seed)  # noqa: S311 -- synthetic data  # nosec B311 -- not for security: deterministic demo data or retry jitter
     as_of = as_of or timezone.localdate()
     now = timezone.now()
     with transaction.atomic():
@@ -204,7 +204,7 @@ def seed_scale(
 
 def seed_valuations(*, account_ids: Sequence[int], first: date, last: date, every_days: int = 1, seed: int = 7) -> int:
     """Valuation snapshots for [first, last] every `every_days` (synthetic; COPY, no history)."""
-    rng = random.Random(seed)  # noqa: S311 -- synthetic data
+    rng = random.Random(seed)  # noqa: S311 -- synthetic data  # nosec B311 -- not for security: deterministic demo data or retry jitter
     now = timezone.now()
     days = []
     day = first

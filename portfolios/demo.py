@@ -81,7 +81,7 @@ def business_days(start: date, end: date) -> list[date]:
 
 def synthetic_prices(days: Sequence[date], *, seed: int = 20260101) -> dict[str, list[tuple[date, Decimal]]]:
     """A seeded geometric random walk per symbol (deterministic: same seed, same prices)."""
-    rng = random.Random(seed)  # noqa: S311 -- demo data, not security
+    rng = random.Random(seed)  # noqa: S311 -- demo data, not security  # nosec B311 -- not for security: deterministic demo data or retry jitter
     out: dict[str, list[tuple[date, Decimal]]] = {}
     dt = 1 / 252
     for symbol, _name, _cls, start, mu, sigma in SECURITIES:
@@ -181,7 +181,7 @@ def bulk_funded_accounts(
 
 def seed(demo: Any) -> None:
     user = demo.acting_user
-    rng = random.Random(20260102)  # noqa: S311 -- demo data
+    rng = random.Random(20260102)  # noqa: S311 -- demo data  # nosec B311 -- not for security: deterministic demo data or retry jitter
     today = timezone.localdate()
     days = business_days(today - timedelta(days=PRICE_DAYS), today)
 
@@ -330,7 +330,7 @@ def _history_from_rows(model: Any, where: str, params: Sequence[Any], *, user_id
     names = ", ".join(columns)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {history_table} ({names}, history_date, history_type, history_user_id, "  # noqa: S608 -- names from _meta
+            f"INSERT INTO {history_table} ({names}, history_date, history_type, history_user_id, "  # noqa: S608 -- names from _meta  # nosec B608 -- identifiers from model _meta or code, values as parameters
             f"history_change_reason) SELECT {names}, now(), '+', %s, %s FROM {model._meta.db_table} WHERE {where}",
             [user_id, reason, *params],
         )
@@ -500,7 +500,7 @@ def bulk_book(
         # The balances ARE the sums of the client postings (computed from them, so verify() holds).
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {Position._meta.db_table} (account_id, security_id, quantity, updated_at) "  # noqa: S608
+                f"INSERT INTO {Position._meta.db_table} (account_id, security_id, quantity, updated_at) "  # noqa: S608  # nosec B608 -- identifiers from model _meta or code, values as parameters
                 f"SELECT b.account_id, p.security_id, SUM(p.quantity), %s FROM {posting_table} p "
                 f"JOIN {book_table} b ON b.id = p.book_id "
                 "WHERE p.entry_id = %s AND b.account_id IS NOT NULL AND p.security_id IS NOT NULL "
@@ -508,7 +508,7 @@ def bulk_book(
                 [now, entry.pk],
             )
             cursor.execute(
-                f"INSERT INTO {CashBalance._meta.db_table} (account_id, currency, amount, updated_at) "  # noqa: S608
+                f"INSERT INTO {CashBalance._meta.db_table} (account_id, currency, amount, updated_at) "  # noqa: S608  # nosec B608 -- identifiers from model _meta or code, values as parameters
                 f"SELECT b.account_id, p.currency, SUM(p.quantity), %s FROM {posting_table} p "
                 f"JOIN {book_table} b ON b.id = p.book_id "
                 "WHERE p.entry_id = %s AND b.account_id IS NOT NULL AND p.security_id IS NULL "
@@ -546,7 +546,7 @@ def _skip_foreign_key_checks() -> None:
 def _ids_of_prefix(table: str, pattern: str) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {table} WHERE custodian_account_number LIKE %s ORDER BY custodian_account_number",  # noqa: S608
+            f"SELECT id FROM {table} WHERE custodian_account_number LIKE %s ORDER BY custodian_account_number",  # noqa: S608  # nosec B608 -- identifiers from model _meta or code, values as parameters
             [pattern],
         )
         return [r[0] for r in cursor.fetchall()]

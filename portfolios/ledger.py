@@ -699,7 +699,7 @@ def bulk_update_rows_with_history(
                 params.append(row.pk)
                 params.extend(f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns)
             cursor.execute(
-                f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([row_sql] * len(batch))}) AS v({names}) "  # noqa: S608 -- identifiers from the model, values as parameters
+                f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([row_sql] * len(batch))}) AS v({names}) "  # noqa: S608 -- identifiers from the model, values as parameters  # nosec B608 -- identifiers from model _meta or code, values as parameters
                 f"WHERE t.{connection.ops.quote_name(pk.column)} = v.c0",
                 params,
             )

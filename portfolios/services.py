@@ -221,8 +221,19 @@ def prices_upsert(rows: Sequence[tuple[int, date, Decimal]], *, source: str) -> 
     return _prices_upsert_portable(rows, source=source)
 
 
+# A replaced close changes the row (and counts as changed); an identical one changes nothing.
+_PRICE_UPSERT_SQL = """
+    INSERT INTO portfolios_price (security_id, date, close, source, updated_at)
+    SELECT security_id, date, close, %s, now() FROM portfolios_price_load
+    ON CONFLICT (security_id, date) DO UPDATE
+       SET close = EXCLUDED.close, source = EXCLUDED.source, updated_at = EXCLUDED.updated_at
+     WHERE portfolios_price.close IS DISTINCT FROM EXCLUDED.close
+    RETURNING (xmax = 0)
+"""
+
+
 def _prices_upsert_postgresql(rows: Sequence[tuple[int, date, Decimal]], *, source: str) -> PriceStoreResult:
-    table = Price._meta.db_table
+    assert Price._meta.db_table == "portfolios_price"  # the statement above names it
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS portfolios_price_load "
@@ -232,17 +243,7 @@ def _prices_upsert_postgresql(rows: Sequence[tuple[int, date, Decimal]], *, sour
         with cursor.cursor.copy("COPY portfolios_price_load (security_id, date, close) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(
-            f"""
-            INSERT INTO {table} (security_id, date, close, source, updated_at)
-            SELECT security_id, date, close, %s, now() FROM portfolios_price_load
-            ON CONFLICT (security_id, date) DO UPDATE
-               SET close = EXCLUDED.close, source = EXCLUDED.source, updated_at = EXCLUDED.updated_at
-             WHERE {table}.close IS DISTINCT FROM EXCLUDED.close
-            RETURNING (xmax = 0)
-            """,  # noqa: S608 -- the table name is the model's, not input
-            [source],
-        )
+        cursor.execute(_PRICE_UPSERT_SQL, [source])
         outcomes = [inserted for (inserted,) in cursor.fetchall()]
     inserted = sum(1 for o in outcomes if o)
     return PriceStoreResult(rows=len(rows), inserted=inserted, changed=len(outcomes) - inserted)

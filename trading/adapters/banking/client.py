@@ -35,7 +35,7 @@ class RestBanking:
         last = "unknown error"
         for attempt in range(self.retries + 1):
             if attempt:
-                self.sleep(random.uniform(0, min(5.0, self.backoff * 2 ** (attempt - 1))))  # noqa: S311
+                self.sleep(random.uniform(0, min(5.0, self.backoff * 2 ** (attempt - 1))))  # noqa: S311  # nosec B311 -- not for security: deterministic demo data or retry jitter
             try:
                 response = self.session.post(f"{self.base_url}{path}", json=body, timeout=self.timeout)
             except requests.RequestException as exc:

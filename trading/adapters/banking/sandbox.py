@@ -26,7 +26,7 @@ class SandboxBank:
     def __init__(self, *, auto_settle: bool = True, fail_rate: float = 0.0, seed: int | None = None):
         self.auto_settle = auto_settle
         self.fail_rate = fail_rate
-        self.rng = random.Random(seed)  # noqa: S311 -- fault injection
+        self.rng = random.Random(seed)  # noqa: S311 -- fault injection  # nosec B311 -- not for security: deterministic demo data or retry jitter
         self._lock = threading.Lock()
         self._links: dict[str, dict[str, str]] = {}
         self._transfers: dict[str, dict[str, Any]] = {}

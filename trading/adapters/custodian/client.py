@@ -61,7 +61,7 @@ class RestCustodian:
             if attempt:
                 # Exponential backoff with full jitter, so many workers don't retry in step.
                 delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                self.sleep(random.uniform(0, delay))  # noqa: S311 -- jitter, not security
+                self.sleep(random.uniform(0, delay))  # noqa: S311 -- jitter, not security  # nosec B311 -- not for security: deterministic demo data or retry jitter
             try:
                 response = self.session.request(
                     method, f"{self.base_url}{path}", json=json, headers=headers, timeout=self.timeout

@@ -133,7 +133,7 @@ class SandboxCustodian:
         self.options = Options()
         self.options.update(options)
         self.stats = Stats()
-        self.rng = random.Random(seed)  # noqa: S311 -- fault injection, not security
+        self.rng = random.Random(seed)  # noqa: S311 -- fault injection, not security  # nosec B311 -- not for security: deterministic demo data or retry jitter
         self.today = today or (lambda: datetime.now(UTC).date())
         self._lock = threading.RLock()
         self._orders: dict[str, SandboxOrder] = {}
