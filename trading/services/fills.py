@@ -28,7 +28,7 @@ from kronos.history import save_attributed
 from portfolios import ledger
 from portfolios import services as portfolio_services
 from portfolios.ledger import PostingSpec
-from portfolios.models import JournalEntry, LedgerBook
+from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook
 from trading.errors import TradingError
 from trading.lifecycle import END_STATES, OrderStatus
 from trading.models import Execution, Order, Side, WebhookEvent
@@ -173,6 +173,10 @@ def execution_apply(*, fill: Fill, acting_user: Any) -> Execution | None:
             raise TradingError(f"No order with client order id {fill.client_order_id!r}.", field="client_order_id")
         if Execution.objects.filter(execution_id=fill.execution_id).exists():
             return None
+        # The account row too (only it): withdrawals and new orders check cash against open
+        # buys under this lock, and a fill changes both; without it a withdrawal could read the
+        # cash from before a fill and the reservations from after it, and overdraw.
+        list(InvestmentAccount.objects.select_for_update(of=("self",)).filter(pk=order.account_id).values_list("pk"))
         account, security = order.account, order.security
         amount = cents(fill.quantity * fill.price)
         firm_id = account.household.firm_id
