@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from accounts.models import Household
+
 
 class LoginForm(AuthenticationForm):
     username = forms.EmailField(
@@ -29,5 +31,5 @@ class HouseholdFilterForm(forms.Form):
 
 class HouseholdForm(forms.Form):
     name = forms.CharField(max_length=200)
-    status = forms.ChoiceField(choices=[("prospect", "Prospect"), ("active", "Active"), ("closed", "Closed")])
+    status = forms.ChoiceField(choices=Household.Status.choices)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), max_length=5000)
