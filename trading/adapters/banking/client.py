@@ -1,6 +1,5 @@
 """The bank-transfer provider's REST API: timeouts, retries with backoff, idempotency keys."""
 
-import random
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -9,6 +8,7 @@ from typing import Any
 import requests
 
 from trading.adapters.banking.interface import BankingError, BankLink, BankTransfer
+from trading.adapters.retry import jittered_backoff
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -35,7 +35,7 @@ class RestBanking:
         last = "unknown error"
         for attempt in range(self.retries + 1):
             if attempt:
-                self.sleep(random.uniform(0, min(5.0, self.backoff * 2 ** (attempt - 1))))  # noqa: S311  # nosec B311 -- not for security: deterministic demo data or retry jitter
+                self.sleep(jittered_backoff(attempt, base=self.backoff, cap=5.0))
             try:
                 response = self.session.post(f"{self.base_url}{path}", json=body, timeout=self.timeout)
             except requests.RequestException as exc:

@@ -6,7 +6,6 @@ is answered with the first call's acknowledgement rather than a second order.
 """
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from datetime import date
@@ -22,6 +21,7 @@ from trading.adapters.custodian.interface import (
     OrderRequest,
     Statement,
 )
+from trading.adapters.retry import jittered_backoff
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +59,7 @@ class RestCustodian:
         last: CustodianError | None = None
         for attempt in range(self.retries + 1):
             if attempt:
-                # Exponential backoff with full jitter, so many workers don't retry in step.
-                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                self.sleep(random.uniform(0, delay))  # noqa: S311 -- jitter, not security  # nosec B311 -- not for security: deterministic demo data or retry jitter
+                self.sleep(jittered_backoff(attempt, base=self.backoff, cap=self.max_backoff))
             try:
                 response = self.session.request(
                     method, f"{self.base_url}{path}", json=json, headers=headers, timeout=self.timeout
