@@ -1,7 +1,7 @@
 """A small framework for scheduled jobs: one run per (job, business date), chunks done exactly once.
 
     run = start_job("reconciliation", business_date)     # None: this job already ran (or runs) that day
-    dispatch_chunked(run, account_ids, then=[...])        # chunks -> Celery chord -> finish_run closes it
+    stage_start(name, business_date, then=[...])          # chunks -> Celery group; the last one closes the run
 
 Guarantees:
 - `start_job` inserts the `JobRun` row under a unique (job, business_date) constraint, behind a
@@ -12,8 +12,14 @@ Guarantees:
   reject_on_worker_lost) does the whole chunk again, and a duplicate delivery finds it done.
 - A failure of one account is recorded on the chunk (and the run) without stopping the others;
   the stage functions isolate accounts with savepoints.
-- `finish_run` (the chord callback) is idempotent: it totals the chunks, sets the status
-  (succeeded / partial / failed), alerts operations, then starts the next stage of a chain.
+- The run closes itself from its own rows, not from Celery's chord bookkeeping: each chunk task,
+  after its commit, looks whether any chunk of the run is still pending, and the one that finds
+  none calls `close_run`. (A chord counts deliveries, so a chunk redelivered after a worker died
+  between its commit and its acknowledgement counts twice and the callback is lost.)
+- `finish_run` is idempotent: it totals the chunks, sets the status (succeeded / partial /
+  failed) and alerts operations; `close_run` then starts the next stage of the run's chain
+  (`JobRun.then`). Starting a stage that already runs hands it the chain instead of skipping
+  ahead, so a duplicate close or a second trigger never runs a stage before its predecessor ends.
 """
 
 from __future__ import annotations
@@ -49,6 +55,15 @@ def chunk_size_for(stage: Stage) -> int:
     from django.conf import settings
 
     return int(getattr(settings, "OPERATIONS_CHUNK_SIZE", 0) or stage.chunk_size)
+
+
+def job_queue() -> str | None:
+    """settings.OPERATIONS_QUEUE: the Celery queue the jobs' chunk and next-stage tasks are sent
+    to (set on each task, so a run's chunks and the stages after it all go there); None: Celery's
+    default queue. Lets the jobs run on workers of their own (`celery worker -Q <queue>`)."""
+    from django.conf import settings
+
+    return getattr(settings, "OPERATIONS_QUEUE", None) or None
 
 
 def _test_chunk_delay() -> float:
@@ -104,7 +119,7 @@ def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
 # --- Starting and finishing runs -------------------------------------------------------------
 
 
-def start_job(name: str, business_date: date) -> JobRun | None:
+def start_job(name: str, business_date: date, *, then: Sequence[str] = ()) -> JobRun | None:
     """The new run of `name` for `business_date`, or None when one exists (never twice a day).
 
     On a non-trading day a job that only runs on trading days is recorded as skipped (so the
@@ -129,7 +144,7 @@ def start_job(name: str, business_date: date) -> JobRun | None:
                         note=f"skipped: not a trading day ({reason})",
                     )
                     return None
-                return JobRun.objects.create(job=name, business_date=business_date)
+                return JobRun.objects.create(job=name, business_date=business_date, then=list(then))
         except IntegrityError:
             return None  # another process inserted it first
     finally:
@@ -214,12 +229,30 @@ def chunks_create(run: JobRun, account_ids: Iterable[int], *, size: int) -> list
     )
 
 
+def close_if_complete(run_id: int) -> JobRun | None:
+    """Close the run when no chunk of it is pending; called by each chunk task after its commit,
+    so the last chunk to commit (whichever worker it ran on) sees the others done and closes it."""
+    if JobChunk.objects.filter(run_id=run_id).exclude(status=JobChunk.Status.DONE).exists():
+        return None
+    return close_run(run_id)
+
+
+def close_run(run_id: int) -> JobRun:
+    """Finish the run and start the next stage of its chain; safe to call again (a redelivery,
+    two last chunks at once): the next stage's start is itself idempotent."""
+    run = finish_run(run_id)
+    _continue(run.business_date, run.then, previous=run)
+    return run
+
+
 def chunk_execute(*, run_id: int, index: int) -> bool:
     """Do one chunk exactly once: False when it was already done (a duplicate delivery)."""
     from accounts.services import system_user
 
     with transaction.atomic():
-        chunk = JobChunk.objects.select_for_update().select_related("run").get(run_id=run_id, index=index)
+        # Lock the chunk's row alone: a plain FOR UPDATE over the join would lock the run's row
+        # too, for the whole chunk, and so make the chunks of a run wait for one another.
+        chunk = JobChunk.objects.select_for_update(of=("self",)).select_related("run").get(run_id=run_id, index=index)
         if chunk.status == JobChunk.Status.DONE:
             return False
         stage = STAGES[chunk.run.job]
@@ -250,17 +283,15 @@ def chunk_execute(*, run_id: int, index: int) -> bool:
 
 
 def stage_start(name: str, business_date: date, *, then: Sequence[str] = ()) -> JobRun | None:
-    """Start one stage for the day; when it ends (now, or in its chord callback) start `then[0]`.
-
-    A stage that already ran that day is passed over, so a second run of a whole night does
-    nothing and still walks the chain to its end.
-    """
+    """Start one stage for the day; when it ends (now, or when its last chunk commits) start
+    `then[0]` with the rest of `then`. A stage that already ran that day is passed over (see
+    `_follow`)."""
     from operations import tasks
 
     stage = STAGES[name]
-    run = start_job(name, business_date)
+    run = start_job(name, business_date, then=then)
     if run is None:
-        _continue(business_date, then, previous=None)
+        _follow(name, business_date, then)
         return None
     if stage.single is not None:
         from accounts.services import system_user
@@ -270,30 +301,43 @@ def stage_start(name: str, business_date: date, *, then: Sequence[str] = ()) -> 
                 outcome = stage.single(business_date=business_date, acting_user=system_user())
         except Exception as exc:
             logger.exception("job failed", extra={"job": name})
-            run = fail_run(run.pk, f"{type(exc).__name__}: {exc}")
+            fail_run(run.pk, f"{type(exc).__name__}: {exc}")
         else:
-            run = finish_run(run.pk, outcome=outcome)
-        _continue(business_date, then, previous=run)
-        return run
+            finish_run(run.pk, outcome=outcome)
+        return close_run(run.pk)
     assert stage.accounts is not None
     try:
         account_ids = stage.accounts(business_date)
         pending = chunks_create(run, account_ids, size=chunk_size_for(stage))
     except Exception as exc:
         logger.exception("job could not start", extra={"job": name})
-        run = fail_run(run.pk, f"{type(exc).__name__}: {exc}")
-        _continue(business_date, then, previous=run)
-        return run
+        fail_run(run.pk, f"{type(exc).__name__}: {exc}")
+        return close_run(run.pk)
     if not pending:
-        run = finish_run(run.pk)
-        _continue(business_date, then, previous=run)
-        return run
-    from celery import chord
+        return close_run(run.pk)
+    from celery import group
 
-    header = [tasks.run_chunk.si(run.pk, index) for index in pending]
-    callback = tasks.close_run.si(run.pk, list(then))
-    transaction.on_commit(lambda: chord(header)(callback))
+    queue = {"queue": q} if (q := job_queue()) else {}
+    chunks = group(tasks.run_chunk.si(run.pk, index).set(**queue) for index in pending)
+    transaction.on_commit(chunks.apply_async)
     return run
+
+
+def _follow(name: str, business_date: date, then: Sequence[str]) -> None:
+    """The stage's run for the day exists already: a finished one is passed over (a second run of
+    a whole night does nothing and still walks the chain to its end); a running one is handed the
+    chain, unless it has its own, and goes on with it when it closes."""
+    if not then:
+        return
+    existing = JobRun.objects.filter(job=name, business_date=business_date).first()
+    if existing is None:
+        return  # another process is inserting it this instant, with the same trigger's chain
+    if not existing.is_finished:
+        JobRun.objects.filter(pk=existing.pk, status=JobRun.Status.RUNNING, then=[]).update(then=list(then))
+        existing.refresh_from_db()
+        if not existing.is_finished:
+            return
+    _continue(business_date, then, previous=None)
 
 
 def _continue(business_date: date, then: Sequence[str], *, previous: JobRun | None) -> None:
@@ -305,4 +349,7 @@ def _continue(business_date: date, then: Sequence[str], *, previous: JobRun | No
         return
     from operations import tasks
 
-    transaction.on_commit(lambda: tasks.run_stage.delay(then[0], business_date.isoformat(), list(then[1:])))
+    queue = {"queue": q} if (q := job_queue()) else {}
+    transaction.on_commit(
+        lambda: tasks.run_stage.apply_async((then[0], business_date.isoformat(), list(then[1:])), **queue)
+    )

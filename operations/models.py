@@ -41,6 +41,9 @@ class JobRun(models.Model):
     counts = models.JSONField(default=dict, blank=True)
     errors = models.JSONField(default=list, blank=True, help_text="[{account_id, firm_id, error}] or [{error}]")
     note = models.CharField(max_length=255, blank=True)
+    then = models.JSONField(
+        default=list, blank=True, help_text="The stages of the chain to start, in order, once this run has closed."
+    )
 
     class Meta:
         ordering = ["-business_date", "-started_at", "job"]

@@ -22,14 +22,19 @@ def _day(business_date: str | None) -> date:
 
 @shared_task(name="operations.run_chunk", **TASK_OPTIONS)
 def run_chunk(run_id: int, index: int) -> bool:
-    return jobs.chunk_execute(run_id=run_id, index=index)
+    done = jobs.chunk_execute(run_id=run_id, index=index)
+    jobs.close_if_complete(run_id)  # also on a redelivery: the first delivery may have died before it
+    return done
 
 
 @shared_task(name="operations.close_run", **TASK_OPTIONS)
 def close_run(run_id: int, then: list[str] | None = None) -> str:
-    run = jobs.finish_run(run_id)
-    jobs._continue(run.business_date, then or [], previous=run)
-    return run.status
+    """Close a run by hand (or from a message queued before runs closed themselves)."""
+    if then:
+        from operations.models import JobRun
+
+        JobRun.objects.filter(pk=run_id, then=[]).update(then=list(then))
+    return jobs.close_run(run_id).status
 
 
 @shared_task(name="operations.run_stage", **TASK_OPTIONS)

@@ -122,3 +122,126 @@ def test_the_schedule_is_in_the_database_scheduler():
     nightly = PeriodicTask.objects.get(task="operations.nightly")
     assert (nightly.crontab.hour, nightly.crontab.minute, nightly.crontab.day_of_week) == ("17", "30", "1-5")
     assert str(nightly.crontab.timezone) == "America/New_York"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_chunks_of_one_run_are_done_at_the_same_time():
+    """Two workers each doing a chunk of the same run: neither waits for the other's transaction."""
+    import threading
+
+    from django.db import connection
+
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_first(*, account_ids, business_date, acting_user):
+        if 1 in account_ids:
+            inside.set()
+            release.wait(10)  # chunk 0's transaction stays open until chunk 1 is done
+        return ChunkOutcome(counts={"accounts": len(account_ids)})
+
+    jobs.register(Stage("test_parallel", accounts=lambda day: list(range(1, 21)), chunk=slow_first, chunk_size=10))
+    try:
+        run = jobs.start_job("test_parallel", MONDAY)
+        jobs.chunks_create(run, range(1, 21), size=10)
+
+        def first() -> None:
+            try:
+                jobs.chunk_execute(run_id=run.pk, index=0)
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=first)
+        worker.start()
+        try:
+            assert inside.wait(10)
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '3s'")  # waiting on chunk 0 would fail here
+            assert jobs.chunk_execute(run_id=run.pk, index=1) is True
+        finally:
+            release.set()
+            worker.join(10)
+        assert set(JobChunk.objects.filter(run=run).values_list("status", flat=True)) == {JobChunk.Status.DONE}
+    finally:
+        jobs.STAGES.pop("test_parallel", None)
+
+
+def test_with_a_job_queue_every_task_of_the_job_goes_to_it(settings, monkeypatch, django_capture_on_commit_callbacks):
+    """settings.OPERATIONS_QUEUE: the chunks and the next stage are sent to that queue, so workers
+    of their own (-Q) do the whole job."""
+    from operations import tasks
+
+    settings.OPERATIONS_QUEUE = "ops-jobs"
+    sent: dict = {}
+    monkeypatch.setattr(
+        tasks.run_chunk, "apply_async", lambda args=None, kwargs=None, **o: sent.setdefault("chunk", []).append(o)
+    )
+    monkeypatch.setattr(tasks.run_stage, "apply_async", lambda args, **options: sent.setdefault("next", options))
+    with django_capture_on_commit_callbacks(execute=True):
+        run = jobs.stage_start("test_job", MONDAY, then=["after"])
+    assert sent["chunk"] and {o.get("queue") for o in sent["chunk"]} == {"ops-jobs"}
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs._continue(MONDAY, ["after"], previous=run)
+    assert sent["next"] == {"queue": "ops-jobs"}
+
+
+@pytest.fixture
+def dispatched(monkeypatch):
+    """What the job framework sends to the broker: the chunk tasks and the next stages."""
+    from operations import tasks
+
+    sent: dict[str, list] = {"chunks": [], "next": []}
+    monkeypatch.setattr(tasks.run_chunk, "apply_async", lambda args=None, kwargs=None, **o: sent["chunks"].append(args))
+    monkeypatch.setattr(tasks.run_stage, "apply_async", lambda args, **o: sent["next"].append(args))
+    return sent
+
+
+def test_a_chunk_redelivered_after_its_commit_closes_the_run_once_and_starts_the_next_stage_once(
+    dispatched, django_capture_on_commit_callbacks
+):
+    """A worker that dies between a chunk's commit and its acknowledgement gets the chunk
+    delivered again: it counts once, the run still closes, and the chain goes on (a Celery chord
+    would count the delivery twice and never call its callback)."""
+    from operations import tasks
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = jobs.stage_start("test_job", MONDAY, then=["next_stage", "last_stage"])
+    assert dispatched["chunks"] == [(run.pk, 0), (run.pk, 1), (run.pk, 2)]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.run_chunk(run.pk, 0) is True
+        assert tasks.run_chunk(run.pk, 0) is False  # the redelivery finds its chunk done
+        assert tasks.run_chunk(run.pk, 1) is True
+        run.refresh_from_db()
+        assert run.status == JobRun.Status.RUNNING and dispatched["next"] == []
+        assert tasks.run_chunk(run.pk, 2) is True  # the last chunk closes the run
+        assert tasks.run_chunk(run.pk, 2) is False  # and its redelivery closes nothing twice
+    run.refresh_from_db()
+    assert run.status == JobRun.Status.PARTIAL  # account 13 failed
+    assert run.chunks_done == 3 and run.counts == {"accounts": 24, "failed": 1}
+    assert calls == [list(range(1, 11)), list(range(11, 21)), list(range(21, 26))]  # each chunk's work once
+    # the next stage was sent at the close and again by the redelivery: starting it is idempotent
+    assert dispatched["next"] and all(
+        a == ("next_stage", MONDAY.isoformat(), ["last_stage"]) for a in dispatched["next"]
+    )
+
+
+def test_starting_a_stage_that_is_still_running_hands_it_the_chain_instead_of_skipping_ahead(
+    dispatched, django_capture_on_commit_callbacks
+):
+    from operations import tasks
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = jobs.stage_start("test_job", MONDAY)  # started by hand, with no chain
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.stage_start("test_job", MONDAY, then=["next_stage"]) is None  # the night's trigger
+        assert dispatched["next"] == []  # nothing after it starts while it runs
+        run.refresh_from_db()
+        assert run.then == ["next_stage"]
+        for index in range(3):
+            tasks.run_chunk(run.pk, index)
+    assert dispatched["next"] == [("next_stage", MONDAY.isoformat(), [])]
+
+    dispatched["next"].clear()
+    with django_capture_on_commit_callbacks(execute=True):  # a second night: the finished stage is passed over
+        assert jobs.stage_start("test_job", MONDAY, then=["next_stage"]) is None
+    assert dispatched["next"] == [("next_stage", MONDAY.isoformat(), [])]

@@ -26,7 +26,7 @@ from trading.models import Order, RebalanceProposal
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 D1, D2, D3 = date(2026, 11, 16), date(2026, 11, 17), date(2026, 11, 18)  # Monday..Wednesday
-# Celery's own bookkeeping (task results, chord counters) records every task, by design.
+# Celery's own bookkeeping (task results) records every task, by design.
 BOOKKEEPING = {"django_celery_results", "django_celery_beat"}
 
 

@@ -103,7 +103,7 @@ def test_a_worker_killed_mid_scan_and_restarted_creates_each_proposal_exactly_on
     first = start_worker("killed", logs[0])
     second = None
     try:
-        run = jobs.stage_start("drift_scan", DAY)  # the chord goes to the broker on commit
+        run = jobs.stage_start("drift_scan", DAY)  # the chunks go to the broker on commit
         assert run is not None
         assert run.chunks_total == ACCOUNTS
 
