@@ -2,6 +2,7 @@
 the development SECRET_KEY is refused outside DEBUG."""
 
 import time
+import uuid
 
 import pytest
 from django.test import override_settings
@@ -195,25 +196,58 @@ def test_the_api_docs_load_their_script_from_a_file(verified_client, alice):
 
 def test_the_token_endpoint_is_rate_limited_per_address(client, settings):
     settings.OAUTH_TOKEN_RATE = "3/min"
+    # Fresh addresses: the counters live in Redis for a minute, across runs of the suite.
+    first, second = (f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}" for _ in range(2))
     answers = [
-        client.post("/o/token/", {"grant_type": "client_credentials"}, REMOTE_ADDR="198.51.100.7").status_code
-        for _ in range(4)
+        client.post("/o/token/", {"grant_type": "client_credentials"}, REMOTE_ADDR=first).status_code for _ in range(4)
     ]
     assert 429 not in answers[:3]
     assert answers[3] == 429
     # another address is not held back by the first one's guesses
-    assert client.post("/o/token/", {"grant_type": "client_credentials"}, REMOTE_ADDR="198.51.100.8").status_code != 429
+    assert client.post("/o/token/", {"grant_type": "client_credentials"}, REMOTE_ADDR=second).status_code != 429
 
 
-def test_views_with_the_money_scope_are_throttled(settings):
-    from rest_framework.throttling import ScopedRateThrottle
+@pytest.fixture
+def money_rate(monkeypatch):
+    """The "money" rate at 2 a minute, under a scope name of its own so no earlier run's counter counts."""
+    from rest_framework.throttling import SimpleRateThrottle
 
-    assert "rest_framework.throttling.ScopedRateThrottle" in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"]
-    assert "money" in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    assert ScopedRateThrottle.scope_attr == "throttle_scope"
+    from kronos.ratelimit import MoneyRateThrottle
+
+    scope = f"money-{uuid.uuid4().hex}"
+    monkeypatch.setattr(MoneyRateThrottle, "scope", scope)
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, scope: "2/min"})
 
 
-def test_a_function_view_can_take_the_money_rate(settings):
-    throttle = security.money_rate_throttle()()
-    assert throttle.scope == "money"
-    assert throttle.rate == settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["money"]
+@pytest.mark.parametrize(
+    "path", ["/api/v1/orders/", "/api/v1/accounts/{account}/deposits/", "/api/v1/accounts/{account}/transfers-in/"]
+)
+def test_money_moving_writes_are_held_to_the_money_rate_and_reads_are_not(
+    api, alice, alice_household, money_rate, path
+):
+    from tests.portfolios.factories import InvestmentAccountFactory
+
+    alice_account = InvestmentAccountFactory(household=alice_household)
+    client = api(alice.user)
+    path = path.format(account=alice_account.pk)
+    answers = [client.post(path, {}, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())) for _ in range(3)]
+    assert [a.status_code for a in answers[:2]] == [400, 400]  # refused on their (empty) bodies, but counted
+    assert answers[2].status_code == 429
+    assert answers[2].json()["detail"]
+    assert 0 < int(answers[2]["Retry-After"]) <= 60
+    assert client.get("/api/v1/orders/").status_code == 200  # reading is never held back by the money rate
+    # another user's writes have their own count
+    other = api(alice.user.__class__.objects.create_user(email=f"{uuid.uuid4().hex}@example.com", password="x"))
+    assert other.post("/api/v1/orders/", {}, format="json", HTTP_IDEMPOTENCY_KEY="k").status_code != 429
+
+
+def test_the_user_rate_counts_requests_in_a_fixed_window(api, alice, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    from kronos.ratelimit import UserRateThrottle
+
+    scope = f"user-{uuid.uuid4().hex}"
+    monkeypatch.setattr(UserRateThrottle, "scope", scope)
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, scope: "3/min"})
+    client = api(alice.user)
+    assert [client.get("/api/v1/me/").status_code for _ in range(4)] == [200, 200, 200, 429]
