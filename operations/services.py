@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_create_with_history
 
 from accounts.models import Firm, Household
 from kronos.history import save_attributed
@@ -25,7 +25,7 @@ from operations import fees
 from operations.errors import OperationsError
 from operations.jobs import ChunkOutcome
 from operations.models import BillingRun, FeeAssignment, FeeCharge, FeeSchedule, FeeTier, ReconciliationBreak
-from portfolios import ledger
+from portfolios import bulk, ledger
 from portfolios.errors import PortfoliosError
 from portfolios.ledger import EntrySpec, PostingSpec
 from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook, Posting, Security, ValuationSnapshot
@@ -373,12 +373,14 @@ def billing_run_preview(*, firm: Firm, period_start: date, acting_user: Any) -> 
                     for key, value in fields.items():
                         setattr(charge, key, value)
                     changed.append(charge)
-        if new:
+        if new and bulk.enabled():
+            bulk.create_with_history(new, FeeCharge, acting_user=acting_user, reason="billing preview")
+        elif new:
             bulk_create_with_history(new, FeeCharge, default_user=acting_user, default_change_reason="billing preview")
         if changed:
-            bulk_update_with_history(
-                changed,
+            ledger.bulk_update_rows_with_history(
                 FeeCharge,
+                changed,
                 [
                     "schedule",
                     "basis_kind",
@@ -392,8 +394,8 @@ def billing_run_preview(*, firm: Firm, period_start: date, acting_user: Any) -> 
                     "currency",
                     "calculation",
                 ],
-                default_user=acting_user,
-                default_change_reason="billing preview",
+                acting_user=acting_user,
+                reason="billing preview",
             )
         totals = run.charges.aggregate(total=Sum("amount"))
         run.total = totals["total"] or ZERO

@@ -135,7 +135,7 @@ def system_book(kind: str, *, firm: Any = None) -> LedgerBook:
 def client_books(accounts: Iterable[InvestmentAccount]) -> dict[int, LedgerBook]:
     """The books of many accounts (account id -> book), creating missing ones, in two queries."""
     accounts = list(accounts)
-    found = {b.account_id: b for b in LedgerBook.objects.filter(account__in=accounts)}
+    found = {b.account_id: b for b in LedgerBook.objects.filter(account_id__in=[a.pk for a in accounts])}
     missing = [
         LedgerBook(
             kind=LedgerBook.Kind.CLIENT,
@@ -434,6 +434,10 @@ def verify() -> list[str]:
 # --- Posting many entries at once (appended by operations, engineer F) ----------------------------
 
 
+_ENTRY_KINDS = frozenset(JournalEntry.Kind.values)  # .values builds a new list on every read
+POSTING_COLUMNS = ("entry_id", "book_id", "security_id", "currency", "quantity", "price")
+
+
 @dataclass(frozen=True, slots=True)
 class EntrySpec:
     """One entry for `post_entries_bulk`: the arguments `post_entry` takes, minus the acting user."""
@@ -494,7 +498,7 @@ def post_entries_bulk(
 
 
 def _spec_error(spec: EntrySpec) -> str:
-    if spec.kind not in JournalEntry.Kind.values:
+    if spec.kind not in _ENTRY_KINDS:
         return f"'{spec.kind}' is not a kind of journal entry."
     try:
         _validate(spec.postings)
@@ -605,10 +609,14 @@ def _post_bulk(
                 touched_cash[ckey] = crow
         accepted.append(i)
 
-    # Write: entries, postings, balance rows, each with history, in bulk.
+    # Write: entries, postings, balance rows, each with history, in bulk (on PostgreSQL by COPY,
+    # the history rows copied from the rows by the database: portfolios.bulk).
     from django.utils import timezone as django_timezone
 
+    from portfolios import bulk
+
     reason = "ledger: bulk"
+    now = django_timezone.now()
     entries = [
         JournalEntry(
             kind=specs[i].kind,
@@ -621,7 +629,33 @@ def _post_bulk(
         )
         for i in accepted
     ]
-    if entries:
+    if entries and bulk.enabled():
+        bulk.create_with_history(entries, JournalEntry, acting_user=acting_user, reason=reason, now=now)
+        bulk.copy_rows(
+            Posting,
+            bulk.check_columns(Posting, POSTING_COLUMNS, generated=["id"]),
+            (
+                (
+                    entry.pk,
+                    p.book.pk,
+                    p.security.pk if p.security is not None else None,
+                    p.currency,
+                    p.quantity,
+                    p.price,
+                )
+                for i, entry in zip(accepted, entries, strict=True)
+                for p in specs[i].postings
+            ),
+        )
+        bulk.history_from_table(
+            Posting,
+            where="entry_id = ANY(%s::bigint[])",
+            params=[[entry.pk for entry in entries]],
+            acting_user=acting_user,
+            reason=reason,
+            now=now,
+        )
+    elif entries:
         entries = bulk_create_with_history(
             entries, JournalEntry, batch_size=2000, default_user=acting_user, default_change_reason=reason
         )
@@ -651,7 +685,6 @@ def _post_bulk(
     ):
         changed = [r for r in rows if r.pk is not None]
         created = [r for r in rows if r.pk is None]
-        now = django_timezone.now()
         for r in changed:
             r.updated_at = now  # bulk_update does not apply auto_now
         if changed:
@@ -676,33 +709,17 @@ def _post_bulk(
 def bulk_update_rows_with_history(
     model: Any, rows: Sequence[Any], fields: Sequence[str], *, acting_user: Any, reason: str, batch_size: int = 5000
 ) -> None:
-    """`bulk_update_with_history` at scale: one `UPDATE ... FROM (VALUES ...)` per batch instead of
-    Django's CASE WHEN per row (which costs milliseconds a row), then the history rows through
-    `bulk_update_with_history` with no fields (simple_history's own bulk history writer)."""
-    from django.db import connection
+    """`bulk_update_with_history` at scale: on PostgreSQL the values COPYed into a temporary table
+    and one UPDATE from it, instead of Django's CASE WHEN per row (which costs milliseconds a
+    row), then the '~' history rows copied from the updated rows by the database
+    (`portfolios.bulk.update_with_history`); elsewhere simple_history's `bulk_update_with_history`."""
+    from portfolios import bulk
 
     if not rows:
         return
-    meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
-    pk = meta.pk
-    table = connection.ops.quote_name(meta.db_table)
-    casts = [pk.db_type(connection)] + [f.db_type(connection) for f in columns]
-    row_sql = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
-    sets = ", ".join(f"{connection.ops.quote_name(f.column)} = v.c{n}" for n, f in enumerate(columns, start=1))
-    names = ", ".join(f"c{n}" for n in range(len(casts)))
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            params: list[Any] = []
-            for row in batch:
-                params.append(row.pk)
-                params.extend(f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns)
-            cursor.execute(
-                f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([row_sql] * len(batch))}) AS v({names}) "  # noqa: S608 -- identifiers from the model, values as parameters  # nosec B608 -- identifiers from model _meta or code, values as parameters
-                f"WHERE t.{connection.ops.quote_name(pk.column)} = v.c0",
-                params,
-            )
-        bulk_update_with_history(
-            list(rows), model, [], batch_size=batch_size, default_user=acting_user, default_change_reason=reason
-        )
+    if bulk.enabled():
+        bulk.update_with_history(model, rows, fields, acting_user=acting_user, reason=reason)
+        return
+    bulk_update_with_history(
+        list(rows), model, list(fields), batch_size=batch_size, default_user=acting_user, default_change_reason=reason
+    )

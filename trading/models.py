@@ -56,10 +56,15 @@ class RebalanceProposal(models.Model):
         DISCARDED = "discarded", "Discarded"
         EXPIRED = "expired", "Expired"
 
+    # Indexed by (account, status) below -- the lookups are "this account's proposals" and
+    # "its open ones" -- so neither column has an index of its own: two fewer indexes to keep
+    # up on every write of the nightly scan, and its expiry UPDATE always finds the account's
+    # open proposals through that one index (a status index could lead it to every open
+    # proposal of the book, chunk after chunk).
     account = models.ForeignKey(
-        "portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="rebalance_proposals"
+        "portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="rebalance_proposals", db_index=False
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
     needed = models.BooleanField(help_text="False when every holding is inside its band.")
     as_of = models.DateField()
     run_key = models.CharField(

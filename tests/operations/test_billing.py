@@ -215,3 +215,62 @@ def test_another_firms_billing_run_is_a_404(alice, bob, alice_household, flat, v
     assert client.post(f"/ops/billing/{run.pk}/approve/").status_code == 404
     advisor_client = verified_client(bob.user)
     assert advisor_client.get("/ops/billing/").status_code == 404
+
+
+def test_the_copy_path_bills_what_the_orm_path_bills(monkeypatch):
+    """On PostgreSQL previews are written by COPY and the approval's entries, postings and
+    status changes by COPY and UPDATE, with history rows made by INSERT ... SELECT; a twin firm
+    billed through the ORM path ends up with the same charges, entries and history."""
+    from portfolios import bulk
+    from tests.accounts.factories import FirmFactory, HouseholdFactory
+
+    def firm_with_accounts():
+        firm = FirmFactory()
+        schedule = services.fee_schedule_create(
+            firm=firm,
+            name="Tiered",
+            method=FeeSchedule.Method.TIERED,
+            tiers=[(Decimal(1_000_000), Decimal(100)), (None, Decimal(50))],
+            acting_user=system_user(),
+        )
+        household = HouseholdFactory(firm=firm)
+        services.fee_schedule_assign(household=household, schedule=schedule, acting_user=system_user())
+        rich = _account(household, value=Decimal("1234567.89"))
+        transfer_in(account=rich, acting_user=system_user(), idempotency_key=f"cash:{rich.pk}", cash=Decimal("9000.00"))
+        return firm, [
+            rich,
+            _account(household, value=Decimal(2_000_000)),
+            _account(household, opened_on=date(2025, 2, 10), value=Decimal(1000)),
+        ]
+
+    def stored(firm, accounts):
+        order = {a.pk: n for n, a in enumerate(accounts)}
+        skip = {"id", "history_id", "history_date", "billing_run", "account", "schedule", "entry"}
+        skip |= {"created_at", "idempotency_key", "reference_id"}  # times, and keys naming ids
+
+        def values(obj):
+            return repr(
+                sorted((f.attname, getattr(obj, f.attname)) for f in obj._meta.concrete_fields if f.name not in skip)
+            )
+
+        charges = FeeCharge.objects.filter(billing_run__firm=firm)
+        entries = JournalEntry.objects.filter(id__in=charges.values("entry_id"))
+        return (
+            sorted((order[c.account_id], c.entry_id is not None, values(c)) for c in charges),
+            sorted((order[h.account_id], values(h)) for h in FeeCharge.history.filter(billing_run__firm=firm)),
+            sorted(str(e.effective_date) + e.memo + e.kind for e in entries),
+            sorted(values(h) for h in JournalEntry.history.filter(id__in=entries.values("id"))),
+        )
+
+    results = []
+    for use_copy in (False, True):
+        monkeypatch.setattr(bulk, "enabled", lambda use_copy=use_copy: use_copy)
+        firm, accounts = firm_with_accounts()
+        run = services.billing_run_preview(firm=firm, period_start=Q1[0], acting_user=system_user())
+        services.billing_run_approve(run=run, acting_user=system_user(), effective_date=date(2025, 4, 2))
+        results.append(stored(firm, accounts))
+    assert results[0] == results[1]
+    charges, charge_history, entries, entry_history = results[1]
+    assert [debited for _, debited, _ in charges] == [True, False, False]  # the second has no cash, the third 0.xx
+    assert len(charge_history) == 6 and len(entries) == 1 and len(entry_history) == 1
+    assert ledger.verify() == []

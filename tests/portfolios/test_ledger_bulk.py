@@ -180,3 +180,59 @@ def test_the_query_count_does_not_grow_with_the_entries(alice_household, alice, 
         posted = ledger.post_entries_bulk(specs, acting_user=alice.user)
     assert all(p.created for p in posted)
     assert ledger.verify() == []
+
+
+def _ledger_rows(account_ids):
+    """Entries, postings, cash balances and all their history rows touching `account_ids`, without
+    ids and times; accounts (and their books) by position in `account_ids`."""
+    order = {a: n for n, a in enumerate(account_ids)}
+    books = {
+        b.pk: f"account {order[b.account_id]}" if b.account_id in order else b.code for b in LedgerBook.objects.all()
+    }
+    skip = {
+        "id",
+        "history_id",
+        "history_date",
+        "created_at",
+        "updated_at",
+        "entry",
+        "book",
+        "account",
+        "idempotency_key",
+    }
+
+    def values(obj):
+        return repr(
+            sorted((f.attname, getattr(obj, f.attname)) for f in obj._meta.concrete_fields if f.name not in skip)
+        )
+
+    postings = Posting.objects.filter(book__account_id__in=account_ids)
+    entries = JournalEntry.objects.filter(postings__in=postings).distinct()
+    return (
+        sorted(values(e) for e in entries),
+        sorted((books[p.book_id], values(p)) for p in Posting.objects.filter(entry__in=entries)),
+        sorted((books[h.book_id], values(h)) for h in Posting.history.filter(entry_id__in=entries.values("id"))),
+        sorted(values(h) for h in JournalEntry.history.filter(id__in=entries.values("id"))),
+        sorted((order[c.account_id], values(c)) for c in CashBalance.objects.filter(account_id__in=account_ids)),
+        sorted((order[h.account_id], values(h)) for h in CashBalance.history.filter(account_id__in=account_ids)),
+    )
+
+
+def test_the_copy_path_posts_what_the_orm_path_posts(alice_household, alice, monkeypatch):
+    """On PostgreSQL entries and postings go in by COPY and their history rows by INSERT ...
+    SELECT; twin accounts posted through the ORM path end up with the same rows and history."""
+    from portfolios import bulk
+
+    orm, copy = accounts(alice_household, 3), accounts(alice_household, 3)
+    for book, use_copy in ((orm, False), (copy, True)):
+        monkeypatch.setattr(bulk, "enabled", lambda use_copy=use_copy: use_copy)
+        ledger.post_entries_bulk(
+            [cash_entry(a, "100.00", key=f"d:{n}:{use_copy}") for n, a in enumerate(book)], acting_user=alice.user
+        )
+        fees = [cash_entry(a, "-30.25", kind=JournalEntry.Kind.FEE) for a in book[:2]]
+        fees.append(cash_entry(book[2], "-500.00", kind=JournalEntry.Kind.FEE))  # refused: not enough cash
+        ledger.post_entries_bulk(fees, acting_user=alice.user, skip_refused=True)
+    rows_orm, rows_copy = _ledger_rows([a.pk for a in orm]), _ledger_rows([a.pk for a in copy])
+    assert rows_orm == rows_copy
+    assert [len(part) for part in rows_copy] == [5, 10, 10, 5, 3, 5]  # 3 cash rows made, 2 changed
+    assert ledger.verify() == []

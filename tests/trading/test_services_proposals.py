@@ -1,7 +1,7 @@
 """Proposal write path and order throughput paths: what is stored, what a rerun changes, and
 that the query counts stay fixed as the number of accounts or orders grows."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -131,3 +131,105 @@ def test_settlement_uses_the_configured_business_calendar(settings):
     assert add_business_days(date(2026, 1, 1), 1) == date(2026, 1, 2)  # Thursday -> Friday
     settings.TRADING_BUSINESS_CALENDAR = "tests.trading.test_services_proposals._no_fridays"
     assert add_business_days(date(2026, 1, 1), 1) == date(2026, 1, 5)  # Friday is a holiday
+
+
+def _stored(account_ids):
+    """What the proposal writes left for `account_ids`, without ids and times (account ids as positions)."""
+    from trading.models import ProposalTrade as Trade
+
+    order = {a: n for n, a in enumerate(account_ids)}
+    skip = {"id", "account", "created_at", "run_key", "history_id", "history_date", "proposal"}
+
+    def row(obj, account_id):
+        values = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.name not in skip}
+        return (order[account_id], sorted(values.items(), key=lambda kv: kv[0]).__repr__())
+
+    proposals = RebalanceProposal.objects.filter(account_id__in=account_ids)
+    return (
+        sorted(row(p, p.account_id) + (p.run_key is not None,) for p in proposals),
+        sorted(row(t, t.proposal.account_id) for t in Trade.objects.filter(proposal__in=proposals)),
+        sorted(row(h, h.account_id) for h in RebalanceProposal.history.filter(account_id__in=account_ids)),
+        sorted(
+            row(h, RebalanceProposal.objects.get(pk=h.proposal_id).account_id)
+            for h in Trade.history.filter(proposal_id__in=proposals.values("id"))
+        ),
+    )
+
+
+def test_the_copy_path_stores_what_the_orm_path_stores(alice_household, alice, securities, monkeypatch):
+    """On PostgreSQL the proposals, trades and history rows go in by COPY and INSERT ... SELECT;
+    twin accounts written through the ORM (bulk_create_with_history) end up with the same rows."""
+    from trading.services import proposals
+
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    system = system_user()
+
+    def twins():
+        return [
+            account_with(alice_household, cash="10000.00", model=model),  # needs trades
+            account_with(
+                alice_household, cash="100.00", positions=[("AAPL", "10", "100"), ("BND", "21", "80")], model=model
+            ),
+            account_with(
+                alice_household, cash="5000.00", positions=[("AAPL", "40", "200")], model=model
+            ),  # sells at a loss
+        ]
+
+    orm, copy = [a.pk for a in twins()], [a.pk for a in twins()]
+    today = date.today()
+    for ids, use_copy in ((orm, False), (copy, True)):
+        monkeypatch.setattr(proposals, "_copy_path", lambda use_copy=use_copy: use_copy)
+        for day in (today - timedelta(days=1), today):  # the second expires the first's open ones
+            proposal_create_for_accounts(account_ids=ids, acting_user=system, as_of=day, scheduled=True)
+        proposal_create_for_accounts(account_ids=ids, acting_user=alice.user, as_of=today)
+    stored_orm, stored_copy = _stored(orm), _stored(copy)
+    assert stored_orm == stored_copy
+    assert [len(part) for part in stored_copy] == [9, 12, 13, 12]  # 4 expired: 9 + 4 proposal history rows
+
+
+def test_the_json_text_writer_writes_the_documents_the_dict_builders_make():
+    """The COPY path writes inputs and drift rows as text; they parse to what `_inputs` and
+    `_drift_rows` build, decimals included (exponents, negative zero, 28 digits)."""
+    import json
+
+    from portfolios import rebalancing
+    from trading.services.proposals import _drift_rows, _inputs, _JsonText
+
+    odd = [
+        Decimal("0E-27"),
+        Decimal("-0.00"),
+        Decimal("1E+2"),
+        Decimal("1") / Decimal("7"),
+        Decimal("1E-7"),
+        Decimal(5),
+    ]
+    holdings = tuple(
+        rebalancing.Holding(symbol=s, quantity=q, price=p, target_weight=w, restricted=r)
+        for s, q, p, w, r in [
+            ("AAPL", odd[0], odd[2], odd[3], False),
+            ('O"DD\\', odd[4], odd[1], odd[5], True),
+            ("BRK.B", Decimal("12.500000000"), Decimal("412.130000"), Decimal("0.065333"), False),
+        ]
+    )
+    snapshot = rebalancing.AccountSnapshot(
+        account_id=1,
+        as_of=date(2026, 11, 16),
+        currency="USD",
+        cash=odd[3],
+        holdings=holdings,
+        cash_target=odd[4],
+        threshold=odd[0],
+        band_mode=rebalancing.BandMode.RELATIVE,
+        fractional_shares=True,
+        external_flow=odd[1],
+    )
+    report = rebalancing.calculate_drift(snapshot)
+    text = _JsonText()
+    assert json.loads(text.inputs(snapshot, odd[2])) == _inputs(snapshot, odd[2])
+    assert json.loads(text.drift(report)) == _drift_rows(report)
+    assert json.loads(text.drift(None)) == _drift_rows(None) == []
+    assert json.loads(text.slim_inputs(snapshot)) == {
+        "v": 1,
+        "threshold": "0.000000000000000000000000000",
+        "band_mode": "relative",
+    }
