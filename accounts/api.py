@@ -1,5 +1,6 @@
 """The accounts part of the API: who am I, and my households."""
 
+from django.utils.decorators import method_decorator
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -12,6 +13,7 @@ from accounts.errors import AccountsError
 from accounts.models import Household, HouseholdMember, User
 from accounts.selectors import household_get_for_user, household_list_for_user, household_may_edit
 from kronos.api.permissions import api_user
+from kronos.readcache import cached_read
 
 
 class FirmRef(serializers.Serializer):
@@ -66,11 +68,13 @@ class HouseholdOutput(serializers.ModelSerializer):
 
 class MeView(APIView):
     @extend_schema(responses=MeOutput)
+    @method_decorator(cached_read)
     def get(self, request: Request) -> Response:
         user = User.objects.select_related("firm").get(pk=api_user(request).pk)
         return Response(MeOutput(user).data)
 
 
+@method_decorator(cached_read, name="get")
 class HouseholdListView(generics.ListAPIView):
     serializer_class = HouseholdOutput
 
@@ -86,6 +90,7 @@ class HouseholdUpdateInput(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
 
+@method_decorator(cached_read, name="get")
 class HouseholdDetailView(generics.RetrieveAPIView):
     serializer_class = HouseholdOutput
 

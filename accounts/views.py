@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
@@ -23,6 +24,7 @@ from accounts.errors import AccountsError
 from accounts.forms import HouseholdFilterForm, HouseholdForm, LoginForm, TokenForm
 from accounts.models import Role
 from accounts.selectors import household_get_for_user, household_list_for_user, household_may_edit
+from kronos import readcache
 from kronos.typing import AuthedHttpRequest
 
 
@@ -105,11 +107,19 @@ def two_factor(request: AuthedHttpRequest) -> HttpResponse:
 def household_list(request: AuthedHttpRequest) -> HttpResponse:
     form = HouseholdFilterForm(request.GET or None)
     search = form.cleaned_data["q"] if form.is_valid() else ""
-    page = Paginator(household_list_for_user(user=request.user, search=search), 25).get_page(request.GET.get("page"))
-    template = "accounts/household_list.html"
+
+    def render_table() -> str:
+        page = Paginator(household_list_for_user(user=request.user, search=search), 25).get_page(
+            request.GET.get("page")
+        )
+        context = {"form": form, "page": page, "households": page.object_list}
+        return render_to_string("accounts/household_list.html#household-table", context, request)
+
+    # The table (no form, no CSRF token) is kept rendered in the read cache until the data changes.
+    table = readcache.remember(request, "household-table", render_table)
     if request.htmx:
-        template += "#household-table"
-    return render(request, template, {"form": form, "page": page, "households": page.object_list})
+        return HttpResponse(table)
+    return render(request, "accounts/household_list.html", {"form": form, "household_table": table})
 
 
 @login_required

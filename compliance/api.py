@@ -17,6 +17,7 @@ from accounts.selectors import household_get_for_user, household_may_edit, house
 from compliance import audit, risk, selectors, services
 from compliance.models import RiskProfile
 from kronos.api.permissions import api_user
+from kronos.readcache import cached_read
 
 
 class KYCMemberOutput(serializers.Serializer):
@@ -37,6 +38,7 @@ class KYCOutput(serializers.Serializer):
 
 @extend_schema(responses=KYCMemberOutput(many=True), summary="KYC status of a household's members")
 @api_view(["GET"])
+@cached_read
 def household_kyc(request: Request, pk: int) -> Response:
     household = household_get_for_user(user=api_user(request), pk=pk)
     return Response(KYCMemberOutput(selectors.household_compliance(household=household), many=True).data)
@@ -89,6 +91,7 @@ class RiskProfileOutput(serializers.ModelSerializer):
     methods=["POST"], request=RiskProfileInput, responses={201: RiskProfileOutput}, summary="Submit the questionnaire"
 )
 @api_view(["GET", "POST"])
+@cached_read
 def investor_risk_profile(request: Request, pk: int) -> Response:
     user = api_user(request)
     investor = selectors.investor_get_for_user(user=user, pk=pk)
@@ -112,6 +115,7 @@ class CheckOutput(serializers.Serializer):
 
 @extend_schema(responses=CheckOutput(many=True), summary="The pre-trade compliance checks of an order")
 @api_view(["GET"])
+@cached_read
 def order_checks(request: Request, pk: int) -> Response:
     from trading.models import Order
 
@@ -172,6 +176,7 @@ class AuditEntryOutput(serializers.Serializer):
     summary="The audit trail (compliance officers only), newest first, cursor-paginated",
 )
 @api_view(["GET"])
+@cached_read
 def audit_list(request: Request) -> Response:
     if not selectors.is_compliance_officer(api_user(request)):
         raise PermissionDenied("The audit trail is for compliance officers.")

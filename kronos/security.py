@@ -54,20 +54,15 @@ class TokenEndpointThrottleMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method == "POST" and request.path.startswith(("/o/token/", "/o/revoke_token/")):
-            from django.core.cache import cache
             from django.http import JsonResponse
 
+            from kronos.ratelimit import hit
+
             limit = int(str(getattr(settings, "OAUTH_TOKEN_RATE", "30/min")).split("/")[0])
-            window = int(time.time() // 60)
-            key = f"kronos:token-rate:{request.META.get('REMOTE_ADDR', '')}:{window}"
-            cache.add(key, 0, 120)
-            try:
-                count = cache.incr(key)
-            except ValueError:  # evicted between add and incr: count this one as the first
-                count = 1
+            count, seconds_left = hit(f"token:{request.META.get('REMOTE_ADDR', '')}", 60)
             if count > limit:
                 answer = JsonResponse({"error": "rate_limited", "detail": "Too many token requests."}, status=429)
-                answer["Retry-After"] = str(60 - int(time.time()) % 60)
+                answer["Retry-After"] = str(seconds_left)
                 return answer
         return self.get_response(request)
 
@@ -170,8 +165,11 @@ class OpsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
+        from django.db.backends.signals import connection_created
 
-        from kronos import metrics
+        from kronos import metrics, readcache
+
+        connection_created.connect(readcache.install, dispatch_uid="kronos.readcache.install")
 
         user_logged_in.connect(stamp_activity_on_login, dispatch_uid="kronos.security.stamp_activity")
 
@@ -179,13 +177,3 @@ class OpsConfig(AppConfig):
         checks.register(check_secret_key_deploy, checks.Tags.security, deploy=True)
         checks.register(check_metrics_protected, checks.Tags.security, deploy=True)
         metrics.connect_task_signals()
-
-
-def money_rate_throttle() -> type:
-    """The "money" rate as a throttle class, for function views (`@throttle_classes([...])`).
-
-    Class-based API views set `throttle_scope = "money"` instead (ScopedRateThrottle is a default).
-    """
-    from rest_framework.throttling import UserRateThrottle
-
-    return type("MoneyRateThrottle", (UserRateThrottle,), {"scope": "money"})

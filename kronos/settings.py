@@ -113,9 +113,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's Redis cache, sharing one redis-py client per pool (kronos/cache.py).
+    CACHES = {"default": {"BACKEND": "kronos.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# API reads answered from the shared cache until a write moves the data version (kronos/readcache.py);
+# this many seconds at most. Off without Redis: a per-process cache can't see other processes' writes.
+READ_CACHE_SECONDS = env.int("READ_CACHE_SECONDS", default=30 if REDIS_URL else 0)
+# Sessions read from Redis first, written through to the database (Django's cached_db engine).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -149,7 +155,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend with the signed-in user read through the read cache (kronos/auth.py).
+    "kronos.auth.CachedModelBackend",
 ]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:home_root"
@@ -185,10 +192,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        # DRF's throttles with a fixed-window counter (kronos/ratelimit.py) instead of a request log.
+        "kronos.ratelimit.AnonRateThrottle",
+        "kronos.ratelimit.UserRateThrottle",
         # Applies only to views that set throttle_scope (e.g. "money" on order and transfer writes).
-        "rest_framework.throttling.ScopedRateThrottle",
+        "kronos.ratelimit.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
@@ -221,6 +229,8 @@ OAUTH2_PROVIDER = {
     "WRITE_SCOPE": "trade",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_TTL_SECONDS", default=30 * 24 * 3600),
     "PKCE_REQUIRED": True,
+    # Token lookups through the read cache; revocation moves its version (kronos/api/tokens.py).
+    "OAUTH2_VALIDATOR_CLASS": "kronos.api.tokens.CachedTokenValidator",
     # RFC 9700 (OAuth 2.0 security best practice): no implicit or password grant, S256 PKCE only,
     # no tokens in query strings, hashed token storage, refresh-token replay revokes the family.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,

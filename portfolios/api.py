@@ -31,6 +31,8 @@ from kronos.api.fields import DecimalStringField, FractionField, MoneyField, Qua
 from kronos.api.pagination import Pagination, paginated
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
+from kronos.ratelimit import money_moving
+from kronos.readcache import cached_read
 from portfolios import services
 from portfolios.models import AssetClass, InvestmentAccount, ModelPortfolio, Security
 from portfolios.selectors import (
@@ -111,6 +113,7 @@ class SecurityInput(serializers.Serializer):
     methods=["POST"], request=SecurityInput, responses={201: SecurityOutput}, operation_id="securities_create"
 )
 @api_view(["GET", "POST"])
+@cached_read
 def securities(request: Request) -> Response:
     """List securities, or (operations) add one."""
     user = api_user(request)
@@ -231,6 +234,7 @@ def _model_for_user(user: User, pk: int) -> ModelPortfolio:
 @extend_schema(methods=["GET"], responses=paginated(ModelOutput), operation_id="models_list")
 @extend_schema(methods=["POST"], request=ModelInput, responses={201: ModelOutput}, operation_id="models_create")
 @api_view(["GET", "POST"])
+@cached_read
 def models(request: Request) -> Response:
     """The firm's model portfolios, or (advisors) a new one."""
     user = api_user(request)
@@ -261,6 +265,7 @@ def models(request: Request) -> Response:
 @extend_schema(methods=["GET"], responses=ModelOutput, operation_id="models_retrieve")
 @extend_schema(methods=["PUT"], request=ModelInput, responses=ModelOutput, operation_id="models_update")
 @api_view(["GET", "PUT"])
+@cached_read
 def model_detail(request: Request, pk: int) -> Response:
     """One of the firm's models; PUT replaces its name, risk level and targets (every version is kept)."""
     user = api_user(request)
@@ -384,6 +389,7 @@ def _account_answer(request: Request, pk: int) -> dict[str, Any]:
     methods=["POST"], request=AccountCreateInput, responses={201: AccountOutput}, operation_id="accounts_create"
 )
 @api_view(["GET", "POST"])
+@cached_read
 def accounts(request: Request) -> Response:
     """The user's accounts (investors: their households'; advisors: their clients'), or a new one."""
     user = api_user(request)
@@ -420,6 +426,7 @@ def accounts(request: Request) -> Response:
 @extend_schema(methods=["GET"], responses=AccountOutput, operation_id="accounts_retrieve")
 @extend_schema(methods=["PATCH"], request=AccountSettingsInput, responses=AccountOutput, operation_id="accounts_update")
 @api_view(["GET", "PATCH"])
+@cached_read
 def account_detail(request: Request, pk: int) -> Response:
     """One account; PATCH changes its name, type, model or rebalancing settings (its advisor only)."""
     user = api_user(request)
@@ -455,6 +462,7 @@ class PositionOutput(serializers.Serializer):
 
 @extend_schema(responses=PositionOutput(many=True), operation_id="accounts_positions")
 @api_view(["GET"])
+@cached_read
 def positions(request: Request, pk: int) -> Response:
     """The account's holdings at the latest prices (a list; weights of the account's total value)."""
     user = api_user(request)
@@ -522,6 +530,7 @@ class TransferInOutput(serializers.Serializer):
     operation_id="accounts_transfers_in",
 )
 @api_view(["POST"])
+@money_moving
 @idempotent
 def transfers_in(request: Request, pk: int) -> Response:
     """Bring positions (with their cost basis) and cash in from another custodian. Needs an Idempotency-Key."""
@@ -591,6 +600,7 @@ class DriftOutput(serializers.Serializer):
 
 @extend_schema(responses=DriftOutput, operation_id="accounts_drift")
 @api_view(["GET"])
+@cached_read
 def drift(request: Request, pk: int) -> Response:
     """Actual against target weight per holding (cash as the symbol CASH), and whether to rebalance."""
     user = api_user(request)
@@ -665,6 +675,7 @@ class PerformanceOutput(serializers.Serializer):
     operation_id="accounts_performance",
 )
 @api_view(["GET"])
+@cached_read
 def account_performance(request: Request, pk: int) -> Response:
     """Time-weighted return over [start, end] (default: the last year), the benchmark's, and the daily series.
 

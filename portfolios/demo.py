@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -26,6 +26,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from kronos.history import attribute
+from kronos.readcache import copy_rows
 from portfolios import ledger, services
 from portfolios.ledger import PostingSpec
 from portfolios.models import (
@@ -316,12 +317,6 @@ def _write_valuations(days: Sequence[date], *, user: Any) -> None:
 Holding = Decimal | tuple[Decimal, Decimal]  # quantity, or (quantity, cost_per_share)
 
 
-def _copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
 def _history_from_rows(model: Any, where: str, params: Sequence[Any], *, user_id: int, reason: str) -> None:
     """The '+' history rows of `model`'s rows matching `where`, copied in SQL from the rows
     themselves: exactly what bulk_create_with_history would have written, without Python."""
@@ -422,7 +417,7 @@ def bulk_book(
     with transaction.atomic():
         if not check_foreign_keys:
             _skip_foreign_key_checks()
-        _copy_rows(
+        copy_rows(
             account_table,
             [
                 "household_id",
@@ -452,7 +447,7 @@ def bulk_book(
         _history_from_rows(InvestmentAccount, "id = ANY(%s)", [ids], user_id=user_id, reason="bulk")
 
         book_table = LedgerBook._meta.db_table
-        _copy_rows(
+        copy_rows(
             book_table,
             ["kind", "code", "name", "account_id", "created_at"],
             (
@@ -494,7 +489,7 @@ def bulk_book(
             (entry.pk, sources[firm], security_id, "USD", -total) for (firm, security_id), total in totals.items()
         ]
         posting_table = Posting._meta.db_table
-        _copy_rows(posting_table, ["entry_id", "book_id", "security_id", "currency", "quantity"], posting_rows)
+        copy_rows(posting_table, ["entry_id", "book_id", "security_id", "currency", "quantity"], posting_rows)
         _history_from_rows(Posting, "entry_id = %s", [entry.pk], user_id=user_id, reason="bulk")
 
         # The balances ARE the sums of the client postings (computed from them, so verify() holds).
@@ -518,7 +513,7 @@ def bulk_book(
         _history_from_rows(Position, "account_id = ANY(%s)", [ids], user_id=user_id, reason="bulk")
         _history_from_rows(CashBalance, "account_id = ANY(%s)", [ids], user_id=user_id, reason="bulk")
 
-        _copy_rows(
+        copy_rows(
             TaxLot._meta.db_table,
             ["account_id", "security_id", "quantity", "original_quantity", "cost_per_share", "acquired_on", "entry_id"],
             lot_rows,

@@ -21,6 +21,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
@@ -28,6 +29,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.models import Role
 from accounts.selectors import household_get_for_user, household_may_edit
+from kronos import readcache
 from kronos.errors import DomainError
 from kronos.typing import AuthedHttpRequest
 from portfolios import charts, services
@@ -110,18 +112,10 @@ class BookLine:
     breached: bool
 
 
-@login_required
-@require_GET
-@vary_on_headers("HX-Request")
-def book(request: AuthedHttpRequest) -> HttpResponse:
-    """Every account of the advisor's clients (compliance and operations: their firm's), sortable and filterable."""
-    if not _is_staff(request.user):
-        return redirect("accounts:household_list")
-    models = list(model_portfolio_list_for_user(user=request.user, active_only=False))
-    form = BookFilterForm(request.GET or None, models=models)
-    filters = form.filters()
-    rows = book_for_user(user=request.user, **filters)  # type: ignore[arg-type]
-    page = Paginator(rows, BOOK_PAGE_SIZE).get_page(request.GET.get("page"))
+def _book_page(user: Any, filters: dict[str, Any], page_number: str | None) -> tuple[Any, list[BookLine], int, int]:
+    """The book's page of lines with the totals over all its rows: what the book page caches."""
+    rows = book_for_user(user=user, **filters)
+    page = Paginator(rows, BOOK_PAGE_SIZE).get_page(page_number)
     accounts = book_accounts([row.pk for row in page.object_list])
     lines = []
     for row in page.object_list:
@@ -140,27 +134,58 @@ def book(request: AuthedHttpRequest) -> HttpResponse:
                 breached=row.breached,
             )
         )
-    context = {
-        "form": form,
-        "page": page,
-        "lines": lines,
-        "total": len(rows),
-        "breached_count": sum(1 for r in rows if r.breached),
-        "sort": filters["sort"],
-        "descending": filters["descending"],
-        "sort_links": {
-            key: {
-                # A second click on the sorted column flips it; drift and value start largest first.
-                "dir": ("asc" if filters["descending"] else "desc")
-                if filters["sort"] == key
-                else ("asc" if key == "household" else "desc"),
-                "mark": ("▼" if filters["descending"] else "▲") if filters["sort"] == key else "",
-                "aria": ("descending" if filters["descending"] else "ascending") if filters["sort"] == key else "none",
-            }
-            for key in ("household", "value", "drift")
-        },
-    }
-    return render(request, _partial(request, "portfolios/book.html", "book-table"), context)
+    return page, lines, len(rows), sum(1 for r in rows if r.breached)
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def book(request: AuthedHttpRequest) -> HttpResponse:
+    """Every account of the advisor's clients (compliance and operations: their firm's), sortable and filterable."""
+    if not _is_staff(request.user):
+        return redirect("accounts:household_list")
+    # The filter's choices need names only: no targets prefetched.
+    models = list(
+        model_portfolio_list_for_user(user=request.user, active_only=False).prefetch_related(None).only("id", "name")
+    )
+    form = BookFilterForm(request.GET or None, models=models)
+    filters = form.filters()
+
+    def render_table() -> str:
+        page, lines, total, breached_count = _book_page(request.user, filters, request.GET.get("page"))
+        context = {
+            "form": form,
+            "page": page,
+            "lines": lines,
+            "total": total,
+            "breached_count": breached_count,
+            "sort": filters["sort"],
+            "descending": filters["descending"],
+            "sort_links": {
+                key: {
+                    # A second click on the sorted column flips it; drift and value start largest first.
+                    "dir": ("asc" if filters["descending"] else "desc")
+                    if filters["sort"] == key
+                    else ("asc" if key == "household" else "desc"),
+                    "mark": ("▼" if filters["descending"] else "▲") if filters["sort"] == key else "",
+                    "aria": ("descending" if filters["descending"] else "ascending")
+                    if filters["sort"] == key
+                    else "none",
+                }
+                for key in ("household", "value", "drift")
+            },
+        }
+        return render_to_string("portfolios/book.html#book-table", context, request)
+
+    # The table (no form, no CSRF token) is kept rendered in the read cache until the data changes.
+    table = readcache.remember(request, "book-table", render_table)
+    if request.htmx:
+        return HttpResponse(table)
+    return render(
+        request,
+        "portfolios/book.html",
+        {"form": form, "book_table": table, "sort": filters["sort"], "descending": filters["descending"]},
+    )
 
 
 # --- The account page ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 three users of the permission tests (alice and bob are advisors in one firm, charlie an
 investor in one of alice's households)."""
 
+import os
 from typing import Any
 
 import pytest
@@ -17,6 +18,13 @@ pytest_plugins = ["tests.browser_harness"]
 def pytest_configure(config: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Parallel runs (pytest -n): each worker its own Redis database for the cache, since every
+    # test starts by emptying it (see _clean_cache) and one worker must not empty another's.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    location = settings.CACHES["default"].get("LOCATION", "")
+    if worker.startswith("gw") and isinstance(location, str) and location.startswith("redis://"):
+        base, _, _ = location.rpartition("/")
+        settings.CACHES["default"]["LOCATION"] = f"{base}/{10 + int(worker[2:]) % 6}"
 
 
 @pytest.fixture(autouse=True)
@@ -57,13 +65,20 @@ def charlie(alice_household):
 
 
 @pytest.fixture
+def uncached(settings):
+    """The read cache off (kronos/readcache.py): for tests that count the queries of the
+    database path, which hits of the cache (the session's user, a repeated read) would hide."""
+    settings.READ_CACHE_SECONDS = 0
+
+
+@pytest.fixture
 def verified_client(client):
     """A test client whose login also passes the second factor (as a staff user would)."""
 
     def login(user):
         from django_otp.plugins.otp_totp.models import TOTPDevice
 
-        client.force_login(user)
+        client.force_login(user, backend="kronos.auth.CachedModelBackend")  # as the login form's sessions
         device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
         session = client.session
         session["otp_device_id"] = device.persistent_id

@@ -21,6 +21,8 @@ from kronos.api.fields import MoneyField, QuantityField, decimal_to_str, money_d
 from kronos.api.pagination import Pagination, paginated
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
+from kronos.ratelimit import money_moving
+from kronos.readcache import cached_read
 from trading import selectors, services
 from trading.errors import TradingError
 from trading.models import CashTransfer, Order, RebalanceProposal
@@ -200,6 +202,7 @@ def proposal_create(request: Request, pk: int) -> Response:
 
 @extend_schema(responses=ProposalOutput)
 @api_view(["GET"])
+@cached_read
 def proposal_detail(request: Request, pk: int) -> Response:
     return Response(ProposalOutput(selectors.proposal_get_for_user(user=api_user(request), pk=pk)).data)
 
@@ -210,6 +213,7 @@ class ApproveOutput(serializers.Serializer):
 
 @extend_schema(request=None, responses=ApproveOutput, parameters=[IDEMPOTENCY_HEADER])
 @api_view(["POST"])
+@money_moving
 @idempotent
 def proposal_approve(request: Request, pk: int) -> Response:
     proposal = selectors.proposal_get_for_user(user=api_user(request), pk=pk)
@@ -225,6 +229,8 @@ def proposal_approve(request: Request, pk: int) -> Response:
 )
 @extend_schema(methods=["POST"], request=OrderInput, responses={201: OrderOutput}, parameters=[IDEMPOTENCY_HEADER])
 @api_view(["GET", "POST"])
+@money_moving
+@cached_read
 def order_list(request: Request) -> Response:
     if request.method == "POST":
         return _order_create(request)
@@ -269,6 +275,7 @@ def _order_create(request: Request) -> Response:
 
 @extend_schema(responses=OrderOutput)
 @api_view(["GET"])
+@cached_read
 def order_detail(request: Request, pk: int) -> Response:
     return Response(OrderOutput(selectors.order_get_for_user(user=api_user(request), pk=pk)).data)
 
@@ -302,6 +309,7 @@ def _transfer(request: Request, pk: int, direction: str) -> Response:
 
 @extend_schema(request=TransferInput, responses={201: TransferOutput}, parameters=[IDEMPOTENCY_HEADER])
 @api_view(["POST"])
+@money_moving
 @idempotent
 def deposit_create(request: Request, pk: int) -> Response:
     return _transfer(request, pk, CashTransfer.Direction.DEPOSIT)
@@ -309,6 +317,7 @@ def deposit_create(request: Request, pk: int) -> Response:
 
 @extend_schema(request=TransferInput, responses={201: TransferOutput}, parameters=[IDEMPOTENCY_HEADER])
 @api_view(["POST"])
+@money_moving
 @idempotent
 def withdrawal_create(request: Request, pk: int) -> Response:
     return _transfer(request, pk, CashTransfer.Direction.WITHDRAWAL)
@@ -316,6 +325,7 @@ def withdrawal_create(request: Request, pk: int) -> Response:
 
 @extend_schema(responses=paginated(TransactionOutput))
 @api_view(["GET"])
+@cached_read
 def account_transactions(request: Request, pk: int) -> Response:
     account = selectors.account_get_for_user(user=api_user(request), pk=pk)
     paginator = Pagination()

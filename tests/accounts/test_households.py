@@ -119,6 +119,7 @@ def _book(advisor, count, prefix="Book"):
         InvestorFactory(firm=advisor.firm, households=[household])
 
 
+@pytest.mark.usefixtures("uncached")  # the database path: the N+1 guard, not cache hits
 @pytest.mark.parametrize("path", ["/households/", "/api/v1/households/"])
 def test_households_keep_a_fixed_query_count_for_5_and_200(verified_client, api, alice, path):
     client = verified_client(alice.user) if path == "/households/" else api(alice.user)

@@ -89,6 +89,7 @@ def test_a_duplicate_or_bad_security_is_a_400(api, ops, securities):
     assert answer.status_code == 400 and set(answer.json()) >= {"symbol", "currency"}
 
 
+@pytest.mark.usefixtures("uncached")  # the database path: the N+1 guard, not cache hits
 def test_securities_keep_a_fixed_query_count(api, ops):
     client = api(ops, "read")
     for i in range(10):
@@ -209,6 +210,7 @@ def test_an_investor_or_officer_may_not_write_models(api, charlie, officer, mode
     assert api(charlie).post("/api/v1/models/", body).status_code == 403
 
 
+@pytest.mark.usefixtures("uncached")  # the database path: the N+1 guard, not cache hits
 def test_models_keep_a_fixed_query_count(api, alice, securities):
     client = api(alice.user, "read")
     for i in range(10):
@@ -320,6 +322,7 @@ def test_the_advisor_changes_settings_and_the_model(api, alice, modelled):
     assert body["max_drift"] is None
 
 
+@pytest.mark.usefixtures("uncached")  # the database path: the N+1 guard, not cache hits
 def test_accounts_keep_a_fixed_query_count_for_10_and_500(api, alice, securities, model_60_40):
     client = api(alice.user, "read")
 
@@ -356,6 +359,7 @@ def test_positions_answer_quantities_weights_and_money(api, charlie, modelled):
     assert aapl["cost_basis"] == {"amount": "1120.00", "currency": "USD"}
 
 
+@pytest.mark.usefixtures("uncached")  # the database path: the N+1 guard, not cache hits
 def test_positions_keep_a_fixed_query_count(api, alice, modelled, securities):
     client = api(alice.user, "read")
     before = count_queries(client, f"/api/v1/accounts/{modelled.pk}/positions/")

@@ -151,6 +151,7 @@ def test_the_book_paginates(verified_client, alice, securities):
     assert "Paged 0054" in second and "Paged 0000" not in second
 
 
+@pytest.mark.usefixtures("uncached")  # the database path: the N+1 guard, not cache hits
 def test_the_book_keeps_a_fixed_query_count_for_10_and_500_accounts(verified_client, alice, securities, model_60_40):
     client = verified_client(alice.user)
 
@@ -237,6 +238,7 @@ def test_the_account_page_has_the_actions_slot(verified_client, alice, modelled)
     assert 'id="account-actions"' in verified_client(alice.user).get(f"/accounts/{modelled.pk}/").text
 
 
+@pytest.mark.usefixtures("uncached")  # the database path: the N+1 guard, not cache hits
 def test_the_account_page_keeps_a_fixed_query_count(verified_client, alice, modelled, securities):
     client = verified_client(alice.user)
 

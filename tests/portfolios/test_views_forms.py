@@ -329,6 +329,7 @@ def test_it_redirects_an_htmx_save_with_hx_redirect(verified_client, alice, secu
     assert response["HX-Redirect"] == reverse("portfolios:model_list")
 
 
+@pytest.mark.usefixtures("uncached")  # the database path: the N+1 guard, not cache hits
 def test_it_lists_models_in_a_fixed_number_of_queries(verified_client, alice, securities):
     client = verified_client(alice.user)
 

@@ -1,0 +1,253 @@
+"""Cached answers for the API's reads, made stale by every committed write.
+
+An answer is cached under (data version, user, business date, full path). The data version
+is one integer per database in the shared cache; it moves whenever a write becomes visible:
+
+- Every database connection runs `_watch` around its statements (installed when the
+  connection is made). An INSERT, UPDATE, DELETE, TRUNCATE or MERGE on any table but the
+  housekeeping ones in IGNORED_TABLES marks the connection: in autocommit the version moves at
+  once; inside a transaction it moves when the transaction commits (one on_commit per
+  transaction), and a rollback moves nothing because nothing became visible.
+- A read on the same connection inside that still-open transaction moves it first, so code
+  that writes and then reads in one transaction (a test, a management command) reads its writes.
+- COPY goes around Django's cursor wrapper: `copy_rows()` is the one place that COPYs into
+  tables, and it marks the connection itself.
+
+Why this is safe: a reader takes the version *before* it reads the data, and the version
+moves *after* the commit. Whatever a reader caches under version v was read after v was
+current, so it is at least as new as every write that moved the version to v. Answers cached
+while a commit was landing are filed under a version that is already (or about to be) old.
+What no hook sees (an operator's psql session, a restored backup) is bounded by
+READ_CACHE_SECONDS, and when the cache cannot be reached reads skip it and writes log it.
+
+The version is global, so a busy firm's writes also make other firms' answers stale: this
+trades hit rate for one simple invariant. Disabled (READ_CACHE_SECONDS=0) with a per-process
+cache (local memory in `make run`), where one process cannot see another's writes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection as default_connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.http import HttpResponse
+from django.utils import timezone
+from prometheus_client import Counter
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+def _scope() -> str:
+    """The database the answers come from: one version per database (parallel test runs each
+    have their own), and answers of one database never served for another."""
+    return str(default_connection.settings_dict["NAME"])
+
+
+#: Tables whose writes no cached answer reads: sessions, login attempts, second-factor
+#: counters, Celery's own books. (OAuth tokens are not ignored: token lookups are cached too.)
+IGNORED_TABLES = (
+    "django_session",
+    "axes_",
+    "otp_",
+    "django_celery_beat_",
+    "django_celery_results_",
+    "django_admin_log",
+)
+
+_WRITE = re.compile(
+    r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO)\s+(?:ONLY\s+)?"?([\w.]+)"?',
+    re.IGNORECASE,
+)
+_CTE_WRITE = re.compile(r"\b(?:INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+
+READS = Counter(
+    "kronos_read_cache_total",
+    "API reads by cache outcome: hit, miss (computed and stored), bypass (cache off or unreachable).",
+    ["outcome"],
+)
+BUMP_FAILURES = Counter(
+    "kronos_read_cache_bump_failures_total",
+    "Data-version moves that could not reach the cache (answers may stay stale up to READ_CACHE_SECONDS).",
+)
+
+
+def enabled() -> bool:
+    return int(getattr(settings, "READ_CACHE_SECONDS", 0)) > 0
+
+
+# --- noticing writes ------------------------------------------------------------------------------
+
+
+def _writes_tracked_table(sql: str) -> bool:
+    head = sql.lstrip()[:12].upper()
+    if head.startswith(("SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK", "SET ", "SHOW", "BEGIN", "COMMIT")):
+        return False
+    if head.startswith("WITH"):
+        return bool(_CTE_WRITE.search(sql))
+    match = _WRITE.match(sql)
+    if match is None:
+        return head.startswith(("COPY", "ALTER", "CREATE", "DROP"))  # schema changes and COPY: stale
+    table = match.group(1).lower()
+    return not table.startswith(IGNORED_TABLES)
+
+
+def _watch(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    result = execute(sql, params, many, context)
+    if isinstance(sql, str) and _writes_tracked_table(sql):
+        note_write(context["connection"])
+    return result
+
+
+def install(connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    """connection_created receiver: watch this connection's statements (once per wrapper)."""
+    if _watch not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_watch)
+
+
+def note_write(connection: BaseDatabaseWrapper | None = None) -> None:
+    """Record that `connection` changed data: the version moves now (autocommit) or at commit."""
+    connection = connection or default_connection
+    if not enabled():
+        return
+    if not connection.in_atomic_block:
+        bump()
+        return
+    connection._kronos_read_dirty = True  # type: ignore[attr-defined]  # read-your-writes, see _pending_in_transaction
+    if not any(entry[1] is bump for entry in connection.run_on_commit):
+        connection.on_commit(bump, robust=True)
+
+
+def _settle_own_writes(connection: BaseDatabaseWrapper) -> None:
+    """Before a cached read on a connection that wrote in its still-open transaction: move the
+    version, so the read does not find an answer cached before those writes."""
+    if connection.in_atomic_block and getattr(connection, "_kronos_read_dirty", False):
+        bump()
+        connection._kronos_read_dirty = False  # type: ignore[attr-defined]
+
+
+def bump() -> None:
+    try:
+        # Seeded from the clock, so a version key lost to eviction restarts above every old one.
+        key = f"kronos:read:version:{_scope()}"
+        cache.add(key, time.time_ns() // 1000, timeout=None)
+        cache.incr(key)
+    except Exception:  # the write itself is done and committed; the cache must not undo it
+        BUMP_FAILURES.inc()
+        logger.warning("read cache: could not move the data version", exc_info=True)
+
+
+def version() -> int:
+    key = f"kronos:read:version:{_scope()}"
+    current = cache.get(key)
+    if current is None:
+        cache.add(key, time.time_ns() // 1000, timeout=None)
+        current = cache.get(key)
+    return int(current)
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL COPY of `rows` into `table` on the default connection, noted as a write."""
+    with (
+        default_connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+    note_write(default_connection)
+
+
+# --- serving reads --------------------------------------------------------------------------------
+
+
+_MISSING = object()
+
+
+def cached(name: str, compute: Callable[[], Any], *, store: Callable[[Any], bool] = lambda _: True) -> Any:
+    """`compute()`'s result under `name` and the current data version: from the cache when it
+    has it, else computed and kept (when `store(result)`) for READ_CACHE_SECONDS. The version
+    is read before anything is computed (see the module docstring)."""
+    if not enabled():
+        return compute()
+    try:
+        _settle_own_writes(default_connection)
+        key = f"kronos:read:{_scope()}:{version()}:{name}"
+        found = cache.get(key, _MISSING)
+    except Exception:  # no cache: answer from the database
+        logger.warning("read cache unreachable; answering from the database", exc_info=True)
+        READS.labels("bypass").inc()
+        return compute()
+    if found is not _MISSING:
+        READS.labels("hit").inc()
+        return found
+    result = compute()
+    if store(result):
+        READS.labels("miss").inc()
+        try:
+            cache.set(key, result, timeout=int(settings.READ_CACHE_SECONDS))
+        except Exception:  # the answer is good; only its copy is lost
+            logger.warning("read cache: could not store an answer", exc_info=True)
+    return result
+
+
+def remember(
+    request: Any, name: str, compute: Callable[[], Any], *, store: Callable[[Any], bool] = lambda _: True
+) -> Any:
+    """`cached()` for what one user sees at one URL on one business date. The result must
+    pickle and must carry nothing of the session (no CSRF tokens: cache data and fragments,
+    not whole pages)."""
+    if not request.user.is_authenticated:
+        return compute()
+    path = hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
+    htmx = "h" if request.headers.get("HX-Request") else "p"
+    day = timezone.localdate().isoformat()
+    return cached(f"{name}:{request.user.pk}:{day}:{htmx}:{path}", compute, store=store)
+
+
+def cached_read(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Serve a GET API view's 200 answers from the cache (see the module docstring).
+
+    Wraps the view's handler, so DRF has authenticated, checked permissions, negotiated the
+    format and throttled before the cache is asked: the key names the user, and nothing skips
+    a check. JSON answers are kept rendered (bytes, keyed by the negotiated media type, so
+    `indent` and friends are honoured); other formats (the browsable API) are not cached.
+    For class views: `@method_decorator(cached_read, name="get")`.
+    """
+
+    @functools.wraps(view)
+    def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
+        renderer = getattr(request, "accepted_renderer", None)
+        if request.method != "GET" or not isinstance(renderer, JSONRenderer):
+            return view(request, *args, **kwargs)
+        media_type = request.accepted_media_type
+        answer: Any = None
+
+        def compute() -> bytes | None:
+            nonlocal answer
+            answer = view(request, *args, **kwargs)
+            if not isinstance(answer, Response) or answer.status_code != 200:
+                return None
+            return renderer.render(answer.data, media_type, {"request": request, "response": answer})
+
+        body = remember(request, f"api:{media_type}", compute, store=lambda result: result is not None)
+        if answer is not None:  # computed here: DRF renders it as usual
+            return answer
+        return HttpResponse(body, content_type=_content_type(renderer))
+
+    return wrapper
+
+
+def _content_type(renderer: JSONRenderer) -> str:
+    """What DRF's Response would have set for this renderer."""
+    return f"{renderer.media_type}; charset={renderer.charset}" if renderer.charset else renderer.media_type

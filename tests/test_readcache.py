@@ -1,0 +1,236 @@
+"""The API's read cache: a repeated read is served without recomputing it, and every write that
+another reader could see (a service, the ORM, raw SQL, a price import's COPY) makes it stale.
+The whole suite runs with the cache on, so every write-then-read test also guards it; these
+tests pin the cases that need real commits from another connection."""
+
+import threading
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from accounts.services import system_user
+from kronos import readcache
+from portfolios import services as portfolio_services
+from portfolios.models import Price
+from tests.trading.factories import account_with, make_security
+
+
+def _in_another_connection(fn):
+    """Run `fn` in a thread (its own connection, autocommit), as another request or worker would."""
+    failure: list[BaseException] = []
+
+    def run():
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the test
+            failure.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    if failure:
+        raise failure[0]
+
+
+@pytest.fixture
+def account(alice_household):
+    make_security("AAPL", "150")
+    return account_with(alice_household, cash="1000.00", positions=[("AAPL", "10", "100")])
+
+
+def _value(client, pk):
+    answer = client.get(f"/api/v1/accounts/{pk}/")
+    assert answer.status_code == 200
+    return answer.json()
+
+
+@pytest.mark.django_db
+def test_a_repeated_read_is_answered_from_the_cache_with_the_same_answer(api, alice, account):
+    client = api(alice.user)
+    with CaptureQueriesContext(connection) as first:
+        miss = client.get("/api/v1/accounts/")
+    with CaptureQueriesContext(connection) as second:
+        hit = client.get("/api/v1/accounts/")
+    assert hit.json() == miss.json()
+    assert len(second) < len(first)
+    assert not any("portfolios_" in q["sql"] for q in second.captured_queries)  # only the token check ran
+
+
+@pytest.mark.django_db
+def test_a_write_in_the_same_transaction_is_read_back(api, alice, account):
+    client = api(alice.user)
+    assert _value(client, account.pk)["name"] == account.name
+    portfolio_services.account_update(account=account, name="Renamed", acting_user=alice.user)
+    assert _value(client, account.pk)["name"] == "Renamed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_committed_by_another_connection_are_seen_on_the_next_read(api, alice, account):
+    client = api(alice.user)
+    before = _value(client, account.pk)
+    assert before["market_value"]["amount"] == "2500.00"  # 10 AAPL at 150 + 1,000.00 cash
+
+    # A service in another connection (a web request or a worker) renames the account.
+    _in_another_connection(
+        lambda: portfolio_services.account_update(account=account, name="Renamed elsewhere", acting_user=system_user())
+    )
+    assert _value(client, account.pk)["name"] == "Renamed elsewhere"
+
+    # A price import (COPY into a temporary table, then INSERT ... ON CONFLICT) moves the value.
+    _in_another_connection(
+        lambda: portfolio_services.prices_store(rows=[{"symbol": "AAPL", "date": date.today(), "close": "160"}])
+    )
+    assert _value(client, account.pk)["market_value"]["amount"] == "2600.00"
+
+    # Raw SQL in autocommit, outside any service, is noticed too.
+    def raw_update():
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "UPDATE portfolios_price SET close = %s WHERE security_id = %s",
+                [Decimal("170"), Price.objects.get(date=date.today()).security_id],
+            )
+
+    _in_another_connection(raw_update)
+    assert _value(client, account.pk)["market_value"]["amount"] == "2700.00"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_write_leaves_the_cached_answer_standing(api, alice, account):
+    client = api(alice.user)
+    _value(client, account.pk)
+    version = readcache.version()
+
+    def rolled_back():
+        from django.db import transaction
+
+        with pytest.raises(RuntimeError), transaction.atomic():
+            portfolio_services.account_update(account=account, name="Never", acting_user=system_user())
+            raise RuntimeError("abandon")
+
+    _in_another_connection(rolled_back)
+    assert readcache.version() == version
+    assert _value(client, account.pk)["name"] == account.name
+
+
+@pytest.mark.django_db
+def test_each_user_has_their_own_answers(api, alice, bob, account):
+    assert api(alice.user).get(f"/api/v1/accounts/{account.pk}/").status_code == 200  # now cached for alice
+    assert api(bob.user).get(f"/api/v1/accounts/{account.pk}/").status_code == 404
+    assert api(bob.user).get("/api/v1/accounts/").json()["count"] == 0
+
+
+@pytest.mark.django_db
+def test_reads_go_to_the_database_when_the_cache_is_down(api, alice, account, monkeypatch):
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(cache, "get", down)
+    assert _value(api(alice.user), account.pk)["name"] == account.name
+
+
+@pytest.mark.django_db
+def test_nothing_is_cached_when_the_cache_is_off(api, alice, account, settings):
+    settings.READ_CACHE_SECONDS = 0
+    client = api(alice.user)
+    client.get("/api/v1/accounts/")
+    with CaptureQueriesContext(connection) as again:
+        client.get("/api/v1/accounts/")
+    assert any("portfolios_investmentaccount" in q["sql"] for q in again.captured_queries)
+
+
+@pytest.mark.parametrize(
+    ("sql", "tracked"),
+    [
+        ('INSERT INTO "portfolios_position" ("account_id") VALUES (%s)', True),
+        ('UPDATE "trading_order" SET "status" = %s', True),
+        ('DELETE FROM "accounts_household" WHERE id = %s', True),
+        ("WITH moved AS (UPDATE portfolios_cashbalance SET amount = 0 RETURNING id) SELECT * FROM moved", True),
+        ("TRUNCATE portfolios_price", True),
+        ('SELECT "id" FROM "portfolios_position" FOR UPDATE', False),
+        ("WITH x AS (SELECT 1) SELECT * FROM x", False),
+        ('UPDATE "django_session" SET "session_data" = %s', False),
+        ('INSERT INTO "axes_accessattempt" ("username") VALUES (%s)', False),
+        ('UPDATE "django_celery_beat_periodictask" SET "last_run_at" = %s', False),
+        ('UPDATE "otp_totp_totpdevice" SET "last_t" = %s', False),
+        ('DELETE FROM "oauth2_provider_accesstoken" WHERE "id" = %s', True),
+        ("SAVEPOINT s1", False),
+    ],
+)
+def test_which_statements_count_as_writes(sql, tracked):
+    assert readcache._writes_tracked_table(sql) is tracked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_book_and_household_pages_show_a_write_committed_elsewhere(verified_client, alice, account):
+    client = verified_client(alice.user)
+    assert account.name in client.get("/book/").content.decode()
+    assert "Alvarez Household" in client.get("/households/").content.decode()
+
+    def rename():
+        from accounts import services as account_services
+
+        portfolio_services.account_update(account=account, name="Renamed in the book", acting_user=system_user())
+        account_services.household_update(
+            household=account.household, name="Renamed household", acting_user=system_user()
+        )
+
+    _in_another_connection(rename)
+    assert "Renamed in the book" in client.get("/book/").content.decode()
+    assert "Renamed household" in client.get("/households/").content.decode()
+    # the htmx swap of the table alone is kept apart from the whole page
+    table = client.get("/book/", HTTP_HX_REQUEST="true").content.decode()
+    assert table.lstrip().startswith('<div id="book-table">') and "Renamed in the book" in table
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revoked_token_or_a_deactivated_user_is_refused_on_the_next_request(make_token, alice):
+    from oauth2_provider.models import get_access_token_model
+    from rest_framework.test import APIClient
+
+    raw = make_token(alice.user, "read")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/v1/me/").status_code == 200
+    assert client.get("/api/v1/me/").status_code == 200  # the token now comes from the cache
+
+    token_id = get_access_token_model().objects.get(user=alice.user).pk
+    _in_another_connection(lambda: get_access_token_model().objects.filter(pk=token_id).delete())
+    assert client.get("/api/v1/me/").status_code == 401
+
+    other = make_token(alice.user, "read")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {other}")
+    assert client.get("/api/v1/me/").status_code == 200
+    _in_another_connection(lambda: type(alice.user).objects.filter(pk=alice.user.pk).update(is_active=False))
+    assert client.get("/api/v1/me/").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_signed_in_users_role_change_or_deactivation_counts_on_the_next_page(verified_client, alice):
+    from django.contrib.auth.models import Group
+
+    client = verified_client(alice.user)
+    assert client.get("/book/").status_code == 200
+    assert client.get("/book/").status_code == 200  # the user (and roles) now come from the cache
+
+    # Operations take the advisor role away: the book is for advisors and staff only.
+    _in_another_connection(lambda: alice.user.groups.remove(Group.objects.get(name="advisor")))
+    assert client.get("/book/").status_code == 302
+
+    _in_another_connection(lambda: type(alice.user).objects.filter(pk=alice.user.pk).update(is_active=False))
+    answer = client.get("/households/")
+    assert answer.status_code == 302 and "/login" in answer["Location"]
+
+
+def test_the_cache_shares_one_redis_client_per_pool():
+    from django.core.cache import caches
+
+    backend = caches["default"]._cache
+    assert backend.get_client("a") is backend.get_client("b")
+    caches["default"].set("kronos-test-shared-client", 1, 10)
+    assert caches["default"].get("kronos-test-shared-client") == 1
