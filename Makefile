@@ -63,7 +63,7 @@ build-check:
 	./deploy/build.sh
 
 bench: install
-	./scripts/ensure_services.sh
+	./scripts/ensure_services.sh bench
 	$(TEST_ENV) $(PY) -m bench
 
 clean:

@@ -1,104 +1,250 @@
-"""The nightly drift scan with proposal generation at scale, end to end on PostgreSQL.
+"""The nightly drift scan with proposal generation at scale, end to end, through real Celery workers.
 
-Builds 100,000 accounts of about 15 holdings (operations.scale.seed_scale, COPY), then runs the
-drift-scan chunks exactly as the job does (operations.stages.drift_scan_chunk: E's
-proposal_create_for_accounts = A's engine_snapshots in bulk + B's workflow + bulk writes with
-history) over chunks of 1,000 accounts:
-- with one worker: every chunk in this process, one after the other;
-- with two workers: the chunks of a second business date split over two worker processes
-  (multiprocessing, each with its own database connection), as two Celery workers would.
-Set BENCH_BATCH_ACCOUNTS to measure a smaller book (the figure says so).
+Builds a book of 100,000 accounts of about 15 holdings (operations.scale.seed_scale, COPY), then
+runs the drift-scan job exactly as the schedule does: `operations.jobs.stage_start("drift_scan",
+day)` records the JobRun, makes its chunks and sends them to the broker as a Celery group of
+`operations.run_chunk` tasks, the last of which closes the run; `celery -A kronos worker`
+processes on Redis (CELERY_BROKER_URL, with the bench's scratch database) do the chunks. Each
+figure is the wall time from dispatching the job to its JobRun being finished (every chunk
+done and the run closed).
+
+Two worker nodes of one process each (`--concurrency=1`) are started, so both measurements use
+warm processes:
+1. warm-up ("cold"): the first scan, on business day D0, with both workers -- the first
+   proposals of the book, cold caches; reported, not compared;
+2. 1 worker: the second worker stops consuming (`cancel_consumer`); the scan of D1 (the next
+   trading day), which expires D0's open proposals and writes a new one per account;
+3. 2 workers: the second worker consumes again (`add_consumer`); the scan of D2, the same work
+   as D1's (the same prices, so the same proposals, and D1's open ones to expire).
+The proposals created, those that need trades, the failures and the chunks each worker did are
+printed, so the runs can be seen to do the same work. The job's tasks go to a queue of the
+bench's own (settings.OPERATIONS_QUEUE, the workers' `--queues`), so a developer's worker on the
+same broker takes none of them. The workers are stopped (their process groups) and the queue
+deleted at the end, whatever happens.
+
+BENCH_BATCH_ACCOUNTS sets the size (the figure says so); BENCH_BATCH_CHUNK overrides the chunk
+size (OPERATIONS_CHUNK_SIZE, read where the job makes its chunks) for tuning.
 """
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
-from datetime import timedelta
+from datetime import date, timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 ACCOUNTS = int(os.environ.get("BENCH_BATCH_ACCOUNTS", "100000"))
-CHUNK = 1000
+CHUNK = int(os.environ.get("BENCH_BATCH_CHUNK", "0"))
+RUN_TIMEOUT_SECONDS = 1800
+ROOT = Path(settings.BASE_DIR)
+HOST = socket.gethostname()
+# The bench's own queue: a worker of the developer's on the same broker never takes its chunks,
+# and the bench's workers take nothing else.
+QUEUE = f"bench-batch-{os.getpid()}"
 
 
-def _chunks(ids):
-    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+def _trading_days_before(day: date, count: int) -> list[date]:
+    from operations.calendar import non_trading_reason
+
+    days: list[date] = []
+    while len(days) < count:
+        day -= timedelta(days=1)
+        if not non_trading_reason(day):
+            days.append(day)
+    return sorted(days)
 
 
-def _scan(chunks, day):
-    from accounts.services import system_user
-    from operations.stages import drift_scan_chunk
+def _worker_env() -> dict[str, str]:
+    db = connection.settings_dict
+    url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("OPERATIONS_TEST_CHUNK_DELAY_SECONDS", None)
+    return env
 
-    user = system_user()
-    proposals = failed = 0
-    for chunk in chunks:
-        outcome = drift_scan_chunk(account_ids=chunk, business_date=day, acting_user=user)
-        proposals += outcome.counts.get("proposals", 0)
-        failed += outcome.counts.get("failed", 0)
-    return proposals, failed
+
+class Workers:
+    """Celery worker nodes (one process each) in their own process groups, always stopped."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.logdir = Path(tempfile.mkdtemp(prefix="bench_batch_"))
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def node(self, name: str) -> str:
+        return f"{name}@{HOST}"
+
+    def start(self) -> None:
+        env = _worker_env()
+        for name in self.names:
+            log = (self.logdir / f"{name}.log").open("wb")
+            self.procs.append(
+                subprocess.Popen(  # nosec B603 -- our own celery executable, fixed arguments
+                    [
+                        str(Path(sys.executable).with_name("celery")),
+                        "-A",
+                        "kronos",
+                        "worker",
+                        "--pool=prefork",
+                        "--concurrency=1",
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                        f"--queues={QUEUE}",
+                        "--loglevel=WARNING",
+                        f"--hostname={self.node(name)}",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        from kronos.celery import app
+
+        wanted = {self.node(n) for n in self.names}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            replies = app.control.ping(destination=list(wanted), timeout=1.0) or []
+            if wanted <= {name for reply in replies for name in reply}:
+                return
+        raise RuntimeError(f"the Celery workers did not answer within {timeout:.0f} s\n{self.tail()}")
+
+    def check_alive(self) -> None:
+        dead = [p for p in self.procs if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"a Celery worker exited (code {dead[0].returncode})\n{self.tail()}")
+
+    def consume(self, name: str, *, on: bool) -> None:
+        from kronos.celery import app
+
+        destination = [self.node(name)]
+        if on:
+            app.control.add_consumer(QUEUE, destination=destination, reply=True, timeout=5)
+        else:
+            app.control.cancel_consumer(QUEUE, destination=destination, reply=True, timeout=5)
+
+    def tail(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-2000:] for p in sorted(self.logdir.glob("*.log")))
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)  # warm shutdown of the node and its child
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
 
 
-def _worker(args):
-    import django
+def _scan(day: date, workers: Workers) -> tuple[float, dict[str, int], int]:
+    """Dispatch the drift-scan job for `day` as the schedule does and wait for its run to close."""
+    from operations import jobs
+    from operations.models import JobRun
 
-    django.setup()
-    from django.db import connection as conn
+    started = time.perf_counter()
+    run = jobs.stage_start("drift_scan", day)  # in autocommit: the chunks go to the broker now
+    if run is None:
+        raise RuntimeError(f"the drift scan of {day} did not start (already run, or not a trading day)")
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while not JobRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the drift scan of {day} did not finish in {RUN_TIMEOUT_SECONDS} s\n{workers.tail()}")
+        workers.check_alive()
+        time.sleep(0.1)
+    took = time.perf_counter() - started
+    run.refresh_from_db()
+    if run.status != JobRun.Status.SUCCEEDED:
+        raise RuntimeError(f"the drift scan of {day} ended {run.status}: {run.errors[:3]}")
+    return took, run.counts, _chunks_by_worker(run)
 
-    conn.close()
-    chunks, day = args
-    return _scan(chunks, day)
+
+def _chunks_by_worker(run) -> str:
+    """How many of the run's chunks each worker did (from the task results the workers stored)."""
+    from django.db.models import Count
+    from django_celery_results.models import TaskResult
+
+    done = (
+        TaskResult.objects.filter(task_name="operations.run_chunk", date_done__gte=run.started_at)
+        .values("worker")
+        .annotate(n=Count("id"))
+        .order_by("worker")
+    )
+    return ", ".join(f"{row['worker'].split('@')[0]} {row['n']}" for row in done)
+
+
+def _line(label: str, accounts: int, took: float, counts: dict[str, int], chunks: str) -> tuple[str, str]:
+    return (
+        f"{label}: {accounts:,} accounts, {counts.get('proposals', 0):,} proposals "
+        f"({counts.get('needed', 0):,} with trades), {counts.get('failed', 0)} failed; chunks by worker: {chunks}",
+        f"{took:.1f} s = {accounts / took:,.0f} accounts/s",
+    )
 
 
 def run():
+    from kronos.celery import app
     from operations.scale import seed_scale
-    from portfolios.models import InvestmentAccount
+    from operations.stages import _modelled_accounts
 
+    d0, d1, d2 = _trading_days_before(timezone.localdate(), 3)
     figures = []
     started = time.perf_counter()
-    counts = seed_scale(accounts=ACCOUNTS)
+    counts = seed_scale(accounts=ACCOUNTS, as_of=d0)  # prices of D0: D1 and D2 see the same closes
     figures.append(
         (
             f"seed_scale: {counts['accounts']:,} accounts, {counts['positions']:,} holdings",
             f"{time.perf_counter() - started:.1f} s",
         )
     )
-    ids = list(InvestmentAccount.objects.order_by("pk").values_list("pk", flat=True))
-    today = timezone.localdate()
+    accounts = len(_modelled_accounts(d0))
+    saved = {name: getattr(settings, name, None) for name in ("OPERATIONS_CHUNK_SIZE", "OPERATIONS_QUEUE")}
+    if CHUNK:
+        settings.OPERATIONS_CHUNK_SIZE = CHUNK  # stage_start reads it when it makes the chunks
+    settings.OPERATIONS_QUEUE = QUEUE  # every task of the job goes to the bench's queue
 
-    started = time.perf_counter()
-    proposals, failed = _scan(_chunks(ids), today)
-    one = time.perf_counter() - started
-    figures.append(
-        (
-            f"drift scan + proposals, 1 worker ({len(ids):,} accounts, {proposals:,} proposals, {failed} failed)",
-            f"{one:.1f} s = {len(ids) / one:,.0f} accounts/s",
-        )
-    )
+    connection.close()  # the workers open their own connections; this process reconnects when polling
+    workers = Workers(["bench-a", "bench-b"])
+    try:
+        workers.start()
+        took, counts, chunks = _scan(d0, workers)
+        figures.append(_line(f"warm-up, cold ({d0}), 2 workers", accounts, took, counts, chunks))
 
-    # A second business date, so the two-worker run does the same work again (not a no-op rerun).
-    day = today - timedelta(days=1)
-    chunks = _chunks(ids)
-    halves = [chunks[0::2], chunks[1::2]]
-    connection.close()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kronos.settings")
-    os.environ["DATABASE_URL"] = _database_url()
-    started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(_worker, [(h, day) for h in halves]))
-    two = time.perf_counter() - started
-    proposals = sum(r[0] for r in results)
-    figures.append(
-        (
-            f"drift scan + proposals, 2 workers ({len(ids):,} accounts, {proposals:,} proposals)",
-            f"{two:.1f} s = {len(ids) / two:,.0f} accounts/s",
-        )
-    )
+        workers.consume("bench-b", on=False)
+        took, counts, chunks = _scan(d1, workers)
+        one = took
+        figures.append(_line(f"drift scan + proposals, 1 worker ({d1})", accounts, took, counts, chunks))
+
+        workers.consume("bench-b", on=True)
+        took, counts, chunks = _scan(d2, workers)
+        figures.append(_line(f"drift scan + proposals, 2 workers ({d2})", accounts, took, counts, chunks))
+        figures.append(("speed-up, 2 workers over 1", f"{one / took:.2f}x"))
+    finally:
+        workers.stop()
+        for name, value in saved.items():
+            setattr(settings, name, value)
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(QUEUE)
     if ACCOUNTS < 100_000:
-        figures.append(("EXTRAPOLATED to 100,000 accounts, 1 worker (linear)", f"{one * 100_000 / len(ids):.0f} s"))
+        figures.append((f"(a book of {ACCOUNTS:,} accounts: BENCH_BATCH_ACCOUNTS)", ""))
+    load = os.getloadavg()
+    figures.append(("load average (1, 5, 15 min) at the end", f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"))
     return figures
-
-
-def _database_url():
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"

@@ -34,3 +34,8 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium || echo "ensure_services: no chromium; browser tests will fail" >&2
 fi
+
+# `make bench` also wants wrk for its load figures (bench/bench_load.py falls back to locust).
+if [ "${1:-}" = "bench" ] && ! command -v wrk >/dev/null 2>&1; then
+  apt_install wrk || echo "ensure_services: no wrk; the load bench drives flat-out runs with locust" >&2
+fi
