@@ -50,14 +50,8 @@ typecheck: install
 	$(PY) -m mypy accounts portfolios trading compliance operations kronos
 
 security: install
-	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance kronos
-	@# pip-audit asks an online vulnerability service: bounded, and a clear note when it can't be reached.
-	@out=$$(timeout 120 .venv/bin/pip-audit -r requirements.txt --progress-spinner off 2>&1); rc=$$?; echo "$$out"; \
-	  if [ $$rc = 124 ]; then echo "pip-audit: no answer from the vulnerability service in 120 s (offline?); NOT audited" >&2; \
-	  elif [ $$rc != 0 ] && [ $$rc != 1 ]; then echo "pip-audit: could not run (exit $$rc; offline?); NOT audited" >&2; \
-	  elif echo "$$out" | grep -q "could not be audited"; then \
-	    echo "pip-audit: $$(echo "$$out" | grep -c 'could not be audited') packages could not be looked up (index or vulnerability service unreachable); the audit is incomplete" >&2; exit $$rc; \
-	  else exit $$rc; fi
+	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance operations kronos
+	./scripts/audit_deps.sh
 
 build-check:
 	./deploy/build.sh

@@ -91,7 +91,13 @@ def run() -> list[tuple[str, str]]:
         out = [(f"build {ACCOUNTS} funded accounts through the services", f"{built:.1f} s")]
         from portfolios.models import InvestmentAccount
 
-        first = InvestmentAccount.objects.order_by("pk").values_list("pk", flat=True).first()
+        # The bench advisor's own first account (the scratch database holds other benches' books).
+        first = (
+            InvestmentAccount.objects.filter(household__advisor__user__email="bench-book@kronos.test")
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
         for label, params, path in (
             ("book, by household", {}, "/book/"),
             ("book, sorted by drift", {"sort": "drift", "dir": "desc"}, "/book/"),

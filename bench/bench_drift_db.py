@@ -50,7 +50,7 @@ def build() -> list[int]:
         cash=Decimal("1000.00"),
         acting_user=user,
         models=model.pk,
-        prefix="BENCH",
+        prefix="DRIFTDB",  # bench_book numbers its accounts BENCH-…; each bench its own
     )
 
 

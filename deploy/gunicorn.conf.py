@@ -10,7 +10,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_coun
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 25
-keepalive = 5
+keepalive = int(os.environ.get("WEB_KEEPALIVE", "5"))
 # Recycle workers now and then so a slow leak never becomes an outage.
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200

@@ -158,10 +158,15 @@ def version() -> int:
 
 
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """PostgreSQL COPY of `rows` into `table` on the default connection, noted as a write."""
+    """PostgreSQL COPY of `rows` (values in `columns` order, as psycopg adapts them) into `table`
+    on the default connection, noted as a write. Names are quoted here (an already-quoted name
+    is kept); database errors (a unique key taken) raise as Django's."""
+    ops = default_connection.ops
+    names = ", ".join(ops.quote_name(c) for c in columns)
     with (
+        default_connection.wrap_database_errors,
         default_connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        cursor.cursor.copy(f"COPY {ops.quote_name(table)} ({names}) FROM STDIN") as copy,
     ):
         for row in rows:
             copy.write_row(row)

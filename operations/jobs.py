@@ -66,6 +66,12 @@ def job_queue() -> str | None:
     return getattr(settings, "OPERATIONS_QUEUE", None) or None
 
 
+def _queue_options() -> dict[str, str]:
+    """The sending options that put a job's task on `job_queue()` (none: the default queue)."""
+    queue = job_queue()
+    return {"queue": queue} if queue else {}
+
+
 def _test_chunk_delay() -> float:
     try:
         return max(0.0, float(os.environ.get(CHUNK_DELAY_ENV, "0") or 0))
@@ -317,8 +323,8 @@ def stage_start(name: str, business_date: date, *, then: Sequence[str] = ()) -> 
         return close_run(run.pk)
     from celery import group
 
-    queue = {"queue": q} if (q := job_queue()) else {}
-    chunks = group(tasks.run_chunk.si(run.pk, index).set(**queue) for index in pending)
+    options = _queue_options()
+    chunks = group(tasks.run_chunk.si(run.pk, index).set(**options) for index in pending)
     transaction.on_commit(chunks.apply_async)
     return run
 
@@ -349,7 +355,7 @@ def _continue(business_date: date, then: Sequence[str], *, previous: JobRun | No
         return
     from operations import tasks
 
-    queue = {"queue": q} if (q := job_queue()) else {}
+    options = _queue_options()
     transaction.on_commit(
-        lambda: tasks.run_stage.apply_async((then[0], business_date.isoformat(), list(then[1:])), **queue)
+        lambda: tasks.run_stage.apply_async((then[0], business_date.isoformat(), list(then[1:])), **options)
     )

@@ -16,27 +16,20 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from kronos.readcache import copy_rows
+
 SHARED_DATA = Path(settings.SHARED_DATA_DIR)
 GENERATED = 40
 MODEL_SIZE = 15
-
-
-def _copy(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
 
 
 def _ids(table: str, where: str = "") -> list[int]:
@@ -78,7 +71,7 @@ def seed_scale(
         existing = set(Security.objects.values_list("symbol", flat=True))
         Security.objects.bulk_create([Security(symbol=s, name=f"{s} (scale)") for s in closes if s not in existing])
         securities = dict(Security.objects.filter(symbol__in=list(closes)).values_list("symbol", "pk"))
-        _copy(
+        copy_rows(
             "portfolios_price",
             ["security_id", "date", "close", "source", "updated_at"],
             ((securities[s], as_of, c, "scale", now) for s, c in closes.items()),
@@ -102,7 +95,7 @@ def seed_scale(
             models.append((model.pk, chosen))
 
         households = (accounts + 1) // 2
-        _copy(
+        copy_rows(
             "accounts_household",
             ["firm_id", "name", "advisor_id", "status", "notes", "created_at", "updated_at"],
             (
@@ -136,7 +129,7 @@ def seed_scale(
                     now,
                 )
             )
-        _copy(
+        copy_rows(
             "portfolios_investmentaccount",
             [
                 "household_id",
@@ -184,13 +177,13 @@ def seed_scale(
                 cost = (closes[symbol] * Decimal(rng.uniform(0.7, 1.2))).quantize(Decimal("0.000001"))
                 lots.append((account_id, securities[symbol], qty, qty, cost, acquired))
             cash.append((account_id, "USD", (value * Decimal(rng.uniform(0, 0.08))).quantize(Decimal("0.01")), now))
-        _copy("portfolios_position", ["account_id", "security_id", "quantity", "updated_at"], positions)
-        _copy(
+        copy_rows("portfolios_position", ["account_id", "security_id", "quantity", "updated_at"], positions)
+        copy_rows(
             "portfolios_taxlot",
             ["account_id", "security_id", "quantity", "original_quantity", "cost_per_share", "acquired_on"],
             lots,
         )
-        _copy("portfolios_cashbalance", ["account_id", "currency", "amount", "updated_at"], cash)
+        copy_rows("portfolios_cashbalance", ["account_id", "currency", "amount", "updated_at"], cash)
     with connection.cursor() as cursor:
         for table in (
             "portfolios_position",
@@ -220,7 +213,7 @@ def seed_valuations(*, account_ids: Sequence[int], first: date, last: date, ever
                 base = int(base * rng.uniform(0.99, 1.011))
                 yield (account_id, d, Decimal(base), Decimal(base // 50), Decimal(0), now)
 
-    _copy(
+    copy_rows(
         "portfolios_valuationsnapshot",
         ["account_id", "date", "market_value", "cash", "net_external_flow", "created_at"],
         rows(),

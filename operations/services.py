@@ -373,10 +373,7 @@ def billing_run_preview(*, firm: Firm, period_start: date, acting_user: Any) -> 
                     for key, value in fields.items():
                         setattr(charge, key, value)
                     changed.append(charge)
-        if new and bulk.enabled():
-            bulk.create_with_history(new, FeeCharge, acting_user=acting_user, reason="billing preview")
-        elif new:
-            bulk_create_with_history(new, FeeCharge, default_user=acting_user, default_change_reason="billing preview")
+        bulk.create_with_history(new, FeeCharge, acting_user=acting_user, reason="billing preview")
         if changed:
             ledger.bulk_update_rows_with_history(
                 FeeCharge,

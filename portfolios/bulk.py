@@ -18,12 +18,17 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import JSONField, Model
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from kronos import readcache
+
+M = TypeVar("M", bound=Model)
 
 HISTORY_COLUMNS = ("history_date", "history_change_reason", "history_type", "history_user_id")
 
@@ -71,18 +76,11 @@ def copy_rows(model: type[Model], columns: Sequence[str], rows: Iterable[Sequenc
 
 
 def copy_rows_into(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """COPY `rows` into `table` (a quoted name)."""
-    names = ", ".join(_q(c) for c in columns)
-    with (
-        connection.wrap_database_errors,
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
+    """COPY `rows` into `table` (see kronos.readcache.copy_rows, the one COPY in the project)."""
+    readcache.copy_rows(table, columns, rows)
 
 
-def _history_parts(model: type[Model]) -> tuple[str, str, str]:
+def history_parts(model: type[Model]) -> tuple[str, str, str]:
     """(history table, its columns, the tracked columns to select from the model's table)."""
     history = model.history.model  # type: ignore[attr-defined]
     tracked = [f.column for f in history.tracked_fields]
@@ -107,7 +105,7 @@ def history_from_table(
     with `params`), as simple_history's bulk writers make it. Returns the rows written."""
     if not history_enabled():
         return 0
-    table, columns, tracked = _history_parts(model)
+    table, columns, tracked = history_parts(model)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {tracked}, %s, %s, %s, %s "  # noqa: S608 -- identifiers from the models, values as parameters  # nosec B608 -- identifiers from model _meta or code, values as parameters
@@ -139,13 +137,18 @@ def pk_array(model: type[Model]) -> str:
 
 
 def create_with_history(
-    objs: Sequence[Model], model: type[Model], *, acting_user: Any, reason: str, now: datetime | None = None
-) -> list[Model]:
+    objs: Sequence[M], model: type[Model], *, acting_user: Any, reason: str, now: datetime | None = None
+) -> list[M]:
     """`bulk_create_with_history` on PostgreSQL: primary keys from the sequence, the rows by COPY,
     their '+' history rows (history date `now`) from the table. auto_now and auto_now_add fields
-    take `now`, as their pre_save would. Returns `objs`, saved (pk set, no longer adding)."""
+    take `now`, as their pre_save would. Returns `objs`, saved (pk set, no longer adding).
+    Elsewhere (SQLite in `make run`) simple_history's own `bulk_create_with_history`."""
     if not objs:
         return []
+    if not enabled():
+        return bulk_create_with_history(
+            list(objs), model, batch_size=2000, default_user=acting_user, default_change_reason=reason, default_date=now
+        )
     now = now or timezone.now()
     fields = list(model._meta.concrete_fields)
     for obj, pk in zip(objs, next_ids(model, len(objs)), strict=True):

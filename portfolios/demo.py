@@ -266,11 +266,12 @@ def seed(demo: Any) -> None:
             if is_drifted:
                 drifted.append(account)
 
-    _write_valuations(days, user=user)
+    _write_valuations(days, firm=demo.firm, user=user)
 
 
-def _write_valuations(days: Sequence[date], *, user: Any) -> None:
-    """Every account's valuation for every business day, in bulk.
+def _write_valuations(days: Sequence[date], *, firm: Any, user: Any) -> None:
+    """Every demo account's valuation for every business day, in bulk (only the demo firm's:
+    the database may hold other firms, whose books are not the demo's to value).
 
     The demo's holdings do not change after the opening transfer, so the value of each day
     is those holdings at the day's close; `valuation_snapshots_write` computes the same for
@@ -281,13 +282,16 @@ def _write_valuations(days: Sequence[date], *, user: Any) -> None:
     from portfolios.models import CashBalance, Position
 
     holdings: dict[int, list[tuple[int, Decimal]]] = defaultdict(list)
-    for account_id, security_id, quantity in Position.objects.values_list("account_id", "security_id", "quantity"):
+    mine = {"account__household__firm": firm}
+    for account_id, security_id, quantity in Position.objects.filter(**mine).values_list(
+        "account_id", "security_id", "quantity"
+    ):
         holdings[account_id].append((security_id, quantity))
-    cash = dict(CashBalance.objects.values_list("account_id", "amount"))
+    cash = dict(CashBalance.objects.filter(**mine).values_list("account_id", "amount"))
     closes: dict[tuple[int, date], Decimal] = {
         (s, d): c for s, d, c in Price.objects.filter(date__gte=days[0]).values_list("security_id", "date", "close")
     }
-    opened = dict(InvestmentAccount.objects.values_list("pk", "opened_on"))
+    opened = dict(InvestmentAccount.objects.filter(household__firm=firm).values_list("pk", "opened_on"))
     rows = []
     for account_id, held in holdings.items():
         for day in days:

@@ -21,7 +21,8 @@ class BookFilterForm(forms.Form):
 
     def __init__(self, *args, models=(), **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        cast(forms.ChoiceField, self.fields["model"]).choices = [("", "All models")] + [(m.pk, m.name) for m in models]
+        # `models`: (pk, name) pairs.
+        cast(forms.ChoiceField, self.fields["model"]).choices = [("", "All models"), *models]
 
     def filters(self) -> dict[str, object]:
         """The cleaned filters, or the defaults when the query string is malformed."""

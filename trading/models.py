@@ -82,16 +82,24 @@ class RebalanceProposal(models.Model):
     estimated_cost = cash_field(default=ZERO)
     realised_gain = cash_field(default=ZERO)
     notes = SnapshotJSONField(default=list)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Nothing looks proposals up by who made or decided them (users are never deleted), so
+    # these keys have no index to keep up on the nightly scan's writes.
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     decided_at = models.DateTimeField(null=True, blank=True)
 
     # The inputs, drift and notes are written once and never change: the row keeps them;
-    # history rows (one per status move) carry the rest, not a second copy of the JSON.
-    history = HistoricalRecords(excluded_fields=["inputs", "drift_before", "drift_after", "notes"])
+    # history rows (one per status move) carry the rest, not a second copy of the JSON. The
+    # history keeps the indexes the audit trail reads by (object id, date, acting user, and the
+    # account its firm scope joins through), not the model's others: the nightly scan writes a
+    # history row per account per night, and each index is one more write for each.
+    history = HistoricalRecords(
+        excluded_fields=["inputs", "drift_before", "drift_after", "notes"],
+        no_db_index=["run_key", "created_at", "created_by", "decided_by"],
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -114,7 +122,9 @@ class ProposalTrade(models.Model):
     realised_gain = cash_field(default=ZERO)
     position = models.PositiveSmallIntegerField(default=0, help_text="Sells first, then buys.")
 
-    history = HistoricalRecords()
+    # About ten trades per proposal a night: the history keeps the audit trail's indexes (see
+    # RebalanceProposal.history), the proposal its firm scope joins through, not the security.
+    history = HistoricalRecords(no_db_index=["security"])
 
     class Meta:
         ordering = ["proposal", "position", "id"]

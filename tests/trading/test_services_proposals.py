@@ -178,7 +178,7 @@ def test_the_copy_path_stores_what_the_orm_path_stores(alice_household, alice, s
     orm, copy = [a.pk for a in twins()], [a.pk for a in twins()]
     today = date.today()
     for ids, use_copy in ((orm, False), (copy, True)):
-        monkeypatch.setattr(proposals, "_copy_path", lambda use_copy=use_copy: use_copy)
+        monkeypatch.setattr(proposals.bulk, "enabled", lambda use_copy=use_copy: use_copy)
         for day in (today - timedelta(days=1), today):  # the second expires the first's open ones
             proposal_create_for_accounts(account_ids=ids, acting_user=system, as_of=day, scheduled=True)
         proposal_create_for_accounts(account_ids=ids, acting_user=alice.user, as_of=today)

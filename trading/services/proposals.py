@@ -17,7 +17,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from kronos.history import save_attributed
-from portfolios import rebalancing
+from portfolios import bulk, rebalancing
 from portfolios.models import Security
 from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES
@@ -270,7 +270,7 @@ def proposals_store(
         if plan is None or snapshot is None or not any(h.target_weight for h in snapshot.holdings):
             continue
         stored.append((account_id, plan, snapshot, bool(plan.needed and plan.trades)))
-    if _copy_path():
+    if bulk.enabled():
         with transaction.atomic():
             _expire_open_pg([a for a, *_ in stored], acting_user=acting_user, now=now)
             return _write_pg(
@@ -401,69 +401,6 @@ TRADE_COLUMNS = (
 )
 
 
-def _copy_path() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def _columns_checked(model: Any, columns: Sequence[str], *, generated: Sequence[str] = ()) -> Sequence[str]:
-    """`columns`, after checking they are exactly the model's (a new field must be written here too)."""
-    expected = {f.column for f in model._meta.concrete_fields} - set(generated)
-    if set(columns) != expected:
-        raise RuntimeError(f"{model.__name__}'s COPY columns are out of date: {sorted(expected ^ set(columns))}")
-    return columns
-
-
-def _copy(model: Any, columns: Sequence[str], rows: Any) -> None:
-    """COPY `rows` into the model's table on the current connection (database errors as Django's)."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(c) for c in columns)
-    with (
-        connection.wrap_database_errors,
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
-
-
-def _next_ids(model: Any, count: int) -> list[int]:
-    """`count` new primary keys from the model's identity sequence, in one query."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [model._meta.db_table, model._meta.pk.column, count],
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _history_sql(model: Any) -> tuple[str, str, str]:
-    """(history table, its column list, the tracked columns to select) for simple_history's model."""
-    history = model.history.model
-    tracked = [connection.ops.quote_name(f.column) for f in history.tracked_fields]
-    extra = ["history_date", "history_change_reason", "history_type", "history_user_id"]
-    columns = ", ".join(tracked + [connection.ops.quote_name(c) for c in extra])
-    return connection.ops.quote_name(history._meta.db_table), columns, ", ".join(tracked)
-
-
-def _history_enabled() -> bool:
-    from django.conf import settings
-
-    return bool(getattr(settings, "SIMPLE_HISTORY_ENABLED", True))
-
-
-def _history_copy(model: Any, *, where: str, params: list[Any], acting_user: Any, reason: str, now: Any) -> None:
-    """One '+' history row per row of the model matching `where`, as bulk_create_with_history writes."""
-    if not _history_enabled():
-        return
-    table, columns, tracked = _history_sql(model)
-    source = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {tracked}, %s, %s, '+', %s FROM {source} WHERE {where}",  # noqa: S608 -- identifiers from the models, values as parameters  # nosec B608 -- identifiers from model _meta or code, values as parameters
-            [now, reason, getattr(acting_user, "pk", None), *params],
-        )
-
-
 def _write_pg(
     stored: list[tuple[int, Any, Any, bool]],
     *,
@@ -484,7 +421,7 @@ def _write_pg(
         return []
     scheduled = bool(run_keys)
     text = _JsonText()
-    ids = _next_ids(RebalanceProposal, len(stored))
+    ids = bulk.next_ids(RebalanceProposal, len(stored))
     user_id = getattr(acting_user, "pk", None)
     rows = []
     for pk, (account_id, plan, snapshot, needed) in zip(ids, stored, strict=True):
@@ -512,8 +449,8 @@ def _write_pg(
                 None,
             )
         )
-    _copy(RebalanceProposal, _columns_checked(RebalanceProposal, PROPOSAL_COLUMNS), rows)
-    _history_copy(
+    bulk.copy_rows(RebalanceProposal, bulk.check_columns(RebalanceProposal, PROPOSAL_COLUMNS), rows)
+    bulk.history_from_table(
         RebalanceProposal,
         where="id = ANY(%s::bigint[])",
         params=[ids],
@@ -529,8 +466,8 @@ def _write_pg(
         for row in _trade_rows(plan, securities)
     ]
     if trade_rows:
-        _copy(ProposalTrade, _columns_checked(ProposalTrade, TRADE_COLUMNS, generated=["id"]), trade_rows)
-        _history_copy(
+        bulk.copy_rows(ProposalTrade, bulk.check_columns(ProposalTrade, TRADE_COLUMNS, generated=["id"]), trade_rows)
+        bulk.history_from_table(
             ProposalTrade,
             where="proposal_id = ANY(%s::bigint[])",
             params=[needed_ids],
@@ -559,13 +496,13 @@ def _expire_open_pg(account_ids: list[int], *, acting_user: Any, now: Any) -> in
         return 0
     table = connection.ops.quote_name(RebalanceProposal._meta.db_table)
     with connection.cursor() as cursor:
-        if not _history_enabled():
+        if not bulk.history_enabled():
             cursor.execute(
                 f"UPDATE {table} SET status = %s WHERE account_id = ANY(%s::bigint[]) AND status = %s AND needed",  # noqa: S608  # nosec B608 -- identifiers from model _meta, values as parameters
                 [P.EXPIRED, list(account_ids), P.PROPOSED],
             )
             return cursor.rowcount
-        history, columns, tracked = _history_sql(RebalanceProposal)
+        history, columns, tracked = bulk.history_parts(RebalanceProposal)
         cursor.execute(
             f"WITH expired AS (UPDATE {table} SET status = %s "  # noqa: S608 -- identifiers from the models, values as parameters  # nosec B608 -- identifiers from model _meta or code, values as parameters
             f"WHERE account_id = ANY(%s::bigint[]) AND status = %s AND needed RETURNING {tracked}) "
