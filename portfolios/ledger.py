@@ -37,8 +37,10 @@ What `post_entry` guarantees, in one `transaction.atomic()`:
 - the client accounts touched are locked (`select_for_update`, in id order so two entries
   never deadlock), then their `Position` / `CashBalance` rows are changed by exactly the
   postings' sums, with history rows naming `acting_user`;
-- a client position or cash balance that would go below zero refuses the whole entry
-  with `PortfoliosError`, unless `allow_negative=True`;
+- a debit that would take a client position or cash balance below zero refuses the whole
+  entry with `PortfoliosError`, unless `allow_negative=True`; a credit is always taken (it
+  only brings a balance that is already short, e.g. after a buy filled above its
+  reservation, back towards zero);
 - with an `idempotency_key`, a retry (even a concurrent one) returns the first entry and
   posts nothing.
 
@@ -333,7 +335,7 @@ def _apply_positions(
         else:
             changed.append(row)
         row.quantity += delta
-        if row.quantity < 0 and not allow_negative:
+        if delta < 0 and row.quantity < 0 and not allow_negative:
             raise PortfoliosError(
                 f"Not enough {symbols[key[1]]}: the account would hold {row.quantity} shares.", field="quantity"
             )
@@ -364,7 +366,7 @@ def _apply_cash(deltas: dict[tuple[int, str], Decimal], *, acting_user: Any, kin
         else:
             changed.append(row)
         row.amount += delta
-        if row.amount < 0 and not allow_negative:
+        if delta < 0 and row.amount < 0 and not allow_negative:
             raise PortfoliosError(
                 f"Not enough cash: the account's {key[1]} balance would be {row.amount}.", field="amount"
             )
@@ -581,13 +583,13 @@ def _post_bulk(
             symbols = {p.security.pk: p.security.symbol for p in spec.postings if p.security is not None}
             for pkey, delta in position_deltas.items():
                 held = positions[pkey].quantity if pkey in positions else ZERO
-                if delta and held + delta < 0:
+                if delta < 0 and held + delta < 0:
                     error = f"Not enough {symbols[pkey[1]]}: the account would hold {held + delta} shares."
                     break
             if not error:
                 for ckey, delta in cash_deltas.items():
                     balance = cash[ckey].amount if ckey in cash else ZERO
-                    if delta and balance + delta < 0:
+                    if delta < 0 and balance + delta < 0:
                         error = f"Not enough cash: the account's {ckey[1]} balance would be {balance + delta}."
                         break
         if error:
@@ -629,8 +631,8 @@ def _post_bulk(
         )
         for i in accepted
     ]
+    entries = bulk.create_with_history(entries, JournalEntry, acting_user=acting_user, reason=reason, now=now)
     if entries and bulk.enabled():
-        bulk.create_with_history(entries, JournalEntry, acting_user=acting_user, reason=reason, now=now)
         bulk.copy_rows(
             Posting,
             bulk.check_columns(Posting, POSTING_COLUMNS, generated=["id"]),
@@ -656,9 +658,6 @@ def _post_bulk(
             now=now,
         )
     elif entries:
-        entries = bulk_create_with_history(
-            entries, JournalEntry, batch_size=2000, default_user=acting_user, default_change_reason=reason
-        )
         bulk_create_with_history(
             [
                 Posting(

@@ -88,6 +88,25 @@ def test_a_withdrawal_beyond_the_cash_is_refused_and_changes_nothing(account, al
     assert JournalEntry.objects.count() == 1
 
 
+def test_a_credit_to_a_short_balance_is_taken_and_a_further_debit_refused(account, alice):
+    """A balance already below zero (a buy filled above its reservation) takes money coming in;
+    only debits are refused."""
+    book, bank = ledger.client_book(account), ledger.system_book(LedgerBook.Kind.EXTERNAL_BANK)
+    ledger.post_entry(
+        kind="trade",
+        postings=[PostingSpec.cash(book, Decimal("-116.00")), PostingSpec.cash(bank, Decimal("116.00"))],
+        effective_date=date.today(),
+        acting_user=alice.user,
+        allow_negative=True,
+    )
+    deposit(account, "100.00", alice.user)
+    assert CashBalance.objects.get(account=account).amount == Decimal("-16.00")
+    with pytest.raises(PortfoliosError, match="Not enough cash"):
+        deposit(account, "-0.01", alice.user)
+    assert CashBalance.objects.get(account=account).amount == Decimal("-16.00")
+    assert ledger.verify() == []
+
+
 def test_selling_more_shares_than_held_is_refused_unless_allowed(funded, securities, alice):
     book, market = ledger.client_book(funded), ledger.system_book(LedgerBook.Kind.MARKET)
     aapl = securities["AAPL"]

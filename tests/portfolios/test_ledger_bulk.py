@@ -123,6 +123,8 @@ def test_entries_apply_in_order_and_a_balance_below_zero_is_refused(alice_househ
     assert cash(account) == Decimal("20.00")
     ledger.post_entries_bulk([withdraw], acting_user=alice.user, allow_negative=True)
     assert cash(account) == Decimal("-60.00")
+    ledger.post_entries_bulk([cash_entry(account, "50.00")], acting_user=alice.user)  # a credit to a short balance
+    assert cash(account) == Decimal("-10.00")
     assert ledger.verify() == []
 
 

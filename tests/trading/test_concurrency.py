@@ -2,6 +2,7 @@
 
 import random
 import threading
+import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -136,6 +137,52 @@ def _drain(sandbox):
         if not Order.objects.exclude(status__in=END_STATES).exists() and not sandbox.sandbox.pending_webhook_count():
             return
     raise AssertionError("orders never settled into end states")
+
+
+def _wait_until_blocked_on_a_lock(timeout=10.0):
+    """Wait until another connection is waiting for a row lock (pg_stat_activity; its snapshot
+    is kept for the whole transaction unless cleared)."""
+    deadline = time.monotonic() + timeout
+    with connections["default"].cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the other transaction never waited for the lock")
+
+
+def test_a_buy_that_waited_for_a_withdrawal_sees_the_cash_after_it(alice, alice_household, securities):
+    """A buy placed while a withdrawal holds the account's lock is checked against the cash left
+    after the withdrawal commits, not the cash from before it (PostgreSQL READ COMMITTED: a
+    FOR UPDATE that waited re-reads the locked row, but its subqueries keep the old snapshot)."""
+    account = account_with(alice_household, cash="1000.00")
+    withdrawing, results = threading.Event(), []
+
+    def withdraw(i):
+        with transaction.atomic():
+            services.transfer_create(account=account, direction="withdrawal", amount=D("900"), acting_user=alice.user)
+            withdrawing.set()
+            _wait_until_blocked_on_a_lock()
+
+    def buy(i):
+        withdrawing.wait(10)
+        try:  # 10 BND at 70 needs 700.00; after the withdrawal 100.00 is left
+            order = services.order_create(
+                account=account, security="BND", side="buy", quantity=D("10"), acting_user=alice.user, source="job"
+            )
+            results.append(order.status)
+        except TradingError as exc:
+            results.append(exc.code)
+
+    assert run_threads(2, lambda i: (withdraw if i == 0 else buy)(i)) == []
+    assert results == ["insufficient_cash"]
+    assert CashBalance.objects.get(account=account).amount == D("100.00")
+    assert not Order.objects.filter(account=account).exists()
 
 
 def test_jepsen_bank_concurrent_money_moves_never_show_a_bad_total(alice, alice_household, securities):

@@ -272,8 +272,14 @@ def _order_create(
 def _lock_for_order(
     account: InvestmentAccount, security: Security
 ) -> tuple[InvestmentAccount, Decimal, Decimal, Decimal | None]:
-    """Lock the account row (only it: not its household or firm) and read, in the same
-    query, its cash, the cash its open buys hold back, and the security's latest price."""
+    """Lock the account row (only it: not its household or firm), then read its cash, the cash
+    its open buys hold back, and the security's latest price.
+
+    Two statements on purpose: under READ COMMITTED a `SELECT … FOR UPDATE` that waited for
+    the lock sees the locked row as committed, but its subqueries read the snapshot taken
+    before the wait, i.e. the cash from before a withdrawal or fill that held the lock, and a
+    buy could reserve cash that had just left. The read after the lock takes a new snapshot."""
+    InvestmentAccount.objects.select_for_update(of=("self",)).filter(pk=account.pk).values_list("pk").get()
     held = (
         Order.objects.filter(account=OuterRef("pk"), side=Side.BUY, status__in=OPEN_STATES)
         .values("account")
@@ -281,8 +287,7 @@ def _lock_for_order(
         .values("s")
     )
     row = (
-        InvestmentAccount.objects.select_for_update(of=("self",))
-        .select_related("household__firm")
+        InvestmentAccount.objects.select_related("household__firm")
         .annotate(
             _cash=Subquery(
                 CashBalance.objects.filter(account=OuterRef("pk"), currency=OuterRef("base_currency")).values("amount")[
