@@ -33,14 +33,18 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
+from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from prometheus_client import Counter
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -55,12 +59,12 @@ def _scope() -> str:
     return str(default_connection.settings_dict["NAME"])
 
 
-#: Tables whose writes no cached answer reads: sessions, login attempts, second-factor
-#: counters, Celery's own books. (OAuth tokens are not ignored: token lookups are cached too.)
+#: Tables whose writes no cached answer reads: sessions, login attempts, Celery's own books.
+#: (OAuth tokens and second-factor devices are not ignored: token lookups and the signed-in
+#: user's device are cached too, so a revoked token or device counts from the next request.)
 IGNORED_TABLES = (
     "django_session",
     "axes_",
-    "otp_",
     "django_celery_beat_",
     "django_celery_results_",
     "django_admin_log",
@@ -137,7 +141,31 @@ def _settle_own_writes(connection: BaseDatabaseWrapper) -> None:
         connection._kronos_read_dirty = False  # type: ignore[attr-defined]
 
 
+#: Inside a request (RequestVersionMiddleware): the data version read once and used for every
+#: cached read of that request. Safe by the same argument as above: everything the request
+#: computes is read after that version was current. A write in the request forgets it.
+_request_memo: ContextVar[dict[str, int] | None] = ContextVar("kronos_read_version", default=None)
+
+
+class RequestVersionMiddleware:
+    """Read the data version at most once per request (one cache round trip instead of one per
+    cached read: the session user, their device, the page)."""
+
+    def __init__(self, get_response: Callable[[Any], Any]):
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        token = _request_memo.set({})
+        try:
+            return self.get_response(request)
+        finally:
+            _request_memo.reset(token)
+
+
 def bump() -> None:
+    memo = _request_memo.get()
+    if memo:
+        memo.clear()
     try:
         # Seeded from the clock, so a version key lost to eviction restarts above every old one.
         key = f"kronos:read:version:{_scope()}"
@@ -149,11 +177,17 @@ def bump() -> None:
 
 
 def version() -> int:
-    key = f"kronos:read:version:{_scope()}"
+    memo = _request_memo.get()
+    scope = _scope()
+    if memo is not None and scope in memo:
+        return memo[scope]
+    key = f"kronos:read:version:{scope}"
     current = cache.get(key)
     if current is None:
         cache.add(key, time.time_ns() // 1000, timeout=None)
         current = cache.get(key)
+    if memo is not None:
+        memo[scope] = int(current)
     return int(current)
 
 
@@ -218,6 +252,64 @@ def remember(
     htmx = "h" if request.headers.get("HX-Request") else "p"
     day = timezone.localdate().isoformat()
     return cached(f"{name}:{request.user.pk}:{day}:{htmx}:{path}", compute, store=store)
+
+
+@functools.cache
+def csrf_placeholder_text() -> str:
+    """What a page rendered for the cache carries where the CSRF token goes (see cached_page).
+    The same in every process that shares the cache (derived from SECRET_KEY), and not
+    something a user could guess and type into a page."""
+    return "kronos-csrf-" + salted_hmac("kronos.readcache.cached_page", "csrf placeholder").hexdigest()[:32]
+
+
+def csrf_placeholder(request: HttpRequest) -> dict[str, str]:
+    """Context processor (after Django's csrf one): while cached_page renders, the CSRF token
+    in the page is the placeholder, put back per request on the way out."""
+    return {"csrf_token": csrf_placeholder_text()} if getattr(request, "_kronos_csrf_placeholder", False) else {}
+
+
+def cached_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Serve a page's 200 answers from the cache, whole, until the data changes.
+
+    The page is what one signed-in user sees at one URL (query string included), on one
+    business date, full or as an htmx partial, under the current data version: the same key as
+    `remember()`. The view runs on a miss with every check it makes; the decorators outside
+    this one (`login_required`) and the middleware (second factor, idle timeout) run always.
+    What belongs to the session is kept out of the cached copy: the CSRF token is rendered as
+    csrf_placeholder_text() and replaced by this request's masked token, and a request with flash
+    messages waiting is rendered fresh and not cached. Only GET; redirects and errors are
+    never cached.
+    """
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "GET" or not enabled() or len(get_messages(request)):
+            return view(request, *args, **kwargs)
+        answer: HttpResponse | None = None
+
+        def compute() -> tuple[bytes, str, str] | None:
+            nonlocal answer
+            request._kronos_csrf_placeholder = True  # type: ignore[attr-defined]
+            try:
+                answer = view(request, *args, **kwargs)
+            finally:
+                request._kronos_csrf_placeholder = False  # type: ignore[attr-defined]
+            if answer.status_code != 200 or answer.streaming or answer.cookies:
+                return None
+            return answer.content, answer["Content-Type"], answer.get("Vary", "")
+
+        stored = remember(request, "page", compute, store=lambda result: result is not None)
+        token, placeholder = get_token(request).encode(), csrf_placeholder_text().encode()
+        if answer is None:
+            content, content_type, vary = stored
+            answer = HttpResponse(content.replace(placeholder, token), content_type=content_type)
+            if vary:
+                answer["Vary"] = vary
+        elif not answer.streaming:
+            answer.content = answer.content.replace(placeholder, token)
+        return answer
+
+    return wrapper
 
 
 def cached_read(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -139,6 +139,7 @@ def _book_page(user: Any, filters: dict[str, Any], page_number: str | None) -> t
 
 @login_required
 @require_GET
+@readcache.cached_page
 @vary_on_headers("HX-Request")
 def book(request: AuthedHttpRequest) -> HttpResponse:
     """Every account of the advisor's clients (compliance and operations: their firm's), sortable and filterable."""

@@ -181,7 +181,7 @@ def test_nothing_is_cached_when_the_cache_is_off(api, alice, account, settings):
         ('UPDATE "django_session" SET "session_data" = %s', False),
         ('INSERT INTO "axes_accessattempt" ("username") VALUES (%s)', False),
         ('UPDATE "django_celery_beat_periodictask" SET "last_run_at" = %s', False),
-        ('UPDATE "otp_totp_totpdevice" SET "last_t" = %s', False),
+        ('UPDATE "otp_totp_totpdevice" SET "last_t" = %s', True),
         ('DELETE FROM "oauth2_provider_accesstoken" WHERE "id" = %s', True),
         ("SAVEPOINT s1", False),
     ],
@@ -263,3 +263,54 @@ def test_the_cache_shares_one_redis_client_per_pool():
     assert backend.get_client("a") is backend.get_client("b")
     caches["default"].set("kronos-test-shared-client", 1, 10)
     assert caches["default"].get("kronos-test-shared-client") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_is_served_whole_from_the_cache_with_this_sessions_csrf_token(verified_client, alice, account):
+    from django.test import Client
+
+    client = verified_client(alice.user)
+    first = client.get("/book/")
+    with CaptureQueriesContext(connection) as again:
+        second = client.get("/book/")
+    assert second.status_code == 200 and account.name in second.content.decode()
+    assert len(again.captured_queries) == 0  # session, user, device and page all from the cache
+    placeholder = readcache.csrf_placeholder_text()
+    assert placeholder not in first.content.decode() and placeholder not in second.content.decode()
+    assert 'name="csrfmiddlewaretoken"' in second.content.decode()
+    assert "HX-Request" in second["Vary"]
+
+    # Another session of the same user gets the page with its own token, and that token works:
+    # the logout form posted with it (CSRF checks on) signs that session out.
+    other = Client(enforce_csrf_checks=True)
+    other.cookies = verified_client(alice.user).cookies  # a second login, its own session
+    page = other.get("/households/")
+    token = page.content.decode().split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    assert other.post("/accounts/logout/").status_code == 403
+    assert other.post("/accounts/logout/", {"csrfmiddlewaretoken": token}).status_code == 302
+    assert other.get("/households/").status_code == 302  # signed out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flash_message_is_shown_once_and_a_revoked_device_counts_on_the_next_page(
+    verified_client, alice, alice_household
+):
+    from django.contrib.messages import constants
+    from django.contrib.messages.storage.base import Message
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.http import HttpRequest
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client = verified_client(alice.user)
+    client.get("/households/")
+    assert client.get("/households/").status_code == 200  # from the cache
+    # A message waiting for the next page (as after a redirect), with nothing changed in the data:
+    # the cached list must not swallow it, and the page after it no longer shows it.
+    client.cookies["messages"] = CookieStorage(HttpRequest())._encode([Message(constants.SUCCESS, "Household saved.")])
+    assert "Household saved." in client.get("/households/").content.decode()
+    assert "Household saved." not in client.get("/households/").content.decode()
+
+    client.get("/households/")
+    _in_another_connection(lambda: TOTPDevice.objects.filter(user=alice.user).delete())
+    answer = client.get("/households/")
+    assert answer.status_code == 302 and "/accounts/2fa/" in answer["Location"]
