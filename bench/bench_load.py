@@ -13,7 +13,8 @@ one endpoint at a time, at 16 and 64 concurrent clients, in two regimes:
 
 Each endpoint is warmed up first (a new worker's first requests import and compile), the
 workers are not recycled during the run, and the server runs with production settings (read
-cache on Redis, JSON logs at WARNING, no access log). Prints requests/second and p50/p95/p99.
+cache on Redis, JSON logs at WARNING, no access log) and keep-alive off (WEB_KEEPALIVE=0, as
+behind a proxy: see _server_env). Prints requests/second and p50/p95/p99.
 BENCH_LOAD_SECONDS per run (default 8); wrk and locust must be installed (`make install`
 installs locust; wrk is Debian's package, installed by scripts/ensure_services.sh for
 `make bench`): without wrk the flat-out regime runs on locust too, and says so.
@@ -69,7 +70,8 @@ def run() -> list[tuple[str, str]]:
     lines: list[tuple[str, str]] = [
         (
             "server",
-            f"gunicorn gthread {WORKERS} workers x {THREADS} threads, {os.cpu_count()} cores shared with the load generator",
+            f"gunicorn gthread {WORKERS} workers x {THREADS} threads, keep-alive "
+            f"{os.environ.get('WEB_KEEPALIVE', '0')} s, {os.cpu_count()} cores shared with the load generator",
         )
     ]
     port = _free_port()
@@ -268,6 +270,10 @@ def _server_env() -> dict[str, str]:
         "HTTPS": "false",
         "CONN_MAX_AGE": "60",
         "WEB_MAX_REQUESTS": "0",  # no worker recycling mid-run: each restart is a cold worker
+        # Each request on its own connection, accepted by whichever worker is free, as behind a
+        # proxy: wrk's few long-lived connections would otherwise stay pinned to the worker that
+        # happened to accept them (16 on one worker of three in some runs: a third of the machine).
+        "WEB_KEEPALIVE": os.environ.get("WEB_KEEPALIVE", "0"),
         "LOG_LEVEL": "WARNING",
         "WEB_ACCESS_LOG": "false",
         "API_THROTTLE_USER": "100000000/min",
