@@ -10,6 +10,10 @@ one endpoint at a time, at 16 and 64 concurrent clients, in two regimes:
   times (see WRK_SCHEDULE), so the load generator, in C, leaves the two cores to the server;
   locust's constant_throughput users do it where wrk is missing. The target (p95 under 50 ms
   at 300 req/s or more for reads, on 2 cores) is read here.
+- the same, while the data changes BENCH_LOAD_CHANGES times a second (default 2, the read
+  cache's data version moved as each committed write moves it when orders, fills and prices
+  land): with no writes every answer above comes from the read cache; here each change makes
+  the next answers be computed again.
 
 Each endpoint is warmed up first (a new worker's first requests import and compile), the
 workers are not recycled during the run, and the server runs with production settings (read
@@ -43,6 +47,8 @@ CONCURRENCY = [int(n) for n in os.environ.get("BENCH_LOAD_CLIENTS", "16,64").spl
 WORKERS = int(os.environ.get("BENCH_LOAD_WORKERS", "3"))
 THREADS = int(os.environ.get("BENCH_LOAD_THREADS", "2"))
 RATE = int(os.environ.get("BENCH_LOAD_RATE", "300"))
+#: Committed writes a second in the third regime (0: skip it).
+CHANGES = float(os.environ.get("BENCH_LOAD_CHANGES", "2"))
 WRK = shutil.which("wrk")
 ONLY = [w for w in os.environ.get("BENCH_LOAD_ONLY", "").split(",") if w]  # e.g. "me,book": a subset
 LOCUSTFILE = ROOT / "tests" / "load" / "locustfile.py"
@@ -97,7 +103,44 @@ def run() -> list[tuple[str, str]]:
                 lines.append(
                     (f"{label} {path} @ {clients} clients offering {RATE} req/s ({offered_tool})", _line(*figures))
                 )
+            if CHANGES:
+                for clients in CONCURRENCY:
+                    with _data_changing(CHANGES):
+                        figures = _offered(port, path, auth, secret, clients, rate=RATE)
+                    lines.append(
+                        (
+                            f"{label} {path} @ {clients} clients offering {RATE} req/s, data changing {CHANGES}/s",
+                            _line(*figures),
+                        )
+                    )
     return lines
+
+
+class _data_changing:
+    """The data version moved `per_second` times a second while the load runs (a background
+    thread), as every committed write moves it when orders, fills and prices land during the day:
+    the answers are computed again after each move (the figures above them are all cache hits)."""
+
+    def __init__(self, per_second: float):
+        import threading
+
+        self.interval = 1 / per_second
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from kronos import readcache
+
+        while not self.stop.wait(self.interval):
+            readcache.bump()  # what every committed write does to the readers (the data is left alone)
+
+    def __enter__(self) -> "_data_changing":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
 
 
 def _line(rps: float, p50: float, p95: float, p99: float, failures: int) -> str:

@@ -78,7 +78,8 @@ _CTE_WRITE = re.compile(r"\b(?:INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 READS = Counter(
     "kronos_read_cache_total",
-    "API reads by cache outcome: hit, miss (computed and stored), bypass (cache off or unreachable).",
+    "Cached reads by outcome: hit, miss (computed and stored), shared (waited for another reader's computation), "
+    "bypass (cache off or unreachable).",
     ["outcome"],
 )
 BUMP_FAILURES = Counter(
@@ -230,14 +231,60 @@ def cached(name: str, compute: Callable[[], Any], *, store: Callable[[Any], bool
     if found is not _MISSING:
         READS.labels("hit").inc()
         return found
-    result = compute()
-    if store(result):
-        READS.labels("miss").inc()
-        try:
-            cache.set(key, result, timeout=int(settings.READ_CACHE_SECONDS))
-        except Exception:  # the answer is good; only its copy is lost
-            logger.warning("read cache: could not store an answer", exc_info=True)
+    # One computation per answer: the first reader to miss computes it; readers that miss while
+    # it does wait for its answer instead of all asking the database at once (after every write,
+    # every busy page would otherwise be computed by every request in flight). The answer is
+    # good for them: it was computed after the version they read was current.
+    lock = f"{key}:computing"
+    try:
+        leader = bool(cache.add(lock, 1, timeout=COMPUTE_LOCK_SECONDS))
+    except Exception:  # noqa: BLE001 -- no cache: compute, as above
+        leader = True
+    if not leader:
+        found = _wait_for(key, lock)
+        if found is not _MISSING:
+            READS.labels("shared").inc()
+            return found
+    try:
+        result = compute()
+        if store(result):
+            READS.labels("miss").inc()
+            try:
+                cache.set(key, result, timeout=int(settings.READ_CACHE_SECONDS))
+            except Exception:  # the answer is good; only its copy is lost
+                logger.warning("read cache: could not store an answer", exc_info=True)
+    finally:
+        if leader:
+            try:
+                cache.delete(lock)
+            except Exception:
+                logger.warning("read cache: could not release a computation lock", exc_info=True)
     return result
+
+
+#: How long one reader may hold an answer's computation for itself (a crashed one included),
+#: and how long the others wait for it before computing it themselves.
+COMPUTE_LOCK_SECONDS = 30
+COMPUTE_WAIT_SECONDS = 2.0
+
+
+def _wait_for(key: str, lock: str) -> Any:
+    """The answer another reader is computing under `lock`: _MISSING when it gave up without
+    storing one (an answer not kept, an error) or took longer than COMPUTE_WAIT_SECONDS."""
+    deadline = time.monotonic() + COMPUTE_WAIT_SECONDS
+    pause = 0.002
+    while time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.02)
+        try:
+            found = cache.get_many([key, lock])
+        except Exception:  # noqa: BLE001 -- compute it here
+            return _MISSING
+        if key in found:
+            return found[key]
+        if lock not in found:
+            return _MISSING
+    return _MISSING
 
 
 def remember(

@@ -4,6 +4,7 @@ The whole suite runs with the cache on, so every write-then-read test also guard
 tests pin the cases that need real commits from another connection."""
 
 import threading
+import time
 from datetime import date
 from decimal import Decimal
 
@@ -314,3 +315,64 @@ def test_a_flash_message_is_shown_once_and_a_revoked_device_counts_on_the_next_p
     _in_another_connection(lambda: TOTPDevice.objects.filter(user=alice.user).delete())
     answer = client.get("/households/")
     assert answer.status_code == 302 and "/accounts/2fa/" in answer["Location"]
+
+
+@pytest.mark.django_db
+def test_readers_that_miss_together_share_one_computation():
+    """After a write, the requests in flight for one answer wait for the first one's
+    computation instead of each asking the database."""
+    readcache.bump()
+    started, release, calls, answers = threading.Event(), threading.Event(), [], []
+
+    def compute():
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return {"total": Decimal("12.34")}
+
+    def first():
+        answers.append(readcache.cached("test-single-flight", compute))
+
+    def second():
+        started.wait(5)  # the first reader is computing
+        answers.append(readcache.cached("test-single-flight", compute))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    started.wait(5)
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert calls == [1]
+    assert answers == [{"total": Decimal("12.34")}] * 2
+
+
+@pytest.mark.django_db
+def test_a_reader_waiting_on_an_answer_that_is_not_kept_computes_it_itself():
+    readcache.bump()
+    started, release, calls, answers = threading.Event(), threading.Event(), [], []
+
+    def not_kept():
+        calls.append("first")
+        started.set()
+        release.wait(5)
+        return None
+
+    def first():
+        answers.append(readcache.cached("test-not-kept", not_kept, store=bool))
+
+    def second():
+        started.wait(5)
+        answers.append(readcache.cached("test-not-kept", lambda: calls.append("second") or "computed", store=bool))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    started.wait(5)
+    time.sleep(0.05)  # the second reader is waiting
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert sorted(calls) == ["first", "second"]
+    assert sorted(answers, key=str) == [None, "computed"]
