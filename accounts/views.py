@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -105,7 +105,7 @@ def two_factor(request: AuthedHttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 @readcache.cached_page
 @vary_on_headers("HX-Request")
 def household_list(request: AuthedHttpRequest) -> HttpResponse:

@@ -280,6 +280,7 @@ def test_a_page_is_served_whole_from_the_cache_with_this_sessions_csrf_token(ver
     assert placeholder not in first.content.decode() and placeholder not in second.content.decode()
     assert 'name="csrfmiddlewaretoken"' in second.content.decode()
     assert "HX-Request" in second["Vary"]
+    assert client.head("/households/").status_code == 200  # HEAD is answered too (not cached)
 
     # Another session of the same user gets the page with its own token, and that token works:
     # the logout form posted with it (CSRF checks on) signs that session out.
