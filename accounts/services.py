@@ -139,7 +139,7 @@ def investor_create(
     user: User | None = None,
 ) -> Investor:
     """Create an investor (optionally with a login) and add them to a household."""
-    if date_of_birth and date_of_birth > date.today():
+    if date_of_birth and date_of_birth > timezone.localdate():
         raise AccountsError("The date of birth cannot be in the future.", field="date_of_birth")
     investor = Investor(
         firm=firm,

@@ -121,3 +121,21 @@ def test_breaks_are_emailed_to_operations(book, sandbox, custodian, settings):
     assert len(mail.outbox) == 1
     assert "1 reconciliation break" in mail.outbox[0].subject
     assert "VTI" in mail.outbox[0].body
+
+
+@pytest.mark.parametrize(
+    ("instant", "day"),
+    [
+        ("2026-11-25T00:30:00+00:00", date(2026, 11, 24)),  # 19:30 in New York: still the 24th there
+        ("2026-11-25T05:00:00+00:00", date(2026, 11, 25)),  # midnight in New York
+        ("2026-07-01T03:59:00+00:00", date(2026, 6, 30)),  # summer time: 23:59 the day before
+    ],
+)
+def test_the_sandbox_custodian_dates_trades_and_statements_by_new_york_not_utc(instant, day):
+    """Our books date by the firm's day (America/New_York); a custodian whose day turned at UTC
+    midnight would put the evening's fills on tomorrow and leave them out of today's statement."""
+    from datetime import datetime
+
+    from trading.adapters.custodian.sandbox import business_date
+
+    assert business_date(datetime.fromisoformat(instant)) == day

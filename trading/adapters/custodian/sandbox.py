@@ -37,6 +37,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -52,6 +53,16 @@ MAX_QUANTITY = Decimal("1e12")
 def execution_amount(quantity: Decimal, price: Decimal) -> Decimal:
     """Cash value of one execution, rounded to cents half-even (Kronos rounds the same way)."""
     return (quantity * price).quantize(CENTS, rounding=ROUND_HALF_EVEN)
+
+
+#: The custodian's business day is the US market's: its trade dates (and statements) turn over at
+#: midnight in New York, not at midnight UTC (which falls at 19:00 or 20:00 there).
+MARKET_TIME_ZONE = ZoneInfo("America/New_York")
+
+
+def business_date(now: datetime | None = None) -> date:
+    """The custodian's date at `now` (default: this moment)."""
+    return (now or datetime.now(UTC)).astimezone(MARKET_TIME_ZONE).date()
 
 
 @dataclass
@@ -134,7 +145,7 @@ class SandboxCustodian:
         self.options.update(options)
         self.stats = Stats()
         self.rng = random.Random(seed)  # noqa: S311 -- fault injection, not security  # nosec B311 -- not for security: deterministic demo data or retry jitter
-        self.today = today or (lambda: datetime.now(UTC).date())
+        self.today = today or business_date
         self._lock = threading.RLock()
         self._orders: dict[str, SandboxOrder] = {}
         self._books: dict[str, _Book] = {}
