@@ -72,12 +72,7 @@ def next_ids(model: type[Model], count: int) -> list[int]:
 def copy_rows(model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """COPY `rows` (values in `columns` order, as psycopg adapts them) into the model's table;
     database errors (a unique key taken) raise as Django's."""
-    copy_rows_into(_q(model._meta.db_table), columns, rows)
-
-
-def copy_rows_into(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """COPY `rows` into `table` (see kronos.readcache.copy_rows, the one COPY in the project)."""
-    readcache.copy_rows(table, columns, rows)
+    readcache.copy_rows(model._meta.db_table, columns, rows)  # the one COPY in the project
 
 
 def history_parts(model: type[Model]) -> tuple[str, str, str]:
@@ -200,7 +195,7 @@ def update_with_history(
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {staging} (pk {pk.rel_db_type(connection)}, {types}) ON COMMIT DROP"
             )
-        copy_rows_into(
+        readcache.copy_rows(
             staging,
             ["pk", *[f"c{n}" for n in range(1, len(columns) + 1)]],
             ([row.pk, *[get(row) for get in getters]] for row in rows),
