@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from simple_history.admin import SimpleHistoryAdmin
 
+from kronos.admin import SHARED, FirmScopedAdmin
 from kronos.retention import RetainedAdminMixin
 from portfolios.errors import PortfoliosError
 from portfolios.models import (
@@ -25,7 +26,7 @@ from portfolios.models import (
 from portfolios.services import _clean_targets
 
 
-class ReadOnlyAdmin(SimpleHistoryAdmin):
+class ReadOnlyAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
     """Ledger rows change only through `portfolios.ledger`: the admin shows them, never edits."""
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
@@ -39,14 +40,16 @@ class ReadOnlyAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Security)
-class SecurityAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
+class SecurityAdmin(FirmScopedAdmin, RetainedAdminMixin, SimpleHistoryAdmin):
+    firm_scope = SHARED
     list_display = ["symbol", "name", "asset_class", "currency", "is_active"]
     list_filter = ["asset_class", "is_active"]
     search_fields = ["symbol", "name"]
 
 
 @admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
+class PriceAdmin(FirmScopedAdmin, admin.ModelAdmin):
+    firm_scope = SHARED
     # The model fields' validators refuse closes <= 0 and future dates in this form.
     list_display = ["security", "date", "close", "source", "updated_at"]
     list_filter = ["source"]
@@ -74,7 +77,8 @@ class ModelTargetFormSet(BaseInlineFormSet):
             raise ValidationError(exc.message) from exc
 
 
-class ModelTargetInline(admin.TabularInline):
+class ModelTargetInline(FirmScopedAdmin, admin.TabularInline):
+    firm_scope = ("model__firm",)
     model = ModelTarget
     formset = ModelTargetFormSet
     extra = 0
@@ -82,7 +86,8 @@ class ModelTargetInline(admin.TabularInline):
 
 
 @admin.register(ModelPortfolio)
-class ModelPortfolioAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
+class ModelPortfolioAdmin(FirmScopedAdmin, RetainedAdminMixin, SimpleHistoryAdmin):
+    firm_scope = ("firm",)
     list_display = ["name", "firm", "risk_level", "cash_target", "is_active"]
     list_filter = ["firm", "is_active", "risk_level"]
     search_fields = ["name"]
@@ -93,12 +98,15 @@ class ModelPortfolioAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
 class ModelTargetAdmin(ReadOnlyAdmin):
     """Targets change with their model (whose form checks the 100% rule), never one by one."""
 
+    firm_scope = ("model__firm",)
+
     list_display = ["model", "security", "weight"]
     list_select_related = ["model", "security"]
 
 
 @admin.register(InvestmentAccount)
-class InvestmentAccountAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
+class InvestmentAccountAdmin(FirmScopedAdmin, RetainedAdminMixin, SimpleHistoryAdmin):
+    firm_scope = ("household__firm",)
     # The model is assigned on the advisor's pages or the API, through `model_assign`, which
     # runs the suitability check; the admin shows it but cannot bypass that check.
     readonly_fields = ["model"]
@@ -111,12 +119,14 @@ class InvestmentAccountAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
 
 @admin.register(LedgerBook)
 class LedgerBookAdmin(ReadOnlyAdmin):
+    firm_scope = ("firm", "account__household__firm")
     list_display = ["code", "kind", "name", "firm"]
     list_filter = ["kind"]
     search_fields = ["code", "name"]
 
 
-class PostingInline(admin.TabularInline):
+class PostingInline(FirmScopedAdmin, admin.TabularInline):
+    firm_scope = ("book__firm", "book__account__household__firm")
     model = Posting
     extra = 0
     can_delete = False
@@ -128,6 +138,7 @@ class PostingInline(admin.TabularInline):
 
 @admin.register(JournalEntry)
 class JournalEntryAdmin(ReadOnlyAdmin):
+    firm_scope = ("postings__book__firm", "postings__book__account__household__firm")
     list_display = ["id", "kind", "effective_date", "memo", "created_by", "reference_type", "reference_id"]
     list_filter = ["kind"]
     search_fields = ["memo", "idempotency_key", "reference_id"]
@@ -137,12 +148,14 @@ class JournalEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(Posting)
 class PostingAdmin(ReadOnlyAdmin):
+    firm_scope = ("book__firm", "book__account__household__firm")
     list_display = ["entry", "book", "security", "currency", "quantity"]
     list_select_related = ["entry", "book", "security"]
 
 
 @admin.register(Position)
 class PositionAdmin(ReadOnlyAdmin):
+    firm_scope = ("account__household__firm",)
     list_display = ["account", "security", "quantity", "updated_at"]
     list_select_related = ["account", "security"]
     search_fields = ["account__custodian_account_number", "security__symbol"]
@@ -150,12 +163,14 @@ class PositionAdmin(ReadOnlyAdmin):
 
 @admin.register(CashBalance)
 class CashBalanceAdmin(ReadOnlyAdmin):
+    firm_scope = ("account__household__firm",)
     list_display = ["account", "currency", "amount", "updated_at"]
     list_select_related = ["account"]
 
 
 @admin.register(TaxLot)
 class TaxLotAdmin(ReadOnlyAdmin):
+    firm_scope = ("account__household__firm",)
     list_display = [
         "account",
         "security",
@@ -170,11 +185,13 @@ class TaxLotAdmin(ReadOnlyAdmin):
 
 @admin.register(LotClosure)
 class LotClosureAdmin(ReadOnlyAdmin):
+    firm_scope = ("lot__account__household__firm",)
     list_display = ["lot", "quantity", "proceeds", "cost", "gain", "closed_on"]
 
 
 @admin.register(ValuationSnapshot)
 class ValuationSnapshotAdmin(ReadOnlyAdmin):
+    firm_scope = ("account__household__firm",)
     list_display = ["account", "date", "market_value", "cash", "net_external_flow"]
     list_select_related = ["account"]
     date_hierarchy = "date"
