@@ -14,9 +14,19 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8101)
         parser.add_argument("--csv", default="", help="A wide CSV file to serve (default: the Price table).")
+        parser.add_argument(
+            "--corporate-actions",
+            default="",
+            help='A JSON file {"dividends": [...], "splits": [...]} in Polygon\'s shape to serve at /v3/reference/.',
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        server = serve(host=options["host"], port=options["port"], csv_path=options["csv"] or None)
+        server = serve(
+            host=options["host"],
+            port=options["port"],
+            csv_path=options["csv"] or None,
+            corporate_actions_path=options["corporate_actions"] or None,
+        )
         source = options["csv"] or "the database"
         self.stdout.write(f"Market data sandbox on http://{options['host']}:{options['port']} serving {source}.")
         try:
