@@ -246,7 +246,12 @@ def test_a_3_for_2_split_of_an_odd_lot_pays_the_half_share_in_cash_to_the_cent(o
     ]
     # Total cost unchanged: 61.5 x 8 + 90 x 7 = 492 + 630 = 1,122 = 41 x 12 + 60 x 10.50.
     closure = LotClosure.objects.get(lot=lots[0])
-    assert (closure.quantity, closure.proceeds, closure.cost, closure.gain) == (D("0.5"), D("10.18"), D("4.00"), D("6.18"))
+    assert (closure.quantity, closure.proceeds, closure.cost, closure.gain) == (
+        D("0.5"),
+        D("10.18"),
+        D("4.00"),
+        D("6.18"),
+    )
     frac_lots = TaxLot.objects.filter(account=fractional, security=xyz).order_by("acquired_on")
     assert [(lot.quantity, lot.cost_per_share) for lot in frac_lots] == [(D("61.5"), D(8)), (D(90), D(7))]
     entry = JournalEntry.objects.get(idempotency_key=f"corpaction:{action.pk}:ex:{whole.pk}")
