@@ -85,3 +85,40 @@ def test_limit_prices_round_in_the_clients_favour_and_whole_share_leaves_stay_wh
     # 7 left of a whole-share order -> 10.5 -> 10; a fractional 0.3 -> 0.45.
     assert split_adjusted_leaves(D(7), split_to=3, split_from=2) == D(10)
     assert split_adjusted_leaves(D("0.3"), split_to=3, split_from=2) == D("0.45")
+
+
+def test_a_reinvesting_automatic_account_invests_its_dividend_in_the_underweight_holding(alice_household, securities):
+    from portfolios.models import CorporateActionEntitlement
+    from tests.trading.factories import model_of
+    from trading.models import RebalanceProposal
+
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    # 100 AAPL at 150 = 15,000 and 200 BND at 70 = 14,000: BND is the underweight one.
+    account = account_with(
+        alice_household,
+        positions=[("AAPL", "100", "120"), ("BND", "200", "65")],
+        model=model,
+        reinvest_dividends=True,
+        rebalance_mode="automatic",
+    )
+    day = date.today() + timedelta(days=1)
+    corporate_action_create(
+        security=securities["BND"],
+        kind="cash_dividend",
+        ex_date=day,
+        pay_date=day,
+        amount_per_share="1.00",
+        acting_user=system_user(),
+    )
+
+    result = corporate_actions_process(as_of=day, acting_user=system_user())
+
+    assert (result.payments, result.reinvested) == (1, 1)
+    # $200.00 paid; after it lands BND is 600 under its 14,600 target: 200 / 70 buys 2 whole shares.
+    proposal = RebalanceProposal.objects.get(account=account, run_key=f"dividend:{account.pk}:{day.isoformat()}")
+    assert proposal.status == "approved"
+    assert [(o.side, o.security.symbol, o.quantity) for o in proposal.orders.all()] == [("buy", "BND", D(2))]
+    assert CorporateActionEntitlement.objects.get(account=account).reinvested_at is not None
+    # Another run the same day invests nothing twice.
+    assert corporate_actions_process(as_of=day, acting_user=system_user()).reinvested == 0
+    assert RebalanceProposal.objects.filter(account=account).count() == 1
