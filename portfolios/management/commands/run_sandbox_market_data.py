@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from portfolios.adapters.market_data.base import MarketDataError
 from portfolios.adapters.market_data.sandbox import serve
 
 
@@ -21,12 +22,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        server = serve(
-            host=options["host"],
-            port=options["port"],
-            csv_path=options["csv"] or None,
-            corporate_actions_path=options["corporate_actions"] or None,
-        )
+        try:
+            server = serve(
+                host=options["host"],
+                port=options["port"],
+                csv_path=options["csv"] or None,
+                corporate_actions_path=options["corporate_actions"] or None,
+            )
+        except (OSError, ValueError, MarketDataError) as exc:
+            raise CommandError(f"Cannot start the market data sandbox: {exc}") from exc
         source = options["csv"] or "the database"
         self.stdout.write(f"Market data sandbox on http://{options['host']}:{options['port']} serving {source}.")
         try:
