@@ -674,14 +674,18 @@ def _split_lots(
         by_account[lot.account_id].append(lot)
     closures: list[LotClosure] = []
     for account_id, outcome in outcomes.items():
-        remaining = outcome.fraction
+        # Below a billionth of a share (a fractional account's remainder) no lot can record it.
+        remaining = outcome.fraction.quantize(SHARE_QUANTUM, rounding=ROUND_HALF_EVEN)
+        unallocated = outcome.cash_in_lieu
         for lot in by_account.get(account_id, []):
             if remaining <= 0:
                 break
             take = min(lot.quantity, remaining)
             remaining -= take
-            # Cash in lieu is a sale of the fraction: proceeds and cost to cents, ROUND_HALF_EVEN.
-            proceeds = cents(take * (price or ZERO)) if take != outcome.fraction else outcome.cash_in_lieu
+            # Cash in lieu is a sale of the fraction: each lot's proceeds to cents (ROUND_HALF_EVEN),
+            # the last lot's being what is left, so the proceeds add up to the cash paid.
+            proceeds = cents(take * (price or ZERO)) if remaining > 0 else unallocated
+            unallocated -= proceeds
             cost = cents(take * lot.cost_per_share)
             closures.append(
                 LotClosure(

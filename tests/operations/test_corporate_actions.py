@@ -312,3 +312,31 @@ def test_operations_enter_a_split_in_the_admin_with_history(ops_client):
 
 def test_an_account_can_reinvest_dividends_as_a_setting():
     assert InvestmentAccount._meta.get_field("reinvest_dividends").default is False
+
+
+def test_the_custodian_keeps_fractions_for_an_account_set_to_fractional_shares(custodian_sandbox):
+    """Whole 101 shares, 3-for-2: a whole-share account gets 151 and cash in lieu, one the
+    custodian was told allows fractions keeps 151.5 -- as Kronos does for the same accounts."""
+    for ref in ("KR-WHOLE", "KR-FRAC"):
+        custodian_sandbox._book(ref).moves.append((OPENED, "XYZ", D(101)))
+    answer = post(f"{custodian_sandbox.url}/v1/accounts/KR-FRAC/settings", {"fractional_shares": True})
+    assert answer.json() == {"account": "KR-FRAC", "fractional_shares": True}
+    status, _ = custodian_sandbox.corporate_action(
+        {
+            "id": "s",
+            "type": "split",
+            "symbol": "XYZ",
+            "ex_date": EX.isoformat(),
+            "split_to": "3",
+            "split_from": "2",
+            "cash_in_lieu_price": "20.37",
+        }
+    )
+    assert status == 201
+    whole, frac = custodian_sandbox.statement("KR-WHOLE", EX), custodian_sandbox.statement("KR-FRAC", EX)
+    assert (whole["positions"], whole["cash"]) == ({"XYZ": "151"}, "10.18")
+    assert (D(frac["positions"]["XYZ"]), D(frac["cash"])) == (D("151.5"), D(0))
+    # The day before the ex-date the statement is unchanged.
+    assert custodian_sandbox.statement("KR-WHOLE", EX - timedelta(days=1))["positions"] == {"XYZ": "101"}
+    bad = post(f"{custodian_sandbox.url}/v1/corporate-actions", {"id": "x", "type": "split", "symbol": "XYZ"})
+    assert bad.status_code == 422

@@ -354,3 +354,47 @@ def test_the_same_provider_event_is_recorded_once(xyz):
     second = dividend(xyz, source="sandbox", external_id="E1")
     assert first.pk == second.pk
     assert CorporateAction.objects.count() == 1
+
+
+def _queries_for(alice_household, n: int, tag: str) -> tuple[int, int]:
+    """Queries to process a dividend's ex-date and pay date, and a split, for `n` holders."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    security = SecurityFactory(symbol=f"Q{tag}")
+    PriceFactory(security=security, date=date(2025, 9, 2), close=D("10"))
+    for i in range(n):
+        account = InvestmentAccountFactory(household=alice_household, custodian_account_number=f"KR-Q{tag}-{i}")
+        fund(account, "100.00", date(2025, 8, 1))
+        trade(account, security, "buy", "3", "10", date(2025, 8, 4))
+    corporate_action_create(
+        security=security,
+        kind="cash_dividend",
+        ex_date=date(2025, 8, 15),
+        pay_date=date(2025, 8, 29),
+        amount_per_share="0.10",
+        acting_user=system_user(),
+    )
+    corporate_action_create(
+        security=security,
+        kind="split",
+        ex_date=date(2025, 9, 2),
+        ratio_numerator=3,
+        ratio_denominator=2,
+        acting_user=system_user(),
+    )
+    with CaptureQueriesContext(connection) as dividend:
+        corporate_actions_process(as_of=date(2025, 8, 29))
+    with CaptureQueriesContext(connection) as split:
+        corporate_actions_process(as_of=date(2025, 9, 2))
+    assert Position.objects.filter(security=security, quantity=D(4)).count() == n  # 3 -> 4.5: 4 kept
+    return len(dividend), len(split)
+
+
+def test_processing_costs_the_same_queries_for_3_holders_as_for_9(alice_household):
+    system_user()  # created once, outside the counts
+    ledger.system_book(LedgerBook.Kind.CORPORATE_ACTIONS, firm=alice_household.firm_id)
+    few = _queries_for(alice_household, 3, "A")
+    many = _queries_for(alice_household, 9, "B")
+    assert few == many
+    ledger_is_clean()
