@@ -233,6 +233,16 @@ def test_the_custodian_adjusts_a_held_limit_order_on_the_ex_date(custodian_sandb
 
 @pytest.fixture
 def ops_client(verified_client, alice):
+    # A transactional test elsewhere may have flushed the permissions the data migrations granted.
+    import importlib
+
+    from django.apps import apps
+
+    for module in (
+        "portfolios.migrations.0002_grant_role_permissions",
+        "portfolios.migrations.0004_grant_corporate_action_permissions",
+    ):
+        importlib.import_module(module).grant(apps, None)
     ops = UserFactory(email="ops-ca@example.com", roles=["operations"], is_staff=True, firm=alice.firm)
     return verified_client(ops), ops
 
