@@ -10,6 +10,8 @@ from kronos.retention import RetainedAdminMixin
 from portfolios.errors import PortfoliosError
 from portfolios.models import (
     CashBalance,
+    CorporateAction,
+    CorporateActionEntitlement,
     InvestmentAccount,
     JournalEntry,
     LedgerBook,
@@ -195,3 +197,94 @@ class ValuationSnapshotAdmin(ReadOnlyAdmin):
     list_display = ["account", "date", "market_value", "cash", "net_external_flow"]
     list_select_related = ["account"]
     date_hierarchy = "date"
+
+
+class EntitlementInline(admin.TabularInline):
+    model = CorporateActionEntitlement
+    extra = 0
+    can_delete = False
+    fields = ["account", "quantity", "new_quantity", "fraction", "amount", "cash_in_lieu", "status", "entry"]
+    readonly_fields = ["account", "quantity", "new_quantity", "fraction", "amount", "cash_in_lieu", "status", "entry"]
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(CorporateAction)
+class CorporateActionAdmin(SimpleHistoryAdmin):
+    """Operations enter an action the provider missed (or correct one not processed yet). The
+    form shows the model's rules as field errors (ratio > 0, pay date on or after the ex-date,
+    ...); saving goes through `portfolios.corporate_actions`, attributed to the signed-in user."""
+
+    list_display = ["security", "kind", "ex_date", "pay_date", "amount_per_share", "ratio", "status", "source"]
+    list_filter = ["kind", "status", "source"]
+    search_fields = ["security__symbol", "external_id"]
+    date_hierarchy = "ex_date"
+    autocomplete_fields = ["security"]
+    list_select_related = ["security"]
+    fields = [
+        "security",
+        "kind",
+        "ex_date",
+        "record_date",
+        "pay_date",
+        "amount_per_share",
+        "currency",
+        "ratio_numerator",
+        "ratio_denominator",
+        "cash_in_lieu_price",
+        "source",
+        "external_id",
+        "status",
+        "processed_at",
+        "paid_at",
+    ]
+    readonly_fields = ["source", "external_id", "status", "processed_at", "paid_at"]
+    inlines = [EntitlementInline]
+
+    @admin.display(description="ratio")
+    def ratio(self, obj: CorporateAction) -> str:
+        return f"{obj.ratio_numerator}-for-{obj.ratio_denominator}" if obj.ratio_numerator else ""
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # Once processed, an action is history: a mistake is corrected by a new entry, not an edit.
+        if obj is not None and obj.status != CorporateAction.Status.ANNOUNCED:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        from portfolios.corporate_actions import corporate_action_create, corporate_action_update
+
+        try:
+            if change:
+                corporate_action_update(action=obj, acting_user=request.user)
+                return
+            created = corporate_action_create(
+                security=obj.security,
+                kind=obj.kind,
+                ex_date=obj.ex_date,
+                record_date=obj.record_date,
+                pay_date=obj.pay_date,
+                amount_per_share=obj.amount_per_share,
+                ratio_numerator=obj.ratio_numerator,
+                ratio_denominator=obj.ratio_denominator,
+                cash_in_lieu_price=obj.cash_in_lieu_price,
+                currency=obj.currency,
+                source="manual",
+                acting_user=request.user,
+            )
+        except PortfoliosError as exc:  # the form validated the same rules; a race is all that is left
+            raise ValidationError(exc.message) from exc
+        obj.pk, obj.status = created.pk, created.status
+        obj._state.adding = False
+
+
+@admin.register(CorporateActionEntitlement)
+class CorporateActionEntitlementAdmin(ReadOnlyAdmin):
+    list_display = ["action", "account", "quantity", "new_quantity", "amount", "cash_in_lieu", "status", "reinvest"]
+    list_filter = ["status", "reinvest"]
+    list_select_related = ["action__security", "account"]
+    search_fields = ["account__custodian_account_number", "action__security__symbol"]
