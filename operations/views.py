@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
+from kronos import formatting
 from kronos.typing import AuthedHttpRequest
 from operations import selectors, services
 from operations.errors import OperationsError
@@ -156,7 +157,7 @@ def billing_approve(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     else:
         failed = run.charges.filter(status=FeeCharge.Status.FAILED).count()
         messages.success(
-            request, f"Billing approved: {run.total} debited" + (f", {failed} not debited." if failed else ".")
+            request, f"Billing approved: {formatting.money(run.total)} debited" + (f", {failed} not debited." if failed else ".")
         )
     return redirect("operations:billing_detail", pk=run.pk)
 
