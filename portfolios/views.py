@@ -318,6 +318,45 @@ def household_accounts(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     return render(request, _partial(request, "portfolios/household_accounts.html", "household-accounts"), context)
 
 
+# --- The investor's start page --------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def my_accounts(request: AuthedHttpRequest) -> HttpResponse:
+    """Where an investor lands: every account they hold (across their households) with its value,
+    and the total. Three queries whatever the number of accounts (session, user, the list)."""
+    if _is_staff(request.user):  # staff work from the book and the households list
+        return redirect("accounts:household_list")
+    accounts = list(account_list_for_user(user=request.user))
+    lines = [
+        {
+            "pk": account.pk,
+            "name": account.name,
+            "number": account.custodian_account_number,
+            "type": account.get_account_type_display(),
+            "household": account.household.name,
+            "household_id": account.household_id,
+            "status": account.status,
+            "status_label": account.get_status_display(),
+            "value": _money(account_total(account), account.base_currency),
+            "cash": _money(account.cash, account.base_currency),  # type: ignore[attr-defined]
+        }
+        for account in accounts
+    ]
+    held = [a for a in accounts if a.status != InvestmentAccount.Status.CLOSED]
+    currencies = sorted({a.base_currency for a in held})
+    totals = [
+        _money(sum((account_total(a) for a in held if a.base_currency == currency), Decimal(0)), currency)
+        for currency in currencies
+    ]
+    return render(
+        request,
+        "portfolios/my_accounts.html",
+        {"lines": lines, "totals": totals or [_money(Decimal(0))], "count": len(held)},
+    )
+
+
 # --- Writes: models, account settings, transfers in ----------------------------------------------
 #
 # Forms only parse; every write goes through portfolios.services (and compliance's suitability
