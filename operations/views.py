@@ -52,6 +52,15 @@ def dashboard(request: AuthedHttpRequest) -> HttpResponse:
 
 
 @operations_required
+@require_POST
+def nightly_run_now(request: AuthedHttpRequest) -> HttpResponse:
+    """The dashboard's "Run now": queue tonight's chain for today (once; see the service)."""
+    result = services.nightly_run_now(acting_user=request.user)
+    (messages.success if result.queued else messages.info)(request, result.message)
+    return redirect("operations:dashboard")
+
+
+@operations_required
 @require_GET
 def job_list(request: AuthedHttpRequest) -> HttpResponse:
     job = request.GET.get("job", "")
@@ -157,7 +166,9 @@ def billing_approve(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     else:
         failed = run.charges.filter(status=FeeCharge.Status.FAILED).count()
         messages.success(
-            request, f"Billing approved: {formatting.money(run.total)} debited" + (f", {failed} not debited." if failed else ".")
+            request,
+            f"Billing approved: {formatting.money(run.total)} debited"
+            + (f", {failed} not debited." if failed else "."),
         )
     return redirect("operations:billing_detail", pk=run.pk)
 
