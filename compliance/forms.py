@@ -25,7 +25,7 @@ class OrderReviewForm(DecisionForm):
         cast(forms.ChoiceField, self.fields["decision"]).choices = [("", "Choose a decision…"), *choices]
 
     def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("decision") == "reject" and not (data.get("note") or "").strip():
             self.add_error("note", "Write why the order is rejected: the advisor reads this note.")
         return data

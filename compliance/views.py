@@ -277,7 +277,7 @@ def audit_csv(request: AuthedHttpRequest) -> HttpResponseBase:
     selector), streamed; an invalid filter is refused rather than read as "everything"."""
     form, flt = _audit_filter(request)
     if flt is None:
-        errors = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        errors = "; ".join(f"{name}: {' '.join(str(e) for e in errs)}" for name, errs in form.errors.items())
         return HttpResponse(f"Invalid filter: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
     writer = csv.writer(audit.Echo())
     rows = (writer.writerow(row) for row in audit.csv_rows(audit.audit_iter(flt=flt)))

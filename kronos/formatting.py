@@ -70,7 +70,8 @@ def price(value: Any, currency: str = "USD") -> str:
     if amount is None:
         return DASH
     exact = amount.quantize(Decimal(1).scaleb(-PRICE_PLACES), rounding=ROUND_HALF_EVEN).normalize()
-    places = max(2, -exact.as_tuple().exponent) if isinstance(exact.as_tuple().exponent, int) else 2
+    exponent = exact.as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
     return _signed(f"{_symbol(currency)}{abs(exact):,.{places}f}", exact < 0, plus=False)
 
 
