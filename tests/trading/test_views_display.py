@@ -103,3 +103,35 @@ def test_the_orders_page_shows_money_with_separators_and_quantities_exactly(veri
     assert "Buy BND 100 Market" in text  # not 1E+2
     assert "Sell AAPL 0.123456789 Market" in text  # every decimal of a real fraction, no trailing zeros
     assert "E+" not in text
+
+
+@pytest.mark.usefixtures("uncached")
+def test_the_orders_page_with_reasons_keeps_a_fixed_query_count(verified_client, alice, advisor_account, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.TRADING_PRETRADE_CHECKS = ["tests.trading.test_orders.soft_fail"]
+    client = verified_client(alice.user)
+
+    def place(n):
+        for _ in range(n):
+            services.order_create(
+                account=advisor_account,
+                security="AAPL",
+                side="buy",
+                quantity=Decimal("0.5"),
+                acting_user=alice.user,
+                source="advisor",
+            )
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            page = client.get(f"/accounts/{advisor_account.pk}/trading/")
+        return len(ctx.captured_queries), visible_text(page.content).count(REVIEW_REASON)
+
+    place(2)
+    few = count()
+    place(10)
+    many = count()
+    assert (few[1], many[1]) == (2, 12)
+    assert few[0] == many[0]
