@@ -172,6 +172,13 @@ def _all_pks() -> dict[type, set[Any]]:
     return {model: set(model._default_manager.values_list("pk", flat=True)) for model in _firm_scoped_models()}
 
 
+@pytest.fixture(autouse=True)
+def _role_permissions(db):
+    from tests.roles import restore_role_permissions
+
+    restore_role_permissions()
+
+
 @pytest.fixture
 def firms(db):
     from tests.trading.factories import make_security

@@ -59,6 +59,13 @@ class Firm:
     firm: Any
 
 
+@pytest.fixture(autouse=True)
+def _role_permissions(db):
+    from tests.roles import restore_role_permissions
+
+    restore_role_permissions()
+
+
 @pytest.fixture
 def firm(alice, bob, alice_household, charlie, settings):
     """alice's household: charlie owns an account with $100,000 and 50 VTI (at 100), a 50/50
