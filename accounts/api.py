@@ -85,6 +85,7 @@ class HouseholdListView(generics.ListAPIView):
 
 
 class HouseholdUpdateInput(serializers.Serializer):
+    schema_min_properties = 1  # an empty PATCH is refused: nothing to change
     name = serializers.CharField(max_length=200, required=False)
     status = serializers.ChoiceField(choices=Household.Status.choices, required=False)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)

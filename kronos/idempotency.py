@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -47,6 +48,9 @@ from kronos.api.permissions import api_user
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+#: Visible ASCII, spaces only inside: what an HTTP header carries unaltered (the schema says the same).
+KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
+_KEY_RE = re.compile(KEY_PATTERN)
 #: Keys younger than this are never deleted.
 RETENTION = timedelta(hours=24)
 
@@ -109,9 +113,9 @@ def run_idempotently(request: Request, handler: Callable[[], Response]) -> Respo
             status.HTTP_400_BAD_REQUEST,
             "idempotency_key_missing",
         )
-    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if len(key) > MAX_KEY_LENGTH or not _KEY_RE.match(key):
         return _error(
-            f"The {HEADER} must be at most {MAX_KEY_LENGTH} printable characters.",
+            f"The {HEADER} must be at most {MAX_KEY_LENGTH} visible ASCII characters (spaces only inside).",
             status.HTTP_400_BAD_REQUEST,
             "idempotency_key_invalid",
         )

@@ -6,7 +6,7 @@ from django.shortcuts import render
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
     return render(request, "404.html", status=404)
 
 

@@ -30,6 +30,7 @@ from accounts.selectors import household_list_for_user, household_may_edit
 from kronos.api.fields import DecimalStringField, FractionField, MoneyField, QuantityField, money_dict
 from kronos.api.pagination import Pagination, paginated
 from kronos.api.permissions import api_user
+from kronos.api.schema import IDEMPOTENCY_KEY
 from kronos.idempotency import idempotent
 from kronos.ratelimit import money_moving
 from kronos.readcache import cached_read
@@ -331,6 +332,7 @@ class AccountOutput(serializers.Serializer):
 
 
 class AccountSettingsInput(serializers.Serializer):
+    schema_min_properties = 1  # an empty PATCH is refused: nothing to change
     name = serializers.CharField(max_length=120, required=False)
     account_type = serializers.ChoiceField(choices=InvestmentAccount.AccountType.choices, required=False)
     model = serializers.IntegerField(allow_null=True, required=False)
@@ -526,7 +528,7 @@ class TransferInOutput(serializers.Serializer):
 @extend_schema(
     request=TransferInInput,
     responses={201: TransferInOutput},
-    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    parameters=[IDEMPOTENCY_KEY],
     operation_id="accounts_transfers_in",
 )
 @api_view(["POST"])

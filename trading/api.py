@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from kronos.api.fields import MoneyField, QuantityField, decimal_to_str, money_dict
 from kronos.api.pagination import Pagination, paginated
 from kronos.api.permissions import api_user
+from kronos.api.schema import IDEMPOTENCY_KEY
 from kronos.idempotency import idempotent
 from kronos.ratelimit import money_moving
 from kronos.readcache import cached_read
@@ -27,9 +28,7 @@ from trading import selectors, services
 from trading.errors import TradingError
 from trading.models import CashTransfer, Order, RebalanceProposal
 
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="Unique per request; reuse on retry."
-)
+IDEMPOTENCY_HEADER = IDEMPOTENCY_KEY
 
 
 def _dec(value: Any, places: int | None = None) -> str | None:
