@@ -164,6 +164,17 @@ def idempotent(view: F) -> F:
     return cast(F, wrapper)
 
 
+def service_key(request: Request, prefix: str, *, max_length: int = 200) -> str:
+    """The request's Idempotency-Key scoped to its user, as a service's own idempotency key:
+    `prefix:user:key`, or `prefix:user:sha256:<hex>` when that would not fit the services'
+    key columns (200 characters) -- a 255-character key is valid and must not fail the write."""
+    key = (request.headers.get(HEADER) or "").strip()
+    scoped = f"{prefix}:{api_user(request).pk}:{key}"
+    if len(scoped) <= max_length:
+        return scoped
+    return f"{prefix}:{api_user(request).pk}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def idempotency_keys_clear(*, now: datetime | None = None, retention: timedelta = RETENTION) -> int:
     """Delete keys older than `retention` (at least 24 hours); returns how many went. Re-runnable."""
     retention = max(retention, RETENTION)

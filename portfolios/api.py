@@ -31,7 +31,7 @@ from kronos.api.fields import DecimalStringField, FractionField, MoneyField, Qua
 from kronos.api.pagination import Pagination, paginated
 from kronos.api.permissions import api_user
 from kronos.api.schema import IDEMPOTENCY_KEY
-from kronos.idempotency import idempotent
+from kronos.idempotency import idempotent, service_key
 from kronos.ratelimit import money_moving
 from kronos.readcache import cached_read
 from portfolios import services
@@ -553,7 +553,7 @@ def transfers_in(request: Request, pk: int) -> Response:
     entry = services.transfer_in(
         account=account,
         acting_user=user,
-        idempotency_key=f"api-transfer-in:{user.pk}:{request.headers['Idempotency-Key'].strip()}",
+        idempotency_key=service_key(request, "api-transfer-in"),
         positions=[
             {
                 "symbol": p["symbol"].strip().upper(),

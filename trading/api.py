@@ -21,7 +21,7 @@ from kronos.api.fields import MoneyField, QuantityField, decimal_to_str, money_d
 from kronos.api.pagination import Pagination, paginated
 from kronos.api.permissions import api_user
 from kronos.api.schema import IDEMPOTENCY_KEY
-from kronos.idempotency import idempotent
+from kronos.idempotency import idempotent, service_key
 from kronos.ratelimit import money_moving
 from kronos.readcache import cached_read
 from trading import selectors, services
@@ -256,7 +256,6 @@ def _order_create(request: Request) -> Response:
     amount = v.get("amount")
     if amount is not None and str(amount.currency) != account.base_currency:
         raise TradingError(f"The account holds {account.base_currency}.", field="amount")
-    key = request.headers.get("Idempotency-Key", "").strip()
     order = services.order_create(
         account=account,
         security=v["symbol"],
@@ -267,7 +266,7 @@ def _order_create(request: Request) -> Response:
         limit_price=v.get("limit_price"),
         acting_user=api_user(request),
         source=Order.Source.API,
-        idempotency_key=f"api:{request.user.pk}:{key}",
+        idempotency_key=service_key(request, "api"),
     )
     return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
@@ -294,14 +293,13 @@ def _transfer(request: Request, pk: int, direction: str) -> Response:
     data = TransferInput(data=request.data)
     data.is_valid(raise_exception=True)
     money = data.validated_data["amount"]
-    key = request.headers.get("Idempotency-Key", "").strip()
     transfer = services.transfer_create(
         account=account,
         direction=direction,
         amount=money.amount,
         currency=str(money.currency),
         acting_user=api_user(request),
-        idempotency_key=f"api:{request.user.pk}:{key}",
+        idempotency_key=service_key(request, "api"),
     )
     return Response(TransferOutput(transfer).data, status=status.HTTP_201_CREATED)
 

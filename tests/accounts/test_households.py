@@ -211,7 +211,7 @@ def test_an_investor_may_not_change_a_household_by_api(api, charlie, alice_house
 def test_unknown_api_urls_are_json_404(api, alice):
     answer = api(alice.user).get("/api/v1/nothing-here/")
     assert answer.status_code == 404
-    assert answer.json() == {"detail": "Not found."}
+    assert answer.json() == {"detail": "Not found.", "code": "not_found"}
 
 
 def test_the_schema_and_docs_are_served_without_a_cdn(verified_client, alice):
