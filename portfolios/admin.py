@@ -199,8 +199,9 @@ class ValuationSnapshotAdmin(ReadOnlyAdmin):
     date_hierarchy = "date"
 
 
-class EntitlementInline(admin.TabularInline):
+class EntitlementInline(FirmScopedAdmin, admin.TabularInline):
     model = CorporateActionEntitlement
+    firm_scope = ("account__household__firm",)
     extra = 0
     can_delete = False
     fields = ["account", "quantity", "new_quantity", "fraction", "amount", "cash_in_lieu", "status", "entry"]
@@ -211,11 +212,13 @@ class EntitlementInline(admin.TabularInline):
 
 
 @admin.register(CorporateAction)
-class CorporateActionAdmin(SimpleHistoryAdmin):
+class CorporateActionAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
     """Operations enter an action the provider missed (or correct one not processed yet). The
     form shows the model's rules as field errors (ratio > 0, pay date on or after the ex-date,
     ...); saving goes through `portfolios.corporate_actions`, attributed to the signed-in user."""
 
+    # An action is the issuer's, like its security: every firm's (its entitlements are scoped).
+    firm_scope = SHARED
     list_display = ["security", "kind", "ex_date", "pay_date", "amount_per_share", "ratio", "status", "source"]
     list_filter = ["kind", "status", "source"]
     search_fields = ["security__symbol", "external_id"]
@@ -284,6 +287,7 @@ class CorporateActionAdmin(SimpleHistoryAdmin):
 
 @admin.register(CorporateActionEntitlement)
 class CorporateActionEntitlementAdmin(ReadOnlyAdmin):
+    firm_scope = ("account__household__firm",)
     list_display = ["action", "account", "quantity", "new_quantity", "amount", "cash_in_lieu", "status", "reinvest"]
     list_filter = ["status", "reinvest"]
     list_select_related = ["action__security", "account"]
