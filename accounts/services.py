@@ -110,6 +110,8 @@ def household_create(
     if advisor.firm_id != firm.pk:
         raise AccountsError("The advisor does not belong to this firm.", field="advisor")
     household = Household(firm=firm, name=name.strip(), advisor=advisor, notes=notes)
+    if Household.objects.filter(firm=firm, name=household.name).exists():
+        raise AccountsError("A household with this name already exists in the firm.", field="name")
     try:
         return save_attributed(household, acting_user=acting_user, reason="household created")
     except ValidationError as exc:
@@ -419,7 +421,7 @@ def invitation_send(*, investor: Investor, acting_user: User, base_url: str) -> 
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
 
-    investor = Investor.objects.select_for_update().select_related("user", "firm").get(pk=investor.pk)
+    investor = Investor.objects.select_for_update(of=("self",)).select_related("user", "firm").get(pk=investor.pk)
     if not investor.email:
         raise AccountsError("The investor has no email address to invite.", field="email")
     user = investor.user
