@@ -106,7 +106,10 @@ class MeView(APIView):
 class HouseholdCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     advisor = serializers.IntegerField(
-        required=False, min_value=1, help_text="Operations only: the advisor (of your firm) who will advise it."
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="Operations only: the advisor (of your firm) who will advise it.",
     )
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 

@@ -384,7 +384,7 @@ class AccountCreateInput(AccountSettingsInput):
         "account starts pending and the custodian gives the number once its owners clear KYC and AML.",
     )
     owners = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
         required=False,
         max_length=10,
         help_text="Investor ids (household members). Default: the household's primary (and, for joint, joint) members.",
