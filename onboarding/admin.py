@@ -46,7 +46,7 @@ class AgreementTemplateForm(forms.ModelForm):
     def _get_validation_exclusions(self):  # type: ignore[no-untyped-def]
         # The one-active-version constraint is kept by save_model (it retires the active version
         # first) and the version's uniqueness by clean(), so the model's check of both is skipped.
-        exclusions = super()._get_validation_exclusions()
+        exclusions = super()._get_validation_exclusions()  # type: ignore[misc]
         exclusions.add("kind")
         return exclusions
 

@@ -244,7 +244,7 @@ def invitation_accept(request: HttpRequest, uidb64: str, token: str) -> HttpResp
     """The invitation link: set a password once; an expired or used link says so."""
     user = account_services.invitation_user(uidb64, token)
     if user is None:
-        return render(request, "onboarding/invitation_invalid.html", status=400)
+        return render(request, "onboarding/invitation_invalid.html", status=404)
     form = SetPasswordForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
