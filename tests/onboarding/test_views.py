@@ -222,6 +222,13 @@ def test_operations_upload_a_template_version_in_the_admin(ops, verified_client,
 
     from onboarding.models import AgreementTemplate
 
+    from django.contrib.auth.models import Group, Permission
+
+    # The data migration grants these to the operations group; a transactional test earlier in the
+    # run flushes group permissions (tests/conftest.py restores only the groups), so grant them here.
+    Group.objects.get(name="operations").permissions.add(
+        *Permission.objects.filter(content_type__app_label="onboarding", codename__endswith="agreementtemplate")
+    )
     client = verified_client(ops)
     upload = SimpleUploadedFile("adv.txt", b"Form ADV text.\n\nMore.", content_type="text/plain")
     response = client.post(
