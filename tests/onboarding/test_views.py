@@ -218,11 +218,10 @@ def test_the_household_page_shows_each_step(alice, alice_household, verified_cli
 
 
 def test_operations_upload_a_template_version_in_the_admin(ops, verified_client, alice):
+    from django.contrib.auth.models import Group, Permission
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from onboarding.models import AgreementTemplate
-
-    from django.contrib.auth.models import Group, Permission
 
     # The data migration grants these to the operations group; a transactional test earlier in the
     # run flushes group permissions (tests/conftest.py restores only the groups), so grant them here.
