@@ -113,6 +113,7 @@ def household_create(
     if Household.objects.filter(firm=firm, name=household.name).exists():
         raise AccountsError("A household with this name already exists in the firm.", field="name")
     try:
+        # EVENTS (issue 14, `events` helper): event_emit("household.created", household) here, in this transaction.
         return save_attributed(household, acting_user=acting_user, reason="household created")
     except ValidationError as exc:
         raise AccountsError.from_validation(exc) from exc

@@ -284,6 +284,7 @@ def agreement_sign(
                 user_agent=user_agent,
                 document=document,
             )
+            # EVENTS (issue 14, `events` helper): event_emit("agreement.signed", signature) before this return.
             return save_attributed(signature, acting_user=signer, reason=f"signed {template.kind}", validate=False)
     except IntegrityError as exc:
         raise OnboardingError("You have already signed this version.", field="template", code="already_signed") from exc
