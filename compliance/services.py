@@ -149,7 +149,24 @@ def kyc_apply_result(*, result: kyc_adapter.Result, acting_user: User | None) ->
     verification.status = result.status
     verification.provider_reason = result.reason
     verification.completed_at = timezone.now()
+    _after_kyc_decision(verification.investor_id)
     return _save(verification, acting_user=acting_user, reason=f"KYC result: {result.status}")
+
+
+def _after_kyc_decision(investor_id: int) -> None:
+    """Run `settings.COMPLIANCE_KYC_DECIDED_HOOKS` after the commit (onboarding opens the
+    accounts waiting on this investor); a hook's failure is logged, never undoes the decision."""
+    from django.utils.module_loading import import_string
+
+    for path in getattr(settings, "COMPLIANCE_KYC_DECIDED_HOOKS", []):
+
+        def run(path: str = path) -> None:
+            try:
+                import_string(path)(investor_id=investor_id)
+            except Exception:  # a hook must not break the provider's callback
+                logger.exception("KYC decision hook failed", extra={"hook": path, "investor_id": investor_id})
+
+        transaction.on_commit(run)
 
 
 class WebhookRefused(ComplianceError):
@@ -222,6 +239,7 @@ def kyc_decide(*, verification: KYCVerification, decision: str, note: str, actin
     verification.decided_by = acting_user
     verification.completed_at = timezone.now()
     verification.notes = _append_note(verification.notes, note=note or f"Decision: {decision}", acting_user=acting_user)
+    _after_kyc_decision(verification.investor_id)
     return _save(verification, acting_user=acting_user, reason=f"KYC {decision} by reviewer")
 
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "portfolios",
     "trading",
     "compliance",
+    "onboarding",
     "operations",
 ]
 
@@ -271,6 +272,13 @@ STORAGES = {
 # Serve static files from the source folders too, so the app works before collectstatic.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 
+# --- Encryption of personal identifiers (accounts/crypto.py) ----------------------------------
+# Fernet keys, comma-separated, newest first (the first encrypts, all decrypt; rotate with
+# `manage.py rotate_field_keys`). Empty: one key derived from SECRET_KEY by HKDF.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# An invitation link (and a password-reset link) stops working after this many seconds.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
+
 # --- Email -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kronos <no-reply@kronos.local>")
@@ -349,7 +357,17 @@ KYC_CALLBACK_URL = env.str("KYC_CALLBACK_URL", default=f"{SITE_URL}/webhooks/kyc
 # Trading calls each with an order intent and stores the list of CheckResults per order.
 TRADING_PRETRADE_CHECKS = env.list("TRADING_PRETRADE_CHECKS", default=["compliance.pretrade.run_pretrade_checks"])
 # Trading calls each with an account before a deposit or withdrawal; each returns (ok, reason).
-TRADING_FUNDING_CHECKS = env.list("TRADING_FUNDING_CHECKS", default=["compliance.pretrade.account_may_transact"])
+TRADING_FUNDING_CHECKS = env.list(
+    "TRADING_FUNDING_CHECKS",
+    default=["compliance.pretrade.account_may_transact", "onboarding.checks.account_agreement_signed"],
+)
+# Portfolios calls each with (account=) after an account is created, on commit (onboarding asks
+# the custodian to open it when its owners are cleared).
+PORTFOLIOS_ACCOUNT_CREATED_HOOKS = env.list(
+    "PORTFOLIOS_ACCOUNT_CREATED_HOOKS", default=["onboarding.services.account_created"]
+)
+# Compliance calls each with (investor_id=) after a KYC decision commits.
+COMPLIANCE_KYC_DECIDED_HOOKS = env.list("COMPLIANCE_KYC_DECIDED_HOOKS", default=["onboarding.services.kyc_decided"])
 # The security every account is compared with on its performance chart and API.
 PORTFOLIOS_BENCHMARK = env.str("PORTFOLIOS_BENCHMARK", default="SPY")
 # Portfolios calls each with (account=, model=) before assigning a model; they raise to refuse.

@@ -112,7 +112,7 @@ def _book_page(user: Any, filters: dict[str, Any], page_number: str | None) -> t
                 household_id=account.household_id,
                 name=row.name,
                 account_type=account.get_account_type_display(),
-                number=account.custodian_account_number,
+                number=account.custodian_account_number or "opening",
                 value=_money(row.total_value, account.base_currency),
                 model=account.model.name if account.model is not None else "—",
                 max_drift=_percent(row.max_drift),

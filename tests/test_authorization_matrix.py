@@ -93,6 +93,22 @@ OBJECT_OF: dict[str, Any] = {
     "compliance:household_section": "household",
     "compliance:kyc_start": "investor",
     "compliance:risk_questionnaire": "investor",
+    # onboarding
+    "api-household-investors": "household",
+    "api-investor-detail": "investor",
+    "api-household-onboarding": "household",
+    "api-household-onboarding-submit": "household",
+    "api-household-documents": "household",
+    "api-document-download": lambda w, side: {"pk": _document_in(w, side)},
+    "onboarding:household": "household",
+    "onboarding:household_section": "household",
+    "onboarding:household_submit": "household",
+    "onboarding:investor_new": "household",
+    "onboarding:account_new": "household",
+    "onboarding:sign": lambda w, side: {"pk": w.objects[side]["household"].pk, "kind": "form_adv"},
+    "onboarding:investor": "investor",
+    "onboarding:invitation": lambda w, side: {"uidb64": w.uidb64(side), "token": "set-password"},
+    "onboarding:document": lambda w, side: {"pk": _document_in(w, side)},
     # operations
     "operations:job_detail": "job",
     "operations:break_resolve": "break",
@@ -204,6 +220,23 @@ class World:
         if obj is None:
             return None
         return dict.fromkeys(pattern.id_params, obj.pk)
+
+
+def _document_in(world: Any, side: str) -> int:
+    """A signed-agreement document of the side's household (made on first use)."""
+    from onboarding.models import HouseholdDocument
+
+    household = world.objects[side]["household"]
+    document = HouseholdDocument.objects.filter(household=household).first() or HouseholdDocument.objects.create(
+        household=household,
+        title="Agreement",
+        kind="privacy_notice",
+        filename="a.pdf",
+        content=b"%PDF-",
+        sha256="0",
+        size=5,
+    )
+    return document.pk
 
 
 def _household_world(household, advisor_user, *, tag: str, firm_model=None) -> dict[str, Any]:

@@ -395,3 +395,33 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type}"
+
+
+class CustodianAccountRequest(models.Model):
+    """A request to the custodian to open an account; it answers later, by signed webhook
+    (`account.opened`), with the account number. One per account: the request id is the
+    custodian's idempotency key, so asking again never opens a second account."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        OPENED = "opened", "Opened"
+        FAILED = "failed", "Failed (will be asked again)"
+        REJECTED = "rejected", "Rejected by the custodian"
+
+    account = models.OneToOneField(
+        "portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="custodian_request"
+    )
+    request_id = models.CharField(max_length=80, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    requested_at = models.DateTimeField(default=timezone.now)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"Opening of account {self.account_id}: {self.status}"

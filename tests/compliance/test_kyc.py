@@ -80,8 +80,8 @@ def test_the_sandbox_posts_a_signed_webhook_that_the_site_accepts(
     settings.KYC_CALLBACK_URL = f"{live_server.url}{reverse('compliance:kyc_webhook')}"
     investor = investor_named(alice_household, "Webhook")
     services.kyc_start(investor=investor, acting_user=alice.user)
-    for _ in range(50):
-        if KYCVerification.objects.get(investor=investor).status != "pending":
+    for _ in range(100):  # the status changes before the sandbox has read the answer: wait for both
+        if KYCVerification.objects.get(investor=investor).status != "pending" and sandbox.delivered:
             break
         time.sleep(0.1)
     assert KYCVerification.objects.get(investor=investor).status == "approved"

@@ -106,6 +106,18 @@ def _webhook_event_apply(*, event: dict[str, Any], acting_user: Any = None) -> s
             result = _apply_fill_event(data, acting_user=acting_user)
         elif kind == "order.cancelled":
             result = _apply_cancel_event(data, acting_user=acting_user)
+        elif kind in ("account.opened", "account.rejected"):
+            from trading.services.account_opening import account_opening_record, account_opening_rejected
+
+            request_id = str(data.get("request_id") or "")
+            if kind == "account.opened":
+                result = account_opening_record(
+                    request_id=request_id, number=str(data.get("account_number") or ""), acting_user=acting_user
+                )
+            else:
+                result = account_opening_rejected(
+                    request_id=request_id, reason=str(data.get("reason") or ""), acting_user=acting_user
+                )
         else:
             result = "ignored"
         record.result = result

@@ -68,7 +68,7 @@ def _mark_sent(message: OutboxMessage, *, now: datetime, save: bool = True) -> N
 def _order_request(order: Order) -> OrderRequest:
     return OrderRequest(
         client_order_id=order.client_order_id,
-        account_ref=order.account.custodian_account_number,
+        account_ref=order.account.custodian_account_number or "",
         symbol=order.security.symbol,
         side=order.side,
         order_type=order.order_type,
