@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from kronos.admin import FirmScopedAdmin
 from kronos.retention import RetainedAdminMixin
 from onboarding.models import AgreementTemplate, Signature
 
@@ -52,25 +53,16 @@ class AgreementTemplateForm(forms.ModelForm):
 
 
 @admin.register(AgreementTemplate)
-class AgreementTemplateAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
+class AgreementTemplateAdmin(FirmScopedAdmin, RetainedAdminMixin, SimpleHistoryAdmin):
     """Versioned templates: a saved version's text is fixed (a change is a new version)."""
 
+    firm_scope = ("firm",)
     form = AgreementTemplateForm
     list_display = ["title", "kind", "version", "firm", "is_active", "uploaded_at"]
     list_filter = ["kind", "is_active", "firm"]
     readonly_fields = ["sha256", "uploaded_by", "uploaded_at"]
 
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        qs = super().get_queryset(request).select_related("firm")
-        user = request.user
-        return qs if user.is_superuser else qs.filter(firm_id=getattr(user, "firm_id", None))
-
-    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):  # type: ignore[no-untyped-def]
-        if db_field.name == "firm" and not request.user.is_superuser:
-            from accounts.models import Firm
-
-            kwargs["queryset"] = Firm.objects.filter(pk=getattr(request.user, "firm_id", None))
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    list_select_related = ["firm"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: AgreementTemplate | None = None):  # type: ignore[no-untyped-def]
         fixed = ["firm", "kind", "version", "body"] if obj is not None else []
@@ -101,15 +93,11 @@ class AgreementTemplateAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Signature)
-class SignatureAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
+class SignatureAdmin(FirmScopedAdmin, RetainedAdminMixin, SimpleHistoryAdmin):
+    firm_scope = ("household__firm",)
     list_display = ["investor", "template", "household", "signed_at", "ip_address"]
     list_select_related = ["investor", "template", "household"]
     readonly_fields = [f.name for f in Signature._meta.fields]
-
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        qs = super().get_queryset(request)
-        user = request.user
-        return qs if user.is_superuser else qs.filter(household__firm_id=getattr(user, "firm_id", None))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
