@@ -318,9 +318,10 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Observability -------------------------------------------------------------------------
-# /metrics answers a bearer METRICS_TOKEN or an address in METRICS_ALLOWED_IPS (see kronos/metrics.py).
+# /metrics answers a bearer METRICS_TOKEN, or an address in METRICS_ALLOWED_IPS when that is set
+# explicitly (empty by default: a reverse proxy on the same host makes every caller loopback).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 # The Celery worker serves its own task metrics on this port (0: off).
 CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
 
