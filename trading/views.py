@@ -254,9 +254,10 @@ def operations(request: AuthedHttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def custodian_webhook(request: HttpRequest) -> HttpResponse:
-    """The custodian's signed events. 401 for a bad or missing signature, 400 for a stale
-    timestamp or an event we cannot read (the custodian retries non-2xx), 200 otherwise,
-    including for a duplicate (it changes nothing)."""
+    """The custodian's signed events. 401 for a bad or missing signature, 400 for a stale or
+    future timestamp or an event we cannot read (the custodian retries non-2xx), 422 for a fill
+    refused and recorded as an anomaly (beyond its order, or for an ended order), 200
+    otherwise, including for a duplicate (it changes nothing)."""
     body = request.body
     try:
         signing.verify(
@@ -278,4 +279,8 @@ def custodian_webhook(request: HttpRequest) -> HttpResponse:
     except TradingError as exc:
         logger.warning("custodian webhook refused", extra={"error": exc.message})
         return JsonResponse({"detail": exc.message}, status=400)
+    if result.startswith("refused"):
+        # Understood but not booked (beyond the order, or the order had ended): a FillAnomaly
+        # for operations; the event is recorded, so a redelivery is a duplicate.
+        return JsonResponse({"result": "refused", "detail": result}, status=422)
     return JsonResponse({"result": result})
