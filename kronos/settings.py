@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
     "kronos.readcache.RequestVersionMiddleware",
+    # A NUL in the path or query string is a 400 for every URL (kronos/inputs.py).
+    "kronos.inputs.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "kronos.security.SecurityHeadersMiddleware",
@@ -191,6 +193,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["kronos.api.permissions.HasScopeForMethod"],
     "DEFAULT_PAGINATION_CLASS": "kronos.api.pagination.Pagination",
+    # JSON nested too deep or carrying NUL characters is a 400 (kronos/inputs.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "kronos.inputs.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [

@@ -7,7 +7,6 @@ renders the named partial of the same template.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.conf import settings
@@ -22,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role
+from kronos.inputs import JSONInputError, loads_json
 from kronos.typing import AuthedHttpRequest
 from portfolios.models import InvestmentAccount
 from trading import selectors, services
@@ -269,7 +269,9 @@ def custodian_webhook(request: HttpRequest) -> HttpResponse:
     except signing.SignatureError as exc:
         return JsonResponse({"detail": str(exc)}, status=400 if exc.stale else 401)
     try:
-        event = json.loads(body)
+        event = loads_json(body)
+    except JSONInputError as exc:
+        return JsonResponse({"detail": f"The body is refused: {exc}."}, status=400)
     except ValueError:
         return JsonResponse({"detail": "The body is not JSON."}, status=400)
     if not isinstance(event, dict):
