@@ -121,6 +121,14 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "kronos.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Degraded mode (kronos/cache.py): when Redis cannot be reached, cache reads are misses, writes are
+# skipped, locks use the database and rate limits count in process; Redis is tried again after
+# CACHE_RETRY_SECONDS. A connection attempt gives up after CACHE_CONNECT_TIMEOUT seconds.
+CACHE_RETRY_SECONDS = env.float("CACHE_RETRY_SECONDS", default=5.0)
+CACHE_CONNECT_TIMEOUT = env.float("CACHE_CONNECT_TIMEOUT", default=1.0)
+CACHE_SOCKET_TIMEOUT = env.float("CACHE_SOCKET_TIMEOUT", default=2.0)
+# Most clients the in-process rate limiter tracks while Redis is away (the oldest are dropped).
+RATELIMIT_LOCAL_MAX_KEYS = env.int("RATELIMIT_LOCAL_MAX_KEYS", default=10_000)
 # API reads answered from the shared cache until a write moves the data version (kronos/readcache.py);
 # this many seconds at most. Off without Redis: a per-process cache can't see other processes' writes.
 READ_CACHE_SECONDS = env.int("READ_CACHE_SECONDS", default=30 if REDIS_URL else 0)

@@ -172,9 +172,7 @@ def billing_file(request: AuthedHttpRequest, pk: int) -> StreamingHttpResponse:
     period = run.period_label
 
     def rows() -> Iterator[str]:
-        yield writer.row(
-            ["custodian_account_number", "amount", "currency", "period", "period_start", "period_end"]
-        )
+        yield writer.row(["custodian_account_number", "amount", "currency", "period", "period_start", "period_end"])
         charges = (
             run.charges.filter(status=FeeCharge.Status.DEBITED, amount__gt=0)
             .order_by("account__custodian_account_number")
