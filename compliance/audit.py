@@ -121,6 +121,7 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     "trading.Order": _path(ACCOUNT),
     "trading.OrderCheck": _path(f"order__{ACCOUNT}"),
     "trading.Execution": _path(f"order__{ACCOUNT}"),
+    "trading.FillAnomaly": _path(f"order__{ACCOUNT}"),
     "trading.RebalanceProposal": _path(ACCOUNT),
     "trading.ProposalTrade": _path(f"proposal__{ACCOUNT}"),
     # compliance
@@ -427,10 +428,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
     return str(value)
-
-
-class Echo:
-    """A file-like object whose write returns the line, for csv.writer in a streaming response."""
-
-    def write(self, value: str) -> str:
-        return value

@@ -39,6 +39,7 @@ from compliance.models import (
     WebhookEvent,
 )
 from kronos.history import save_attributed
+from kronos.inputs import loads_json
 
 logger = logging.getLogger(__name__)
 
@@ -190,9 +191,7 @@ def kyc_webhook_receive(
     if problem:
         raise WebhookRefused(f"Webhook refused: {problem}.", code="bad_signature")
     try:
-        import json
-
-        result = kyc_adapter.parse_result(json.loads(body))
+        result = kyc_adapter.parse_result(loads_json(body))
     except (ValueError, KeyError, TypeError) as exc:
         raise ComplianceError("Webhook refused: the body is not a KYC result.", code="bad_payload") from exc
     try:

@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
     "kronos.readcache.RequestVersionMiddleware",
+    # A NUL in the path or query string is a 400 for every URL (kronos/inputs.py).
+    "kronos.inputs.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "kronos.security.SecurityHeadersMiddleware",
@@ -122,6 +124,14 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "kronos.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Degraded mode (kronos/cache.py): when Redis cannot be reached, cache reads are misses, writes are
+# skipped, locks use the database and rate limits count in process; Redis is tried again after
+# CACHE_RETRY_SECONDS. A connection attempt gives up after CACHE_CONNECT_TIMEOUT seconds.
+CACHE_RETRY_SECONDS = env.float("CACHE_RETRY_SECONDS", default=5.0)
+CACHE_CONNECT_TIMEOUT = env.float("CACHE_CONNECT_TIMEOUT", default=1.0)
+CACHE_SOCKET_TIMEOUT = env.float("CACHE_SOCKET_TIMEOUT", default=2.0)
+# Most clients the in-process rate limiter tracks while Redis is away (the oldest are dropped).
+RATELIMIT_LOCAL_MAX_KEYS = env.int("RATELIMIT_LOCAL_MAX_KEYS", default=10_000)
 # API reads answered from the shared cache until a write moves the data version (kronos/readcache.py);
 # this many seconds at most. Off without Redis: a per-process cache can't see other processes' writes.
 READ_CACHE_SECONDS = env.int("READ_CACHE_SECONDS", default=30 if REDIS_URL else 0)
@@ -194,6 +204,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["kronos.api.permissions.HasScopeForMethod"],
     "DEFAULT_PAGINATION_CLASS": "kronos.api.pagination.Pagination",
+    # JSON nested too deep or carrying NUL characters is a 400 (kronos/inputs.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "kronos.inputs.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -328,9 +344,10 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Observability -------------------------------------------------------------------------
-# /metrics answers a bearer METRICS_TOKEN or an address in METRICS_ALLOWED_IPS (see kronos/metrics.py).
+# /metrics answers a bearer METRICS_TOKEN, or an address in METRICS_ALLOWED_IPS when that is set
+# explicitly (empty by default: a reverse proxy on the same host makes every caller loopback).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 # The Celery worker serves its own task metrics on this port (0: off).
 CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
 

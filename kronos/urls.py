@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from oauth2_provider import urls as oauth2_urls
 from oauth2_provider import views as oauth2_views
 
-from kronos import health, metrics
+from kronos import health, metrics, views
 
 if settings.KRONOS_ENFORCE_2FA:
     # The admin refuses any session that has not passed the second factor.
@@ -43,6 +43,8 @@ oauth2_patterns: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page links; the icon is vendored in static/.
+    path("favicon.ico", views.favicon, name="favicon"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("o/", include((oauth2_patterns, "oauth2_provider"), namespace="oauth2_provider")),

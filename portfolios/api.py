@@ -30,6 +30,7 @@ from accounts.models import Household, Role, User
 from accounts.selectors import household_list_for_user, household_may_edit
 from kronos.api.fields import DecimalStringField, FractionField, MoneyField, QuantityField, money_dict
 from kronos.api.pagination import Pagination, paginated
+from kronos.api.params import query_id
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent, idempotent_when_keyed
 from kronos.ratelimit import money_moving
@@ -474,11 +475,9 @@ def accounts(request: Request) -> Response:
         return Response(_account_answer(request, account.pk), status=status.HTTP_201_CREATED)
     filters: dict[str, Any] = {"search": request.query_params.get("search", "")[:100]}
     for param, key in (("household", "household_id"), ("model", "model_id")):
-        raw = request.query_params.get(param)
-        if raw:
-            if not raw.isdigit():
-                raise serializers.ValidationError({param: ["Give an id (a whole number)."]})
-            filters[key] = int(raw)
+        value = query_id(request, param)
+        if value is not None:
+            filters[key] = value
     paginator = Pagination()
     page = paginator.paginate_queryset(account_list_for_user(user=user, **filters), request)
     prefetch_related_objects(page or [], "owners__investor", "beneficiaries")

@@ -425,3 +425,46 @@ class CustodianAccountRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Opening of account {self.account_id}: {self.status}"
+
+
+class FillAnomaly(models.Model):
+    """A custodian fill refused and booked nowhere: more than the order's remaining quantity,
+    or for an order that had ended or was never sent. Operations compare it with the custodian
+    and resolve it (the history keeps who did what); the ledger stays as it was."""
+
+    class Reason(models.TextChoices):
+        OVERFILL = "overfill", "More than the order's remaining quantity"
+        ORDER_ENDED = "order_ended", "The order had already ended"
+        NOT_SENT = "not_sent", "The order was never sent to the custodian"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fill_anomalies")
+    execution_id = models.CharField(max_length=100, unique=True, help_text="The custodian's id of the refused fill.")
+    event_id = models.CharField(max_length=100, blank=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    quantity = quantity_field()
+    price = price_field()
+    trade_date = models.DateField()
+    order_status = models.CharField(max_length=20, help_text="The order's status when the fill arrived.")
+    order_quantity = quantity_field(null=True, blank=True)
+    filled_before = quantity_field(help_text="Shares already filled when the fill arrived.")
+    detail = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    resolution_note = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "fill anomalies"
+
+    def __str__(self) -> str:
+        return f"Refused fill {self.execution_id} on order {self.order_id} ({self.reason})"

@@ -7,7 +7,6 @@ renders the named partial of the same template.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.conf import settings
@@ -22,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role
+from kronos.inputs import JSONInputError, loads_json
 from kronos.typing import AuthedHttpRequest
 from portfolios.models import InvestmentAccount
 from trading import selectors, services
@@ -254,9 +254,10 @@ def operations(request: AuthedHttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def custodian_webhook(request: HttpRequest) -> HttpResponse:
-    """The custodian's signed events. 401 for a bad or missing signature, 400 for a stale
-    timestamp or an event we cannot read (the custodian retries non-2xx), 200 otherwise,
-    including for a duplicate (it changes nothing)."""
+    """The custodian's signed events. 401 for a bad or missing signature, 400 for a stale or
+    future timestamp or an event we cannot read (the custodian retries non-2xx), 422 for a fill
+    refused and recorded as an anomaly (beyond its order, or for an ended order), 200
+    otherwise, including for a duplicate (it changes nothing)."""
     body = request.body
     try:
         signing.verify(
@@ -268,7 +269,9 @@ def custodian_webhook(request: HttpRequest) -> HttpResponse:
     except signing.SignatureError as exc:
         return JsonResponse({"detail": str(exc)}, status=400 if exc.stale else 401)
     try:
-        event = json.loads(body)
+        event = loads_json(body)
+    except JSONInputError as exc:
+        return JsonResponse({"detail": f"The body is refused: {exc}."}, status=400)
     except ValueError:
         return JsonResponse({"detail": "The body is not JSON."}, status=400)
     if not isinstance(event, dict):
@@ -278,4 +281,8 @@ def custodian_webhook(request: HttpRequest) -> HttpResponse:
     except TradingError as exc:
         logger.warning("custodian webhook refused", extra={"error": exc.message})
         return JsonResponse({"detail": exc.message}, status=400)
+    if result.startswith("refused"):
+        # Understood but not booked (beyond the order, or the order had ended): a FillAnomaly
+        # for operations; the event is recorded, so a redelivery is a duplicate.
+        return JsonResponse({"result": "refused", "detail": result}, status=422)
     return JsonResponse({"result": result})

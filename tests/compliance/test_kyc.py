@@ -120,6 +120,25 @@ def test_a_bad_or_stale_webhook_is_refused_and_changes_nothing(client, alice, al
     assert not WebhookEvent.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "ts",
+    [
+        time.time() + settings.WEBHOOK_TOLERANCE_SECONDS + 60,  # signed for later replay
+        10**309,  # beyond a float: OverflowError (a 500) before the shared verifier
+    ],
+    ids=["future", "overflow"],
+)
+def test_a_future_dated_webhook_is_refused_and_changes_nothing(client, alice, alice_household, sandbox, ts):
+    """Issue 12: a signature dated ahead of the clock beyond the tolerance is refused, as a stale one is."""
+    verification = services.kyc_start(investor=investor_named(alice_household, "Future"), acting_user=alice.user)
+    body, headers = signed(result_payload(verification), ts=ts)
+    response = client.post(reverse("compliance:kyc_webhook"), body, content_type="application/json", **headers)
+    assert response.status_code == 401
+    assert response.json()["detail"] in ("Webhook refused: future timestamp.", "Webhook refused: bad timestamp.")
+    verification.refresh_from_db()
+    assert verification.status == "pending" and not WebhookEvent.objects.exists()
+
+
 def test_a_replayed_webhook_is_refused_and_changes_nothing(client, alice, alice_household, sandbox):
     investor = investor_named(alice_household, "Replay")
     verification = services.kyc_start(investor=investor, acting_user=alice.user)

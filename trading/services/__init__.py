@@ -1,6 +1,13 @@
 """Every write of the trading domain (see each module's docstring for its guarantees)."""
 
-from trading.services.fills import Fill, execution_apply, settlement_run, webhook_event_apply
+from trading.services.fills import (
+    Fill,
+    FillRefused,
+    execution_apply,
+    fill_anomaly_resolve,
+    settlement_run,
+    webhook_event_apply,
+)
 from trading.services.orders import order_cancel, order_create, order_review_decide, order_transition
 from trading.services.outbox import RelayResult, outbox_backlog, relay_outbox
 from trading.services.proposals import proposal_approve, proposal_create_for_accounts, proposal_discard
@@ -8,8 +15,10 @@ from trading.services.transfers import transfer_bank_submit, transfer_create, tr
 
 __all__ = [
     "Fill",
+    "FillRefused",
     "RelayResult",
     "execution_apply",
+    "fill_anomaly_resolve",
     "order_cancel",
     "order_create",
     "order_review_decide",
