@@ -63,3 +63,15 @@ def test_static_files_and_the_favicon_are_served_with_debug_off(client):
 def test_every_page_links_the_favicon(verified_client, alice):
     page = verified_client(alice.user).get("/households/")
     assert b'rel="icon"' in page.content and b"/static/favicon.svg" in page.content
+
+
+def test_the_favicon_is_served_before_the_second_factor(settings, client):
+    """Browsers ask for /favicon.ico on the 2FA page itself: it must not bounce to the 2FA page."""
+    from tests.accounts.factories import UserFactory
+
+    settings.KRONOS_ENFORCE_2FA = True
+    staff = UserFactory(email="ops-favicon@example.com", roles=["operations"], is_staff=True)
+    client.force_login(staff)
+    answer = client.get("/favicon.ico")
+    assert answer.status_code in (301, 302)
+    assert answer["Location"].endswith("/static/favicon.svg")
