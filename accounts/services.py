@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.errors import AccountsError
+from accounts.events import event_emit
 from accounts.models import Advisor, Firm, Household, HouseholdMember, IdempotencyKey, Investor, Role, User
 from accounts.permissions import may_change_privileges
 from kronos.history import save_attributed
@@ -102,11 +103,20 @@ def household_create(
         raise AccountsError("The advisor does not belong to this firm.", field="advisor")
     household = Household(firm=firm, name=name.strip(), advisor=advisor, notes=notes)
     try:
-        return save_attributed(household, acting_user=acting_user, reason="household created")
+        save_attributed(household, acting_user=acting_user, reason="household created")
     except ValidationError as exc:
         raise AccountsError.from_validation(exc) from exc
     except IntegrityError as exc:
         raise AccountsError("A household with this name already exists in the firm.", field="name") from exc
+    event_emit(
+        kind="household.created",
+        firm=firm,
+        household=household,
+        subject_type="household",
+        subject_id=household.pk,
+        payload={"household": household.pk, "name": household.name, "status": household.status, "advisor": advisor.pk},
+    )
+    return household
 
 
 HOUSEHOLD_EDITABLE_FIELDS = frozenset({"name", "status", "notes", "advisor"})

@@ -29,6 +29,7 @@ from trading.adapters.banking import BankingError, get_banking
 from trading.adapters.custodian import CustodianError, CustodianRejected, OrderRequest, get_custodian
 from trading.lifecycle import END_STATES, OrderStatus, check_transition
 from trading.models import Order, OutboxMessage
+from trading.services.events import order_events_bulk
 from trading.services.orders import order_transition
 
 logger = logging.getLogger(__name__)
@@ -257,6 +258,7 @@ def _send_submissions(
             default_user=acting_user,
             default_change_reason=f"order {S.SUBMITTED}",
         )
+        order_events_bulk(submitted)
     if sent:
         OutboxMessage.objects.bulk_update(sent, ["status", "sent_at", "attempts", "last_error"])
 
