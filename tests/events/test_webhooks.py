@@ -3,8 +3,7 @@
 import json
 import random
 import threading
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -130,8 +129,10 @@ def _emit(world, n, household=None):
 def test_signatures_match_the_standard_webhooks_reference_vector():
     # The example of the Standard Webhooks specification (and its reference libraries' tests).
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    moment = datetime.fromtimestamp(1614265330, tz=dt_timezone.utc)
-    signature = sign(secret=secret, msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp=moment, body='{"test": 2432232314}')
+    moment = datetime.fromtimestamp(1614265330, tz=UTC)
+    signature = sign(
+        secret=secret, msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp=moment, body='{"test": 2432232314}'
+    )
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
@@ -345,7 +346,9 @@ def test_the_relay_task_publishes_and_delivers(firm_world, receiver):
     assert len(receiver.processed) == 2
 
 
-def test_a_commit_that_writes_events_queues_the_relay(firm_world, settings, django_capture_on_commit_callbacks, monkeypatch):
+def test_a_commit_that_writes_events_queues_the_relay(
+    firm_world, settings, django_capture_on_commit_callbacks, monkeypatch
+):
     from accounts import tasks
 
     settings.EVENTS_PUBLISH_ON_COMMIT = True
