@@ -164,6 +164,6 @@ def _own(request: Request, pk: int) -> WebhookSubscription:
 def subscription_detail(request: Request, pk: int) -> Response:
     sub = _own(request, pk)
     if request.method == "DELETE":
-        webhooks.subscription_deactivate(subscription=sub)
+        webhooks.subscription_deactivate(subscription=sub, acting_user=api_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
     return Response(SubscriptionOutput(sub).data)

@@ -308,6 +308,9 @@ class WebhookSubscription(models.Model):
         default=0, help_text="Events after this cursor are delivered (the newest when it was made)."
     )
 
+    # Who subscribed what, and when it was deleted; the secret stays out of the history table.
+    history = HistoricalRecords(excluded_fields=["secret"])
+
     class Meta:
         ordering = ["id"]
 

@@ -21,9 +21,9 @@ package.
 Addresses: outside DEBUG a URL must be https and its host must not resolve to a private,
 loopback, link-local, multicast or reserved address (no requests into our own network);
 hosts in `WEBHOOK_URL_ALLOWLIST` are exempt, and `WEBHOOK_ALLOW_HTTP` /
-`WEBHOOK_ALLOW_PRIVATE_ADDRESSES` relax the rules for a sandbox. The address is checked when
-the subscription is made and again before every attempt (DNS may change), and redirects are
-not followed.
+`WEBHOOK_ALLOW_PRIVATE_ADDRESSES` relax the rules for a sandbox. The URL is checked when
+the subscription is made (literal addresses and local names; no DNS look-up there) and again,
+resolved, before every attempt (DNS may change), and redirects are not followed.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from standardwebhooks.webhooks import Webhook
 from accounts.errors import AccountsError
 from accounts.events import KINDS, event_as_dict, event_scope_q, latest_position
 from accounts.models import Event, Role, User, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from kronos.history import save_attributed
 
 logger = logging.getLogger(__name__)
 
@@ -132,11 +133,16 @@ def url_check(url: str, *, resolve: bool = True) -> str:
         raise AccountsError("The URL must use https.", field="url")
     if _setting("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", settings.DEBUG):
         return url
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        raise AccountsError("The URL points into a private or local network; give a public address.", field="url")
     try:
-        addresses = {host} if _is_ip(host) else ({info[4][0] for info in _resolve(host, port)} if resolve else set())
-    except OSError as exc:
+        if _is_ip(host):
+            addresses = {host.strip("[]")}
+        else:
+            addresses = {str(info[4][0]) for info in _resolve(host, port)} if resolve else set()
+    except (OSError, UnicodeError, ValueError) as exc:
         raise AccountsError(f"The host {host} cannot be resolved.", field="url") from exc
-    if any(_forbidden_address(str(a)) for a in addresses):
+    if any(_forbidden_address(a) for a in addresses):
         raise AccountsError("The URL points into a private or local network; give a public address.", field="url")
     return url
 
@@ -185,28 +191,26 @@ def subscription_create(*, user: User, url: str, events: Any) -> WebhookSubscrip
     if not subscription_may_create(user):
         raise AccountsError("Only a firm's staff may subscribe to webhooks.", code="forbidden")
     kinds = _clean_kinds(events)
-    url = url_check(url)
+    # No DNS look-up here (a name may not resolve yet, and a look-up would make the API's answer
+    # wait on it): literal addresses and local names are refused now, names before every attempt.
+    url = url_check(url, resolve=False)
     if subscriptions_for_user(user=user).count() >= MAX_SUBSCRIPTIONS_PER_USER:
         raise AccountsError(f"At most {MAX_SUBSCRIPTIONS_PER_USER} subscriptions a user.", field="url")
     assert user.firm_id is not None  # subscription_may_create checked it
-    return WebhookSubscription.objects.create(
-        firm_id=user.firm_id,
-        user=user,
-        url=url,
-        events=kinds,
-        secret=secret_new(),
-        start_position=latest_position(),
+    sub = WebhookSubscription(
+        firm_id=user.firm_id, user=user, url=url, events=kinds, secret=secret_new(), start_position=latest_position()
     )
+    return save_attributed(sub, acting_user=user, reason="webhook subscription created", validate=False)
 
 
 @transaction.atomic
-def subscription_deactivate(*, subscription: WebhookSubscription) -> WebhookSubscription:
+def subscription_deactivate(*, subscription: WebhookSubscription, acting_user: User) -> WebhookSubscription:
     """Stop deliveries (pending ones are marked failed); the subscription and its log are kept."""
     sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
     if sub.is_active:
         sub.is_active = False
         sub.deactivated_at = timezone.now()
-        sub.save(update_fields=["is_active", "deactivated_at"])
+        save_attributed(sub, acting_user=acting_user, reason="webhook subscription deleted", validate=False)
         sub.deliveries.filter(status=WebhookDelivery.Status.PENDING).update(
             status=WebhookDelivery.Status.FAILED, last_error="subscription deleted"
         )

@@ -324,13 +324,30 @@ def test_backoff_grows_exponentially_with_jitter(settings):
         assert len(set(delays)) > 1  # jittered
 
 
+def test_a_name_that_resolves_into_our_network_is_refused_at_delivery(firm_world, receiver, settings, monkeypatch):
+    """DNS may change after subscribing: every attempt resolves the name and checks the address."""
+    from accounts import webhooks
+
+    settings.WEBHOOK_URL_ALLOWLIST = []
+    sub = subscription_create(user=firm_world["advisor"].user, url="https://hooks.example.com/in", events=["*"])
+    monkeypatch.setattr(webhooks, "_resolve", lambda host, port: [(2, 1, 6, "", ("10.0.0.7", 443))])
+    requests_sent = []
+    monkeypatch.setattr(webhooks.requests.Session, "post", lambda *a, **kw: requests_sent.append(a))
+    _emit(firm_world, 1)
+    events_publish()
+    result = deliveries_send()
+    assert result.retried == 1 and requests_sent == []
+    assert WebhookAttempt.objects.get().error.startswith("refused address")
+    assert sub.deliveries.get().status == "pending"
+
+
 def test_a_deleted_subscription_receives_nothing_more(firm_world, receiver):
     from accounts.webhooks import subscription_deactivate
 
     sub = subscription_create(user=firm_world["advisor"].user, url=receiver.url, events=["*"])
     _emit(firm_world, 1)
     events_publish()
-    subscription_deactivate(subscription=sub)
+    subscription_deactivate(subscription=sub, acting_user=firm_world["advisor"].user)
     deliveries_send()
     assert receiver.requests == 0
     assert WebhookDelivery.objects.get().status == "failed"

@@ -71,7 +71,10 @@ def order_events_bulk(orders: Sequence[Order]) -> None:
     """`order.updated` for a batch of orders (the relay's bulk submission), in one INSERT."""
     if not orders:
         return
-    scopes = _scopes(o.account_id for o in orders)
+    if all(InvestmentAccount.household.is_cached(o.account) for o in orders):  # type: ignore[attr-defined]
+        scopes = {o.account_id: _scope(o.account) for o in orders}
+    else:
+        scopes = _scopes(o.account_id for o in orders)
     events_emit_bulk(
         [
             EventSpec(

@@ -195,7 +195,8 @@ def _claim_submissions(now: datetime, size: int) -> list[OutboxMessage]:
             order__isnull=False,
         )
         .order_by("id")
-        .select_related("order__account", "order__security")
+        # The household (unlocked) names the firm and household of the orders' events.
+        .select_related("order__account__household", "order__security")
         .select_for_update(skip_locked=True, of=("self", "order"))[:size]
     )
 
