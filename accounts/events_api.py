@@ -26,6 +26,7 @@ from kronos.idempotency import idempotent
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+MAX_CURSOR = 2**62
 KIND_NAMES = sorted(KINDS)
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -54,7 +55,7 @@ class EventPage(serializers.Serializer):
 
 
 class EventQuery(serializers.Serializer):
-    after = serializers.IntegerField(min_value=0, required=False, default=0, max_value=2**62)
+    after = serializers.IntegerField(min_value=0, required=False, default=0, max_value=MAX_CURSOR)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False, default=DEFAULT_LIMIT)
     type = serializers.CharField(required=False, allow_blank=True, max_length=1000)
 
@@ -67,13 +68,24 @@ class EventQuery(serializers.Serializer):
 
 
 @extend_schema(
+    operation_id="events_list",
     responses=EventPage,
     parameters=[
-        OpenApiParameter("after", int, description="Cursor: answer events after this position (0: from the start)."),
         OpenApiParameter(
-            "limit", int, description=f"At most this many events (1–{MAX_LIMIT}, default {DEFAULT_LIMIT})."
+            "after",
+            {"type": "integer", "minimum": 0, "maximum": MAX_CURSOR, "default": 0},
+            description="Cursor: answer events after this position (0: from the start).",
         ),
-        OpenApiParameter("type", str, description="Comma-separated event types to keep (default: all)."),
+        OpenApiParameter(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            description=f"At most this many events (1 to {MAX_LIMIT}).",
+        ),
+        OpenApiParameter(
+            "type",
+            {"type": "string", "maxLength": 1000},
+            description="Comma-separated event types to keep (default: all): " + ", ".join(KIND_NAMES) + ".",
+        ),
     ],
     description="Replay the events the caller may see, in order, after a cursor. Event types: "
     + ", ".join(f"`{k.name}` ({k.description})" for k in KINDS.values()),
@@ -120,9 +132,10 @@ class SubscriptionCreated(SubscriptionOutput):
         fields = [*SubscriptionOutput.Meta.fields, "secret"]
 
 
-@extend_schema(methods=["GET"], responses=paginated(SubscriptionOutput))
+@extend_schema(methods=["GET"], responses=paginated(SubscriptionOutput), operation_id="webhook_subscriptions_list")
 @extend_schema(
     methods=["POST"],
+    operation_id="webhook_subscriptions_create",
     request=SubscriptionInput,
     responses={201: SubscriptionCreated},
     parameters=[IDEMPOTENCY_HEADER],
