@@ -15,17 +15,7 @@ from django.template.response import TemplateResponse
 from accounts.errors import AccountsError
 from accounts.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from accounts.webhooks import subscription_replay
-
-
-class _FirmScoped:
-    firm_path = "firm_id"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        qs = super().get_queryset(request)  # type: ignore[misc]
-        user: Any = request.user
-        if user.is_superuser:
-            return qs
-        return qs.filter(**{self.firm_path: user.firm_id}) if user.firm_id else qs.none()
+from kronos.admin import FirmScopedAdmin
 
 
 class _ReadOnly:
@@ -40,7 +30,8 @@ class _ReadOnly:
 
 
 @admin.register(Event)
-class EventAdmin(_FirmScoped, _ReadOnly, admin.ModelAdmin):
+class EventAdmin(FirmScopedAdmin, _ReadOnly, admin.ModelAdmin):
+    firm_scope = ("firm",)
     list_display = ["id", "position", "kind", "firm", "household_id", "account_id", "occurred_at", "published_at"]
     list_filter = ["kind"]
     search_fields = ["kind", "subject_type"]
@@ -56,7 +47,8 @@ class ReplayForm(forms.Form):
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(_FirmScoped, _ReadOnly, admin.ModelAdmin):
+class WebhookSubscriptionAdmin(FirmScopedAdmin, _ReadOnly, admin.ModelAdmin):
+    firm_scope = ("firm",)
     list_display = ["id", "url", "user", "firm", "events", "is_active", "created_at"]
     list_filter = ["is_active"]
     list_select_related = ["user", "firm"]
@@ -94,7 +86,8 @@ class WebhookSubscriptionAdmin(_FirmScoped, _ReadOnly, admin.ModelAdmin):
         )
 
 
-class WebhookAttemptInline(_ReadOnly, admin.TabularInline):
+class WebhookAttemptInline(FirmScopedAdmin, _ReadOnly, admin.TabularInline):
+    firm_scope = ("delivery__subscription__firm",)
     model = WebhookAttempt
     fields = ("attempted_at", "status_code", "response_excerpt", "error", "duration_ms")
     readonly_fields = fields
@@ -102,8 +95,8 @@ class WebhookAttemptInline(_ReadOnly, admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(_FirmScoped, _ReadOnly, admin.ModelAdmin):
-    firm_path = "subscription__firm_id"
+class WebhookDeliveryAdmin(FirmScopedAdmin, _ReadOnly, admin.ModelAdmin):
+    firm_scope = ("subscription__firm",)
     list_display = [
         "id",
         "event",
