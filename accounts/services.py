@@ -17,6 +17,7 @@ from django.utils.text import slugify
 
 from accounts import crypto, identification
 from accounts.errors import AccountsError
+from accounts.events import event_emit
 from accounts.models import (
     Advisor,
     EmploymentStatus,
@@ -120,12 +121,20 @@ def household_create(
     if Household.objects.filter(firm=firm, name=household.name).exists():
         raise AccountsError("A household with this name already exists in the firm.", field="name")
     try:
-        # EVENTS (issue 14, `events` helper): event_emit("household.created", household) here, in this transaction.
-        return save_attributed(household, acting_user=acting_user, reason="household created")
+        save_attributed(household, acting_user=acting_user, reason="household created")
     except ValidationError as exc:
         raise AccountsError.from_validation(exc) from exc
     except IntegrityError as exc:
         raise AccountsError("A household with this name already exists in the firm.", field="name") from exc
+    event_emit(
+        kind="household.created",
+        firm=firm,
+        household=household,
+        subject_type="household",
+        subject_id=household.pk,
+        payload={"household": household.pk, "name": household.name, "status": household.status, "advisor": advisor.pk},
+    )
+    return household
 
 
 HOUSEHOLD_EDITABLE_FIELDS = frozenset({"name", "status", "notes", "advisor"})

@@ -99,6 +99,7 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     # accounts
     "accounts.Firm": _path("id"),
     "accounts.Advisor": _path("firm_id"),
+    "accounts.WebhookSubscription": _path("firm_id"),
     "accounts.Household": _path("firm_id"),
     "accounts.HouseholdMember": _path("household__firm_id"),
     "accounts.Investor": _path("firm_id"),

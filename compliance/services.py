@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from accounts.events import event_emit
 from accounts.models import Firm, HouseholdMember, Investor, User
 from accounts.services import system_user
 from compliance import risk
@@ -61,6 +62,33 @@ def _append_note(existing: str, *, note: str, acting_user: User | None) -> str:
     stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M")
     line = f"[{stamp} {who}] {note}"
     return f"{existing}\n{line}" if existing else line
+
+
+def _kyc_event(verification: KYCVerification, investor: Investor) -> None:
+    event_emit(
+        kind="kyc.updated",
+        firm=investor.firm_id,
+        investor=investor,
+        subject_type="kyc_verification",
+        subject_id=verification.pk,
+        payload={
+            "investor": investor.pk,
+            "verification": verification.pk,
+            "status": verification.status,
+            "provider": verification.provider,
+        },
+    )
+
+
+def _aml_case_event(kind: str, case: AMLCase, firm_id: int) -> None:
+    event_emit(
+        kind=kind,
+        firm=firm_id,
+        investor=case.investor_id,
+        subject_type="aml_case",
+        subject_id=case.pk,
+        payload={"case": case.pk, "investor": case.investor_id, "status": case.status},
+    )
 
 
 # --- KYC -----------------------------------------------------------------------------------
@@ -132,7 +160,9 @@ def kyc_record_start(
     verification.completed_at = None
     verification.provider_reason = ""
     verification.decided_by = None
-    return _save(verification, acting_user=acting_user, reason="KYC started")
+    _save(verification, acting_user=acting_user, reason="KYC started")
+    _kyc_event(verification, investor)
+    return verification
 
 
 @transaction.atomic
@@ -151,7 +181,9 @@ def kyc_apply_result(*, result: kyc_adapter.Result, acting_user: User | None) ->
     verification.provider_reason = result.reason
     verification.completed_at = timezone.now()
     _after_kyc_decision(verification.investor_id)
-    return _save(verification, acting_user=acting_user, reason=f"KYC result: {result.status}")
+    _save(verification, acting_user=acting_user, reason=f"KYC result: {result.status}")
+    _kyc_event(verification, verification.investor)
+    return verification
 
 
 def _after_kyc_decision(investor_id: int) -> None:
@@ -239,7 +271,9 @@ def kyc_decide(*, verification: KYCVerification, decision: str, note: str, actin
     verification.completed_at = timezone.now()
     verification.notes = _append_note(verification.notes, note=note or f"Decision: {decision}", acting_user=acting_user)
     _after_kyc_decision(verification.investor_id)
-    return _save(verification, acting_user=acting_user, reason=f"KYC {decision} by reviewer")
+    _save(verification, acting_user=acting_user, reason=f"KYC {decision} by reviewer")
+    _kyc_event(verification, verification.investor)
+    return verification
 
 
 # --- AML -----------------------------------------------------------------------------------
@@ -298,7 +332,9 @@ def _open_case_for(
         best_score=screening.best_score,
         matches=[h.as_json() for h in hits if h.score >= threshold],
     )
-    return _save(case, acting_user=acting_user, reason="AML case opened")
+    _save(case, acting_user=acting_user, reason="AML case opened")
+    _aml_case_event("aml.case_opened", case, screening.investor.firm_id)
+    return case
 
 
 def aml_rescreen_all(*, acting_user: User | None = None, chunk_size: int = 500) -> dict[str, int]:
@@ -331,7 +367,9 @@ def aml_case_decide(*, case: AMLCase, decision: str, note: str, acting_user: Use
     case.decided_at = timezone.now()
     case.decided_by = acting_user
     case.notes = _append_note(case.notes, note=note, acting_user=acting_user)
-    return _save(case, acting_user=acting_user, reason=f"AML case {decision}")
+    _save(case, acting_user=acting_user, reason=f"AML case {decision}")
+    _aml_case_event("aml.case_updated", case, case.investor.firm_id)
+    return case
 
 
 @transaction.atomic

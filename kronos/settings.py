@@ -366,6 +366,17 @@ KYC_WEBHOOK_SECRET = env.str("KYC_WEBHOOK_SECRET", default="sandbox-kyc-secret")
 AML_ADAPTER = env.str("AML_ADAPTER", default="sandbox")
 AML_MATCH_THRESHOLD = env.int("AML_MATCH_THRESHOLD", default=85)
 WEBHOOK_TOLERANCE_SECONDS = env.int("WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Events out (accounts/events.py, accounts/webhooks.py): outgoing webhooks to integrators.
+EVENTS_PUBLISH_ON_COMMIT = env.bool("EVENTS_PUBLISH_ON_COMMIT", default=True)
+WEBHOOK_RETRY_SECONDS = env.int("WEBHOOK_RETRY_SECONDS", default=3 * 24 * 3600)
+WEBHOOK_BACKOFF_BASE_SECONDS = env.float("WEBHOOK_BACKOFF_BASE_SECONDS", default=5.0)
+WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=6 * 3600.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Outside DEBUG a subscriber URL must be https on a public address (no SSRF into our network);
+# hosts (or host:port) in the allowlist are exempt, the two flags relax it for a sandbox.
+WEBHOOK_URL_ALLOWLIST = env.list("WEBHOOK_URL_ALLOWLIST", default=[])
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=5.0)
 # Where the KYC provider posts its results (the sandbox reads it from each start request).
 KYC_CALLBACK_URL = env.str("KYC_CALLBACK_URL", default=f"{SITE_URL}/webhooks/kyc/")

@@ -21,6 +21,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("trading.api_urls")),
     path("", include("compliance.api_urls")),
     path("", include("onboarding.api_urls")),
+    path("", include("accounts.events_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (no inline <script>); the UIs
     # themselves set inline styles and Redoc runs a blob: worker, so only these pages allow that.

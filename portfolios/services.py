@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from accounts.events import event_emit
 from accounts.models import Firm, Household
 from accounts.selectors import household_may_edit
 from kronos.history import attribute, save_attributed
@@ -666,6 +667,23 @@ def account_create(
     ledger.client_book(account)
     if model is not None:
         account = model_assign(account=account, model=model, acting_user=acting_user)
+    event_emit(
+        kind="account.opened",
+        firm=household.firm_id,
+        household=household,
+        account=account,
+        subject_type="account",
+        subject_id=account.pk,
+        payload={
+            "account": account.pk,
+            "household": household.pk,
+            "name": account.name,
+            "account_type": account.account_type,
+            "base_currency": account.base_currency,
+            "opened_on": account.opened_on,
+            "status": account.status,
+        },
+    )
     account_pk = account.pk
     for path in getattr(settings, "PORTFOLIOS_ACCOUNT_CREATED_HOOKS", []):
         transaction.on_commit(functools.partial(import_string(path), account_id=account_pk))

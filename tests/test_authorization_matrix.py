@@ -46,6 +46,7 @@ EXCLUDED_PREFIXES = ("admin/", "static/", "api/v1/schema/", "api/v1/docs/", "api
 OBJECT_OF: dict[str, Any] = {
     # accounts
     "api-household-detail": "household",
+    "api-webhook-subscription-detail": "webhook_subscription",
     "accounts:household_detail": "household",
     "accounts:household_edit": "household",
     "accounts:password_reset_confirm": lambda w, side: {
@@ -347,6 +348,15 @@ def world(db, alice, bob, alice_household, bob_household, charlie, make_token):
 
     firm2_side["oauth_token"] = get_access_token_model().objects.filter(user=zed.user).first()
     firm2_side["user"] = zed.user
+
+    from accounts.events import events_publish
+    from accounts.models import WebhookSubscription
+
+    for side, owner, tag in ((firm2_side, zed.user, "Zephyrine"), (bob_side, bob.user, "Bartholomew")):
+        side["webhook_subscription"] = WebhookSubscription.objects.create(
+            firm_id=owner.firm_id, user=owner, url=f"https://hooks.example.com/{tag}", events=["*"], secret="whsec_x"
+        )
+    events_publish()  # the world's events are in the replay (GET /api/v1/events/ must show none of theirs)
 
     users = {"investor": charlie, "advisor": alice.user, "compliance": compliance_user, "operations": ops_user}
     w = World(users=users, objects={"firm2": firm2_side, "bob": bob_side})

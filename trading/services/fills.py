@@ -38,6 +38,7 @@ from trading.errors import TradingError
 from trading.lifecycle import END_STATES, OrderStatus
 from trading.models import Execution, FillAnomaly, Order, Side, WebhookEvent
 from trading.services.common import PRICE, ZERO, add_business_days, cents
+from trading.services.events import fill_event
 from trading.services.orders import order_transition
 
 logger = logging.getLogger(__name__)
@@ -352,6 +353,7 @@ def _execute(*, fill: Fill, acting_user: Any, event_id: str = "") -> Execution |
         )
         save_attributed(execution, acting_user=acting_user, reason="fill", validate=False)
         _refresh_order(order, fill=fill, acting_user=acting_user)
+        fill_event(order, execution)
         return execution
 
 

@@ -32,6 +32,7 @@ from trading.services.common import (
     run_pretrade_checks,
     sellable_quantity,
 )
+from trading.services.events import order_event
 
 S = OrderStatus
 MAX_QUANTITY = Decimal("1000000000")
@@ -50,7 +51,9 @@ def order_transition(order: Order, target: str, *, acting_user: Any, reason: str
         order.submitted_at = now
     if target in END_STATES:
         order.closed_at = now
-    return save_attributed(order, acting_user=acting_user, reason=f"order {target}", validate=False)
+    save_attributed(order, acting_user=acting_user, reason=f"order {target}", validate=False)
+    order_event(order)
+    return order
 
 
 def _client_order_id() -> str:
@@ -266,6 +269,7 @@ def _order_create(
         )
     if target == S.APPROVED:
         _queue_submission(order)
+    order_event(order)
     return order
 
 

@@ -23,6 +23,7 @@ from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES
 from trading.models import Order, ProposalTrade, RebalanceProposal, Side
 from trading.services.common import ZERO, cents
+from trading.services.events import proposal_event, proposal_events_bulk
 from trading.services.orders import order_create
 
 P = RebalanceProposal.Status
@@ -332,6 +333,10 @@ def proposals_store(
                 default_change_reason="proposed",
                 default_date=now,
             )
+        counts: dict[int, int] = {}
+        for trade in trades:
+            counts[trade.proposal.pk] = counts.get(trade.proposal.pk, 0) + 1
+        proposal_events_bulk(created, trade_counts=counts)
     return list(created)
 
 
@@ -475,7 +480,13 @@ def _write_pg(
             reason="proposed",
             now=now,
         )
-    return [_instance(row, parse_json=not scheduled) for row in rows]
+    proposals = [_instance(row, parse_json=not scheduled) for row in rows]
+    counts: dict[int, int] = {}
+    for row in trade_rows:
+        counts[row[0]] = counts.get(row[0], 0) + 1
+    # The chunk's events in the same transaction as its COPY: one INSERT for the chunk.
+    proposal_events_bulk(proposals, trade_counts=counts)
+    return proposals
 
 
 _JSON_FIELDS = frozenset({"inputs", "drift_before", "drift_after", "notes"})
@@ -580,6 +591,7 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: Any) -> list[O
         proposal.decided_by = acting_user
         proposal.decided_at = timezone.now()
         save_attributed(proposal, acting_user=acting_user, reason="approved", validate=False)
+        proposal_event(proposal)
         return orders
 
 
@@ -590,4 +602,6 @@ def proposal_discard(*, proposal: RebalanceProposal, acting_user: Any) -> Rebala
     proposal.status = P.DISCARDED
     proposal.decided_by = acting_user
     proposal.decided_at = timezone.now()
-    return save_attributed(proposal, acting_user=acting_user, reason="discarded", validate=False)
+    save_attributed(proposal, acting_user=acting_user, reason="discarded", validate=False)
+    proposal_event(proposal)
+    return proposal

@@ -24,6 +24,7 @@ from trading.adapters.banking import TRANSFER_FAILED_STATES, get_banking
 from trading.errors import TradingError
 from trading.models import BankLink, CashTransfer, OutboxMessage
 from trading.services.common import ZERO, cents, check_funding_allowed, lock_account, withdrawable_cash
+from trading.services.events import transfer_event
 
 MAX_TRANSFER = Decimal("100000000")
 D = CashTransfer.Direction
@@ -114,6 +115,7 @@ def transfer_create(
                 )
                 save_attributed(transfer, acting_user=acting_user, reason="cash debited", validate=False)
             OutboxMessage.objects.create(kind=OutboxMessage.Kind.BANK_TRANSFER, transfer=transfer)
+            transfer_event(transfer)
             from trading.services.orders import _kick_relay
 
             _kick_relay()
@@ -158,6 +160,7 @@ def transfer_bank_submit(*, transfer: CashTransfer, banking: Any, acting_user: A
     transfer.bank_transfer_id = bank.id
     transfer.status = CashTransfer.Status.PENDING
     save_attributed(transfer, acting_user=acting_user, reason="sent to the bank", validate=False)
+    transfer_event(transfer)
     return transfer_status_apply(
         transfer=transfer, bank_status=bank.status, reason=bank.failure_reason, acting_user=acting_user
     )
@@ -176,6 +179,7 @@ def transfer_status_apply(
         )
         if transfer.status in (CashTransfer.Status.SETTLED, CashTransfer.Status.FAILED):
             return transfer
+        before = transfer.status
         account = transfer.account
         bank_book = ledger.system_book(LedgerBook.Kind.EXTERNAL_BANK, firm=account.household.firm_id)
         if bank_status == "settled":
@@ -214,7 +218,10 @@ def transfer_status_apply(
             transfer.failure_reason = (reason or bank_status)[:255]
         else:
             transfer.status = CashTransfer.Status.PENDING
-        return save_attributed(transfer, acting_user=acting_user, reason=f"bank: {bank_status}", validate=False)
+        save_attributed(transfer, acting_user=acting_user, reason=f"bank: {bank_status}", validate=False)
+        if transfer.status != before:
+            transfer_event(transfer)
+        return transfer
 
 
 def transfers_poll(*, banking: Any = None, acting_user: Any = None, limit: int = 500) -> int:
