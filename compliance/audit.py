@@ -104,6 +104,7 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     "accounts.HouseholdMember": _path("household__firm_id"),
     "accounts.Investor": _path("firm_id"),
     "accounts.User": _user_of_firm,
+    "accounts.InvestorInvitation": _path("investor__firm_id"),
     # portfolios
     "portfolios.InvestmentAccount": _path("household__firm_id"),
     "portfolios.CashBalance": _path(ACCOUNT),
@@ -116,6 +117,9 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     "portfolios.LedgerBook": _any_path("firm_id", ACCOUNT),
     "portfolios.Posting": _any_path("book__firm_id", f"book__{ACCOUNT}"),
     "portfolios.JournalEntry": _entry_of_firm,
+    "portfolios.AccountOwner": _path(ACCOUNT),
+    "portfolios.Beneficiary": _path(ACCOUNT),
+    "portfolios.CorporateActionEntitlement": _path(ACCOUNT),
     # trading
     "trading.BankLink": _path(ACCOUNT),
     "trading.CashTransfer": _path(ACCOUNT),
@@ -125,6 +129,7 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     "trading.FillAnomaly": _path(f"order__{ACCOUNT}"),
     "trading.RebalanceProposal": _path(ACCOUNT),
     "trading.ProposalTrade": _path(f"proposal__{ACCOUNT}"),
+    "trading.CustodianAccountRequest": _path(ACCOUNT),
     # compliance
     "compliance.AMLCase": _path("investor__firm_id"),
     "compliance.AMLScreening": _path("investor__firm_id"),
@@ -140,11 +145,15 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     "operations.FeeAssignment": _path("household__firm_id"),
     "operations.FeeCharge": _path("billing_run__firm_id"),
     "operations.ReconciliationBreak": _path(ACCOUNT),
+    # onboarding
+    "onboarding.AgreementTemplate": _path("firm_id"),
+    "onboarding.Signature": _path("household__firm_id"),
+    "onboarding.HouseholdDocument": _path("household__firm_id"),
 }
 
-# Belonging to no firm, shown to every officer: the security master and the sanctions watch list
-# (public market / regulatory reference data, no client in them).
-FIRMLESS: frozenset[str] = frozenset({"portfolios.Security", "compliance.WatchlistEntry"})
+# Belonging to no firm, shown to every officer: the security master, its corporate actions and the
+# sanctions watch list (public market / regulatory reference data, no client in them).
+FIRMLESS: frozenset[str] = frozenset({"portfolios.Security", "portfolios.CorporateAction", "compliance.WatchlistEntry"})
 
 
 @dataclass
