@@ -20,7 +20,7 @@ from kronos.history import save_attributed
 from portfolios import bulk, rebalancing
 from portfolios.models import Security
 from trading.errors import TradingError
-from trading.lifecycle import OPEN_STATES
+from trading.lifecycle import OPEN_STATES, OrderStatus
 from trading.models import Order, ProposalTrade, RebalanceProposal, Side
 from trading.services.common import ZERO, cents
 from trading.services.orders import order_create
@@ -550,7 +550,13 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: Any) -> list[O
     """Approve an open proposal: one order per trade, each through `order_create` (with its
     pre-trade checks), sells first, all in one transaction — if any order cannot be made
     (say, the shares were sold meanwhile) nothing is made and the proposal stays open.
-    Approving an approved proposal again returns its orders."""
+    Approving an approved proposal again returns its orders.
+
+    The buys are paid for by the proposal's own sells: a buy that the account's cash does not
+    cover but the sells' proceeds do waits for them (`awaiting_funds`) and is sent when they
+    fill (see `trading.services.orders.release_funded_buys`). An order that its checks reject or
+    send to review, a buy short of cash even with the proceeds included, is written with its
+    reason and named in the proposal's notes."""
     with transaction.atomic():
         locked = RebalanceProposal.objects.select_for_update().get(pk=proposal.pk)
         if locked.status == P.APPROVED:
@@ -574,8 +580,16 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: Any) -> list[O
                     extra_buying_power=proceeds,
                 )
             )
-            if trade.side == Side.SELL:
+            order = orders[-1]
+            if trade.side == Side.SELL and order.status != OrderStatus.REJECTED:
                 proceeds += trade.estimated_amount
+        unplaced = [
+            f"{o.security.symbol} {o.side} {o.status_label.lower()}: {o.status_reason}"
+            for o in orders
+            if o.status in (OrderStatus.REJECTED, OrderStatus.PENDING_REVIEW)
+        ]
+        if unplaced:
+            proposal.notes = [*(proposal.notes or []), *unplaced]
         proposal.status = P.APPROVED
         proposal.decided_by = acting_user
         proposal.decided_at = timezone.now()
