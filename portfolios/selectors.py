@@ -392,7 +392,7 @@ _SNAPSHOT_SQL = {
     "loss_sales": """
         SELECT t.account_id, t.security_id, MAX(c.closed_on) FROM portfolios_lotclosure c
         JOIN portfolios_taxlot t ON t.id = c.lot_id
-        WHERE t.account_id = ANY(%s) AND c.gain < 0 AND c.closed_on > %s AND c.closed_on <= %s
+        WHERE t.account_id = ANY(%s) AND c.gain < 0 AND c.closed_on >= %s AND c.closed_on <= %s
         GROUP BY t.account_id, t.security_id""",
 }
 
@@ -544,7 +544,7 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
         for r in LotClosure.objects.filter(
             lot__account_id__in=ids,
             gain__lt=0,
-            closed_on__gt=as_of - timedelta(days=WASH_SALE_DAYS),
+            closed_on__gte=as_of - timedelta(days=WASH_SALE_DAYS),
             closed_on__lte=as_of,
         )
         .values("lot__account_id", "lot__security_id")
