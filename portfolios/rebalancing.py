@@ -379,6 +379,51 @@ class _Planner:
         self.cash -= amount + self.fee
         return budget - amount - self.fee
 
+    def spend_remainder(
+        self, rows: Sequence[DriftRow], targets: list[Decimal], floor: Decimal, total: Decimal, cash_ceiling: Decimal
+    ) -> None:
+        """The last pass against cash drag (whole-share accounts; with fractions the buys reach
+        their targets already): while the cash above `floor` pays for one more share of a model
+        holding still below its target, buy it for the holding furthest below (in value, after
+        the plan's trades; ties by symbol) among those that stay inside their band with it — a holding the
+        plan already buys, or any while cash is above its band (`cash_ceiling`): a holding
+        inside its band is not traded when cash is inside its band too. Never a
+        restricted or wash-sale security, nor one the plan sells; never a trade under the
+        minimum (a share added to a planned buy counts with it); never cash below `floor`.
+        Ends when no share fits: at most remainder / cheapest price steps."""
+        s = self.snapshot
+        if s.fractional_shares or total <= ZERO:
+            return
+        candidates = [
+            i
+            for i, h in enumerate(self.holdings)
+            if h.target_weight > ZERO and i not in self.sells and _buy_blocked(h, s.as_of) is None
+        ]
+        while candidates:
+            budget = self.cash - floor
+            best: tuple[tuple[Decimal, str], int, Decimal] | None = None
+            cash_over = self.cash > cash_ceiling
+            for i in candidates:
+                h = self.holdings[i]
+                planned = self.buys.get(i, ZERO)
+                if not planned and not cash_over:
+                    continue
+                amount = self.money((planned + ONE) * h.price)
+                cost = amount - self.money(planned * h.price) + (ZERO if planned else self.fee)
+                if cost > budget or amount < self.minimum:
+                    continue
+                value = self.values[i] + planned * h.price
+                if value >= targets[i] or abs(value + h.price - targets[i]) > rows[i].band * total:
+                    continue  # one more share would take it out of its band
+                key = (value - targets[i], h.symbol)  # most underweight first
+                if best is None or key < best[0]:
+                    best = (key, i, cost)
+            if best is None:
+                return
+            _, i, cost = best
+            self.buys[i] = self.buys.get(i, ZERO) + ONE
+            self.cash -= cost
+
     def plan(self, drift: DriftReport, decision: Decision | None, cash_after_flow: Decimal | None = None) -> TradePlan:
         s = self.snapshot
         holdings = self.holdings
@@ -520,6 +565,9 @@ def generate_trades(
             if rows[i].breached or _buy_blocked(holdings[i], snapshot.as_of):
                 continue  # already tried, or not bought
             budget = planner.buy(i, targets[i] - values[i], budget)
+
+    # 6. the whole-share remainder: what is left above max(floor, cash target) buys more units
+    planner.spend_remainder(rows[:n], targets, max(floor, cash_target), total, (cash_row.target_weight + cash_row.band) * total)
     return planner.plan(drift, decision)
 
 
