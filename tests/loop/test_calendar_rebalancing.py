@@ -11,7 +11,7 @@ import pytest
 from accounts.services import system_user
 from portfolios.models import InvestmentAccount
 from portfolios.rebalancing import calendar_due
-from tests.trading.factories import account_with, model_of, securities  # noqa: F401
+from tests.trading.factories import account_with, model_of
 from trading import services
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +37,7 @@ def test_calendar_due_on_the_first_business_day_of_the_period(schedule, day, due
 
 
 @pytest.fixture
-def slightly_drifted(alice_household, securities):  # noqa: F811
+def slightly_drifted(alice_household, securities):
     """60/40 VTI/BND held 62/38 ($10,000): 2 points off, inside the 5-point band."""
     model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
     account = account_with(

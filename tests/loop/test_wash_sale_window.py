@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.services import system_user
 from portfolios import selectors
 from portfolios import services as portfolio_services
-from tests.trading.factories import account_with, model_of, securities  # noqa: F401
+from tests.trading.factories import account_with, model_of
 from trading import services
 
 pytestmark = pytest.mark.django_db

@@ -485,7 +485,9 @@ def _cut_to_cash(order: Order, free: Decimal, *, acting_user: Any) -> str:
     """A waiting buy the ended sells did not pay for: buy what `free` pays for (whole shares unless
     the account allows fractions), or reject it. Returns the reason, naming the security."""
     symbol, currency = order.security.symbol, order.account.base_currency
-    price = order.limit_price if order.order_type == Order.OrderType.LIMIT and order.limit_price else order.estimated_price
+    price = (
+        order.limit_price if order.order_type == Order.OrderType.LIMIT and order.limit_price else order.estimated_price
+    )
     unit = QUANTITY if order.account.fractional_shares else Decimal(1)
     quantity = ZERO
     if order.quantity is not None and free > ZERO and price > ZERO:

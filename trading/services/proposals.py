@@ -605,3 +605,47 @@ def proposal_discard(*, proposal: RebalanceProposal, acting_user: Any) -> Rebala
     proposal.decided_by = acting_user
     proposal.decided_at = timezone.now()
     return save_attributed(proposal, acting_user=acting_user, reason="discarded", validate=False)
+
+
+# --- Cash-flow rebalancing ------------------------------------------------------------------------
+
+
+def proposal_for_cash_flow(
+    *, account: Any, amount: Decimal, acting_user: Any, flow_in_cash: bool, as_of: date | None = None
+) -> RebalanceProposal | None:
+    """Plan a cash flow with the engine's `invest_cash_flow` and store it as a proposal: a
+    deposit (`amount` > 0, `flow_in_cash=True` once it is credited) buys the most underweight
+    holdings; a withdrawal (`amount` < 0, not yet debited: `flow_in_cash=False`) sells the most
+    overweight ones until the cash covers it and the reserve. The cash the engine sees is net of
+    open buys' reservations (and, for a withdrawal, of unsettled sale proceeds, which may not
+    leave). An account in automatic mode has the proposal approved at once (its orders placed);
+    otherwise it waits for the advisor. None for an account without a model. A proposal with no
+    trades is stored too (`needed=False`), so the reason is on record."""
+    from portfolios.selectors import engine_snapshots
+    from trading.services.common import unsettled_sale_proceeds
+
+    if not account.model_id:
+        return None
+    as_of = as_of or timezone.localdate()
+    snapshot = engine_snapshots(account_ids=[account.pk], as_of=as_of).get(account.pk)
+    if snapshot is None or not any(h.target_weight for h in snapshot.holdings):
+        return None
+    reserved = reserved_for_open_buys([account.pk]).get(account.pk, ZERO)
+    cash = snapshot.cash - reserved
+    if amount < 0:
+        cash -= unsettled_sale_proceeds(account)
+    snapshot = replace(snapshot, cash=cash, external_flow=amount, flow_in_cash=flow_in_cash)
+    plan = rebalancing.invest_cash_flow(snapshot)
+    (proposal,) = proposals_store(
+        account_ids=[account.pk],
+        snapshots={account.pk: snapshot},
+        plans={account.pk: plan},
+        reserved={account.pk: reserved},
+        acting_user=acting_user,
+        as_of=as_of,
+        run_keys={},
+    )
+    if proposal.needed and account.rebalance_mode == account.RebalanceMode.AUTOMATIC:
+        proposal_approve(proposal=proposal, acting_user=acting_user)
+        proposal.refresh_from_db()
+    return proposal
