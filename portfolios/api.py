@@ -340,9 +340,7 @@ class AccountSettingsInput(serializers.Serializer):
     min_trade_amount = MoneyField(required=False)
     fractional_shares = serializers.BooleanField(required=False)
     rebalance_mode = serializers.ChoiceField(choices=InvestmentAccount.RebalanceMode.choices, required=False)
-    rebalance_schedule = serializers.ChoiceField(
-        choices=InvestmentAccount.RebalanceSchedule.choices, required=False
-    )
+    rebalance_schedule = serializers.ChoiceField(choices=InvestmentAccount.RebalanceSchedule.choices, required=False)
 
     def validate_model(self, value: int | None) -> ModelPortfolio | None:
         if value is None:

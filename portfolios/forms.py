@@ -107,6 +107,7 @@ class AccountSettingsForm(forms.Form):
     rebalance_schedule = forms.ChoiceField(
         choices=InvestmentAccount.RebalanceSchedule.choices,
         label="Calendar rebalancing",
+        required=False,  # a form posted without it keeps the account's schedule
         help_text="Also rebalance to target on the first business day of each month or quarter.",
     )
 

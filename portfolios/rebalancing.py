@@ -595,7 +595,9 @@ def generate_trades(
             budget = planner.buy(i, targets[i] - values[i], budget)
 
     # 6. the whole-share remainder: what is left above max(floor, cash target) buys more units
-    planner.spend_remainder(rows[:n], targets, max(floor, cash_target), total, (cash_row.target_weight + cash_row.band) * total)
+    planner.spend_remainder(
+        rows[:n], targets, max(floor, cash_target), total, (cash_row.target_weight + cash_row.band) * total
+    )
     return planner.plan(drift, decision)
 
 

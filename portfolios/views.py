@@ -539,7 +539,7 @@ def account_settings(request: AuthedHttpRequest, pk: int) -> HttpResponse:
                     min_trade_amount=data["min_trade_amount"],
                     fractional_shares=data["fractional_shares"],
                     rebalance_mode=data["rebalance_mode"],
-                    rebalance_schedule=data["rebalance_schedule"],
+                    rebalance_schedule=data["rebalance_schedule"] or account.rebalance_schedule,
                 )
                 if data["model"] != account.model:
                     services.model_assign(account=account, model=data["model"], acting_user=request.user)

@@ -4,20 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portfolios', '0004_grant_corporate_action_permissions'),
+        ("portfolios", "0004_grant_corporate_action_permissions"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='historicalinvestmentaccount',
-            name='rebalance_schedule',
-            field=models.CharField(choices=[('threshold', 'On drift only'), ('monthly', 'Monthly, and on drift'), ('quarterly', 'Quarterly, and on drift')], db_default='threshold', default='threshold', help_text='Calendar rebalancing: on the first business day of each month or quarter the account is brought to target whatever its drift; between those days (and always) the threshold applies.', max_length=10),
+            model_name="historicalinvestmentaccount",
+            name="rebalance_schedule",
+            field=models.CharField(
+                choices=[
+                    ("threshold", "On drift only"),
+                    ("monthly", "Monthly, and on drift"),
+                    ("quarterly", "Quarterly, and on drift"),
+                ],
+                db_default="threshold",
+                default="threshold",
+                help_text="Calendar rebalancing: on the first business day of each month or quarter the account is brought to target whatever its drift; between those days (and always) the threshold applies.",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='investmentaccount',
-            name='rebalance_schedule',
-            field=models.CharField(choices=[('threshold', 'On drift only'), ('monthly', 'Monthly, and on drift'), ('quarterly', 'Quarterly, and on drift')], db_default='threshold', default='threshold', help_text='Calendar rebalancing: on the first business day of each month or quarter the account is brought to target whatever its drift; between those days (and always) the threshold applies.', max_length=10),
+            model_name="investmentaccount",
+            name="rebalance_schedule",
+            field=models.CharField(
+                choices=[
+                    ("threshold", "On drift only"),
+                    ("monthly", "Monthly, and on drift"),
+                    ("quarterly", "Quarterly, and on drift"),
+                ],
+                db_default="threshold",
+                default="threshold",
+                help_text="Calendar rebalancing: on the first business day of each month or quarter the account is brought to target whatever its drift; between those days (and always) the threshold applies.",
+                max_length=10,
+            ),
         ),
     ]
