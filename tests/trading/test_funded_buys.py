@@ -111,11 +111,18 @@ def test_the_cash_a_waiting_buy_holds_cannot_be_withdrawn_or_spent(invested, ali
     account, proposal = invested
     services.proposal_approve(proposal=proposal, acting_user=alice.user)
     with pytest.raises(TradingError) as exc:
-        services.transfer_create(account=account, direction="withdrawal", amount=Decimal("10.00"), acting_user=alice.user)
+        services.transfer_create(
+            account=account, direction="withdrawal", amount=Decimal("10.00"), acting_user=alice.user
+        )
     assert exc.value.code == "insufficient_cash"
     with pytest.raises(TradingError) as exc:
         services.order_create(
-            account=account, security="AAPL", side="buy", quantity=Decimal("1"), acting_user=alice.user, source="advisor"
+            account=account,
+            security="AAPL",
+            side="buy",
+            quantity=Decimal("1"),
+            acting_user=alice.user,
+            source="advisor",
         )
     assert exc.value.code == "insufficient_cash"
 
