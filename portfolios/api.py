@@ -312,6 +312,7 @@ class AccountOutput(serializers.Serializer):
     min_trade_amount = serializers.SerializerMethodField()
     fractional_shares = serializers.BooleanField()
     rebalance_mode = serializers.CharField()
+    rebalance_schedule = serializers.CharField()
     market_value = serializers.SerializerMethodField()
     cash = serializers.SerializerMethodField()
     max_drift = serializers.SerializerMethodField()
@@ -356,6 +357,7 @@ class AccountSettingsInput(serializers.Serializer):
     min_trade_amount = MoneyField(required=False)
     fractional_shares = serializers.BooleanField(required=False)
     rebalance_mode = serializers.ChoiceField(choices=InvestmentAccount.RebalanceMode.choices, required=False)
+    rebalance_schedule = serializers.ChoiceField(choices=InvestmentAccount.RebalanceSchedule.choices, required=False)
 
     def validate_model(self, value: int | None) -> ModelPortfolio | None:
         if value is None:

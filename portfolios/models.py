@@ -193,6 +193,11 @@ class InvestmentAccount(models.Model):
     IRA_TYPES = frozenset({"traditional_ira", "roth_ira", "rollover_ira", "sep_ira"})
     CUSTODIAL_TYPES = frozenset({"utma", "ugma"})
 
+    class RebalanceSchedule(models.TextChoices):
+        THRESHOLD = "threshold", "On drift only"
+        MONTHLY = "monthly", "Monthly, and on drift"
+        QUARTERLY = "quarterly", "Quarterly, and on drift"
+
     class Status(models.TextChoices):
         PENDING = "pending", "Opening at the custodian"
         OPEN = "open", "Open"
@@ -224,6 +229,14 @@ class InvestmentAccount(models.Model):
         help_text="Invest cash dividends through the cash-flow path when they are paid.",
     )
     rebalance_mode = models.CharField(max_length=10, choices=RebalanceMode.choices, default=RebalanceMode.APPROVAL)
+    rebalance_schedule = models.CharField(
+        max_length=10,
+        choices=RebalanceSchedule.choices,
+        default=RebalanceSchedule.THRESHOLD,
+        db_default=RebalanceSchedule.THRESHOLD,  # rows written by COPY (bulk books) name no value
+        help_text="Calendar rebalancing: on the first business day of each month or quarter the account is "
+        "brought to target whatever its drift; between those days (and always) the threshold applies.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     opened_on = models.DateField(default=timezone.localdate)
     closed_on = models.DateField(null=True, blank=True)

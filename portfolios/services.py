@@ -435,6 +435,7 @@ ACCOUNT_SETTINGS = frozenset(
         "fractional_shares",
         "rebalance_mode",
         "reinvest_dividends",
+        "rebalance_schedule",
     }
 )
 ACCOUNT_EDITABLE_FIELDS = ACCOUNT_SETTINGS | {"name", "account_type", "status"}
@@ -466,6 +467,11 @@ def _validate_settings(values: dict[str, Any]) -> dict[str, Any]:
         raise PortfoliosError("Reinvesting dividends is yes or no (true or false).", field="reinvest_dividends")
     if "rebalance_mode" in values and values["rebalance_mode"] not in InvestmentAccount.RebalanceMode.values:
         raise PortfoliosError(f"'{values['rebalance_mode']}' is not a rebalance mode.", field="rebalance_mode")
+    schedules = InvestmentAccount.RebalanceSchedule.values
+    if "rebalance_schedule" in values and values["rebalance_schedule"] not in schedules:
+        raise PortfoliosError(
+            f"'{values['rebalance_schedule']}' is not a rebalance schedule.", field="rebalance_schedule"
+        )
     return out
 
 

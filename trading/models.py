@@ -20,7 +20,15 @@ from portfolios.models import cash_field, quantity_field
 from trading.lifecycle import END_STATES, OrderStatus
 
 #: The states whose reason the order tables print as text (see `Order.shows_reason`).
-REASON_STATES = frozenset({OrderStatus.PENDING_REVIEW, OrderStatus.REJECTED, OrderStatus.FAILED, OrderStatus.CANCELLED})
+REASON_STATES = frozenset(
+    {
+        OrderStatus.PENDING_REVIEW,
+        OrderStatus.AWAITING_FUNDS,
+        OrderStatus.REJECTED,
+        OrderStatus.FAILED,
+        OrderStatus.CANCELLED,
+    }
+)
 
 ZERO = Decimal(0)
 

@@ -8,6 +8,7 @@ renders the named partial of the same template.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -222,6 +223,34 @@ def proposal_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     return render(request, "trading/proposal_detail.html", context)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _approval_message(orders: list[Any]) -> tuple[int, str]:
+    """What approving did, order by order: placed, waiting for the sells' cash, in review,
+    rejected (each rejected one named with its reason). A warning when any did not go out."""
+    by_status: dict[str, list[Any]] = {}
+    for order in orders:
+        by_status.setdefault(order.status, []).append(order)
+    waiting = by_status.pop("awaiting_funds", [])
+    review = by_status.pop("pending_review", [])
+    rejected = by_status.pop("rejected", []) + by_status.pop("cancelled", []) + by_status.pop("failed", [])
+    placed = sum(len(v) for v in by_status.values())
+    parts = [f"{_plural(placed, 'order')} placed"]
+    if waiting:
+        parts.append(f"{_plural(len(waiting), 'buy')} waiting for the sells to fill")
+    if review:
+        parts.append(f"{len(review)} in compliance review ({', '.join(o.security.symbol for o in review)})")
+    if rejected:
+        parts.append(
+            f"{len(rejected)} rejected: "
+            + "; ".join(f"{o.security.symbol} {o.side} — {o.status_reason}" for o in rejected)
+        )
+    level = messages.WARNING if rejected or review else messages.SUCCESS
+    return level, "Approved: " + ", ".join(parts) + "."
+
+
 @login_required
 @require_POST
 def proposal_decide(request: AuthedHttpRequest, pk: int, decision: str) -> HttpResponse:
@@ -230,7 +259,8 @@ def proposal_decide(request: AuthedHttpRequest, pk: int, decision: str) -> HttpR
     try:
         if decision == "approve":
             orders = services.proposal_approve(proposal=proposal, acting_user=request.user)
-            messages.success(request, f"Approved: {len(orders)} order{'s' if len(orders) != 1 else ''} placed.")
+            level, text = _approval_message(orders)
+            messages.add_message(request, level, text)
         else:
             services.proposal_discard(proposal=proposal, acting_user=request.user)
             messages.success(request, "Proposal discarded.")
