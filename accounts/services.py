@@ -33,7 +33,7 @@ from accounts.models import (
     Role,
     User,
 )
-from accounts.permissions import may_change_privileges
+from accounts.permissions import may_change_privileges, may_grant_roles
 from kronos.history import save_attributed
 
 SYSTEM_USER_EMAIL = "system@kronos.internal"
@@ -66,7 +66,7 @@ def user_create(
     roles or the staff flag unless a superuser (or a job, or the shell) grants them."""
     email = User.objects.normalize_email(email).strip().lower()
     role_names = list(roles)
-    if (role_names or is_staff) and not may_change_privileges(acting_user=acting_user, user=None):
+    if (role_names or is_staff) and not may_grant_roles(acting_user=acting_user, roles=role_names, is_staff=is_staff):
         raise AccountsError("Only a superuser grants roles or staff access.", field="roles")
     unknown = set(role_names) - set(Role.values)
     if unknown:
@@ -176,8 +176,8 @@ def investor_create(
     """Create an investor (optionally with a login) and add them to a household."""
     if date_of_birth and date_of_birth > timezone.localdate():
         raise AccountsError("The date of birth cannot be in the future.", field="date_of_birth")
-    if user is not None and not may_change_privileges(acting_user=acting_user, user=user):
-        raise AccountsError("Only a superuser gives a login the investor role.", field="user")
+    if user is not None and not may_grant_roles(acting_user=acting_user, roles=[Role.INVESTOR], user=user):
+        raise AccountsError("Only a superuser gives this login the investor role.", field="user")
     investor = Investor(
         firm=firm,
         first_name=first_name.strip(),
