@@ -66,7 +66,7 @@ def onboarding_for(household: Household) -> Onboarding:
         AgreementTemplate.objects.filter(firm_id=household.firm_id, is_active=True).values_list("kind", flat=True)
     )
     accounts = list(household.investment_accounts.prefetch_related("owners__investor").order_by("id"))
-    requests = {r.account_id: r for r in CustodianAccountRequest.objects.filter(account__in=accounts)}
+    opening_requests = {r.account_id: r for r in CustodianAccountRequest.objects.filter(account__in=accounts)}
     labels = dict(AgreementKind.choices)
 
     steps: list[Step] = [Step("household", "Household created", DONE, subject=household.name)]
@@ -147,7 +147,7 @@ def onboarding_for(household: Household) -> Onboarding:
                 )
             )
             continue
-        req = requests.get(account.pk)
+        req = opening_requests.get(account.pk)
         owners = [o.investor for o in account.owners.all()]
         waiting = []
         for inv in owners:
