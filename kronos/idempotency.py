@@ -175,6 +175,20 @@ def service_key(request: Request, prefix: str, *, max_length: int = 200) -> str:
     return f"{prefix}:{api_user(request).pk}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
+def idempotent_when_keyed(view: F) -> F:
+    """Like `idempotent`, for an endpoint that took POSTs before it took keys: a request with an
+    Idempotency-Key is run once per key; one without runs as before."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        request = args[0] if isinstance(args[0], Request) else args[1]
+        if request.method != "POST" or not (request.headers.get(HEADER) or "").strip():
+            return view(*args, **kwargs)  # type: ignore[no-any-return]
+        return run_idempotently(request, lambda: view(*args, **kwargs))
+
+    return cast(F, wrapper)
+
+
 def idempotency_keys_clear(*, now: datetime | None = None, retention: timedelta = RETENTION) -> int:
     """Delete keys older than `retention` (at least 24 hours); returns how many went. Re-runnable."""
     retention = max(retention, RETENTION)

@@ -100,8 +100,7 @@ class KronosAutoSchema(AutoSchema):
         idempotent = False
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "header" and parameter["name"].lower() == HEADER.lower():
-                parameter["schema"] = dict(IDEMPOTENCY_KEY_SCHEMA)
-                parameter["required"] = True
+                parameter["schema"] = dict(IDEMPOTENCY_KEY_SCHEMA)  # required as the view declares it
                 parameter.setdefault("description", IDEMPOTENCY_KEY.description)
                 idempotent = True
         self._add_page_parameters(operation)
