@@ -11,6 +11,9 @@ GRANTS = (
     ("trading.migrations.0002_grant_role_permissions", "grant"),
     ("compliance.migrations.0002_grant_compliance_officer_permissions", "grant"),
     ("operations.migrations.0003_grant_operations_permissions", "grant"),
+    ("portfolios.migrations.0004_grant_corporate_action_permissions", "grant"),
+    ("onboarding.migrations.0002_grant_role_permissions", "grant"),
+    ("accounts.migrations.0006_schedule_events_relay_and_grant_operations", "grant"),
 )
 
 

@@ -16,3 +16,12 @@ def _events_settings(settings):
     settings.WEBHOOK_URL_ALLOWLIST = ["127.0.0.1"]
     settings.WEBHOOK_TIMEOUT_SECONDS = 2
     yield
+
+
+@pytest.fixture(autouse=True)
+def _role_permissions(db):
+    """The admin tests here need operations' permissions, which a transactional test's flush
+    earlier in the run takes away (tests/roles.py)."""
+    from tests.roles import restore_role_permissions
+
+    restore_role_permissions()
