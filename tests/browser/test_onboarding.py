@@ -35,9 +35,8 @@ def sandboxes(live_server, settings):
     settings.TRADING_RELAY_ON_COMMIT = False
     custodian = SandboxCustodian(secret=SECRET, webhook_url=f"{live_server.url}/webhooks/custodian/", seed=5)
     settings.CUSTODIAN_URL = custodian.start()
-    # Its result comes 3 s after the start: the onboarding workflow records the start after its
-    # run, and a result that overtakes it is ignored (recovered later by the pending-KYC poll).
-    kyc = start_in_thread(secret=settings.KYC_WEBHOOK_SECRET, delay=3)
+    # No delay: the result may overtake the provider's answer to the start (recorded before it).
+    kyc = start_in_thread(secret=settings.KYC_WEBHOOK_SECRET, delay=0)
     settings.KYC_URL = kyc.url
     settings.KYC_CALLBACK_URL = f"{live_server.url}/webhooks/kyc/"
     yield
