@@ -19,9 +19,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.errors import AccountsError
+from accounts.events import event_emit
 from accounts.models import Household, HouseholdMember, Investor, User
 from accounts.services import identification_missing, invitation_send, system_user
-from accounts.events import event_emit
 from compliance.models import AMLCase, KYCVerification
 from kronos.history import save_attributed
 from onboarding.errors import OnboardingError
