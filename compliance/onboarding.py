@@ -173,6 +173,14 @@ def onboard_investor(*, investor: Any, acting_user: Any, answers: dict[str, str]
         "date_of_birth": applicant.date_of_birth.isoformat() if applicant.date_of_birth else None,
         "country": applicant.country,
     }
+    # The attempt is recorded (pending, under the applicant's reference) before the node calls
+    # the provider: its result may arrive by webhook before the run ends.
+    reserved = None
+    if (current or "not_started") in (KYCVerification.Status.NOT_STARTED, KYCVerification.Status.REJECTED):
+        _, previous = services.kyc_reserve_start(
+            investor=investor, reference=applicant.reference, provider_name=kyc_provider.name, acting_user=acting_user
+        )
+        reserved = applicant.reference
     try:
         with LocalRuntime(enable_monitoring=False, connection_validation="off") as runtime:
             results, _ = runtime.execute(
@@ -182,18 +190,17 @@ def onboard_investor(*, investor: Any, acting_user: Any, answers: dict[str, str]
                     "risk": {"answers": answers},
                 },
             )
-        ctx = _CONTEXT[token]
     finally:
         ctx = _CONTEXT.pop(token, {})
+        if reserved is not None and ctx.get("kyc_started") is None:
+            services.kyc_release_start(reference=reserved, previous_status=previous, acting_user=acting_user)
     out = results.get("risk") or {}
     if not isinstance(out, dict) or "risk_level" not in out:
         raise ComplianceError(f"Onboarding failed: {results}")
     if ctx.get("kyc_error"):
         raise ComplianceError("The identity verification service is unavailable; please try again in a minute.")
     if ctx.get("kyc_started") is not None:
-        services.kyc_record_start(
-            investor=investor, started=ctx["kyc_started"], provider_name=kyc_provider.name, acting_user=acting_user
-        )
+        services.kyc_confirm_start(started=ctx["kyc_started"], acting_user=acting_user)
     services.aml_record_screening(
         investor=investor, found=ctx["aml_result"], trigger=AMLScreening.Trigger.ONBOARDING, acting_user=acting_user
     )

@@ -135,13 +135,18 @@ def kyc_start(
     with a fresh reference that is also its idempotency key, so a retried call starts nothing twice.
     """
     provider = provider or kyc_adapter.get_provider()
-    with transaction.atomic():
-        verification, _ = KYCVerification.objects.select_for_update().get_or_create(investor=investor)
-        _kyc_check_startable(verification, investor)
-        started = kyc_provider_start(provider, kyc_applicant(investor))
-        return kyc_record_start(
-            investor=investor, started=started, provider_name=provider.name, acting_user=acting_user
-        )
+    applicant = kyc_applicant(investor)
+    # Recorded (and committed) before the provider is called: its result may come back sooner
+    # than its answer to the start.
+    verification, previous = kyc_reserve_start(
+        investor=investor, reference=applicant.reference, provider_name=provider.name, acting_user=acting_user
+    )
+    try:
+        started = kyc_provider_start(provider, applicant)
+    except BaseException:
+        kyc_release_start(reference=applicant.reference, previous_status=previous, acting_user=acting_user)
+        raise
+    return kyc_confirm_start(started=started, acting_user=acting_user) or verification
 
 
 @transaction.atomic
@@ -163,6 +168,61 @@ def kyc_record_start(
     _save(verification, acting_user=acting_user, reason="KYC started")
     _kyc_event(verification, investor)
     return verification
+
+
+@transaction.atomic
+def kyc_reserve_start(
+    *, investor: Investor, reference: str, provider_name: str, acting_user: User | None
+) -> tuple[KYCVerification, str]:
+    """Record a new attempt as pending under `reference` *before* the provider is called, so
+    a result that the provider sends before its answer to the start finds its verification
+    (the onboarding workflow calls the provider in its node, then `kyc_confirm_start`, or
+    `kyc_release_start` when the provider refused). Answers the verification and the status
+    it had, to restore on a refusal."""
+    verification, _ = KYCVerification.objects.select_for_update().get_or_create(investor=investor)
+    _kyc_check_startable(verification, investor)
+    previous = verification.status
+    verification.status = KYCVerification.Status.PENDING
+    verification.provider = provider_name
+    verification.provider_reference = reference
+    verification.redirect_url = ""
+    verification.started_at = timezone.now()
+    verification.completed_at = None
+    verification.provider_reason = ""
+    verification.decided_by = None
+    _save(verification, acting_user=acting_user, reason="KYC started")
+    _kyc_event(verification, investor)
+    return verification, previous
+
+
+@transaction.atomic
+def kyc_confirm_start(*, started: kyc_adapter.Started, acting_user: User | None) -> KYCVerification | None:
+    """The provider accepted the attempt reserved under `started.reference`: keep its redirect
+    link. Its status is left alone (a result may already have arrived)."""
+    verification = KYCVerification.objects.select_for_update().filter(provider_reference=started.reference).first()
+    if verification is None or verification.redirect_url == started.redirect_url:
+        return verification
+    verification.redirect_url = started.redirect_url
+    _save(verification, acting_user=acting_user, reason="KYC started at the provider")
+    return verification
+
+
+@transaction.atomic
+def kyc_release_start(*, reference: str, previous_status: str, acting_user: User | None) -> None:
+    """The provider refused the attempt reserved under `reference`: the verification goes back
+    to the status it had (nothing was started)."""
+    verification = (
+        KYCVerification.objects.select_for_update()
+        .filter(provider_reference=reference, status=KYCVerification.Status.PENDING)
+        .select_related("investor")
+        .first()
+    )
+    if verification is None:
+        return
+    verification.status = previous_status
+    verification.started_at = None
+    _save(verification, acting_user=acting_user, reason="KYC provider unavailable; not started")
+    _kyc_event(verification, verification.investor)
 
 
 @transaction.atomic

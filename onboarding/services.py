@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.errors import AccountsError
+from accounts.events import event_emit
 from accounts.models import Household, HouseholdMember, Investor, User
 from accounts.services import identification_missing, invitation_send, system_user
 from compliance.models import AMLCase, KYCVerification
@@ -284,8 +285,26 @@ def agreement_sign(
                 user_agent=user_agent,
                 document=document,
             )
-            # EVENTS (issue 14, `events` helper): event_emit("agreement.signed", signature) before this return.
-            return save_attributed(signature, acting_user=signer, reason=f"signed {template.kind}", validate=False)
+            save_attributed(signature, acting_user=signer, reason=f"signed {template.kind}", validate=False)
+            event_emit(
+                kind="agreement.signed",
+                firm=household.firm_id,
+                household=household,
+                investor=investor,
+                subject_type="signature",
+                subject_id=signature.pk,
+                payload={
+                    "signature": signature.pk,
+                    "household": household.pk,
+                    "investor": investor.pk,
+                    "kind": template.kind,
+                    "document_version": template.version,
+                    "document_sha256": template.sha256,
+                    "signed_at": signed_at,
+                    "document": document.pk,
+                },
+            )
+            return signature
     except IntegrityError as exc:
         raise OnboardingError("You have already signed this version.", field="template", code="already_signed") from exc
 

@@ -312,6 +312,7 @@ class AccountOutput(serializers.Serializer):
     cash_reserve = FractionField()
     min_trade_amount = serializers.SerializerMethodField()
     fractional_shares = serializers.BooleanField()
+    reinvest_dividends = serializers.BooleanField()
     rebalance_mode = serializers.CharField()
     rebalance_schedule = serializers.CharField()
     market_value = serializers.SerializerMethodField()
@@ -358,6 +359,9 @@ class AccountSettingsInput(serializers.Serializer):
     cash_reserve = FractionField(max_value=Decimal("0.999999"), required=False)
     min_trade_amount = MoneyField(required=False)
     fractional_shares = serializers.BooleanField(required=False)
+    reinvest_dividends = serializers.BooleanField(
+        required=False, help_text="Cash dividends buy more of the paying security when they are paid."
+    )
     rebalance_mode = serializers.ChoiceField(choices=InvestmentAccount.RebalanceMode.choices, required=False)
     rebalance_schedule = serializers.ChoiceField(choices=InvestmentAccount.RebalanceSchedule.choices, required=False)
 

@@ -103,6 +103,9 @@ class AccountSettingsForm(forms.Form):
     cash_reserve = percent_field("Cash reserve", help_text="Cash kept aside, a share of the account's value.")
     min_trade_amount = forms.DecimalField(label="Minimum trade ($)", max_digits=20, decimal_places=2)
     fractional_shares = forms.BooleanField(required=False)
+    reinvest_dividends = forms.BooleanField(
+        required=False, help_text="Cash dividends buy more of the paying security when they are paid."
+    )
     rebalance_mode = forms.ChoiceField(choices=InvestmentAccount.RebalanceMode.choices)
     rebalance_schedule = forms.ChoiceField(
         choices=InvestmentAccount.RebalanceSchedule.choices,

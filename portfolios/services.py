@@ -673,6 +673,18 @@ def account_create(
     ledger.client_book(account)
     if model is not None:
         account = model_assign(account=account, model=model, acting_user=acting_user)
+    if account.status == InvestmentAccount.Status.OPEN:
+        account_opened_emit(account)  # a pending account's event comes when the custodian opens it
+    account_pk = account.pk
+    for path in getattr(settings, "PORTFOLIOS_ACCOUNT_CREATED_HOOKS", []):
+        transaction.on_commit(functools.partial(import_string(path), account_id=account_pk))
+    return account
+
+
+def account_opened_emit(account: InvestmentAccount) -> None:
+    """The `account.opened` event, in the caller's transaction: at creation for an account that
+    already exists at the custodian, when the custodian opens it for one opened through Kronos."""
+    household = account.household
     event_emit(
         kind="account.opened",
         firm=household.firm_id,
@@ -688,12 +700,9 @@ def account_create(
             "base_currency": account.base_currency,
             "opened_on": account.opened_on,
             "status": account.status,
+            "custodian_account_number": account.custodian_account_number,
         },
     )
-    account_pk = account.pk
-    for path in getattr(settings, "PORTFOLIOS_ACCOUNT_CREATED_HOOKS", []):
-        transaction.on_commit(functools.partial(import_string(path), account_id=account_pk))
-    return account
 
 
 @transaction.atomic

@@ -521,6 +521,7 @@ def account_settings(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         if hasattr(account.min_trade_amount, "amount")
         else account.min_trade_amount,
         "fractional_shares": account.fractional_shares,
+        "reinvest_dividends": account.reinvest_dividends,
         "rebalance_mode": account.rebalance_mode,
         "rebalance_schedule": account.rebalance_schedule,
     }
@@ -538,6 +539,7 @@ def account_settings(request: AuthedHttpRequest, pk: int) -> HttpResponse:
                     cash_reserve=to_fraction(data["cash_reserve"]),
                     min_trade_amount=data["min_trade_amount"],
                     fractional_shares=data["fractional_shares"],
+                    reinvest_dividends=data["reinvest_dividends"],
                     rebalance_mode=data["rebalance_mode"],
                     rebalance_schedule=data["rebalance_schedule"] or account.rebalance_schedule,
                 )

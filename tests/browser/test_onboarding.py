@@ -1,15 +1,21 @@
 """In a real browser: the demo advisor onboards a new household — two investors and a joint
 account — from an empty form until the custodian has opened the account; each investor
-follows their invitation, reviews their data and signs the three documents; one of them then
-funds the account.
+follows their invitation, reviews their data, signs the three documents and answers the risk
+questionnaire; one of them funds the account, the deposit settles at the (sandbox) bank
+through the transfer relay, the advisor assigns a model, rebalances, approves, and sees the
+account invested once the sandbox custodian's fills come back by webhook.
 
 The KYC sandbox posts its signed results to the live server, the sandbox custodian answers
 the account opening with a signed webhook to the live server, and AML screens against the
 (empty) watch list, all for real; nothing in the test hands the page its result — the
-household page polls every 2 s and shows "account opened" by itself.
+household page polls every 2 s and shows "account opened" by itself. A "worker" thread runs the
+outbox relay every 200 ms, as the periodic relay does in production: it sends the deposit to
+the bank and the orders to the custodian.
 """
 
 import re
+import threading
+from decimal import Decimal
 
 import pytest
 from django.core import mail
@@ -18,6 +24,8 @@ from playwright.sync_api import expect
 from onboarding.models import REQUIRED_KINDS, AgreementTemplate, Signature
 from portfolios.models import InvestmentAccount
 from tests.accounts.factories import PASSWORD, AdvisorFactory
+from tests.compliance.factories import ANSWERS_LEVEL
+from tests.trading.factories import make_security, model_of
 from trading.models import CashTransfer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,6 +36,7 @@ SECRET = "browser-onboarding-secret"
 @pytest.fixture
 def sandboxes(live_server, settings):
     from compliance.adapters.kyc_sandbox import start_in_thread
+    from trading.adapters.banking.sandbox import SandboxBank
     from trading.adapters.custodian.sandbox import SandboxCustodian
 
     settings.CUSTODIAN_WEBHOOK_SECRET = SECRET
@@ -35,20 +44,52 @@ def sandboxes(live_server, settings):
     settings.TRADING_RELAY_ON_COMMIT = False
     custodian = SandboxCustodian(secret=SECRET, webhook_url=f"{live_server.url}/webhooks/custodian/", seed=5)
     settings.CUSTODIAN_URL = custodian.start()
-    # Its result comes 3 s after the start: the onboarding workflow records the start after its
-    # run, and a result that overtakes it is ignored (recovered later by the pending-KYC poll).
-    kyc = start_in_thread(secret=settings.KYC_WEBHOOK_SECRET, delay=3)
+    # No delay: the result may overtake the provider's answer to the start (recorded before it).
+    kyc = start_in_thread(secret=settings.KYC_WEBHOOK_SECRET, delay=0)
     settings.KYC_URL = kyc.url
     settings.KYC_CALLBACK_URL = f"{live_server.url}/webhooks/kyc/"
+    bank = SandboxBank()  # settles a transfer when it is created (its default)
+    settings.BANKING_URL = bank.start()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def relay_worker() -> None:
+        from django.db import connection
+
+        from trading.services import relay_outbox
+
+        try:
+            while not stop.wait(0.2):
+                relay_outbox()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=relay_worker, name="relay-worker", daemon=True)
+    worker.start()
     yield
+    stop.set()
+    worker.join(timeout=10)
     kyc.shutdown()
     kyc.server_close()
     custodian.stop()
+    bank.stop()
+    assert not errors, errors
 
 
 @pytest.fixture
 def demo_advisor(roles):
+    from compliance.models import ComplianceSettings
+
     advisor = AdvisorFactory(user__email="advisor@demo.kronos", user__full_name="Alex Morgan")
+    for symbol, price in (("VTI", "200"), ("BND", "70")):
+        make_security(symbol, price)
+    model = model_of(advisor.firm, {"VTI": "0.6", "BND": "0.4"})
+    model.name = "Balanced 60/40"
+    model.save()
+    # the firm's real pre-trade checks, with a concentration limit a two-fund model can meet
+    ComplianceSettings.objects.create(firm=advisor.firm, concentration_limit=Decimal("0.7"))
     for kind in REQUIRED_KINDS:
         body = f"{kind.replace('_', ' ').title()}.\n\nThe client agrees to the terms of the {kind.replace('_', ' ')}."
         AgreementTemplate.objects.create(
@@ -99,7 +140,36 @@ def invitation_path(email):
     return re.search(r"https?://[^/\s]+(/accounts/invitation/\S+/)", message.body).group(1)
 
 
-def test_the_advisor_onboards_a_household_and_the_investors_sign_and_fund(page, login, demo_advisor, sandboxes):
+def reload_until(page, url, selector, text, *, seconds=20):
+    """Reload `url` until `selector` shows `text` (pages without their own polling)."""
+    for _ in range(seconds * 2):
+        page.goto(url)
+        if text in (page.locator(selector).first.text_content() or ""):
+            return
+        page.wait_for_timeout(500)
+    expect(page.locator(selector).first).to_contain_text(text)
+
+
+def fresh_totp_step(user):
+    """Wait for the next TOTP step when the advisor's last code is from this one: django-otp
+    refuses a code twice (the login helper computes the current step's code)."""
+    import time
+
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user).order_by("-id").first()
+    while device is not None and int((time.time() - device.t0) // device.step) <= (device.last_t or -1):
+        time.sleep(0.5)
+
+
+def percent(text):
+    return Decimal(text.strip().split("%")[0].replace(",", ""))
+
+
+def test_the_advisor_onboards_a_household_and_the_investors_sign_fund_and_are_invested(
+    page, login, demo_advisor, sandboxes
+):
+    fresh_totp_step(demo_advisor.user)
     login(demo_advisor.user)
     page.goto("/households/")
     page.click("#new-household")
@@ -155,9 +225,17 @@ def test_the_advisor_onboards_a_household_and_the_investors_sign_and_fund(page, 
             page.click("button:has-text('Sign')")
             expect(page.locator(".msg").first).to_contain_text("Signed:")
         expect(page.locator("a.btn:has-text('Sign:')")).to_have_count(0)
+        page.click("#answer-questionnaire")
+        expect(page.locator("h1")).to_contain_text(f"Risk questionnaire: {person['first_name']}")
+        for question, answer in ANSWERS_LEVEL[7].items():
+            page.check(f"input[name='{question}'][value='{answer}']")
+        page.click("button:has-text('Save my answers')")
+        expect(page.locator(".msg").first).to_contain_text("Risk profile saved: risk level 7 of 10")
+        expect(page.locator("#risk-result")).to_contain_text("7 of 10")
         page.click("button:has-text('Log out')")
 
     assert Signature.objects.count() == 6
+    fresh_totp_step(demo_advisor.user)
     login(demo_advisor.user)
     page.goto(f"/households/{account.household_id}/onboarding/")
     expect(page.locator("tr[data-step=agreements][data-status=done]")).to_have_count(2)
@@ -175,3 +253,47 @@ def test_the_advisor_onboards_a_household_and_the_investors_sign_and_fund(page, 
     page.click("button:has-text('Request transfer')")
     expect(page.locator(".msg").first).to_contain_text("Deposit requested")
     assert CashTransfer.objects.get(account=account).amount == 25000
+    # the relay sends it to the bank, which settles it; only then is it cash
+    reload_until(page, f"/accounts/{account.pk}/trading/", "ul.plain li .badge", "Settled")
+    transfer = CashTransfer.objects.get(account=account)
+    assert transfer.status == "settled" and transfer.bank_transfer_id
+    page.click("button:has-text('Log out')")
+
+    # The advisor assigns the model (both owners' risk level 7 ≥ the model's 5) and rebalances.
+    fresh_totp_step(demo_advisor.user)
+    login(demo_advisor.user)
+    page.goto(f"/accounts/{account.pk}/")
+    expect(page.locator("#kpi-cash")).to_contain_text("25,000.00")
+    page.goto(f"/accounts/{account.pk}/settings/")
+    page.select_option("#id_model", label="Balanced 60/40")
+    page.click("button:has-text('Save settings')")
+    expect(page.locator("#kpi-model")).to_contain_text("Balanced 60/40")
+    page.goto(f"/accounts/{account.pk}/trading/")
+    page.click("button[data-action=rebalance]")
+    trades = page.locator("#proposal-trades")
+    expect(trades).to_contain_text("VTI")
+    expect(trades).to_contain_text("BND")
+    page.click("button[data-action=approve]")
+    expect(page.locator("#proposal-status")).to_have_text("Approved")
+    expect(page.locator(".messages")).not_to_contain_text("rejected")
+    orders = page.locator("#proposal-orders tr[data-order]")
+    expect(orders).to_have_count(2)
+    for i in range(2):  # the page polls; the sandbox custodian fills and posts its webhooks
+        expect(orders.nth(i).locator(".badge")).to_have_text(re.compile("^filled$", re.I), timeout=20_000)
+
+    # Invested: the account page shows both holdings near their targets, little cash left.
+    page.goto(f"/accounts/{account.pk}/")
+    holdings = page.locator("#holdings tbody tr")
+    expect(holdings.filter(has_text="VTI")).to_have_count(1)
+    expect(holdings.filter(has_text="BND")).to_have_count(1)
+    weights = {
+        symbol: percent(holdings.filter(has_text=symbol).locator("td").nth(4).text_content())
+        for symbol in ("VTI", "BND")
+    }
+    assert abs(weights["VTI"] - 60) <= 3 and abs(weights["BND"] - 40) <= 3, weights
+    cash_weight = percent(page.locator("#kpi-cash").locator("xpath=..").locator(".muted").text_content())
+    assert cash_weight <= 3, cash_weight
+    expect(page.locator("#drift tr.row-breach")).to_have_count(0)
+    from portfolios import ledger
+
+    assert ledger.verify() == []

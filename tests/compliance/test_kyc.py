@@ -199,3 +199,48 @@ def test_the_onboarding_workflow_runs_kyc_aml_and_the_risk_profile(sandbox, alic
     assert out["kyc_status"] == "pending" and out["aml_hit"] is False and out["risk_level"] == 7
     investor = Investor.objects.get(pk=investor.pk)
     assert investor.kyc.status == "pending" and investor.aml_screenings.count() == 1
+
+
+def test_a_result_that_overtakes_the_providers_answer_still_clears_the_onboarding_kyc(
+    sandbox, live_server, alice, alice_household, settings, monkeypatch
+):
+    """The zero-delay sandbox posts its result while the workflow's node is still waiting for
+    the answer to the start (made certain here: the start answers only once the callback has
+    been received). The attempt was recorded before the provider was called, so the result
+    applies at once — no pending verification left for the 5-minute poll."""
+    settings.KYC_CALLBACK_URL = f"{live_server.url}{reverse('compliance:kyc_webhook')}"
+    real_provider = kyc_adapter.get_provider()
+
+    class AnswersLate:
+        name = real_provider.name
+
+        def start(self, **kwargs):
+            started = real_provider.start(**kwargs)
+            for _ in range(100):
+                if sandbox.delivered:
+                    break
+                time.sleep(0.05)
+            return started
+
+        def fetch(self, **kwargs):
+            return real_provider.fetch(**kwargs)
+
+    monkeypatch.setattr(kyc_adapter, "get_provider", lambda: AnswersLate())
+    investor = investor_named(alice_household, "Quick")
+    out = onboard_investor(investor=investor, acting_user=alice.user)
+    assert sandbox.delivered and sandbox.delivered[-1][1] == 200  # received before the start's answer
+    assert out["kyc_status"] == "pending"  # what the node saw
+    verification = KYCVerification.objects.get(investor=investor)
+    assert verification.status == "approved"
+    assert verification.redirect_url.startswith(sandbox.url)  # the start's answer kept, the result not undone
+
+
+def test_a_provider_outage_leaves_the_verification_as_it_was(alice, alice_household, settings):
+    settings.KYC_URL = "http://127.0.0.1:9"  # nothing listens
+    investor = investor_named(alice_household, "Outage")
+    with pytest.raises(Exception, match="unavailable"):
+        onboard_investor(investor=investor, acting_user=alice.user)
+    assert KYCVerification.objects.filter(investor=investor).values_list("status", flat=True).first() == "not_started"
+    with pytest.raises(Exception, match="unavailable"):
+        services.kyc_start(investor=investor, acting_user=alice.user)
+    assert KYCVerification.objects.filter(investor=investor).values_list("status", flat=True).first() == "not_started"

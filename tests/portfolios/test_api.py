@@ -322,6 +322,21 @@ def test_the_advisor_changes_settings_and_the_model(api, alice, modelled):
     assert body["max_drift"] is None
 
 
+def test_the_advisor_sets_dividend_reinvestment_through_the_api(api, alice, bob, modelled):
+    url = f"/api/v1/accounts/{modelled.pk}/"
+    assert api(alice.user).get(url).json()["reinvest_dividends"] is False
+    answer = api(alice.user).patch(url, {"reinvest_dividends": True}, format="json")
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["reinvest_dividends"] is True
+    modelled.refresh_from_db()
+    assert modelled.reinvest_dividends is True and modelled.history.latest().history_user == alice.user
+    refused = api(alice.user).patch(url, {"reinvest_dividends": "sometimes"}, format="json")
+    assert refused.status_code == 400 and "reinvest_dividends" in str(refused.json())
+    assert api(bob.user).patch(url, {"reinvest_dividends": False}, format="json").status_code == 404
+    modelled.refresh_from_db()
+    assert modelled.reinvest_dividends is True
+
+
 @pytest.mark.usefixtures("uncached")  # the database path: the N+1 guard, not cache hits
 def test_accounts_keep_a_fixed_query_count_for_10_and_500(api, alice, securities, model_60_40):
     client = api(alice.user, "read")

@@ -5,6 +5,7 @@ future date, an unsuitable model) shows on the page and saves nothing; a save re
 advisor on the history row; other people's objects are 404s.
 """
 
+import re
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -216,6 +217,21 @@ def test_it_saves_settings_and_a_model_with_the_advisor_on_history(
     assert account.cash_reserve == Decimal("0.02")
     assert account.fractional_shares is True
     assert account.history.latest().history_user == alice.user
+
+
+def test_the_advisor_turns_dividend_reinvestment_on_and_off_on_the_settings_form(verified_client, alice, account):
+    url = reverse("portfolios:account_settings", args=[account.pk])
+    page = verified_client(alice.user).get(url).content.decode()
+    assert 'name="reinvest_dividends"' in page and "Reinvest dividends" in page
+    assert verified_client(alice.user).post(url, settings_post(reinvest_dividends="on")).status_code == 302
+    account.refresh_from_db()
+    assert account.reinvest_dividends is True
+    assert account.history.latest().history_user == alice.user
+    page = verified_client(alice.user).get(url).content.decode()
+    assert re.search(r'<input[^>]*name="reinvest_dividends"[^>]*checked', page)
+    assert verified_client(alice.user).post(url, settings_post()).status_code == 302  # the box unticked
+    account.refresh_from_db()
+    assert account.reinvest_dividends is False
 
 
 def test_it_refuses_an_unsuitable_model_and_changes_nothing(verified_client, alice, account, model_60_40):

@@ -123,7 +123,9 @@ def account_opening_record(*, request_id: str, number: str, acting_user: Any) ->
     request.opened_at = timezone.now()
     request.last_error = ""
     save_attributed(request, acting_user=acting_user, reason="opened at the custodian", validate=False)
-    # EVENTS (issue 14, `events` helper): event_emit("account.opened", request.account) here, in this transaction.
+    portfolio_services.account_opened_emit(
+        InvestmentAccount.objects.select_related("household").get(pk=request.account_id)
+    )
     return "account opened"
 
 
