@@ -169,6 +169,12 @@ class WebServer:
         self.thread.join(timeout=5)
 
 
+def celery_default_queue() -> str:
+    from kronos.celery import app as celery_app
+
+    return str(celery_app.conf.task_default_queue or "celery")
+
+
 def _business_days_before(days: list[date], day: date, n: int) -> date | None:
     earlier = [d for d in days if d <= day]
     return earlier[-1 - n] if len(earlier) > n else None
@@ -883,7 +889,9 @@ class Simulation:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
-                f"--queues={queue}",
+                # The chunks go to the simulation's queue; the stages after the scan are queued by the
+                # worker itself, on the default queue (OPERATIONS_QUEUE is this process's setting only).
+                f"--queues={queue},{celery_default_queue()}",
                 "--loglevel=INFO",
                 f"--hostname={name}-{os.getpid()}@%h",
             ],
