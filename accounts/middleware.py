@@ -1,5 +1,10 @@
 """Second factor for staff: advisors, compliance officers and operations must verify a
-TOTP device before any page when KRONOS_ENFORCE_2FA is on (the embedded demo turns it off)."""
+TOTP device before any page when KRONOS_ENFORCE_2FA is on (the embedded demo turns it off).
+
+Every path is gated unless listed here. The OAuth endpoints that authenticate a *client*
+(token, revoke, introspect, the metadata documents) are exempt; /o/authorize/, where a
+signed-in user grants a client access, is not: a token must never be had with the password
+alone where pages would ask for the second factor."""
 
 from collections.abc import Callable
 from typing import Any
@@ -8,6 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import urlencode
 from django_otp.middleware import OTPMiddleware
 
 from kronos import readcache
@@ -21,7 +27,10 @@ EXEMPT_PREFIXES = (
     "/accounts/password-reset/",
     "/accounts/reset/",
     "/webhooks/",
-    "/o/",
+    "/o/token/",
+    "/o/revoke_token/",
+    "/o/introspect/",
+    "/o/.well-known/",
     "/metrics",
 )
 
@@ -32,7 +41,7 @@ class RequireSecondFactorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if settings.KRONOS_ENFORCE_2FA and self._must_verify(request):
-            return redirect(f"{reverse('accounts:two_factor')}?next={request.get_full_path()}")
+            return redirect(f"{reverse('accounts:two_factor')}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
 
     @staticmethod

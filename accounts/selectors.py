@@ -5,10 +5,11 @@ advise; compliance officers and operations every household of their firm. Anythi
 is a 404, so ids cannot be probed.
 """
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Concat
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Household, HouseholdMember, Role, User
+from accounts.models import Household, HouseholdMember, Investor, Role, User
 
 
 def household_scope_q(*, user: User, prefix: str = "") -> Q:
@@ -28,11 +29,32 @@ def household_scope_q(*, user: User, prefix: str = "") -> Q:
     return q
 
 
+def household_search_q(search: str, *, prefix: str = "") -> Q:
+    """Households (or rows reached through `prefix`) whose name, or one of whose investors' names,
+    contains `search`: first, last or full name ("Wei Chen", "Chen Wei", "Chen, Wei"). A subquery,
+    so a household with two matching investors is one row and the caller's query count holds."""
+    search = " ".join(search.split())
+    if not search:
+        return Q()
+    investors = (
+        Investor.objects.annotate(
+            _first_last=Concat("first_name", Value(" "), "last_name"),
+            _last_first=Concat("last_name", Value(" "), "first_name"),
+            _last_comma_first=Concat("last_name", Value(", "), "first_name"),
+        )
+        .filter(
+            Q(_first_last__icontains=search) | Q(_last_first__icontains=search) | Q(_last_comma_first__icontains=search)
+        )
+        .values("memberships__household_id")
+    )
+    return Q(**{f"{prefix}name__icontains": search}) | Q(**{f"{prefix}pk__in": investors})
+
+
 def household_list_for_user(*, user: User, search: str = "") -> QuerySet[Household]:
     """The user's households with advisor and investors loaded in a fixed number of queries."""
     qs = Household.objects.filter(pk__in=Household.objects.filter(household_scope_q(user=user)).values("pk"))
     if search:
-        qs = qs.filter(Q(name__icontains=search) | Q(investors__last_name__icontains=search)).distinct()
+        qs = qs.filter(household_search_q(search))
     return (
         qs.select_related("advisor__user", "firm")
         .prefetch_related(

@@ -16,6 +16,7 @@ from django.utils.text import slugify
 
 from accounts.errors import AccountsError
 from accounts.models import Advisor, Firm, Household, HouseholdMember, IdempotencyKey, Investor, Role, User
+from accounts.permissions import may_change_privileges
 from kronos.history import save_attributed
 
 SYSTEM_USER_EMAIL = "system@kronos.internal"
@@ -44,9 +45,12 @@ def user_create(
     is_staff: bool = False,
     acting_user: User | None = None,
 ) -> User:
-    """Create a login with the given roles. Refuses a duplicate email (case-insensitive)."""
+    """Create a login with the given roles. Refuses a duplicate email (case-insensitive), and
+    roles or the staff flag unless a superuser (or a job, or the shell) grants them."""
     email = User.objects.normalize_email(email).strip().lower()
     role_names = list(roles)
+    if (role_names or is_staff) and not may_change_privileges(acting_user=acting_user, user=None):
+        raise AccountsError("Only a superuser grants roles or staff access.", field="roles")
     unknown = set(role_names) - set(Role.values)
     if unknown:
         raise AccountsError(f"Unknown role: {', '.join(sorted(unknown))}.", field="roles")
@@ -74,6 +78,9 @@ def firm_create(*, name: str, acting_user: User | None, slug: str = "", time_zon
 
 @transaction.atomic
 def advisor_create(*, user: User, firm: Firm, acting_user: User | None, crd_number: str = "") -> Advisor:
+    """Make `user` an advisor of `firm` (the advisor role): a superuser's decision, never their own."""
+    if not may_change_privileges(acting_user=acting_user, user=user):
+        raise AccountsError("Only a superuser grants the advisor role, and not to themselves.", field="user")
     advisor = Advisor(user=user, firm=firm, crd_number=crd_number)
     try:
         save_attributed(advisor, acting_user=acting_user, reason="advisor created")
@@ -141,6 +148,8 @@ def investor_create(
     """Create an investor (optionally with a login) and add them to a household."""
     if date_of_birth and date_of_birth > timezone.localdate():
         raise AccountsError("The date of birth cannot be in the future.", field="date_of_birth")
+    if user is not None and not may_change_privileges(acting_user=acting_user, user=user):
+        raise AccountsError("Only a superuser gives a login the investor role.", field="user")
     investor = Investor(
         firm=firm,
         first_name=first_name.strip(),

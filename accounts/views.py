@@ -44,6 +44,8 @@ def home(request: AuthedHttpRequest) -> HttpResponse:
         return redirect(_first_existing("compliance:dashboard", "accounts:household_list"))
     if Role.OPERATIONS in roles and request.user.is_staff:
         return redirect(_first_existing("trading:operations", "admin:index"))
+    if Role.INVESTOR in roles:  # their accounts and what they are worth, not a list of one household
+        return redirect(_first_existing("portfolios:my_accounts", "accounts:household_list"))
     return redirect("accounts:household_list")
 
 

@@ -15,6 +15,22 @@ class DecisionForm(forms.Form):
         cast(forms.ChoiceField, self.fields["decision"]).choices = choices
 
 
+class OrderReviewForm(DecisionForm):
+    """An officer's decision on an order in review: nothing is chosen for them, and a rejection
+    says why (the advisor reads the note as the order's reason)."""
+
+    def __init__(self, *args, choices: list[tuple[str, str]], **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, choices=choices, **kwargs)
+        self.fields["decision"].error_messages["required"] = "Choose approve or reject."
+        cast(forms.ChoiceField, self.fields["decision"]).choices = [("", "Choose a decision…"), *choices]
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean() or {}
+        if data.get("decision") == "reject" and not (data.get("note") or "").strip():
+            self.add_error("note", "Write why the order is rejected: the advisor reads this note.")
+        return data
+
+
 class NoteForm(forms.Form):
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
 

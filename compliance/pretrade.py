@@ -114,17 +114,27 @@ def kyc_problem(account: Any, owners: list[HouseholdMember] | None = None) -> st
     return None
 
 
-def aml_problem(account: Any, owners: list[HouseholdMember] | None = None) -> str | None:
-    owners = _owners(account) if owners is None else owners
-    cases = list(
+def _freezing_cases(account: Any, owners: list[HouseholdMember]) -> list[AMLCase]:
+    return list(
         AMLCase.objects.filter(investor_id__in=[m.investor_id for m in owners], status__in=AMLCase.FREEZING)
         .select_related("investor")
         .order_by("id")
     )
+
+
+def _aml_message(cases: list[AMLCase]) -> str | None:
+    confirmed = sorted({c.investor.full_name for c in cases if c.status == AMLCase.Status.CONFIRMED})
+    if confirmed:
+        return f"Trading is frozen: a watch-list (AML) match is confirmed for {', '.join(confirmed)}."
     if cases:
         names = ", ".join(sorted({c.investor.full_name for c in cases}))
         return f"Trading is frozen: an AML screening case is open for {names}."
     return None
+
+
+def aml_problem(account: Any, owners: list[HouseholdMember] | None = None) -> str | None:
+    owners = _owners(account) if owners is None else owners
+    return _aml_message(_freezing_cases(account, owners))
 
 
 def restriction_problem(account: Any) -> str | None:
@@ -214,7 +224,13 @@ def run_pretrade_checks(intent: OrderIntentLike) -> list[CheckResult]:
     owners = _owners(account)
 
     results.append(_result("kyc", rules.kyc_mode, kyc_problem(account, owners), "Every owner is KYC-approved."))
-    results.append(_result("aml", rules.aml_mode, aml_problem(account, owners), "No open AML case."))
+    aml_cases = _freezing_cases(account, owners)
+    if any(c.status == AMLCase.Status.CONFIRMED for c in aml_cases):
+        # A confirmed watch-list match freezes the accounts whatever the firm set its AML rule to:
+        # the rule's mode is for open cases, which may yet be cleared as false positives.
+        results.append(CheckResult("aml", "fail", True, _aml_message(aml_cases) or ""))
+    else:
+        results.append(_result("aml", rules.aml_mode, _aml_message(aml_cases), "No open AML case."))
     results.append(
         _result(
             "account_restriction",

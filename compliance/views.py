@@ -25,7 +25,7 @@ from accounts.selectors import household_get_for_user, household_may_edit
 from compliance import audit, selectors, services
 from compliance.adapters.kyc import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from compliance.errors import ComplianceError
-from compliance.forms import AuditFilterForm, DecisionForm, NoteForm, RiskQuestionnaireForm
+from compliance.forms import AuditFilterForm, DecisionForm, NoteForm, OrderReviewForm, RiskQuestionnaireForm
 from compliance.models import AMLCase, KYCVerification
 from kronos.typing import AuthedHttpRequest
 
@@ -177,14 +177,30 @@ def suitability_resolve(request: AuthedHttpRequest, pk: int) -> HttpResponse:
 # --- Orders in review ------------------------------------------------------------------------------
 
 
-@officer_required
-def order_queue(request: AuthedHttpRequest) -> HttpResponse:
+def _order_queue_page(
+    request: AuthedHttpRequest, *, refused: tuple[int, OrderReviewForm] | None = None, status: int = 200
+) -> HttpResponse:
+    """The queue; `refused` is a decision that did not validate: its row shows the form's errors."""
     orders = selectors.orders_in_review(user=request.user)
+    forms = {}
+    if refused is not None:
+        forms[refused[0]] = refused[1]
     return render(
         request,
         _partial(request, "compliance/order_queue.html", "order-table"),
-        {"orders": list(orders[:200]) if orders is not None else [], "form": DecisionForm(choices=ORDER_DECISIONS)},
+        {
+            "orders": list(orders[:200]) if orders is not None else [],
+            "form": OrderReviewForm(choices=ORDER_DECISIONS),
+            "refused_pk": refused[0] if refused else None,
+            "refused_form": refused[1] if refused else None,
+        },
+        status=status,
     )
+
+
+@officer_required
+def order_queue(request: AuthedHttpRequest) -> HttpResponse:
+    return _order_queue_page(request)
 
 
 @officer_required
@@ -198,10 +214,10 @@ def order_decide(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     # Not in the officer's queue (another firm's, or not waiting for review): 404, like any
     # object that is not theirs.
     order = get_object_or_404(orders, pk=pk)
-    form = DecisionForm(request.POST, choices=ORDER_DECISIONS)
+    form = OrderReviewForm(request.POST, choices=ORDER_DECISIONS)
     if not form.is_valid():
-        messages.error(request, "Choose approve or reject.")
-        return redirect("compliance:order_queue")
+        # Nothing decided: the queue again, this order's row with what is missing.
+        return _order_queue_page(request, refused=(order.pk, form), status=400)
     approve = form.cleaned_data["decision"] == "approve"
     try:
         order_review_decide(order=order, approve=approve, acting_user=request.user, note=form.cleaned_data["note"])
@@ -215,10 +231,14 @@ def order_decide(request: AuthedHttpRequest, pk: int) -> HttpResponse:
 # --- Audit trail -------------------------------------------------------------------------------------
 
 
-def _audit_filter(request: AuthedHttpRequest) -> tuple[AuditFilterForm, audit.AuditFilter]:
+def _audit_filter(request: AuthedHttpRequest) -> tuple[AuditFilterForm, audit.AuditFilter | None]:
+    """The filter on screen, read from the query string by the explorer and the export alike;
+    None when the form is invalid (the page shows its errors, the export refuses)."""
     form = AuditFilterForm(request.GET or None)
     flt = audit.AuditFilter.for_user(request.user)
-    if form.is_valid():
+    if form.is_bound and not form.is_valid():
+        return form, None
+    if form.is_bound:
         data = form.cleaned_data
         flt.model = data["model"] or ""
         flt.object_id = (data["object_id"] or "").strip()
@@ -230,22 +250,35 @@ def _audit_filter(request: AuthedHttpRequest) -> tuple[AuditFilterForm, audit.Au
     return form, flt
 
 
+def _filter_query(request: AuthedHttpRequest) -> str:
+    """The filter's query string, without the page cursor: what the export link carries."""
+    query = request.GET.copy()
+    query.pop("after", None)
+    return query.urlencode()
+
+
 @officer_required
 def audit_explorer(request: AuthedHttpRequest) -> HttpResponse:
     form, flt = _audit_filter(request)
-    entries, next_cursor = audit.audit_page(flt=flt, after=request.GET.get("after", ""), size=50)
-    query = request.GET.copy()
-    query.pop("after", None)
+    entries, next_cursor = (
+        audit.audit_page(flt=flt, after=request.GET.get("after", ""), size=50) if flt is not None else ([], "")
+    )
     return render(
         request,
         _partial(request, "compliance/audit.html", "audit-table"),
-        {"form": form, "entries": entries, "next_cursor": next_cursor, "query": query.urlencode()},
+        {"form": form, "entries": entries, "next_cursor": next_cursor, "query": _filter_query(request)},
+        status=400 if flt is None and not request.htmx else 200,
     )
 
 
 @officer_required
-def audit_csv(request: AuthedHttpRequest) -> StreamingHttpResponse:
-    _, flt = _audit_filter(request)
+def audit_csv(request: AuthedHttpRequest) -> HttpResponseBase:
+    """Exactly the entries the explorer shows for the same query string (same form, same
+    selector), streamed; an invalid filter is refused rather than read as "everything"."""
+    form, flt = _audit_filter(request)
+    if flt is None:
+        errors = "; ".join(f"{name}: {' '.join(str(e) for e in errs)}" for name, errs in form.errors.items())
+        return HttpResponse(f"Invalid filter: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
     writer = csv.writer(audit.Echo())
     rows = (writer.writerow(row) for row in audit.csv_rows(audit.audit_iter(flt=flt)))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")

@@ -100,6 +100,8 @@ TEMPLATES = [
                 "accounts.context_processors.navigation",
                 "kronos.readcache.csrf_placeholder",
             ],
+            # The portal's number filters (money, price, percent, quantity) in every template.
+            "builtins": ["kronos.templatetags.kronos_format"],
         },
     }
 ]

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from oauth2_provider import urls as oauth2_urls
+from oauth2_provider import views as oauth2_views
 
 from kronos import health, metrics
 
@@ -25,11 +27,24 @@ api_v1: list[URLPattern | URLResolver] = [
     path("redoc/", csp_update(API_DOCS_CSP)(SpectacularRedocView.as_view(url_name="schema")), name="api-redoc"),
 ]
 
+# django-oauth-toolkit's endpoints, but not its user-facing pages: OAuth clients are created by staff in
+# the admin (behind the second factor), never registered by a signed-in user, and grants are not
+# listed or revoked through the toolkit's own pages (the device flow, OpenID Connect and dynamic
+# client registration are not offered either). /o/authorize/ is behind the second-factor gate
+# (accounts.middleware) like every page; token, revoke and introspect authenticate the client.
+oauth2_patterns: list[URLPattern | URLResolver] = [
+    *oauth2_urls.metadata_urlpatterns,
+    path("authorize/", oauth2_views.AuthorizationView.as_view(), name="authorize"),
+    path("token/", oauth2_views.TokenView.as_view(), name="token"),
+    path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
+    path("introspect/", oauth2_views.IntrospectTokenView.as_view(), name="introspect"),
+]
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
-    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("o/", include((oauth2_patterns, "oauth2_provider"), namespace="oauth2_provider")),
     path("api/v1/", include(api_v1)),
     path("", include("accounts.urls")),
     path("", include("portfolios.urls")),

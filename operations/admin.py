@@ -1,6 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from kronos.admin import SUPERUSER_ONLY, FirmScopedAdmin
 from operations.models import (
     BillingRun,
     FeeAssignment,
@@ -13,7 +14,8 @@ from operations.models import (
 )
 
 
-class JobChunkInline(admin.TabularInline):
+class JobChunkInline(FirmScopedAdmin, admin.TabularInline):
+    firm_scope = SUPERUSER_ONLY
     model = JobChunk
     extra = 0
     readonly_fields = ("index", "status", "attempts", "counts", "finished_at")
@@ -23,7 +25,10 @@ class JobChunkInline(admin.TabularInline):
 
 
 @admin.register(JobRun)
-class JobRunAdmin(admin.ModelAdmin):
+class JobRunAdmin(FirmScopedAdmin, admin.ModelAdmin):
+    # A run covers every firm and its errors name their accounts; staff read runs at /ops/jobs/,
+    # which shows each firm only its own errors.
+    firm_scope = SUPERUSER_ONLY
     list_display = ["job", "business_date", "status", "started_at", "finished_at", "chunks_done", "chunks_total"]
     list_filter = ["job", "status"]
     date_hierarchy = "business_date"
@@ -32,7 +37,8 @@ class JobRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReconciliationBreak)
-class ReconciliationBreakAdmin(SimpleHistoryAdmin):
+class ReconciliationBreakAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
+    firm_scope = ("account__household__firm",)
     list_display = ["account", "business_date", "asset", "ours", "theirs", "difference", "status"]
     list_filter = ["status", "business_date"]
     list_select_related = ["account"]
@@ -43,27 +49,31 @@ class ReconciliationBreakAdmin(SimpleHistoryAdmin):
         return False
 
 
-class FeeTierInline(admin.TabularInline):
+class FeeTierInline(FirmScopedAdmin, admin.TabularInline):
+    firm_scope = ("schedule__firm",)
     model = FeeTier
     extra = 0
 
 
 @admin.register(FeeSchedule)
-class FeeScheduleAdmin(SimpleHistoryAdmin):
+class FeeScheduleAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
+    firm_scope = ("firm",)
     list_display = ["name", "firm", "method", "flat_bps", "basis", "is_active"]
     list_filter = ["method", "basis", "is_active"]
     inlines = [FeeTierInline]
 
 
 @admin.register(FeeAssignment)
-class FeeAssignmentAdmin(SimpleHistoryAdmin):
+class FeeAssignmentAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
+    firm_scope = ("household__firm",)
     list_display = ["household", "schedule"]
     list_select_related = ["household", "schedule"]
     autocomplete_fields = ["household"]
 
 
 @admin.register(BillingRun)
-class BillingRunAdmin(SimpleHistoryAdmin):
+class BillingRunAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
+    firm_scope = ("firm",)
     list_display = ["firm", "period_start", "period_end", "status", "total", "charge_count"]
     list_filter = ["status"]
     readonly_fields = ["total", "charge_count", "approved_by", "approved_at", "created_by"]
@@ -73,7 +83,8 @@ class BillingRunAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(FeeCharge)
-class FeeChargeAdmin(SimpleHistoryAdmin):
+class FeeChargeAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
+    firm_scope = ("account__household__firm",)
     list_display = ["account", "period_start", "basis_amount", "effective_bps", "days_billed", "amount", "status"]
     list_filter = ["status", "period_start"]
     list_select_related = ["account"]

@@ -1,7 +1,7 @@
 """The scheduled jobs, each a thin composition of other apps' services (operations is the top app).
 
-The nightly chain for a business date is NIGHTLY: prices -> valuations -> drift scan ->
-settlement -> reconciliation. Other apps' services are imported when a job runs, so a service
+The nightly chain for a business date is NIGHTLY: prices -> corporate actions -> valuations ->
+drift scan -> settlement -> reconciliation. Other apps' services are imported when a job runs, so a service
 another engineer has not shipped yet fails that job with a readable error instead of breaking
 the import of this module.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -23,7 +23,12 @@ from portfolios.models import InvestmentAccount
 
 logger = logging.getLogger(__name__)
 
-NIGHTLY = ("prices", "valuations", "drift_scan", "settlement", "reconciliation")
+NIGHTLY = ("prices", "corporate_actions", "valuations", "drift_scan", "settlement", "reconciliation")
+
+#: The corporate actions imported each night: ex-dates from a week back (a missed night catches
+#: up) to a month ahead (announcements arrive before their ex-date).
+CORPORATE_ACTIONS_BACK_DAYS = 7
+CORPORATE_ACTIONS_AHEAD_DAYS = 31
 
 
 def _service(path: str) -> Callable[..., Any]:
@@ -87,6 +92,34 @@ def prices_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
     outcome = ChunkOutcome()
     for key in ("rows", "inserted", "changed"):
         outcome.add(key, int(getattr(result, key, 0) or 0))
+    return outcome
+
+
+def corporate_actions_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
+    """Import the provider's dividends and splits around the day, then process the day's ex-dates
+    and pay dates (before valuations, so the night's values and the drift scan see them). A
+    provider that cannot be reached is recorded as an error; actions already known are still
+    processed."""
+    outcome = ChunkOutcome()
+    try:
+        imported = _service("portfolios.corporate_actions.corporate_actions_import")(
+            start=business_date - timedelta(days=CORPORATE_ACTIONS_BACK_DAYS),
+            end=business_date + timedelta(days=CORPORATE_ACTIONS_AHEAD_DAYS),
+            acting_user=acting_user,
+        )
+        outcome.add("imported", imported.created)
+        for skipped in imported.skipped:
+            outcome.errors.append({"account_id": None, "firm_id": None, "error": f"not imported: {skipped}"[:500]})
+    except Exception as exc:  # noqa: BLE001 -- the provider's outage must not stop the known actions
+        outcome.fail(account_id=None, error=f"corporate actions not imported: {type(exc).__name__}: {exc}")
+    result = _service("portfolios.corporate_actions.corporate_actions_process")(
+        as_of=business_date, acting_user=acting_user
+    )
+    for key, value in result.as_counts().items():
+        if key != "failed":
+            outcome.add(key, value)
+    for error in result.errors:
+        outcome.fail(account_id=None, error=f"corporate action not processed: {error}")
     return outcome
 
 
@@ -194,6 +227,7 @@ def billing_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
 
 
 register(Stage("prices", single=prices_step))
+register(Stage("corporate_actions", single=corporate_actions_step))
 register(Stage("valuations", accounts=_open_accounts, chunk=valuations_chunk))
 register(Stage("drift_scan", accounts=_modelled_accounts, chunk=drift_scan_chunk))
 register(Stage("settlement", single=settlement_step))

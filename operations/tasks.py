@@ -45,7 +45,7 @@ def run_stage(name: str, business_date: str | None = None, then: list[str] | Non
 
 @shared_task(name="operations.nightly", **TASK_OPTIONS)
 def nightly(business_date: str | None = None) -> None:
-    """After the close: prices -> valuations -> drift scan -> settlement -> reconciliation."""
+    """After the close: prices -> corporate actions -> valuations -> drift scan -> settlement -> reconciliation."""
     first, *rest = stages.NIGHTLY
     jobs.stage_start(first, _day(business_date), then=rest)
 

@@ -7,6 +7,7 @@ app_name = "operations"
 urlpatterns = [
     path("ops/", views.dashboard, name="dashboard"),
     path("ops/jobs/", views.job_list, name="job_list"),
+    path("ops/jobs/nightly/run/", views.nightly_run_now, name="nightly_run_now"),
     path("ops/jobs/<int:pk>/", views.job_detail, name="job_detail"),
     path("ops/breaks/", views.break_list, name="break_list"),
     path("ops/breaks/<int:pk>/resolve/", views.break_resolve, name="break_resolve"),

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
+from kronos import formatting
 from kronos.typing import AuthedHttpRequest
 from operations import selectors, services
 from operations.errors import OperationsError
@@ -48,6 +49,15 @@ def dashboard(request: AuthedHttpRequest) -> HttpResponse:
         "operations/dashboard.html",
         {"runs": runs, "open_breaks": open_breaks, "billing_runs": billing, "nightly": NIGHTLY},
     )
+
+
+@operations_required
+@require_POST
+def nightly_run_now(request: AuthedHttpRequest) -> HttpResponse:
+    """The dashboard's "Run now": queue tonight's chain for today (once; see the service)."""
+    result = services.nightly_run_now(acting_user=request.user)
+    (messages.success if result.queued else messages.info)(request, result.message)
+    return redirect("operations:dashboard")
 
 
 @operations_required
@@ -156,7 +166,9 @@ def billing_approve(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     else:
         failed = run.charges.filter(status=FeeCharge.Status.FAILED).count()
         messages.success(
-            request, f"Billing approved: {run.total} debited" + (f", {failed} not debited." if failed else ".")
+            request,
+            f"Billing approved: {formatting.money(run.total)} debited"
+            + (f", {failed} not debited." if failed else "."),
         )
     return redirect("operations:billing_detail", pk=run.pk)
 

@@ -5,10 +5,13 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from simple_history.admin import SimpleHistoryAdmin
 
+from kronos.admin import SHARED, FirmScopedAdmin
 from kronos.retention import RetainedAdminMixin
 from portfolios.errors import PortfoliosError
 from portfolios.models import (
     CashBalance,
+    CorporateAction,
+    CorporateActionEntitlement,
     InvestmentAccount,
     JournalEntry,
     LedgerBook,
@@ -25,7 +28,7 @@ from portfolios.models import (
 from portfolios.services import _clean_targets
 
 
-class ReadOnlyAdmin(SimpleHistoryAdmin):
+class ReadOnlyAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
     """Ledger rows change only through `portfolios.ledger`: the admin shows them, never edits."""
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
@@ -39,14 +42,16 @@ class ReadOnlyAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Security)
-class SecurityAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
+class SecurityAdmin(FirmScopedAdmin, RetainedAdminMixin, SimpleHistoryAdmin):
+    firm_scope = SHARED
     list_display = ["symbol", "name", "asset_class", "currency", "is_active"]
     list_filter = ["asset_class", "is_active"]
     search_fields = ["symbol", "name"]
 
 
 @admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
+class PriceAdmin(FirmScopedAdmin, admin.ModelAdmin):
+    firm_scope = SHARED
     # The model fields' validators refuse closes <= 0 and future dates in this form.
     list_display = ["security", "date", "close", "source", "updated_at"]
     list_filter = ["source"]
@@ -74,7 +79,8 @@ class ModelTargetFormSet(BaseInlineFormSet):
             raise ValidationError(exc.message) from exc
 
 
-class ModelTargetInline(admin.TabularInline):
+class ModelTargetInline(FirmScopedAdmin, admin.TabularInline):
+    firm_scope = ("model__firm",)
     model = ModelTarget
     formset = ModelTargetFormSet
     extra = 0
@@ -82,7 +88,8 @@ class ModelTargetInline(admin.TabularInline):
 
 
 @admin.register(ModelPortfolio)
-class ModelPortfolioAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
+class ModelPortfolioAdmin(FirmScopedAdmin, RetainedAdminMixin, SimpleHistoryAdmin):
+    firm_scope = ("firm",)
     list_display = ["name", "firm", "risk_level", "cash_target", "is_active"]
     list_filter = ["firm", "is_active", "risk_level"]
     search_fields = ["name"]
@@ -93,12 +100,15 @@ class ModelPortfolioAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
 class ModelTargetAdmin(ReadOnlyAdmin):
     """Targets change with their model (whose form checks the 100% rule), never one by one."""
 
+    firm_scope = ("model__firm",)
+
     list_display = ["model", "security", "weight"]
     list_select_related = ["model", "security"]
 
 
 @admin.register(InvestmentAccount)
-class InvestmentAccountAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
+class InvestmentAccountAdmin(FirmScopedAdmin, RetainedAdminMixin, SimpleHistoryAdmin):
+    firm_scope = ("household__firm",)
     # The model is assigned on the advisor's pages or the API, through `model_assign`, which
     # runs the suitability check; the admin shows it but cannot bypass that check.
     readonly_fields = ["model"]
@@ -111,12 +121,14 @@ class InvestmentAccountAdmin(RetainedAdminMixin, SimpleHistoryAdmin):
 
 @admin.register(LedgerBook)
 class LedgerBookAdmin(ReadOnlyAdmin):
+    firm_scope = ("firm", "account__household__firm")
     list_display = ["code", "kind", "name", "firm"]
     list_filter = ["kind"]
     search_fields = ["code", "name"]
 
 
-class PostingInline(admin.TabularInline):
+class PostingInline(FirmScopedAdmin, admin.TabularInline):
+    firm_scope = ("book__firm", "book__account__household__firm")
     model = Posting
     extra = 0
     can_delete = False
@@ -128,6 +140,7 @@ class PostingInline(admin.TabularInline):
 
 @admin.register(JournalEntry)
 class JournalEntryAdmin(ReadOnlyAdmin):
+    firm_scope = ("postings__book__firm", "postings__book__account__household__firm")
     list_display = ["id", "kind", "effective_date", "memo", "created_by", "reference_type", "reference_id"]
     list_filter = ["kind"]
     search_fields = ["memo", "idempotency_key", "reference_id"]
@@ -137,12 +150,14 @@ class JournalEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(Posting)
 class PostingAdmin(ReadOnlyAdmin):
+    firm_scope = ("book__firm", "book__account__household__firm")
     list_display = ["entry", "book", "security", "currency", "quantity"]
     list_select_related = ["entry", "book", "security"]
 
 
 @admin.register(Position)
 class PositionAdmin(ReadOnlyAdmin):
+    firm_scope = ("account__household__firm",)
     list_display = ["account", "security", "quantity", "updated_at"]
     list_select_related = ["account", "security"]
     search_fields = ["account__custodian_account_number", "security__symbol"]
@@ -150,12 +165,14 @@ class PositionAdmin(ReadOnlyAdmin):
 
 @admin.register(CashBalance)
 class CashBalanceAdmin(ReadOnlyAdmin):
+    firm_scope = ("account__household__firm",)
     list_display = ["account", "currency", "amount", "updated_at"]
     list_select_related = ["account"]
 
 
 @admin.register(TaxLot)
 class TaxLotAdmin(ReadOnlyAdmin):
+    firm_scope = ("account__household__firm",)
     list_display = [
         "account",
         "security",
@@ -170,11 +187,107 @@ class TaxLotAdmin(ReadOnlyAdmin):
 
 @admin.register(LotClosure)
 class LotClosureAdmin(ReadOnlyAdmin):
+    firm_scope = ("lot__account__household__firm",)
     list_display = ["lot", "quantity", "proceeds", "cost", "gain", "closed_on"]
 
 
 @admin.register(ValuationSnapshot)
 class ValuationSnapshotAdmin(ReadOnlyAdmin):
+    firm_scope = ("account__household__firm",)
     list_display = ["account", "date", "market_value", "cash", "net_external_flow"]
     list_select_related = ["account"]
     date_hierarchy = "date"
+
+
+class EntitlementInline(FirmScopedAdmin, admin.TabularInline):
+    firm_scope = ("account__household__firm",)  # an action is shared; its entitlements are each firm's
+    model = CorporateActionEntitlement
+    extra = 0
+    can_delete = False
+    fields = ["account", "quantity", "new_quantity", "fraction", "amount", "cash_in_lieu", "status", "entry"]
+    readonly_fields = ["account", "quantity", "new_quantity", "fraction", "amount", "cash_in_lieu", "status", "entry"]
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(CorporateAction)
+class CorporateActionAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
+    """Operations enter an action the provider missed (or correct one not processed yet). The
+    form shows the model's rules as field errors (ratio > 0, pay date on or after the ex-date,
+    ...); saving goes through `portfolios.corporate_actions`, attributed to the signed-in user."""
+
+    firm_scope = SHARED  # an action belongs to its security, which every firm shares
+    list_display = ["security", "kind", "ex_date", "pay_date", "amount_per_share", "ratio", "status", "source"]
+    list_filter = ["kind", "status", "source"]
+    search_fields = ["security__symbol", "external_id"]
+    date_hierarchy = "ex_date"
+    autocomplete_fields = ["security"]
+    list_select_related = ["security"]
+    fields = [
+        "security",
+        "kind",
+        "ex_date",
+        "record_date",
+        "pay_date",
+        "amount_per_share",
+        "currency",
+        "ratio_numerator",
+        "ratio_denominator",
+        "cash_in_lieu_price",
+        "source",
+        "external_id",
+        "status",
+        "processed_at",
+        "paid_at",
+    ]
+    readonly_fields = ["source", "external_id", "status", "processed_at", "paid_at"]
+    inlines = [EntitlementInline]
+
+    @admin.display(description="ratio")
+    def ratio(self, obj: CorporateAction) -> str:
+        return f"{obj.ratio_numerator}-for-{obj.ratio_denominator}" if obj.ratio_numerator else ""
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # Once processed, an action is history: a mistake is corrected by a new entry, not an edit.
+        if obj is not None and obj.status != CorporateAction.Status.ANNOUNCED:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        from portfolios.corporate_actions import corporate_action_create, corporate_action_update
+
+        try:
+            if change:
+                corporate_action_update(action=obj, acting_user=request.user)
+                return
+            created = corporate_action_create(
+                security=obj.security,
+                kind=obj.kind,
+                ex_date=obj.ex_date,
+                record_date=obj.record_date,
+                pay_date=obj.pay_date,
+                amount_per_share=obj.amount_per_share,
+                ratio_numerator=obj.ratio_numerator,
+                ratio_denominator=obj.ratio_denominator,
+                cash_in_lieu_price=obj.cash_in_lieu_price,
+                currency=obj.currency,
+                source="manual",
+                acting_user=request.user,
+            )
+        except PortfoliosError as exc:  # the form validated the same rules; a race is all that is left
+            raise ValidationError(exc.message) from exc
+        obj.pk, obj.status = created.pk, created.status
+        obj._state.adding = False
+
+
+@admin.register(CorporateActionEntitlement)
+class CorporateActionEntitlementAdmin(ReadOnlyAdmin):
+    firm_scope = ("account__household__firm",)
+    list_display = ["action", "account", "quantity", "new_quantity", "amount", "cash_in_lieu", "status", "reinvest"]
+    list_filter = ["status", "reinvest"]
+    list_select_related = ["action__security", "account"]
+    search_fields = ["account__custodian_account_number", "action__security__symbol"]

@@ -21,7 +21,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import household_scope_q
+from accounts.selectors import household_scope_q, household_search_q
 from portfolios import rebalancing
 from portfolios.models import (
     ZERO,
@@ -180,10 +180,11 @@ def account_list_for_user(
     scoped = InvestmentAccount.objects.filter(household_scope_q(user=user, prefix="household__")).values("pk")
     qs = account_queryset(as_of=as_of).filter(pk__in=scoped)
     if search:
+        # Account name or number, household name, or a client's name (first, last or full).
         qs = qs.filter(
             Q(name__icontains=search)
             | Q(custodian_account_number__icontains=search)
-            | Q(household__name__icontains=search)
+            | household_search_q(search, prefix="household__")
         )
     if household_id is not None:
         qs = qs.filter(household_id=household_id)

@@ -430,6 +430,7 @@ ACCOUNT_SETTINGS = frozenset(
         "min_trade_amount",
         "fractional_shares",
         "rebalance_mode",
+        "reinvest_dividends",
     }
 )
 ACCOUNT_EDITABLE_FIELDS = ACCOUNT_SETTINGS | {"name", "account_type", "status"}
@@ -457,6 +458,8 @@ def _validate_settings(values: dict[str, Any]) -> dict[str, Any]:
             raise PortfoliosError("The minimum trade cannot be negative.", field="min_trade_amount")
     if "band_mode" in values and values["band_mode"] not in InvestmentAccount.BandMode.values:
         raise PortfoliosError(f"'{values['band_mode']}' is not a band mode.", field="band_mode")
+    if "reinvest_dividends" in values and not isinstance(values["reinvest_dividends"], bool):
+        raise PortfoliosError("Reinvesting dividends is yes or no (true or false).", field="reinvest_dividends")
     if "rebalance_mode" in values and values["rebalance_mode"] not in InvestmentAccount.RebalanceMode.values:
         raise PortfoliosError(f"'{values['rebalance_mode']}' is not a rebalance mode.", field="rebalance_mode")
     return out

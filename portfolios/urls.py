@@ -8,6 +8,7 @@ app_name = "portfolios"
 
 urlpatterns = [
     path("book/", views.book, name="book"),
+    path("my/accounts/", views.my_accounts, name="my_accounts"),
     path("accounts/<int:pk>/", views.account_detail, name="account_detail"),
     path("households/<int:pk>/accounts/", views.household_accounts, name="household_accounts"),
     path("accounts/<int:pk>/settings/", views.account_settings, name="account_settings"),

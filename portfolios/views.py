@@ -2,15 +2,15 @@
 
 Each view: a user-scoped getter (404 for another user's object) -> selectors -> a full
 page, or on an HTMX request the named partial of the same template. Numbers are turned
-into display strings here, at one named rounding place (`_money`, `_percent`:
-ROUND_HALF_EVEN), so templates never round.
+into display strings here by the portal's one display rule (`kronos.formatting`: money,
+percent and quantity, ROUND_HALF_EVEN), the rule the templates' filters apply too.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -29,7 +29,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.models import Role
 from accounts.selectors import household_get_for_user, household_may_edit
-from kronos import readcache
+from kronos import formatting, readcache
 from kronos.errors import DomainError
 from kronos.typing import AuthedHttpRequest
 from portfolios import charts, services
@@ -48,7 +48,6 @@ from portfolios.selectors import account_get_for_user, account_list_for_user, mo
 from portfolios.selectors_web import account_overview, account_total, book_accounts, book_for_user, drift_reports
 
 BOOK_PAGE_SIZE = 50
-CENT = Decimal("0.01")
 #: Trading adds its actions (Rebalance, orders) by providing the first template; until then the empty slot renders.
 ACCOUNT_ACTIONS_TEMPLATES = ["trading/_account_actions.html", "portfolios/_account_actions_slot.html"]
 STAFF_ROLES = {Role.ADVISOR, Role.COMPLIANCE, Role.OPERATIONS}
@@ -58,29 +57,15 @@ STAFF_ROLES = {Role.ADVISOR, Role.COMPLIANCE, Role.OPERATIONS}
 
 
 def _money(amount: Decimal | None, currency: str = "USD") -> str:
-    if amount is None:
-        return "—"
-    value = Decimal(amount).quantize(CENT, rounding=ROUND_HALF_EVEN)
-    if value == 0:
-        value = abs(value)
-    symbol = "$" if currency == "USD" else f"{currency} "
-    sign = "−" if value < 0 else ""
-    return f"{sign}{symbol}{abs(value):,.2f}"
+    return formatting.money(amount, currency)
 
 
 def _percent(fraction: Decimal | None, places: int = 2, signed: bool = False) -> str:
-    if fraction is None:
-        return "—"
-    value = (Decimal(fraction) * 100).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    if value == 0:
-        value = abs(value)
-    text = f"{value:,.{places}f}%"
-    return f"+{text}" if signed and value > 0 else text.replace("-", "−")
+    return formatting.percent(fraction, places, signed=signed)
 
 
 def _quantity(q: Decimal) -> str:
-    text = f"{q:,f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return formatting.quantity(q)
 
 
 def _is_staff(user: Any) -> bool:
@@ -217,7 +202,7 @@ def account_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
             "symbol": p.symbol,
             "name": p.name,
             "quantity": _quantity(p.quantity),
-            "price": _money(p.price, currency) if p.price is not None else "no price",
+            "price": formatting.price(p.price, currency) if p.price is not None else "no price",
             "value": _money(p.market_value, currency),
             "weight": _percent(p.weight),
             "cost_basis": _money(p.cost_basis, currency),
@@ -331,6 +316,45 @@ def household_accounts(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         "show_drift": _is_staff(request.user),
     }
     return render(request, _partial(request, "portfolios/household_accounts.html", "household-accounts"), context)
+
+
+# --- The investor's start page --------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def my_accounts(request: AuthedHttpRequest) -> HttpResponse:
+    """Where an investor lands: every account they hold (across their households) with its value,
+    and the total. Three queries whatever the number of accounts (session, user, the list)."""
+    if _is_staff(request.user):  # staff work from the book and the households list
+        return redirect("accounts:household_list")
+    accounts = list(account_list_for_user(user=request.user))
+    lines = [
+        {
+            "pk": account.pk,
+            "name": account.name,
+            "number": account.custodian_account_number,
+            "type": account.get_account_type_display(),
+            "household": account.household.name,
+            "household_id": account.household_id,
+            "status": account.status,
+            "status_label": account.get_status_display(),
+            "value": _money(account_total(account), account.base_currency),
+            "cash": _money(account.cash, account.base_currency),  # type: ignore[attr-defined]
+        }
+        for account in accounts
+    ]
+    held = [a for a in accounts if a.status != InvestmentAccount.Status.CLOSED]
+    currencies = sorted({a.base_currency for a in held})
+    totals = [
+        _money(sum((account_total(a) for a in held if a.base_currency == currency), Decimal(0)), currency)
+        for currency in currencies
+    ]
+    return render(
+        request,
+        "portfolios/my_accounts.html",
+        {"lines": lines, "totals": totals or [_money(Decimal(0))], "count": len(held)},
+    )
 
 
 # --- Writes: models, account settings, transfers in ----------------------------------------------

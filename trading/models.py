@@ -19,6 +19,9 @@ from simple_history.models import HistoricalRecords
 from portfolios.models import cash_field, quantity_field
 from trading.lifecycle import END_STATES, OrderStatus
 
+#: The states whose reason the order tables print as text (see `Order.shows_reason`).
+REASON_STATES = frozenset({OrderStatus.PENDING_REVIEW, OrderStatus.REJECTED, OrderStatus.FAILED, OrderStatus.CANCELLED})
+
 ZERO = Decimal(0)
 
 
@@ -210,6 +213,13 @@ class Order(models.Model):
     @property
     def status_label(self) -> str:
         return OrderStatus(self.status).label
+
+    @property
+    def shows_reason(self) -> bool:
+        """Whether the order pages print `status_reason` beside the status: why an order waits
+        for review, was rejected, failed or was cancelled is something the advisor must read
+        (a routine note such as "accepted by the custodian" stays out of the way)."""
+        return bool(self.status_reason) and self.status in REASON_STATES
 
 
 class OrderCheck(models.Model):

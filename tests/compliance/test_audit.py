@@ -92,3 +92,65 @@ def test_the_explorer_page_shows_before_and_after(big_history, officer, verified
 
 def test_only_compliance_officers_read_the_audit_trail(alice, verified_client):
     assert verified_client(alice.user).get(reverse("compliance:audit")).status_code == 403
+
+
+@pytest.fixture
+def small_history(officer):
+    """40 history rows: watch list entries 1..10, four versions each."""
+    table = WatchlistEntry.history.model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (id, name, aliases, date_of_birth, country, list_name, is_active, imported_at,
+                                 history_date, history_change_reason, history_type, history_user_id)
+            SELECT (g / 4) + 1, 'Person ' || (g / 4), '', NULL, 'RU', 'OFAC ' || (g %% 4), true, now(),
+                   now() - (g || ' seconds')::interval, 'bulk', CASE WHEN g %% 4 = 3 THEN '+' ELSE '~' END, %s
+            FROM generate_series(0, 39) AS g
+            """,
+            [officer.pk],
+        )
+    return table
+
+
+def _csv_entries(response):
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == audit.CSV_HEADER
+    return {(r[0], r[1], r[2]) for r in rows[1:]}  # (date, model, object id): one entry, whatever its fields
+
+
+def test_the_export_link_of_a_filtered_table_exports_exactly_the_entries_it_shows(
+    small_history, officer, verified_client
+):
+    import html
+    import re
+
+    client = verified_client(officer)
+    # The filter as the page sends it: htmx swaps the table alone, the page head stays as it was.
+    table = client.get(
+        reverse("compliance:audit"), {"model": "compliance.WatchlistEntry", "object_id": "3"}, HTTP_HX_REQUEST="true"
+    )
+    shown = re.findall(rb"<td>compliance\.WatchlistEntry #(\d+)</td>", table.content)
+    assert shown == [b"3"] * 4
+    link = re.search(rb'id="audit-export" href="([^"]+)"', table.content)
+    assert link, "the swapped table carries its export link"
+    response = client.get(html.unescape(link.group(1).decode()))
+    assert response.status_code == 200 and response.streaming
+    entries = _csv_entries(response)
+    assert len(entries) == 4 and {e[2] for e in entries} == {"3"}
+
+
+def test_the_full_page_export_link_carries_the_filter_too(small_history, officer, verified_client):
+    page = verified_client(officer).get(
+        reverse("compliance:audit"), {"model": "compliance.WatchlistEntry", "object_id": "3"}
+    )
+    assert b'href="/compliance/audit.csv?model=compliance.WatchlistEntry&amp;object_id=3"' in page.content
+
+
+def test_an_invalid_filter_exports_nothing_instead_of_everything(small_history, officer, verified_client):
+    client = verified_client(officer)
+    response = client.get(reverse("compliance:audit_csv"), {"model": "compliance.WatchlistEntry", "since": "yesterday"})
+    assert response.status_code == 400
+    assert b"Invalid filter" in response.content and b"since" in response.content
+    page = client.get(reverse("compliance:audit"), {"model": "compliance.WatchlistEntry", "since": "yesterday"})
+    assert page.status_code == 400 and b"Enter a valid date/time." in page.content
+    assert b"WatchlistEntry #" not in page.content and b'id="audit-export"' not in page.content

@@ -4,6 +4,7 @@ order; the investor completes the risk questionnaire. Reuses tests/browser's har
 from decimal import Decimal
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import Investor, Role
 from compliance.models import AMLCase, AMLScreening, RiskProfile
@@ -65,12 +66,60 @@ def test_the_officer_clears_an_aml_case_and_approves_a_queued_order(login, offic
     page.goto("/compliance/orders/")
     assert "above the limit" in page.content()
     page.select_option(f"#order-{order.pk} select[name=decision]", "approve")
-    page.fill(f"#order-{order.pk} input[name=note]", "Approved: client instruction on file.")
+    page.fill(f"#order-{order.pk} [name=note]", "Approved: client instruction on file.")
     page.click(f"#order-{order.pk} button:has-text('Decide')")
     page.wait_for_load_state()
     assert f"Order {order.pk} approved" in page.content()
     order.refresh_from_db()
     assert order.status == "approved"
+
+
+def test_the_order_review_chooses_nothing_and_a_rejection_needs_a_note_the_advisor_then_reads(
+    login, officer, account, alice, owner, settings
+):
+    from trading.services import order_create
+
+    settings.TRADING_RELAY_ON_COMMIT = False
+    order = order_create(
+        account=account, security="VTI", side="buy", acting_user=alice.user, source="advisor", amount=Decimal("2000")
+    )
+    assert order.status == "pending_review"
+    row = f"#order-{order.pk}"
+
+    page = login(officer)  # noqa: F811
+    page.goto("/compliance/orders/")
+    decision = page.locator(f"{row} select[name=decision]")
+    assert decision.input_value() == ""  # no decision is made for the officer
+    assert page.locator(f"{row} select[name=decision] option:checked").inner_text() == "Choose a decision…"
+
+    page.click(f"{row} button:has-text('Decide')")  # nothing chosen: the browser does not send it
+    assert decision.evaluate("el => !el.validity.valid")
+    order.refresh_from_db()
+    assert order.status == "pending_review"
+
+    decision.select_option("reject")  # a rejection without a note: refused, with the reason why
+    page.click(f"{row} button:has-text('Decide')")
+    page.wait_for_load_state()
+    expect(page.locator(f"{row} .error")).to_have_text("Write why the order is rejected: the advisor reads this note.")
+    assert page.locator(f"{row} select[name=decision]").input_value() == "reject"  # the choice is kept
+    order.refresh_from_db()
+    assert order.status == "pending_review"
+
+    page.fill(f"{row} [name=note]", "Too concentrated in one fund for this client.")
+    page.click(f"{row} button:has-text('Decide')")
+    page.wait_for_load_state()
+    expect(page.locator(".messages")).to_contain_text(f"Order {order.pk} rejected.")
+    order.refresh_from_db()
+    assert order.status == "rejected" and order.status_reason == "Too concentrated in one fund for this client."
+
+    # The advisor sees the reason as text on the account's orders, not only in a hover title.
+    page.context.clear_cookies()
+    login(alice.user)
+    page.goto(f"/accounts/{account.pk}/trading/")
+    expect(page.locator(f"tr[data-order='{order.pk}'] .order-reason")).to_have_text(
+        "Too concentrated in one fund for this client."
+    )
+    assert page.locator(f"tr[data-order='{order.pk}'] .order-reason").is_visible()
 
 
 def test_the_investor_completes_the_risk_questionnaire(login, charlie, roles):  # noqa: F811

@@ -72,3 +72,65 @@ def test_the_audit_api_is_for_compliance_officers(account, alice, officer, api):
     entry = response.json()["results"][0]
     assert entry["model"] == "compliance.RiskProfile" and entry["action"] == "created"
     assert api(officer).get("/api/v1/audit/", {"model": "nope.Nope"}).status_code == 400
+
+
+def test_the_review_form_chooses_nothing_for_the_officer(account, alice, officer, verified_client):
+    order = place(account, alice)
+    page = verified_client(officer).get(reverse("compliance:order_queue")).content.decode()
+    row = page[page.index(f'id="order-{order.pk}"') :]
+    select = row[row.index("<select") : row.index("</select>")]
+    assert 'name="decision" required' in select
+    assert select.index('<option value="">Choose a decision…</option>') < select.index('value="approve"')
+    assert "selected" not in select
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"note": "Looks fine."}, "Choose approve or reject."),
+        ({"decision": "", "note": "Looks fine."}, "Choose approve or reject."),
+        ({"decision": "reject"}, "Write why the order is rejected"),
+        ({"decision": "reject", "note": "   "}, "Write why the order is rejected"),
+    ],
+)
+def test_a_decision_without_a_choice_or_a_rejection_without_a_note_is_refused(
+    account, alice, officer, verified_client, data, message
+):
+    order = place(account, alice)
+    response = verified_client(officer).post(reverse("compliance:order_decide", args=[order.pk]), data)
+    assert response.status_code == 400
+    text = response.content.decode()
+    row = text[text.index(f'id="order-{order.pk}"') :]
+    assert message in row[: row.index("</tr>")]  # shown on the order's own row
+    order.refresh_from_db()
+    assert order.status == "pending_review"
+
+
+def test_the_service_refuses_a_rejection_without_a_note(account, alice, officer):
+    from trading.errors import TradingError
+    from trading.services import order_review_decide
+
+    order = place(account, alice)
+    with pytest.raises(TradingError, match="Write why the order is rejected") as caught:
+        order_review_decide(order=order, approve=False, acting_user=officer, note=" ")
+    assert caught.value.field == "note"
+    order.refresh_from_db()
+    assert order.status == "pending_review"
+
+
+def test_the_review_queue_shows_quantities_exactly_and_amounts_as_money(account, alice, officer, verified_client):
+    from trading.services import order_create
+
+    by_quantity = order_create(
+        account=account,
+        security="VTI",
+        side="buy",
+        acting_user=alice.user,
+        source="api",
+        quantity=Decimal("1.123456789"),
+    )
+    by_amount = place(account, alice, amount="2500")
+    assert by_quantity.status == by_amount.status == "pending_review"
+    page = verified_client(officer).get(reverse("compliance:order_queue")).content.decode()
+    assert "Buy 1.123456789 VTI" in page  # not rounded to 1.1235
+    assert "Buy VTI for $2,500.00" in page

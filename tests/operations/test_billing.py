@@ -194,7 +194,7 @@ def test_the_billing_pages_preview_approve_and_stream_the_file(alice, alice_hous
     run = BillingRun.objects.get()
     assert response.status_code == 302
     page = client.get(f"/ops/billing/{run.pk}/")
-    assert b"2465.75" in page.content and b"CUST-FEE-1" in page.content
+    assert b"$2,465.75" in page.content and b"CUST-FEE-1" in page.content
     assert client.get(f"/ops/billing/{run.pk}/file.csv").status_code == 404  # not approved yet
     client.post(f"/ops/billing/{run.pk}/approve/")
     response = client.get(f"/ops/billing/{run.pk}/file.csv")

@@ -107,6 +107,7 @@ def test_whole_nights_through_a_real_worker_and_a_second_run_changes_nothing(
             wait_for(lambda: sandbox.order_count() >= 6, what="orders at the custodian")
             assert {r.job: r.status for r in JobRun.objects.filter(business_date=D1)} == {
                 "prices": "succeeded",
+                "corporate_actions": "succeeded",
                 "valuations": "succeeded",
                 "drift_scan": "succeeded",
                 "settlement": "succeeded",

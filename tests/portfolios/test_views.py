@@ -123,6 +123,68 @@ def test_the_book_filters_by_search_model_and_breach(verified_client, alice, mod
     assert modelled.name in text and "Plain 0000" not in text
 
 
+def _client_household(advisor, name, investors, account_name, number):
+    from tests.accounts.factories import InvestorFactory
+
+    household = HouseholdFactory(advisor=advisor, firm=advisor.firm, name=name)
+    for first, last in investors:
+        InvestorFactory(firm=advisor.firm, first_name=first, last_name=last, households=[household])
+    return InvestmentAccountFactory(household=household, name=account_name, custodian_account_number=number)
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "wei",
+        "CHEN",
+        "Wei Chen",
+        "  wei   chen ",
+        "Chen Wei",
+        "Chen, Wei",
+        "Mei",
+        "Mei Lin Chen",
+        "Harbor",
+        "Joint brokerage",
+        "KR-7781",
+    ],
+)
+def test_the_book_finds_an_account_by_client_name_household_or_account(verified_client, alice, securities, q):
+    """Advisors look clients up by the person's name: first, last or full, as well as by household
+    name, account name or number."""
+    _client_household(alice, "Harbor Family", [("Wei", "Chen"), ("Mei Lin", "Chen")], "Joint brokerage", "KR-7781")
+    _client_household(alice, "Okafor Family", [("Ngozi", "Okafor")], "Roth IRA", "KR-1200")
+    text = verified_client(alice.user).get("/book/", {"q": q}).text
+    assert "Joint brokerage" in text and "Roth IRA" not in text
+    assert text.count("data-account=") == 1  # two matching investors: still one row
+
+
+def test_the_book_search_by_client_name_keeps_a_fixed_query_count(verified_client, alice, securities, uncached):
+    client = verified_client(alice.user)
+
+    def count(q):
+        with CaptureQueriesContext(connection) as ctx:
+            page = client.get("/book/", {"q": q})
+        assert page.status_code == 200
+        return len(ctx.captured_queries), page.text.count("data-account=")
+
+    _client_household(alice, "First Family", [("Ana", "Silva"), ("Rui", "Silva")], "Brokerage 0", "S-0")
+    one = count("silva")
+    for i in range(1, 12):
+        _client_household(alice, f"Family {i}", [("Ana", "Silva"), ("Rui", "Silva")], f"Brokerage {i}", f"S-{i}")
+    many = count("silva")
+    assert one[1] == 1 and many[1] == 12
+    assert one[0] == many[0]
+
+
+def test_the_households_list_finds_households_by_first_and_full_name(verified_client, alice, securities):
+    _client_household(alice, "Harbor Family", [("Wei", "Chen")], "Joint brokerage", "KR-7781")
+    _client_household(alice, "Okafor Family", [("Ngozi", "Okafor")], "Roth IRA", "KR-1200")
+    client = verified_client(alice.user)
+    for q in ("wei", "Wei Chen", "Chen, Wei"):
+        text = client.get("/households/", {"q": q}).text
+        assert "Harbor Family" in text and "Okafor Family" not in text, q
+
+
 def test_bad_filter_values_fall_back_to_the_defaults(verified_client, alice, modelled):
     page = verified_client(alice.user).get("/book/", {"sort": "nonsense", "model": "x", "page": "zz"})
     assert page.status_code == 200 and modelled.name in page.text

@@ -333,11 +333,14 @@ def _kick_relay() -> None:
 def order_review_decide(*, order: Order, approve: bool, acting_user: Any, note: str = "") -> Order:
     """Compliance's decision on an order in review: approve (and queue it) or reject it.
 
-    Refuses an order that is not pending review."""
+    Refuses an order that is not pending review, and a rejection without a note (the note is
+    the reason the advisor reads on the order)."""
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status != S.PENDING_REVIEW:
         raise TradingError(f"The order is {order.status_label.lower()}, not waiting for review.", code="not_in_review")
     note = note.strip()
+    if not approve and not note:
+        raise TradingError("Write why the order is rejected.", field="note", code="note_required")
     if approve:
         return _approve(order, acting_user=acting_user, reason=note or "approved in compliance review")
     return order_transition(order, S.REJECTED, acting_user=acting_user, reason=note or "rejected in compliance review")

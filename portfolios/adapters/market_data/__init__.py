@@ -3,7 +3,9 @@
 `get_provider()` returns the adapter chosen by `settings.MARKET_DATA_ADAPTER`:
 - "sandbox" / "polygon": `HttpMarketData`, a Polygon-shaped HTTP client at
   `settings.MARKET_DATA_URL` (the sandbox is `python manage.py run_sandbox_market_data`);
-- "csv": `CsvMarketData`, reading a wide CSV file (`settings.MARKET_DATA_CSV`).
+- "csv": `CsvMarketData`, reading a wide CSV file (`settings.MARKET_DATA_CSV`) and, when
+  `settings.MARKET_DATA_CORPORATE_ACTIONS` names one, a JSON file of Polygon-shaped
+  dividends and splits (`{"dividends": [...], "splits": [...]}`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from portfolios.adapters.market_data.base import MarketDataError
+from portfolios.adapters.market_data.base import CorporateActionEvent, MarketDataError
 
 
 class MarketData(Protocol):
@@ -26,6 +28,10 @@ class MarketData(Protocol):
 
     def latest_close(self, symbol: str) -> tuple[date, Decimal] | None:
         """The symbol's most recent close, or None."""
+        ...
+
+    def corporate_actions(self, symbols: list[str], start: date, end: date) -> list[CorporateActionEvent]:
+        """The cash dividends and splits of `symbols` with an ex-date in [start, end]."""
         ...
 
 
@@ -43,8 +49,11 @@ def get_provider() -> MarketData:
     if kind == "csv":
         from portfolios.adapters.market_data.sandbox import CsvMarketData
 
-        return CsvMarketData(getattr(settings, "MARKET_DATA_CSV", ""))
+        return CsvMarketData(
+            getattr(settings, "MARKET_DATA_CSV", ""),
+            corporate_actions_path=getattr(settings, "MARKET_DATA_CORPORATE_ACTIONS", "") or None,
+        )
     raise MarketDataError(f"Unknown market data adapter: {kind!r}.")
 
 
-__all__ = ["MarketData", "MarketDataError", "get_provider"]
+__all__ = ["CorporateActionEvent", "MarketData", "MarketDataError", "get_provider"]

@@ -1,4 +1,6 @@
-"""A Polygon-shaped HTTP client: GET /v2/aggs/ticker/{symbol}/range/1/day/{from}/{to}.
+"""A Polygon-shaped HTTP client: GET /v2/aggs/ticker/{symbol}/range/1/day/{from}/{to}, and
+corporate actions from GET /v3/reference/dividends and /v3/reference/splits (following
+`next_url` pages).
 
 Timeouts on every call; connection errors, 429 and 5xx are retried with exponential
 backoff (urllib3 Retry, honouring Retry-After). Closes are parsed straight to Decimal
@@ -10,13 +12,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from portfolios.adapters.market_data.base import MarketDataError
+from portfolios.adapters.market_data.base import CorporateActionEvent, MarketDataError, exact_ratio
+
+MAX_PAGES = 100
 
 
 class HttpMarketData:
@@ -51,10 +56,12 @@ class HttpMarketData:
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
 
-    def _get(self, path: str) -> dict:
-        url = f"{self.base_url}{path}"
+    def _get(self, path: str, params: dict[str, str] | None = None) -> dict:
+        url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+        if params is None:
+            params = {"adjusted": "true", "sort": "asc"}
         try:
-            response = self.session.get(url, timeout=self.timeout, params={"adjusted": "true", "sort": "asc"})
+            response = self.session.get(url, timeout=self.timeout, params=params)
         except requests.RequestException as exc:
             raise MarketDataError(f"The market data service did not answer: {exc.__class__.__name__}.") from exc
         if response.status_code == 404:
@@ -92,3 +99,97 @@ class HttpMarketData:
             return None
         bar = results[-1]
         return datetime.fromtimestamp(int(bar["t"]) / 1000, tz=UTC).date(), Decimal(str(bar["c"]))
+
+    def _pages(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        body = self._get(path, params)
+        for _ in range(MAX_PAGES):
+            rows.extend(r for r in body.get("results") or [] if isinstance(r, dict))
+            next_url = body.get("next_url")
+            if not next_url:
+                return rows
+            # The next page is on the same service (never follow a link elsewhere).
+            if urlparse(str(next_url)).netloc not in ("", urlparse(self.base_url).netloc):
+                raise MarketDataError("The market data service sent a next page on another host.")
+            body = self._get(str(next_url), {})
+        raise MarketDataError(f"The market data service sent more than {MAX_PAGES} pages of {path}.")
+
+    def corporate_actions(self, symbols: list[str], start: date, end: date) -> list[CorporateActionEvent]:
+        """Cash dividends and splits with an ex-date in [start, end] for `symbols`: two calls for
+        every ticker (Polygon filters by date without a ticker), filtered here."""
+        wanted = {s.upper() for s in symbols}
+        events: list[CorporateActionEvent] = []
+        window = {"limit": "1000", "order": "asc"}
+        for row in self._pages(
+            "/v3/reference/dividends",
+            {**window, "ex_dividend_date.gte": start.isoformat(), "ex_dividend_date.lte": end.isoformat()},
+        ):
+            if str(row.get("ticker", "")).upper() in wanted:
+                events.append(parse_dividend(row))
+        for row in self._pages(
+            "/v3/reference/splits",
+            {**window, "execution_date.gte": start.isoformat(), "execution_date.lte": end.isoformat()},
+        ):
+            if str(row.get("ticker", "")).upper() in wanted:
+                events.append(parse_split(row))
+        return events
+
+
+def _day(row: dict[str, Any], key: str, *, required: bool = False) -> date | None:
+    raw = row.get(key)
+    if raw in (None, ""):
+        if required:
+            raise MarketDataError(f"A corporate action has no {key}.")
+        return None
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError as exc:
+        raise MarketDataError(f"A corporate action's {key} is not a date: {raw!r}.") from exc
+
+
+def _number(row: dict[str, Any], key: str) -> Decimal | None:
+    raw = row.get(key)
+    if raw in (None, ""):
+        return None
+    try:
+        return raw if isinstance(raw, Decimal) else Decimal(str(raw))
+    except ArithmeticError as exc:
+        raise MarketDataError(f"A corporate action's {key} is not a number: {raw!r}.") from exc
+
+
+def parse_dividend(row: dict[str, Any]) -> CorporateActionEvent:
+    """One result of Polygon's /v3/reference/dividends (cash dividends: dividend_type CD, SC, LT, ST)."""
+    ticker = str(row.get("ticker") or "").upper()
+    ex_date = _day(row, "ex_dividend_date", required=True)
+    assert ex_date is not None
+    return CorporateActionEvent(
+        external_id=str(row.get("id") or f"{ticker}-D-{ex_date.isoformat()}"),
+        symbol=ticker,
+        kind="cash_dividend",
+        ex_date=ex_date,
+        record_date=_day(row, "record_date"),
+        pay_date=_day(row, "pay_date"),
+        amount_per_share=_number(row, "cash_amount"),
+        currency=str(row.get("currency") or "USD").upper(),
+    )
+
+
+def parse_split(row: dict[str, Any]) -> CorporateActionEvent:
+    """One result of Polygon's /v3/reference/splits (`split_to` new shares for `split_from` old);
+    `cash_in_lieu_price` is the sandbox's extension (the price fractional shares are paid at)."""
+    ticker = str(row.get("ticker") or "").upper()
+    ex_date = _day(row, "execution_date", required=True)
+    assert ex_date is not None
+    split_to, split_from = _number(row, "split_to"), _number(row, "split_from")
+    if split_to is None or split_from is None:
+        raise MarketDataError(f"The split of {ticker} on {ex_date} has no ratio.")
+    numerator, denominator = exact_ratio(split_to, split_from)
+    return CorporateActionEvent(
+        external_id=str(row.get("id") or f"{ticker}-S-{ex_date.isoformat()}"),
+        symbol=ticker,
+        kind="split",
+        ex_date=ex_date,
+        ratio_numerator=numerator,
+        ratio_denominator=denominator,
+        cash_in_lieu_price=_number(row, "cash_in_lieu_price"),
+    )

@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from portfolios.adapters.market_data.base import MarketDataError
 from portfolios.adapters.market_data.sandbox import serve
 
 
@@ -14,9 +15,22 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8101)
         parser.add_argument("--csv", default="", help="A wide CSV file to serve (default: the Price table).")
+        parser.add_argument(
+            "--corporate-actions",
+            default="",
+            help='A JSON file {"dividends": [...], "splits": [...]} in Polygon\'s shape to serve at /v3/reference/.',
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        server = serve(host=options["host"], port=options["port"], csv_path=options["csv"] or None)
+        try:
+            server = serve(
+                host=options["host"],
+                port=options["port"],
+                csv_path=options["csv"] or None,
+                corporate_actions_path=options["corporate_actions"] or None,
+            )
+        except (OSError, ValueError, MarketDataError) as exc:
+            raise CommandError(f"Cannot start the market data sandbox: {exc}") from exc
         source = options["csv"] or "the database"
         self.stdout.write(f"Market data sandbox on http://{options['host']}:{options['port']} serving {source}.")
         try:

@@ -7,7 +7,7 @@ Fills come back asynchronously as signed webhooks (see `signing`).
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Protocol
 
 
@@ -83,3 +83,24 @@ class Custodian(Protocol):
     def get_order(self, client_order_id: str) -> OrderAck: ...
 
     def statement(self, account_ref: str, as_of: date) -> Statement: ...
+
+
+CENT = Decimal("0.01")
+
+
+def split_adjusted_limit_price(limit_price: Decimal, side: str, *, split_to: int, split_from: int) -> Decimal:
+    """An open order's limit price after a split of `split_to` new shares for `split_from` old:
+    divided by the ratio, to cents, a buy's rounded down and a sell's up (neither pays more nor
+    takes less per old share than asked); never below a cent. Kronos and the sandbox custodian
+    both adjust by this rule."""
+    exact = limit_price * split_from / split_to
+    adjusted = exact.quantize(CENT, rounding=ROUND_DOWN if side == "buy" else ROUND_UP)
+    return max(adjusted, CENT)
+
+
+def split_adjusted_leaves(leaves: Decimal, *, split_to: int, split_from: int) -> Decimal:
+    """An open order's unfilled quantity after a split: x the ratio, whole shares (ROUND_DOWN)
+    when it was whole, else 9 places (ROUND_DOWN). Zero means nothing is left to fill."""
+    exact = leaves * split_to / split_from
+    quantum = Decimal(1) if leaves == leaves.to_integral_value() else Decimal("0.000000001")
+    return exact.quantize(quantum, rounding=ROUND_DOWN)

@@ -21,11 +21,23 @@ Endpoints:
     POST /v1/accounts/<ref>/cash         {"amount": "..."}: a cash movement (transfers)
     POST /v1/accounts/<ref>/positions    {"symbol": "...", "quantity": "..."}: shares moved in
                                          (or out, negative) from another custodian
+    POST /v1/accounts/<ref>/settings     {"fractional_shares": true}: the account keeps fractions
+    POST /v1/corporate-actions           a dividend or split to process (its feed; see below)
+    GET  /v1/corporate-actions           what it was told
     POST /control                        {"fail_rate": 0.3, "duplicate_rate": 0.2, "reject_rate": 0.02,
                                           "partial_rate": 0.1, "defer_rate": 0.2, ...}
     POST /control/fill-held              fill every held order now (and the rest of partial ones)
     POST /control/close-day              the day's close: cancel every order still open
     GET  /control/stats                  counters
+
+Corporate actions are processed as a custodian does, from its own books: a split's ex-date
+multiplies what each account held at the close of the day before (whole shares kept, ROUND_DOWN,
+the fraction paid as cash in lieu at the action's price, to cents ROUND_HALF_EVEN; an account
+set to fractional shares -- or already holding a fraction -- keeps 9 places) and adjusts open
+orders (the quantity left x ratio, limit prices / ratio to cents: buys down, sells up; an order
+left with nothing is cancelled); a cash dividend pays on its pay date what the holders at the
+close before the ex-date are owed (per account, to cents ROUND_HALF_EVEN). The statement applies
+them in date order, so a statement as of any day is what the custodian held that day.
 
 Webhook delivery is "push" (a background thread POSTs to `webhook_url`, retrying until a
 2xx, like real custodians) or "manual" (queued; a test drains them with
@@ -45,6 +57,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -53,6 +66,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from trading.adapters.custodian import signing
+from trading.adapters.custodian.interface import split_adjusted_leaves, split_adjusted_limit_price
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +157,33 @@ class Stats:
 class _Book:
     # (day, asset, delta): "CASH" or a symbol
     moves: list[tuple[date, str, Decimal]] = field(default_factory=list)
+    fractional_shares: bool | None = None  # None: not told (a fraction held means yes)
+
+
+@dataclass(frozen=True)
+class SandboxCorporateAction:
+    id: str
+    type: str  # "cash_dividend" | "split"
+    symbol: str
+    ex_date: date
+    pay_date: date | None = None
+    cash_amount: Decimal | None = None
+    split_to: int | None = None
+    split_from: int | None = None
+    cash_in_lieu_price: Decimal | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "symbol": self.symbol,
+            "ex_date": self.ex_date.isoformat(),
+            "pay_date": self.pay_date.isoformat() if self.pay_date else None,
+            "cash_amount": None if self.cash_amount is None else str(self.cash_amount),
+            "split_to": self.split_to,
+            "split_from": self.split_from,
+            "cash_in_lieu_price": None if self.cash_in_lieu_price is None else str(self.cash_in_lieu_price),
+        }
 
 
 class SandboxCustodian:
@@ -169,6 +210,8 @@ class SandboxCustodian:
         self._lock = threading.RLock()
         self._orders: dict[str, SandboxOrder] = {}
         self._books: dict[str, _Book] = {}
+        self._actions: dict[str, SandboxCorporateAction] = {}
+        self._orders_adjusted: set[str] = set()
         self._webhooks: list[bytes] = []
         self._partial: set[str] = set()  # client order ids filled in part, the rest waiting
         self._wake = threading.Condition(self._lock)
@@ -182,9 +225,11 @@ class SandboxCustodian:
 
     def statement(self, account: str, as_of: date) -> dict[str, Any]:
         with self._lock:
+            self._adjust_orders_for_splits()
             cash = Decimal(0)
             positions: dict[str, Decimal] = {}
-            for day, asset, delta in self._book(account).moves:
+            book = self._book(account)
+            for day, asset, delta in [*book.moves, *self._action_moves(book, as_of)]:
                 if day > as_of:
                     continue
                 if asset == "CASH":
@@ -221,6 +266,143 @@ class SandboxCustodian:
     def _order_key(payload: dict[str, Any]) -> str:
         return "|".join(str(payload.get(k) or "") for k in ("account", "symbol", "side", "quantity", "amount"))
 
+    def account_settings(self, account: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            book = self._book(account)
+            if "fractional_shares" in data:
+                book.fractional_shares = bool(data["fractional_shares"])
+            return {"account": account, "fractional_shares": book.fractional_shares}
+
+    # --- corporate actions -----------------------------------------------------------------
+    def corporate_action(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Take a dividend or split to process (idempotent on its id): 201, 200 when known, 422."""
+        try:
+            action = self._parse_action(payload)
+        except (ValueError, InvalidOperation, TypeError) as exc:
+            return 422, {"detail": str(exc)}
+        with self._lock:
+            known = self._actions.get(action.id)
+            if known is not None:
+                return 200, known.as_json()
+            self._actions[action.id] = action
+            return 201, action.as_json()
+
+    def corporate_actions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [a.as_json() for a in sorted(self._actions.values(), key=lambda a: (a.ex_date, a.id))]
+
+    def _parse_action(self, payload: dict[str, Any]) -> SandboxCorporateAction:
+        def dec(name: str) -> Decimal | None:
+            raw = payload.get(name)
+            if raw in (None, ""):
+                return None
+            value = Decimal(str(raw))
+            if not value.is_finite() or value <= 0:
+                raise ValueError(f"{name} must be a positive number.")
+            return value
+
+        def day(name: str) -> date | None:
+            raw = payload.get(name)
+            return date.fromisoformat(str(raw)) if raw else None
+
+        kind = payload.get("type")
+        symbol = str(payload.get("symbol") or "").upper()
+        ex_date = day("ex_date")
+        action_id = str(payload.get("id") or "")
+        if not action_id or not symbol or ex_date is None:
+            raise ValueError("id, symbol and ex_date are required.")
+        if kind == "cash_dividend":
+            amount, pay_date = dec("cash_amount"), day("pay_date")
+            if amount is None or pay_date is None or pay_date < ex_date:
+                raise ValueError("A cash dividend needs a cash_amount and a pay_date on or after the ex_date.")
+            return SandboxCorporateAction(action_id, kind, symbol, ex_date, pay_date=pay_date, cash_amount=amount)
+        if kind == "split":
+            split_to, split_from = dec("split_to"), dec("split_from")
+            if split_to is None or split_from is None or split_to == split_from:
+                raise ValueError("A split needs split_to and split_from (different, positive).")
+            ratio = Fraction(split_to) / Fraction(split_from)
+            price = dec("cash_in_lieu_price")
+            if price is None and self.price_lookup is not None:
+                price = self.price_lookup(symbol)
+            return SandboxCorporateAction(
+                action_id,
+                kind,
+                symbol,
+                ex_date,
+                split_to=ratio.numerator,
+                split_from=ratio.denominator,
+                cash_in_lieu_price=price,
+            )
+        raise ValueError("type must be cash_dividend or split.")
+
+    def _action_moves(self, book: _Book, as_of: date) -> list[tuple[date, str, Decimal]]:
+        """The moves the corporate actions due by `as_of` make in `book`, in ex-date order (each
+        from the holding at the close before its ex-date, earlier actions included)."""
+        derived: list[tuple[date, str, Decimal]] = []
+        for action in sorted(self._actions.values(), key=lambda a: (a.ex_date, a.id)):
+            if action.ex_date > as_of:
+                break
+            held = sum(
+                (q for d, a, q in [*book.moves, *derived] if a == action.symbol and d < action.ex_date), Decimal(0)
+            )
+            if held <= 0:
+                continue
+            if action.type == "cash_dividend":
+                assert action.pay_date is not None and action.cash_amount is not None
+                if action.pay_date <= as_of:
+                    paid = (held * action.cash_amount).quantize(CENTS, rounding=ROUND_HALF_EVEN)
+                    if paid:
+                        derived.append((action.pay_date, "CASH", paid))
+                continue
+            assert action.split_to and action.split_from
+            exact = held * action.split_to / action.split_from
+            fractional = book.fractional_shares
+            if fractional is None:
+                fractional = held != held.to_integral_value()
+            kept = exact.quantize(QUANTITY_PLACES if fractional else Decimal(1), rounding=ROUND_DOWN)
+            if kept != held:
+                derived.append((action.ex_date, action.symbol, kept - held))
+            fraction = exact - kept
+            if fraction and action.cash_in_lieu_price is not None:
+                in_lieu = (fraction * action.cash_in_lieu_price).quantize(CENTS, rounding=ROUND_HALF_EVEN)
+                if in_lieu:
+                    derived.append((action.ex_date, "CASH", in_lieu))
+        return derived
+
+    def _adjust_orders_for_splits(self) -> None:
+        """On (or after) a split's ex-date, once: open orders in the security are adjusted."""
+        today = self.today()
+        for action in self._actions.values():
+            if action.type != "split" or action.ex_date > today or action.id in self._orders_adjusted:
+                continue
+            self._orders_adjusted.add(action.id)
+            assert action.split_to and action.split_from
+            for order in self._orders.values():
+                if order.symbol != action.symbol or order.status not in ("accepted", "partially_filled"):
+                    continue
+                new_leaves = split_adjusted_leaves(
+                    order.quantity - order.filled, split_to=action.split_to, split_from=action.split_from
+                )
+                order.price = (order.price * action.split_from / action.split_to).quantize(
+                    Decimal("0.000001"), rounding=ROUND_HALF_EVEN
+                )
+                if order.limit_price is not None:
+                    order.limit_price = split_adjusted_limit_price(
+                        order.limit_price, order.side, split_to=action.split_to, split_from=action.split_from
+                    )
+                if new_leaves <= 0:
+                    order.status = "cancelled"
+                    self._enqueue(
+                        "order.cancelled",
+                        {
+                            "client_order_id": order.client_order_id,
+                            "custodian_order_id": order.id,
+                            "cumulative_quantity": str(order.filled),
+                        },
+                    )
+                    continue
+                order.quantity = order.filled + new_leaves
+
     # --- orders ----------------------------------------------------------------------------
     def _inject_failure(self, key: str = "") -> str | None:
         """None, or "before" / "after": fail the call without / after doing its work."""
@@ -247,6 +429,7 @@ class SandboxCustodian:
         if not coid:
             return 400, {"detail": "client_order_id is required."}
         with self._lock:
+            self._adjust_orders_for_splits()
             existing = self._orders.get(coid)
             if existing is not None:
                 self.stats.duplicates_deduped += 1
@@ -400,6 +583,7 @@ class SandboxCustodian:
 
     def fill_held(self) -> int:
         with self._lock:
+            self._adjust_orders_for_splits()
             count = 0
             for order in self._orders.values():
                 if order.status in ("accepted", "partially_filled") and self._marketable(order):
@@ -615,6 +799,8 @@ def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
                     self._json(503, {"detail": "The sandbox custodian is unavailable (injected)."})
                     return
                 self._json(200, sandbox.statement(parts[2], as_of))
+            elif parts == ["v1", "corporate-actions"]:
+                self._json(200, {"results": sandbox.corporate_actions()})
             elif url.path == "/control/stats":
                 self._json(200, {**sandbox.stats.__dict__, "pending_webhooks": sandbox.pending_webhook_count()})
             elif url.path == "/health":
@@ -650,6 +836,10 @@ def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
                     return
                 sandbox.move_position(parts[2], symbol, quantity)
                 self._json(200, sandbox.statement(parts[2], sandbox.today()))
+            elif parts[:2] == ["v1", "accounts"] and len(parts) == 4 and parts[3] == "settings":
+                self._json(200, sandbox.account_settings(parts[2], body))
+            elif parts == ["v1", "corporate-actions"]:
+                self._json(*sandbox.corporate_action(body))
             elif parts == ["control"]:
                 sandbox.options.update(body)
                 self._json(200, dict(sandbox.options.__dict__))

@@ -1,0 +1,124 @@
+"""A split adjusts the open orders in the security: quantities x ratio, limit prices / ratio."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from accounts.services import system_user
+from portfolios.corporate_actions import corporate_action_create, corporate_actions_process
+from portfolios.models import CashBalance, Position
+from tests.trading.factories import account_with, make_security
+from trading.models import Order, OutboxMessage
+from trading.services import order_create
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+
+
+def test_a_1_for_10_reverse_split_adjusts_an_open_limit_order_and_cancels_one_left_with_nothing(alice_household):
+    xyz = make_security("XYZ", "3.20")
+    account = account_with(alice_household, cash="1000.00", positions=[("XYZ", "125", "3.10")])
+    user = system_user()
+    buy = order_create(
+        account=account,
+        security=xyz,
+        side="buy",
+        order_type="limit",
+        quantity=D(35),
+        limit_price=D("3.2567"),
+        acting_user=user,
+        source=Order.Source.API,
+    )
+    sell = order_create(
+        account=account,
+        security=xyz,
+        side="sell",
+        order_type="limit",
+        quantity=D(5),
+        limit_price=D("3.001"),
+        acting_user=user,
+        source=Order.Source.API,
+    )
+    assert (buy.status, sell.status) == ("approved", "approved")
+    ex = date.today() + timedelta(days=1)
+    action = corporate_action_create(
+        security=xyz,
+        kind="reverse_split",
+        ex_date=ex,
+        ratio_numerator=1,
+        ratio_denominator=10,
+        cash_in_lieu_price="38.00",
+        acting_user=user,
+    )
+
+    corporate_actions_process(as_of=ex, acting_user=user)
+
+    buy.refresh_from_db()
+    sell.refresh_from_db()
+    # 35 / 10 = 3.5 -> 3 whole shares; 3.2567 x 10 = 32.567 -> 32.56 (a buy rounds down); the
+    # estimated price 3.20 x 10 = 32.00.
+    assert (buy.quantity, buy.limit_price, buy.estimated_price, buy.status) == (
+        D(3),
+        D("32.56"),
+        D("32.000000"),
+        "approved",
+    )
+    assert buy.history.first().history_change_reason == f"1-for-10 reverse split #{action.pk}"
+    # 5 / 10 = 0.5 -> nothing left: cancelled before it reached the custodian, its submission dropped.
+    assert sell.status == "cancelled"
+    assert sell.status_reason == f"1-for-10 reverse split #{action.pk}: nothing left to fill"
+    assert not OutboxMessage.objects.filter(order=sell, status=OutboxMessage.Status.PENDING).exists()
+    # 125 -> 12 shares and 0.5 x 38.00 = 19.00 in lieu.
+    assert Position.objects.get(account=account, security=xyz).quantity == D(12)
+    assert CashBalance.objects.get(account=account).amount == D("1019.00")
+
+
+def test_limit_prices_round_in_the_clients_favour_and_whole_share_leaves_stay_whole():
+    from trading.adapters.custodian.interface import split_adjusted_leaves, split_adjusted_limit_price
+
+    # 3-for-2: a sell at 10.01 -> 6.673333... -> 6.68 (never sells for less); a buy -> 6.67.
+    assert split_adjusted_limit_price(D("10.01"), "sell", split_to=3, split_from=2) == D("6.68")
+    assert split_adjusted_limit_price(D("10.01"), "buy", split_to=3, split_from=2) == D("6.67")
+    assert split_adjusted_limit_price(D("0.01"), "buy", split_to=3, split_from=2) == D("0.01")
+    # 7 left of a whole-share order -> 10.5 -> 10; a fractional 0.3 -> 0.45.
+    assert split_adjusted_leaves(D(7), split_to=3, split_from=2) == D(10)
+    assert split_adjusted_leaves(D("0.3"), split_to=3, split_from=2) == D("0.45")
+
+
+def test_a_reinvesting_automatic_account_invests_its_dividend_in_the_underweight_holding(alice_household, securities):
+    from portfolios.models import CorporateActionEntitlement
+    from tests.trading.factories import model_of
+    from trading.models import RebalanceProposal
+
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    # 100 AAPL at 150 = 15,000 and 200 BND at 70 = 14,000: BND is the underweight one.
+    account = account_with(
+        alice_household,
+        positions=[("AAPL", "100", "120"), ("BND", "200", "65")],
+        model=model,
+        reinvest_dividends=True,
+        rebalance_mode="automatic",
+    )
+    day = date.today() + timedelta(days=1)
+    corporate_action_create(
+        security=securities["BND"],
+        kind="cash_dividend",
+        ex_date=day,
+        pay_date=day,
+        amount_per_share="1.00",
+        acting_user=system_user(),
+    )
+
+    result = corporate_actions_process(as_of=day, acting_user=system_user())
+
+    assert (result.payments, result.reinvested) == (1, 1)
+    # $200.00 paid; after it lands BND is 600 under its 14,600 target: 200 / 70 buys 2 whole shares.
+    proposal = RebalanceProposal.objects.get(account=account, run_key=f"dividend:{account.pk}:{day.isoformat()}")
+    assert proposal.status == "approved"
+    assert [(o.side, o.security.symbol, o.quantity) for o in proposal.orders.all()] == [("buy", "BND", D(2))]
+    assert CorporateActionEntitlement.objects.get(account=account).reinvested_at is not None
+    # Another run the same day invests nothing twice.
+    assert corporate_actions_process(as_of=day, acting_user=system_user()).reinvested == 0
+    assert RebalanceProposal.objects.filter(account=account).count() == 1
