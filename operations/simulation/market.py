@@ -5,9 +5,8 @@ dividend-adjusted. A run picks a window of trading days anywhere in it (the days
 and Kronos's calendar calls trading days) and the symbols with a close on each of them.
 
 Corporate actions: the adjusted series hide the splits and dividends that really happened, so
-the simulation makes its own (`corporate_actions`) and serves prices *unadjusted* around them
-(`close`). Until Kronos reads corporate actions from its market-data adapter, no events are
-generated and the adjusted closes are served as they are.
+the simulation is to make its own (`corporate_actions`) and serve prices *unadjusted* around
+them (`close`). No events are drawn yet, so the adjusted closes are served as they are.
 """
 
 from __future__ import annotations
@@ -125,8 +124,10 @@ def corporate_actions(
 ) -> list[CorporateAction]:
     """The simulation's own splits and dividends over `days`.
 
-    None yet: Kronos does not read corporate actions from its market-data adapter on this
-    branch. Once it does, this draws a few per run (a 2:1 or 3:1 split, a 1:4 reverse split,
-    quarterly cash dividends on the payers) and `Market.close` unadjusts the prices around them.
+    None yet. Kronos now reads corporate actions from its market-data adapter (the nightly's
+    `corporate_actions` stage, served here by the sandbox's feed, `Simulation.corporate_actions`)
+    and the sandbox custodian processes them from its books; drawing events here (a 2:1 or 3:1
+    split, a 1:4 reverse split, quarterly cash dividends) and registering them with both is what is
+    left. `Market.close` already unadjusts split prices for the events in `Market.actions`.
     """
     return []

@@ -219,8 +219,11 @@ class Simulation:
         self.bank = SandboxBank(seed=self.config.seed)
         bank_url = self.bank.start()
         self._stack.append(self.bank.stop)
+        # The corporate-actions feed (Polygon's dividends and splits) the nightly stage reads; the
+        # simulation's own events go in here once `market.corporate_actions` draws them.
+        self.corporate_actions = market_sandbox.CorporateActionStore()
         self.market_server = market_sandbox.ThreadingHTTPServer(
-            ("127.0.0.1", 0), market_sandbox.make_handler(self._served_series)
+            ("127.0.0.1", 0), market_sandbox.make_handler(self._served_series, self.corporate_actions)
         )
         self.market_server.daemon_threads = True
         threading.Thread(target=self.market_server.serve_forever, name="simulation-market", daemon=True).start()

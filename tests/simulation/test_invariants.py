@@ -17,7 +17,7 @@ from operations.models import ReconciliationBreak
 from operations.simulation import independent, invariants
 from portfolios.models import CashBalance, Position, Posting
 from tests.trading.factories import account_with, securities  # noqa: F401 -- fixture
-from trading.models import Execution, Order, ProposalTrade, RebalanceProposal
+from trading.models import Execution, Order, RebalanceProposal
 
 D = Decimal
 DAY = date(2016, 4, 1)
@@ -238,10 +238,10 @@ def test_independent_fee_follows_the_stated_conventions():
 
 def test_fee_check_catches_a_fee_off_by_a_cent():
     values = {date(2016, 1, 4): D("250000.00"), date(2016, 2, 15): D("260000.00")}
-    args = dict(
-        values=values, quarter_start=date(2016, 1, 1), quarter_end=date(2016, 3, 31), opened_on=date(2016, 1, 1),
-        closed_on=None, tiers=TIERS,
-    )  # fmt: skip
+    args = {
+        "values": values, "quarter_start": date(2016, 1, 1), "quarter_end": date(2016, 3, 31),
+        "opened_on": date(2016, 1, 1), "closed_on": None, "tiers": TIERS,
+    }  # fmt: skip
     right, _, _ = independent.quarter_fee(**args)
     assert invariants.check_fee(DAY, account="SIM-6", charged=right, **args) == []
 
@@ -273,9 +273,7 @@ def test_independent_fee_agrees_with_kronos_billing_on_the_same_values():
     assert calc.amount == ours
 
 
-def test_proposal_trade_model_is_what_the_band_check_reads():
-    # The band check reads a proposal's inputs columns by name: keep them in step with the writer.
+def test_the_band_check_reads_the_inputs_columns_the_proposal_writer_writes():
     from trading.services.proposals import HOLDING_COLUMNS
 
-    assert HOLDING_COLUMNS == INPUTS["holding_columns"]
-    assert ProposalTrade  # the trades are not read: executions are what happened
+    assert INPUTS["holding_columns"] == HOLDING_COLUMNS
