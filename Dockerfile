@@ -24,6 +24,10 @@ RUN SECRET_KEY=collectstatic-only-not-a-secret \
 
 # --- runtime: no compilers, no pip cache, a user without a shell or rights -----------------------
 FROM python:3.11-slim AS runtime
+# Pango for WeasyPrint (signed agreements as PDF).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 kronos \
     && useradd --system --uid 10001 --gid kronos --home-dir /app --shell /usr/sbin/nologin kronos
 COPY --from=build /opt/venv /opt/venv

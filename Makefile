@@ -48,10 +48,10 @@ lint: install
 	$(PY) -m ruff format --check .
 
 typecheck: install
-	$(PY) -m mypy accounts portfolios trading compliance operations kronos
+	$(PY) -m mypy accounts portfolios trading compliance operations onboarding kronos
 
 security: install
-	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance operations kronos
+	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance operations onboarding kronos
 	./scripts/audit_deps.sh
 
 build-check:

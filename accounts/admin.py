@@ -118,3 +118,6 @@ class HouseholdMemberAdmin(FirmScopedAdmin, RetainedAdminMixin, SimpleHistoryAdm
     firm_scope = ("household__firm",)
     list_display = ["household", "investor", "relationship"]
     list_select_related = ["household", "investor"]
+
+
+from accounts import events_admin  # noqa: E402, F401  -- registers the events and webhooks admin

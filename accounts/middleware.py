@@ -32,6 +32,7 @@ EXEMPT_PREFIXES = (
     "/o/introspect/",
     "/o/.well-known/",
     "/metrics",
+    "/favicon.ico",  # a redirect to the static icon, which browsers ask for on every page
 )
 
 

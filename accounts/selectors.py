@@ -79,3 +79,30 @@ def household_may_edit(*, user: User, household: Household) -> bool:
     if household.advisor.user_id == user.pk:
         return True
     return Role.OPERATIONS in user.roles and user.firm_id == household.firm_id
+
+
+def investor_list_for_user(*, user: User) -> QuerySet[Investor]:
+    """Investors of the user's households (an investor: themself and their co-members)."""
+    scoped = Investor.objects.filter(household_scope_q(user=user, prefix="households__")).values("pk")
+    return Investor.objects.filter(pk__in=scoped).select_related("firm", "user")
+
+
+def investor_get_for_user(*, user: User, pk: int | str) -> Investor:
+    """One investor the user may see, or 404."""
+    return get_object_or_404(investor_list_for_user(user=user), pk=pk)
+
+
+def investor_may_edit(*, user: User, investor: Investor) -> bool:
+    """The advisor of one of the investor's households, or the firm's operations staff."""
+    if user.is_superuser:
+        return True
+    if Role.OPERATIONS in user.roles and user.firm_id == investor.firm_id:
+        return True
+    return Household.objects.filter(members__investor=investor, advisor__user_id=user.pk).exists()
+
+
+def may_see_tax_id(*, user: User, investor: Investor) -> bool:
+    """The taxpayer id in clear is for the investor themself and their firm's compliance staff."""
+    if investor.user_id is not None and investor.user_id == user.pk:
+        return True
+    return Role.COMPLIANCE in user.roles and user.firm_id == investor.firm_id

@@ -16,6 +16,7 @@ from accounts.models import User
 from accounts.selectors import household_get_for_user, household_may_edit, household_scope_q
 from compliance import audit, risk, selectors, services
 from compliance.models import RiskProfile
+from kronos.api.params import parse_id
 from kronos.api.permissions import api_user
 from kronos.readcache import cached_read
 
@@ -194,8 +195,8 @@ def audit_list(request: Request) -> Response:
     who = (data.get("user") or "").strip()
     if who:
         user = (
-            User.objects.filter(pk=int(who)).first()
-            if who.isdigit()
+            User.objects.filter(pk=parse_id(who, name="user")).first()
+            if who.isascii() and who.isdigit()
             else User.objects.filter(email__iexact=who).first()
         )
         flt.user_id = user.pk if user else -1

@@ -99,10 +99,12 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     # accounts
     "accounts.Firm": _path("id"),
     "accounts.Advisor": _path("firm_id"),
+    "accounts.WebhookSubscription": _path("firm_id"),
     "accounts.Household": _path("firm_id"),
     "accounts.HouseholdMember": _path("household__firm_id"),
     "accounts.Investor": _path("firm_id"),
     "accounts.User": _user_of_firm,
+    "accounts.InvestorInvitation": _path("investor__firm_id"),
     # portfolios
     "portfolios.InvestmentAccount": _path("household__firm_id"),
     "portfolios.CashBalance": _path(ACCOUNT),
@@ -115,14 +117,19 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     "portfolios.LedgerBook": _any_path("firm_id", ACCOUNT),
     "portfolios.Posting": _any_path("book__firm_id", f"book__{ACCOUNT}"),
     "portfolios.JournalEntry": _entry_of_firm,
+    "portfolios.AccountOwner": _path(ACCOUNT),
+    "portfolios.Beneficiary": _path(ACCOUNT),
+    "portfolios.CorporateActionEntitlement": _path(ACCOUNT),
     # trading
     "trading.BankLink": _path(ACCOUNT),
     "trading.CashTransfer": _path(ACCOUNT),
     "trading.Order": _path(ACCOUNT),
     "trading.OrderCheck": _path(f"order__{ACCOUNT}"),
     "trading.Execution": _path(f"order__{ACCOUNT}"),
+    "trading.FillAnomaly": _path(f"order__{ACCOUNT}"),
     "trading.RebalanceProposal": _path(ACCOUNT),
     "trading.ProposalTrade": _path(f"proposal__{ACCOUNT}"),
+    "trading.CustodianAccountRequest": _path(ACCOUNT),
     # compliance
     "compliance.AMLCase": _path("investor__firm_id"),
     "compliance.AMLScreening": _path("investor__firm_id"),
@@ -138,11 +145,15 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     "operations.FeeAssignment": _path("household__firm_id"),
     "operations.FeeCharge": _path("billing_run__firm_id"),
     "operations.ReconciliationBreak": _path(ACCOUNT),
+    # onboarding
+    "onboarding.AgreementTemplate": _path("firm_id"),
+    "onboarding.Signature": _path("household__firm_id"),
+    "onboarding.HouseholdDocument": _path("household__firm_id"),
 }
 
-# Belonging to no firm, shown to every officer: the security master and the sanctions watch list
-# (public market / regulatory reference data, no client in them).
-FIRMLESS: frozenset[str] = frozenset({"portfolios.Security", "compliance.WatchlistEntry"})
+# Belonging to no firm, shown to every officer: the security master, its corporate actions and the
+# sanctions watch list (public market / regulatory reference data, no client in them).
+FIRMLESS: frozenset[str] = frozenset({"portfolios.Security", "portfolios.CorporateAction", "compliance.WatchlistEntry"})
 
 
 @dataclass
@@ -427,10 +438,3 @@ def _cell(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
     return str(value)
-
-
-class Echo:
-    """A file-like object whose write returns the line, for csv.writer in a streaming response."""
-
-    def write(self, value: str) -> str:
-        return value

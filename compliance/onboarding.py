@@ -23,6 +23,12 @@ from compliance.errors import ComplianceError
 _CONTEXT: dict[str, dict[str, Any]] = {}
 
 
+def _date(value: Any) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
 def _context(token: str) -> dict[str, Any]:
     return _CONTEXT[token]
 
@@ -55,7 +61,7 @@ class KYCVerificationNode(Node):
                         reference=a["reference"],
                         first_name=a["first_name"],
                         last_name=a["last_name"],
-                        date_of_birth=a["date_of_birth"],
+                        date_of_birth=_date(a["date_of_birth"]),
                         country=a["country"],
                     ),
                     callback_url=ctx["callback_url"],
@@ -82,7 +88,7 @@ class AMLScreeningNode(Node):
         found = aml_adapter.screen(
             ctx["aml_provider"],
             name=f"{a['first_name']} {a['last_name']}",
-            date_of_birth=a["date_of_birth"],
+            date_of_birth=_date(a["date_of_birth"]),
             country=a["country"],
         )
         ctx["aml_result"] = found
@@ -163,7 +169,8 @@ def onboard_investor(*, investor: Any, acting_user: Any, answers: dict[str, str]
         "reference": applicant.reference,
         "first_name": applicant.first_name,
         "last_name": applicant.last_name,
-        "date_of_birth": applicant.date_of_birth,
+        # ISO text: Kailash refuses node outputs that are not JSON (a date object failed every run)
+        "date_of_birth": applicant.date_of_birth.isoformat() if applicant.date_of_birth else None,
         "country": applicant.country,
     }
     try:

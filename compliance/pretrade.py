@@ -3,7 +3,8 @@
     run_pretrade_checks(intent) -> list[CheckResult]
 
 `intent` is any object with the attributes of `OrderIntent` (account, security, side,
-quantity, amount, price, source). Each rule gives one CheckResult:
+quantity, amount, price, source; optionally pending_proceeds, the unspent proceeds of the
+rebalance proposal's own sells, which a proposal's buy waits for and may count on). Each rule gives one CheckResult:
 - outcome "pass"; or "fail" with hard=True (the order must be rejected with the message),
   "fail" with hard=False (the order goes to the compliance review queue), or "warn"
   (shown, nothing else). Which one a failed rule gives is the firm's ComplianceSettings.
@@ -280,11 +281,21 @@ def run_pretrade_checks(intent: OrderIntentLike) -> list[CheckResult]:
     results.append(_result("concentration", rules.concentration_mode, concentration, "Within the concentration limit."))
 
     funds = None
-    if intent.side == "buy" and value > cash:
-        funds = f"Not enough cash: the trade needs {value:,.2f} {account.base_currency}, the account has {cash:,.2f}."
+    # A proposal's buy is paid for by the proposal's own sells too: it waits for their fills
+    # before it goes out (trading's awaiting_funds), so their proceeds count as buying power.
+    pending = Decimal(getattr(intent, "pending_proceeds", None) or 0)
+    funds_ok = "Enough cash or shares."
+    if intent.side == "buy" and value > cash + pending:
+        funds = f"Not enough cash for {security.symbol}: the trade needs {value:,.2f} {account.base_currency}, the account has {cash:,.2f}"
+        funds += f" and the proposal's sells raise {pending:,.2f}." if pending else "."
+    elif intent.side == "buy" and value > cash:
+        funds_ok = (
+            f"Enough cash counting the proposal's sells: {cash:,.2f} {account.base_currency} in the account "
+            f"and {pending:,.2f} from the sells."
+        )
     elif intent.side == "sell" and quantity > held:
         funds = f"Not enough shares: the trade sells {quantity.normalize():f} {security.symbol}, the account holds {held.normalize():f}."
-    results.append(_result("funds", rules.funds_mode, funds, "Enough cash or shares."))
+    results.append(_result("funds", rules.funds_mode, funds, funds_ok))
 
     results.append(_result("wash_sale", rules.wash_sale_mode, _wash_sale_problem(intent), "No wash sale."))
     return [r for r in results if r is not None]

@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from accounts.events import event_emit
 from accounts.models import Firm, HouseholdMember, Investor, User
 from accounts.services import system_user
 from compliance import risk
@@ -39,6 +40,7 @@ from compliance.models import (
     WebhookEvent,
 )
 from kronos.history import save_attributed
+from kronos.inputs import loads_json
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,33 @@ def _append_note(existing: str, *, note: str, acting_user: User | None) -> str:
     stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M")
     line = f"[{stamp} {who}] {note}"
     return f"{existing}\n{line}" if existing else line
+
+
+def _kyc_event(verification: KYCVerification, investor: Investor) -> None:
+    event_emit(
+        kind="kyc.updated",
+        firm=investor.firm_id,
+        investor=investor,
+        subject_type="kyc_verification",
+        subject_id=verification.pk,
+        payload={
+            "investor": investor.pk,
+            "verification": verification.pk,
+            "status": verification.status,
+            "provider": verification.provider,
+        },
+    )
+
+
+def _aml_case_event(kind: str, case: AMLCase, firm_id: int) -> None:
+    event_emit(
+        kind=kind,
+        firm=firm_id,
+        investor=case.investor_id,
+        subject_type="aml_case",
+        subject_id=case.pk,
+        payload={"case": case.pk, "investor": case.investor_id, "status": case.status},
+    )
 
 
 # --- KYC -----------------------------------------------------------------------------------
@@ -131,7 +160,9 @@ def kyc_record_start(
     verification.completed_at = None
     verification.provider_reason = ""
     verification.decided_by = None
-    return _save(verification, acting_user=acting_user, reason="KYC started")
+    _save(verification, acting_user=acting_user, reason="KYC started")
+    _kyc_event(verification, investor)
+    return verification
 
 
 @transaction.atomic
@@ -149,7 +180,26 @@ def kyc_apply_result(*, result: kyc_adapter.Result, acting_user: User | None) ->
     verification.status = result.status
     verification.provider_reason = result.reason
     verification.completed_at = timezone.now()
-    return _save(verification, acting_user=acting_user, reason=f"KYC result: {result.status}")
+    _after_kyc_decision(verification.investor_id)
+    _save(verification, acting_user=acting_user, reason=f"KYC result: {result.status}")
+    _kyc_event(verification, verification.investor)
+    return verification
+
+
+def _after_kyc_decision(investor_id: int) -> None:
+    """Run `settings.COMPLIANCE_KYC_DECIDED_HOOKS` after the commit (onboarding opens the
+    accounts waiting on this investor); a hook's failure is logged, never undoes the decision."""
+    from django.utils.module_loading import import_string
+
+    for path in getattr(settings, "COMPLIANCE_KYC_DECIDED_HOOKS", []):
+
+        def run(path: str = path) -> None:
+            try:
+                import_string(path)(investor_id=investor_id)
+            except Exception:  # a hook must not break the provider's callback
+                logger.exception("KYC decision hook failed", extra={"hook": path, "investor_id": investor_id})
+
+        transaction.on_commit(run)
 
 
 class WebhookRefused(ComplianceError):
@@ -173,9 +223,7 @@ def kyc_webhook_receive(
     if problem:
         raise WebhookRefused(f"Webhook refused: {problem}.", code="bad_signature")
     try:
-        import json
-
-        result = kyc_adapter.parse_result(json.loads(body))
+        result = kyc_adapter.parse_result(loads_json(body))
     except (ValueError, KeyError, TypeError) as exc:
         raise ComplianceError("Webhook refused: the body is not a KYC result.", code="bad_payload") from exc
     try:
@@ -222,7 +270,10 @@ def kyc_decide(*, verification: KYCVerification, decision: str, note: str, actin
     verification.decided_by = acting_user
     verification.completed_at = timezone.now()
     verification.notes = _append_note(verification.notes, note=note or f"Decision: {decision}", acting_user=acting_user)
-    return _save(verification, acting_user=acting_user, reason=f"KYC {decision} by reviewer")
+    _after_kyc_decision(verification.investor_id)
+    _save(verification, acting_user=acting_user, reason=f"KYC {decision} by reviewer")
+    _kyc_event(verification, verification.investor)
+    return verification
 
 
 # --- AML -----------------------------------------------------------------------------------
@@ -281,7 +332,9 @@ def _open_case_for(
         best_score=screening.best_score,
         matches=[h.as_json() for h in hits if h.score >= threshold],
     )
-    return _save(case, acting_user=acting_user, reason="AML case opened")
+    _save(case, acting_user=acting_user, reason="AML case opened")
+    _aml_case_event("aml.case_opened", case, screening.investor.firm_id)
+    return case
 
 
 def aml_rescreen_all(*, acting_user: User | None = None, chunk_size: int = 500) -> dict[str, int]:
@@ -314,7 +367,9 @@ def aml_case_decide(*, case: AMLCase, decision: str, note: str, acting_user: Use
     case.decided_at = timezone.now()
     case.decided_by = acting_user
     case.notes = _append_note(case.notes, note=note, acting_user=acting_user)
-    return _save(case, acting_user=acting_user, reason=f"AML case {decision}")
+    _save(case, acting_user=acting_user, reason=f"AML case {decision}")
+    _aml_case_event("aml.case_updated", case, case.investor.firm_id)
+    return case
 
 
 @transaction.atomic

@@ -5,7 +5,6 @@ questionnaire, and the KYC provider's webhook.
 Views are thin: a scoped getter, a service or selector, then the page or its named partial.
 """
 
-import csv
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -27,6 +26,7 @@ from compliance.adapters.kyc import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from compliance.errors import ComplianceError
 from compliance.forms import AuditFilterForm, DecisionForm, NoteForm, OrderReviewForm, RiskQuestionnaireForm
 from compliance.models import AMLCase, KYCVerification
+from kronos.csvfile import CSVWriter
 from kronos.typing import AuthedHttpRequest
 
 KYC_DECISIONS = [("approved", "Approve"), ("rejected", "Reject")]
@@ -279,8 +279,8 @@ def audit_csv(request: AuthedHttpRequest) -> HttpResponseBase:
     if flt is None:
         errors = "; ".join(f"{name}: {' '.join(str(e) for e in errs)}" for name, errs in form.errors.items())
         return HttpResponse(f"Invalid filter: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
-    writer = csv.writer(audit.Echo())
-    rows = (writer.writerow(row) for row in audit.csv_rows(audit.audit_iter(flt=flt)))
+    # Every cell neutralised against formula injection (kronos/csvfile.py).
+    rows = CSVWriter().rows(audit.csv_rows(audit.audit_iter(flt=flt)))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="kronos-audit-{stamp}.csv"'

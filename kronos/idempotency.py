@@ -160,6 +160,20 @@ def idempotent(view: F) -> F:
     return cast(F, wrapper)
 
 
+def idempotent_when_keyed(view: F) -> F:
+    """Like `idempotent`, for an endpoint that took POSTs before it took keys: a request with an
+    Idempotency-Key is run once per key; one without runs as before."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        request = args[0] if isinstance(args[0], Request) else args[1]
+        if request.method != "POST" or not (request.headers.get(HEADER) or "").strip():
+            return view(*args, **kwargs)  # type: ignore[no-any-return]
+        return run_idempotently(request, lambda: view(*args, **kwargs))
+
+    return cast(F, wrapper)
+
+
 def idempotency_keys_clear(*, now: datetime | None = None, retention: timedelta = RETENTION) -> int:
     """Delete keys older than `retention` (at least 24 hours); returns how many went. Re-runnable."""
     retention = max(retention, RETENTION)

@@ -16,8 +16,9 @@ prometheus_client's multiprocess mode: set PROMETHEUS_MULTIPROC_DIR to an empty,
 per-container directory and every process writes there; the scrape merges them.
 
 Access: `/metrics` answers 200 only to a request bearing `Authorization: Bearer
-$METRICS_TOKEN`, or coming from an address in METRICS_ALLOWED_IPS (default loopback). Behind a
-load balancer REMOTE_ADDR is the balancer's, so use the token there.
+$METRICS_TOKEN`, or coming from an address in METRICS_ALLOWED_IPS. The allowlist is empty unless
+configured: not even loopback is trusted by default, since a reverse proxy on the same host makes
+every caller loopback. Behind a load balancer REMOTE_ADDR is the balancer's: use the token there.
 """
 
 import hmac

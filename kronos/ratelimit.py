@@ -11,18 +11,34 @@ rate across a window edge, which is what a rate limit is for: stopping floods, n
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
+from prometheus_client import Counter
 from rest_framework import throttling
+
+from kronos import cache as kcache
+
+logger = logging.getLogger(__name__)
+
+FALLBACKS = Counter(
+    "kronos_ratelimit_fallback_total",
+    "Rate-limit hits counted in process because Redis could not be reached (degraded mode).",
+)
 
 
 def hit(key: str, window: int) -> tuple[int, int]:
     """Count one request for `key` in the current `window`-second window.
 
     Returns (requests in this window including this one, seconds until the window ends).
+    With Redis configured but unreachable the request is counted by the in-process limiter
+    (`LOCAL`): bounded, per process, logged and counted in kronos_ratelimit_fallback_total.
     """
     now = int(time.time())
     slot = now // window
@@ -30,11 +46,19 @@ def hit(key: str, window: int) -> tuple[int, int]:
     full_key = cache.make_and_validate_key(f"kronos:rate:{key}:{window}:{slot}")
     client = _redis_client(full_key)
     if client is not None:
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(full_key)
-        pipe.expire(full_key, window + 1, nx=True)
-        count, _ = pipe.execute()
-        return int(count), seconds_left
+        if kcache.available():
+            try:
+                pipe = client.pipeline(transaction=False)
+                pipe.incr(full_key)
+                pipe.expire(full_key, window + 1, nx=True)
+                count, _ = pipe.execute()
+            except kcache.UNREACHABLE as exc:
+                kcache.note_failure("ratelimit", exc)
+            else:
+                kcache.note_success()
+                return int(count), seconds_left
+        FALLBACKS.inc()
+        return LOCAL.hit(f"{key}:{window}", slot), seconds_left
     # Any other cache (local memory in `make run`): add then incr, the portable pair.
     raw_key = f"kronos:rate:{key}:{window}:{slot}"
     cache.add(raw_key, 0, window + 1)
@@ -42,6 +66,40 @@ def hit(key: str, window: int) -> tuple[int, int]:
         return int(cache.incr(raw_key)), seconds_left
     except ValueError:  # evicted between add and incr: this request is the first
         return 1, seconds_left
+
+
+class LocalWindows:
+    """Fixed-window counters in this process, for while Redis is away.
+
+    Bounded: at most RATELIMIT_LOCAL_MAX_KEYS counters (the oldest dropped first), and a
+    counter of a past window is dropped when met. Per process, so with N web processes a
+    client may get up to N times its rate during an outage: still a limit, not none."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    def max_keys(self) -> int:
+        return int(getattr(settings, "RATELIMIT_LOCAL_MAX_KEYS", 10_000))
+
+    def hit(self, key: str, slot: int) -> int:
+        with self._lock:
+            seen_slot, count = self._counts.pop(key, (slot, 0))
+            count = count + 1 if seen_slot == slot else 1
+            self._counts[key] = (slot, count)
+            while len(self._counts) > self.max_keys():
+                self._counts.popitem(last=False)
+            return count
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+LOCAL = LocalWindows()
 
 
 def _redis_client(full_key: str) -> Any | None:

@@ -18,7 +18,8 @@ moves *after* the commit. Whatever a reader caches under version v was read afte
 current, so it is at least as new as every write that moved the version to v. Answers cached
 while a commit was landing are filed under a version that is already (or about to be) old.
 What no hook sees (an operator's psql session, a restored backup) is bounded by
-READ_CACHE_SECONDS, and when the cache cannot be reached reads skip it and writes log it.
+READ_CACHE_SECONDS, and when the cache cannot be reached reads skip it and writes log it; when
+it is back, the version moves once (kronos/cache.py), since the writes made meanwhile could not.
 
 The version is global, so a busy firm's writes also make other firms' answers stale: this
 trades hit rate for one simple invariant. Disabled (READ_CACHE_SECONDS=0) with a per-process
@@ -50,6 +51,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from kronos import cache as kcache
+
 logger = logging.getLogger(__name__)
 
 
@@ -68,6 +71,11 @@ IGNORED_TABLES = (
     "django_celery_beat_",
     "django_celery_results_",
     "django_admin_log",
+    # Events and webhook deliveries: no cached answer reads them (the events replay is not
+    # cached), and the relay's publishing and retries would otherwise move the version.
+    "accounts_event",
+    "accounts_webhookdelivery",
+    "accounts_webhookattempt",
 )
 
 _WRITE = re.compile(
@@ -164,6 +172,8 @@ class RequestVersionMiddleware:
 
 
 def bump() -> None:
+    """Move the data version (after a committed write; and when Redis returns after an outage,
+    since the writes made meanwhile could not move it: kronos/cache.py's recovery hook)."""
     memo = _request_memo.get()
     if memo:
         memo.clear()
@@ -175,6 +185,9 @@ def bump() -> None:
     except Exception:  # the write itself is done and committed; the cache must not undo it
         BUMP_FAILURES.inc()
         logger.warning("read cache: could not move the data version", exc_info=True)
+
+
+kcache.on_recovery(bump)
 
 
 def version() -> int:

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "portfolios",
     "trading",
     "compliance",
+    "onboarding",
     "operations",
 ]
 
@@ -64,6 +65,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
     "kronos.readcache.RequestVersionMiddleware",
+    # A NUL in the path or query string is a 400 for every URL (kronos/inputs.py).
+    "kronos.inputs.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "kronos.security.SecurityHeadersMiddleware",
@@ -121,6 +124,14 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "kronos.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Degraded mode (kronos/cache.py): when Redis cannot be reached, cache reads are misses, writes are
+# skipped, locks use the database and rate limits count in process; Redis is tried again after
+# CACHE_RETRY_SECONDS. A connection attempt gives up after CACHE_CONNECT_TIMEOUT seconds.
+CACHE_RETRY_SECONDS = env.float("CACHE_RETRY_SECONDS", default=5.0)
+CACHE_CONNECT_TIMEOUT = env.float("CACHE_CONNECT_TIMEOUT", default=1.0)
+CACHE_SOCKET_TIMEOUT = env.float("CACHE_SOCKET_TIMEOUT", default=2.0)
+# Most clients the in-process rate limiter tracks while Redis is away (the oldest are dropped).
+RATELIMIT_LOCAL_MAX_KEYS = env.int("RATELIMIT_LOCAL_MAX_KEYS", default=10_000)
 # API reads answered from the shared cache until a write moves the data version (kronos/readcache.py);
 # this many seconds at most. Off without Redis: a per-process cache can't see other processes' writes.
 READ_CACHE_SECONDS = env.int("READ_CACHE_SECONDS", default=30 if REDIS_URL else 0)
@@ -193,6 +204,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["kronos.api.permissions.HasScopeForMethod"],
     "DEFAULT_PAGINATION_CLASS": "kronos.api.pagination.Pagination",
+    # JSON nested too deep or carrying NUL characters is a 400 (kronos/inputs.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "kronos.inputs.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -271,6 +288,13 @@ STORAGES = {
 # Serve static files from the source folders too, so the app works before collectstatic.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 
+# --- Encryption of personal identifiers (accounts/crypto.py) ----------------------------------
+# Fernet keys, comma-separated, newest first (the first encrypts, all decrypt; rotate with
+# `manage.py rotate_field_keys`). Empty: one key derived from SECRET_KEY by HKDF.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# An invitation link (and a password-reset link) stops working after this many seconds.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
+
 # --- Email -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kronos <no-reply@kronos.local>")
@@ -320,9 +344,10 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Observability -------------------------------------------------------------------------
-# /metrics answers a bearer METRICS_TOKEN or an address in METRICS_ALLOWED_IPS (see kronos/metrics.py).
+# /metrics answers a bearer METRICS_TOKEN, or an address in METRICS_ALLOWED_IPS when that is set
+# explicitly (empty by default: a reverse proxy on the same host makes every caller loopback).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 # The Celery worker serves its own task metrics on this port (0: off).
 CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
 
@@ -341,6 +366,17 @@ KYC_WEBHOOK_SECRET = env.str("KYC_WEBHOOK_SECRET", default="sandbox-kyc-secret")
 AML_ADAPTER = env.str("AML_ADAPTER", default="sandbox")
 AML_MATCH_THRESHOLD = env.int("AML_MATCH_THRESHOLD", default=85)
 WEBHOOK_TOLERANCE_SECONDS = env.int("WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Events out (accounts/events.py, accounts/webhooks.py): outgoing webhooks to integrators.
+EVENTS_PUBLISH_ON_COMMIT = env.bool("EVENTS_PUBLISH_ON_COMMIT", default=True)
+WEBHOOK_RETRY_SECONDS = env.int("WEBHOOK_RETRY_SECONDS", default=3 * 24 * 3600)
+WEBHOOK_BACKOFF_BASE_SECONDS = env.float("WEBHOOK_BACKOFF_BASE_SECONDS", default=5.0)
+WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=6 * 3600.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Outside DEBUG a subscriber URL must be https on a public address (no SSRF into our network);
+# hosts (or host:port) in the allowlist are exempt, the two flags relax it for a sandbox.
+WEBHOOK_URL_ALLOWLIST = env.list("WEBHOOK_URL_ALLOWLIST", default=[])
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=5.0)
 # Where the KYC provider posts its results (the sandbox reads it from each start request).
 KYC_CALLBACK_URL = env.str("KYC_CALLBACK_URL", default=f"{SITE_URL}/webhooks/kyc/")
@@ -349,7 +385,17 @@ KYC_CALLBACK_URL = env.str("KYC_CALLBACK_URL", default=f"{SITE_URL}/webhooks/kyc
 # Trading calls each with an order intent and stores the list of CheckResults per order.
 TRADING_PRETRADE_CHECKS = env.list("TRADING_PRETRADE_CHECKS", default=["compliance.pretrade.run_pretrade_checks"])
 # Trading calls each with an account before a deposit or withdrawal; each returns (ok, reason).
-TRADING_FUNDING_CHECKS = env.list("TRADING_FUNDING_CHECKS", default=["compliance.pretrade.account_may_transact"])
+TRADING_FUNDING_CHECKS = env.list(
+    "TRADING_FUNDING_CHECKS",
+    default=["compliance.pretrade.account_may_transact", "onboarding.checks.account_agreement_signed"],
+)
+# Portfolios calls each with (account=) after an account is created, on commit (onboarding asks
+# the custodian to open it when its owners are cleared).
+PORTFOLIOS_ACCOUNT_CREATED_HOOKS = env.list(
+    "PORTFOLIOS_ACCOUNT_CREATED_HOOKS", default=["onboarding.services.account_created"]
+)
+# Compliance calls each with (investor_id=) after a KYC decision commits.
+COMPLIANCE_KYC_DECIDED_HOOKS = env.list("COMPLIANCE_KYC_DECIDED_HOOKS", default=["onboarding.services.kyc_decided"])
 # The security every account is compared with on its performance chart and API.
 PORTFOLIOS_BENCHMARK = env.str("PORTFOLIOS_BENCHMARK", default="SPY")
 # Portfolios calls each with (account=, model=) before assigning a model; they raise to refuse.

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from oauth2_provider import urls as oauth2_urls
 from oauth2_provider import views as oauth2_views
 
-from kronos import health, metrics
+from kronos import health, metrics, views
 
 if settings.KRONOS_ENFORCE_2FA:
     # The admin refuses any session that has not passed the second factor.
@@ -20,6 +20,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("portfolios.api_urls")),
     path("", include("trading.api_urls")),
     path("", include("compliance.api_urls")),
+    path("", include("onboarding.api_urls")),
+    path("", include("accounts.events_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (no inline <script>); the UIs
     # themselves set inline styles and Redoc runs a blob: worker, so only these pages allow that.
@@ -42,6 +44,8 @@ oauth2_patterns: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page links; the icon is vendored in static/.
+    path("favicon.ico", views.favicon, name="favicon"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("o/", include((oauth2_patterns, "oauth2_provider"), namespace="oauth2_provider")),
@@ -50,6 +54,7 @@ urlpatterns = [
     path("", include("portfolios.urls")),
     path("", include("trading.urls")),
     path("", include("compliance.urls")),
+    path("", include("onboarding.urls")),
     path("", include("operations.urls")),
 ]
 

@@ -5,7 +5,7 @@
 
 Guarantees:
 - `start_job` inserts the `JobRun` row under a unique (job, business_date) constraint, behind a
-  short Redis/cache lock, so two beat processes or a repeated trigger never start a second run.
+  short lock (Redis, or the database while Redis is away: kronos/locks.py), so two beat processes or a repeated trigger never start a second run.
 - Each chunk is a `JobChunk` row (unique per run and index). The chunk task locks its row, returns
   at once if it is done, and otherwise does the chunk's work and marks it done in ONE transaction:
   a worker killed mid-chunk leaves nothing behind, the redelivered task (acks_late,
@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from kronos.locks import try_lock
 from operations.calendar import non_trading_reason
 from operations.models import JobChunk, JobRun
 
@@ -132,29 +132,31 @@ def start_job(name: str, business_date: date, *, then: Sequence[str] = ()) -> Jo
     page shows why nothing happened) and None is returned.
     """
     lock = f"operations:job-lock:{name}:{business_date.isoformat()}"
-    if not cache.add(lock, "1", LOCK_TTL_SECONDS):
-        return None
-    try:
-        if JobRun.objects.filter(job=name, business_date=business_date).exists():
+    with try_lock(lock, ttl=LOCK_TTL_SECONDS) as held:
+        if not held:
             return None
-        stage = STAGES.get(name)
-        reason = non_trading_reason(business_date) if stage is None or stage.trading_days_only else None
-        try:
-            with transaction.atomic():
-                if reason:
-                    JobRun.objects.create(
-                        job=name,
-                        business_date=business_date,
-                        status=JobRun.Status.SKIPPED,
-                        finished_at=timezone.now(),
-                        note=f"skipped: not a trading day ({reason})",
-                    )
-                    return None
-                return JobRun.objects.create(job=name, business_date=business_date, then=list(then))
-        except IntegrityError:
-            return None  # another process inserted it first
-    finally:
-        cache.delete(lock)
+        return _start_job_locked(name, business_date, then=then)
+
+
+def _start_job_locked(name: str, business_date: date, *, then: Sequence[str]) -> JobRun | None:
+    if JobRun.objects.filter(job=name, business_date=business_date).exists():
+        return None
+    stage = STAGES.get(name)
+    reason = non_trading_reason(business_date) if stage is None or stage.trading_days_only else None
+    try:
+        with transaction.atomic():
+            if reason:
+                JobRun.objects.create(
+                    job=name,
+                    business_date=business_date,
+                    status=JobRun.Status.SKIPPED,
+                    finished_at=timezone.now(),
+                    note=f"skipped: not a trading day ({reason})",
+                )
+                return None
+            return JobRun.objects.create(job=name, business_date=business_date, then=list(then))
+    except IntegrityError:
+        return None  # another process inserted it first
 
 
 def _status_for(counts: dict[str, int], errors: list[dict[str, Any]]) -> str:

@@ -23,7 +23,9 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from accounts.events import EventSpec, events_emit_bulk
 from accounts.models import Firm, Household
+from kronos.api.fields import money_dict
 from kronos.history import save_attributed
 from operations import fees
 from operations.errors import OperationsError
@@ -93,6 +95,7 @@ def reconcile_accounts(
     )
     securities = dict(Security.objects.values_list("symbol", "pk"))
     new: list[ReconciliationBreak] = []
+    ready: list[EventSpec] = []
     for account in accounts:
         try:
             statement = custodian.statement(account.custodian_account_number, business_date)
@@ -122,6 +125,18 @@ def reconcile_accounts(
             )
             account_breaks += 1
         outcome.add("clean" if not account_breaks else "with_breaks")
+        ready.append(
+            EventSpec(
+                kind="statement.ready",
+                firm_id=account.household.firm_id,
+                household_id=account.household_id,
+                account_id=account.pk,
+                subject_type="account",
+                subject_id=account.pk,
+                payload={"account": account.pk, "business_date": business_date, "breaks": account_breaks},
+            )
+        )
+    events_emit_bulk(ready)
     if new:
         bulk_create_with_history(
             new, ReconciliationBreak, default_user=acting_user, default_change_reason="reconciliation"
@@ -457,6 +472,29 @@ def billing_run_approve(*, run: BillingRun, acting_user: Any, effective_date: da
         if done:
             ledger.bulk_update_rows_with_history(
                 FeeCharge, done, ["status", "error", "entry"], acting_user=acting_user, reason="billing approved"
+            )
+            events_emit_bulk(
+                [
+                    EventSpec(
+                        kind="fee.charged",
+                        firm_id=run.firm_id,
+                        household_id=charge.account.household_id,
+                        account_id=charge.account_id,
+                        subject_type="fee_charge",
+                        subject_id=charge.pk,
+                        payload={
+                            "fee_charge": charge.pk,
+                            "account": charge.account_id,
+                            "billing_run": run.pk,
+                            "period_start": charge.period_start,
+                            "amount": money_dict(charge.amount, charge.currency),
+                            "status": charge.status,
+                            "error": charge.error,
+                        },
+                    )
+                    for charge in done
+                    if charge.amount > 0
+                ]
             )
         run.status = BillingRun.Status.APPROVED
         run.approved_by = acting_user

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
@@ -16,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role
 from kronos import formatting
+from kronos.csvfile import CSVWriter
 from kronos.typing import AuthedHttpRequest
 from operations import selectors, services
 from operations.errors import OperationsError
@@ -173,11 +173,6 @@ def billing_approve(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     return redirect("operations:billing_detail", pk=run.pk)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @operations_required
 @require_GET
 def billing_file(request: AuthedHttpRequest, pk: int) -> StreamingHttpResponse:
@@ -185,20 +180,18 @@ def billing_file(request: AuthedHttpRequest, pk: int) -> StreamingHttpResponse:
     run = selectors.billing_run_get_for_user(user=request.user, pk=pk)
     if run.status != BillingRun.Status.APPROVED:
         raise Http404("The billing file exists once the run is approved.")
-    writer = csv.writer(_Echo())
+    writer = CSVWriter()  # every cell neutralised against formula injection (kronos/csvfile.py)
     period = run.period_label
 
     def rows() -> Iterator[str]:
-        yield writer.writerow(
-            ["custodian_account_number", "amount", "currency", "period", "period_start", "period_end"]
-        )
+        yield writer.row(["custodian_account_number", "amount", "currency", "period", "period_start", "period_end"])
         charges = (
             run.charges.filter(status=FeeCharge.Status.DEBITED, amount__gt=0)
             .order_by("account__custodian_account_number")
             .values_list("account__custodian_account_number", "amount", "currency")
         )
         for number, amount, currency in charges.iterator(chunk_size=2000):
-            yield writer.writerow([number, f"{amount:.2f}", currency, period, run.period_start, run.period_end])
+            yield writer.row([number, f"{amount:.2f}", currency, period, run.period_start, run.period_end])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="fees-{run.firm.slug}-{period}.csv"'

@@ -200,8 +200,8 @@ class ValuationSnapshotAdmin(ReadOnlyAdmin):
 
 
 class EntitlementInline(FirmScopedAdmin, admin.TabularInline):
-    firm_scope = ("account__household__firm",)  # an action is shared; its entitlements are each firm's
     model = CorporateActionEntitlement
+    firm_scope = ("account__household__firm",)
     extra = 0
     can_delete = False
     fields = ["account", "quantity", "new_quantity", "fraction", "amount", "cash_in_lieu", "status", "entry"]
@@ -217,7 +217,8 @@ class CorporateActionAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
     form shows the model's rules as field errors (ratio > 0, pay date on or after the ex-date,
     ...); saving goes through `portfolios.corporate_actions`, attributed to the signed-in user."""
 
-    firm_scope = SHARED  # an action belongs to its security, which every firm shares
+    # An action is the issuer's, like its security: every firm's (its entitlements are scoped).
+    firm_scope = SHARED
     list_display = ["security", "kind", "ex_date", "pay_date", "amount_per_share", "ratio", "status", "source"]
     list_filter = ["kind", "status", "source"]
     search_fields = ["security__symbol", "external_id"]

@@ -16,9 +16,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied
@@ -29,8 +30,9 @@ from accounts.models import Household, Role, User
 from accounts.selectors import household_list_for_user, household_may_edit
 from kronos.api.fields import DecimalStringField, FractionField, MoneyField, QuantityField, money_dict
 from kronos.api.pagination import Pagination, paginated
+from kronos.api.params import query_id
 from kronos.api.permissions import api_user
-from kronos.idempotency import idempotent
+from kronos.idempotency import idempotent, idempotent_when_keyed
 from kronos.ratelimit import money_moving
 from kronos.readcache import cached_read
 from portfolios import services
@@ -297,15 +299,20 @@ class AccountOutput(serializers.Serializer):
     household = serializers.IntegerField(source="household_id")
     name = serializers.CharField()
     account_type = serializers.CharField()
-    custodian_account_number = serializers.CharField()
+    custodian_account_number = serializers.CharField(
+        allow_null=True, help_text="Null while the custodian is opening the account (status pending)."
+    )
     base_currency = serializers.CharField()
     status = serializers.CharField()
+    owners = serializers.SerializerMethodField()
+    beneficiaries = serializers.SerializerMethodField()
     model = serializers.IntegerField(source="model_id", allow_null=True)
     drift_threshold = FractionField()
     cash_reserve = FractionField()
     min_trade_amount = serializers.SerializerMethodField()
     fractional_shares = serializers.BooleanField()
     rebalance_mode = serializers.CharField()
+    rebalance_schedule = serializers.CharField()
     market_value = serializers.SerializerMethodField()
     cash = serializers.SerializerMethodField()
     max_drift = serializers.SerializerMethodField()
@@ -323,6 +330,17 @@ class AccountOutput(serializers.Serializer):
     def get_cash(self, account: InvestmentAccount) -> dict[str, str]:
         return self._money(account.cash, account)  # type: ignore[attr-defined]
 
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_owners(self, account: InvestmentAccount) -> list[dict[str, Any]]:
+        return [{"investor": o.investor_id, "name": o.investor.full_name, "role": o.role} for o in account.owners.all()]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_beneficiaries(self, account: InvestmentAccount) -> list[dict[str, Any]]:
+        return [
+            {"name": b.name, "relationship": b.relationship, "share_percent": str(b.share_percent), "kind": b.kind}
+            for b in account.beneficiaries.all()
+        ]
+
     def get_max_drift(self, account: InvestmentAccount) -> str | None:
         figures: AccountFigures | None = self.context.get("figures", {}).get(account.pk)
         if figures is None or figures.max_drift is None:
@@ -339,6 +357,7 @@ class AccountSettingsInput(serializers.Serializer):
     min_trade_amount = MoneyField(required=False)
     fractional_shares = serializers.BooleanField(required=False)
     rebalance_mode = serializers.ChoiceField(choices=InvestmentAccount.RebalanceMode.choices, required=False)
+    rebalance_schedule = serializers.ChoiceField(choices=InvestmentAccount.RebalanceSchedule.choices, required=False)
 
     def validate_model(self, value: int | None) -> ModelPortfolio | None:
         if value is None:
@@ -349,10 +368,40 @@ class AccountSettingsInput(serializers.Serializer):
         return model
 
 
+class BeneficiaryInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    relationship = serializers.CharField(max_length=100)
+    share_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=Decimal("0.01"), max_value=Decimal(100)
+    )
+    kind = serializers.ChoiceField(choices=["primary", "contingent"], default="primary")
+
+
 class AccountCreateInput(AccountSettingsInput):
     household = serializers.IntegerField()
     name = serializers.CharField(max_length=120)
-    custodian_account_number = serializers.CharField(max_length=40)
+    custodian_account_number = serializers.CharField(
+        max_length=40,
+        required=False,
+        help_text="Only for an account already open at the custodian (a transfer, an import). Without it the "
+        "account starts pending and the custodian gives the number once its owners clear KYC and AML.",
+    )
+    owners = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
+        required=False,
+        max_length=10,
+        help_text="Investor ids (household members). Default: the household's primary (and, for joint, joint) members.",
+    )
+    beneficiaries = serializers.ListField(child=BeneficiaryInput(), required=False, max_length=20)
+
+    def validate_owners(self, value: list[int]) -> list[Any]:
+        from accounts.models import Investor
+
+        found = {i.pk: i for i in Investor.objects.filter(pk__in=value)}
+        missing = [str(v) for v in value if v not in found]
+        if missing:
+            raise serializers.ValidationError(f"No investor with id {', '.join(missing)}.")
+        return [found[v] for v in value]
 
     def validate_household(self, value: int) -> Household:
         household = household_list_for_user(user=self.context["user"]).filter(pk=value).first()
@@ -376,6 +425,7 @@ def _figures(accounts: list[InvestmentAccount]) -> dict[int, AccountFigures]:
 def _account_answer(request: Request, pk: int) -> dict[str, Any]:
     user = api_user(request)
     account = account_get_for_user(user=user, pk=pk)
+    prefetch_related_objects([account], "owners__investor", "beneficiaries")
     return dict(AccountOutput(account, context={"figures": _figures([account])}).data)
 
 
@@ -386,10 +436,23 @@ def _account_answer(request: Request, pk: int) -> dict[str, Any]:
     operation_id="accounts_list",
 )
 @extend_schema(
-    methods=["POST"], request=AccountCreateInput, responses={201: AccountOutput}, operation_id="accounts_create"
+    methods=["POST"],
+    request=AccountCreateInput,
+    responses={201: AccountOutput},
+    operation_id="accounts_create",
+    parameters=[
+        OpenApiParameter(
+            "Idempotency-Key",
+            str,
+            OpenApiParameter.HEADER,
+            required=False,
+            description="Optional here: with a key the account is created once per key (a retry replays the answer).",
+        )
+    ],
 )
 @api_view(["GET", "POST"])
 @cached_read
+@idempotent_when_keyed
 def accounts(request: Request) -> Response:
     """The user's accounts (investors: their households'; advisors: their clients'), or a new one."""
     user = api_user(request)
@@ -403,22 +466,23 @@ def accounts(request: Request) -> Response:
         account = services.account_create(
             household=v["household"],
             name=v["name"],
-            custodian_account_number=v["custodian_account_number"],
+            custodian_account_number=v.get("custodian_account_number"),
             account_type=v.get("account_type", InvestmentAccount.AccountType.INDIVIDUAL),
             model=v.get("model"),
+            owners=v.get("owners"),
+            beneficiaries=[services.BeneficiarySpec(**b) for b in v.get("beneficiaries", [])],
             acting_user=user,
             **_settings_of(v),
         )
         return Response(_account_answer(request, account.pk), status=status.HTTP_201_CREATED)
     filters: dict[str, Any] = {"search": request.query_params.get("search", "")[:100]}
     for param, key in (("household", "household_id"), ("model", "model_id")):
-        raw = request.query_params.get(param)
-        if raw:
-            if not raw.isdigit():
-                raise serializers.ValidationError({param: ["Give an id (a whole number)."]})
-            filters[key] = int(raw)
+        value = query_id(request, param)
+        if value is not None:
+            filters[key] = value
     paginator = Pagination()
     page = paginator.paginate_queryset(account_list_for_user(user=user, **filters), request)
+    prefetch_related_objects(page or [], "owners__investor", "beneficiaries")
     figures = _figures(page or [])
     return paginator.get_paginated_response(AccountOutput(page, many=True, context={"figures": figures}).data)
 

@@ -104,6 +104,12 @@ class AccountSettingsForm(forms.Form):
     min_trade_amount = forms.DecimalField(label="Minimum trade ($)", max_digits=20, decimal_places=2)
     fractional_shares = forms.BooleanField(required=False)
     rebalance_mode = forms.ChoiceField(choices=InvestmentAccount.RebalanceMode.choices)
+    rebalance_schedule = forms.ChoiceField(
+        choices=InvestmentAccount.RebalanceSchedule.choices,
+        label="Calendar rebalancing",
+        required=False,  # a form posted without it keeps the account's schedule
+        help_text="Also rebalance to target on the first business day of each month or quarter.",
+    )
 
     def __init__(self, *args, models=None, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

@@ -114,7 +114,7 @@ def client_book(account: InvestmentAccount) -> LedgerBook:
             defaults={
                 "kind": LedgerBook.Kind.CLIENT,
                 "code": f"client:{account.pk}",
-                "name": f"Client account {account.custodian_account_number}",
+                "name": f"Client account {account.custodian_account_number or f'#{account.pk}'}",
             },
         )
         account._ledger_book = book  # type: ignore[attr-defined]
@@ -142,7 +142,7 @@ def client_books(accounts: Iterable[InvestmentAccount]) -> dict[int, LedgerBook]
         LedgerBook(
             kind=LedgerBook.Kind.CLIENT,
             code=f"client:{a.pk}",
-            name=f"Client account {a.custodian_account_number}",
+            name=f"Client account {a.custodian_account_number or f'#{a.pk}'}",
             account=a,
         )
         for a in accounts

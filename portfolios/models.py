@@ -175,6 +175,12 @@ class InvestmentAccount(models.Model):
         JOINT = "joint", "Joint"
         TRADITIONAL_IRA = "traditional_ira", "Traditional IRA"
         ROTH_IRA = "roth_ira", "Roth IRA"
+        ROLLOVER_IRA = "rollover_ira", "Rollover IRA"
+        SEP_IRA = "sep_ira", "SEP IRA"
+        TRUST = "trust", "Trust"
+        UTMA = "utma", "UTMA (custodial)"
+        UGMA = "ugma", "UGMA (custodial)"
+        ENTITY = "entity", "Entity (corporation, LLC, partnership)"
 
     class BandMode(models.TextChoices):
         ABSOLUTE = "absolute", "Absolute (points)"
@@ -184,7 +190,16 @@ class InvestmentAccount(models.Model):
         APPROVAL = "approval", "Advisor approves"
         AUTOMATIC = "automatic", "Automatic"
 
+    IRA_TYPES = frozenset({"traditional_ira", "roth_ira", "rollover_ira", "sep_ira"})
+    CUSTODIAL_TYPES = frozenset({"utma", "ugma"})
+
+    class RebalanceSchedule(models.TextChoices):
+        THRESHOLD = "threshold", "On drift only"
+        MONTHLY = "monthly", "Monthly, and on drift"
+        QUARTERLY = "quarterly", "Quarterly, and on drift"
+
     class Status(models.TextChoices):
+        PENDING = "pending", "Opening at the custodian"
         OPEN = "open", "Open"
         RESTRICTED = "restricted", "Restricted"
         CLOSED = "closed", "Closed"
@@ -192,7 +207,13 @@ class InvestmentAccount(models.Model):
     household = models.ForeignKey("accounts.Household", on_delete=models.PROTECT, related_name="investment_accounts")
     name = models.CharField(max_length=120)
     account_type = models.CharField(max_length=20, choices=AccountType.choices, default=AccountType.INDIVIDUAL)
-    custodian_account_number = models.CharField(max_length=40, unique=True)
+    custodian_account_number = models.CharField(
+        max_length=40,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="Given by the custodian when it opens the account (empty while it is opening).",
+    )
     base_currency = models.CharField(max_length=3, default="USD")
     model = models.ForeignKey(ModelPortfolio, on_delete=models.PROTECT, null=True, blank=True, related_name="accounts")
     drift_threshold = weight_field(default=Decimal("0.05"), help_text="Absolute band, a fraction of 1.")
@@ -208,6 +229,14 @@ class InvestmentAccount(models.Model):
         help_text="Invest cash dividends through the cash-flow path when they are paid.",
     )
     rebalance_mode = models.CharField(max_length=10, choices=RebalanceMode.choices, default=RebalanceMode.APPROVAL)
+    rebalance_schedule = models.CharField(
+        max_length=10,
+        choices=RebalanceSchedule.choices,
+        default=RebalanceSchedule.THRESHOLD,
+        db_default=RebalanceSchedule.THRESHOLD,  # rows written by COPY (bulk books) name no value
+        help_text="Calendar rebalancing: on the first business day of each month or quarter the account is "
+        "brought to target whatever its drift; between those days (and always) the threshold applies.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     opened_on = models.DateField(default=timezone.localdate)
     closed_on = models.DateField(null=True, blank=True)
@@ -236,7 +265,63 @@ class InvestmentAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.custodian_account_number})"
+        return f"{self.name} ({self.custodian_account_number or 'opening'})"
+
+    @property
+    def is_ira(self) -> bool:
+        return self.account_type in self.IRA_TYPES
+
+
+class AccountOwner(models.Model):
+    """An investor who owns (or, for a custodial account, is the custodian or the minor of) an account."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        CUSTODIAN = "custodian", "Custodian"
+        MINOR = "minor", "Minor (beneficial owner)"
+        TRUSTEE = "trustee", "Trustee"
+        SIGNER = "signer", "Authorized signer"
+
+    account = models.ForeignKey(InvestmentAccount, on_delete=models.PROTECT, related_name="owners")
+    investor = models.ForeignKey("accounts.Investor", on_delete=models.PROTECT, related_name="account_ownerships")
+    role = models.CharField(max_length=12, choices=Role.choices, default=Role.OWNER)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["account", "id"]
+        constraints = [models.UniqueConstraint(fields=["account", "investor"], name="portfolios_owner_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.investor_id} {self.role} of {self.account_id}"
+
+
+class Beneficiary(models.Model):
+    """A beneficiary of an IRA (or another account that names them): primary shares sum to 100."""
+
+    class Kind(models.TextChoices):
+        PRIMARY = "primary", "Primary"
+        CONTINGENT = "contingent", "Contingent"
+
+    account = models.ForeignKey(InvestmentAccount, on_delete=models.PROTECT, related_name="beneficiaries")
+    name = models.CharField(max_length=200)
+    relationship = models.CharField(max_length=100)
+    share_percent = models.DecimalField(max_digits=5, decimal_places=2)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.PRIMARY)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["account", "kind", "id"]
+        verbose_name_plural = "beneficiaries"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(share_percent__gt=0, share_percent__lte=100), name="portfolios_beneficiary_share_0_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.share_percent}%)"
 
 
 # --- The ledger --------------------------------------------------------------------------------

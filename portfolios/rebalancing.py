@@ -13,7 +13,7 @@ Cash is the pseudo-symbol CASH in drift reports.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
 from enum import StrEnum
@@ -75,6 +75,9 @@ class AccountSnapshot:
     flow_in_cash: bool = False
     commission_per_trade: Decimal = ZERO  # the cost model: a flat fee per trade, paid from cash
     money_places: int = 2  # decimal places of the account currency (amounts, realised gains)
+    # Calendar rebalancing: "monthly" or "quarterly" brings the account to target on the first
+    # business day (Monday to Friday) of each period whatever its drift; "threshold" never does.
+    schedule: str = "threshold"
 
     @property
     def invested_value(self) -> Decimal:
@@ -262,11 +265,33 @@ def _points(weight: Decimal) -> str:
     return f"{(weight * 100).quantize(Decimal('0.01'), ROUND_HALF_EVEN)}"
 
 
+PERIOD_MONTHS = {"monthly": 1, "quarterly": 3}
+
+
+def calendar_due(schedule: str, as_of: date) -> bool:
+    """True on the first business day (Monday to Friday) of a month (`monthly`) or of January,
+    April, July and October (`quarterly`); never for `threshold`."""
+    months = PERIOD_MONTHS.get(str(schedule))
+    if months is None or as_of.weekday() >= 5 or (as_of.month - 1) % months:
+        return False
+    # no business day before it in the same month
+    return all(date(as_of.year, as_of.month, d).weekday() >= 5 for d in range(1, as_of.day))
+
+
 def decide(snapshot: AccountSnapshot, drift: DriftReport) -> Decision:
     """Threshold strategy: rebalance when any row is outside its band (or cash is below the
-    reserve, which the trades must restore); the reason names every breach."""
+    reserve, which the trades must restore); the reason names every breach. Calendar strategy
+    beside it: on the first business day of the account's period (`calendar_due`) rebalance
+    whatever the drift."""
     if drift.total_value <= ZERO:
         return Decision(snapshot.account_id, False, "The account has no value.")
+    if calendar_due(snapshot.schedule, snapshot.as_of) and drift.max_drift > ZERO:
+        return Decision(
+            snapshot.account_id,
+            True,
+            f"Calendar rebalance ({snapshot.schedule}): the first business day of the period, "
+            f"largest drift {_points(drift.max_drift)} points.",
+        )
     reasons = []
     for row in sorted((r for r in drift.rows if r.breached), key=lambda r: (-abs(r.drift), r.symbol)):
         side = "over" if row.drift > ZERO else "under"
@@ -379,6 +404,51 @@ class _Planner:
         self.cash -= amount + self.fee
         return budget - amount - self.fee
 
+    def spend_remainder(
+        self, rows: Sequence[DriftRow], targets: list[Decimal], floor: Decimal, total: Decimal, cash_ceiling: Decimal
+    ) -> None:
+        """The last pass against cash drag (whole-share accounts; with fractions the buys reach
+        their targets already): while the cash above `floor` pays for one more share of a model
+        holding still below its target, buy it for the holding furthest below (in value, after
+        the plan's trades; ties by symbol) among those that stay inside their band with it — a holding the
+        plan already buys, or any while cash is above its band (`cash_ceiling`): a holding
+        inside its band is not traded when cash is inside its band too. Never a
+        restricted or wash-sale security, nor one the plan sells; never a trade under the
+        minimum (a share added to a planned buy counts with it); never cash below `floor`.
+        Ends when no share fits: at most remainder / cheapest price steps."""
+        s = self.snapshot
+        if s.fractional_shares or total <= ZERO:
+            return
+        candidates = [
+            i
+            for i, h in enumerate(self.holdings)
+            if h.target_weight > ZERO and i not in self.sells and _buy_blocked(h, s.as_of) is None
+        ]
+        while candidates:
+            budget = self.cash - floor
+            best: tuple[tuple[Decimal, str], int, Decimal] | None = None
+            cash_over = self.cash > cash_ceiling
+            for i in candidates:
+                h = self.holdings[i]
+                planned = self.buys.get(i, ZERO)
+                if not planned and not cash_over:
+                    continue
+                amount = self.money((planned + ONE) * h.price)
+                cost = amount - self.money(planned * h.price) + (ZERO if planned else self.fee)
+                if cost > budget or amount < self.minimum:
+                    continue
+                value = self.values[i] + planned * h.price
+                if value >= targets[i] or abs(value + h.price - targets[i]) > rows[i].band * total:
+                    continue  # one more share would take it out of its band
+                key = (value - targets[i], h.symbol)  # most underweight first
+                if best is None or key < best[0]:
+                    best = (key, i, cost)
+            if best is None:
+                return
+            _, i, cost = best
+            self.buys[i] = self.buys.get(i, ZERO) + ONE
+            self.cash -= cost
+
     def plan(self, drift: DriftReport, decision: Decision | None, cash_after_flow: Decimal | None = None) -> TradePlan:
         s = self.snapshot
         holdings = self.holdings
@@ -453,6 +523,9 @@ def generate_trades(
         decision = decide(snapshot, drift)
     if not decision.rebalance:
         return TradePlan(snapshot.account_id, False, (), drift, drift, decision=decision)
+    if calendar_due(snapshot.schedule, snapshot.as_of):
+        # To target whatever the threshold: every row off its target counts as breaching.
+        drift = calculate_drift(replace(snapshot, threshold=ZERO, band_mode=BandMode.ABSOLUTE))
 
     holdings, values = _sorted(snapshot)
     planner = _Planner(snapshot, holdings, values, snapshot.cash)
@@ -520,6 +593,11 @@ def generate_trades(
             if rows[i].breached or _buy_blocked(holdings[i], snapshot.as_of):
                 continue  # already tried, or not bought
             budget = planner.buy(i, targets[i] - values[i], budget)
+
+    # 6. the whole-share remainder: what is left above max(floor, cash target) buys more units
+    planner.spend_remainder(
+        rows[:n], targets, max(floor, cash_target), total, (cash_row.target_weight + cash_row.band) * total
+    )
     return planner.plan(drift, decision)
 
 

@@ -363,7 +363,7 @@ _BAND_MODES = {m.value: m for m in rebalancing.BandMode}
 _SNAPSHOT_SQL = {
     "accounts": """
         SELECT a.id, a.base_currency, a.model_id, m.cash_target, a.drift_threshold, a.band_mode,
-               a.relative_band, a.cash_reserve, a.min_trade_amount, a.fractional_shares
+               a.relative_band, a.cash_reserve, a.min_trade_amount, a.fractional_shares, a.rebalance_schedule
         FROM portfolios_investmentaccount a
         LEFT JOIN portfolios_modelportfolio m ON m.id = a.model_id
         WHERE a.id = ANY(%s)""",
@@ -392,7 +392,7 @@ _SNAPSHOT_SQL = {
     "loss_sales": """
         SELECT t.account_id, t.security_id, MAX(c.closed_on) FROM portfolios_lotclosure c
         JOIN portfolios_taxlot t ON t.id = c.lot_id
-        WHERE t.account_id = ANY(%s) AND c.gain < 0 AND c.closed_on > %s AND c.closed_on <= %s
+        WHERE t.account_id = ANY(%s) AND c.gain < 0 AND c.closed_on >= %s AND c.closed_on <= %s
         GROUP BY t.account_id, t.security_id""",
 }
 
@@ -451,6 +451,7 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
         reserve,
         min_trade,
         fractional,
+        schedule,
     ) in accounts:
         held = positions.get(account_id, {})
         wanted = targets.get(model_id, {}) if model_id is not None else {}
@@ -485,6 +486,7 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
             cash_reserve=reserve,
             min_trade_amount=min_trade,
             fractional_shares=fractional,
+            schedule=schedule,
         )
     return out
 
@@ -504,6 +506,7 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
             "cash_reserve",
             "min_trade_amount",
             "fractional_shares",
+            "rebalance_schedule",
         )
     )
     if not accounts:
@@ -544,7 +547,7 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
         for r in LotClosure.objects.filter(
             lot__account_id__in=ids,
             gain__lt=0,
-            closed_on__gt=as_of - timedelta(days=WASH_SALE_DAYS),
+            closed_on__gte=as_of - timedelta(days=WASH_SALE_DAYS),
             closed_on__lte=as_of,
         )
         .values("lot__account_id", "lot__security_id")
@@ -582,6 +585,7 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
             cash_reserve=account.cash_reserve,
             min_trade_amount=account.min_trade_amount,
             fractional_shares=account.fractional_shares,
+            schedule=account.rebalance_schedule,
         )
     return out
 

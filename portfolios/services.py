@@ -10,6 +10,7 @@ share to 6 places, realised proceeds/cost/gain and valuations to cents (ROUND_HA
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from accounts.events import event_emit
 from accounts.models import Firm, Household
 from accounts.selectors import household_may_edit
 from kronos.history import attribute, save_attributed
@@ -34,7 +36,9 @@ from portfolios.models import (
     CASH_PLACES,
     PRICE_PLACES,
     ZERO,
+    AccountOwner,
     AssetClass,
+    Beneficiary,
     InvestmentAccount,
     JournalEntry,
     LedgerBook,
@@ -431,6 +435,7 @@ ACCOUNT_SETTINGS = frozenset(
         "fractional_shares",
         "rebalance_mode",
         "reinvest_dividends",
+        "rebalance_schedule",
     }
 )
 ACCOUNT_EDITABLE_FIELDS = ACCOUNT_SETTINGS | {"name", "account_type", "status"}
@@ -462,7 +467,116 @@ def _validate_settings(values: dict[str, Any]) -> dict[str, Any]:
         raise PortfoliosError("Reinvesting dividends is yes or no (true or false).", field="reinvest_dividends")
     if "rebalance_mode" in values and values["rebalance_mode"] not in InvestmentAccount.RebalanceMode.values:
         raise PortfoliosError(f"'{values['rebalance_mode']}' is not a rebalance mode.", field="rebalance_mode")
+    schedules = InvestmentAccount.RebalanceSchedule.values
+    if "rebalance_schedule" in values and values["rebalance_schedule"] not in schedules:
+        raise PortfoliosError(
+            f"'{values['rebalance_schedule']}' is not a rebalance schedule.", field="rebalance_schedule"
+        )
     return out
+
+
+@dataclass(frozen=True)
+class BeneficiarySpec:
+    name: str
+    relationship: str
+    share_percent: Decimal
+    kind: str = "primary"
+
+
+def _business_date(household: Household) -> date:
+    from accounts.services import firm_today
+
+    return firm_today(household.firm)
+
+
+def _ownership_errors(
+    *, household: Household, account_type: str, owners: Sequence[Any], beneficiaries: Sequence[BeneficiarySpec]
+) -> tuple[dict[str, list[str]], list[tuple[Any, str]]]:
+    """The rules of each account type (field errors), and each owner's role.
+
+    individual, IRAs: exactly one owner, an adult for an individual account (a minor's
+    account is a UTMA/UGMA); joint: two or more adult owners; UTMA/UGMA: one adult custodian
+    and one minor; trust: one or more trustees; entity: one or more authorized signers.
+    Every owner must be a member of the household. An IRA names primary beneficiaries whose
+    shares sum to exactly 100 (contingent ones, if any, also to 100)."""
+    errors: dict[str, list[str]] = {}
+    roles: list[tuple[Any, str]] = []
+    today = _business_date(household)
+    T = InvestmentAccount.AccountType
+    from accounts.identification import is_minor
+
+    members = set(household.members.values_list("investor_id", flat=True))
+    strangers = [o for o in owners if o.pk not in members]
+    if strangers:
+        errors["owners"] = [
+            f"Investor {', '.join(str(o.pk) for o in strangers)} is not a member of this household: add them first."
+        ]
+        return errors, roles
+    if len({o.pk for o in owners}) != len(owners):
+        errors["owners"] = ["An investor is listed twice."]
+        return errors, roles
+    minors = [o for o in owners if is_minor(o.date_of_birth, today)]
+    adults = [o for o in owners if o not in minors]
+    n = len(owners)
+    if account_type == T.JOINT:
+        if n < 2:
+            errors["owners"] = ["A joint account needs at least two owners."]
+        elif minors:
+            errors["owners"] = [f"{minors[0].full_name} is under 18: a joint owner must be an adult."]
+        roles = [(o, "owner") for o in owners]
+    elif account_type in InvestmentAccount.CUSTODIAL_TYPES:
+        if n != 2 or len(minors) != 1:
+            errors["owners"] = ["A UTMA/UGMA account has two owners: an adult custodian and the minor it is for."]
+        else:
+            roles = [(adults[0], "custodian"), (minors[0], "minor")]
+    elif account_type == T.TRUST:
+        if n < 1:
+            errors["owners"] = ["A trust account needs at least one trustee."]
+        elif minors:
+            errors["owners"] = [f"{minors[0].full_name} is under 18 and cannot be a trustee."]
+        roles = [(o, "trustee") for o in owners]
+    elif account_type == T.ENTITY:
+        if n < 1:
+            errors["owners"] = ["An entity account needs at least one authorized signer."]
+        elif minors:
+            errors["owners"] = [f"{minors[0].full_name} is under 18 and cannot sign for an entity."]
+        roles = [(o, "signer") for o in owners]
+    else:  # individual and the IRAs
+        label = InvestmentAccount.AccountType(account_type).label
+        if n != 1:
+            errors["owners"] = [
+                f"An {label} account has exactly one owner."
+                if label[0] in "AEIOU"
+                else f"A {label} account has exactly one owner."
+            ]
+        elif account_type == T.INDIVIDUAL and minors:
+            errors["owners"] = [
+                f"{minors[0].full_name} is under 18 on {today:%Y-%m-%d} and cannot be the sole owner of an "
+                "individual account: open a UTMA or UGMA account with an adult custodian."
+            ]
+        roles = [(o, "owner") for o in owners]
+    if account_type in InvestmentAccount.IRA_TYPES:
+        primaries = [b for b in beneficiaries if b.kind == Beneficiary.Kind.PRIMARY]
+        contingents = [b for b in beneficiaries if b.kind == Beneficiary.Kind.CONTINGENT]
+        if not primaries:
+            errors["beneficiaries"] = ["An IRA needs at least one primary beneficiary."]
+        elif sum((b.share_percent for b in primaries), Decimal(0)) != 100:
+            errors["beneficiaries"] = ["The primary beneficiaries' shares must add up to exactly 100%."]
+        elif contingents and sum((b.share_percent for b in contingents), Decimal(0)) != 100:
+            errors["beneficiaries"] = ["The contingent beneficiaries' shares must add up to exactly 100%."]
+    for b in beneficiaries:
+        if not b.name.strip() or not b.relationship.strip():
+            errors.setdefault("beneficiaries", []).append("Each beneficiary needs a name and a relationship.")
+            break
+        if not (0 < b.share_percent <= 100) or b.share_percent != b.share_percent.quantize(Decimal("0.01")):
+            errors.setdefault("beneficiaries", []).append(
+                "Each share is a percent above 0 and at most 100, to 2 places."
+            )
+            break
+        if b.kind not in Beneficiary.Kind.values:
+            errors.setdefault("beneficiaries", []).append("A beneficiary is primary or contingent.")
+            break
+    return errors, roles
 
 
 @transaction.atomic
@@ -470,17 +584,26 @@ def account_create(
     *,
     household: Household,
     name: str,
-    custodian_account_number: str,
     acting_user: Any,
+    custodian_account_number: str | None = None,
     account_type: str = InvestmentAccount.AccountType.INDIVIDUAL,
     base_currency: str = "USD",
     model: ModelPortfolio | None = None,
     opened_on: date | None = None,
+    owners: Sequence[Any] | None = None,
+    beneficiaries: Sequence[BeneficiarySpec] = (),
     **account_settings: Any,
 ) -> InvestmentAccount:
     """Open an account for a household. The acting user must be the household's advisor, its
     firm's operations staff or a system user; settings are validated (threshold in (0, 1],
-    reserve in [0, 1), minimum trade >= 0); a model goes through `model_assign`'s checks."""
+    reserve in [0, 1), minimum trade >= 0); a model goes through `model_assign`'s checks.
+
+    Without a custodian account number the account is opened *through Kronos*: it starts
+    `pending` and the custodian gives the number (`account_custodian_opened`); the account
+    type's ownership and beneficiary rules (`_ownership_errors`) are enforced, with the
+    household's primary and joint members as the owners when none are named. With a number
+    the account already exists at the custodian (a transfer, an import) and is recorded as
+    it is, owners and beneficiaries validated only when given."""
     unknown = set(account_settings) - ACCOUNT_SETTINGS
     if unknown:
         raise PortfoliosError(f"Unknown settings: {', '.join(sorted(unknown))}.")
@@ -488,31 +611,121 @@ def account_create(
         raise PortfoliosError("You may not open accounts for this household.", field="household", code="forbidden")
     if account_type not in InvestmentAccount.AccountType.values:
         raise PortfoliosError(f"'{account_type}' is not an account type.", field="account_type")
-    number = (custodian_account_number or "").strip()
-    if not number:
-        raise PortfoliosError("The custodian account number is required.", field="custodian_account_number")
-    if InvestmentAccount.objects.filter(custodian_account_number=number).exists():
+    number = (custodian_account_number or "").strip() or None
+    if number is not None and InvestmentAccount.objects.filter(custodian_account_number=number).exists():
         raise PortfoliosError(
             f"The custodian account number {number} is already used.", field="custodian_account_number"
         )
+    if not (name or "").strip():
+        raise PortfoliosError("The account needs a name.", field="name")
+    roles: list[tuple[Any, str]] = []
+    if number is None or owners is not None or beneficiaries:
+        if owners is None:
+            from accounts.models import HouseholdMember
+
+            owners = [
+                m.investor
+                for m in household.members.filter(
+                    relationship__in=[HouseholdMember.Relationship.PRIMARY, HouseholdMember.Relationship.JOINT]
+                )
+                .select_related("investor")
+                .order_by("id")
+            ]
+            if account_type == InvestmentAccount.AccountType.INDIVIDUAL or account_type in InvestmentAccount.IRA_TYPES:
+                owners = owners[:1]
+        errors, roles = _ownership_errors(
+            household=household, account_type=account_type, owners=list(owners), beneficiaries=list(beneficiaries)
+        )
+        if errors:
+            field = next(iter(errors))
+            raise PortfoliosError(errors[field][0], field=field, errors=errors)
     cleaned = _validate_settings(account_settings)
     account = InvestmentAccount(
         household=household,
         name=name.strip(),
         account_type=account_type,
         custodian_account_number=number,
+        status=InvestmentAccount.Status.OPEN if number else InvestmentAccount.Status.PENDING,
         base_currency=base_currency.upper(),
         opened_on=opened_on or timezone.localdate(),
         **cleaned,
     )
     try:
-        save_attributed(account, acting_user=acting_user, reason="account opened")
+        save_attributed(account, acting_user=acting_user, reason="account opened" if number else "account requested")
     except ValidationError as exc:
         raise PortfoliosError.from_validation(exc) from exc
+    for investor, role in roles:
+        save_attributed(
+            AccountOwner(account=account, investor=investor, role=role), acting_user=acting_user, reason="owner added"
+        )
+    for b in beneficiaries:
+        save_attributed(
+            Beneficiary(
+                account=account,
+                name=b.name.strip(),
+                relationship=b.relationship.strip(),
+                share_percent=b.share_percent,
+                kind=b.kind,
+            ),
+            acting_user=acting_user,
+            reason="beneficiary named",
+        )
     ledger.client_book(account)
     if model is not None:
         account = model_assign(account=account, model=model, acting_user=acting_user)
+    event_emit(
+        kind="account.opened",
+        firm=household.firm_id,
+        household=household,
+        account=account,
+        subject_type="account",
+        subject_id=account.pk,
+        payload={
+            "account": account.pk,
+            "household": household.pk,
+            "name": account.name,
+            "account_type": account.account_type,
+            "base_currency": account.base_currency,
+            "opened_on": account.opened_on,
+            "status": account.status,
+        },
+    )
+    account_pk = account.pk
+    for path in getattr(settings, "PORTFOLIOS_ACCOUNT_CREATED_HOOKS", []):
+        transaction.on_commit(functools.partial(import_string(path), account_id=account_pk))
     return account
+
+
+@transaction.atomic
+def account_custodian_opened(*, account: InvestmentAccount, number: str, acting_user: Any) -> InvestmentAccount:
+    """Record the number the custodian gave a pending account, and open it. Safe to repeat
+    (the same number again changes nothing); a different number for an opened account, or a
+    number another account holds, is refused."""
+    number = (number or "").strip()
+    if not number or len(number) > 40:
+        raise PortfoliosError(
+            "The custodian account number must be 1 to 40 characters.", field="custodian_account_number"
+        )
+    account = InvestmentAccount.objects.select_for_update().get(pk=account.pk)
+    if account.custodian_account_number == number:
+        return account
+    if account.custodian_account_number:
+        raise PortfoliosError(
+            f"The account already has the custodian number {account.custodian_account_number}.",
+            field="custodian_account_number",
+        )
+    if InvestmentAccount.objects.filter(custodian_account_number=number).exclude(pk=account.pk).exists():
+        raise PortfoliosError(
+            f"The custodian account number {number} is already used.", field="custodian_account_number"
+        )
+    account.custodian_account_number = number
+    if account.status == InvestmentAccount.Status.PENDING:
+        account.status = InvestmentAccount.Status.OPEN
+        account.opened_on = timezone.localdate()
+    try:
+        return save_attributed(account, acting_user=acting_user, reason="opened at the custodian")
+    except ValidationError as exc:
+        raise PortfoliosError.from_validation(exc) from exc
 
 
 @transaction.atomic

@@ -112,7 +112,7 @@ def _book_page(user: Any, filters: dict[str, Any], page_number: str | None) -> t
                 household_id=account.household_id,
                 name=row.name,
                 account_type=account.get_account_type_display(),
-                number=account.custodian_account_number,
+                number=account.custodian_account_number or "opening",
                 value=_money(row.total_value, account.base_currency),
                 model=account.model.name if account.model is not None else "—",
                 max_drift=_percent(row.max_drift),
@@ -522,6 +522,7 @@ def account_settings(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         else account.min_trade_amount,
         "fractional_shares": account.fractional_shares,
         "rebalance_mode": account.rebalance_mode,
+        "rebalance_schedule": account.rebalance_schedule,
     }
     form = AccountSettingsForm(request.POST or None, initial=initial, models=models)
     if request.method == "POST" and form.is_valid():
@@ -538,6 +539,7 @@ def account_settings(request: AuthedHttpRequest, pk: int) -> HttpResponse:
                     min_trade_amount=data["min_trade_amount"],
                     fractional_shares=data["fractional_shares"],
                     rebalance_mode=data["rebalance_mode"],
+                    rebalance_schedule=data["rebalance_schedule"] or account.rebalance_schedule,
                 )
                 if data["model"] != account.model:
                     services.model_assign(account=account, model=data["model"], acting_user=request.user)

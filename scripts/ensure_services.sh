@@ -35,6 +35,11 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium || echo "ensure_services: no chromium; browser tests will fail" >&2
 fi
 
+# WeasyPrint (signed agreements as PDF) needs Pango at run time.
+if ! ldconfig -p 2>/dev/null | grep -q libpango-1.0; then
+  apt_install libpango-1.0-0 libpangoft2-1.0-0 || echo "ensure_services: no Pango; signed PDFs cannot be made" >&2
+fi
+
 # `make bench` also wants wrk for its load figures (bench/bench_load.py falls back to locust).
 if [ "${1:-}" = "bench" ] && ! command -v wrk >/dev/null 2>&1; then
   apt_install wrk || echo "ensure_services: no wrk; the load bench drives flat-out runs with locust" >&2

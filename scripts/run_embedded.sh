@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-export DEBUG=${DEBUG:-true} KRONOS_ENFORCE_2FA=${KRONOS_ENFORCE_2FA:-false}
+# DEBUG stays off, as in production: a 404 must not list every URL. Static files are served by
+# WhiteNoise from the source folders (WHITENOISE_USE_FINDERS), so the demo needs no collectstatic.
+export DEBUG=${DEBUG:-false} KRONOS_ENFORCE_2FA=${KRONOS_ENFORCE_2FA:-false}
 PORT=${PORT:-8000}
 mkdir -p var/celery-broker var/celery-processed var/log
 pids=()

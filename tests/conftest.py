@@ -29,7 +29,11 @@ def pytest_configure(config: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    """Throttles and locks live in the cache (Redis in the suite): start each test empty."""
+    """Throttles and locks live in the cache (Redis in the suite): start each test empty, and
+    with Redis considered reachable (a degraded-mode test must not leak its breaker state)."""
+    from kronos import cache as kcache
+
+    kcache.reset_for_tests()
     cache.clear()
     yield
 

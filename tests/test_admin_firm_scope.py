@@ -518,3 +518,41 @@ def test_services_grant_roles_only_for_a_superuser_and_never_to_themselves(firms
     made = user_create(email="new@example.com", password="x", roles=[Role.COMPLIANCE], acting_user=root)
     assert made.roles == {Role.COMPLIANCE}
     assert user_create(email="job@example.com", password="x", roles=[Role.ADVISOR], acting_user=system_user()).roles
+
+
+def test_firm_staff_give_only_the_client_role_to_a_new_login(firms):
+    """Inviting a client (onboarding) gives a new login the investor role: the advisor or
+    operations may do that, and nothing more — no other role, no staff flag, not to a login
+    that holds a privilege, never to themselves."""
+    from accounts.errors import AccountsError
+    from accounts.models import Advisor
+    from accounts.services import investor_create, user_create
+
+    a, b = firms
+    advisor = Advisor.objects.get(firm=a["firm"]).user
+    client = user_create(email="client@example.com", password=None, roles=[Role.INVESTOR], acting_user=advisor)
+    assert client.roles == {Role.INVESTOR} and not client.is_staff and not client.is_superuser
+    assert user_create(email="c2@example.com", password=None, roles=[Role.INVESTOR], acting_user=a["operations"])
+    for roles, staff in (([Role.INVESTOR, Role.ADVISOR], False), ([Role.INVESTOR], True), ([Role.COMPLIANCE], False)):
+        with pytest.raises(AccountsError, match="Only a superuser"):
+            user_create(email="x@example.com", password="x", roles=roles, is_staff=staff, acting_user=advisor)
+    with pytest.raises(AccountsError, match="Only a superuser"):  # compliance opens no clients
+        user_create(email="x@example.com", password="x", roles=[Role.INVESTOR], acting_user=a["compliance"])
+    household = Advisor.objects.get(firm=a["firm"]).households.first()
+    for login in (a["compliance"], advisor):  # a staff login, and the advisor's own
+        with pytest.raises(AccountsError, match="Only a superuser"):
+            investor_create(
+                firm=a["firm"], household=household, first_name="X", last_name="Y", user=login, acting_user=advisor
+            )
+    other_firms_login = user_create(
+        email="b-client@example.com", password=None, roles=[], acting_user=None, firm=b["firm"]
+    )
+    with pytest.raises(AccountsError, match="Only a superuser"):
+        investor_create(
+            firm=a["firm"],
+            household=household,
+            first_name="X",
+            last_name="Z",
+            user=other_firms_login,
+            acting_user=advisor,
+        )

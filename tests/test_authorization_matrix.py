@@ -46,6 +46,7 @@ EXCLUDED_PREFIXES = ("admin/", "static/", "api/v1/schema/", "api/v1/docs/", "api
 OBJECT_OF: dict[str, Any] = {
     # accounts
     "api-household-detail": "household",
+    "api-webhook-subscription-detail": "webhook_subscription",
     "accounts:household_detail": "household",
     "accounts:household_edit": "household",
     "accounts:password_reset_confirm": lambda w, side: {
@@ -93,6 +94,22 @@ OBJECT_OF: dict[str, Any] = {
     "compliance:household_section": "household",
     "compliance:kyc_start": "investor",
     "compliance:risk_questionnaire": "investor",
+    # onboarding
+    "api-household-investors": "household",
+    "api-investor-detail": "investor",
+    "api-household-onboarding": "household",
+    "api-household-onboarding-submit": "household",
+    "api-household-documents": "household",
+    "api-document-download": lambda w, side: {"pk": _document_in(w, side)},
+    "onboarding:household": "household",
+    "onboarding:household_section": "household",
+    "onboarding:household_submit": "household",
+    "onboarding:investor_new": "household",
+    "onboarding:account_new": "household",
+    "onboarding:sign": lambda w, side: {"pk": w.objects[side]["household"].pk, "kind": "form_adv"},
+    "onboarding:investor": "investor",
+    "onboarding:invitation": lambda w, side: {"uidb64": w.uidb64(side), "token": "set-password"},
+    "onboarding:document": lambda w, side: {"pk": _document_in(w, side)},
     # operations
     "operations:job_detail": "job",
     "operations:break_resolve": "break",
@@ -206,6 +223,23 @@ class World:
         return dict.fromkeys(pattern.id_params, obj.pk)
 
 
+def _document_in(world: Any, side: str) -> int:
+    """A signed-agreement document of the side's household (made on first use)."""
+    from onboarding.models import HouseholdDocument
+
+    household = world.objects[side]["household"]
+    document = HouseholdDocument.objects.filter(household=household).first() or HouseholdDocument.objects.create(
+        household=household,
+        title="Agreement",
+        kind="privacy_notice",
+        filename="a.pdf",
+        content=b"%PDF-",
+        sha256="0",
+        size=5,
+    )
+    return document.pk
+
+
 def _household_world(household, advisor_user, *, tag: str, firm_model=None) -> dict[str, Any]:
     """An account with holdings, a proposal and an order in `household`, through the services."""
     from accounts.services import system_user
@@ -314,6 +348,15 @@ def world(db, alice, bob, alice_household, bob_household, charlie, make_token):
 
     firm2_side["oauth_token"] = get_access_token_model().objects.filter(user=zed.user).first()
     firm2_side["user"] = zed.user
+
+    from accounts.events import events_publish
+    from accounts.models import WebhookSubscription
+
+    for side, owner, tag in ((firm2_side, zed.user, "Zephyrine"), (bob_side, bob.user, "Bartholomew")):
+        side["webhook_subscription"] = WebhookSubscription.objects.create(
+            firm_id=owner.firm_id, user=owner, url=f"https://hooks.example.com/{tag}", events=["*"], secret="whsec_x"
+        )
+    events_publish()  # the world's events are in the replay (GET /api/v1/events/ must show none of theirs)
 
     users = {"investor": charlie, "advisor": alice.user, "compliance": compliance_user, "operations": ops_user}
     w = World(users=users, objects={"firm2": firm2_side, "bob": bob_side})

@@ -15,12 +15,25 @@ def test_healthz_reports_database_cache_and_broker(client):
 
 
 def test_healthz_says_which_part_is_down(client, settings):
+    """Redis away is degraded mode, not down (issue 12): a 200 keeps the balancer sending traffic."""
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     answer = client.get("/healthz")
-    assert answer.status_code == 503
+    assert answer.status_code == 200
     body = answer.json()
+    assert body["status"] == "degraded"
     assert body["checks"]["broker"]["ok"] is False
     assert body["checks"]["database"]["ok"] is True
+
+
+def test_healthz_is_a_503_when_the_database_is_down(client, monkeypatch):
+    from kronos import health
+
+    def down() -> None:
+        raise RuntimeError("connection refused")
+
+    monkeypatch.setitem(health.CHECKS, "database", down)
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.json()["status"] == "down"
 
 
 def test_responses_carry_a_request_id_and_logs_name_it(client):

@@ -41,33 +41,67 @@ def samples(text, name):
 
 # --- access ------------------------------------------------------------------------------------
 
+TOKEN = "s3cret-scrape-token"
 
-def test_it_answers_from_the_loopback_allow_list(client):
+
+@pytest.fixture(autouse=True)
+def _scrape_token(settings):
+    settings.METRICS_TOKEN = TOKEN
+
+
+@pytest.fixture
+def client():
+    """Prometheus as configured in production: the bearer token on every scrape."""
+    from django.test import Client
+
+    return Client(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+
+@pytest.fixture
+def anonymous():
+    from django.test import Client
+
+    return Client()
+
+
+def test_it_answers_the_bearer_token(client):
     answer = client.get("/metrics")
     assert answer.status_code == 200
     assert answer["Content-Type"].startswith("text/plain")
 
 
-def test_it_refuses_an_address_outside_the_allow_list(client):
-    assert client.get("/metrics", REMOTE_ADDR=OUTSIDE).status_code == 403
+def test_loopback_without_the_token_is_refused_unless_allowed(anonymous, settings):
+    """Behind a reverse proxy on the same host every caller is 127.0.0.1: loopback alone is no
+    credential (issue 12). Only an explicitly configured allowlist lets an address in."""
+    assert anonymous.get("/metrics").status_code == 403
+    assert anonymous.get("/metrics", REMOTE_ADDR="::1").status_code == 403
+    settings.METRICS_ALLOWED_IPS = ["127.0.0.1/32"]
+    assert anonymous.get("/metrics").status_code == 200
 
 
-def test_it_accepts_the_bearer_token_from_anywhere(client, settings):
-    settings.METRICS_TOKEN = "s3cret-scrape-token"
-    answer = client.get("/metrics", REMOTE_ADDR=OUTSIDE, HTTP_AUTHORIZATION="Bearer s3cret-scrape-token")
+def test_loopback_is_refused_even_with_no_token_configured(anonymous, settings):
+    settings.METRICS_TOKEN = ""
+    assert anonymous.get("/metrics").status_code == 403
+
+
+def test_it_refuses_an_address_outside_the_allow_list(anonymous):
+    assert anonymous.get("/metrics", REMOTE_ADDR=OUTSIDE).status_code == 403
+
+
+def test_it_accepts_the_bearer_token_from_anywhere(client):
+    answer = client.get("/metrics", REMOTE_ADDR=OUTSIDE)
     assert answer.status_code == 200
 
 
-def test_it_refuses_a_wrong_token(client, settings):
-    settings.METRICS_TOKEN = "s3cret-scrape-token"
-    answer = client.get("/metrics", REMOTE_ADDR=OUTSIDE, HTTP_AUTHORIZATION="Bearer guess")
+def test_it_refuses_a_wrong_token(anonymous):
+    answer = anonymous.get("/metrics", REMOTE_ADDR=OUTSIDE, HTTP_AUTHORIZATION="Bearer guess")
     assert answer.status_code == 403
 
 
-def test_it_accepts_a_configured_network(client, settings):
+def test_it_accepts_a_configured_network(anonymous, settings):
     settings.METRICS_ALLOWED_IPS = ["203.0.113.0/24"]
-    assert client.get("/metrics", REMOTE_ADDR=OUTSIDE).status_code == 200
-    assert client.get("/metrics", REMOTE_ADDR="198.51.100.1").status_code == 403
+    assert anonymous.get("/metrics", REMOTE_ADDR=OUTSIDE).status_code == 200
+    assert anonymous.get("/metrics", REMOTE_ADDR="198.51.100.1").status_code == 403
 
 
 def test_it_needs_no_login_or_second_factor(client, alice):

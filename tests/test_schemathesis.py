@@ -7,6 +7,10 @@ their path id at a real object of the advisor (so the happy paths are exercised,
 
 Bounded: MAX_EXAMPLES cases per operation, no deadline; marked slow (`make test-fast` skips it).
 Every failing operation is reported at the end with its request, not only the first one.
+
+A second pass (issue 12) sends schemathesis's *negative* cases — values the schema forbids:
+wrong types, out-of-range numbers, missing fields, odd strings in query parameters — to every
+operation, MAX_NEGATIVE_EXAMPLES each, and asks only that none is answered with a server error.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 MAX_EXAMPLES = 20
+MAX_NEGATIVE_EXAMPLES = 10
 
 # The object a path id of an operation refers to, by path prefix (longest first).
 ID_BY_PREFIX = (
@@ -96,38 +101,58 @@ def wsgi_keeps_the_test_connection():
 @pytest.mark.slow
 @pytest.mark.usefixtures("wsgi_keeps_the_test_connection")
 def test_every_api_operation_answers_without_server_errors_and_as_documented(seeded):
+    _run_every_operation(seeded, mode=schemathesis.GenerationMode.POSITIVE)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("wsgi_keeps_the_test_connection")
+def test_no_operation_answers_invalid_input_with_a_server_error(seeded):
+    _run_every_operation(seeded, mode=schemathesis.GenerationMode.NEGATIVE)
+
+
+def _run_every_operation(seeded, *, mode) -> None:
     from kronos.wsgi import application
 
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application)
     headers = {"Authorization": f"Bearer {seeded['token']}"}
     failures: list[str] = []
     operations = 0
+    documented = sum(
+        1
+        for item in schema.raw_schema["paths"].values()
+        for method in item
+        if method in ("get", "put", "post", "patch", "delete")
+    )
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
 
-        call = _property(operation, seeded["ids"], headers)
+        call = _property(operation, seeded["ids"], headers, mode=mode)
         try:
             call()
         except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 -- collect every failure, report all
             failures.append(f"{operation.method.upper()} {operation.path}:\n{_short(exc)}")
     assert operations > 10, "the schema lists too few operations"
+    assert operations == documented, f"{documented - operations} documented operations were not exercised"
     assert not failures, f"{len(failures)} of {operations} operations failed:\n\n" + "\n\n".join(failures)
 
 
-def _property(operation, ids: dict, headers: dict):
+def _property(operation, ids: dict, headers: dict, *, mode):
+    positive = mode == schemathesis.GenerationMode.POSITIVE
+    checks = [not_a_server_error, response_schema_conformance] if positive else [not_a_server_error]
+
     @settings(
-        max_examples=MAX_EXAMPLES,
+        max_examples=MAX_EXAMPLES if positive else MAX_NEGATIVE_EXAMPLES,
         deadline=None,
         database=None,
         derandomize=True,
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(), use_real=st.booleans())
+    @given(case=operation.as_strategy(generation_mode=mode), use_real=st.booleans())
     def call(case, use_real):
         _with_real_id(case, use_real, ids)
-        case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
+        case.call_and_validate(headers=headers, checks=checks)
 
     return call
 

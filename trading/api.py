@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from kronos.api.fields import MoneyField, QuantityField, decimal_to_str, money_dict
 from kronos.api.pagination import Pagination, paginated
+from kronos.api.params import query_id
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
 from kronos.ratelimit import money_moving
@@ -235,11 +236,9 @@ def order_list(request: Request) -> Response:
     if request.method == "POST":
         return _order_create(request)
     account = None
-    if request.query_params.get("account"):
-        try:
-            account = selectors.account_get_for_user(user=api_user(request), pk=int(request.query_params["account"]))
-        except ValueError:
-            raise NotFound() from None
+    account_id = query_id(request, "account")
+    if account_id is not None:
+        account = selectors.account_get_for_user(user=api_user(request), pk=account_id)
     qs = selectors.order_list_for_user(
         user=api_user(request), account=account, status=request.query_params.get("status", "")[:20]
     )

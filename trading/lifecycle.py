@@ -2,6 +2,8 @@ r"""The order state machine: which status may follow which. Pure, no ORM.
 
     draft -> pending_review -> approved -> submitted -> partially_filled -> filled
                                                      \-> rejected | cancelled | failed (ends)
+    draft | pending_review -> awaiting_funds -> approved   (a proposal's buy that its own
+                                                             sells pay for; see services.funding)
 
 Every status change of an order goes through `check_transition`, so an illegal move is a
 `TradingError` with a readable message instead of a silent corruption of the lifecycle.
@@ -16,6 +18,9 @@ class OrderStatus(StrEnum):
     DRAFT = "draft"
     PENDING_REVIEW = "pending_review"
     APPROVED = "approved"
+    #: A rebalance proposal's buy paid for by the proposal's own sells: it holds its cash
+    #: reservation and goes to the custodian once those sells have filled (`release_funded_buys`).
+    AWAITING_FUNDS = "awaiting_funds"
     SUBMITTED = "submitted"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -36,8 +41,9 @@ OPEN_STATES: frozenset[OrderStatus] = frozenset(set(S) - END_STATES)
 AT_CUSTODIAN: frozenset[OrderStatus] = frozenset({S.SUBMITTED, S.PARTIALLY_FILLED})
 
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.DRAFT: frozenset({S.PENDING_REVIEW, S.APPROVED, S.REJECTED, S.CANCELLED}),
-    S.PENDING_REVIEW: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED}),
+    S.DRAFT: frozenset({S.PENDING_REVIEW, S.AWAITING_FUNDS, S.APPROVED, S.REJECTED, S.CANCELLED}),
+    S.PENDING_REVIEW: frozenset({S.AWAITING_FUNDS, S.APPROVED, S.REJECTED, S.CANCELLED}),
+    S.AWAITING_FUNDS: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED}),
     S.APPROVED: frozenset({S.SUBMITTED, S.CANCELLED, S.FAILED}),
     # The custodian may reject an order it accepted for review, or fill it in parts.
     S.SUBMITTED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELLED, S.FAILED}),

@@ -20,7 +20,15 @@ from portfolios.models import cash_field, quantity_field
 from trading.lifecycle import END_STATES, OrderStatus
 
 #: The states whose reason the order tables print as text (see `Order.shows_reason`).
-REASON_STATES = frozenset({OrderStatus.PENDING_REVIEW, OrderStatus.REJECTED, OrderStatus.FAILED, OrderStatus.CANCELLED})
+REASON_STATES = frozenset(
+    {
+        OrderStatus.PENDING_REVIEW,
+        OrderStatus.AWAITING_FUNDS,
+        OrderStatus.REJECTED,
+        OrderStatus.FAILED,
+        OrderStatus.CANCELLED,
+    }
+)
 
 ZERO = Decimal(0)
 
@@ -395,3 +403,76 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type}"
+
+
+class CustodianAccountRequest(models.Model):
+    """A request to the custodian to open an account; it answers later, by signed webhook
+    (`account.opened`), with the account number. One per account: the request id is the
+    custodian's idempotency key, so asking again never opens a second account."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        OPENED = "opened", "Opened"
+        FAILED = "failed", "Failed (will be asked again)"
+        REJECTED = "rejected", "Rejected by the custodian"
+
+    account = models.OneToOneField(
+        "portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="custodian_request"
+    )
+    request_id = models.CharField(max_length=80, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    requested_at = models.DateTimeField(default=timezone.now)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"Opening of account {self.account_id}: {self.status}"
+
+
+class FillAnomaly(models.Model):
+    """A custodian fill refused and booked nowhere: more than the order's remaining quantity,
+    or for an order that had ended or was never sent. Operations compare it with the custodian
+    and resolve it (the history keeps who did what); the ledger stays as it was."""
+
+    class Reason(models.TextChoices):
+        OVERFILL = "overfill", "More than the order's remaining quantity"
+        ORDER_ENDED = "order_ended", "The order had already ended"
+        NOT_SENT = "not_sent", "The order was never sent to the custodian"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fill_anomalies")
+    execution_id = models.CharField(max_length=100, unique=True, help_text="The custodian's id of the refused fill.")
+    event_id = models.CharField(max_length=100, blank=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    quantity = quantity_field()
+    price = price_field()
+    trade_date = models.DateField()
+    order_status = models.CharField(max_length=20, help_text="The order's status when the fill arrived.")
+    order_quantity = quantity_field(null=True, blank=True)
+    filled_before = quantity_field(help_text="Shares already filled when the fill arrived.")
+    detail = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    resolution_note = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "fill anomalies"
+
+    def __str__(self) -> str:
+        return f"Refused fill {self.execution_id} on order {self.order_id} ({self.reason})"

@@ -12,7 +12,7 @@ from accounts.models import Role, User
 from accounts.selectors import household_scope_q
 from portfolios.models import InvestmentAccount, JournalEntry, Posting
 from trading.lifecycle import OPEN_STATES
-from trading.models import CashTransfer, Order, OutboxMessage, ProposalTrade, RebalanceProposal
+from trading.models import CashTransfer, FillAnomaly, Order, OutboxMessage, ProposalTrade, RebalanceProposal
 
 
 def _account_ids_for(user: User) -> QuerySet[InvestmentAccount, Any]:
@@ -137,4 +137,8 @@ def operations_summary(*, user: User) -> dict[str, Any]:
         "backlog_total": sum(r["n"] for r in backlog),
         "dead": outbox.filter(status=OutboxMessage.Status.DEAD).select_related("order__security")[:50],
         "recent": firm_orders.select_related("account", "security").order_by("-created_at", "-id")[:50],
+        # Fills refused and booked nowhere (trading.services.fills): open ones first.
+        "anomalies": FillAnomaly.objects.filter(order__in=firm_orders)
+        .select_related("order__account", "order__security")
+        .order_by("status", "-created_at", "-id")[:50],
     }

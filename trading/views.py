@@ -7,8 +7,8 @@ renders the named partial of the same template.
 
 from __future__ import annotations
 
-import json
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role
+from kronos.inputs import JSONInputError, loads_json
 from kronos.typing import AuthedHttpRequest
 from portfolios.models import InvestmentAccount
 from trading import selectors, services
@@ -222,6 +223,34 @@ def proposal_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     return render(request, "trading/proposal_detail.html", context)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _approval_message(orders: list[Any]) -> tuple[int, str]:
+    """What approving did, order by order: placed, waiting for the sells' cash, in review,
+    rejected (each rejected one named with its reason). A warning when any did not go out."""
+    by_status: dict[str, list[Any]] = {}
+    for order in orders:
+        by_status.setdefault(order.status, []).append(order)
+    waiting = by_status.pop("awaiting_funds", [])
+    review = by_status.pop("pending_review", [])
+    rejected = by_status.pop("rejected", []) + by_status.pop("cancelled", []) + by_status.pop("failed", [])
+    placed = sum(len(v) for v in by_status.values())
+    parts = [f"{_plural(placed, 'order')} placed"]
+    if waiting:
+        parts.append(f"{_plural(len(waiting), 'buy')} waiting for the sells to fill")
+    if review:
+        parts.append(f"{len(review)} in compliance review ({', '.join(o.security.symbol for o in review)})")
+    if rejected:
+        parts.append(
+            f"{len(rejected)} rejected: "
+            + "; ".join(f"{o.security.symbol} {o.side} — {o.status_reason}" for o in rejected)
+        )
+    level = messages.WARNING if rejected or review else messages.SUCCESS
+    return level, "Approved: " + ", ".join(parts) + "."
+
+
 @login_required
 @require_POST
 def proposal_decide(request: AuthedHttpRequest, pk: int, decision: str) -> HttpResponse:
@@ -230,7 +259,8 @@ def proposal_decide(request: AuthedHttpRequest, pk: int, decision: str) -> HttpR
     try:
         if decision == "approve":
             orders = services.proposal_approve(proposal=proposal, acting_user=request.user)
-            messages.success(request, f"Approved: {len(orders)} order{'s' if len(orders) != 1 else ''} placed.")
+            level, text = _approval_message(orders)
+            messages.add_message(request, level, text)
         else:
             services.proposal_discard(proposal=proposal, acting_user=request.user)
             messages.success(request, "Proposal discarded.")
@@ -254,9 +284,10 @@ def operations(request: AuthedHttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def custodian_webhook(request: HttpRequest) -> HttpResponse:
-    """The custodian's signed events. 401 for a bad or missing signature, 400 for a stale
-    timestamp or an event we cannot read (the custodian retries non-2xx), 200 otherwise,
-    including for a duplicate (it changes nothing)."""
+    """The custodian's signed events. 401 for a bad or missing signature, 400 for a stale or
+    future timestamp or an event we cannot read (the custodian retries non-2xx), 422 for a fill
+    refused and recorded as an anomaly (beyond its order, or for an ended order), 200
+    otherwise, including for a duplicate (it changes nothing)."""
     body = request.body
     try:
         signing.verify(
@@ -268,7 +299,9 @@ def custodian_webhook(request: HttpRequest) -> HttpResponse:
     except signing.SignatureError as exc:
         return JsonResponse({"detail": str(exc)}, status=400 if exc.stale else 401)
     try:
-        event = json.loads(body)
+        event = loads_json(body)
+    except JSONInputError as exc:
+        return JsonResponse({"detail": f"The body is refused: {exc}."}, status=400)
     except ValueError:
         return JsonResponse({"detail": "The body is not JSON."}, status=400)
     if not isinstance(event, dict):
@@ -278,4 +311,8 @@ def custodian_webhook(request: HttpRequest) -> HttpResponse:
     except TradingError as exc:
         logger.warning("custodian webhook refused", extra={"error": exc.message})
         return JsonResponse({"detail": exc.message}, status=400)
+    if result.startswith("refused"):
+        # Understood but not booked (beyond the order, or the order had ended): a FillAnomaly
+        # for operations; the event is recorded, so a redelivery is a duplicate.
+        return JsonResponse({"result": "refused", "detail": result}, status=422)
     return JsonResponse({"result": result})

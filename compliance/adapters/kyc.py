@@ -6,9 +6,6 @@ webhook: HMAC-SHA256 over "<timestamp>.<body>" with settings.KYC_WEBHOOK_SECRET,
 timestamp in the `X-KYC-Timestamp` header and the hex signature in `X-KYC-Signature`.
 """
 
-import hashlib
-import hmac
-import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
@@ -17,6 +14,8 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+from kronos import webhooks
 
 TIMESTAMP_HEADER = "X-KYC-Timestamp"
 SIGNATURE_HEADER = "X-KYC-Signature"
@@ -64,22 +63,23 @@ class KYCProvider(Protocol):
 
 def sign(body: bytes, timestamp: int | str, secret: str | None = None) -> str:
     secret = secret if secret is not None else settings.KYC_WEBHOOK_SECRET
-    message = f"{timestamp}.".encode() + body
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return webhooks.compute(secret, timestamp, body)
 
 
 def verify(body: bytes, timestamp: str | None, signature: str | None, *, now: float | None = None) -> str | None:
-    """None when the signature is good and fresh; otherwise why it is refused."""
-    if not timestamp or not signature:
-        return "missing signature headers"
+    """None when the signature is good and fresh (the shared verifier, kronos/webhooks.py: past
+    and future timestamps beyond the tolerance alike); otherwise why it is refused."""
     try:
-        ts = int(timestamp)
-    except ValueError:
-        return "bad timestamp"
-    if abs((now or time.time()) - ts) > settings.WEBHOOK_TOLERANCE_SECONDS:
-        return "stale timestamp"
-    if not hmac.compare_digest(sign(body, ts), signature):
-        return "bad signature"
+        webhooks.verify(
+            settings.KYC_WEBHOOK_SECRET,
+            timestamp=timestamp or None,
+            signatures=[signature or ""],
+            body=body,
+            tolerance=settings.WEBHOOK_TOLERANCE_SECONDS,
+            now=now,
+        )
+    except webhooks.SignatureError as exc:
+        return exc.reason
     return None
 
 

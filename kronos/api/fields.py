@@ -5,7 +5,8 @@ JSON carries decimals as strings. These fields accept a decimal as a JSON **stri
 already lost precision in the client's JSON encoder before it reaches us, so we ask for
 the string instead of guessing. They also refuse what `Decimal()` would accept but no
 amount should be: NaN, Infinity, exponents ("1e30"), thousands separators ("1,000"),
-booleans, more decimal places than allowed and values out of bounds.
+booleans, digits of other scripts (full-width "10"), more decimal places than allowed and values out
+of bounds.
 
 Money is `{"amount": "1234.56", "currency": "USD"}`: the currency is required, must be
 one Kronos supports (settings.CURRENCIES), and the amount may carry at most the
@@ -25,8 +26,9 @@ from djmoney.money import Money
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-# A plain decimal: optional sign, digits, optional fraction. Nothing else.
-_DECIMAL_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+# A plain decimal: optional sign, ASCII digits, optional fraction. Nothing else: without
+# re.ASCII, \d matches every script's digits (full-width, Arabic-Indic), which Decimal() accepts too.
+_DECIMAL_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$", re.ASCII)
 _MAX_INPUT_LENGTH = 40
 #: Above any amount a client account will hold; refuses 1e30-style values with a clear message.
 DEFAULT_MAX_MONEY = Decimal("1000000000000")  # one trillion

@@ -22,6 +22,9 @@ NO_HISTORY_NEEDED = {
     "portfolios.Price": "public market data, re-importable from the provider; not client data",
     "compliance.WebhookEvent": "an append-only log of inbound delivery ids for replay protection; never changed",
     "trading.WebhookEvent": "the custodian's inbound delivery ids for replay protection; the fills are Executions",
+    "accounts.Event": "the outbox of outgoing events: append-only copies of changes whose records have history",
+    "accounts.WebhookDelivery": "the outgoing delivery log itself (one row per event and subscriber, with its attempts)",
+    "accounts.WebhookAttempt": "an append-only log of outgoing HTTP attempts; never changed",
 }
 #: Apps whose infrastructure tables hold neither client nor financial data (checked by prefix).
 NO_HISTORY_PREFIXES = {

@@ -142,3 +142,18 @@ def test_a_firm_scoped_page_over_100000_rows_has_a_fixed_query_count(
     assert len(first) == len(second) == 50
     assert {e.object_id for e in first + second} == {str(alice_household.pk)}
     assert elapsed < 5, elapsed
+
+
+def test_the_audit_csv_neutralises_formula_cells(officer, alice_household, verified_client):
+    """Issue 12: a household named like a spreadsheet formula is written as text, not a formula."""
+    import csv
+    import io
+
+    alice_household.name = '=HYPERLINK("http://evil","x")'
+    alice_household.notes = "+cmd|' /C calc'!A0"
+    alice_household.save()
+    body = b"".join(verified_client(officer).get(reverse("compliance:audit_csv")).streaming_content).decode()
+    cells = [cell for row in csv.reader(io.StringIO(body)) for cell in row]
+    assert '\'=HYPERLINK("http://evil","x")' in cells and "'+cmd|' /C calc'!A0" in cells
+    formulas = [c for c in cells if c.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert [c for c in formulas if not c.lstrip("+-").replace(".", "", 1).isdigit()] == []

@@ -274,3 +274,24 @@ def test_the_copy_path_bills_what_the_orm_path_bills(monkeypatch):
     assert [debited for _, debited, _ in charges] == [True, False, False]  # the second has no cash, the third 0.xx
     assert len(charge_history) == 6 and len(entries) == 1 and len(entry_history) == 1
     assert ledger.verify() == []
+
+
+def test_the_billing_file_neutralises_formula_cells(alice, alice_household, flat, verified_client):
+    """Issue 12: an account number a spreadsheet would run is written as text; amounts stay numbers."""
+    services.fee_schedule_assign(household=alice_household, schedule=flat, acting_user=system_user())
+    account = _account(alice_household, value=Decimal(1_000_000), custodian_account_number="=1+2")
+    transfer_in(
+        account=account,
+        acting_user=system_user(),
+        idempotency_key="cash",
+        cash=Decimal("5000.00"),
+        effective_date=date(2025, 1, 2),
+    )
+    client = verified_client(ops_user(alice.firm))
+    client.post("/ops/billing/", {"period_start": "2025-01-01"})
+    run = BillingRun.objects.get()
+    client.post(f"/ops/billing/{run.pk}/approve/")
+    rows = list(
+        csv.reader(io.StringIO(b"".join(client.get(f"/ops/billing/{run.pk}/file.csv").streaming_content).decode()))
+    )
+    assert rows[1] == ["'=1+2", "2465.75", "USD", "2025Q1", "2025-01-01", "2025-03-31"]

@@ -104,7 +104,9 @@ def test_whole_nights_through_a_real_worker_and_a_second_run_changes_nothing(
             # Night 1: the drifted automatic accounts get proposals approved and orders sent.
             tasks.nightly.delay(D1.isoformat())
             wait_for(night_done(D1), what="night 1")
-            wait_for(lambda: sandbox.order_count() >= 6, what="orders at the custodian")
+            # The sells go out at once; each buy waits for its own sell's proceeds (awaiting_funds).
+            wait_for(lambda: sandbox.order_count() >= 3, what="the sells at the custodian")
+            assert Order.objects.filter(side="buy", status="awaiting_funds").count() == 3
             assert {r.job: r.status for r in JobRun.objects.filter(business_date=D1)} == {
                 "prices": "succeeded",
                 "corporate_actions": "succeeded",
@@ -118,11 +120,13 @@ def test_whole_nights_through_a_real_worker_and_a_second_run_changes_nothing(
             assert proposals.filter(needed=True, status="approved").count() == 3
             assert not ReconciliationBreak.objects.exists()
 
-            # The fills come back (trade date D2) before night 2.
+            # The fills come back (trade date D2) before night 2: the sells' fills release the
+            # buys, which go out and fill in turn.
             wait_for(
                 lambda: (
                     deliver() >= 0
                     and not sandbox.pending_webhook_count()
+                    and sandbox.order_count() == 6
                     and Order.objects.exclude(status="filled").count() == 0
                 ),
                 what="fills",

@@ -74,7 +74,9 @@ def test_the_queued_task_runs_the_chain_for_the_day_it_was_pressed(queued, monke
     monkeypatch.setattr(jobs, "stage_start", lambda name, day, then=(): started.append((name, day, list(then))))
     services.nightly_run_now(acting_user=None, business_date=date(2025, 3, 17))
     tasks.nightly("2025-03-17")  # what the worker does with the message
-    assert started == [("prices", date(2025, 3, 17), ["valuations", "drift_scan", "settlement", "reconciliation"])]
+    assert started == [
+        ("prices", date(2025, 3, 17), ["corporate_actions", "valuations", "drift_scan", "settlement", "reconciliation"])
+    ]
 
 
 def test_only_operations_staff_may_run_it(verified_client, alice, queued, django_capture_on_commit_callbacks):

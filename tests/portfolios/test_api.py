@@ -525,3 +525,15 @@ def test_only_the_advisor_transfers_in(api, bob, charlie, modelled):
     assert transfer(api(charlie), modelled, TRANSFER).status_code == 403
     assert transfer(api(bob.user), modelled, TRANSFER).status_code == 404
     assert transfer(api(modelled.household.advisor.user, "read"), modelled, TRANSFER).status_code == 403
+
+
+def test_calendar_rebalancing_is_an_account_setting(api, alice, modelled):
+    client = api(alice.user)
+    assert client.get(f"/api/v1/accounts/{modelled.pk}/").json()["rebalance_schedule"] == "threshold"
+    answer = client.patch(f"/api/v1/accounts/{modelled.pk}/", {"rebalance_schedule": "quarterly"}, format="json")
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["rebalance_schedule"] == "quarterly"
+    bad = client.patch(f"/api/v1/accounts/{modelled.pk}/", {"rebalance_schedule": "weekly"}, format="json")
+    assert bad.status_code == 400 and "rebalance_schedule" in bad.json()
+    modelled.refresh_from_db()
+    assert modelled.rebalance_schedule == "quarterly"

@@ -64,7 +64,9 @@ def test_the_proposal_page_shows_why_its_orders_wait_for_review(
 def test_the_proposal_page_shows_drift_in_percent_and_money_with_separators(
     verified_client, alice, alice_household, securities
 ):
-    # AAPL 150, BND 70; $10,000 cash on a 50/50 model: buy 33 AAPL ($4,950.00) and 71 BND ($4,970.00).
+    # AAPL 150, BND 70; $10,000 cash on a 50/50 model: buy 33 AAPL ($4,950.00) and 71 BND ($4,970.00),
+    # then the engine's last pass spends $70 of the $80 left on one more BND (the cheaper share that
+    # fits, $30 under its target): 72 BND ($5,040.00), $10 (0.10%) of cash left.
     model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
     account = account_with(alice_household, cash="10000.00", model=model)
     client = verified_client(alice.user)
@@ -72,12 +74,12 @@ def test_the_proposal_page_shows_drift_in_percent_and_money_with_separators(
     proposal = RebalanceProposal.objects.get()
     text = visible_text(client.get(f"/proposals/{proposal.pk}/").content)
 
-    assert "max drift 100.00% before, 0.80% after" in text  # the account page's form, not 1.0000
+    assert "max drift 100.00% before, 0.50% after" in text  # the account page's form, not 1.0000
     assert "AAPL 50.00% 0.00% −50.00% −0.50%" in text  # target, actual, drift and after, in percent
-    assert "CASH 0.00% 100.00% +100.00% +0.80%" in text
+    assert "CASH 0.00% 100.00% +100.00% +0.10%" in text
     assert "0.5000" not in text and "1.0000" not in text
     assert "Buy AAPL 33 $150.00 $4,950.00" in text  # quantity exact, price and amount as money
-    assert "Buy BND 71 $70.00 $4,970.00" in text
+    assert "Buy BND 72 $70.00 $5,040.00" in text
     assert "estimated cost $" in text
 
 

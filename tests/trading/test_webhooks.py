@@ -85,6 +85,44 @@ def test_a_stale_timestamp_is_refused(client, submitted):
     assert not Execution.objects.exists()
 
 
+def test_a_future_dated_timestamp_is_refused(client, submitted):
+    """Issue 12: one shared verifier (kronos/webhooks.py) refuses a timestamp ahead of the clock
+    beyond the tolerance, as it refuses an old one."""
+    response = _post(client, _fill_event(submitted), timestamp=int(time.time()) + 3600)
+    assert response.status_code == 400 and "future" in response.json()["detail"]
+    assert not Execution.objects.exists() and not WebhookEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=1" + "0" * 309 + ",v1=00",  # a time beyond a float: OverflowError, a 500, before
+        "t=１７００００００００,v1=00",  # full-width digits, which int() accepts
+        "t=1700000000,v1=é",  # a non-ASCII signature: compare_digest raised TypeError, a 500
+    ],
+    ids=["overflow", "fullwidth", "non-ascii"],
+)
+def test_a_malformed_signature_header_is_refused_not_a_server_error(client, submitted, header):
+    body = json.dumps(_fill_event(submitted)).encode()
+    response = client.post(
+        "/webhooks/custodian/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_CUSTODIAN_SIGNATURE=header.encode().decode("latin-1"),
+    )
+    assert response.status_code in (400, 401)
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_signed_overflowing_timestamp_is_refused(client, submitted):
+    ts = 10**309
+    body = json.dumps(_fill_event(submitted)).encode()
+    header = f"t={ts},v1={signing.compute(SECRET, ts, body)}"
+    response = _post(client, _fill_event(submitted), header=header)
+    assert response.status_code in (400, 401)
+    assert not Execution.objects.exists()
+
+
 @pytest.mark.parametrize(
     "data",
     [

@@ -1,15 +1,41 @@
 """Every write of the trading domain (see each module's docstring for its guarantees)."""
 
-from trading.services.fills import Fill, execution_apply, settlement_run, webhook_event_apply
-from trading.services.orders import order_cancel, order_create, order_review_decide, order_transition
+from trading.services.fills import (
+    Fill,
+    FillRefused,
+    execution_apply,
+    fill_anomaly_resolve,
+    settlement_run,
+    webhook_event_apply,
+)
+from trading.services.orders import (
+    order_cancel,
+    order_create,
+    order_review_decide,
+    order_transition,
+    release_funded_buys,
+)
 from trading.services.outbox import RelayResult, outbox_backlog, relay_outbox
-from trading.services.proposals import proposal_approve, proposal_create_for_accounts, proposal_discard
-from trading.services.transfers import transfer_bank_submit, transfer_create, transfer_status_apply, transfers_poll
+from trading.services.proposals import (
+    proposal_approve,
+    proposal_create_for_accounts,
+    proposal_discard,
+    proposal_for_cash_flow,
+)
+from trading.services.transfers import (
+    transfer_bank_submit,
+    transfer_create,
+    transfer_status_apply,
+    transfers_poll,
+    withdrawal_request,
+)
 
 __all__ = [
     "Fill",
+    "FillRefused",
     "RelayResult",
     "execution_apply",
+    "fill_anomaly_resolve",
     "order_cancel",
     "order_create",
     "order_review_decide",
@@ -18,11 +44,14 @@ __all__ = [
     "proposal_approve",
     "proposal_create_for_accounts",
     "proposal_discard",
+    "proposal_for_cash_flow",
     "relay_outbox",
+    "release_funded_buys",
     "settlement_run",
     "transfer_bank_submit",
     "transfer_create",
     "transfer_status_apply",
     "transfers_poll",
     "webhook_event_apply",
+    "withdrawal_request",
 ]

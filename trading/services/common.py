@@ -154,6 +154,10 @@ class OrderIntent:
     source: str
     order_type: str = "market"
     limit_price: Decimal | None = None
+    #: For a rebalance proposal's buy: the proceeds of the proposal's own sells not yet spent by
+    #: its earlier buys. The buy waits for them (status awaiting_funds), so the funds check counts
+    #: them as buying power.
+    pending_proceeds: Decimal = ZERO
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,11 @@ event's place in the stream. A fill posts one journal entry (shares against the 
 cash against the custodian's clearing book), opens a tax lot for a buy or relieves lots
 highest-cost first for a sell; T+1 (business days) the settlement run moves the cash from
 clearing to the market.
+
+A fill is booked only within its order: more than the order's remaining quantity, or a fill
+for an order that has ended (filled, cancelled, rejected, failed) or was never sent, books
+nothing and is recorded as a FillAnomaly for operations (the webhook answers 422). Numbers
+that do not fit their columns (1e30 shares, 1e-20 shares, NaN, too many places) are a 400.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from portfolios.ledger import PostingSpec
 from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook
 from trading.errors import TradingError
 from trading.lifecycle import END_STATES, OrderStatus
-from trading.models import Execution, Order, Side, WebhookEvent
+from trading.models import Execution, FillAnomaly, Order, Side, WebhookEvent
 from trading.services.common import PRICE, ZERO, add_business_days, cents
+from trading.services.events import fill_event
 from trading.services.orders import order_transition
 
 logger = logging.getLogger(__name__)
@@ -50,18 +56,41 @@ class Fill:
     order_quantity: Decimal | None = None
 
 
+#: What a fill's numbers must fit: the columns they are stored in (portfolios.models and
+#: trading.models) and the cash amount they make. Anything outside is refused (a 400), never
+#: rounded or left to overflow the database (a 500 the custodian retries forever).
+LIMITS = {
+    # key: (largest exclusive, most decimal places)
+    "quantity": (Decimal(10) ** 19, 9),
+    "order_quantity": (Decimal(10) ** 19, 9),
+    "price": (Decimal(10) ** 14, 6),
+}
+MAX_AMOUNT = Decimal(10) ** 15  # cash columns hold 16 integer digits
+
+
 def _dec(data: dict[str, Any], key: str, *, required: bool = True) -> Decimal | None:
     raw = data.get(key)
     if raw in (None, ""):
         if required:
             raise TradingError(f"The event has no {key}.", field=key)
         return None
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise TradingError(f"The event's {key} is not a decimal.", field=key)
+    text = str(raw).strip()
+    if not text.isascii():
+        raise TradingError(f"The event's {key} is not a decimal.", field=key)
     try:
-        value = Decimal(str(raw))
+        value = Decimal(text)
     except InvalidOperation:
         raise TradingError(f"The event's {key} is not a decimal.", field=key) from None
     if not value.is_finite() or value <= 0:
         raise TradingError(f"The event's {key} must be positive.", field=key)
+    largest, places = LIMITS.get(key, (Decimal(10) ** 19, 9))
+    if value >= largest:
+        raise TradingError(f"The event's {key} is too large.", field=key)
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -places:
+        raise TradingError(f"The event's {key} has more than {places} decimal places.", field=key)
     return value
 
 
@@ -103,9 +132,21 @@ def _webhook_event_apply(*, event: dict[str, Any], acting_user: Any = None) -> s
         if record is None:
             return "duplicate"
         if kind == "order.fill":
-            result = _apply_fill_event(data, acting_user=acting_user)
+            result = _apply_fill_event(data, acting_user=acting_user, event_id=event_id)
         elif kind == "order.cancelled":
             result = _apply_cancel_event(data, acting_user=acting_user)
+        elif kind in ("account.opened", "account.rejected"):
+            from trading.services.account_opening import account_opening_record, account_opening_rejected
+
+            request_id = str(data.get("request_id") or "")
+            if kind == "account.opened":
+                result = account_opening_record(
+                    request_id=request_id, number=str(data.get("account_number") or ""), acting_user=acting_user
+                )
+            else:
+                result = account_opening_rejected(
+                    request_id=request_id, reason=str(data.get("reason") or ""), acting_user=acting_user
+                )
         else:
             result = "ignored"
         record.result = result
@@ -133,7 +174,7 @@ def _record_event(*, event_id: str, kind: str, event: dict[str, Any]) -> Webhook
     )
 
 
-def _apply_fill_event(data: dict[str, Any], *, acting_user: Any) -> str:
+def _apply_fill_event(data: dict[str, Any], *, acting_user: Any, event_id: str = "") -> str:
     trade_day = data.get("trade_date")
     try:
         trade_date = date.fromisoformat(trade_day) if trade_day else timezone.localdate()
@@ -149,8 +190,60 @@ def _apply_fill_event(data: dict[str, Any], *, acting_user: Any) -> str:
     )
     if not fill.execution_id:
         raise TradingError("The event has no execution_id.", field="execution_id")
-    execution = execution_apply(fill=fill, acting_user=acting_user)
-    return "applied" if execution is not None else "duplicate fill"
+    if cents(fill.quantity * fill.price) >= MAX_AMOUNT:
+        raise TradingError("The event's quantity times price is too large.", field="quantity")
+    outcome = _execute(fill=fill, acting_user=acting_user, event_id=event_id)
+    if isinstance(outcome, FillAnomaly):
+        return f"refused: {outcome.reason} (anomaly {outcome.pk})"
+    return "applied" if outcome is not None else "duplicate fill"
+
+
+class FillRefused(TradingError):
+    """A fill beyond the order's remaining quantity, or for an order that ended or was never
+    sent: recorded as a FillAnomaly for operations, nothing booked."""
+
+    def __init__(self, anomaly: FillAnomaly):
+        super().__init__(anomaly.detail, code=f"fill_{anomaly.reason}")
+        self.anomaly = anomaly
+
+
+def _anomaly_reason(order: Order, fill: Fill) -> tuple[str, str] | None:
+    """Why `fill` must not be booked on the (locked) `order`, or None when it may."""
+    if order.status in END_STATES:
+        return FillAnomaly.Reason.ORDER_ENDED, f"the order is already {order.status_label.lower()}"
+    if order.status in (S.DRAFT, S.PENDING_REVIEW):
+        return FillAnomaly.Reason.NOT_SENT, f"the order is {order.status_label.lower()} and was never sent"
+    ordered = order.quantity if order.quantity is not None else fill.order_quantity
+    if ordered is not None and order.filled_quantity + fill.quantity > ordered:
+        remaining = max(ordered - order.filled_quantity, ZERO)
+        return (
+            FillAnomaly.Reason.OVERFILL,
+            f"{fill.quantity.normalize():f} shares exceed the {remaining.normalize():f} remaining of "
+            f"{ordered.normalize():f} ordered",
+        )
+    return None
+
+
+def _record_anomaly(*, order: Order, fill: Fill, reason: str, why: str, event_id: str, acting_user: Any) -> FillAnomaly:
+    anomaly = FillAnomaly(
+        order=order,
+        execution_id=fill.execution_id,
+        event_id=event_id[:100],
+        reason=reason,
+        quantity=fill.quantity,
+        price=fill.price,
+        trade_date=fill.trade_date,
+        order_status=order.status,
+        order_quantity=order.quantity if order.quantity is not None else fill.order_quantity,
+        filled_before=order.filled_quantity,
+        detail=f"Fill {fill.execution_id} refused and not booked: {why}.",
+    )
+    save_attributed(anomaly, acting_user=acting_user, reason="fill refused", validate=False)
+    logger.warning(
+        "custodian fill refused",
+        extra={"execution_id": fill.execution_id, "order_id": order.pk, "reason": reason, "detail": why},
+    )
+    return anomaly
 
 
 def execution_apply(*, fill: Fill, acting_user: Any) -> Execution | None:
@@ -159,7 +252,18 @@ def execution_apply(*, fill: Fill, acting_user: Any) -> Execution | None:
     Guaranteed in one transaction: the Execution, its journal entry, the tax lots, and the
     order's filled quantity, average price and status (computed from all its executions,
     so the fills' arrival order does not matter). Inside a caller's transaction it takes
-    no savepoint: a failure rolls the caller back with it."""
+    no savepoint: a failure rolls the caller back with it.
+
+    A fill beyond the order's remaining quantity, or for an order that ended or was never
+    sent, books nothing: it is recorded as a FillAnomaly (once per execution id) and raised
+    as FillRefused after that record is written."""
+    outcome = _execute(fill=fill, acting_user=acting_user)
+    if isinstance(outcome, FillAnomaly):
+        raise FillRefused(outcome)
+    return outcome
+
+
+def _execute(*, fill: Fill, acting_user: Any, event_id: str = "") -> Execution | FillAnomaly | None:
     with transaction.atomic(savepoint=False):
         order = (
             # Only the order row: the account, household and security rows it joins stay
@@ -173,6 +277,14 @@ def execution_apply(*, fill: Fill, acting_user: Any) -> Execution | None:
             raise TradingError(f"No order with client order id {fill.client_order_id!r}.", field="client_order_id")
         if Execution.objects.filter(execution_id=fill.execution_id).exists():
             return None
+        seen = FillAnomaly.objects.filter(execution_id=fill.execution_id).first()
+        if seen is not None:
+            return seen  # refused before: refused again, recorded once
+        refusal = _anomaly_reason(order, fill)
+        if refusal is not None:
+            return _record_anomaly(
+                order=order, fill=fill, reason=refusal[0], why=refusal[1], event_id=event_id, acting_user=acting_user
+            )
         # The account row too (only it): withdrawals and new orders check cash against open
         # buys under this lock, and a fill changes both; without it a withdrawal could read the
         # cash from before a fill and the reservations from after it, and overdraw.
@@ -241,6 +353,7 @@ def execution_apply(*, fill: Fill, acting_user: Any) -> Execution | None:
         )
         save_attributed(execution, acting_user=acting_user, reason="fill", validate=False)
         _refresh_order(order, fill=fill, acting_user=acting_user)
+        fill_event(order, execution)
         return execution
 
 
@@ -254,16 +367,30 @@ def _refresh_order(order: Order, *, fill: Fill, acting_user: Any) -> None:
     order.average_price = (value / filled).quantize(PRICE, rounding=ROUND_HALF_EVEN) if filled else None
     if order.quantity is None and fill.order_quantity is not None:
         order.quantity = fill.order_quantity  # an amount order's shares, as the custodian computed them
-    if order.status in END_STATES:
-        # A fill the custodian made before it confirmed a cancel: recorded, status kept.
-        save_attributed(order, acting_user=acting_user, reason="late fill", validate=False)
-        return
     if order.status == S.APPROVED:
         # The fill beat our relay's commit (or the relay died after sending): it was submitted.
         # Both steps stay in the order's history (the audit trail shows the submission).
         order_transition(order, S.SUBMITTED, acting_user=acting_user, reason="filled before acknowledgement")
     target = S.FILLED if order.quantity is not None and filled >= order.quantity else S.PARTIALLY_FILLED
     order_transition(order, target, acting_user=acting_user, reason="fill")
+
+
+@transaction.atomic
+def fill_anomaly_resolve(*, anomaly: FillAnomaly, acting_user: Any, note: str) -> FillAnomaly:
+    """Operations close a refused fill after settling it with the custodian (the note says how).
+    Nothing is booked here: a correction goes through the ledger's own services."""
+    note = (note or "").strip()
+    if not note:
+        raise TradingError("Say how the refused fill was settled with the custodian.", field="note")
+    anomaly = FillAnomaly.objects.select_for_update().get(pk=anomaly.pk)
+    if anomaly.status != FillAnomaly.Status.OPEN:
+        raise TradingError("This refused fill is already resolved.", code="anomaly_resolved")
+    anomaly.status = FillAnomaly.Status.RESOLVED
+    anomaly.resolution_note = note
+    anomaly.resolved_by = acting_user
+    anomaly.resolved_at = timezone.now()
+    save_attributed(anomaly, acting_user=acting_user, reason="fill anomaly resolved", validate=False)
+    return anomaly
 
 
 def _apply_cancel_event(data: dict[str, Any], *, acting_user: Any) -> str:

@@ -8,7 +8,7 @@ submission is written to the outbox in the same transaction; the relay sends it.
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -32,8 +32,11 @@ from trading.services.common import (
     run_pretrade_checks,
     sellable_quantity,
 )
+from trading.services.events import order_event
 
 S = OrderStatus
+#: A proposal's sell moving to one of these may have freed cash for the buys it pays for.
+SELL_PROGRESS = frozenset({S.PARTIALLY_FILLED, S.FILLED}) | END_STATES
 MAX_QUANTITY = Decimal("1000000000")
 MAX_AMOUNT = Decimal("1000000000000")
 PRICE_FIELD = DecimalField(max_digits=20, decimal_places=6)
@@ -50,7 +53,12 @@ def order_transition(order: Order, target: str, *, acting_user: Any, reason: str
         order.submitted_at = now
     if target in END_STATES:
         order.closed_at = now
-    return save_attributed(order, acting_user=acting_user, reason=f"order {target}", validate=False)
+    save_attributed(order, acting_user=acting_user, reason=f"order {target}", validate=False)
+    order_event(order)
+    if order.proposal_id and order.side == Side.SELL and target in SELL_PROGRESS:
+        # A proposal's sell filled (in part) or ended: the buys its proceeds pay for may go.
+        release_funded_buys(proposal_id=order.proposal_id, account_id=order.account_id, acting_user=acting_user)
+    return order
 
 
 def _client_order_id() -> str:
@@ -120,9 +128,13 @@ def order_create(
 
     Validated: side, type, a positive quantity (<= 9 places) or amount (<= 2 places), a
     known symbol with a price, a limit price for limit orders, an open account, enough
-    buying power for a buy (cash minus open buys; plus `extra_buying_power`, the proceeds
-    of the proposal's own sells) and enough unsold shares for a sell — else `TradingError`
-    and nothing is written.
+    buying power for a buy (cash minus what open buys reserve) and enough unsold shares for a
+    sell — else `TradingError` and nothing is written.
+    A proposal's buy (`proposal` given) may also count `extra_buying_power`, the proceeds of
+    the proposal's own sells not yet spent by its earlier buys: when its cost is more than the
+    buying power it takes the status `awaiting_funds` (its reservation held) and goes out when
+    those sells have filled (`release_funded_buys`); when it is more than both, it is written
+    rejected with the reason (naming the security) instead of refusing the whole proposal.
     Guaranteed: one order per `idempotency_key` (a retry returns the first); its check
     results stored; a hard failure rejects it with the reasons, a soft one sends it to
     compliance review, else it is approved and its submission queued in the outbox, all
@@ -190,17 +202,26 @@ def _order_create(
         raise TradingError(f"There is no price for {security.symbol} yet.", field="symbol")
 
     reserve = ZERO
+    waits = False  # a proposal's buy that its own sells pay for
+    short = ""  # a proposal's buy that not even they pay for
     if side == Side.BUY:
         reserve_price = limit_price if order_type == Order.OrderType.LIMIT and limit_price else price
         reserve = amount if amount is not None else cents_up(quantity * reserve_price)  # type: ignore[operator]
-        available = cash - held + extra_buying_power
-        if reserve > available:
-            raise TradingError(
-                f"Not enough cash: the order needs {reserve:,.2f} {account.base_currency}, "
-                f"{max(available, ZERO):,.2f} is available.",
-                field="amount" if amount is not None else "quantity",
-                code="insufficient_cash",
+        free = cash - held
+        extra = max(extra_buying_power, ZERO) if proposal is not None else ZERO
+        if reserve > free + extra:
+            message = (
+                f"Not enough cash for {security.symbol}: the order needs {reserve:,.2f} {account.base_currency}, "
+                f"{max(free + extra, ZERO):,.2f} is available"
+                + (f" counting {extra:,.2f} from the proposal's sells." if extra else ".")
             )
+            if proposal is None:
+                raise TradingError(
+                    message, field="amount" if amount is not None else "quantity", code="insufficient_cash"
+                )
+            short = message
+        elif reserve > free:
+            waits = True
     else:
         wanted = quantity if quantity is not None else (amount / price).quantize(QUANTITY)  # type: ignore[operator]
         sellable = sellable_quantity(account, security)
@@ -222,14 +243,19 @@ def _order_create(
         source=source,
         order_type=order_type,
         limit_price=limit_price,
+        pending_proceeds=max(extra_buying_power, ZERO) if side == Side.BUY and proposal is not None else ZERO,
     )
     results = run_pretrade_checks(intent)
     hard = [r.message for r in results if r.outcome == "fail" and r.hard]
     soft = [r.message for r in results if r.outcome == "fail" and not r.hard]
+    if short:
+        hard = [short, *(m for m in hard if not m.startswith("Not enough cash"))]
     if hard:
         target, reason = S.REJECTED, " ".join(hard)
     elif soft:
         target, reason = S.PENDING_REVIEW, " ".join(soft)
+    elif waits:
+        target, reason = S.AWAITING_FUNDS, _awaiting_reason(reserve - (cash - held), account.base_currency)
     else:
         target, reason = S.APPROVED, "pre-trade checks passed"
     # The order is written once, already in the state its checks decide (draft -> target is
@@ -266,6 +292,7 @@ def _order_create(
         )
     if target == S.APPROVED:
         _queue_submission(order)
+    order_event(order)
     return order
 
 
@@ -342,6 +369,11 @@ def order_review_decide(*, order: Order, approve: bool, acting_user: Any, note: 
     if not approve and not note:
         raise TradingError("Write why the order is rejected.", field="note", code="note_required")
     if approve:
+        if _waits_for_sells(order):
+            order_transition(order, S.AWAITING_FUNDS, acting_user=acting_user, reason=note or "approved in review")
+            release_funded_buys(proposal_id=order.proposal_id, account_id=order.account_id, acting_user=acting_user)  # type: ignore[arg-type]
+            order.refresh_from_db()
+            return order
         return _approve(order, acting_user=acting_user, reason=note or "approved in compliance review")
     return order_transition(order, S.REJECTED, acting_user=acting_user, reason=note or "rejected in compliance review")
 
@@ -370,3 +402,114 @@ def order_cancel(*, order: Order, acting_user: Any, reason: str = "") -> Order:
         message.status = OutboxMessage.Status.SKIPPED
         message.save(update_fields=["status"])
     return order_transition(order, S.CANCELLED, acting_user=acting_user, reason=reason or "cancelled")
+
+
+# --- A proposal's buys paid for by its own sells -------------------------------------------------
+#
+# DESIGN: "a proposal's buys are funded by its own sells". A buy that the account's buying power
+# (cash minus what open buys reserve) cannot pay for, but that the unspent proceeds of the
+# proposal's sells can, is made `awaiting_funds`: it passes its pre-trade checks then (the funds
+# rule counts those proceeds), holds its reservation (so neither a new order nor a withdrawal can
+# take the cash it is waiting for), and is not sent. Each time one of the proposal's sells fills
+# (in part) or ends, `release_funded_buys` sends, in order, every waiting buy that the buying power
+# now covers — the same test `order_create` makes, under the same account lock, so a buy never goes
+# out on cash that is not there. Once every sell has ended, a buy the proceeds still do not cover
+# (a sell rejected, cancelled or partly filled, or filled lower than estimated) is cut to what the
+# cash buys, or rejected, and the reason is written on the order and the proposal's notes.
+
+
+def _awaiting_reason(needed: Decimal, currency: str) -> str:
+    return (
+        f"Waits for the proposal's sells: {needed:,.2f} {currency} of the cost comes from their proceeds; "
+        "it is sent when they fill."
+    )
+
+
+def _waits_for_sells(order: Order) -> bool:
+    """A proposal's buy whose proposal still has a sell open (so it must wait for its cash)."""
+    if order.side != Side.BUY or not order.proposal_id:
+        return False
+    return Order.objects.filter(proposal_id=order.proposal_id, side=Side.SELL, status__in=OPEN_STATES).exists()
+
+
+def _free_cash(account_id: int, currency: str) -> Decimal:
+    """The account's cash minus what its open buys reserve, the waiting ones left out."""
+    cash = (
+        CashBalance.objects.filter(account_id=account_id, currency=currency).values_list("amount", flat=True).first()
+        or ZERO
+    )
+    held = Order.objects.filter(
+        account_id=account_id, side=Side.BUY, status__in=OPEN_STATES - {S.AWAITING_FUNDS}
+    ).aggregate(s=Sum(Greatest(F("reserved_amount") - F("filled_amount"), Value(ZERO, output_field=MONEY))))["s"]
+    return cash - (held or ZERO)
+
+
+def release_funded_buys(*, proposal_id: int, account_id: int, acting_user: Any) -> list[Order]:
+    """Send the proposal's waiting buys that the account's cash now pays for; once its sells
+    have all ended, cut or reject (with the reason, on the order and the proposal) the ones it
+    does not. Returns the buys released. Idempotent: a released buy is no longer waiting."""
+    with transaction.atomic():
+        if not Order.objects.filter(proposal_id=proposal_id, status=S.AWAITING_FUNDS).exists():
+            return []
+        InvestmentAccount.objects.select_for_update(of=("self",)).filter(pk=account_id).values_list("pk").get()
+        waiting = list(
+            Order.objects.select_for_update(of=("self",))
+            .select_related("security", "account")
+            .filter(proposal_id=proposal_id, status=S.AWAITING_FUNDS)
+            .order_by("id")
+        )
+        if not waiting:
+            return []
+        free = _free_cash(account_id, waiting[0].account.base_currency)
+        sells_open = Order.objects.filter(proposal_id=proposal_id, side=Side.SELL, status__in=OPEN_STATES).exists()
+        released: list[Order] = []
+        notes: list[str] = []
+        for order in waiting:
+            if order.reserved_amount <= free:
+                free -= order.reserved_amount
+                _approve(order, acting_user=acting_user, reason="funded by the proposal's sells")
+                released.append(order)
+                continue
+            if sells_open:
+                continue  # more proceeds are coming
+            note = _cut_to_cash(order, free, acting_user=acting_user)
+            notes.append(note)
+            if order.status == S.APPROVED:
+                free -= order.reserved_amount
+                released.append(order)
+        if notes:
+            proposal = RebalanceProposal.objects.select_for_update().get(pk=proposal_id)
+            proposal.notes = [*(proposal.notes or []), *notes]
+            save_attributed(proposal, acting_user=acting_user, reason="buys short of cash", validate=False)
+        return released
+
+
+def _cut_to_cash(order: Order, free: Decimal, *, acting_user: Any) -> str:
+    """A waiting buy the ended sells did not pay for: buy what `free` pays for (whole shares unless
+    the account allows fractions), or reject it. Returns the reason, naming the security."""
+    symbol, currency = order.security.symbol, order.account.base_currency
+    price = (
+        order.limit_price if order.order_type == Order.OrderType.LIMIT and order.limit_price else order.estimated_price
+    )
+    unit = QUANTITY if order.account.fractional_shares else Decimal(1)
+    quantity = ZERO
+    if order.quantity is not None and free > ZERO and price > ZERO:
+        quantity = min((free / price).quantize(unit, ROUND_DOWN), order.quantity)
+        while quantity > ZERO and cents_up(quantity * price) > free:
+            quantity -= unit
+    if quantity > ZERO:
+        before = order.quantity
+        order.quantity = quantity
+        order.reserved_amount = cents_up(quantity * price)
+        reason = (
+            f"{symbol} buy cut from {before.normalize():f} to {quantity.normalize():f} shares: the proposal's sells "  # type: ignore[union-attr]
+            f"raised less than planned ({free:,.2f} {currency} was available)."
+        )
+        _approve(order, acting_user=acting_user, reason=reason)
+        return reason
+    reason = (
+        f"Not enough cash for {symbol}: the buy needs {order.reserved_amount:,.2f} {currency} and the proposal's "
+        f"sells left {max(free, ZERO):,.2f} available."
+    )
+    order_transition(order, S.REJECTED, acting_user=acting_user, reason=reason)
+    return reason

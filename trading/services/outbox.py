@@ -29,6 +29,7 @@ from trading.adapters.banking import BankingError, get_banking
 from trading.adapters.custodian import CustodianError, CustodianRejected, OrderRequest, get_custodian
 from trading.lifecycle import END_STATES, OrderStatus, check_transition
 from trading.models import Order, OutboxMessage
+from trading.services.events import order_events_bulk
 from trading.services.orders import order_transition
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def _mark_sent(message: OutboxMessage, *, now: datetime, save: bool = True) -> N
 def _order_request(order: Order) -> OrderRequest:
     return OrderRequest(
         client_order_id=order.client_order_id,
-        account_ref=order.account.custodian_account_number,
+        account_ref=order.account.custodian_account_number or "",
         symbol=order.security.symbol,
         side=order.side,
         order_type=order.order_type,
@@ -194,7 +195,8 @@ def _claim_submissions(now: datetime, size: int) -> list[OutboxMessage]:
             order__isnull=False,
         )
         .order_by("id")
-        .select_related("order__account", "order__security")
+        # The household (unlocked) names the firm and household of the orders' events.
+        .select_related("order__account__household", "order__security")
         .select_for_update(skip_locked=True, of=("self", "order"))[:size]
     )
 
@@ -257,6 +259,7 @@ def _send_submissions(
             default_user=acting_user,
             default_change_reason=f"order {S.SUBMITTED}",
         )
+        order_events_bulk(submitted)
     if sent:
         OutboxMessage.objects.bulk_update(sent, ["status", "sent_at", "attempts", "last_error"])
 

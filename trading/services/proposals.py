@@ -20,9 +20,10 @@ from kronos.history import save_attributed
 from portfolios import bulk, rebalancing
 from portfolios.models import Security
 from trading.errors import TradingError
-from trading.lifecycle import OPEN_STATES
+from trading.lifecycle import OPEN_STATES, OrderStatus
 from trading.models import Order, ProposalTrade, RebalanceProposal, Side
 from trading.services.common import ZERO, cents
+from trading.services.events import proposal_event, proposal_events_bulk
 from trading.services.orders import order_create
 
 P = RebalanceProposal.Status
@@ -332,6 +333,10 @@ def proposals_store(
                 default_change_reason="proposed",
                 default_date=now,
             )
+        counts: dict[int, int] = {}
+        for trade in trades:
+            counts[trade.proposal.pk] = counts.get(trade.proposal.pk, 0) + 1
+        proposal_events_bulk(created, trade_counts=counts)
     return list(created)
 
 
@@ -475,7 +480,13 @@ def _write_pg(
             reason="proposed",
             now=now,
         )
-    return [_instance(row, parse_json=not scheduled) for row in rows]
+    proposals = [_instance(row, parse_json=not scheduled) for row in rows]
+    counts: dict[int, int] = {}
+    for row in trade_rows:
+        counts[row[0]] = counts.get(row[0], 0) + 1
+    # The chunk's events in the same transaction as its COPY: one INSERT for the chunk.
+    proposal_events_bulk(proposals, trade_counts=counts)
+    return proposals
 
 
 _JSON_FIELDS = frozenset({"inputs", "drift_before", "drift_after", "notes"})
@@ -550,7 +561,13 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: Any) -> list[O
     """Approve an open proposal: one order per trade, each through `order_create` (with its
     pre-trade checks), sells first, all in one transaction — if any order cannot be made
     (say, the shares were sold meanwhile) nothing is made and the proposal stays open.
-    Approving an approved proposal again returns its orders."""
+    Approving an approved proposal again returns its orders.
+
+    The buys are paid for by the proposal's own sells: a buy that the account's cash does not
+    cover but the sells' proceeds do waits for them (`awaiting_funds`) and is sent when they
+    fill (see `trading.services.orders.release_funded_buys`). An order that its checks reject or
+    send to review, a buy short of cash even with the proceeds included, is written with its
+    reason and named in the proposal's notes."""
     with transaction.atomic():
         locked = RebalanceProposal.objects.select_for_update().get(pk=proposal.pk)
         if locked.status == P.APPROVED:
@@ -574,12 +591,21 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: Any) -> list[O
                     extra_buying_power=proceeds,
                 )
             )
-            if trade.side == Side.SELL:
+            order = orders[-1]
+            if trade.side == Side.SELL and order.status != OrderStatus.REJECTED:
                 proceeds += trade.estimated_amount
+        unplaced = [
+            f"{o.security.symbol} {o.side} {o.status_label.lower()}: {o.status_reason}"
+            for o in orders
+            if o.status in (OrderStatus.REJECTED, OrderStatus.PENDING_REVIEW)
+        ]
+        if unplaced:
+            proposal.notes = [*(proposal.notes or []), *unplaced]
         proposal.status = P.APPROVED
         proposal.decided_by = acting_user
         proposal.decided_at = timezone.now()
         save_attributed(proposal, acting_user=acting_user, reason="approved", validate=False)
+        proposal_event(proposal)
         return orders
 
 
@@ -590,4 +616,50 @@ def proposal_discard(*, proposal: RebalanceProposal, acting_user: Any) -> Rebala
     proposal.status = P.DISCARDED
     proposal.decided_by = acting_user
     proposal.decided_at = timezone.now()
-    return save_attributed(proposal, acting_user=acting_user, reason="discarded", validate=False)
+    save_attributed(proposal, acting_user=acting_user, reason="discarded", validate=False)
+    proposal_event(proposal)
+    return proposal
+
+
+# --- Cash-flow rebalancing ------------------------------------------------------------------------
+
+
+def proposal_for_cash_flow(
+    *, account: Any, amount: Decimal, acting_user: Any, flow_in_cash: bool, as_of: date | None = None
+) -> RebalanceProposal | None:
+    """Plan a cash flow with the engine's `invest_cash_flow` and store it as a proposal: a
+    deposit (`amount` > 0, `flow_in_cash=True` once it is credited) buys the most underweight
+    holdings; a withdrawal (`amount` < 0, not yet debited: `flow_in_cash=False`) sells the most
+    overweight ones until the cash covers it and the reserve. The cash the engine sees is net of
+    open buys' reservations (and, for a withdrawal, of unsettled sale proceeds, which may not
+    leave). An account in automatic mode has the proposal approved at once (its orders placed);
+    otherwise it waits for the advisor. None for an account without a model. A proposal with no
+    trades is stored too (`needed=False`), so the reason is on record."""
+    from portfolios.selectors import engine_snapshots
+    from trading.services.common import unsettled_sale_proceeds
+
+    if not account.model_id:
+        return None
+    as_of = as_of or timezone.localdate()
+    snapshot = engine_snapshots(account_ids=[account.pk], as_of=as_of).get(account.pk)
+    if snapshot is None or not any(h.target_weight for h in snapshot.holdings):
+        return None
+    reserved = reserved_for_open_buys([account.pk]).get(account.pk, ZERO)
+    cash = snapshot.cash - reserved
+    if amount < 0:
+        cash -= unsettled_sale_proceeds(account)
+    snapshot = replace(snapshot, cash=cash, external_flow=amount, flow_in_cash=flow_in_cash)
+    plan = rebalancing.invest_cash_flow(snapshot)
+    (proposal,) = proposals_store(
+        account_ids=[account.pk],
+        snapshots={account.pk: snapshot},
+        plans={account.pk: plan},
+        reserved={account.pk: reserved},
+        acting_user=acting_user,
+        as_of=as_of,
+        run_keys={},
+    )
+    if proposal.needed and account.rebalance_mode == account.RebalanceMode.AUTOMATIC:
+        proposal_approve(proposal=proposal, acting_user=acting_user)
+        proposal.refresh_from_db()
+    return proposal

@@ -6,16 +6,23 @@ the same transaction that checks it is available (under the account's lock), so 
 withdrawals, or a withdrawal and a buy, can never spend the same dollars; if the bank
 fails or returns it, a reversing entry puts the cash back. Both must pass the funding
 hooks (`settings.TRADING_FUNDING_CHECKS`: KYC, AML, restrictions).
+
+Cash-flow rebalancing: a settled deposit is invested in the underweight holdings, and a
+withdrawal the cash does not cover is raised by selling the overweight ones
+(`withdrawal_request`), both as proposals through `proposal_for_cash_flow` (approved at once
+for an account in automatic mode).
 """
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from kronos.errors import DomainError
 from kronos.history import save_attributed
 from portfolios import ledger
 from portfolios.ledger import PostingSpec
@@ -24,7 +31,9 @@ from trading.adapters.banking import TRANSFER_FAILED_STATES, get_banking
 from trading.errors import TradingError
 from trading.models import BankLink, CashTransfer, OutboxMessage
 from trading.services.common import ZERO, cents, check_funding_allowed, lock_account, withdrawable_cash
+from trading.services.events import transfer_event
 
+logger = logging.getLogger(__name__)
 MAX_TRANSFER = Decimal("100000000")
 D = CashTransfer.Direction
 
@@ -114,6 +123,7 @@ def transfer_create(
                 )
                 save_attributed(transfer, acting_user=acting_user, reason="cash debited", validate=False)
             OutboxMessage.objects.create(kind=OutboxMessage.Kind.BANK_TRANSFER, transfer=transfer)
+            transfer_event(transfer)
             from trading.services.orders import _kick_relay
 
             _kick_relay()
@@ -158,6 +168,7 @@ def transfer_bank_submit(*, transfer: CashTransfer, banking: Any, acting_user: A
     transfer.bank_transfer_id = bank.id
     transfer.status = CashTransfer.Status.PENDING
     save_attributed(transfer, acting_user=acting_user, reason="sent to the bank", validate=False)
+    transfer_event(transfer)
     return transfer_status_apply(
         transfer=transfer, bank_status=bank.status, reason=bank.failure_reason, acting_user=acting_user
     )
@@ -176,6 +187,7 @@ def transfer_status_apply(
         )
         if transfer.status in (CashTransfer.Status.SETTLED, CashTransfer.Status.FAILED):
             return transfer
+        before = transfer.status
         account = transfer.account
         bank_book = ledger.system_book(LedgerBook.Kind.EXTERNAL_BANK, firm=account.household.firm_id)
         if bank_status == "settled":
@@ -194,6 +206,8 @@ def transfer_status_apply(
                     reference_id=transfer.pk,
                 )
             transfer.status = CashTransfer.Status.SETTLED
+            if transfer.direction == D.DEPOSIT:
+                _invest_deposit(transfer, acting_user=acting_user)
         elif bank_status in TRANSFER_FAILED_STATES:
             if transfer.direction == D.WITHDRAWAL and transfer.entry_id and transfer.reversal_entry_id is None:
                 transfer.reversal_entry = ledger.post_entry(
@@ -214,7 +228,51 @@ def transfer_status_apply(
             transfer.failure_reason = (reason or bank_status)[:255]
         else:
             transfer.status = CashTransfer.Status.PENDING
-        return save_attributed(transfer, acting_user=acting_user, reason=f"bank: {bank_status}", validate=False)
+        save_attributed(transfer, acting_user=acting_user, reason=f"bank: {bank_status}", validate=False)
+        if transfer.status != before:
+            transfer_event(transfer)
+        return transfer
+
+
+def _invest_deposit(transfer: CashTransfer, *, acting_user: Any) -> None:
+    """A settled deposit is invested in the account's underweight holdings: a cash-flow proposal
+    (approved at once in automatic mode). Planning is not the deposit's business: a plan that
+    cannot be made is logged and the deposit still settles (the nightly scan sees the cash)."""
+    from trading.services.proposals import proposal_for_cash_flow
+
+    try:
+        with transaction.atomic():
+            proposal_for_cash_flow(
+                account=transfer.account, amount=transfer.amount, acting_user=acting_user, flow_in_cash=True
+            )
+    except DomainError:
+        logger.warning("deposit %s not invested", transfer.pk, exc_info=True)
+
+
+def withdrawal_request(
+    *, account: InvestmentAccount, amount: Decimal, acting_user: Any, idempotency_key: str | None = None
+) -> tuple[CashTransfer | None, Any]:
+    """A withdrawal as an investor or advisor asks for it: when the account's withdrawable cash
+    covers it, the withdrawal itself (`transfer_create`); when it does not, a cash-flow proposal
+    that sells the most overweight holdings to raise it (approved at once in automatic mode) and
+    no transfer yet — request it again once the sales have settled. Returns (transfer, proposal),
+    one of them None."""
+    from trading.services.proposals import proposal_for_cash_flow
+
+    amount = _validate_amount(amount, account.base_currency, account)
+    if amount <= withdrawable_cash(account) or not account.model_id:
+        transfer = transfer_create(
+            account=account,
+            direction=D.WITHDRAWAL,
+            amount=amount,
+            currency=account.base_currency,
+            acting_user=acting_user,
+            idempotency_key=idempotency_key,
+        )
+        return transfer, None
+    check_funding_allowed(account)
+    proposal = proposal_for_cash_flow(account=account, amount=-amount, acting_user=acting_user, flow_in_cash=False)
+    return None, proposal
 
 
 def transfers_poll(*, banking: Any = None, acting_user: Any = None, limit: int = 500) -> int:

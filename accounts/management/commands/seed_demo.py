@@ -13,7 +13,7 @@ from django.db import transaction
 from accounts import demo as accounts_demo
 from accounts.models import Firm
 
-LATER_APPS = ("portfolios", "trading", "compliance", "operations")
+LATER_APPS = ("portfolios", "trading", "compliance", "onboarding", "operations")
 
 
 class Command(BaseCommand):

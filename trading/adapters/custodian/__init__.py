@@ -2,6 +2,9 @@
 
 from trading.adapters.custodian.client import RestCustodian, get_custodian
 from trading.adapters.custodian.interface import (
+    AccountOpenAck,
+    AccountOpenRequest,
+    AccountOwnerInfo,
     Custodian,
     CustodianError,
     CustodianRejected,
@@ -11,6 +14,9 @@ from trading.adapters.custodian.interface import (
 )
 
 __all__ = [
+    "AccountOpenAck",
+    "AccountOpenRequest",
+    "AccountOwnerInfo",
     "Custodian",
     "CustodianError",
     "CustodianRejected",

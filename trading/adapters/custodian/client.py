@@ -15,6 +15,8 @@ from typing import Any
 import requests
 
 from trading.adapters.custodian.interface import (
+    AccountOpenAck,
+    AccountOpenRequest,
     CustodianError,
     CustodianRejected,
     OrderAck,
@@ -106,6 +108,16 @@ class RestCustodian:
 
     def get_order(self, client_order_id: str) -> OrderAck:
         return self._ack(self._request("GET", f"/v1/orders/{client_order_id}"))
+
+    def open_account(self, request: AccountOpenRequest) -> AccountOpenAck:
+        """Ask for a new account; the request id is the idempotency key (a retry opens nothing twice)."""
+        payload = self._request("POST", "/v1/accounts", json=request.as_json(), idempotency_key=request.request_id)
+        return AccountOpenAck(
+            request_id=str(payload.get("request_id") or request.request_id),
+            status=str(payload.get("status") or "pending"),
+            account_number=str(payload.get("account_number") or ""),
+            message=str(payload.get("message") or ""),
+        )
 
     def statement(self, account_ref: str, as_of: date) -> Statement:
         payload = self._request("GET", f"/v1/accounts/{account_ref}/statement?as_of={as_of.isoformat()}")

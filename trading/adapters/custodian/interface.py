@@ -75,7 +75,67 @@ class Statement:
     positions: dict[str, Decimal]
 
 
+@dataclass(frozen=True, slots=True)
+class AccountOwnerInfo:
+    """What the custodian needs of each owner to open an account (its own CIP)."""
+
+    reference: str
+    role: str
+    first_name: str
+    last_name: str
+    date_of_birth: str
+    email: str
+    phone: str
+    tax_id: str
+    citizenship: str
+    address: dict[str, str]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "reference": self.reference,
+            "role": self.role,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "date_of_birth": self.date_of_birth,
+            "email": self.email,
+            "phone": self.phone,
+            "tax_id": self.tax_id,
+            "citizenship": self.citizenship,
+            "address": self.address,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AccountOpenRequest:
+    request_id: str
+    account_type: str
+    title: str
+    currency: str
+    owners: tuple[AccountOwnerInfo, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "request_id": self.request_id,
+            "account_type": self.account_type,
+            "title": self.title,
+            "currency": self.currency,
+            "owners": [o.as_json() for o in self.owners],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AccountOpenAck:
+    """The custodian took the request; the number comes by webhook (`account.opened`)."""
+
+    request_id: str
+    status: str  # "pending" | "opened" | "rejected"
+    account_number: str = ""
+    message: str = ""
+
+
 class Custodian(Protocol):
+    def open_account(self, request: AccountOpenRequest) -> AccountOpenAck: ...
+
     def submit_order(self, order: OrderRequest) -> OrderAck: ...
 
     def cancel_order(self, client_order_id: str) -> OrderAck: ...

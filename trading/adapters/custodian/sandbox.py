@@ -24,6 +24,9 @@ Endpoints:
     POST /v1/accounts/<ref>/settings     {"fractional_shares": true}: the account keeps fractions
     POST /v1/corporate-actions           a dividend or split to process (its feed; see below)
     GET  /v1/corporate-actions           what it was told
+    POST /v1/accounts                    open an account (Idempotency-Key / request_id dedupe); answers
+                                         202 pending, then the `account.opened` webhook carries the number
+                                         (an owner whose last name contains "Decline" gets `account.rejected`)
     POST /control                        {"fail_rate": 0.3, "duplicate_rate": 0.2, "reject_rate": 0.02,
                                           "partial_rate": 0.1, "defer_rate": 0.2, ...}
     POST /control/fill-held              fill every held order now (and the rest of partial ones)
@@ -209,6 +212,8 @@ class SandboxCustodian:
         self.today = today or business_date
         self._lock = threading.RLock()
         self._orders: dict[str, SandboxOrder] = {}
+        self._openings: dict[str, dict[str, Any]] = {}
+        self._next_account = 1
         self._books: dict[str, _Book] = {}
         self._actions: dict[str, SandboxCorporateAction] = {}
         self._orders_adjusted: set[str] = set()
@@ -402,6 +407,46 @@ class SandboxCustodian:
                     )
                     continue
                 order.quantity = order.filled + new_leaves
+
+    # --- account opening -------------------------------------------------------------------
+    def open_account(self, payload: dict[str, Any], idempotency_key: str = "") -> tuple[int, dict[str, Any]]:
+        """Take an account-opening request once per request id; the number follows by webhook."""
+        failure = self._inject_failure()
+        if failure == "before":
+            return 503, {"detail": "The sandbox custodian is unavailable (injected)."}
+        request_id = str(payload.get("request_id") or idempotency_key or "")
+        owners = payload.get("owners")
+        if not request_id:
+            return 400, {"detail": "request_id is required."}
+        if not isinstance(owners, list) or not owners or not all(isinstance(o, dict) for o in owners):
+            return 422, {"detail": "owners must be a non-empty list."}
+        missing = [
+            f"owners[{i}].{f}"
+            for i, o in enumerate(owners)
+            for f in ("first_name", "last_name", "date_of_birth", "tax_id", "address")
+            if not o.get(f)
+        ]
+        if missing:
+            return 422, {"detail": f"Missing customer identification: {', '.join(missing)}."}
+        with self._lock:
+            existing = self._openings.get(request_id)
+            if existing is not None:
+                return 200, dict(existing)
+            declined = any("decline" in str(o.get("last_name", "")).lower() for o in owners)
+            number = "" if declined else f"SBX-{self._next_account:08d}"
+            if not declined:
+                self._next_account += 1
+            record = {"request_id": request_id, "status": "pending", "account_number": "", "message": ""}
+            self._openings[request_id] = record
+            if declined:
+                record.update(status="rejected", message="The custodian could not verify an owner (sandbox).")
+                self._enqueue("account.rejected", {"request_id": request_id, "reason": record["message"]})
+            else:
+                record.update(status="opened", account_number=number)
+                self._enqueue("account.opened", {"request_id": request_id, "account_number": number})
+        if failure == "after":
+            return 503, {"detail": "The sandbox custodian lost the answer (injected)."}
+        return 202, {"request_id": request_id, "status": "pending", "account_number": "", "message": ""}
 
     # --- orders ----------------------------------------------------------------------------
     def _inject_failure(self, key: str = "") -> str | None:
@@ -816,6 +861,8 @@ def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
             body = self._body()
             if parts == ["v1", "orders"]:
                 self._json(*sandbox.place(body, self.headers.get("Idempotency-Key", "")))
+            elif parts == ["v1", "accounts"]:
+                self._json(*sandbox.open_account(body, self.headers.get("Idempotency-Key", "")))
             elif parts[:2] == ["v1", "orders"] and len(parts) == 4 and parts[3] == "cancel":
                 self._json(*sandbox.cancel(parts[2]))
             elif parts[:2] == ["v1", "accounts"] and len(parts) == 4 and parts[3] == "cash":
