@@ -147,6 +147,8 @@ class WebServer:
         from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 
         class Quiet(WSGIRequestHandler):
+            disable_nagle_algorithm = True  # no ~40 ms delayed-ACK wait per webhook
+
             def log_message(self, format: str, *args: Any) -> None:
                 return
 

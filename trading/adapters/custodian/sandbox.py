@@ -801,6 +801,9 @@ def _event_sort_key(body: bytes) -> tuple[str, ...]:
 
 def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle holds the body for the
+        # client's delayed ACK (~40 ms a request on loopback).
+        disable_nagle_algorithm = True
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:
