@@ -7,6 +7,7 @@
 - GLD on the firm's restricted list; the firm's default pre-trade rules.
 """
 
+import functools
 from datetime import date
 from itertools import product
 from typing import Any
@@ -30,7 +31,13 @@ Tobias Wexley,Toby Wexley,1980-04-17,GB,Demo Sanctions List
 
 
 def answers_for_level(level: int) -> dict[str, str]:
-    """The first set of answers (in questionnaire order) that scores `level`."""
+    """The first set of answers (in questionnaire order) that scores `level` (a copy: callers may edit it)."""
+    return dict(_answers_for_level(level))
+
+
+@functools.cache
+def _answers_for_level(level: int) -> dict[str, str]:
+    # A search through the questionnaire's combinations: thousands of scorings for the high levels.
     for combo in product(*[[c for c, _, _ in q.choices] for q in risk.QUESTIONS]):
         answers = dict(zip(risk.QUESTION_KEYS, combo, strict=True))
         if risk.score(answers).risk_level == level:

@@ -87,6 +87,7 @@ class SandboxKYCServer(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # headers and body in two writes: no ~40 ms delayed-ACK wait
     server: SandboxKYCServer
 
     def log_message(self, format: str, *args: Any) -> None:

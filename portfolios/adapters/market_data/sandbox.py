@@ -211,6 +211,8 @@ def make_handler(series: Series, actions: CorporateActionStore | None = None) ->
     store = actions if actions is not None else CorporateActionStore()
 
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # headers and body in two writes: no ~40 ms delayed-ACK wait
+
         def _reference(self, kind: str, query: str) -> None:
             params = {k: v[-1] for k, v in parse_qs(query).items()}
             try:

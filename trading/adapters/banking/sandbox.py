@@ -126,6 +126,7 @@ def _handler_for(bank: SandboxBank) -> type[BaseHTTPRequestHandler]:
     }
 
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # headers and body in two writes: no ~40 ms delayed-ACK wait
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:

@@ -5,7 +5,13 @@ the order or the latest price it can look up, keeps its own books per account, a
 HMAC-signed webhooks for every fill. To let tests hurt Kronos it can be told (by the
 constructor or `POST /control`) to fail a fraction of calls — half of them *after* the
 order was taken, like a timeout that lost the answer — to delay answers, to hold orders
-unfilled, to fill in parts, and to duplicate and reorder webhooks.
+unfilled, to fill in parts, and to duplicate and reorder webhooks. For a whole simulated
+firm (`operations/simulation`) it can also reject a fraction of orders (422), fill a
+fraction only in part until the next trading round (`fill-held`) or the day's close (the
+rest expires, with an `order.cancelled` event), hold back a fraction of webhooks for a later
+delivery round, and take shares in from another custodian. Its random choices are keyed by
+what they are about (the order's account, symbol, side and quantity; the webhook), so a
+seeded run decides the same way whatever order threads call it in.
 
 Endpoints:
     POST /v1/orders                      place (Idempotency-Key / client_order_id dedupe)
@@ -13,14 +19,18 @@ Endpoints:
     POST /v1/orders/<id>/cancel          cancel what is not filled yet
     GET  /v1/accounts/<ref>/statement?as_of=YYYY-MM-DD   positions and cash from its books
     POST /v1/accounts/<ref>/cash         {"amount": "..."}: a cash movement (transfers)
+    POST /v1/accounts/<ref>/positions    {"symbol": "...", "quantity": "..."}: shares moved in
+                                         (or out, negative) from another custodian
     POST /v1/accounts/<ref>/settings     {"fractional_shares": true}: the account keeps fractions
     POST /v1/corporate-actions           a dividend or split to process (its feed; see below)
     GET  /v1/corporate-actions           what it was told
     POST /v1/accounts                    open an account (Idempotency-Key / request_id dedupe); answers
                                          202 pending, then the `account.opened` webhook carries the number
                                          (an owner whose last name contains "Decline" gets `account.rejected`)
-    POST /control                        {"fail_rate": 0.3, "duplicate_rate": 0.2, ...}
-    POST /control/fill-held              fill every held order now
+    POST /control                        {"fail_rate": 0.3, "duplicate_rate": 0.2, "reject_rate": 0.02,
+                                          "partial_rate": 0.1, "defer_rate": 0.2, ...}
+    POST /control/fill-held              fill every held order now (and the rest of partial ones)
+    POST /control/close-day              the day's close: cancel every order still open
     GET  /control/stats                  counters
 
 Corporate actions are processed as a custodian does, from its own books: a split's ex-date
@@ -39,6 +49,7 @@ Webhook delivery is "push" (a background thread POSTs to `webhook_url`, retrying
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -119,9 +130,12 @@ class Options:
     reorder: bool = False
     partial_fills: bool = False
     hold: bool = False
+    reject_rate: float = 0.0  # orders refused with 422 ("rejected by the custodian")
+    partial_rate: float = 0.0  # orders filled in part now, the rest at the next fill round
+    defer_rate: float = 0.0  # webhooks held back from a delivery round (sent in a later one)
 
     def update(self, data: dict[str, Any]) -> None:
-        for key in ("fail_rate", "delay", "duplicate_rate"):
+        for key in ("fail_rate", "delay", "duplicate_rate", "reject_rate", "partial_rate", "defer_rate"):
             if key in data:
                 setattr(self, key, float(data[key]))
         for key in ("reorder", "partial_fills", "hold"):
@@ -136,6 +150,10 @@ class Stats:
     injected_failures: int = 0
     webhooks_sent: int = 0
     webhook_failures: int = 0
+    injected_rejections: int = 0
+    partial_orders: int = 0
+    deferred_webhooks: int = 0
+    expired_orders: int = 0
 
 
 @dataclass
@@ -188,7 +206,9 @@ class SandboxCustodian:
         self.options = Options()
         self.options.update(options)
         self.stats = Stats()
+        self.seed = seed
         self.rng = random.Random(seed)  # noqa: S311 -- fault injection, not security  # nosec B311 -- not for security: deterministic demo data or retry jitter
+        self._draws: dict[str, int] = {}
         self.today = today or business_date
         self._lock = threading.RLock()
         self._orders: dict[str, SandboxOrder] = {}
@@ -198,6 +218,7 @@ class SandboxCustodian:
         self._actions: dict[str, SandboxCorporateAction] = {}
         self._orders_adjusted: set[str] = set()
         self._webhooks: list[bytes] = []
+        self._partial: set[str] = set()  # client order ids filled in part, the rest waiting
         self._wake = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -230,6 +251,25 @@ class SandboxCustodian:
     def move_cash(self, account: str, amount: Decimal) -> None:
         with self._lock:
             self._book(account).moves.append((self.today(), "CASH", amount))
+
+    def move_position(self, account: str, symbol: str, quantity: Decimal) -> None:
+        """Shares moved in (or out) from another custodian (an account transfer)."""
+        with self._lock:
+            self._book(account).moves.append((self.today(), symbol.upper(), quantity))
+
+    # --- seeded choices ----------------------------------------------------------------------
+    def _draw(self, key: str) -> random.Random:
+        """A generator for the n-th choice about `key`: the same for a seed whatever the order
+        in which threads ask (the shared `rng` is for the single-threaded delivery rounds)."""
+        with self._lock:
+            n = self._draws.get(key, 0)
+            self._draws[key] = n + 1
+        digest = hashlib.sha256(f"{self.seed}|{key}|{n}".encode()).digest()
+        return random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311  # nosec B311 -- fault injection
+
+    @staticmethod
+    def _order_key(payload: dict[str, Any]) -> str:
+        return "|".join(str(payload.get(k) or "") for k in ("account", "symbol", "side", "quantity", "amount"))
 
     def account_settings(self, account: str, data: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -409,15 +449,19 @@ class SandboxCustodian:
         return 202, {"request_id": request_id, "status": "pending", "account_number": "", "message": ""}
 
     # --- orders ----------------------------------------------------------------------------
-    def _inject_failure(self) -> str | None:
+    def _inject_failure(self, key: str = "") -> str | None:
         """None, or "before" / "after": fail the call without / after doing its work."""
-        if self.options.fail_rate and self.rng.random() < self.options.fail_rate:
+        if not self.options.fail_rate:
+            return None
+        rng = self._draw(f"fail|{key}") if key else self.rng
+        if rng.random() < self.options.fail_rate:
             self.stats.injected_failures += 1
-            return "before" if self.rng.random() < 0.5 else "after"
+            return "before" if rng.random() < 0.5 else "after"
         return None
 
     def place(self, payload: dict[str, Any], idempotency_key: str = "") -> tuple[int, dict[str, Any]]:
-        failure = self._inject_failure()
+        key = self._order_key(payload) if self.seed is not None else ""
+        failure = self._inject_failure(key)
         if failure == "before":
             return 503, {"detail": "The sandbox custodian is unavailable (injected)."}
         status, body = self._place(payload, idempotency_key)
@@ -439,8 +483,15 @@ class SandboxCustodian:
                 order = self._new_order(coid, payload)
             except ValueError as exc:
                 return 422, {"detail": str(exc)}
+            choice = self._draw(f"order|{self._order_key(payload)}") if self.seed is not None else self.rng
+            if self.options.reject_rate and choice.random() < self.options.reject_rate:
+                self.stats.injected_rejections += 1
+                return 422, {"detail": f"Order rejected by the custodian (injected): {order.symbol} {order.side}."}
             self._orders[coid] = order
             self.stats.orders += 1
+            if self.options.partial_rate and choice.random() < self.options.partial_rate:
+                self._partial.add(coid)
+                self.stats.partial_orders += 1
             if not self.options.hold:
                 self._try_fill(order)
             return 201, order.as_json()
@@ -507,6 +558,14 @@ class SandboxCustodian:
         if order.status not in ("accepted", "partially_filled") or not self._marketable(order):
             return
         remaining = order.quantity - order.filled
+        if order.client_order_id in self._partial:
+            # A part now (whole shares when the order is in whole shares), the rest at the next round.
+            self._partial.discard(order.client_order_id)
+            part = (remaining / 2).quantize(Decimal(1) if remaining == remaining.to_integral() else QUANTITY_PLACES,
+                                            rounding=ROUND_DOWN)  # fmt: skip
+            if 0 < part < remaining:
+                self._execute(order, part)
+                return
         if self.options.partial_fills and remaining > QUANTITY_PLACES:
             first = (remaining / 2).quantize(QUANTITY_PLACES, rounding=ROUND_DOWN)
             parts = [first, remaining - first]
@@ -577,6 +636,19 @@ class SandboxCustodian:
                     count += 1
             return count
 
+    def close_day(self) -> int:
+        """The day's close: every order still open expires (its unfilled rest is cancelled, with an
+        `order.cancelled` event), as a custodian's day orders do. Returns how many expired."""
+        with self._lock:
+            count = 0
+            for order in self._orders.values():
+                if order.status in ("accepted", "partially_filled"):
+                    self.cancel(order.client_order_id)
+                    self.stats.expired_orders += 1
+                    count += 1
+            self._partial.clear()
+            return count
+
     def order_count(self) -> int:
         with self._lock:
             return len(self._orders)
@@ -594,9 +666,27 @@ class SandboxCustodian:
     def _take_webhooks(self) -> list[bytes]:
         with self._lock:
             batch, self._webhooks = self._webhooks, []
+        if self.seed is not None and (self.options.reorder or self.options.defer_rate):
+            # Threads queue events in any order: sort them by what they say before the seeded
+            # choices, so a seed decides the same way every run.
+            batch.sort(key=_event_sort_key)
+        if self.options.defer_rate:
+            kept: list[bytes] = []
+            deferred: list[bytes] = []
+            for body in batch:
+                (deferred if self.rng.random() < self.options.defer_rate else kept).append(body)
+            if deferred:
+                self.stats.deferred_webhooks += len(deferred)
+                with self._lock:
+                    self._webhooks[:0] = deferred
+            batch = kept
         if self.options.reorder:
             self.rng.shuffle(batch)
         return batch
+
+    def flush_deferred(self) -> None:
+        """Stop holding webhooks back (the end of the day: the custodian retries until delivered)."""
+        self.options.defer_rate = 0.0
 
     def pending_webhook_count(self) -> int:
         with self._lock:
@@ -690,8 +780,30 @@ class SandboxCustodian:
             thread.join(timeout=5)
 
 
+def _event_sort_key(body: bytes) -> tuple[str, ...]:
+    """A webhook's place in a deterministic order: what it is about, not when a thread queued it."""
+    try:
+        event = json.loads(body)
+        data = event.get("data") or {}
+    except ValueError:
+        return ("", body.decode(errors="replace"))
+    return (
+        str(data.get("account", "")),
+        str(data.get("symbol", "")),
+        str(data.get("side", "")),
+        str(data.get("order_quantity", "")),
+        str(data.get("cumulative_quantity", "")),
+        str(event.get("type", "")),
+        str(data.get("client_order_id", "")),
+        str(event.get("id", "")),
+    )
+
+
 def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle holds the body for the
+        # client's delayed ACK (~40 ms a request on loopback).
+        disable_nagle_algorithm = True
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -729,6 +841,11 @@ def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
                 except ValueError:
                     self._json(400, {"detail": "as_of must be YYYY-MM-DD."})
                     return
+                # With a seed, a read fails like any call (retrying it is harmless).
+                key = f"statement|{parts[2]}|{as_of.isoformat()}"
+                if sandbox.seed is not None and sandbox._inject_failure(key):
+                    self._json(503, {"detail": "The sandbox custodian is unavailable (injected)."})
+                    return
                 self._json(200, sandbox.statement(parts[2], as_of))
             elif parts == ["v1", "corporate-actions"]:
                 self._json(200, {"results": sandbox.corporate_actions()})
@@ -758,6 +875,17 @@ def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
                     self._json(400, {"detail": "amount must be a decimal string."})
                     return
                 self._json(200, sandbox.statement(parts[2], sandbox.today()))
+            elif parts[:2] == ["v1", "accounts"] and len(parts) == 4 and parts[3] == "positions":
+                try:
+                    quantity = Decimal(str(body.get("quantity")))
+                    symbol = str(body.get("symbol") or "").strip()
+                    if not symbol or not quantity.is_finite():
+                        raise InvalidOperation
+                except (InvalidOperation, TypeError):
+                    self._json(400, {"detail": "symbol and a decimal quantity are required."})
+                    return
+                sandbox.move_position(parts[2], symbol, quantity)
+                self._json(200, sandbox.statement(parts[2], sandbox.today()))
             elif parts[:2] == ["v1", "accounts"] and len(parts) == 4 and parts[3] == "settings":
                 self._json(200, sandbox.account_settings(parts[2], body))
             elif parts == ["v1", "corporate-actions"]:
@@ -767,6 +895,8 @@ def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
                 self._json(200, dict(sandbox.options.__dict__))
             elif parts == ["control", "fill-held"]:
                 self._json(200, {"filled": sandbox.fill_held()})
+            elif parts == ["control", "close-day"]:
+                self._json(200, {"expired": sandbox.close_day()})
             else:
                 self._json(404, {"detail": "Not found."})
 

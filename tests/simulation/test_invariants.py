@@ -1,0 +1,279 @@
+"""Each invariant of the firm simulation catches a planted violation (and passes the clean case).
+
+The database checks are given a real account built through the services, then one thing is
+broken behind the services' back (a posting, a balance, an execution, a break); the arithmetic
+checks are given the simulator's figures with one number off.
+"""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.services import system_user
+from operations.models import ReconciliationBreak
+from operations.simulation import independent, invariants
+from portfolios.models import CashBalance, Position, Posting
+from tests.trading.factories import account_with, securities  # noqa: F401 -- fixture
+from trading.models import Execution, Order, RebalanceProposal
+
+D = Decimal
+DAY = date(2016, 4, 1)
+
+
+@pytest.fixture
+def account(alice_household, securities):  # noqa: F811
+    return account_with(alice_household, cash="10000.00", positions=[("AAPL", "100", "100")])
+
+
+# --- ledger -----------------------------------------------------------------------------------
+
+
+@pytest.mark.unbalanced_ledger
+def test_ledger_check_catches_a_planted_bad_posting(account):
+    assert invariants.check_ledger(DAY) == []
+    posting = Posting.objects.filter(book__account=account, security__isnull=True).first()
+    with connection.cursor() as cursor:  # behind the ledger's back: the entry no longer balances
+        cursor.execute(f"UPDATE {Posting._meta.db_table} SET quantity = quantity + 1 WHERE id = %s", [posting.pk])
+
+    found = invariants.check_ledger(DAY)
+
+    assert found and all(v.invariant == "ledger" for v in found)
+    assert any("postings sum to 1.000000000, not 0" in v.detail for v in found)
+
+
+# --- balances ---------------------------------------------------------------------------------
+
+
+@pytest.mark.unbalanced_ledger
+def test_balance_check_catches_negative_cash_and_shares(account):
+    numbers = {account.pk: "SIM-1"}
+    assert invariants.check_balances(DAY, numbers) == []
+    CashBalance.objects.filter(account=account).update(amount=D("-0.01"))
+    Position.objects.filter(account=account).update(quantity=D("-3"))
+
+    found = invariants.check_balances(DAY, numbers)
+
+    assert [(v.invariant, v.account) for v in found] == [("negative cash", "SIM-1"), ("negative shares", "SIM-1")]
+    assert "-0.01" in found[0].line() and "AAPL quantity is -3" in found[1].line()
+    assert found[0].line().startswith("VIOLATION 2016-04-01 [negative cash] account SIM-1")
+
+
+# --- reconciliation ---------------------------------------------------------------------------
+
+
+def test_reconciliation_check_catches_an_open_break(account):
+    assert invariants.check_reconciliation(DAY) == []
+    ReconciliationBreak.objects.create(
+        account=account, business_date=DAY, asset="AAPL", ours=D("100"), theirs=D("99"), difference=D("-1")
+    )
+    ReconciliationBreak.objects.create(
+        account=account, business_date=DAY - timedelta(days=1), asset="AAPL", ours=D(1), theirs=D(2), difference=D(1)
+    )
+
+    found = invariants.check_reconciliation(DAY, {account.pk: "SIM-7"})
+
+    assert len(found) == 1  # the day's break only
+    assert found[0].account == "SIM-7" and "AAPL: ours 100, custodian 99, difference -1" in found[0].detail
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+def _filled_order(account, quantity="10"):
+    """A sell of AAPL filled through the real fill service."""
+    from trading.services import Fill, execution_apply, order_create
+
+    order = order_create(
+        account=account, security="AAPL", side="sell", quantity=D(quantity), acting_user=system_user(), source="advisor"
+    )
+    Order.objects.filter(pk=order.pk).update(status="submitted")
+    execution_apply(
+        fill=Fill(client_order_id=order.client_order_id, execution_id=f"X-{order.pk}-1", quantity=D(quantity),
+                  price=D("150"), trade_date=DAY),
+        acting_user=system_user(),
+    )  # fmt: skip
+    return Order.objects.get(pk=order.pk)
+
+
+def test_order_check_catches_a_double_fill(account, settings):
+    settings.TRADING_PRETRADE_CHECKS = []
+    order = _filled_order(account)
+    assert invariants.check_orders(DAY, open_before=None) == []
+    # The same fill applied twice (a second execution id for it): 20 shares executed for a 10-share order.
+    first = order.executions.get()
+    Execution.objects.create(
+        order=order, execution_id=f"X-{order.pk}-dup", quantity=D("10"), price=D("150"), amount=D("1500.00"),
+        trade_date=DAY, settle_date=DAY, entry=first.entry,
+    )  # fmt: skip
+
+    found = invariants.check_orders(DAY, open_before=None, numbers={account.pk: "SIM-2"})
+
+    kinds = {v.invariant for v in found}
+    assert kinds == {"filled beyond quantity", "fill count"}
+    assert "2 executions of 20 for an order of 10" in next(v for v in found if v.invariant != "fill count").detail
+
+
+def test_order_check_catches_an_order_that_never_ends(account, settings):
+    settings.TRADING_PRETRADE_CHECKS = []
+    from trading.services import order_create
+
+    order = order_create(
+        account=account, security="AAPL", side="sell", quantity=D("1"), acting_user=system_user(), source="advisor"
+    )
+    Order.objects.filter(pk=order.pk).update(status="submitted", created_at=timezone.now() - timedelta(days=10))
+    today = timezone.localdate()
+
+    assert invariants.check_orders(today, open_before=today - timedelta(days=20)) == []  # still within its days
+    found = invariants.check_orders(today, open_before=today - timedelta(days=3))
+
+    assert [v.invariant for v in found] == ["order not ended"]
+    assert "is still submitted" in found[0].detail
+
+
+# --- silent rejections and bands ----------------------------------------------------------------
+
+
+def test_rejection_check_catches_a_buy_rejected_without_a_word_on_the_proposal(account, settings):
+    from trading.services import order_create
+
+    settings.TRADING_PRETRADE_CHECKS = []
+    proposal = RebalanceProposal.objects.create(
+        account=account, needed=True, as_of=DAY, status="approved", notes=[], created_by=system_user()
+    )
+    order = order_create(
+        account=account, security="VTI", side="buy", quantity=D("1"), acting_user=system_user(), source="proposal",
+        proposal=proposal,
+    )  # fmt: skip
+    Order.objects.filter(pk=order.pk).update(status="rejected", status_reason="Not enough cash: the trade needs 1.")
+    proposal = RebalanceProposal.objects.prefetch_related("orders__security").get(pk=proposal.pk)
+
+    found = invariants.check_rejections(DAY, [proposal], {account.pk: "SIM-3"})
+    assert [v.invariant for v in found] == ["silent rejection"]
+    assert "buy 1 VTI rejected" in found[0].detail and "Not enough cash" in found[0].detail
+
+    proposal.notes = ["VTI: not enough cash for 1 share after the sells."]
+    assert invariants.check_rejections(DAY, [proposal]) == []
+    # A refusal by the custodian is the custodian's (its reason is on the order).
+    Order.objects.filter(pk=order.pk).update(status_reason="The custodian refused the order: halted")
+    proposal.notes = []
+    proposal = RebalanceProposal.objects.prefetch_related("orders__security").get(pk=proposal.pk)
+    assert invariants.check_rejections(DAY, [proposal]) == []
+
+
+INPUTS = {
+    "cash": "1000",
+    "cash_target": "0.02",
+    "settings": {"threshold": "0.05", "band_mode": "absolute", "relative_band": "0.25"},
+    "holding_columns": ["symbol", "quantity", "price", "target_weight", "restricted"],
+    "holdings": [["AAA", "50", "100", "0.49", False], ["BBB", "40", "100", "0.49", False]],
+}
+
+
+def test_band_check_passes_a_plan_that_lands_inside_its_bands():
+    # 50 AAA + 40 BBB + 1,000 cash (10,000): buying 9 BBB for 900 lands at 50/49/1.
+    lines = invariants.drift_after_plan(INPUTS, {"BBB": (D(9), D(-900))})
+    assert invariants.check_bands(DAY, account="SIM-4", proposal_id=1, lines=lines, notes=[]) == []
+
+
+def test_band_check_catches_an_account_left_out_of_band_with_no_reason():
+    # The buy of BBB never happened (or was dropped): BBB sits 9 points under target, cash 8 over.
+    lines = invariants.drift_after_plan(INPUTS, {})
+
+    found = invariants.check_bands(DAY, account="SIM-4", proposal_id=9, lines=lines, notes=[])
+
+    assert [v.invariant for v in found] == ["out of band", "out of band"]
+    assert "BBB is 40.00% against a target of 49.00% (band 5.00 points)" in found[0].detail
+    assert "CASH is 10.00%" in found[1].detail
+    # A reason on the proposal (a wash-sale block of BBB) makes it explained.
+    notes = ["BBB was sold at a loss in the last 30 days: buying it now makes that loss a wash sale."]
+    assert invariants.check_bands(DAY, account="SIM-4", proposal_id=9, lines=lines, notes=notes) == []
+
+
+# --- time-weighted return -------------------------------------------------------------------------
+
+
+POINTS = [
+    (date(2016, 3, 1), D("100000.00"), D("100000.00")),
+    (date(2016, 3, 2), D("101000.00"), D("0")),
+    (date(2016, 3, 3), D("111000.00"), D("10000.00")),  # a deposit of 10,000: no return from it
+    (date(2016, 3, 4), D("109890.00"), D("0")),
+]
+
+
+def test_independent_twr_links_daily_returns_around_flows():
+    # 1% on day 2, 0% on day 3 (the deposit), -1% on day 4.
+    assert independent.twr(POINTS) == D("1.01") * D("0.99") - 1
+
+
+def test_twr_check_catches_a_return_off_by_a_hair():
+    right = independent.twr(POINTS)
+    assert invariants.check_twr(DAY, account="SIM-5", kronos=right, points=POINTS) == []
+
+    found = invariants.check_twr(DAY, account="SIM-5", kronos=right + D("1e-9"), points=POINTS)
+    assert [v.invariant for v in found] == ["twr"]
+    # Treating the deposit as a gain is caught too.
+    wrong = D("109890.00") / D("100000.00") - 1
+    assert invariants.check_twr(DAY, account="SIM-5", kronos=wrong, points=POINTS)
+
+
+# --- fees ---------------------------------------------------------------------------------------------
+
+
+TIERS = [independent.Tier(D("1000000"), D("100")), independent.Tier(None, D("50"))]
+
+
+def test_independent_fee_follows_the_stated_conventions():
+    values = {date(2016, 1, 4): D("2000000"), date(2016, 2, 1): D("2000000")}
+    fee, basis, days = independent.quarter_fee(
+        values=values, quarter_start=date(2016, 1, 1), quarter_end=date(2016, 3, 31),
+        opened_on=date(2016, 1, 4), closed_on=None, tiers=TIERS,
+    )  # fmt: skip
+    # Open from Jan 4: 88 days at 2,000,000; 100 bps on 1M + 50 on the next 1M = 15,000 a year; 2016 has 366 days.
+    assert (days, basis) == (88, D("2000000"))
+    assert fee == (D(15000) * 88 / 366).quantize(D("0.01"))
+
+
+def test_fee_check_catches_a_fee_off_by_a_cent():
+    values = {date(2016, 1, 4): D("250000.00"), date(2016, 2, 15): D("260000.00")}
+    args = {
+        "values": values, "quarter_start": date(2016, 1, 1), "quarter_end": date(2016, 3, 31),
+        "opened_on": date(2016, 1, 1), "closed_on": None, "tiers": TIERS,
+    }  # fmt: skip
+    right, _, _ = independent.quarter_fee(**args)
+    assert invariants.check_fee(DAY, account="SIM-6", charged=right, **args) == []
+
+    found = invariants.check_fee(DAY, account="SIM-6", charged=right + D("0.01"), **args)
+    assert [v.invariant for v in found] == ["fee"]
+    assert f"charged {right + D('0.01'):,.2f}" in found[0].detail and f"recomputed {right:,.2f}" in found[0].detail
+
+
+def test_independent_fee_agrees_with_kronos_billing_on_the_same_values():
+    """The two are written apart; on the same figures they agree (so a disagreement in a run is a bug)."""
+    from operations import fees
+    from operations.services import fee_for_account
+
+    values = {date(2016, 1, 4) + timedelta(days=i): D("300000.00") + D(i * 137) for i in range(0, 80, 3)}
+
+    class Schedule:
+        basis = "average_daily_balance"
+
+    ours, _, _ = independent.quarter_fee(
+        values=values, quarter_start=date(2016, 1, 1), quarter_end=date(2016, 3, 31), opened_on=date(2016, 1, 4),
+        closed_on=None, tiers=TIERS,
+    )  # fmt: skip
+    calc, _, _ = fee_for_account(
+        schedule=Schedule(),  # type: ignore[arg-type]
+        tiers=[fees.Tier(up_to=t.up_to, bps=t.bps) for t in TIERS],
+        period_start=date(2016, 1, 1), period_end=date(2016, 3, 31), opened_on=date(2016, 1, 4), closed_on=None,
+        values=values, opening=D(0),
+    )  # fmt: skip
+    assert calc.amount == ours
+
+
+def test_the_band_check_reads_the_inputs_columns_the_proposal_writer_writes():
+    from trading.services.proposals import HOLDING_COLUMNS
+
+    assert INPUTS["holding_columns"] == HOLDING_COLUMNS
