@@ -37,7 +37,7 @@ fi
 
 # WeasyPrint (signed agreements as PDF) needs Pango at run time.
 if ! ldconfig -p 2>/dev/null | grep -q libpango-1.0; then
-  apt_install libpango-1.0-0 libpangoft2-1.0-0 || echo "ensure_services: no Pango; signed PDFs cannot be made" >&2
+  apt_install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core || echo "ensure_services: no Pango; signed PDFs cannot be made" >&2
 fi
 
 # `make bench` also wants wrk for its load figures (bench/bench_load.py falls back to locust).
