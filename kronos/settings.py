@@ -248,7 +248,7 @@ SPECTACULAR_SETTINGS = {
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "OAUTH2_FLOWS": ["authorizationCode"],
     "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",
-    "OAUTH2_TOKEN_URL": "/o/token/",
+    "OAUTH2_TOKEN_URL": "/o/token/",  # nosec B105 a URL, not a password
     "OAUTH2_REFRESH_URL": "/o/token/",
 }
 OAUTH2_PROVIDER = {
