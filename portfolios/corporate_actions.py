@@ -73,6 +73,7 @@ from portfolios.models import (
     Security,
     TaxLot,
 )
+from portfolios.services import to_cents as cents  # cash: 2 places, ROUND_HALF_EVEN
 
 CENT = Decimal("0.01")
 COST_QUANTUM = Decimal(1).scaleb(-6)
@@ -98,11 +99,6 @@ def register_reinvestment_handler(handler: ReinvestmentHandler) -> None:
     accounts that reinvest; it returns the ones it invested (they are then marked)."""
     if handler not in _reinvestment_handlers:
         _reinvestment_handlers.append(handler)
-
-
-def cents(value: Decimal) -> Decimal:
-    """Cash: 2 places, ROUND_HALF_EVEN (dividends per account, cash in lieu)."""
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 def _system_user() -> Any:
