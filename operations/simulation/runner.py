@@ -253,6 +253,9 @@ class Simulation:
         celery_app.conf.task_eager_propagates = True
         self._stack.append(lambda: self._restore_celery(saved))
         self._stack.append(self.clock.stop)
+        # A custodian takes orders after the close and works them at the next open (the killed
+        # worker's night relays its automatic approvals at once; the trading rounds are the open).
+        self.custodian.options.market_hours = True
         if self.config.faults:
             self.custodian.options.update(
                 {
@@ -569,8 +572,7 @@ class Simulation:
             order_review_decide(order=order, approve=True, acting_user=self.compliance_user, note="reviewed")
             self.summary.counts["reviewed"] += 1
         trading_tasks.relay_outbox.delay()
-        if self.config.faults:
-            self.custodian.fill_held()
+        self.custodian.fill_held()  # orders queued since the close, held ones, partial rests
         self.deliver()
         self.mirror_transfers()
 
@@ -849,10 +851,25 @@ class Simulation:
             problems.append("the scan had finished before the kill")
         if any(a != 1 for a in attempts):
             problems.append(f"chunk attempts {attempts}: a chunk committed more than once")
-        per_account = Counter(RebalanceProposal.objects.filter(as_of=day).values_list("account_id", flat=True))
-        twice = [a for a, n in per_account.items() if n > 1]
+        # The scan's own proposals carry its run key (unique in the table, so a chunk redone cannot
+        # add a second); each account of the run's chunks must have exactly one. (A deposit's or a
+        # withdrawal's cash-flow proposal the same day has no run key and is not the scan's.)
+        scanned = Counter(
+            a for ids in JobChunk.objects.filter(run=run).values_list("account_ids", flat=True) for a in ids
+        )
+        proposed = Counter(
+            RebalanceProposal.objects.filter(as_of=day, run_key__startswith="scheduled:").values_list(
+                "account_id", flat=True
+            )
+        )
+        if any(n != 1 for n in scanned.values()):
+            problems.append("an account was in more than one chunk of the scan")
+        missing = sorted(set(scanned) - set(proposed))
+        if missing:
+            problems.append(f"{len(missing)} scanned accounts got no proposal (first: {missing[:5]})")
+        twice = sorted(a for a, n in proposed.items() if n > 1)
         if twice:
-            problems.append(f"{len(twice)} accounts got more than one proposal")
+            problems.append(f"{len(twice)} accounts got more than one scheduled proposal (first: {twice[:5]})")
         for problem in problems:
             self.summary.violations += self._report([Violation(day, "worker kill", "-", problem)])
 

@@ -29,7 +29,8 @@ Endpoints:
                                          (an owner whose last name contains "Decline" gets `account.rejected`)
     POST /control                        {"fail_rate": 0.3, "duplicate_rate": 0.2, "reject_rate": 0.02,
                                           "partial_rate": 0.1, "defer_rate": 0.2, ...}
-    POST /control/fill-held              fill every held order now (and the rest of partial ones)
+    POST /control/fill-held              fill every held order now (and the rest of partial ones, and
+                                         with "market_hours" those taken while the market was closed)
     POST /control/close-day              the day's close: cancel every order still open
     GET  /control/stats                  counters
 
@@ -59,6 +60,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from datetime import time as clock_time
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -91,6 +93,18 @@ MARKET_TIME_ZONE = ZoneInfo("America/New_York")
 def business_date(now: datetime | None = None) -> date:
     """The custodian's date at `now` (default: this moment)."""
     return (now or datetime.now(UTC)).astimezone(MARKET_TIME_ZONE).date()
+
+
+MARKET_OPEN = clock_time(9, 30)
+MARKET_CLOSE = clock_time(16, 0)
+
+
+def market_is_open(now: datetime | None = None) -> bool:
+    """Whether the regular session is on at `now` (default: this moment): a weekday between the
+    open and the close in New York. (Exchange holidays are the caller's calendar: the sandbox is
+    not told them.)"""
+    local = (now or datetime.now(UTC)).astimezone(MARKET_TIME_ZONE)
+    return local.weekday() < 5 and MARKET_OPEN <= local.time() < MARKET_CLOSE
 
 
 @dataclass
@@ -133,12 +147,15 @@ class Options:
     reject_rate: float = 0.0  # orders refused with 422 ("rejected by the custodian")
     partial_rate: float = 0.0  # orders filled in part now, the rest at the next fill round
     defer_rate: float = 0.0  # webhooks held back from a delivery round (sent in a later one)
+    # Orders taken outside the market's hours (09:30-16:00 New York, Monday to Friday) wait for the
+    # next session, as a custodian queues them; `fill_held` (the open) works them then.
+    market_hours: bool = False
 
     def update(self, data: dict[str, Any]) -> None:
         for key in ("fail_rate", "delay", "duplicate_rate", "reject_rate", "partial_rate", "defer_rate"):
             if key in data:
                 setattr(self, key, float(data[key]))
-        for key in ("reorder", "partial_fills", "hold"):
+        for key in ("reorder", "partial_fills", "hold", "market_hours"):
             if key in data:
                 setattr(self, key, bool(data[key]))
 
@@ -492,7 +509,7 @@ class SandboxCustodian:
             if self.options.partial_rate and choice.random() < self.options.partial_rate:
                 self._partial.add(coid)
                 self.stats.partial_orders += 1
-            if not self.options.hold:
+            if not self.options.hold and self._session_open():
                 self._try_fill(order)
             return 201, order.as_json()
 
@@ -626,7 +643,14 @@ class SandboxCustodian:
             order = self._orders.get(coid)
             return (404, {"detail": "No such order."}) if order is None else (200, order.as_json())
 
+    def _session_open(self) -> bool:
+        return not self.options.market_hours or market_is_open()
+
     def fill_held(self) -> int:
+        """Work every open order now (held ones, partial rests, and those taken while the market was
+        closed); with `market_hours`, only while the session is open."""
+        if not self._session_open():
+            return 0
         with self._lock:
             self._adjust_orders_for_splits()
             count = 0
