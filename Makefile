@@ -38,9 +38,8 @@ worker: install
 
 test: install
 	./scripts/ensure_services.sh
-	# The 60-day firm simulation (-m simulation) is not in the suite yet: it still finds breaks on
-	# the night a worker is killed (issue "A firm's year"); `make simulate` runs it.
-	$(TEST_ENV) $(PY) -m pytest --cov --cov-report=term --cov-fail-under=80 -m "not simulation" $(PYTEST_ARGS)
+	# The whole suite, the 60-day firm simulation with faults (tests/simulation) included.
+	$(TEST_ENV) $(PY) -m pytest --cov --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
 
 test-fast: install
 	$(TEST_ENV) $(PY) -m pytest -x -q -m "not browser and not slow" $(PYTEST_ARGS)
