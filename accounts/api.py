@@ -117,6 +117,7 @@ class HouseholdCreateInput(serializers.Serializer):
 @method_decorator(cached_read, name="get")
 class HouseholdListView(generics.ListAPIView):
     serializer_class = HouseholdOutput
+    queryset = Household.objects.none()  # the schema's model; get_queryset() answers the user's own
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return household_list_for_user(

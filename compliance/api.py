@@ -175,6 +175,7 @@ class AuditEntryOutput(serializers.Serializer):
         "AuditPage", {"next": serializers.CharField(allow_null=True), "results": AuditEntryOutput(many=True)}
     ),
     summary="The audit trail (compliance officers only), newest first, cursor-paginated",
+    operation_id="audit_list",
 )
 @api_view(["GET"])
 @cached_read

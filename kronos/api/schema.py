@@ -93,6 +93,24 @@ class BearerTokenScheme(DjangoOAuthToolkitScheme):
 
 
 class KronosAutoSchema(AutoSchema):
+    def get_operation_id(self) -> str:
+        """drf-spectacular names a GET `<path>_retrieve` unless the view is a generic list view; a
+        function view answering a page (`paginated(...)`) lists, so its GET is `<path>_list` (and
+        `GET /orders/` no longer collides with `GET /orders/{id}/` as `orders_retrieve_2`)."""
+        operation_id = super().get_operation_id()
+        if self.method == "GET" and operation_id.endswith("_retrieve") and self._answers_a_page():
+            operation_id = operation_id.removesuffix("_retrieve") + "_list"
+        return operation_id
+
+    def _answers_a_page(self) -> bool:
+        serializer = self.get_response_serializers()
+        if isinstance(serializer, dict) and serializer:
+            serializer = serializer.get(200, serializer.get("200"))
+        name = type(serializer).__name__ if serializer is not None else ""
+        if name == "InlineSerializer":
+            name = getattr(serializer, "name", "") or ""
+        return name.startswith("Paginated") and name.endswith("List")
+
     def get_operation(self, path: str, path_regex: str, path_prefix: str, method: str, registry: Any) -> Any:
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
