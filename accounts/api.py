@@ -32,6 +32,7 @@ from accounts.selectors import (
     investor_get_for_user,
     investor_may_edit,
 )
+from kronos.api.fields import InputSerializer
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
 from kronos.readcache import cached_read
@@ -103,7 +104,7 @@ class MeView(APIView):
         return Response(MeOutput(user).data)
 
 
-class HouseholdCreateInput(serializers.Serializer):
+class HouseholdCreateInput(InputSerializer):
     name = serializers.CharField(max_length=200)
     advisor = serializers.IntegerField(
         required=False,
@@ -117,6 +118,7 @@ class HouseholdCreateInput(serializers.Serializer):
 @method_decorator(cached_read, name="get")
 class HouseholdListView(generics.ListAPIView):
     serializer_class = HouseholdOutput
+    queryset = Household.objects.none()  # the schema's model; get_queryset() answers the user's own
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return household_list_for_user(
@@ -163,8 +165,8 @@ def household_creator_advisor(user: User, advisor_id: int | None) -> Advisor:
     if Role.ADVISOR in roles:
         advisor = Advisor.objects.select_related("firm").filter(user=user, is_active=True).first()
         if advisor is not None:
-            if advisor_id is not None and advisor_id != advisor.pk:
-                raise serializers.ValidationError({"advisor": ["An advisor creates households for themself."]})
+            if advisor_id is not None and advisor_id != advisor.pk:  # acting for another: a role rule, 403
+                raise PermissionDenied("An advisor creates households for themself: leave out `advisor`.")
             return advisor
     raise PermissionDenied("Only advisors and operations staff create households.")
 
@@ -172,7 +174,7 @@ def household_creator_advisor(user: User, advisor_id: int | None) -> Advisor:
 # --- Investors ----------------------------------------------------------------------------------
 
 
-class AddressSerializer(serializers.Serializer):
+class AddressSerializer(InputSerializer):
     line1 = serializers.CharField(max_length=200)
     line2 = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     city = serializers.CharField(max_length=100)
@@ -181,7 +183,7 @@ class AddressSerializer(serializers.Serializer):
     country = serializers.RegexField(r"^[A-Za-z]{2}$", max_length=2, min_length=2, help_text="ISO 3166-1 alpha-2.")
 
 
-class TrustedContactSerializer(serializers.Serializer):
+class TrustedContactSerializer(InputSerializer):
     name = serializers.CharField(max_length=200)
     relationship = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     phone = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
@@ -191,7 +193,7 @@ class TrustedContactSerializer(serializers.Serializer):
 COUNTRY_FIELD: dict[str, Any] = {"max_length": 2, "min_length": 2, "help_text": "ISO 3166-1 alpha-2."}
 
 
-class InvestorInput(serializers.Serializer):
+class InvestorInput(InputSerializer):
     first_name = serializers.CharField(max_length=100)
     middle_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=100)
@@ -353,6 +355,7 @@ def household_investors(request: Request, pk: int) -> Response:
 
 
 class InvestorUpdateInput(InvestorInput):
+    schema_min_properties = 1  # an empty PATCH is refused: nothing to change
     address = AddressSerializer(required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -386,7 +389,7 @@ def investor_detail(request: Request, pk: int) -> Response:
     return Response(_investor_answer(investor.pk))
 
 
-class HouseholdUpdateInput(serializers.Serializer):
+class HouseholdUpdateInput(InputSerializer):
     schema_min_properties = 1  # an empty PATCH is refused: nothing to change
     name = serializers.CharField(max_length=200, required=False)
     status = serializers.ChoiceField(choices=Household.Status.choices, required=False)

@@ -10,7 +10,7 @@ the only answer that carries the signing secret.
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied
@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from accounts import webhooks
 from accounts.events import KINDS, event_as_dict, event_list_for_user
 from accounts.models import WebhookSubscription
+from kronos.api.fields import InputSerializer
 from kronos.api.pagination import paginated
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
@@ -54,6 +55,10 @@ class EventPage(serializers.Serializer):
     has_more = serializers.BooleanField(help_text="True when more events wait beyond this page.")
 
 
+#: At most this many types in `type` (each named once would do; repeats are harmless).
+MAX_TYPES = 1000 // (max(len(name) for name in KIND_NAMES) + 1)
+
+
 class EventQuery(serializers.Serializer):
     after = serializers.IntegerField(min_value=0, required=False, default=0, max_value=MAX_CURSOR)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False, default=DEFAULT_LIMIT)
@@ -61,6 +66,8 @@ class EventQuery(serializers.Serializer):
 
     def validate_type(self, value: str) -> list[str]:
         kinds = [k.strip() for k in value.split(",") if k.strip()]
+        if len(kinds) > MAX_TYPES:
+            raise serializers.ValidationError(f"At most {MAX_TYPES} event types.")
         unknown = [k for k in kinds if k not in KINDS]
         if unknown:
             raise serializers.ValidationError(f"Unknown event type: {', '.join(unknown)}.")
@@ -83,8 +90,10 @@ class EventQuery(serializers.Serializer):
         ),
         OpenApiParameter(
             "type",
-            {"type": "string", "maxLength": 1000},
-            description="Comma-separated event types to keep (default: all): " + ", ".join(KIND_NAMES) + ".",
+            {"type": "array", "items": {"type": "string", "enum": list(KIND_NAMES)}, "maxItems": MAX_TYPES},
+            style="form",
+            explode=False,
+            description="Event types to keep, comma-separated (default: all).",
         ),
     ],
     description="Replay the events the caller may see, in order, after a cursor. Event types: "
@@ -92,7 +101,7 @@ class EventQuery(serializers.Serializer):
 )
 @api_view(["GET"])
 def event_list(request: Request) -> Response:
-    query = EventQuery(data=request.query_params)
+    query = EventQuery(data=request.query_params.dict())  # "after=" is not a number, not the default
     query.is_valid(raise_exception=True)
     after = query.validated_data["after"]
     limit = query.validated_data["limit"]
@@ -109,8 +118,13 @@ def event_list(request: Request) -> Response:
     )
 
 
-class SubscriptionInput(serializers.Serializer):
-    url = serializers.URLField(max_length=500)
+@extend_schema_field({"type": "string", "format": "uri", "maxLength": 500, "pattern": "^https://"})
+class HttpsURLField(serializers.URLField):
+    """A webhook URL: the service (accounts.webhooks.url_check) refuses any scheme but https."""
+
+
+class SubscriptionInput(InputSerializer):
+    url = HttpsURLField(max_length=500)
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=["*", *KIND_NAMES]),
         min_length=1,

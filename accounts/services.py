@@ -119,13 +119,15 @@ def household_create(
         raise AccountsError("The advisor does not belong to this firm.", field="advisor")
     household = Household(firm=firm, name=name.strip(), advisor=advisor, notes=notes)
     if Household.objects.filter(firm=firm, name=household.name).exists():
-        raise AccountsError("A household with this name already exists in the firm.", field="name")
+        raise AccountsError("A household with this name already exists in the firm.", field="name", status_code=409)
     try:
         save_attributed(household, acting_user=acting_user, reason="household created")
     except ValidationError as exc:
         raise AccountsError.from_validation(exc) from exc
     except IntegrityError as exc:
-        raise AccountsError("A household with this name already exists in the firm.", field="name") from exc
+        raise AccountsError(
+            "A household with this name already exists in the firm.", field="name", status_code=409
+        ) from exc
     event_emit(
         kind="household.created",
         firm=firm,

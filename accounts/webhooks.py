@@ -195,7 +195,7 @@ def subscription_create(*, user: User, url: str, events: Any) -> WebhookSubscrip
     # wait on it): literal addresses and local names are refused now, names before every attempt.
     url = url_check(url, resolve=False)
     if subscriptions_for_user(user=user).count() >= MAX_SUBSCRIPTIONS_PER_USER:
-        raise AccountsError(f"At most {MAX_SUBSCRIPTIONS_PER_USER} subscriptions a user.", field="url")
+        raise AccountsError(f"At most {MAX_SUBSCRIPTIONS_PER_USER} subscriptions a user.", field="url", status_code=409)
     assert user.firm_id is not None  # subscription_may_create checked it
     sub = WebhookSubscription(
         firm_id=user.firm_id, user=user, url=url, events=kinds, secret=secret_new(), start_position=latest_position()

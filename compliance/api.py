@@ -16,6 +16,7 @@ from accounts.models import User
 from accounts.selectors import household_get_for_user, household_may_edit, household_scope_q
 from compliance import audit, risk, selectors, services
 from compliance.models import RiskProfile
+from kronos.api.fields import InputSerializer
 from kronos.api.params import parse_id
 from kronos.api.permissions import api_user
 from kronos.readcache import cached_read
@@ -69,7 +70,7 @@ def investor_kyc_start(request: Request, pk: int) -> Response:
     )
 
 
-class RiskProfileInput(serializers.Serializer):
+class RiskProfileInput(InputSerializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         return {
             q.key: serializers.ChoiceField(choices=[c for c, _, _ in q.choices], help_text=q.text)
@@ -175,6 +176,7 @@ class AuditEntryOutput(serializers.Serializer):
         "AuditPage", {"next": serializers.CharField(allow_null=True), "results": AuditEntryOutput(many=True)}
     ),
     summary="The audit trail (compliance officers only), newest first, cursor-paginated",
+    operation_id="audit_list",
 )
 @api_view(["GET"])
 @cached_read

@@ -96,14 +96,17 @@ def _aml_case_event(kind: str, case: AMLCase, firm_id: int) -> None:
 
 def _kyc_check_startable(verification: KYCVerification, investor: Investor) -> None:
     if verification.status == KYCVerification.Status.PENDING:
-        raise ComplianceError(f"{investor.full_name}'s verification is already pending.", code="kyc_pending")
+        raise ComplianceError(
+            f"{investor.full_name}'s verification is already pending.", code="kyc_pending", status_code=409
+        )
     if verification.status == KYCVerification.Status.NEEDS_REVIEW:
         raise ComplianceError(
             f"{investor.full_name}'s verification is waiting for a compliance officer's decision.",
             code="kyc_needs_review",
+            status_code=409,
         )
     if verification.status == KYCVerification.Status.APPROVED:
-        raise ComplianceError(f"{investor.full_name} is already verified.", code="kyc_approved")
+        raise ComplianceError(f"{investor.full_name} is already verified.", code="kyc_approved", status_code=409)
 
 
 def kyc_applicant(investor: Investor) -> kyc_adapter.Applicant:

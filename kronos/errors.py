@@ -21,8 +21,11 @@ class DomainError(Exception):
         field: str | None = None,
         code: str = "invalid",
         errors: dict[str, list[str]] | None = None,
+        status_code: int | None = None,
     ):
         super().__init__(message)
+        if status_code is not None:  # e.g. 409: the request is well formed but the records' state refuses it
+            self.status_code = status_code
         self.message = message
         self.field = field
         self.code = code

@@ -250,6 +250,8 @@ SPECTACULAR_SETTINGS = {
     "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",
     "OAUTH2_TOKEN_URL": "/o/token/",  # nosec B105 a URL, not a password
     "OAUTH2_REFRESH_URL": "/o/token/",
+    # A choice set named by its model where two `status` fields would otherwise collide.
+    "ENUM_NAME_OVERRIDES": {"HouseholdStatusEnum": "accounts.models.Household.Status"},
 }
 OAUTH2_PROVIDER = {
     "SCOPES": {"read": "Read books and performance", "trade": "Place orders and move money"},

@@ -71,7 +71,7 @@ def onboarding_submit(*, household: Household, acting_user: User, base_url: str)
     errors = _submit_errors(household)
     if errors:
         field = next(iter(errors))
-        raise OnboardingError(errors[field][0], field=field, errors=errors)
+        raise OnboardingError(errors[field][0], field=field, errors=errors, status_code=409)
     result = SubmitResult(screened=[], invited=[], requested=[], problems=[])
     investors = [m.investor for m in household.members.select_related("investor__user").order_by("id")]
     kyc = dict(KYCVerification.objects.filter(investor__in=investors).values_list("investor_id", "status"))

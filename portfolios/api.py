@@ -19,6 +19,7 @@ from typing import Any
 from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -28,9 +29,9 @@ from rest_framework.response import Response
 
 from accounts.models import Household, Role, User
 from accounts.selectors import household_list_for_user, household_may_edit
-from kronos.api.fields import DecimalStringField, FractionField, MoneyField, QuantityField, money_dict
+from kronos.api.fields import DecimalStringField, FractionField, InputSerializer, MoneyField, QuantityField, money_dict
 from kronos.api.pagination import Pagination, paginated
-from kronos.api.params import query_id
+from kronos.api.params import id_parameter, query_id
 from kronos.api.permissions import api_user
 from kronos.api.schema import IDEMPOTENCY_KEY
 from kronos.idempotency import idempotent, idempotent_when_keyed, service_key
@@ -90,7 +91,7 @@ class SecurityOutput(serializers.ModelSerializer):
         fields = ["id", "symbol", "name", "asset_class", "currency", "is_active"]
 
 
-class SecurityInput(serializers.Serializer):
+class SecurityInput(InputSerializer):
     symbol = serializers.RegexField(
         r"^[A-Za-z0-9.\-]{1,20}$", error_messages={"invalid": "A symbol is 1 to 20 letters, digits, dots or dashes."}
     )
@@ -134,7 +135,7 @@ def securities(request: Request) -> Response:
 # --- Prices --------------------------------------------------------------------------------------
 
 
-class PriceInput(serializers.Serializer):
+class PriceInput(InputSerializer):
     symbol = serializers.CharField(max_length=20)
     date = serializers.DateField()
     close = DecimalStringField(max_places=6, min_value=0, min_exclusive=True, what="close")
@@ -145,7 +146,7 @@ class PriceInput(serializers.Serializer):
         return value
 
 
-class PricesInput(serializers.Serializer):
+class PricesInput(InputSerializer):
     prices = PriceInput(many=True, allow_empty=False, max_length=10000)  # type: ignore[call-arg]  # DRF >= 3.14
 
     def validate_prices(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -185,7 +186,7 @@ def prices(request: Request) -> Response:
 # --- Model portfolios ------------------------------------------------------------------------------
 
 
-class TargetField(serializers.Serializer):
+class TargetField(InputSerializer):
     symbol = serializers.CharField(max_length=20)
     weight = FractionField(min_value=0, min_exclusive=True)
 
@@ -206,7 +207,7 @@ class ModelOutput(serializers.Serializer):
         ]
 
 
-class ModelInput(serializers.Serializer):
+class ModelInput(InputSerializer):
     name = serializers.CharField(max_length=120)
     risk_level = serializers.IntegerField(min_value=1, max_value=10)
     targets = TargetField(many=True, allow_empty=True)
@@ -350,11 +351,11 @@ class AccountOutput(serializers.Serializer):
         return FractionField(**WEIGHT_OUT).to_representation(figures.max_drift)
 
 
-class AccountSettingsInput(serializers.Serializer):
+class AccountSettingsInput(InputSerializer):
     schema_min_properties = 1  # an empty PATCH is refused: nothing to change
     name = serializers.CharField(max_length=120, required=False)
     account_type = serializers.ChoiceField(choices=InvestmentAccount.AccountType.choices, required=False)
-    model = serializers.IntegerField(allow_null=True, required=False)
+    model = serializers.IntegerField(allow_null=True, required=False, min_value=1, max_value=2**31 - 1)
     drift_threshold = FractionField(min_value=0, min_exclusive=True, required=False)
     cash_reserve = FractionField(max_value=Decimal("0.999999"), required=False)
     min_trade_amount = MoneyField(required=False)
@@ -374,17 +375,17 @@ class AccountSettingsInput(serializers.Serializer):
         return model
 
 
-class BeneficiaryInput(serializers.Serializer):
+class BeneficiaryInput(InputSerializer):
     name = serializers.CharField(max_length=200)
     relationship = serializers.CharField(max_length=100)
-    share_percent = serializers.DecimalField(
-        max_digits=5, decimal_places=2, min_value=Decimal("0.01"), max_value=Decimal(100)
-    )
+    share_percent = DecimalStringField(
+        max_places=2, min_value=0, min_exclusive=True, max_value=100, what="share"
+    )  # 0.01 to 100
     kind = serializers.ChoiceField(choices=["primary", "contingent"], default="primary")
 
 
 class AccountCreateInput(AccountSettingsInput):
-    household = serializers.IntegerField()
+    household = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
     name = serializers.CharField(max_length=120)
     custodian_account_number = serializers.CharField(
         max_length=40,
@@ -438,7 +439,7 @@ def _account_answer(request: Request, pk: int) -> dict[str, Any]:
 @extend_schema(
     methods=["GET"],
     responses=paginated(AccountOutput),
-    parameters=[OpenApiParameter("household", int), OpenApiParameter("model", int), OpenApiParameter("search", str)],
+    parameters=[id_parameter("household"), id_parameter("model"), OpenApiParameter("search", str)],
     operation_id="accounts_list",
 )
 @extend_schema(
@@ -554,7 +555,7 @@ def positions(request: Request, pk: int) -> Response:
     return Response(PositionOutput(rows, many=True).data)
 
 
-class TransferPositionInput(serializers.Serializer):
+class TransferPositionInput(InputSerializer):
     symbol = serializers.CharField(max_length=20)
     quantity = QuantityField()
     cost_basis = MoneyField()
@@ -566,8 +567,9 @@ class TransferPositionInput(serializers.Serializer):
         return value
 
 
-class TransferInInput(serializers.Serializer):
-    positions = TransferPositionInput(many=True, required=False, default=list, max_length=1000)  # type: ignore[call-arg]
+class TransferInInput(InputSerializer):
+    schema_min_properties = 1  # nothing to transfer is refused
+    positions = TransferPositionInput(many=True, required=False, default=list, min_length=1, max_length=1000)  # type: ignore[call-arg]
     cash = MoneyField(required=False, allow_zero=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -739,8 +741,10 @@ class PerformanceOutput(serializers.Serializer):
 @extend_schema(
     responses=PerformanceOutput,
     parameters=[
-        OpenApiParameter("start", str, description="YYYY-MM-DD"),
-        OpenApiParameter("end", str, description="YYYY-MM-DD"),
+        OpenApiParameter(
+            "start", OpenApiTypes.DATE, description="YYYY-MM-DD, before `end` (default: a year before it)."
+        ),
+        OpenApiParameter("end", OpenApiTypes.DATE, description="YYYY-MM-DD, not in the future (default: today)."),
     ],
     operation_id="accounts_performance",
 )
@@ -753,7 +757,7 @@ def account_performance(request: Request, pk: int) -> Response:
     """
     user = api_user(request)
     account = account_get_for_user(user=user, pk=pk)
-    query = PerformanceQuery(data=request.query_params)
+    query = PerformanceQuery(data=request.query_params.dict())  # "start=" is a bad date, not no date
     query.is_valid(raise_exception=True)
     from portfolios.selectors_web import benchmark_symbol
 

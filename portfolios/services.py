@@ -96,7 +96,7 @@ def security_create(
     if not symbol:
         raise PortfoliosError("A symbol is required.", field="symbol")
     if Security.objects.filter(symbol=symbol).exists():
-        raise PortfoliosError(f"The security {symbol} already exists.", field="symbol")
+        raise PortfoliosError(f"The security {symbol} already exists.", field="symbol", status_code=409)
     if asset_class not in AssetClass.values:
         raise PortfoliosError(f"'{asset_class}' is not an asset class.", field="asset_class")
     security = Security(
@@ -370,7 +370,7 @@ def model_portfolio_create(
     if not 1 <= int(risk_level) <= 10:
         raise PortfoliosError("The risk level must be from 1 to 10.", field="risk_level")
     if ModelPortfolio.objects.filter(firm=firm, name=name.strip()).exists():
-        raise PortfoliosError("A model with this name already exists in the firm.", field="name")
+        raise PortfoliosError("A model with this name already exists in the firm.", field="name", status_code=409)
     model = ModelPortfolio(
         firm=firm,
         name=name.strip(),
@@ -614,7 +614,7 @@ def account_create(
     number = (custodian_account_number or "").strip() or None
     if number is not None and InvestmentAccount.objects.filter(custodian_account_number=number).exists():
         raise PortfoliosError(
-            f"The custodian account number {number} is already used.", field="custodian_account_number"
+            f"The custodian account number {number} is already used.", field="custodian_account_number", status_code=409
         )
     if not (name or "").strip():
         raise PortfoliosError("The account needs a name.", field="name")
@@ -725,7 +725,7 @@ def account_custodian_opened(*, account: InvestmentAccount, number: str, acting_
         )
     if InvestmentAccount.objects.filter(custodian_account_number=number).exclude(pk=account.pk).exists():
         raise PortfoliosError(
-            f"The custodian account number {number} is already used.", field="custodian_account_number"
+            f"The custodian account number {number} is already used.", field="custodian_account_number", status_code=409
         )
     account.custodian_account_number = number
     if account.status == InvestmentAccount.Status.PENDING:

@@ -1,12 +1,23 @@
 """The strict API fields: what they accept, what they refuse and what they say."""
 
+import re
 from decimal import Decimal
 
 import pytest
 from djmoney.money import Money
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rest_framework import serializers
 
-from kronos.api.fields import DecimalStringField, FractionField, MoneyField, QuantityField, decimal_to_str
+from kronos.api.fields import (
+    DecimalStringField,
+    FractionField,
+    InputSerializer,
+    MoneyField,
+    QuantityField,
+    decimal_pattern,
+    decimal_to_str,
+)
 
 
 class PaymentInput(serializers.Serializer):
@@ -188,3 +199,76 @@ def test_a_price_field_has_its_own_places_and_bounds():
     assert "greater than zero" in first_message(errors_of(PriceInput, {"close": "0"}), "close")
     s = PriceInput(data={"close": 187})
     assert s.is_valid() and s.validated_data["close"] == Decimal("187")
+
+
+# --- InputSerializer and the documented patterns ----------------------------------------------
+
+
+class SettingsInput(InputSerializer):
+    name = serializers.CharField(max_length=20, required=False)
+    active = serializers.BooleanField(required=False)
+    count = serializers.IntegerField(required=False)
+    weight = FractionField(required=False)
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"active": 1}, "active", "Must be true or false."),
+        ({"active": "yes"}, "active", "Must be true or false."),
+        ({"name": 12}, "name", "Must be a string."),
+        ({"count": "12"}, "count", "Must be a whole number (a JSON integer)."),
+        ({"count": 12.0}, "count", "Must be a whole number (a JSON integer)."),
+        ({"weight": "-0"}, "weight", 'Write the fraction as plain digits without a sign or spaces, e.g. "12.34".'),
+        ({"weight": " 0.5"}, "weight", 'Write the fraction as plain digits without a sign or spaces, e.g. "12.34".'),
+        ({"surprise": True}, "non_field_errors", "Unknown field(s): surprise."),
+    ],
+)
+def test_an_input_takes_only_the_json_types_and_keys_it_documents(data, field, message):
+    assert first_message(errors_of(SettingsInput, data), field) == message
+
+
+def test_an_input_reports_every_field_error_at_once():
+    errors = errors_of(SettingsInput, {"active": 0, "name": "x" * 21, "other": 1})
+    assert set(errors) == {"active", "name", "non_field_errors"}
+
+
+def test_an_input_takes_what_it_documents():
+    s = SettingsInput(data={"name": "Core", "active": False, "count": 3, "weight": 1})
+    assert s.is_valid(), s.errors
+    assert s.validated_data == {"name": "Core", "active": False, "count": 3, "weight": Decimal(1)}
+
+
+FIELDS = [
+    QuantityField(),
+    FractionField(),
+    FractionField(min_value=0, min_exclusive=True),
+    FractionField(max_value=Decimal("0.999999")),
+    DecimalStringField(max_places=4, min_value=0, min_exclusive=True, max_value="100000"),
+    DecimalStringField(max_places=0, min_value=0, max_value="1000"),
+]
+DECIMAL_LIKE = st.one_of(
+    st.from_regex(r"\A[+\- ]?[0-9]{0,14}(\.[0-9]{0,11})?[ ]?\Z"),
+    st.text(alphabet="0123456789.+-e, ", max_size=16),
+)
+
+
+@pytest.mark.parametrize("field", FIELDS, ids=lambda f: f"{f.min_exclusive}-{f.max_places}-{f.max_value}")
+@settings(max_examples=400, deadline=None)
+@given(text=DECIMAL_LIKE)
+def test_a_decimal_field_takes_exactly_the_strings_its_documented_pattern_matches(field, text):
+    pattern = field.schema_pattern()
+    try:
+        field.to_internal_value(text)
+        accepted = True
+    except serializers.ValidationError:
+        accepted = False
+    assert accepted == bool(re.fullmatch(pattern, text)), (text, pattern)
+
+
+def test_a_decimal_pattern_refuses_bounds_it_cannot_state():
+    with pytest.raises(ValueError):
+        decimal_pattern(max_places=2, min_value=Decimal("-5"), min_exclusive=False, max_value=Decimal(10))
+    with pytest.raises(ValueError):
+        decimal_pattern(max_places=2, min_value=Decimal(0), min_exclusive=False, max_value=Decimal(250))
+    assert DecimalStringField(min_value=Decimal("-5")).schema_pattern() is None

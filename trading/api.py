@@ -17,9 +17,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from kronos.api.fields import MoneyField, QuantityField, decimal_to_str, money_dict
+from kronos.api.fields import InputSerializer, MoneyField, QuantityField, decimal_to_str, money_dict
 from kronos.api.pagination import Pagination, paginated
-from kronos.api.params import query_id
+from kronos.api.params import id_parameter, query_id
 from kronos.api.permissions import api_user
 from kronos.api.schema import IDEMPOTENCY_KEY
 from kronos.idempotency import idempotent, service_key
@@ -28,6 +28,7 @@ from kronos.readcache import cached_read
 from trading import selectors, services
 from trading.errors import TradingError
 from trading.models import CashTransfer, Order, RebalanceProposal
+from trading.services.transfers import MAX_TRANSFER
 
 IDEMPOTENCY_HEADER = IDEMPOTENCY_KEY
 
@@ -153,8 +154,8 @@ class TransactionOutput(serializers.Serializer):
 # --- input -------------------------------------------------------------------------------------
 
 
-class OrderInput(serializers.Serializer):
-    account = serializers.IntegerField()
+class OrderInput(InputSerializer):
+    account = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
     symbol = serializers.CharField(max_length=20)
     side = serializers.ChoiceField(choices=["buy", "sell"])
     order_type = serializers.ChoiceField(choices=["market", "limit"], default="market")
@@ -168,8 +169,8 @@ class OrderInput(serializers.Serializer):
         return data
 
 
-class TransferInput(serializers.Serializer):
-    amount = MoneyField(allow_zero=False)
+class TransferInput(InputSerializer):
+    amount = MoneyField(allow_zero=False, max_amount=MAX_TRANSFER)
 
 
 # --- views ------------------------------------------------------------------------------------
@@ -225,7 +226,8 @@ def proposal_approve(request: Request, pk: int) -> Response:
 @extend_schema(
     methods=["GET"],
     responses=paginated(OrderOutput),
-    parameters=[OpenApiParameter("account", int), OpenApiParameter("status", str)],
+    parameters=[id_parameter("account"), OpenApiParameter("status", str)],
+    operation_id="orders_list",
 )
 @extend_schema(methods=["POST"], request=OrderInput, responses={201: OrderOutput}, parameters=[IDEMPOTENCY_HEADER])
 @api_view(["GET", "POST"])

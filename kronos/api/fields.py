@@ -108,6 +108,47 @@ def parse_decimal(value: Any, *, max_places: int | None, what: str = "number") -
     return number
 
 
+def decimal_pattern(
+    *, max_places: int | None, min_value: Decimal | None, min_exclusive: bool, max_value: Decimal | None
+) -> str:
+    """The regular expression (ECMA and Python alike) of exactly the decimal strings a field with
+    these bounds takes: plain ASCII digits, no sign, at most `max_places` places, from 0 (or above
+    0 when `min_exclusive`) up to `max_value`. The schema documents it; the field checks it too,
+    so the two cannot disagree. Bounds it cannot express raise ValueError (at schema generation,
+    never silently): `min_value` must be 0, `max_value` a power of ten or just under 1."""
+    if min_value is None or min_value != 0 or max_value is None:
+        raise ValueError(f"no decimal pattern for min {min_value} / max {max_value}")
+    places = _MAX_INPUT_LENGTH if max_places is None else max_places
+    fraction = rf"(?:\.\d{{0,{places}}})?" if places else r"\.?"
+    zero_fraction = rf"(?:\.0{{0,{places}}})?" if places else r"\.?"
+    # A fraction holding a nonzero digit within `places` places, with a zero or empty integer part.
+    small = "|".join(rf"0{{{j}}}[1-9]\d{{0,{places - 1 - j}}}" for j in range(places))
+    small_branch = [rf"0*\.(?:{small})"] if places else []
+    if places and max_value == 1 - Decimal(1).scaleb(-places):  # below 1: the integer part is zero
+        branches = small_branch if min_exclusive else [rf"0+{fraction}", rf"0*\.\d{{1,{places}}}"]
+    else:
+        k = len(str(int(max_value))) - 1
+        if max_value != Decimal(10) ** k:
+            raise ValueError(f"no decimal pattern for max {max_value}")
+        top = rf"0*1{'0' * k}{zero_fraction}"  # max_value itself
+        if min_exclusive:
+            whole = [rf"0*[1-9]\d{{0,{k - 1}}}{fraction}"] if k else []
+            branches = [*whole, *small_branch, top]
+        else:
+            whole = [rf"0*\d{{1,{k}}}{fraction}"] if k else [rf"0+{fraction}"]
+            dot_only = [rf"\.\d{{1,{places}}}"] if places else []
+            branches = [*whole, *dot_only, top]
+    return "^(?:" + "|".join(branches) + ")$"
+
+
+def _check_pattern(data: Any, pattern: str, *, what: str) -> None:
+    """The last gate of a decimal input: the documented pattern, on the text as sent (no sign, no
+    surrounding spaces: what the bounds allow is also what the schema says)."""
+    text = str(data) if isinstance(data, int) and not isinstance(data, bool) else data
+    if not (isinstance(text, str) and re.fullmatch(pattern, text)):
+        raise serializers.ValidationError(f'Write the {what} as plain digits without a sign or spaces, e.g. "12.34".')
+
+
 def _check_bounds(
     number: Decimal,
     *,
@@ -174,7 +215,23 @@ class DecimalStringField(serializers.Field):
         _check_bounds(
             number, what=self.what, min_value=self.min_value, max_value=self.max_value, min_exclusive=self.min_exclusive
         )
+        pattern = self.schema_pattern()
+        if pattern is not None:
+            _check_pattern(data, pattern, what=self.what)
         return number
+
+    def schema_pattern(self) -> str | None:
+        """The documented pattern of the strings this field takes (decimal_pattern), None when its
+        bounds have none (a field the schema then documents as a plain decimal string)."""
+        try:
+            return decimal_pattern(
+                max_places=self.max_places,
+                min_value=self.min_value,
+                min_exclusive=self.min_exclusive,
+                max_value=self.max_value,
+            )
+        except ValueError:
+            return None
 
     def to_representation(self, value: Any) -> str:
         return decimal_to_str(Decimal(value), self.output_places, strip=self.strip_zeros)
@@ -211,6 +268,7 @@ class QuantityField(DecimalStringField):
             "currency": {"type": "string", "example": "USD", "minLength": 3, "maxLength": 3},
         },
         "required": ["amount", "currency"],
+        "additionalProperties": False,
     }
 )
 class MoneyField(serializers.Field):
@@ -252,11 +310,11 @@ class MoneyField(serializers.Field):
         if "currency" not in data or data["currency"] in (None, ""):
             raise serializers.ValidationError({"currency": ['The currency is required, e.g. "USD".']})
         currency = data["currency"]
-        if not isinstance(currency, str) or currency.strip().upper() not in self._currencies():
+        if not isinstance(currency, str) or currency.upper() not in self._currencies():
             raise serializers.ValidationError(
                 {"currency": [f"“{currency}” is not a currency we accept: use one of {', '.join(self._currencies())}."]}
             )
-        currency = currency.strip().upper()
+        currency = currency.upper()
         places = currency_places(currency)
         try:
             amount = parse_decimal(data["amount"], max_places=places, what="amount")
@@ -274,7 +332,31 @@ class MoneyField(serializers.Field):
             errors.append(f"The amount must be at most {decimal_to_str(self.max_amount)}.")
         if errors:
             raise serializers.ValidationError({"amount": errors})
+        pattern = self.amount_pattern(places)
+        if pattern is not None:
+            try:
+                _check_pattern(data["amount"], pattern, what="amount")
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"amount": exc.detail}) from exc
         return Money(amount, currency)
+
+    def amount_pattern(self, places: int) -> str | None:
+        """The documented pattern of an amount with `places` places (see decimal_pattern)."""
+        if self.allow_negative:
+            return None
+        try:
+            return decimal_pattern(
+                max_places=places, min_value=Decimal(0), min_exclusive=not self.allow_zero, max_value=self.max_amount
+            )
+        except ValueError:
+            return None
+
+    def currencies_by_places(self) -> dict[int, list[str]]:
+        """The accepted currencies grouped by their minor-unit places (2: USD..., 0: JPY)."""
+        groups: dict[int, list[str]] = {}
+        for currency in self._currencies():
+            groups.setdefault(currency_places(currency), []).append(currency)
+        return groups
 
     def to_representation(self, value: Any) -> dict[str, str]:
         if isinstance(value, Money):
@@ -306,10 +388,69 @@ def money_dict(amount: Decimal, currency: str) -> dict[str, str]:
 __all__ = [
     "DecimalStringField",
     "FractionField",
+    "InputSerializer",
     "MoneyField",
     "QuantityField",
     "currency_places",
+    "decimal_pattern",
     "decimal_to_str",
+    "json_type_error",
     "money_dict",
     "parse_decimal",
 ]
+
+
+# A request body taken exactly as the schema describes it (kronos/api/schema.py documents such a
+# body with `additionalProperties: false`). (Comments, not a docstring: drf-spectacular would
+# print a docstring as the description of every input component.)
+# - a key that names no field is refused (DRF would ignore it);
+# - a boolean field takes only JSON `true`/`false` (DRF also takes 0/1, "yes", "on"...);
+# - a string field takes only a JSON string (DRF also takes 12 and 1.5 and makes them text);
+# - an integer field takes only a JSON integer (DRF also takes "12" and 12.0).
+# Nested inputs and list items follow the same rules when they are InputSerializers.
+class InputSerializer(serializers.Serializer):
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return super().to_internal_value(data)
+        errors: dict[str, Any] = {}
+        for name, field in self.fields.items():
+            if name in data and not field.read_only:
+                message = json_type_error(field, data[name])
+                if message:
+                    errors[name] = [message]
+        unknown = sorted(str(key) for key in data if key not in self.fields or self.fields[key].read_only)
+        try:  # the other fields' own errors too, in one answer
+            value = super().to_internal_value({k: v for k, v in data.items() if k not in errors})
+        except serializers.ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            errors = {**detail, **errors}
+        if unknown:
+            errors.setdefault("non_field_errors", []).append(f"Unknown field(s): {', '.join(unknown)}.")
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+def json_type_error(field: serializers.Field, value: Any) -> str | None:
+    """Why `value` is not of the JSON type `field` documents, or None when it is (null is left to
+    the field's allow_null)."""
+    if value is None:
+        return None
+    if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+        return "Must be true or false."
+    if isinstance(field, serializers.CharField) and not isinstance(value, str):
+        return "Must be a string."
+    if (
+        isinstance(field, serializers.ChoiceField)
+        and not isinstance(field, serializers.MultipleChoiceField)
+        and not isinstance(value, str)
+    ):
+        return "Must be one of the documented strings."
+    if isinstance(field, serializers.IntegerField) and (isinstance(value, bool) or not isinstance(value, int)):
+        return "Must be a whole number (a JSON integer)."
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        for item in value:
+            message = json_type_error(field.child, item)
+            if message:
+                return message
+    return None

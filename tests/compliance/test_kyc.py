@@ -181,7 +181,7 @@ def test_the_api_starts_kyc_and_lists_the_households_status(api, alice, alice_ho
     response = client.post(f"/api/v1/investors/{investor.pk}/kyc/")
     assert response.status_code == 201 and response.json()["status"] == "pending"
     again = client.post(f"/api/v1/investors/{investor.pk}/kyc/")
-    assert again.status_code == 400 and "already pending" in again.json()["detail"]
+    assert again.status_code == 409 and "already pending" in again.json()["detail"]
     listing = client.get(f"/api/v1/households/{alice_household.pk}/kyc/").json()
     assert {"name": "Pat Api", "kyc_status": "pending"}.items() <= next(
         r for r in listing if r["name"] == "Pat Api"

@@ -54,8 +54,11 @@ def test_operations_create_a_household_for_an_advisor_of_their_firm(ops, alice, 
 
 
 def test_a_duplicate_household_name_is_a_field_error(alice, alice_household, api):
+    """A conflict with a stored household (409, documented on every write), with the field named."""
     response = post(api(alice.user), "/api/v1/households/", {"name": alice_household.name}, "d1")
-    assert response.status_code == 400 and "name" in response.json()
+    assert response.status_code == 409 and response.json()["name"] == [
+        "A household with this name already exists in the firm."
+    ]
 
 
 def test_an_investor_is_added_with_identification_and_the_tax_id_is_write_only(alice, alice_household, api):
@@ -196,8 +199,9 @@ def test_the_onboarding_steps_say_what_is_missing(alice, alice_household, api, o
 
 
 def test_submitting_with_missing_data_is_refused(alice, alice_household, api):
+    """The household's state refuses it (409: the same request succeeds once investors and accounts exist)."""
     response = post(api(alice.user), f"/api/v1/households/{alice_household.pk}/onboarding/submit/", {}, "s1")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "investors" in response.json() and "accounts" in response.json()
 
 

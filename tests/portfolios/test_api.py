@@ -83,8 +83,8 @@ def test_writes_need_the_trade_scope(api, ops):
     assert "scope" in answer.json()["detail"]
 
 
-def test_a_duplicate_or_bad_security_is_a_400(api, ops, securities):
-    assert api(ops).post("/api/v1/securities/", {"symbol": "AAPL"}).status_code == 400
+def test_a_duplicate_security_is_a_409_and_a_bad_one_a_400(api, ops, securities):
+    assert api(ops).post("/api/v1/securities/", {"symbol": "AAPL"}).status_code == 409
     answer = api(ops).post("/api/v1/securities/", {"symbol": "X Y", "currency": "ZZZ"})
     assert answer.status_code == 400 and set(answer.json()) >= {"symbol", "currency"}
 
