@@ -18,6 +18,9 @@ Endpoints:
     GET  /v1/orders/<client_order_id>    the order's state
     POST /v1/orders/<id>/cancel          cancel what is not filled yet
     GET  /v1/accounts/<ref>/statement?as_of=YYYY-MM-DD   positions and cash from its books
+    GET  /v1/statements?as_of=YYYY-MM-DD&accounts=A,B,...  the same for many accounts in one answer
+                                         (its daily positions and balances file; at most
+                                         STATEMENTS_PAGE accounts a call, in the order asked)
     POST /v1/accounts/<ref>/cash         {"amount": "..."}: a cash movement (transfers)
     POST /v1/accounts/<ref>/positions    {"symbol": "...", "quantity": "..."}: shares moved in
                                          (or out, negative) from another custodian
@@ -76,6 +79,7 @@ logger = logging.getLogger(__name__)
 QUANTITY_PLACES = Decimal("0.000000001")
 CENTS = Decimal("0.01")
 MAX_QUANTITY = Decimal("1e12")
+STATEMENTS_PAGE = 500  # accounts one `GET /v1/statements` answers for
 
 
 def execution_amount(quantity: Decimal, price: Decimal) -> Decimal:
@@ -247,6 +251,11 @@ class SandboxCustodian:
             "cash": str(cash),
             "positions": {s: str(q) for s, q in sorted(positions.items()) if q != 0},
         }
+
+    def statements(self, accounts: list[str], as_of: date) -> list[dict[str, Any]]:
+        """`statement` for each of `accounts`, in the order given (an account it does not know
+        has an empty statement, as with one account)."""
+        return [self.statement(account, as_of) for account in accounts]
 
     def move_cash(self, account: str, amount: Decimal) -> None:
         with self._lock:
@@ -847,6 +856,23 @@ def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
                     self._json(503, {"detail": "The sandbox custodian is unavailable (injected)."})
                     return
                 self._json(200, sandbox.statement(parts[2], as_of))
+            elif parts == ["v1", "statements"]:
+                query = parse_qs(url.query)
+                raw = query.get("as_of", [""])[0]
+                accounts = [a for a in query.get("accounts", [""])[0].split(",") if a]
+                try:
+                    as_of = date.fromisoformat(raw) if raw else sandbox.today()
+                except ValueError:
+                    self._json(400, {"detail": "as_of must be YYYY-MM-DD."})
+                    return
+                if not accounts or len(accounts) > STATEMENTS_PAGE:
+                    self._json(400, {"detail": f"accounts: 1 to {STATEMENTS_PAGE} account numbers, comma-separated."})
+                    return
+                key = f"statements|{accounts[0]}|{len(accounts)}|{as_of.isoformat()}"
+                if sandbox.seed is not None and sandbox._inject_failure(key):
+                    self._json(503, {"detail": "The sandbox custodian is unavailable (injected)."})
+                    return
+                self._json(200, {"as_of": as_of.isoformat(), "results": sandbox.statements(accounts, as_of)})
             elif parts == ["v1", "corporate-actions"]:
                 self._json(200, {"results": sandbox.corporate_actions()})
             elif url.path == "/control/stats":
