@@ -486,9 +486,10 @@ class Simulation:
                 effective_date=day,
                 memo="Transfer in from the previous custodian",
             )
-            for p in positions:
+            if positions:  # the previous custodian's transfer arrives whole
                 self._custodian_post(
-                    f"/v1/accounts/{number}/positions", {"symbol": p["symbol"], "quantity": str(p["quantity"])}
+                    f"/v1/accounts/{number}/positions",
+                    {"positions": [{"symbol": p["symbol"], "quantity": str(p["quantity"])} for p in positions]},
                 )
             self._custodian_post(f"/v1/accounts/{number}/cash", {"amount": str(cash)})
             value = sum((p["quantity"] * self.market.close(p["symbol"], day) for p in positions), ZERO)

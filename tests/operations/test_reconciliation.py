@@ -197,3 +197,16 @@ def test_the_sandbox_custodian_dates_trades_and_statements_by_new_york_not_utc(i
     from trading.adapters.custodian.sandbox import business_date
 
     assert business_date(datetime.fromisoformat(instant)) == day
+
+
+def test_the_sandbox_takes_a_whole_transfer_of_positions_in_one_call_or_none_of_a_bad_one(sandbox):
+    import requests
+
+    url = f"{sandbox.url}/v1/accounts/KR-T/positions"
+    whole = {"positions": [{"symbol": "vti", "quantity": "10"}, {"symbol": "BND", "quantity": "2.5"}]}
+    assert requests.post(url, json=whole, timeout=5).json()["positions"] == {"BND": "2.5", "VTI": "10"}
+    assert requests.post(url, json={"symbol": "VTI", "quantity": "-4"}, timeout=5).json()["positions"]["VTI"] == "6"
+    for bad in ({"positions": []}, {"positions": [{"symbol": "AAPL", "quantity": "1"}, {"symbol": "", "quantity": "1"}]},
+                {"positions": ["AAPL"]}, {"positions": [{"symbol": "AAPL", "quantity": "NaN"}]}):  # fmt: skip
+        assert requests.post(url, json=bad, timeout=5).status_code == 400
+    assert sandbox.statement("KR-T", DAY)["positions"] == {"BND": "2.5", "VTI": "6"}

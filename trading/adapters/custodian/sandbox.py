@@ -23,7 +23,8 @@ Endpoints:
                                          STATEMENTS_PAGE accounts a call, in the order asked)
     POST /v1/accounts/<ref>/cash         {"amount": "..."}: a cash movement (transfers)
     POST /v1/accounts/<ref>/positions    {"symbol": "...", "quantity": "..."}: shares moved in
-                                         (or out, negative) from another custodian
+                                         (or out, negative) from another custodian; or
+                                         {"positions": [{"symbol", "quantity"}, ...]}: a whole transfer
     POST /v1/accounts/<ref>/settings     {"fractional_shares": true}: the account keeps fractions
     POST /v1/corporate-actions           a dividend or split to process (its feed; see below)
     GET  /v1/corporate-actions           what it was told
@@ -902,15 +903,23 @@ def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
                     return
                 self._json(200, sandbox.statement(parts[2], sandbox.today()))
             elif parts[:2] == ["v1", "accounts"] and len(parts) == 4 and parts[3] == "positions":
+                # One position ({"symbol", "quantity"}), or a whole transfer's ({"positions": [...]}).
+                items = body.get("positions") if "positions" in body else [body]
+                moves = []
                 try:
-                    quantity = Decimal(str(body.get("quantity")))
-                    symbol = str(body.get("symbol") or "").strip()
-                    if not symbol or not quantity.is_finite():
+                    if not isinstance(items, list) or not items:
                         raise InvalidOperation
-                except (InvalidOperation, TypeError):
+                    for item in items:
+                        quantity = Decimal(str(item.get("quantity")))
+                        symbol = str(item.get("symbol") or "").strip()
+                        if not symbol or not quantity.is_finite():
+                            raise InvalidOperation
+                        moves.append((symbol, quantity))
+                except (InvalidOperation, TypeError, AttributeError):
                     self._json(400, {"detail": "symbol and a decimal quantity are required."})
                     return
-                sandbox.move_position(parts[2], symbol, quantity)
+                for symbol, quantity in moves:
+                    sandbox.move_position(parts[2], symbol, quantity)
                 self._json(200, sandbox.statement(parts[2], sandbox.today()))
             elif parts[:2] == ["v1", "accounts"] and len(parts) == 4 and parts[3] == "settings":
                 self._json(200, sandbox.account_settings(parts[2], body))
