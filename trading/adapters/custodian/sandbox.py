@@ -354,12 +354,17 @@ class SandboxCustodian:
         """The moves the corporate actions due by `as_of` make in `book`, in ex-date order (each
         from the holding at the close before its ex-date, earlier actions included)."""
         derived: list[tuple[date, str, Decimal]] = []
+        if not self._actions:
+            return derived
+        by_asset: dict[str, list[tuple[date, Decimal]]] = {}  # each action reads its symbol's moves only
+        for d, a, q in book.moves:
+            by_asset.setdefault(a, []).append((d, q))
         for action in sorted(self._actions.values(), key=lambda a: (a.ex_date, a.id)):
             if action.ex_date > as_of:
                 break
-            held = sum(
-                (q for d, a, q in [*book.moves, *derived] if a == action.symbol and d < action.ex_date), Decimal(0)
-            )
+            before = action.ex_date
+            held = sum((q for d, q in by_asset.get(action.symbol, ()) if d < before), Decimal(0))
+            held += sum((q for d, a, q in derived if a == action.symbol and d < before), Decimal(0))
             if held <= 0:
                 continue
             if action.type == "cash_dividend":
