@@ -36,6 +36,10 @@ def run() -> list[tuple[str, str]]:
     lines = child.stdout.splitlines()
     summary = [line for line in lines if line.startswith(("days ", "also:", "every invariant", "VIOLATION"))]
     figures = [(f"simulate_firm {ACCOUNTS} accounts x {DAYS} days, faults", f"{seconds:.0f} s wall")]
+    rate = next((part.strip() for line in summary if line.startswith("days ") for part in line.split(",")
+                 if "days/s" in part), "")  # fmt: skip
+    if rate:
+        figures.append(("business days per second (the simulation, setup included)", rate))
     figures += [("summary", line) for line in summary[-12:]]
     if child.returncode:
         figures.append(("exit", f"{child.returncode}: {(child.stderr or '').strip().splitlines()[-1:]}"))

@@ -216,16 +216,61 @@ def _wash_sale_problem(intent: OrderIntentLike) -> str | None:
     return None
 
 
+@dataclass
+class _AccountFacts:
+    """What every order of one account checks the same way: read once per `context`."""
+
+    account: Any
+    rules: ComplianceSettings
+    owners: list[HouseholdMember]
+    aml_cases: list[AMLCase]
+    holdings: tuple[dict[int, Decimal], Decimal, dict[int, Decimal]]
+    _suitability: tuple[str | None] | None = None
+
+    @classmethod
+    def read(cls, account: Any) -> "_AccountFacts":
+        owners = _owners(account)
+        return cls(
+            account=account,
+            rules=firm_settings(account.household.firm_id),
+            owners=owners,
+            aml_cases=_freezing_cases(account, owners),
+            holdings=_holdings(account),
+        )
+
+    def suitability(self) -> str | None:
+        """The buy-side suitability problem (read on the first buy)."""
+        if self._suitability is None:
+            account = self.account
+            problem = suitability_problem(account=account, model=account.model) if account.model_id else None
+            if problem is None and SuitabilityCase.objects.filter(account=account, status="open").exists():
+                problem = "A suitability case is open for this account."
+            self._suitability = (problem,)
+        return self._suitability[0]
+
+
 def run_pretrade_checks(intent: OrderIntentLike) -> list[CheckResult]:
-    """Every rule for one order intent, in a fixed order. Never raises on a failed rule."""
+    """Every rule for one order intent, in a fixed order. Never raises on a failed rule.
+
+    An intent may carry a `context` dict shared by the orders made together under the account's
+    lock in one transaction (a proposal's approval): the account's facts (the firm's rules, the
+    owners' KYC, AML cases, suitability, holdings and cash) are read for the first order and
+    reused by the others, none of which can change them (orders move no cash or shares)."""
     account, security = intent.account, intent.security
     firm_id = account.household.firm_id
-    rules = firm_settings(firm_id)
+    context = getattr(intent, "context", None)
+    if context is None:
+        facts = _AccountFacts.read(account)
+    else:
+        facts = context.get(("compliance.pretrade", account.pk))
+        if facts is None:
+            facts = context[("compliance.pretrade", account.pk)] = _AccountFacts.read(account)
+    rules = facts.rules
     results: list[CheckResult | None] = []
-    owners = _owners(account)
+    owners = facts.owners
 
     results.append(_result("kyc", rules.kyc_mode, kyc_problem(account, owners), "Every owner is KYC-approved."))
-    aml_cases = _freezing_cases(account, owners)
+    aml_cases = facts.aml_cases
     if any(c.status == AMLCase.Status.CONFIRMED for c in aml_cases):
         # A confirmed watch-list match freezes the accounts whatever the firm set its AML rule to:
         # the rule's mode is for open cases, which may yet be cleared as false positives.
@@ -254,16 +299,12 @@ def run_pretrade_checks(intent: OrderIntentLike) -> list[CheckResult]:
         )
     )
 
-    suitability = None
-    if intent.side == "buy":
-        suitability = suitability_problem(account=account, model=account.model) if account.model_id else None
-        if suitability is None and SuitabilityCase.objects.filter(account=account, status="open").exists():
-            suitability = "A suitability case is open for this account."
+    suitability = facts.suitability() if intent.side == "buy" else None
     results.append(_result("suitability", rules.suitability_mode, suitability, "Suitable for the owners' profile."))
 
     quantity, value = _trade_quantity_and_value(intent)
-    quantities, cash, prices = _holdings(account)
-    prices[security.pk] = Decimal(intent.price)
+    quantities, cash, prices = facts.holdings
+    prices = {**prices, security.pk: Decimal(intent.price)}
     held = quantities.get(security.pk, Decimal(0))
 
     concentration = None

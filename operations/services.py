@@ -80,13 +80,25 @@ def reconcile_accounts(
     """Compare our books with the custodian's statement for each account as of `business_date`;
     record every difference as an open `ReconciliationBreak` (once per account, day and asset).
 
-    A custodian error for one account is recorded against it; the others go on.
+    The statements come in one positions-and-balances file for the chunk when the custodian
+    offers one (`statements`); an account the file leaves out, or every account when the file
+    cannot be had, is asked for on its own. A custodian error for one account is recorded
+    against it; the others go on.
     """
     from trading.adapters.custodian import CustodianError, get_custodian
 
     custodian = custodian or get_custodian()
     outcome = ChunkOutcome()
     accounts = list(InvestmentAccount.objects.filter(pk__in=account_ids).select_related("household").order_by("pk"))
+    statements: dict[str, Any] = {}
+    many = getattr(custodian, "statements", None)
+    if many is not None and accounts:
+        try:
+            statements = many(
+                [a.custodian_account_number for a in accounts if a.custodian_account_number], business_date
+            )
+        except CustodianError as exc:
+            logger.info("statements file not available; asking account by account: %s", exc)
     ours_by_account = book_holdings_as_of(account_ids=[a.pk for a in accounts], as_of=business_date)
     existing = set(
         ReconciliationBreak.objects.filter(account_id__in=account_ids, business_date=business_date).values_list(
@@ -98,7 +110,9 @@ def reconcile_accounts(
     ready: list[EventSpec] = []
     for account in accounts:
         try:
-            statement = custodian.statement(account.custodian_account_number, business_date)
+            statement = statements.get(account.custodian_account_number or "") or custodian.statement(
+                account.custodian_account_number, business_date
+            )
         except CustodianError as exc:
             outcome.fail(account_id=account.pk, firm_id=account.household.firm_id, error=str(exc))
             continue

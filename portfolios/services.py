@@ -937,9 +937,14 @@ def lot_open(
         entry=entry,
     )
     try:
-        return save_attributed(lot, acting_user=acting_user, reason="lot opened")
+        # The fields' digits and places are validated; not by a query each (one a fill adds up):
+        # the account, security and entry are the caller's rows (the foreign keys hold them), and
+        # the check constraints (quantity >= 0 and <= original > 0, cost >= 0) follow from the
+        # checks above (the database enforces them as well).
+        lot.full_clean(exclude=["account", "security", "entry"], validate_constraints=False)
     except ValidationError as exc:
         raise PortfoliosError.from_validation(exc) from exc
+    return save_attributed(lot, acting_user=acting_user, reason="lot opened", validate=False)
 
 
 @transaction.atomic

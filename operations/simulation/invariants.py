@@ -111,21 +111,34 @@ def check_orders(
 ) -> list[Violation]:
     """Fills never beyond the quantity and equal to the executions' sum; orders created before
     `open_before` (None: every order) must have ended."""
-    from django.db.models import Count, Sum
+    from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+    from django.db.models.functions import Coalesce
 
     from trading.lifecycle import END_STATES
     from trading.models import Execution, Order
 
     out: list[Violation] = []
-    sums = {
-        r["order_id"]: (r["q"], r["n"])
-        for r in Execution.objects.values("order_id").annotate(q=Sum("quantity"), n=Count("id")).order_by()
-    }
-    for pk, account_id, symbol, side, quantity, filled in Order.objects.order_by("pk").values_list(
-        "pk", "account_id", "security__symbol", "side", "quantity", "filled_quantity"
+    # Only the orders that break a rule come back: the database compares every order with the
+    # sum of its executions (the whole book, every day, without reading it into Python).
+    mine = Execution.objects.filter(order=OuterRef("pk")).order_by().values("order")
+    quantity_field = DecimalField(max_digits=28, decimal_places=9)
+    none = Value(ZERO, output_field=quantity_field)
+    broken = (
+        Order.objects.annotate(
+            executed=Coalesce(
+                Subquery(mine.annotate(q=Sum("quantity")).values("q"), output_field=quantity_field), none
+            ),
+            execution_count=Coalesce(
+                Subquery(mine.annotate(n=Count("id")).values("n"), output_field=IntegerField()), 0
+            ),
+        )
+        .filter(Q(quantity__isnull=False, executed__gt=F("quantity")) | ~Q(executed=Coalesce("filled_quantity", none)))
+        .order_by("pk")
+    )
+    for pk, account_id, symbol, side, quantity, filled, executed, count in broken.values_list(
+        "pk", "account_id", "security__symbol", "side", "quantity", "filled_quantity", "executed", "execution_count"
     ):
         label = _label(account_id, numbers)
-        executed, count = sums.get(pk, (ZERO, 0))
         if quantity is not None and executed > quantity:
             out.append(
                 Violation(

@@ -10,7 +10,8 @@ every service, the sandboxes and the webhook signatures see the simulated day):
 - then trading rounds every half hour: compliance decides orders waiting for review, the outbox
          relay task sends orders to the sandbox custodian over HTTP, the custodian fills them and
          its signed webhooks are posted to the web endpoint `/webhooks/custodian/` of a real
-         HTTP server in this process (the fills post to the ledger there);
+         HTTP server in this process (the fills post to the ledger there); the events relay
+         publishes the round's events, as beat runs it (not after every commit);
 - 16:00  the close: day orders still open expire at the custodian, every webhook is delivered;
 - 17:30  the nightly job (`operations.nightly`: prices from the market-data sandbox, valuations,
          drift scan with proposals and automatic approvals, settlement T+1, reconciliation) runs
@@ -268,6 +269,21 @@ class Simulation:
                 }
             )
 
+    def events_at_beat_cadence(self) -> None:
+        """Events are published as beat publishes them (`accounts.events_relay` every round and
+        after the night, like the outbox relay), not by a relay run after every commit: the same
+        code, once for many commits."""
+        from django.test.utils import override_settings
+
+        overrides = override_settings(EVENTS_PUBLISH_ON_COMMIT=False)
+        overrides.enable()
+        self._stack.append(overrides.disable)
+
+    def publish_events(self) -> None:
+        from accounts import tasks as accounts_tasks
+
+        accounts_tasks.events_relay.delay()
+
     @staticmethod
     def _restore_celery(saved: tuple[bool, bool]) -> None:
         from kronos.celery import app as celery_app
@@ -489,9 +505,10 @@ class Simulation:
                 effective_date=day,
                 memo="Transfer in from the previous custodian",
             )
-            for p in positions:
+            if positions:  # the previous custodian's transfer arrives whole
                 self._custodian_post(
-                    f"/v1/accounts/{number}/positions", {"symbol": p["symbol"], "quantity": str(p["quantity"])}
+                    f"/v1/accounts/{number}/positions",
+                    {"positions": [{"symbol": p["symbol"], "quantity": str(p["quantity"])} for p in positions]},
                 )
             self._custodian_post(f"/v1/accounts/{number}/cash", {"amount": str(cash)})
             value = sum((p["quantity"] * self.market.close(p["symbol"], day) for p in positions), ZERO)
@@ -518,6 +535,7 @@ class Simulation:
             quiet.setLevel(logging.ERROR)  # the services' INFO and WARNING lines (injected faults are expected)
             self._stack.append(lambda: quiet.setLevel(level))
         self.start_services()
+        self.events_at_beat_cadence()
         try:
             self.setup()
             if self.config.faults if self.config.kill_worker is None else self.config.kill_worker:
@@ -554,6 +572,7 @@ class Simulation:
             from operations import tasks
 
             tasks.nightly.delay(day.isoformat())
+        self.publish_events()
         self.summary.business_days += 1
         self.after_night(day)
         row = self.csv_rows[-1]
@@ -575,6 +594,7 @@ class Simulation:
         self.custodian.fill_held()  # orders queued since the close, held ones, partial rests
         self.deliver()
         self.mirror_transfers()
+        self.publish_events()
 
     def deliver(self, *, everything: bool = False) -> None:
         session = requests.Session()

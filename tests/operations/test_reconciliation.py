@@ -14,7 +14,7 @@ from portfolios import ledger
 from portfolios.models import JournalEntry, Position
 from tests.operations.book import build_book, inject, mirror_into_sandbox
 from tests.operations.factories import ops_user
-from trading.adapters.custodian import RestCustodian
+from trading.adapters.custodian import CustodianError, RestCustodian
 from trading.adapters.custodian.sandbox import SandboxCustodian
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +70,64 @@ def test_injected_differences_become_exactly_those_breaks(book, sandbox, custodi
         (b.pk, "CASH:USD", Decimal(0), Decimal("12.34"), Decimal("12.34")),
         (b.pk, "AAPL", Decimal(0), Decimal(3), Decimal(3)),
     }
+
+
+class CountingCustodian(RestCustodian):
+    """The REST client, counting the statement calls it makes."""
+
+    def __init__(self, *args, fail_file: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fail_file = fail_file
+        self.calls: list[str] = []
+
+    def _request(self, method, path, **kwargs):
+        self.calls.append(path.split("?")[0])
+        if self.fail_file and path.startswith("/v1/statements"):
+            raise CustodianError("The custodian answered 503.", status=503)
+        return super()._request(method, path, **kwargs)
+
+
+@pytest.mark.parametrize("fail_file", [False, True], ids=["one file", "file unavailable"])
+def test_the_statements_come_in_one_file_or_account_by_account_with_the_same_breaks(book, sandbox, fail_file):
+    a, b = book.accounts[0], book.accounts[1]
+    inject(sandbox, a, "VTI", Decimal("-5"), day=DAY)
+    inject(sandbox, b, "CASH", Decimal("12.34"), day=DAY)
+    custodian = CountingCustodian(sandbox.url, retries=0, fail_file=fail_file)
+
+    outcome = _reconcile(book, custodian)
+
+    per_account = [c for c in custodian.calls if c.endswith("/statement")]
+    assert custodian.calls.count("/v1/statements") == 1
+    assert len(per_account) == (4 if fail_file else 0)
+    assert outcome.counts == {"accounts": 4, "clean": 2, "with_breaks": 2, "breaks": 2}
+    breaks = {(x.account_id, x.asset, x.difference) for x in ReconciliationBreak.objects.all()}
+    assert breaks == {(a.pk, "VTI", Decimal(-5)), (b.pk, "CASH:USD", Decimal("12.34"))}
+
+
+def test_the_statements_file_answers_for_the_accounts_asked_in_their_order(sandbox):
+    sandbox.move_cash("KR-B", Decimal("10"))
+    sandbox.move_position("KR-A", "vti", Decimal("3"))
+    custodian = RestCustodian(sandbox.url, retries=0)
+
+    statements = custodian.statements(["KR-B", "KR-A", "KR-NONE"], DAY)
+
+    assert list(statements) == ["KR-B", "KR-A", "KR-NONE"]
+    assert (statements["KR-B"].cash, statements["KR-B"].positions) == (Decimal("10"), {})
+    assert (statements["KR-A"].cash, statements["KR-A"].positions) == (Decimal("0"), {"VTI": Decimal("3")})
+    assert (statements["KR-NONE"].cash, statements["KR-NONE"].positions) == (Decimal("0"), {})
+    assert statements["KR-A"] == custodian.statement("KR-A", DAY)
+
+
+def test_the_statements_file_refuses_no_accounts_or_too_many(sandbox):
+    import requests
+
+    from trading.adapters.custodian.sandbox import STATEMENTS_PAGE
+
+    url = f"{sandbox.url}/v1/statements"
+    assert requests.get(url, params={"as_of": DAY.isoformat()}, timeout=5).status_code == 400
+    many = ",".join(f"KR-{i}" for i in range(STATEMENTS_PAGE + 1))
+    assert requests.get(url, params={"as_of": DAY.isoformat(), "accounts": many}, timeout=5).status_code == 400
+    assert requests.get(url, params={"as_of": "17/03/2025", "accounts": "KR-1"}, timeout=5).status_code == 400
 
 
 def test_resolving_a_break_adjusts_the_ledger_by_a_journal_entry(book, sandbox, custodian, alice, verified_client):
@@ -139,3 +197,16 @@ def test_the_sandbox_custodian_dates_trades_and_statements_by_new_york_not_utc(i
     from trading.adapters.custodian.sandbox import business_date
 
     assert business_date(datetime.fromisoformat(instant)) == day
+
+
+def test_the_sandbox_takes_a_whole_transfer_of_positions_in_one_call_or_none_of_a_bad_one(sandbox):
+    import requests
+
+    url = f"{sandbox.url}/v1/accounts/KR-T/positions"
+    whole = {"positions": [{"symbol": "vti", "quantity": "10"}, {"symbol": "BND", "quantity": "2.5"}]}
+    assert requests.post(url, json=whole, timeout=5).json()["positions"] == {"BND": "2.5", "VTI": "10"}
+    assert requests.post(url, json={"symbol": "VTI", "quantity": "-4"}, timeout=5).json()["positions"]["VTI"] == "6"
+    for bad in ({"positions": []}, {"positions": [{"symbol": "AAPL", "quantity": "1"}, {"symbol": "", "quantity": "1"}]},
+                {"positions": ["AAPL"]}, {"positions": [{"symbol": "AAPL", "quantity": "NaN"}]}):  # fmt: skip
+        assert requests.post(url, json=bad, timeout=5).status_code == 400
+    assert sandbox.statement("KR-T", DAY)["positions"] == {"BND": "2.5", "VTI": "6"}

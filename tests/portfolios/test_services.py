@@ -268,6 +268,28 @@ def test_relieving_more_than_the_open_lots_is_refused(funded, securities, alice)
 # --- valuations -------------------------------------------------------------------------------
 
 
+def test_a_lot_opens_in_two_writes_and_refuses_what_its_columns_cannot_hold(
+    funded, securities, alice, django_assert_num_queries
+):
+    with django_assert_num_queries(4):  # savepoint, the lot, its history row, release
+        lot = services.lot_open(account=funded, security=securities["AAPL"], quantity=Decimal("3"),
+                                cost_per_share=Decimal("101.1234567"), acquired_on=date(2025, 1, 2),
+                                acting_user=alice.user)  # fmt: skip
+    assert (lot.quantity, lot.cost_per_share) == (Decimal("3"), Decimal("101.123457"))
+    assert lot.history.get().history_user == alice.user
+    for quantity, cost, field in (
+        (Decimal("0"), Decimal("1"), "quantity"),
+        (Decimal("1"), Decimal("-1"), "cost_per_share"),
+        (Decimal("1.0000000001"), Decimal("1"), "quantity"),  # 10 places: the column keeps 9
+        (Decimal("1e20"), Decimal("1"), "quantity"),  # more digits than the column
+    ):
+        with pytest.raises(PortfoliosError) as refused:
+            services.lot_open(account=funded, security=securities["AAPL"], quantity=quantity, cost_per_share=cost,
+                              acquired_on=date(2025, 1, 2), acting_user=alice.user)  # fmt: skip
+        assert field in (refused.value.errors or {refused.value.field: ""}), refused.value.errors
+    assert TaxLot.objects.filter(account=funded, acquired_on=date(2025, 1, 2)).count() == 1
+
+
 def test_a_valuation_snapshot_is_written_once_per_day(funded, securities):
     snapshot = services.valuation_snapshot_write(account=funded, date=date.today())
     # 10 AAPL x 150 + 100 BND x 70 = 8,500.00; cash 1,000.00; the transfer is today's external flow.

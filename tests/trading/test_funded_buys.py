@@ -141,3 +141,30 @@ def test_a_buy_short_even_with_the_sells_is_rejected_by_name_and_the_page_says_s
     proposal.refresh_from_db()
     assert proposal.status == RebalanceProposal.Status.APPROVED
     assert any(note.startswith("BND buy rejected: Not enough cash for BND") for note in proposal.notes)
+
+
+def test_an_approval_reads_the_accounts_compliance_facts_once_for_all_its_orders(invested, alice):
+    """The firm's rules, the owners' KYC and AML cases, suitability and the holdings are the
+    account's, not the order's: read by the first order's checks, reused by the next."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    account, proposal = invested
+    with CaptureQueriesContext(connection) as queries:
+        services.proposal_approve(proposal=proposal, acting_user=alice.user)
+
+    def reads(table: str) -> int:
+        return sum(
+            1 for q in queries.captured_queries if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]
+        )
+
+    assert reads("compliance_compliancesettings") == 1
+    assert reads("compliance_amlcase") == 1
+    assert reads("compliance_riskprofile") == 1  # suitability: the buy's only
+    orders = _orders(proposal)
+    for order in orders.values():
+        rules = {c.rule: c.outcome for c in order.checks.all()}
+        assert set(rules) == {"kyc", "aml", "account_restriction", "restricted_security", "suitability",
+                              "concentration", "funds", "wash_sale"}  # fmt: skip
+        assert rules["kyc"] == rules["aml"] == rules["suitability"] == rules["funds"] == "pass"
+    assert orders["buy"].checks.get(rule="concentration").outcome == "pass"

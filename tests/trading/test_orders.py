@@ -302,6 +302,35 @@ def test_fills_settle_t_plus_one_business_day_once(advisor_account, alice, sandb
     assert execution.settled_at is not None and execution.settlement_entry is not None
 
 
+def test_settlement_posts_a_batch_of_fills_in_fixed_queries_each_once(
+    advisor_account, alice, sandbox, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portfolios import ledger
+
+    def settle(count: int) -> tuple[int, list[Execution]]:
+        orders = [_buy(advisor_account, alice.user, quantity=Decimal(n + 1)) for n in range(count)]
+        sandbox.relay()
+        sandbox.deliver()
+        executions = list(Execution.objects.filter(order__in=orders).order_by("id"))
+        with CaptureQueriesContext(connection) as queries:
+            assert services.settlement_run(as_of=executions[0].settle_date) == count
+        return len(queries.captured_queries), executions
+
+    few, _ = settle(2)
+    many, executions = settle(6)
+    assert many == few
+    for execution in executions:
+        execution.refresh_from_db()
+        entry = execution.settlement_entry
+        assert entry.kind == "settlement" and entry.idempotency_key == f"settle:{execution.execution_id}"
+        assert sorted(p.quantity for p in entry.postings.all()) == [-execution.amount, execution.amount]
+    assert services.settlement_run(as_of=executions[0].settle_date) == 0
+    assert ledger.verify() == []
+
+
 def test_business_days_skip_weekends():
     assert add_business_days(date(2026, 1, 2), 1) == date(2026, 1, 5)  # Friday -> Monday
     assert add_business_days(date(2026, 1, 5), 1) == date(2026, 1, 6)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -158,6 +158,9 @@ class OrderIntent:
     #: its earlier buys. The buy waits for them (status awaiting_funds), so the funds check counts
     #: them as buying power.
     pending_proceeds: Decimal = ZERO
+    #: Shared by the orders one approval makes under the account's lock, in one transaction: the
+    #: checks may keep what they read of the account there for the next order (None: nothing kept).
+    context: dict[Any, Any] | None = field(default=None, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)

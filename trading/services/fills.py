@@ -422,6 +422,8 @@ def settlement_run(*, as_of: date, acting_user: Any = None, chunk_size: int = 50
                 return settled
             books: dict[tuple[str, int], LedgerBook] = {}
             now = timezone.now()
+            specs: list[ledger.EntrySpec] = []
+            paid: list[Execution] = []  # the executions with cash to settle, in the order of `specs`
             for execution in batch:
                 order = execution.order
                 firm_id = order.account.household.firm_id
@@ -431,24 +433,31 @@ def settlement_run(*, as_of: date, acting_user: Any = None, chunk_size: int = 50
                 if execution.amount:
                     sign = Decimal(1) if order.side == Side.BUY else Decimal(-1)
                     currency = order.account.base_currency
-                    execution.settlement_entry = ledger.post_entry(
-                        kind=JournalEntry.Kind.SETTLEMENT,
-                        postings=[
-                            PostingSpec.cash(
-                                books[(LedgerBook.Kind.CUSTODIAN_CLEARING, firm_id)], -sign * execution.amount, currency
-                            ),
-                            PostingSpec.cash(
-                                books[(LedgerBook.Kind.MARKET, firm_id)], sign * execution.amount, currency
-                            ),
-                        ],
-                        effective_date=execution.settle_date,
-                        memo=f"settlement of {execution.execution_id}",
-                        acting_user=acting_user,
-                        idempotency_key=f"settle:{execution.execution_id}",
-                        reference_type="trading.execution",
-                        reference_id=execution.pk,
+                    specs.append(
+                        ledger.EntrySpec(
+                            kind=JournalEntry.Kind.SETTLEMENT,
+                            postings=[
+                                PostingSpec.cash(
+                                    books[(LedgerBook.Kind.CUSTODIAN_CLEARING, firm_id)],
+                                    -sign * execution.amount,
+                                    currency,
+                                ),
+                                PostingSpec.cash(
+                                    books[(LedgerBook.Kind.MARKET, firm_id)], sign * execution.amount, currency
+                                ),
+                            ],
+                            effective_date=execution.settle_date,
+                            memo=f"settlement of {execution.execution_id}",
+                            idempotency_key=f"settle:{execution.execution_id}",
+                            reference_type="trading.execution",
+                            reference_id=execution.pk,
+                        )
                     )
+                    paid.append(execution)
                 execution.settled_at = now
+            # The batch's entries in one call (a fixed number of queries, not a dozen an entry).
+            for execution, posted in zip(paid, ledger.post_entries_bulk(specs, acting_user=acting_user), strict=True):
+                execution.settlement_entry = posted.entry
             bulk_update_with_history(
                 batch,
                 Execution,

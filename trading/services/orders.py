@@ -123,6 +123,7 @@ def order_create(
     idempotency_key: str | None = None,
     proposal: RebalanceProposal | None = None,
     extra_buying_power: Decimal = ZERO,
+    check_context: dict[Any, Any] | None = None,
 ) -> Order:
     """Make an order and run it through the pre-trade checks.
 
@@ -135,6 +136,8 @@ def order_create(
     buying power it takes the status `awaiting_funds` (its reservation held) and goes out when
     those sells have filled (`release_funded_buys`); when it is more than both, it is written
     rejected with the reason (naming the security) instead of refusing the whole proposal.
+    `check_context` (a dict) is shared by orders made together in the caller's transaction (a
+    proposal's approval): the checks read the account's facts once for all of them.
     Guaranteed: one order per `idempotency_key` (a retry returns the first); its check
     results stored; a hard failure rejects it with the reasons, a soft one sends it to
     compliance review, else it is approved and its submission queued in the outbox, all
@@ -160,6 +163,7 @@ def order_create(
                 idempotency_key=idempotency_key or None,
                 proposal=proposal,
                 extra_buying_power=extra_buying_power,
+                check_context=check_context,
             )
     except IntegrityError:
         if idempotency_key:
@@ -183,6 +187,7 @@ def _order_create(
     idempotency_key: str | None,
     proposal: RebalanceProposal | None,
     extra_buying_power: Decimal,
+    check_context: dict[Any, Any] | None = None,
 ) -> Order:
     account, cash, held, price = _lock_for_order(account, security)
     if idempotency_key:
@@ -244,6 +249,7 @@ def _order_create(
         order_type=order_type,
         limit_price=limit_price,
         pending_proceeds=max(extra_buying_power, ZERO) if side == Side.BUY and proposal is not None else ZERO,
+        context=check_context,
     )
     results = run_pretrade_checks(intent)
     hard = [r.message for r in results if r.outcome == "fail" and r.hard]

@@ -577,6 +577,7 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: Any) -> list[O
             raise TradingError("The account is inside its bands: there is nothing to trade.", code="not_needed")
         orders = []
         proceeds = ZERO
+        checks: dict[Any, Any] = {}  # the account's facts, read by the first order's checks
         for trade in proposal.trades.select_related("security").order_by("position", "id"):
             orders.append(
                 order_create(
@@ -589,6 +590,7 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: Any) -> list[O
                     idempotency_key=f"proposal:{proposal.pk}:trade:{trade.pk}",
                     proposal=proposal,
                     extra_buying_power=proceeds,
+                    check_context=checks,
                 )
             )
             order = orders[-1]

@@ -7,10 +7,11 @@ is answered with the first call's acknowledgement rather than a second order.
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -28,6 +29,7 @@ from trading.adapters.retry import jittered_backoff
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+STATEMENTS_PAGE = 200  # accounts a `statements` call asks for at once (a URL of a few kB)
 
 
 class RestCustodian:
@@ -127,6 +129,25 @@ class RestCustodian:
             cash=Decimal(payload["cash"]),
             positions={symbol: Decimal(q) for symbol, q in payload["positions"].items()},
         )
+
+    def statements(self, account_refs: Sequence[str], as_of: date) -> dict[str, Statement]:
+        """`statement` for many accounts: the custodian's positions and balances file, asked for
+        STATEMENTS_PAGE accounts a call. A call that fails raises (the caller may fall back to
+        one statement an account)."""
+        out: dict[str, Statement] = {}
+        refs = list(dict.fromkeys(account_refs))
+        for start in range(0, len(refs), STATEMENTS_PAGE):
+            query = urlencode({"as_of": as_of.isoformat(), "accounts": ",".join(refs[start : start + STATEMENTS_PAGE])})
+            payload = self._request("GET", f"/v1/statements?{query}")
+            for row in payload.get("results") or []:
+                ref = str(row["account"])
+                out[ref] = Statement(
+                    account_ref=ref,
+                    as_of=as_of,
+                    cash=Decimal(row["cash"]),
+                    positions={symbol: Decimal(q) for symbol, q in row["positions"].items()},
+                )
+        return out
 
 
 def get_custodian() -> RestCustodian:

@@ -18,9 +18,13 @@ Endpoints:
     GET  /v1/orders/<client_order_id>    the order's state
     POST /v1/orders/<id>/cancel          cancel what is not filled yet
     GET  /v1/accounts/<ref>/statement?as_of=YYYY-MM-DD   positions and cash from its books
+    GET  /v1/statements?as_of=YYYY-MM-DD&accounts=A,B,...  the same for many accounts in one answer
+                                         (its daily positions and balances file; at most
+                                         STATEMENTS_PAGE accounts a call, in the order asked)
     POST /v1/accounts/<ref>/cash         {"amount": "..."}: a cash movement (transfers)
     POST /v1/accounts/<ref>/positions    {"symbol": "...", "quantity": "..."}: shares moved in
-                                         (or out, negative) from another custodian
+                                         (or out, negative) from another custodian; or
+                                         {"positions": [{"symbol", "quantity"}, ...]}: a whole transfer
     POST /v1/accounts/<ref>/settings     {"fractional_shares": true}: the account keeps fractions
     POST /v1/corporate-actions           a dividend or split to process (its feed; see below)
     GET  /v1/corporate-actions           what it was told
@@ -78,6 +82,7 @@ logger = logging.getLogger(__name__)
 QUANTITY_PLACES = Decimal("0.000000001")
 CENTS = Decimal("0.01")
 MAX_QUANTITY = Decimal("1e12")
+STATEMENTS_PAGE = 500  # accounts one `GET /v1/statements` answers for
 
 
 def execution_amount(quantity: Decimal, price: Decimal) -> Decimal:
@@ -265,6 +270,11 @@ class SandboxCustodian:
             "positions": {s: str(q) for s, q in sorted(positions.items()) if q != 0},
         }
 
+    def statements(self, accounts: list[str], as_of: date) -> list[dict[str, Any]]:
+        """`statement` for each of `accounts`, in the order given (an account it does not know
+        has an empty statement, as with one account)."""
+        return [self.statement(account, as_of) for account in accounts]
+
     def move_cash(self, account: str, amount: Decimal) -> None:
         with self._lock:
             self._book(account).moves.append((self.today(), "CASH", amount))
@@ -361,12 +371,17 @@ class SandboxCustodian:
         """The moves the corporate actions due by `as_of` make in `book`, in ex-date order (each
         from the holding at the close before its ex-date, earlier actions included)."""
         derived: list[tuple[date, str, Decimal]] = []
+        if not self._actions:
+            return derived
+        by_asset: dict[str, list[tuple[date, Decimal]]] = {}  # each action reads its symbol's moves only
+        for d, a, q in book.moves:
+            by_asset.setdefault(a, []).append((d, q))
         for action in sorted(self._actions.values(), key=lambda a: (a.ex_date, a.id)):
             if action.ex_date > as_of:
                 break
-            held = sum(
-                (q for d, a, q in [*book.moves, *derived] if a == action.symbol and d < action.ex_date), Decimal(0)
-            )
+            before = action.ex_date
+            held = sum((q for d, q in by_asset.get(action.symbol, ()) if d < before), Decimal(0))
+            held += sum((q for d, a, q in derived if a == action.symbol and d < before), Decimal(0))
             if held <= 0:
                 continue
             if action.type == "cash_dividend":
@@ -871,6 +886,23 @@ def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
                     self._json(503, {"detail": "The sandbox custodian is unavailable (injected)."})
                     return
                 self._json(200, sandbox.statement(parts[2], as_of))
+            elif parts == ["v1", "statements"]:
+                query = parse_qs(url.query)
+                raw = query.get("as_of", [""])[0]
+                accounts = [a for a in query.get("accounts", [""])[0].split(",") if a]
+                try:
+                    as_of = date.fromisoformat(raw) if raw else sandbox.today()
+                except ValueError:
+                    self._json(400, {"detail": "as_of must be YYYY-MM-DD."})
+                    return
+                if not accounts or len(accounts) > STATEMENTS_PAGE:
+                    self._json(400, {"detail": f"accounts: 1 to {STATEMENTS_PAGE} account numbers, comma-separated."})
+                    return
+                key = f"statements|{accounts[0]}|{len(accounts)}|{as_of.isoformat()}"
+                if sandbox.seed is not None and sandbox._inject_failure(key):
+                    self._json(503, {"detail": "The sandbox custodian is unavailable (injected)."})
+                    return
+                self._json(200, {"as_of": as_of.isoformat(), "results": sandbox.statements(accounts, as_of)})
             elif parts == ["v1", "corporate-actions"]:
                 self._json(200, {"results": sandbox.corporate_actions()})
             elif url.path == "/control/stats":
@@ -900,15 +932,23 @@ def _handler_for(sandbox: SandboxCustodian) -> type[BaseHTTPRequestHandler]:
                     return
                 self._json(200, sandbox.statement(parts[2], sandbox.today()))
             elif parts[:2] == ["v1", "accounts"] and len(parts) == 4 and parts[3] == "positions":
+                # One position ({"symbol", "quantity"}), or a whole transfer's ({"positions": [...]}).
+                items = body.get("positions") if "positions" in body else [body]
+                moves = []
                 try:
-                    quantity = Decimal(str(body.get("quantity")))
-                    symbol = str(body.get("symbol") or "").strip()
-                    if not symbol or not quantity.is_finite():
+                    if not isinstance(items, list) or not items:
                         raise InvalidOperation
-                except (InvalidOperation, TypeError):
+                    for item in items:
+                        quantity = Decimal(str(item.get("quantity")))
+                        symbol = str(item.get("symbol") or "").strip()
+                        if not symbol or not quantity.is_finite():
+                            raise InvalidOperation
+                        moves.append((symbol, quantity))
+                except (InvalidOperation, TypeError, AttributeError):
                     self._json(400, {"detail": "symbol and a decimal quantity are required."})
                     return
-                sandbox.move_position(parts[2], symbol, quantity)
+                for symbol, quantity in moves:
+                    sandbox.move_position(parts[2], symbol, quantity)
                 self._json(200, sandbox.statement(parts[2], sandbox.today()))
             elif parts[:2] == ["v1", "accounts"] and len(parts) == 4 and parts[3] == "settings":
                 self._json(200, sandbox.account_settings(parts[2], body))
