@@ -29,6 +29,8 @@ from trading.services.common import (
     OrderIntent,
     cents,
     cents_up,
+    held_for_withdrawals,
+    held_for_withdrawals_of,
     run_pretrade_checks,
     sellable_quantity,
 )
@@ -332,6 +334,7 @@ def _lock_for_order(
     )
     cash = row._cash if row._cash is not None else ZERO  # type: ignore[attr-defined]
     held_amount = row._held if row._held is not None else ZERO  # type: ignore[attr-defined]
+    held_amount += held_for_withdrawals(row)
     return row, cash, held_amount, row._price  # type: ignore[attr-defined]
 
 
@@ -433,7 +436,8 @@ def _waits_for_sells(order: Order) -> bool:
 
 
 def _free_cash(account_id: int, currency: str) -> Decimal:
-    """The account's cash minus what its open buys reserve, the waiting ones left out."""
+    """The account's cash minus what its open buys reserve, the waiting ones left out, and
+    minus what withdrawals waiting for their sales hold."""
     cash = (
         CashBalance.objects.filter(account_id=account_id, currency=currency).values_list("amount", flat=True).first()
         or ZERO
@@ -441,7 +445,7 @@ def _free_cash(account_id: int, currency: str) -> Decimal:
     held = Order.objects.filter(
         account_id=account_id, side=Side.BUY, status__in=OPEN_STATES - {S.AWAITING_FUNDS}
     ).aggregate(s=Sum(Greatest(F("reserved_amount") - F("filled_amount"), Value(ZERO, output_field=MONEY))))["s"]
-    return cash - (held or ZERO)
+    return cash - (held or ZERO) - held_for_withdrawals_of([account_id]).get(account_id, ZERO)
 
 
 def release_funded_buys(*, proposal_id: int, account_id: int, acting_user: Any) -> list[Order]:
