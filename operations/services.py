@@ -509,11 +509,14 @@ def _fee_raise_cash(charge: FeeCharge, *, refused: str, acting_user: Any) -> Non
     charge.error = f"Not enough cash: selling to raise it (proposal {charge.proposal.pk})."[:255]
 
 
-def fee_charges_release(*, acting_user: Any, account_ids: Sequence[int] | None = None) -> dict[str, int]:
-    """Debit the fees awaiting cash whose sales have brought it (the settlement path runs this
-    after settling the day's trades): under each account's lock, a fee the withdrawable cash covers
-    is posted with the entry key it would have had at approval (so never twice) and its run's
-    total updated; one whose sales are over without raising enough is marked not debited with the
+def fee_charges_release(
+    *, acting_user: Any, account_ids: Sequence[int] | None = None, effective_date: date | None = None
+) -> dict[str, int]:
+    """Debit the fees awaiting cash whose sales have brought it (the nightly settlement step runs
+    this after settling the day's trades): under each account's lock, a fee the withdrawable cash
+    covers is posted with the entry key it would have had at approval (so never twice), dated
+    `effective_date` (today unless given; the settlement step gives the next business day, as for
+    withdrawals), and its run's total updated; one whose sales are over without raising enough is marked not debited with the
     reason. Idempotent: a debited or failed charge no longer waits."""
     from trading.services.common import lock_account, withdrawable_cash
     from trading.services.proposals import cash_raise_shortfall
@@ -545,7 +548,7 @@ def fee_charges_release(*, acting_user: Any, account_ids: Sequence[int] | None =
                             charge.currency,
                         ),
                     ],
-                    effective_date=timezone.localdate(),
+                    effective_date=effective_date or timezone.localdate(),
                     memo=f"Advisory fee {run.period_label}",
                     acting_user=acting_user,
                     idempotency_key=f"fee:{charge.account_id}:{charge.period_start.isoformat()}",

@@ -193,12 +193,15 @@ def drift_scan_chunk(*, account_ids: Sequence[int], business_date: date, acting_
 
 def settlement_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
     """Settle the day's trades, then pay out what waited for their cash: withdrawals and fees
-    whose sales have settled (`withdrawals_release`, `services.fee_charges_release`)."""
+    whose sales have settled (`withdrawals_release`, `services.fee_charges_release`), dated the
+    next business day — the money leaves then, and tonight's reconciliation compares the books
+    with the custodian's statement as of today."""
     result = _service("trading.services.settlement_run")(as_of=business_date, acting_user=acting_user)
     outcome = ChunkOutcome()
+    leaves = _service("trading.services.common.add_business_days")(business_date, 1)
     released = {
-        **_service("trading.services.withdrawals_release")(acting_user=acting_user),
-        **services.fee_charges_release(acting_user=acting_user),
+        **_service("trading.services.withdrawals_release")(acting_user=acting_user, effective_date=leaves),
+        **services.fee_charges_release(acting_user=acting_user, effective_date=leaves),
     }
     for key, value in released.items():
         outcome.add(key, value)

@@ -17,6 +17,7 @@ path sends it once that cash has settled (`withdrawals_release`).
 from __future__ import annotations
 
 import logging
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -114,7 +115,9 @@ def transfer_create(
         raise
 
 
-def _send(transfer: CashTransfer, *, account: InvestmentAccount, acting_user: Any) -> None:
+def _send(
+    transfer: CashTransfer, *, account: InvestmentAccount, acting_user: Any, effective_date: date | None = None
+) -> None:
     """Debit a withdrawal's cash (under the account's lock, checked by the caller) and queue
     the bank call in the outbox: the same for a withdrawal made at once and for one that
     waited for its sales."""
@@ -129,8 +132,7 @@ def _send(transfer: CashTransfer, *, account: InvestmentAccount, acting_user: An
                     transfer.currency,
                 ),
             ],
-            # A withdrawal that waited for its sales leaves the day it is sent.
-            effective_date=timezone.localdate() if transfer.proposal_id else timezone.localdate(transfer.created_at),
+            effective_date=effective_date or timezone.localdate(transfer.created_at),
             memo="Withdrawal to the bank",
             acting_user=acting_user,
             idempotency_key=f"withdrawal:{transfer.pk}",
@@ -337,11 +339,15 @@ def withdrawal_request(
         raise
 
 
-def withdrawals_release(*, acting_user: Any = None, account_ids: list[int] | None = None) -> dict[str, int]:
-    """Send the withdrawals awaiting cash whose sales have brought it (the settlement path runs
-    this after settling the day's trades): under each account's lock, oldest first, a withdrawal
-    the withdrawable cash covers (its own hold counted back) is debited and queued for the bank,
-    as `transfer_create` does at once. One whose sales are over without raising enough — the
+def withdrawals_release(
+    *, acting_user: Any = None, account_ids: list[int] | None = None, effective_date: date | None = None
+) -> dict[str, int]:
+    """Send the withdrawals awaiting cash whose sales have brought it (the nightly settlement step
+    runs this after settling the day's trades): under each account's lock, oldest first, a
+    withdrawal the withdrawable cash covers (its own hold counted back) is debited and queued for
+    the bank, as `transfer_create` does at once, its entry dated `effective_date` (today unless
+    given: the settlement step gives the next business day, the day the money leaves, so the
+    night's reconciliation compares what the custodian knows). One whose sales are over without raising enough — the
     proposal discarded or expired, or every order ended and settled — fails with the reason,
     nothing debited. Idempotent: a released or failed withdrawal no longer waits."""
     from accounts.services import system_user
@@ -367,7 +373,12 @@ def withdrawals_release(*, acting_user: Any = None, account_ids: list[int] | Non
                     free -= transfer.amount
                     transfer.status = CashTransfer.Status.REQUESTED
                     save_attributed(transfer, acting_user=acting_user, reason="cash raised", validate=False)
-                    _send(transfer, account=account, acting_user=acting_user)
+                    _send(
+                        transfer,
+                        account=account,
+                        acting_user=acting_user,
+                        effective_date=effective_date or timezone.localdate(),
+                    )
                     counts["withdrawals_sent"] += 1
                     continue
                 reason = cash_raise_shortfall(proposal=transfer.proposal, amount=transfer.amount, available=free)  # type: ignore[arg-type]
