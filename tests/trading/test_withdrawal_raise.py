@@ -61,9 +61,7 @@ def test_one_cent_more_raises_the_cash_and_debits_nothing_yet(on_target, alice):
     # The $10.01 is spoken for: no buy and no other withdrawal can take the $10 meanwhile.
     assert buying_power(on_target) == D("-0.01")
     with pytest.raises(TradingError, match="Not enough cash"):
-        services.transfer_create(
-            account=on_target, direction="withdrawal", amount=D("0.01"), acting_user=alice.user
-        )
+        services.transfer_create(account=on_target, direction="withdrawal", amount=D("0.01"), acting_user=alice.user)
 
 
 def test_more_than_the_account_is_worth_is_refused_on_the_amount_and_writes_nothing(on_target, alice):
@@ -125,9 +123,7 @@ def test_sales_that_do_not_raise_enough_fail_the_withdrawal_and_debit_nothing(on
     assert buying_power(on_target) == D("10.00")  # the hold ended with it
 
 
-def test_an_investors_withdrawal_waits_for_the_advisor_and_fails_when_the_sale_is_discarded(
-    on_target, alice, charlie
-):
+def test_an_investors_withdrawal_waits_for_the_advisor_and_fails_when_the_sale_is_discarded(on_target, alice, charlie):
     transfer, proposal = _withdraw(on_target, charlie, "2000.00")
     assert proposal.status == "proposed"
     assert not Order.objects.exists()
@@ -154,3 +150,19 @@ def test_an_account_without_a_model_cannot_raise_cash(alice_household, securitie
         _withdraw(account, alice.user, "100.00", approve=True)
     assert refused.value.field == "amount"
     assert not CashTransfer.objects.exists()
+
+
+def test_the_nightly_settlement_step_sends_it_dated_the_next_business_day(on_target, alice, sandbox):
+    from operations.stages import settlement_step
+
+    transfer, proposal = _withdraw(on_target, alice.user, "2000.00", approve=True)
+    sandbox.relay()
+    sandbox.deliver()
+    night = add_business_days(proposal.as_of, 1)
+    outcome = settlement_step(business_date=night, acting_user=system_user())
+    assert outcome.counts["withdrawals_sent"] == 1
+    transfer.refresh_from_db()
+    assert transfer.status == "requested"
+    # tonight's reconciliation compares the custodian's statement of `night`: the money leaves the day after
+    assert JournalEntry.objects.get(pk=transfer.entry_id).effective_date == add_business_days(night, 1)
+    assert _cash(on_target) == D("180.00")
