@@ -10,7 +10,7 @@ import pytest
 
 from tests.trading.factories import account_with, model_of
 from trading import services
-from trading.models import CashTransfer, Order, RebalanceProposal
+from trading.models import Order, RebalanceProposal
 
 pytestmark = pytest.mark.django_db
 
