@@ -254,6 +254,7 @@ class FeeCharge(models.Model):
 
     class Status(models.TextChoices):
         PREVIEW = "preview", "Preview"
+        AWAITING_CASH = "awaiting_cash", "Awaiting cash from sales"
         DEBITED = "debited", "Debited"
         FAILED = "failed", "Not debited"
 
@@ -271,10 +272,14 @@ class FeeCharge(models.Model):
     amount = money_field(help_text="The fee, rounded to cents half-even.")
     currency = models.CharField(max_length=3, default="USD")
     calculation = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PREVIEW)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREVIEW)
     error = models.CharField(max_length=255, blank=True)
     entry = models.ForeignKey(
         "portfolios.JournalEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    #: The sell proposal raising the fee of an account whose cash did not cover it (`awaiting_cash`).
+    proposal = models.ForeignKey(
+        "trading.RebalanceProposal", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
 
     history = HistoricalRecords()

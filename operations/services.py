@@ -438,8 +438,11 @@ def billing_run_preview(*, firm: Firm, period_start: date, acting_user: Any) -> 
 def billing_run_approve(*, run: BillingRun, acting_user: Any, effective_date: date | None = None) -> BillingRun:
     """Debit each previewed fee: one journal entry per charge, cash from the client's account to
     the firm's fee-income book, idempotent per charge, posted in bulk (ledger.post_entries_bulk,
-    APPROVE_BATCH entries a call, all in this one transaction). A charge the ledger refuses (not enough
-    cash) is marked not debited with the reason; the others go on. Approving twice debits nothing twice."""
+    APPROVE_BATCH entries a call, all in this one transaction). A charge the ledger refuses (not
+    enough cash: a fully invested account) has its cash raised by a sell proposal, approved at once
+    (`trading.services.proposal_to_raise_cash`), and waits as `awaiting_cash` until
+    `fee_charges_release` debits it; one whose cash cannot be raised is marked not debited with
+    the reason. The others go on. Approving twice debits nothing twice."""
     effective_date = effective_date or timezone.localdate()
     with transaction.atomic():
         run = BillingRun.objects.select_for_update().select_related("firm").get(pk=run.pk)
@@ -480,41 +483,130 @@ def billing_run_approve(*, run: BillingRun, acting_user: Any, effective_date: da
                     charge.entry = outcome.entry
                     charge.status = FeeCharge.Status.DEBITED
                 else:
-                    charge.status = FeeCharge.Status.FAILED
-                    charge.error = outcome.error[:255]
+                    _fee_raise_cash(charge, refused=outcome.error, acting_user=acting_user)
                 done.append(charge)
         if done:
             ledger.bulk_update_rows_with_history(
-                FeeCharge, done, ["status", "error", "entry"], acting_user=acting_user, reason="billing approved"
+                FeeCharge,
+                done,
+                ["status", "error", "entry", "proposal"],
+                acting_user=acting_user,
+                reason="billing approved",
             )
-            events_emit_bulk(
-                [
-                    EventSpec(
-                        kind="fee.charged",
-                        firm_id=run.firm_id,
-                        household_id=charge.account.household_id,
-                        account_id=charge.account_id,
-                        subject_type="fee_charge",
-                        subject_id=charge.pk,
-                        payload={
-                            "fee_charge": charge.pk,
-                            "account": charge.account_id,
-                            "billing_run": run.pk,
-                            "period_start": charge.period_start,
-                            "amount": money_dict(charge.amount, charge.currency),
-                            "status": charge.status,
-                            "error": charge.error,
-                        },
-                    )
-                    for charge in done
-                    if charge.amount > 0
-                ]
-            )
+            events_emit_bulk([_fee_event(charge, run) for charge in done if charge.amount > 0])
         run.status = BillingRun.Status.APPROVED
         run.approved_by = acting_user
         run.approved_at = timezone.now()
         run.total = run.charges.filter(status=FeeCharge.Status.DEBITED).aggregate(total=Sum("amount"))["total"] or ZERO
         return save_attributed(run, acting_user=acting_user, reason="billing approved", validate=False)
+
+
+def _fee_raise_cash(charge: FeeCharge, *, refused: str, acting_user: Any) -> None:
+    """A fee the account's cash does not cover: sell to raise it (in a savepoint, so a raise that
+    cannot be made writes nothing), or mark the charge not debited with both reasons."""
+    from trading.errors import TradingError
+    from trading.services import proposal_to_raise_cash
+    from trading.services.common import lock_account
+
+    try:
+        with transaction.atomic():
+            account = lock_account(charge.account)
+            charge.proposal = proposal_to_raise_cash(
+                account=account, amount=charge.amount, acting_user=acting_user, approve=True
+            )
+    except TradingError as exc:
+        charge.proposal = None
+        charge.status = FeeCharge.Status.FAILED
+        charge.error = f"{refused} {exc.message}"[:255]
+        return
+    charge.status = FeeCharge.Status.AWAITING_CASH
+    charge.error = f"Not enough cash: selling to raise it (proposal {charge.proposal.pk})."[:255]
+
+
+def fee_charges_release(
+    *, acting_user: Any, account_ids: Sequence[int] | None = None, effective_date: date | None = None
+) -> dict[str, int]:
+    """Debit the fees awaiting cash whose sales have brought it (the nightly settlement step runs
+    this after settling the day's trades): under each account's lock, a fee the withdrawable cash
+    covers is posted with the entry key it would have had at approval (so never twice), dated
+    `effective_date` (today unless given; the settlement step gives the next business day, as for
+    withdrawals), and its run's total updated; one whose sales are over without raising enough is marked not debited with the
+    reason. Idempotent: a debited or failed charge no longer waits."""
+    from trading.services.common import lock_account, withdrawable_cash
+    from trading.services.proposals import cash_raise_shortfall
+
+    waiting = FeeCharge.objects.filter(status=FeeCharge.Status.AWAITING_CASH)
+    if account_ids is not None:
+        waiting = waiting.filter(account_id__in=account_ids)
+    counts = {"fees_debited": 0, "fees_failed": 0}
+    for charge_id, account_id in list(waiting.order_by("account_id", "id").values_list("id", "account_id")):
+        with transaction.atomic():
+            account = lock_account(InvestmentAccount(pk=account_id))
+            charge = (
+                FeeCharge.objects.select_for_update(of=("self",))
+                .select_related("billing_run", "proposal__account", "account")
+                .get(pk=charge_id)
+            )
+            if charge.status != FeeCharge.Status.AWAITING_CASH:
+                continue
+            available = withdrawable_cash(account)
+            if charge.amount <= available:
+                run = charge.billing_run
+                charge.entry = ledger.post_entry(
+                    kind=JournalEntry.Kind.FEE,
+                    postings=[
+                        PostingSpec.cash(ledger.client_book(account), -charge.amount, charge.currency),
+                        PostingSpec.cash(
+                            ledger.system_book(LedgerBook.Kind.FEES_INCOME, firm=run.firm_id),
+                            charge.amount,
+                            charge.currency,
+                        ),
+                    ],
+                    effective_date=effective_date or timezone.localdate(),
+                    memo=f"Advisory fee {run.period_label}",
+                    acting_user=acting_user,
+                    idempotency_key=f"fee:{charge.account_id}:{charge.period_start.isoformat()}",
+                    reference_type="operations.feecharge",
+                    reference_id=charge.pk,
+                )
+                charge.status = FeeCharge.Status.DEBITED
+                charge.error = ""
+                counts["fees_debited"] += 1
+            else:
+                reason = cash_raise_shortfall(proposal=charge.proposal, amount=charge.amount, available=available)  # type: ignore[arg-type]
+                if reason is None:
+                    continue
+                charge.status = FeeCharge.Status.FAILED
+                charge.error = reason[:255]
+                counts["fees_failed"] += 1
+            save_attributed(charge, acting_user=acting_user, reason="fee cash raised", validate=False)
+            run = BillingRun.objects.select_for_update().get(pk=charge.billing_run_id)
+            run.total = (
+                run.charges.filter(status=FeeCharge.Status.DEBITED).aggregate(total=Sum("amount"))["total"] or ZERO
+            )
+            save_attributed(run, acting_user=acting_user, reason="fee cash raised", validate=False)
+            events_emit_bulk([_fee_event(charge, run)])
+    return counts
+
+
+def _fee_event(charge: FeeCharge, run: BillingRun) -> EventSpec:
+    return EventSpec(
+        kind="fee.charged",
+        firm_id=run.firm_id,
+        household_id=charge.account.household_id,
+        account_id=charge.account_id,
+        subject_type="fee_charge",
+        subject_id=charge.pk,
+        payload={
+            "fee_charge": charge.pk,
+            "account": charge.account_id,
+            "billing_run": run.pk,
+            "period_start": charge.period_start,
+            "amount": money_dict(charge.amount, charge.currency),
+            "status": charge.status,
+            "error": charge.error,
+        },
+    )
 
 
 def billing_previews_create(*, as_of: date, acting_user: Any) -> ChunkOutcome:

@@ -18,7 +18,7 @@ from django.utils.module_loading import import_string
 
 from operations import alerts, services
 from operations.jobs import ChunkOutcome, Stage, register
-from operations.models import JobRun, ReconciliationBreak
+from operations.models import FeeCharge, JobRun, ReconciliationBreak
 from portfolios.models import InvestmentAccount
 
 logger = logging.getLogger(__name__)
@@ -48,9 +48,15 @@ def _open_accounts(business_date: date) -> list[int]:
 
 
 def _modelled_accounts(business_date: date) -> list[int]:
+    """Open accounts with a model, less those raising cash for a withdrawal or a fee: their sale
+    proposal is their rebalance in flight, and the raised cash is spoken for."""
+    from trading.models import CashTransfer
+
     return list(
         InvestmentAccount.objects.filter(status=InvestmentAccount.Status.OPEN, model__isnull=False)
         .filter(opened_on__lte=business_date)
+        .exclude(transfers__status=CashTransfer.Status.AWAITING_CASH)
+        .exclude(fee_charges__status=FeeCharge.Status.AWAITING_CASH)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -186,8 +192,19 @@ def drift_scan_chunk(*, account_ids: Sequence[int], business_date: date, acting_
 
 
 def settlement_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
+    """Settle the day's trades, then pay out what waited for their cash: withdrawals and fees
+    whose sales have settled (`withdrawals_release`, `services.fee_charges_release`), dated the
+    next business day — the money leaves then, and tonight's reconciliation compares the books
+    with the custodian's statement as of today."""
     result = _service("trading.services.settlement_run")(as_of=business_date, acting_user=acting_user)
     outcome = ChunkOutcome()
+    leaves = _service("trading.services.common.add_business_days")(business_date, 1)
+    released = {
+        **_service("trading.services.withdrawals_release")(acting_user=acting_user, effective_date=leaves),
+        **services.fee_charges_release(acting_user=acting_user, effective_date=leaves),
+    }
+    for key, value in released.items():
+        outcome.add(key, value)
     if isinstance(result, dict):
         for key, value in result.items():
             if isinstance(value, int):

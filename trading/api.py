@@ -125,6 +125,11 @@ class TransferOutput(serializers.Serializer):
     amount = serializers.SerializerMethodField()
     status = serializers.CharField()
     failure_reason = serializers.CharField()
+    proposal = serializers.IntegerField(
+        source="proposal_id",
+        allow_null=True,
+        help_text="The sell proposal raising the cash of a withdrawal that waits for it (status awaiting_cash).",
+    )
     created_at = serializers.DateTimeField()
 
     def get_amount(self, t: CashTransfer) -> dict[str, str]:
@@ -171,6 +176,16 @@ class OrderInput(InputSerializer):
 
 class TransferInput(InputSerializer):
     amount = MoneyField(allow_zero=False, max_amount=MAX_TRANSFER)
+
+
+class WithdrawalInput(TransferInput):
+    raise_cash = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="When the withdrawable cash is short: sell the most overweight holdings to raise the "
+        "difference; the withdrawal waits as awaiting_cash and is sent once the sales have settled. "
+        "Without it a withdrawal larger than the cash is refused.",
+    )
 
 
 # --- views ------------------------------------------------------------------------------------
@@ -291,9 +306,19 @@ def order_cancel(request: Request, pk: int) -> Response:
 
 def _transfer(request: Request, pk: int, direction: str) -> Response:
     account = _account_for_write(request, pk, transfer=True)
-    data = TransferInput(data=request.data)
+    data = (WithdrawalInput if direction == CashTransfer.Direction.WITHDRAWAL else TransferInput)(data=request.data)
     data.is_valid(raise_exception=True)
     money = data.validated_data["amount"]
+    if data.validated_data.get("raise_cash"):
+        transfer, _ = services.withdrawal_request(
+            account=account,
+            amount=money.amount,
+            currency=str(money.currency),
+            acting_user=api_user(request),
+            idempotency_key=service_key(request, "api"),
+            approve=selectors.account_may_trade(user=api_user(request), account=account),
+        )
+        return Response(TransferOutput(transfer).data, status=status.HTTP_201_CREATED)
     transfer = services.transfer_create(
         account=account,
         direction=direction,
@@ -313,7 +338,7 @@ def deposit_create(request: Request, pk: int) -> Response:
     return _transfer(request, pk, CashTransfer.Direction.DEPOSIT)
 
 
-@extend_schema(request=TransferInput, responses={201: TransferOutput}, parameters=[IDEMPOTENCY_HEADER])
+@extend_schema(request=WithdrawalInput, responses={201: TransferOutput}, parameters=[IDEMPOTENCY_HEADER])
 @api_view(["POST"])
 @money_moving
 @idempotent

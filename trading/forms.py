@@ -35,3 +35,10 @@ class OrderForm(forms.Form):
 class TransferForm(forms.Form):
     direction = forms.ChoiceField(choices=[("deposit", "Deposit"), ("withdrawal", "Withdraw")])
     amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    raise_cash = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Sell holdings to raise the cash",
+        help_text="For a withdrawal larger than the withdrawable cash: sell the most overweight holdings "
+        "and send the withdrawal once the sales have settled.",
+    )

@@ -312,7 +312,9 @@ class CashTransfer(models.Model):
     A deposit credits the account's cash when the bank reports it settled (money the firm
     does not have yet is never invested). A withdrawal debits the cash at once, when it is
     requested, so the same dollars cannot be withdrawn or spent twice; a failed or
-    returned withdrawal is reversed.
+    returned withdrawal is reversed. A withdrawal larger than the cash waits as
+    `awaiting_cash`, its cash held back from buys and other withdrawals, while `proposal`
+    sells holdings to raise it; it is debited and sent once that cash has settled.
     """
 
     class Direction(models.TextChoices):
@@ -321,6 +323,7 @@ class CashTransfer(models.Model):
 
     class Status(models.TextChoices):
         REQUESTED = "requested", "Requested"
+        AWAITING_CASH = "awaiting_cash", "Awaiting cash from sales"
         PENDING = "pending", "Pending at the bank"
         SETTLED = "settled", "Settled"
         FAILED = "failed", "Failed"
@@ -329,7 +332,11 @@ class CashTransfer(models.Model):
     direction = models.CharField(max_length=10, choices=Direction.choices)
     amount = cash_field()
     currency = models.CharField(max_length=3, default="USD")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED, db_index=True)
+    #: The sell proposal raising the cash of a withdrawal that waits for it (`awaiting_cash`).
+    proposal = models.ForeignKey(
+        RebalanceProposal, on_delete=models.PROTECT, null=True, blank=True, related_name="cash_transfers"
+    )
     bank_link = models.ForeignKey(BankLink, on_delete=models.PROTECT, null=True, blank=True, related_name="transfers")
     bank_transfer_id = models.CharField(max_length=64, blank=True)
     idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True)

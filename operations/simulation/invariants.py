@@ -226,6 +226,8 @@ def drift_after_plan(
         quantities[symbol] = quantities.get(symbol, ZERO) + shares
         cash += cash_delta
     settings = inputs.get("settings", {})
+    # A withdrawal's (or fee's) sale plan is measured after the cash it raises has left.
+    cash += min(Decimal(settings.get("external_flow", "0")), ZERO)
     return independent.drift(
         quantities=quantities,
         prices=prices,

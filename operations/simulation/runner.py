@@ -197,6 +197,7 @@ class Simulation:
         self.flows: dict[int, dict[date, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
         self.values: dict[int, dict[date, Decimal]] = defaultdict(dict)
         self.pending_transfers: dict[int, tuple[int, str, Decimal, date]] = {}
+        self.awaiting_fees: dict[int, str] = {}  # fee charge -> custodian account, raising its cash
         self.checked_proposals: set[int] = set()
         self.kill_day: date | None = None
         self.today: date = self.days[0]
@@ -633,23 +634,46 @@ class Simulation:
 
         if not self.pending_transfers:
             return
-        for pk, status in CashTransfer.objects.filter(pk__in=list(self.pending_transfers)).values_list("pk", "status"):
+        self.mirror_fees()
+        rows = CashTransfer.objects.filter(pk__in=list(self.pending_transfers)).values_list(
+            "pk", "status", "entry__effective_date"
+        )
+        for pk, status, entry_day in rows:
             if status not in (CashTransfer.Status.SETTLED, CashTransfer.Status.FAILED):
                 continue
             account_id, direction, amount, day = self.pending_transfers.pop(pk)
             if status == CashTransfer.Status.SETTLED:
                 signed = amount if direction == "deposit" else -amount
                 self._custodian_post(f"/v1/accounts/{self.numbers[account_id]}/cash", {"amount": str(signed)})
-                self.flows[account_id][day] += signed
+                # A withdrawal that waited for its sales left the day its entry says.
+                self.flows[account_id][entry_day if direction == "withdrawal" and entry_day else day] += signed
+            elif entry_day is None and direction == "withdrawal":
+                self.summary.counts["withdrawals whose sales fell short"] += 1
             else:
                 self.summary.counts["transfers failed at the bank"] += 1
+
+    def mirror_fees(self) -> None:
+        """Fees that waited for their sales and were debited overnight are debited at the custodian."""
+        from operations.models import FeeCharge
+
+        if not self.awaiting_fees:
+            return
+        for pk, status, amount in FeeCharge.objects.filter(pk__in=list(self.awaiting_fees)).values_list(
+            "pk", "status", "amount"
+        ):
+            if status == FeeCharge.Status.DEBITED:
+                self._custodian_post(f"/v1/accounts/{self.awaiting_fees.pop(pk)}/cash", {"amount": str(-amount)})
+                self.summary.counts["fees raised by sales"] += 1
+            elif status == FeeCharge.Status.FAILED:
+                self.awaiting_fees.pop(pk)
+                self.summary.counts["fees not debited"] += 1
 
     # --- the world ----------------------------------------------------------------------------------
 
     def world_events(self, day: date) -> None:
         from portfolios.models import InvestmentAccount
         from trading.errors import TradingError
-        from trading.services import transfer_create
+        from trading.services import transfer_create, withdrawal_request
         from trading.services.common import withdrawable_cash
 
         seed = self.config.seed
@@ -680,18 +704,22 @@ class Simulation:
             elif roll < 0.02:
                 wanted = (value * Decimal(str(self.rng.uniform(0.005, 0.05)))).quantize(Decimal(100), ROUND_DOWN)
                 available = withdrawable_cash(account)
-                amount = min(wanted, available).quantize(Decimal(100), ROUND_DOWN)
+                # Half of them (by the same roll) may be larger than the cash: the advisor sells to raise it.
+                raise_cash = roll < 0.016 and account.model_id is not None
+                amount = (wanted if raise_cash else min(wanted, available)).quantize(Decimal(100), ROUND_DOWN)
                 if amount < 100:
                     self.summary.counts["withdrawals without cash"] += 1
                     continue
                 try:
-                    transfer = transfer_create(
+                    transfer, raising = withdrawal_request(
                         account=account,
-                        direction="withdrawal",
                         amount=amount.quantize(CENT),
                         acting_user=account.household.advisor.user,
                         idempotency_key=f"sim:{seed}:wd:{account.pk}:{day.isoformat()}",
+                        approve=raise_cash,
                     )
+                    if raising is not None:
+                        self.summary.counts["withdrawals raising cash"] += 1
                 except TradingError as exc:
                     self.summary.counts["withdrawals refused"] += 1
                     logger.info("withdrawal refused: %s", exc)
@@ -804,6 +832,8 @@ class Simulation:
                     self._custodian_post(
                         f"/v1/accounts/{account.custodian_account_number}/cash", {"amount": str(-charge.amount)}
                     )
+                elif charge.status == "awaiting_cash":
+                    self.awaiting_fees[charge.pk] = account.custodian_account_number or ""
                 elif charge.status == "failed":
                     self.summary.counts["fees not debited"] += 1
 

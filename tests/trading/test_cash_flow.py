@@ -10,7 +10,7 @@ import pytest
 
 from tests.trading.factories import account_with, model_of
 from trading import services
-from trading.models import CashTransfer, Order, RebalanceProposal
+from trading.models import Order, RebalanceProposal
 
 pytestmark = pytest.mark.django_db
 
@@ -61,12 +61,15 @@ def test_a_withdrawal_the_cash_does_not_cover_sells_the_overweight_holdings(on_t
     transfer, proposal = services.withdrawal_request(
         account=on_target, amount=Decimal("2000.00"), acting_user=alice.user
     )
-    assert transfer is None
-    assert not CashTransfer.objects.filter(direction="withdrawal").exists()
-    # $8,000 after it: VTI $1,200 over, BND $790 over; $1,990 to raise: 6 VTI ($1,200, down to
-    # target), 11 BND ($770, down to target), then 1 more VTI for the last $20.
+    # It waits for the sales, nothing debited yet.
+    assert (transfer.status, transfer.proposal_id) == ("awaiting_cash", proposal.pk)
+    assert transfer.entry_id is None
+    # $1,990 short, plus the 2% buffer ($39.80): $2,039.80 to raise from $10 of cash. $7,960.20
+    # after it: VTI $1,224 over its $4,776 target, BND $806 over $3,184 -> 6 VTI ($1,200), 11 BND
+    # ($770), then 1 more VTI for the last $59.80.
     assert _trades(proposal) == [("sell", "BND", Decimal("11")), ("sell", "VTI", Decimal("7"))]
-    assert sum(t.estimated_amount for t in proposal.trades.all()) >= Decimal("1990")
+    assert sum(t.estimated_amount for t in proposal.trades.all()) >= Decimal("2029.80")
+    assert proposal.status == "proposed"  # approval mode and no approve=True: the advisor's
 
 
 def test_a_withdrawal_the_cash_covers_is_made_at_once(on_target, alice):

@@ -21,6 +21,7 @@ from trading.services.proposals import (
     proposal_create_for_accounts,
     proposal_discard,
     proposal_for_cash_flow,
+    proposal_to_raise_cash,
 )
 from trading.services.transfers import (
     transfer_bank_submit,
@@ -28,6 +29,7 @@ from trading.services.transfers import (
     transfer_status_apply,
     transfers_poll,
     withdrawal_request,
+    withdrawals_release,
 )
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "proposal_create_for_accounts",
     "proposal_discard",
     "proposal_for_cash_flow",
+    "proposal_to_raise_cash",
     "relay_outbox",
     "release_funded_buys",
     "settlement_run",
@@ -54,4 +57,5 @@ __all__ = [
     "transfers_poll",
     "webhook_event_apply",
     "withdrawal_request",
+    "withdrawals_release",
 ]

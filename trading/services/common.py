@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 from portfolios.models import CashBalance, InvestmentAccount, Position, Price, Security
 from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES
-from trading.models import Execution, Order, Side
+from trading.models import CashTransfer, Execution, Order, Side
 
 ZERO = Decimal(0)
 CENTS = Decimal("0.01")
@@ -96,6 +96,27 @@ def open_buy_reservations(account: InvestmentAccount) -> Decimal:
     return held if held is not None else ZERO
 
 
+def held_for_withdrawals(account: InvestmentAccount) -> Decimal:
+    """Cash promised to withdrawals that wait for their sales (`awaiting_cash`): held back from
+    buys and other withdrawals, so the proceeds raised for one are not spent on something else."""
+    return (
+        CashTransfer.objects.filter(account=account, status=CashTransfer.Status.AWAITING_CASH).aggregate(
+            total=Sum("amount")
+        )["total"]
+        or ZERO
+    )
+
+
+def held_for_withdrawals_of(account_ids: Iterable[int]) -> dict[int, Decimal]:
+    """`held_for_withdrawals` of many accounts, one query (accounts holding nothing left out)."""
+    rows = (
+        CashTransfer.objects.filter(account_id__in=list(account_ids), status=CashTransfer.Status.AWAITING_CASH)
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+    )
+    return {r["account_id"]: r["total"] for r in rows if r["total"]}
+
+
 def unsettled_sale_proceeds(account: InvestmentAccount) -> Decimal:
     return (
         Execution.objects.filter(order__account=account, order__side=Side.SELL, settled_at__isnull=True).aggregate(
@@ -106,13 +127,15 @@ def unsettled_sale_proceeds(account: InvestmentAccount) -> Decimal:
 
 
 def buying_power(account: InvestmentAccount) -> Decimal:
-    """Cash a new buy may use: the balance minus what open buys have reserved."""
-    return cash_balance(account) - open_buy_reservations(account)
+    """Cash a new buy may use: the balance minus what open buys have reserved and what
+    withdrawals waiting for their sales hold."""
+    return cash_balance(account) - open_buy_reservations(account) - held_for_withdrawals(account)
 
 
 def withdrawable_cash(account: InvestmentAccount) -> Decimal:
     """Cash that may leave the firm: buying power minus sale proceeds that have not settled.
-    Pending withdrawals are already debited when requested, so they are not counted twice."""
+    Pending withdrawals are already debited when requested, so they are not counted twice;
+    withdrawals awaiting cash are not debited yet and are held back (in `buying_power`)."""
     return buying_power(account) - unsettled_sale_proceeds(account)
 
 

@@ -21,7 +21,7 @@ from kronos.history import save_attributed
 from portfolios.models import CashBalance, InvestmentAccount, Price, Security
 from trading.errors import TradingError
 from trading.lifecycle import AT_CUSTODIAN, END_STATES, OPEN_STATES, OrderStatus, check_transition
-from trading.models import Order, OrderCheck, OutboxMessage, RebalanceProposal, Side
+from trading.models import CashTransfer, Order, OrderCheck, OutboxMessage, RebalanceProposal, Side
 from trading.services.common import (
     MONEY,
     QUANTITY,
@@ -29,6 +29,7 @@ from trading.services.common import (
     OrderIntent,
     cents,
     cents_up,
+    held_for_withdrawals_of,
     run_pretrade_checks,
     sellable_quantity,
 )
@@ -306,7 +307,7 @@ def _lock_for_order(
     account: InvestmentAccount, security: Security
 ) -> tuple[InvestmentAccount, Decimal, Decimal, Decimal | None]:
     """Lock the account row (only it: not its household or firm), then read its cash, the cash
-    its open buys hold back, and the security's latest price.
+    its open buys and withdrawals awaiting cash hold back, and the security's latest price.
 
     Two statements on purpose: under READ COMMITTED a `SELECT … FOR UPDATE` that waited for
     the lock sees the locked row as committed, but its subqueries read the snapshot taken
@@ -319,6 +320,12 @@ def _lock_for_order(
         .annotate(s=Sum(Greatest(F("reserved_amount") - F("filled_amount"), Value(ZERO, output_field=MONEY))))
         .values("s")
     )
+    waiting = (
+        CashTransfer.objects.filter(account=OuterRef("pk"), status=CashTransfer.Status.AWAITING_CASH)
+        .values("account")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
     row = (
         InvestmentAccount.objects.select_related("household__firm")
         .annotate(
@@ -329,6 +336,7 @@ def _lock_for_order(
                 output_field=MONEY,
             ),
             _held=Subquery(held, output_field=MONEY),
+            _waiting=Subquery(waiting, output_field=MONEY),
             _price=Subquery(
                 Price.objects.filter(security_id=security.pk).order_by("-date").values("close")[:1],
                 output_field=PRICE_FIELD,
@@ -338,6 +346,8 @@ def _lock_for_order(
     )
     cash = row._cash if row._cash is not None else ZERO  # type: ignore[attr-defined]
     held_amount = row._held if row._held is not None else ZERO  # type: ignore[attr-defined]
+    # withdrawals waiting for their sales hold their amount too (`held_for_withdrawals`)
+    held_amount += row._waiting or ZERO  # type: ignore[attr-defined]
     return row, cash, held_amount, row._price  # type: ignore[attr-defined]
 
 
@@ -439,7 +449,8 @@ def _waits_for_sells(order: Order) -> bool:
 
 
 def _free_cash(account_id: int, currency: str) -> Decimal:
-    """The account's cash minus what its open buys reserve, the waiting ones left out."""
+    """The account's cash minus what its open buys reserve, the waiting ones left out, and
+    minus what withdrawals waiting for their sales hold."""
     cash = (
         CashBalance.objects.filter(account_id=account_id, currency=currency).values_list("amount", flat=True).first()
         or ZERO
@@ -447,7 +458,7 @@ def _free_cash(account_id: int, currency: str) -> Decimal:
     held = Order.objects.filter(
         account_id=account_id, side=Side.BUY, status__in=OPEN_STATES - {S.AWAITING_FUNDS}
     ).aggregate(s=Sum(Greatest(F("reserved_amount") - F("filled_amount"), Value(ZERO, output_field=MONEY))))["s"]
-    return cash - (held or ZERO)
+    return cash - (held or ZERO) - held_for_withdrawals_of([account_id]).get(account_id, ZERO)
 
 
 def release_funded_buys(*, proposal_id: int, account_id: int, acting_user: Any) -> list[Order]:

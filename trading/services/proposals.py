@@ -22,7 +22,7 @@ from portfolios.models import Security
 from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES, OrderStatus
 from trading.models import Order, ProposalTrade, RebalanceProposal, Side
-from trading.services.common import ZERO, cents
+from trading.services.common import ZERO, cents, cents_up, held_for_withdrawals_of
 from trading.services.events import proposal_event, proposal_events_bulk
 from trading.services.orders import order_create
 
@@ -165,7 +165,9 @@ class _JsonText:
 
 
 def reserved_for_open_buys(account_ids: Sequence[int]) -> dict[int, Decimal]:
-    """Cash each account's open buy orders still hold back (reserved minus filled), one query."""
+    """Cash each account's open buy orders still hold back (reserved minus filled), and what its
+    withdrawals waiting for their sales hold (`held_for_withdrawals`), in two queries."""
+    held = held_for_withdrawals_of(account_ids)
     rows = (
         Order.objects.filter(account_id__in=account_ids, side=Side.BUY, status__in=OPEN_STATES)
         .values("account_id")
@@ -176,7 +178,10 @@ def reserved_for_open_buys(account_ids: Sequence[int]) -> dict[int, Decimal]:
             )
         )
     )
-    return {r["account_id"]: r["held"] or ZERO for r in rows}
+    out = {r["account_id"]: r["held"] or ZERO for r in rows}
+    for account_id, amount in held.items():
+        out[account_id] = out.get(account_id, ZERO) + amount
+    return out
 
 
 def _run_workflow(account_ids: Sequence[int], as_of: date) -> tuple[dict[int, Any], dict[int, Any], dict[int, Decimal]]:
@@ -627,7 +632,13 @@ def proposal_discard(*, proposal: RebalanceProposal, acting_user: Any) -> Rebala
 
 
 def proposal_for_cash_flow(
-    *, account: Any, amount: Decimal, acting_user: Any, flow_in_cash: bool, as_of: date | None = None
+    *,
+    account: Any,
+    amount: Decimal,
+    acting_user: Any,
+    flow_in_cash: bool,
+    as_of: date | None = None,
+    auto_approve: bool = True,
 ) -> RebalanceProposal | None:
     """Plan a cash flow with the engine's `invest_cash_flow` and store it as a proposal: a
     deposit (`amount` > 0, `flow_in_cash=True` once it is credited) buys the most underweight
@@ -661,7 +672,115 @@ def proposal_for_cash_flow(
         as_of=as_of,
         run_keys={},
     )
-    if proposal.needed and account.rebalance_mode == account.RebalanceMode.AUTOMATIC:
+    if auto_approve and proposal.needed and account.rebalance_mode == account.RebalanceMode.AUTOMATIC:
         proposal_approve(proposal=proposal, acting_user=acting_user)
         proposal.refresh_from_db()
     return proposal
+
+
+# --- Raising cash: a withdrawal or a fee the cash does not cover ----------------------------------
+
+#: The sells of a cash raise aim this fraction above the shortfall, so that prices moving between
+#: the plan and the fills (and whole-share rounding) still leave enough: 2%.
+RAISE_BUFFER = Decimal("0.02")
+
+
+def account_liquid_value(account: Any) -> Decimal:
+    """What the account could pay out: its withdrawable cash plus the shares not already being
+    sold (`sellable_quantity`) at their latest prices — the most a withdrawal may ask."""
+    from portfolios.models import Position
+    from trading.services.common import latest_prices, sellable_quantity, withdrawable_cash
+
+    positions = list(Position.objects.filter(account=account, quantity__gt=0).select_related("security"))
+    prices = latest_prices(p.security_id for p in positions)
+    selling = set(
+        Order.objects.filter(account=account, side=Side.SELL, status__in=OPEN_STATES).values_list(
+            "security_id", flat=True
+        )
+    )
+    value = withdrawable_cash(account)
+    for position in positions:
+        quantity = position.quantity
+        if position.security_id in selling:
+            quantity = max(sellable_quantity(account, position.security), ZERO)
+        value += cents(quantity * prices.get(position.security_id, ZERO))
+    return value
+
+
+def proposal_to_raise_cash(*, account: Any, amount: Decimal, acting_user: Any, approve: bool) -> RebalanceProposal:
+    """A sell proposal that raises what `amount` (a withdrawal or a fee, not yet debited) needs
+    beyond the account's withdrawable cash: the engine's `invest_cash_flow` sells the most
+    overweight holdings first, whole shares unless the account allows fractions, the
+    highest-cost lots first, aiming `RAISE_BUFFER` above the shortfall. Approved at once when
+    `approve` (or the account is in automatic mode), else left for the advisor.
+
+    Validated, else `TradingError` on `amount` and nothing is written (call it inside the
+    caller's transaction, which holds the account's lock): the account has a model; `amount` is
+    no more than `account_liquid_value`; the plan's sells cover the shortfall; once approved, the
+    sells that were not rejected still do."""
+    from trading.services.common import withdrawable_cash
+
+    currency = account.base_currency
+    if not account.model_id:
+        raise TradingError(
+            "The account has no model portfolio, so there is nothing to choose the sales by: sell holdings first.",
+            field="amount",
+            code="cannot_raise",
+        )
+    value = account_liquid_value(account)
+    if amount > value:
+        raise TradingError(
+            f"{amount:,.2f} {currency} is more than the account is worth ({value:,.2f} {currency}).",
+            field="amount",
+            code="more_than_value",
+        )
+    shortfall = amount - withdrawable_cash(account)
+    target = min(amount + cents_up(shortfall * RAISE_BUFFER), value)
+    with transaction.atomic():
+        proposal = proposal_for_cash_flow(
+            account=account, amount=-target, acting_user=acting_user, flow_in_cash=False, auto_approve=False
+        )
+        sells = [t for t in proposal.trades.all() if t.side == Side.SELL] if proposal is not None else []
+        raised = sum((t.estimated_amount for t in sells), ZERO)
+        if proposal is None or raised < shortfall:
+            raise TradingError(
+                f"The sales can raise only {raised:,.2f} {currency} of the {shortfall:,.2f} {currency} "
+                "the cash is short by (whole shares, restrictions): ask for less.",
+                field="amount",
+                code="cannot_raise",
+            )
+        if approve or account.rebalance_mode == account.RebalanceMode.AUTOMATIC:
+            orders = proposal_approve(proposal=proposal, acting_user=acting_user)
+            placed = {o.security_id for o in orders if o.side == Side.SELL and o.status != OrderStatus.REJECTED}
+            raised = sum((t.estimated_amount for t in sells if t.security_id in placed), ZERO)
+            if raised < shortfall:
+                refused = "; ".join(o.status_reason for o in orders if o.status == OrderStatus.REJECTED)
+                raise TradingError(
+                    f"The sales that may go ahead raise only {raised:,.2f} {currency} of the "
+                    f"{shortfall:,.2f} {currency} needed: {refused}",
+                    field="amount",
+                    code="cannot_raise",
+                )
+            proposal.refresh_from_db()
+    return proposal
+
+
+def cash_raise_shortfall(*, proposal: RebalanceProposal, amount: Decimal, available: Decimal) -> str | None:
+    """Why a cash raise is over without the cash being there (a reason a user can read), or None
+    while its sales may still bring it: the proposal is awaiting approval, or any of its orders is
+    open, or any of its sales has not settled."""
+    from trading.models import Execution
+
+    if proposal.status in (P.DISCARDED, P.EXPIRED):
+        return f"The sale proposal raising the cash was {proposal.get_status_display().lower()}: nothing was paid out."
+    if proposal.status != P.APPROVED:
+        return None
+    if proposal.orders.filter(status__in=OPEN_STATES).exists():
+        return None
+    if Execution.objects.filter(order__proposal=proposal, settled_at__isnull=True).exists():
+        return None
+    currency = proposal.account.base_currency
+    return (
+        f"The sales left {max(available, ZERO):,.2f} {currency} to pay out, short of {amount:,.2f} {currency}: "
+        "nothing was paid out; the cash stays in the account."
+    )

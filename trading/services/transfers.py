@@ -7,15 +7,17 @@ withdrawals, or a withdrawal and a buy, can never spend the same dollars; if the
 fails or returns it, a reversing entry puts the cash back. Both must pass the funding
 hooks (`settings.TRADING_FUNDING_CHECKS`: KYC, AML, restrictions).
 
-Cash-flow rebalancing: a settled deposit is invested in the underweight holdings, and a
-withdrawal the cash does not cover is raised by selling the overweight ones
-(`withdrawal_request`), both as proposals through `proposal_for_cash_flow` (approved at once
-for an account in automatic mode).
+Cash-flow rebalancing: a settled deposit is invested in the underweight holdings
+(`proposal_for_cash_flow`, approved at once for an account in automatic mode), and a
+withdrawal the cash does not cover (`withdrawal_request`) waits as `awaiting_cash` while a
+sell proposal of the overweight holdings raises it (`proposal_to_raise_cash`); the settlement
+path sends it once that cash has settled (`withdrawals_release`).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -103,30 +105,7 @@ def transfer_create(
                         code="insufficient_cash",
                     )
             save_attributed(transfer, acting_user=acting_user, reason=f"{direction} requested", validate=False)
-            if direction == D.WITHDRAWAL:
-                transfer.entry = ledger.post_entry(
-                    kind=JournalEntry.Kind.WITHDRAWAL,
-                    postings=[
-                        PostingSpec.cash(ledger.client_book(account), -amount, currency),
-                        PostingSpec.cash(
-                            ledger.system_book(LedgerBook.Kind.EXTERNAL_BANK, firm=account.household.firm_id),
-                            amount,
-                            currency,
-                        ),
-                    ],
-                    effective_date=timezone.localdate(transfer.created_at),
-                    memo="Withdrawal to the bank",
-                    acting_user=acting_user,
-                    idempotency_key=f"withdrawal:{transfer.pk}",
-                    reference_type="trading.transfer",
-                    reference_id=transfer.pk,
-                )
-                save_attributed(transfer, acting_user=acting_user, reason="cash debited", validate=False)
-            OutboxMessage.objects.create(kind=OutboxMessage.Kind.BANK_TRANSFER, transfer=transfer)
-            transfer_event(transfer)
-            from trading.services.orders import _kick_relay
-
-            _kick_relay()
+            _send(transfer, account=account, acting_user=acting_user)
             return transfer
     except IntegrityError:
         if idempotency_key:
@@ -134,6 +113,38 @@ def transfer_create(
             if existing is not None:
                 return existing
         raise
+
+
+def _send(
+    transfer: CashTransfer, *, account: InvestmentAccount, acting_user: Any, effective_date: date | None = None
+) -> None:
+    """Debit a withdrawal's cash (under the account's lock, checked by the caller) and queue
+    the bank call in the outbox: the same for a withdrawal made at once and for one that
+    waited for its sales."""
+    if transfer.direction == D.WITHDRAWAL:
+        transfer.entry = ledger.post_entry(
+            kind=JournalEntry.Kind.WITHDRAWAL,
+            postings=[
+                PostingSpec.cash(ledger.client_book(account), -transfer.amount, transfer.currency),
+                PostingSpec.cash(
+                    ledger.system_book(LedgerBook.Kind.EXTERNAL_BANK, firm=account.household.firm_id),
+                    transfer.amount,
+                    transfer.currency,
+                ),
+            ],
+            effective_date=effective_date or timezone.localdate(transfer.created_at),
+            memo="Withdrawal to the bank",
+            acting_user=acting_user,
+            idempotency_key=f"withdrawal:{transfer.pk}",
+            reference_type="trading.transfer",
+            reference_id=transfer.pk,
+        )
+        save_attributed(transfer, acting_user=acting_user, reason="cash debited", validate=False)
+    OutboxMessage.objects.create(kind=OutboxMessage.Kind.BANK_TRANSFER, transfer=transfer)
+    transfer_event(transfer)
+    from trading.services.orders import _kick_relay
+
+    _kick_relay()
 
 
 @transaction.atomic
@@ -216,7 +227,7 @@ def transfer_status_apply(
                         PostingSpec.cash(ledger.client_book(account), transfer.amount, transfer.currency),
                         PostingSpec.cash(bank_book, -transfer.amount, transfer.currency),
                     ],
-                    effective_date=timezone.localdate(transfer.created_at),
+                    effective_date=transfer.entry.effective_date,  # type: ignore[union-attr]
                     memo="Withdrawal failed at the bank: cash returned",
                     acting_user=acting_user,
                     idempotency_key=f"withdrawal-reversal:{transfer.pk}",
@@ -250,29 +261,135 @@ def _invest_deposit(transfer: CashTransfer, *, acting_user: Any) -> None:
 
 
 def withdrawal_request(
-    *, account: InvestmentAccount, amount: Decimal, acting_user: Any, idempotency_key: str | None = None
-) -> tuple[CashTransfer | None, Any]:
-    """A withdrawal as an investor or advisor asks for it: when the account's withdrawable cash
-    covers it, the withdrawal itself (`transfer_create`); when it does not, a cash-flow proposal
-    that sells the most overweight holdings to raise it (approved at once in automatic mode) and
-    no transfer yet — request it again once the sales have settled. Returns (transfer, proposal),
-    one of them None."""
-    from trading.services.proposals import proposal_for_cash_flow
+    *,
+    account: InvestmentAccount,
+    amount: Decimal,
+    acting_user: Any,
+    currency: str | None = None,
+    idempotency_key: str | None = None,
+    approve: bool = False,
+) -> tuple[CashTransfer, Any]:
+    """A withdrawal that may raise its cash. When the account's withdrawable cash covers it, the
+    withdrawal itself (`transfer_create`). When it does not, the difference is raised by a sell
+    proposal of the most overweight holdings (`proposal_to_raise_cash`: tax-aware, whole shares,
+    `RAISE_BUFFER` above the shortfall; approved at once when `approve` — the caller may trade
+    the account — or the account is automatic, else left for the advisor), and the withdrawal
+    waits as `awaiting_cash`, linked to it, its amount held back from buys and other
+    withdrawals; `withdrawals_release` debits and sends it once the sales have settled.
 
-    amount = _validate_amount(amount, account.base_currency, account)
-    if amount <= withdrawable_cash(account) or not account.model_id:
+    Validated as `transfer_create`, plus: no more than the account is worth, and sales that
+    can raise the shortfall — else `TradingError` on `amount` and nothing is written.
+    Guaranteed: one transfer (and so one proposal) per idempotency key. Returns (transfer, the
+    proposal raising its cash or None)."""
+    from trading.services.proposals import proposal_to_raise_cash
+
+    currency = currency or account.base_currency
+    amount = _validate_amount(amount, currency, account)
+    if idempotency_key:
+        existing = CashTransfer.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, existing.proposal
+    if amount <= withdrawable_cash(account):
         transfer = transfer_create(
             account=account,
             direction=D.WITHDRAWAL,
             amount=amount,
-            currency=account.base_currency,
+            currency=currency,
             acting_user=acting_user,
             idempotency_key=idempotency_key,
         )
-        return transfer, None
-    check_funding_allowed(account)
-    proposal = proposal_for_cash_flow(account=account, amount=-amount, acting_user=acting_user, flow_in_cash=False)
-    return None, proposal
+        return transfer, transfer.proposal
+    try:
+        with transaction.atomic():
+            account = lock_account(account)
+            if idempotency_key:
+                existing = CashTransfer.objects.filter(idempotency_key=idempotency_key).first()
+                if existing is not None:
+                    return existing, existing.proposal
+            if account.status == InvestmentAccount.Status.CLOSED:
+                raise TradingError("The account is closed.", field="account")
+            check_funding_allowed(account)
+            transfer = CashTransfer(
+                account=account,
+                direction=D.WITHDRAWAL,
+                amount=amount,
+                currency=currency,
+                idempotency_key=idempotency_key or None,
+                bank_link=account.bank_links.filter(is_active=True).first(),
+                created_by=acting_user,
+            )
+            if amount <= withdrawable_cash(account):  # the cash arrived meanwhile
+                save_attributed(transfer, acting_user=acting_user, reason="withdrawal requested", validate=False)
+                _send(transfer, account=account, acting_user=acting_user)
+                return transfer, None
+            transfer.proposal = proposal_to_raise_cash(
+                account=account, amount=amount, acting_user=acting_user, approve=approve
+            )
+            transfer.status = CashTransfer.Status.AWAITING_CASH
+            save_attributed(
+                transfer, acting_user=acting_user, reason="withdrawal requested: raising cash", validate=False
+            )
+            transfer_event(transfer)
+            return transfer, transfer.proposal
+    except IntegrityError:
+        if idempotency_key:
+            existing = CashTransfer.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return existing, existing.proposal
+        raise
+
+
+def withdrawals_release(
+    *, acting_user: Any = None, account_ids: list[int] | None = None, effective_date: date | None = None
+) -> dict[str, int]:
+    """Send the withdrawals awaiting cash whose sales have brought it (the nightly settlement step
+    runs this after settling the day's trades): under each account's lock, oldest first, a
+    withdrawal the withdrawable cash covers (its own hold counted back) is debited and queued for
+    the bank, as `transfer_create` does at once, its entry dated `effective_date` (today unless
+    given: the settlement step gives the next business day, the day the money leaves, so the
+    night's reconciliation compares what the custodian knows). One whose sales are over without raising enough — the
+    proposal discarded or expired, or every order ended and settled — fails with the reason,
+    nothing debited. Idempotent: a released or failed withdrawal no longer waits."""
+    from accounts.services import system_user
+    from trading.services.proposals import cash_raise_shortfall
+
+    acting_user = acting_user or system_user()
+    waiting = CashTransfer.objects.filter(status=CashTransfer.Status.AWAITING_CASH)
+    if account_ids is not None:
+        waiting = waiting.filter(account_id__in=account_ids)
+    counts = {"withdrawals_sent": 0, "withdrawals_failed": 0}
+    for account_id in sorted(set(waiting.values_list("account_id", flat=True))):
+        with transaction.atomic():
+            account = lock_account(InvestmentAccount(pk=account_id))
+            transfers = list(
+                CashTransfer.objects.select_for_update(of=("self",))
+                .select_related("proposal")
+                .filter(account_id=account_id, status=CashTransfer.Status.AWAITING_CASH)
+                .order_by("created_at", "id")
+            )
+            free = withdrawable_cash(account) + sum((t.amount for t in transfers), ZERO)
+            for transfer in transfers:
+                if transfer.amount <= free:
+                    free -= transfer.amount
+                    transfer.status = CashTransfer.Status.REQUESTED
+                    save_attributed(transfer, acting_user=acting_user, reason="cash raised", validate=False)
+                    _send(
+                        transfer,
+                        account=account,
+                        acting_user=acting_user,
+                        effective_date=effective_date or timezone.localdate(),
+                    )
+                    counts["withdrawals_sent"] += 1
+                    continue
+                reason = cash_raise_shortfall(proposal=transfer.proposal, amount=transfer.amount, available=free)  # type: ignore[arg-type]
+                if reason is None:
+                    break  # its sales are still going: it, and the ones after it, wait
+                transfer.status = CashTransfer.Status.FAILED
+                transfer.failure_reason = reason[:255]
+                save_attributed(transfer, acting_user=acting_user, reason="cash not raised", validate=False)
+                transfer_event(transfer)
+                counts["withdrawals_failed"] += 1
+    return counts
 
 
 def transfers_poll(*, banking: Any = None, acting_user: Any = None, limit: int = 500) -> int:
