@@ -6,7 +6,9 @@ broker, so `make run` needs no server. Tests and production set DATABASE_URL and
 REDIS_URL to PostgreSQL and Redis.
 """
 
+import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django_guid.integrations import CeleryIntegration
@@ -118,7 +120,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded demo runs web, worker and beat on one file: wait for locks, don't fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
-REDIS_URL = env.str("REDIS_URL", default="")
+
+def _per_test_worker(url: str) -> str:
+    """Under pytest-xdist each test worker ("gw0", "gw1", ...) has its own PostgreSQL test database;
+    this gives it its own Redis database too (10 + its number, mod 16), so one worker's queues, locks
+    and cache never meet another's. Unchanged outside xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not worker[2:].isdigit() or not url.startswith("redis://"):
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{(10 + int(worker[2:])) % 16}"))
+
+
+REDIS_URL = _per_test_worker(env.str("REDIS_URL", default=""))
 if REDIS_URL:
     # Django's Redis cache, sharing one redis-py client per pool (kronos/cache.py).
     CACHES = {"default": {"BACKEND": "kronos.cache.RedisCache", "LOCATION": REDIS_URL}}
@@ -141,7 +155,9 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery ------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_URL = _per_test_worker(env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://"))
+if os.environ.get("CELERY_BROKER_URL") not in (None, CELERY_BROKER_URL):
+    os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL  # Celery reads the variable over this setting
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "celery-broker"
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
