@@ -620,6 +620,14 @@ class Simulation:
             )
             self.summary.counts[f"corporate actions: {'reverse splits' if action.is_reverse else 'splits'}"] += 1
 
+    def in_plan_shares(self, symbol: str, quantity: Decimal, *, planned: date, traded: date) -> Decimal:
+        """Shares executed on `traded` in the shares of a plan made on `planned`: a split Kronos
+        applied in between (ex-date after the plan's night, on or before the trade) is undone."""
+        for action in self.market.actions:
+            if action.symbol == symbol and not action.is_dividend and planned < action.ex_date <= traded:
+                quantity = quantity / action.ratio
+        return quantity
+
     def reinvests(self, index: int) -> bool:
         """Whether the index-th account reinvests its dividends (every `reinvest_share`-th)."""
         share = self.config.reinvest_share
@@ -1164,9 +1172,10 @@ class Simulation:
                 self.summary.counts["proposals not fully filled"] += 1
                 continue
             executed: dict[str, tuple[Decimal, Decimal]] = {}
-            for symbol, side, quantity, amount in Execution.objects.filter(order__proposal=proposal).values_list(
-                "order__security__symbol", "order__side", "quantity", "amount"
-            ):
+            for symbol, side, quantity, amount, traded in Execution.objects.filter(
+                order__proposal=proposal
+            ).values_list("order__security__symbol", "order__side", "quantity", "amount", "trade_date"):
+                quantity = self.in_plan_shares(symbol, quantity, planned=proposal.as_of, traded=traded)
                 sign = Decimal(1) if side == "buy" else Decimal(-1)
                 shares, cash = executed.get(symbol, (ZERO, ZERO))
                 executed[symbol] = (shares + sign * quantity, cash - sign * amount)
