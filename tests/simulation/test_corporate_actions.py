@@ -9,7 +9,7 @@ the custodian's.
 
 import random
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 
@@ -70,7 +70,8 @@ def test_prices_are_unadjusted_around_the_events(market):
                 ratio = D(a.split_to) / D(a.split_from)
                 moved = market.close(a.symbol, on) * ratio / market.close(a.symbol, before)
                 assert moved == pytest.approx(adjusted_move, rel=D("0.000001"))
-            assert market.close(a.symbol, on) == market.closes[a.symbol][on]  # no later event in the window
+            if not any(b.symbol == a.symbol and b.ex_date > on for b in market.actions):
+                assert market.close(a.symbol, on) == market.closes[a.symbol][on]  # from its last ex-date on
     finally:
         market.actions = []
 
@@ -113,6 +114,15 @@ def test_a_short_run_with_a_split_a_reverse_split_and_a_dividend_keeps_every_inv
         assert action.entitlements.exists(), f"nobody held {action}"
         if action.cash_in_lieu_price is not None:  # fractions were paid: at the custodian's price
             assert D(told[action.external_id]["cash_in_lieu_price"]) == action.cash_in_lieu_price
+        # Every lot held before the ex-date: quantity x ratio (less a fraction paid in lieu), cost per
+        # share / ratio; the history keeps both.
+        ratio = D(action.ratio_numerator) / D(action.ratio_denominator)
+        changed = list(TaxLot.history.filter(history_change_reason=f"{action.describe()} #{action.pk}"))
+        assert changed, f"no lot of {action} was adjusted"
+        for record in changed:
+            before = record.prev_record
+            assert record.cost_per_share == (before.cost_per_share / ratio).quantize(D("0.000001"), ROUND_HALF_EVEN)
+            assert before.quantity * ratio - 1 < record.quantity <= before.quantity * ratio
     assert applied.get(kind="reverse_split").cash_in_lieu_price is not None
     assert CorporateActionEntitlement.objects.filter(cash_in_lieu__gt=0).exists()
     assert CorporateActionEntitlement.objects.filter(status="paid", amount__gt=0).exists()
