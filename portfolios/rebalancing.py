@@ -654,4 +654,10 @@ def invest_cash_flow(snapshot: AccountSnapshot, drift: DriftReport | None = None
     else:
         return generate_trades(snapshot, drift)
     decision = Decision(snapshot.account_id, True, f"Cash flow: a {kind} of {abs(flow)}.")
-    return planner.plan(drift, decision, cash_after_flow=cash)
+    plan = planner.plan(drift, decision, cash_after_flow=cash)
+    outside = [row.symbol for row in (plan.drift_after.rows if plan.drift_after else ()) if row.breached]
+    if plan.needed and outside:
+        # The plan says why it leaves the account out of band (the drift scan is what rebalances).
+        note = f"Outside the band after the {kind}: {', '.join(outside)} (a cash flow is invested or raised, not rebalanced)."
+        plan = replace(plan, notes=(*plan.notes, note))
+    return plan

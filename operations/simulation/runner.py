@@ -53,6 +53,7 @@ from django.db import connection
 from operations.simulation import independent, invariants
 from operations.simulation.invariants import Violation
 from operations.simulation.market import Market, corporate_actions
+from portfolios.adapters.market_data.sandbox import CorporateActionStore
 
 logger = logging.getLogger(__name__)
 NY = ZoneInfo("America/New_York")
@@ -83,6 +84,10 @@ class Config:
     twr_sample: int = 200  # accounts whose return is checked each day (all of them on the last)
     kill_worker: bool | None = None  # default: with --faults
     verbose: bool = False  # keep the services' log lines
+    # Corporate actions the run must have whatever its length ("dividend", "split", "reverse_split"):
+    # one each, on held symbols, on days spread over the run (market.corporate_actions).
+    force_actions: tuple[str, ...] = ()
+    reinvest_share: int = 3  # every n-th account reinvests its dividends
     out: Callable[[str], None] = print
 
 
@@ -111,6 +116,24 @@ class Summary:
             f"{self.days_per_second:.3f} days/s ({self.seconds:.1f} s)",
             f"also: {extra}",
         ]
+
+
+class AnnouncedActions(CorporateActionStore):
+    """The market-data sandbox's corporate-action store, listing each event from the day it was
+    announced (a feed knows no event before its declaration, as it knows no close after today)."""
+
+    def __init__(self, today: Callable[[], date]) -> None:
+        super().__init__()
+        self.today = today
+        self.announced: dict[str, date] = {}
+
+    def announce(self, kind: str, row: dict[str, Any], *, on: date) -> None:
+        self.announced[str(row["id"])] = on
+        self.add(kind, row)
+
+    def query(self, kind: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        now = self.today()
+        return [r for r in super().query(kind, params) if self.announced.get(str(r["id"]), now) <= now]
 
 
 class Clock:
@@ -190,7 +213,6 @@ class Simulation:
         self.market = Market.load(config.data_dir)
         self.days = self.market.window(config.days, start=config.start, rng=self.rng)
         self.symbols = self.market.symbols_covering(self.days)
-        self.market.actions = corporate_actions(self.market, self.symbols, self.days, self.rng)
         self.summary = Summary()
         self.clock = Clock()
         self.numbers: dict[int, str] = {}  # account id -> custodian account number
@@ -223,9 +245,9 @@ class Simulation:
         self.bank = SandboxBank(seed=self.config.seed)
         bank_url = self.bank.start()
         self._stack.append(self.bank.stop)
-        # The corporate-actions feed (Polygon's dividends and splits) the nightly stage reads; the
-        # simulation's own events go in here once `market.corporate_actions` draws them.
-        self.corporate_actions = market_sandbox.CorporateActionStore()
+        # The corporate-actions feed (Polygon's dividends and splits) the nightly stage reads: the
+        # simulation's own events (`draw_corporate_actions`), each listed from its announcement.
+        self.corporate_actions = AnnouncedActions(lambda: self.today)
         self.market_server = market_sandbox.ThreadingHTTPServer(
             ("127.0.0.1", 0), market_sandbox.make_handler(self._served_series, self.corporate_actions)
         )
@@ -376,6 +398,7 @@ class Simulation:
                     acting_user=self.system,
                 )
             )
+        self.draw_corporate_actions()
         self.schedule = ops.fee_schedule_create(
             firm=self.firm,
             name="Standard tiered",
@@ -468,6 +491,7 @@ class Simulation:
             model=model,
             opened_on=day,
             drift_threshold=Decimal("0.05"),
+            reinvest_dividends=self.reinvests(index),
             rebalance_mode=InvestmentAccount.RebalanceMode.AUTOMATIC
             if automatic
             else InvestmentAccount.RebalanceMode.APPROVAL,
@@ -525,6 +549,110 @@ class Simulation:
             self.pending_transfers[transfer.pk] = (account.pk, "deposit", transfer.amount, day)
             self.summary.counts["new accounts"] += 1
         return account.pk
+
+    # --- corporate actions ---------------------------------------------------------------------------
+
+    def draw_corporate_actions(self) -> None:
+        """The run's dividends and splits (`market.corporate_actions`, from a generator of their own
+        so the world's choices stay what the seed made them), served unadjusted from now on; each
+        registered with the market-data feed (listed from its announcement, as Polygon lists it)
+        and with the custodian, which processes them from its own books (a real one learns them
+        from its own feed). A split's cash in lieu is paid at the ex-date close: the price Kronos
+        takes when the feed gives none (`portfolios.corporate_actions.cash_in_lieu_price`)."""
+        rng = random.Random(f"corporate-actions:{self.config.seed}")  # noqa: S311  # nosec B311 -- seeded simulation
+        held = sorted({t.security.symbol for m in self.models for t in m.targets.select_related("security")})
+        self.market.actions = corporate_actions(
+            self.market, self.symbols, self.days, rng, force=self.config.force_actions, held=held
+        )
+        for action in self.market.actions:
+            if action.is_dividend:
+                self.corporate_actions.announce(
+                    "dividends",
+                    {
+                        "id": action.id,
+                        "ticker": action.symbol,
+                        "cash_amount": action.amount,
+                        "currency": "USD",
+                        "declaration_date": action.declared.isoformat() if action.declared else None,
+                        "ex_dividend_date": action.ex_date.isoformat(),
+                        "record_date": action.record_date.isoformat() if action.record_date else None,
+                        "pay_date": action.pay_date.isoformat(),
+                        "dividend_type": "CD",
+                        "frequency": 4,
+                    },
+                    on=action.declared or action.ex_date,
+                )
+                self._custodian_post(
+                    "/v1/corporate-actions",
+                    {
+                        "id": action.id,
+                        "type": "cash_dividend",
+                        "symbol": action.symbol,
+                        "ex_date": action.ex_date.isoformat(),
+                        "pay_date": action.pay_date.isoformat(),
+                        "cash_amount": str(action.amount),
+                    },
+                )
+                self.summary.counts["corporate actions: dividends"] += 1
+                continue
+            self.corporate_actions.announce(
+                "splits",
+                {
+                    "id": action.id,
+                    "ticker": action.symbol,
+                    "execution_date": action.ex_date.isoformat(),
+                    "split_from": action.split_from,
+                    "split_to": action.split_to,
+                },
+                on=action.declared or action.ex_date,
+            )
+            self._custodian_post(
+                "/v1/corporate-actions",
+                {
+                    "id": action.id,
+                    "type": "split",
+                    "symbol": action.symbol,
+                    "ex_date": action.ex_date.isoformat(),
+                    "split_to": str(action.split_to),
+                    "split_from": str(action.split_from),
+                    "cash_in_lieu_price": str(self.market.close(action.symbol, action.ex_date)),
+                },
+            )
+            self.summary.counts[f"corporate actions: {'reverse splits' if action.is_reverse else 'splits'}"] += 1
+
+    def in_plan_shares(self, symbol: str, quantity: Decimal, *, planned: date, traded: date) -> Decimal:
+        """Shares executed on `traded` in the shares of a plan made on `planned`: a split Kronos
+        applied in between (ex-date after the plan's night, on or before the trade) is undone."""
+        for action in self.market.actions:
+            if action.symbol == symbol and not action.is_dividend and planned < action.ex_date <= traded:
+                quantity = quantity / action.ratio
+        return quantity
+
+    def reinvests(self, index: int) -> bool:
+        """Whether the index-th account reinvests its dividends (every `reinvest_share`-th)."""
+        share = self.config.reinvest_share
+        return share > 0 and index % share == share - 1
+
+    def count_corporate_actions(self) -> None:
+        """What Kronos did with them, for the summary."""
+        from django.db.models import Count, Q
+
+        from portfolios.models import CorporateAction, CorporateActionEntitlement
+
+        done = CorporateAction.objects.aggregate(
+            paid=Count("pk", filter=Q(status=CorporateAction.Status.PAID)),
+            applied=Count("pk", filter=Q(status=CorporateAction.Status.APPLIED)),
+        )
+        entitlements = CorporateActionEntitlement.objects.aggregate(
+            dividends=Count("pk", filter=Q(status=CorporateActionEntitlement.Status.PAID)),
+            reinvested=Count("pk", filter=Q(reinvested_at__isnull=False)),
+            in_lieu=Count("pk", filter=Q(cash_in_lieu__gt=0)),
+        )
+        self.summary.counts["corporate actions: dividends paid"] = done["paid"]
+        self.summary.counts["corporate actions: splits applied"] = done["applied"]
+        self.summary.counts["corporate actions: accounts paid a dividend"] = entitlements["dividends"]
+        self.summary.counts["corporate actions: dividends reinvested"] = entitlements["reinvested"]
+        self.summary.counts["corporate actions: cash in lieu"] = entitlements["in_lieu"]
 
     # --- the day -----------------------------------------------------------------------------------
 
@@ -851,7 +979,7 @@ class Simulation:
         from operations.models import JobChunk, JobRun
         from trading.models import RebalanceProposal
 
-        for stage in ("prices", "valuations"):
+        for stage in ("prices", "corporate_actions", "valuations"):
             jobs.stage_start(stage, day)
         queue = f"simulation-{os.getpid()}"
         celery_app.conf.task_always_eager = False
@@ -1044,9 +1172,10 @@ class Simulation:
                 self.summary.counts["proposals not fully filled"] += 1
                 continue
             executed: dict[str, tuple[Decimal, Decimal]] = {}
-            for symbol, side, quantity, amount in Execution.objects.filter(order__proposal=proposal).values_list(
-                "order__security__symbol", "order__side", "quantity", "amount"
-            ):
+            for symbol, side, quantity, amount, traded in Execution.objects.filter(
+                order__proposal=proposal
+            ).values_list("order__security__symbol", "order__side", "quantity", "amount", "trade_date"):
+                quantity = self.in_plan_shares(symbol, quantity, planned=proposal.as_of, traded=traded)
                 sign = Decimal(1) if side == "buy" else Decimal(-1)
                 shares, cash = executed.get(symbol, (ZERO, ZERO))
                 executed[symbol] = (shares + sign * quantity, cash - sign * amount)
@@ -1106,6 +1235,7 @@ class Simulation:
         for key in ("injected_failures", "duplicates_deduped", "injected_rejections", "partial_orders",
                     "deferred_webhooks", "expired_orders"):  # fmt: skip
             self.summary.counts[f"custodian {key.replace('_', ' ')}"] = getattr(stats, key)
+        self.count_corporate_actions()
         if self.config.csv_path:
             self.write_csv(self.config.csv_path)
 

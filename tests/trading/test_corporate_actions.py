@@ -11,6 +11,7 @@ from portfolios.models import CashBalance, Position
 from tests.trading.factories import account_with, make_security
 from trading.models import Order, OutboxMessage
 from trading.services import order_create
+from trading.services.outbox import split_held_securities
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +123,55 @@ def test_a_reinvesting_automatic_account_invests_its_dividend_in_the_underweight
     # Another run the same day invests nothing twice.
     assert corporate_actions_process(as_of=day, acting_user=system_user()).reinvested == 0
     assert RebalanceProposal.objects.filter(account=account).count() == 1
+
+
+def test_an_order_made_before_a_split_waits_in_the_outbox_until_the_split_is_applied(alice_household, sandbox):
+    """The custodian works orders from the ex-date on in the new shares; an order made in the old
+    ones is not sent from the ex-date's session (or after the close before it) until the night
+    applies the split and adjusts it."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    ny = ZoneInfo("America/New_York")
+    xyz = make_security("XYZ", "40.00")
+    abc = make_security("ABC", "10.00")
+    account = account_with(alice_household, cash="10000.00", positions=[("XYZ", "100", "30.00")])
+    user = system_user()
+    ex = date.today() + timedelta(days=2)  # the outbox's messages are due from now on
+    while ex.weekday() > 1:  # a Tuesday or a Monday: the day before is a weekday too
+        ex += timedelta(days=1)
+    eve, after = ex - timedelta(days=1), ex + timedelta(days=1)
+
+    def at(day, hour):
+        return datetime(day.year, day.month, day.day, hour, 0, tzinfo=ny)
+
+    action = corporate_action_create(
+        security=xyz, kind="split", ex_date=ex, ratio_numerator=2, ratio_denominator=1, acting_user=user
+    )
+    sell = order_create(
+        account=account, security=xyz, side="sell", quantity=D(60), acting_user=user, source=Order.Source.API
+    )
+    buy = order_create(
+        account=account, security=abc, side="buy", quantity=D(10), acting_user=user, source=Order.Source.API
+    )
+
+    # The session before the ex-date: sent (it is worked in the old shares).
+    assert split_held_securities(at(eve, 11)) == set()
+    # After that close (worked at the ex-date's open) and during the ex-date's session: held.
+    assert split_held_securities(at(eve, 17)) == {xyz.pk}
+    result = sandbox.relay(now=at(ex, 10))
+    assert result.sent == 1
+    sell.refresh_from_db()
+    buy.refresh_from_db()
+    assert (sell.status, buy.status) == ("approved", "submitted")
+    assert OutboxMessage.objects.filter(order=sell, status=OutboxMessage.Status.PENDING).exists()
+
+    # The night of the ex-date applies it: 100 -> 200 shares, the order 60 -> 120; then it goes out.
+    corporate_actions_process(as_of=ex, acting_user=user)
+    sell.refresh_from_db()
+    assert sell.quantity == D(120) and action.security_id == xyz.pk
+    assert split_held_securities(at(after, 10)) == set()
+    assert sandbox.relay(now=at(after, 10)).sent == 1
+    sell.refresh_from_db()
+    assert sell.status == "submitted"
+    assert D(sandbox.sandbox.get(sell.client_order_id)[1]["quantity"]) == 120

@@ -114,7 +114,8 @@ def test_the_relay_sends_a_batch_in_fixed_queries(advisor_account, alice, sandbo
     custodian = sandbox.custodian()
     from trading.services import relay_outbox
 
-    with django_assert_max_num_queries(14):  # 14 for 15 orders (one their order.updated events); the same for 100
+    # 15 for 15 orders (one their order.updated events, one the securities held for a split); the same for 100
+    with django_assert_max_num_queries(15):
         result = relay_outbox(custodian=custodian, acting_user=alice.user)
     assert result.sent == 15
     assert set(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True)) == {"submitted"}

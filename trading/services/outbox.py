@@ -9,6 +9,12 @@ which the custodian (or bank) answers with the first result instead of acting tw
 Failures are retried with exponential backoff (capped at 10 minutes); a message is dead,
 and shows on the operations page, only after MAX_ATTEMPTS and GIVE_UP_AFTER (36 hours by
 default, TRADING_OUTBOX_GIVE_UP_HOURS) since it was written.
+
+An order in a security whose split (or reverse split) has reached its ex-date -- or reaches it
+at the next open, when the market is closed -- but is not applied in our books yet waits in the
+outbox (`split_held_securities`): it was made in the old shares and the custodian would work it
+in the new ones. The night of the ex-date applies the split and adjusts the open orders
+(`trading.services.corporate_actions.orders_adjust_for_split`); they go out the next day.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from datetime import time as clock_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -121,8 +129,39 @@ def _send_transfer(message: OutboxMessage, *, banking: Any, acting_user: Any, no
     _mark_sent(message, now=now)
 
 
-def _next_message(now: datetime) -> OutboxMessage | None:
+MARKET_TIME_ZONE = ZoneInfo("America/New_York")
+MARKET_CLOSE = clock_time(16, 0)
+
+
+def split_held_securities(now: datetime) -> set[int]:
+    """Securities whose orders are not sent now (see the module docstring): a split announced
+    and not applied yet with an ex-date on or before the day an order sent now is worked --
+    today during the session, the next open (within four days: a weekend and a holiday) after it."""
+    from portfolios.models import CorporateAction
+
+    local = now.astimezone(MARKET_TIME_ZONE)
+    worked_by = local.date() if local.time() < MARKET_CLOSE else local.date() + timedelta(days=4)
+    return set(
+        CorporateAction.objects.filter(
+            kind__in=[CorporateAction.Kind.SPLIT, CorporateAction.Kind.REVERSE_SPLIT],
+            status=CorporateAction.Status.ANNOUNCED,
+            ex_date__lte=worked_by,
+        ).values_list("security_id", flat=True)
+    )
+
+
+def _held_orders(now: datetime) -> Any:
+    """The ids of the orders not sent now (a subquery), or None when no security is held."""
+    held = split_held_securities(now)
+    if not held:
+        return None
+    return Order.objects.filter(security_id__in=held, status=S.APPROVED).values("pk")
+
+
+def _next_message(now: datetime, held: Any = None) -> OutboxMessage | None:
     due = OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now).order_by("id")
+    if held is not None:
+        due = due.exclude(kind=OutboxMessage.Kind.SUBMIT_ORDER, order_id__in=held)
     # Order messages lock their order too (the webhook and cancel paths lock orders first);
     # skip_locked lets many relays share the queue.
     message = (
@@ -158,16 +197,17 @@ def relay_outbox(
     banking = banking or get_banking()
     acting_user = acting_user or system_user()
     done = 0
+    held = _held_orders(now or timezone.now())  # one query for the call
     while done < limit:
         moment = now or timezone.now()
         with transaction.atomic():
-            batch = _claim_submissions(moment, min(batch_size, limit - done))
+            batch = _claim_submissions(moment, min(batch_size, limit - done), held)
             if batch:
                 _send_submissions(batch, custodian=custodian, acting_user=acting_user, now=moment, result=result)
                 done += len(batch)
                 continue
         with transaction.atomic():
-            message = _next_message(moment)
+            message = _next_message(moment, held)
             if message is None:
                 break
             done += 1
@@ -185,16 +225,19 @@ def relay_outbox(
     return result
 
 
-def _claim_submissions(now: datetime, size: int) -> list[OutboxMessage]:
-    """Due order submissions, locked with their orders (others' claims are skipped)."""
+def _claim_submissions(now: datetime, size: int, held: Any = None) -> list[OutboxMessage]:
+    """Due order submissions, locked with their orders (others' claims are skipped); not those
+    of securities with a split due and not applied yet (`split_held_securities`)."""
+    due = OutboxMessage.objects.filter(
+        status=OutboxMessage.Status.PENDING,
+        next_attempt_at__lte=now,
+        kind=OutboxMessage.Kind.SUBMIT_ORDER,
+        order__isnull=False,
+    )
+    if held is not None:
+        due = due.exclude(order_id__in=held)
     return list(
-        OutboxMessage.objects.filter(
-            status=OutboxMessage.Status.PENDING,
-            next_attempt_at__lte=now,
-            kind=OutboxMessage.Kind.SUBMIT_ORDER,
-            order__isnull=False,
-        )
-        .order_by("id")
+        due.order_by("id")
         # The household (unlocked) names the firm and household of the orders' events.
         .select_related("order__account__household", "order__security")
         .select_for_update(skip_locked=True, of=("self", "order"))[:size]

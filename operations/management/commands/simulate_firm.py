@@ -35,6 +35,12 @@ class Command(BaseCommand):
         parser.add_argument("--csv", type=str, default="", help="write the firm's daily totals here")
         parser.add_argument("--no-kill", action="store_true", help="with --faults, run every night eagerly")
         parser.add_argument("--verbose", action="store_true", help="keep the services' log lines")
+        parser.add_argument(
+            "--force-actions",
+            type=str,
+            default="",
+            help="corporate actions the run must have, comma-separated: dividend, split, reverse_split",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from django.db import connection
@@ -54,6 +60,7 @@ class Command(BaseCommand):
             csv_path=Path(options["csv"]) if options["csv"] else None,
             kill_worker=False if options["no_kill"] else None,
             verbose=options["verbose"],
+            force_actions=tuple(k.strip() for k in (options["force_actions"] or "").split(",") if k.strip()),
             out=lambda line: self.stdout.write(line),
         )
         try:
