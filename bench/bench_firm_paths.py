@@ -25,10 +25,8 @@ def _book(system: Any) -> tuple[Any, list[Any]]:
     from django.utils import timezone
 
     from accounts.services import advisor_create, firm_create, household_create, investor_create, user_create
-    from compliance.demo import answers_for_level
-    from compliance.models import ComplianceSettings, KYCVerification, RiskProfile
-    from compliance.risk import score
-    from kronos.history import save_attributed
+    from compliance.demo import clear_for_trading
+    from compliance.models import ComplianceSettings
     from portfolios import services as ps
     from portfolios.models import Price, Security
 
@@ -54,42 +52,12 @@ def _book(system: Any) -> tuple[Any, list[Any]]:
         acting_user=system,
     )
     accounts = []
-    now = timezone.now()
     for n in range(ACCOUNTS):
         household = household_create(firm=firm, name=f"Bench paths {n}", advisor=advisor, acting_user=system)
         investor = investor_create(
             firm=firm, first_name="Bench", last_name=f"{n:05d}", household=household, acting_user=system
         )
-        save_attributed(
-            KYCVerification(
-                investor=investor,
-                status=KYCVerification.Status.APPROVED,
-                provider="sandbox",
-                provider_reference=f"bench-paths-{n}",
-                started_at=now,
-                completed_at=now,
-                provider_reason="OK",
-            ),
-            acting_user=system,
-            reason="bench",
-            validate=False,
-        )
-        answers = answers_for_level(10)
-        scored = score(answers)
-        save_attributed(
-            RiskProfile(
-                investor=investor,
-                answers=answers,
-                score=scored.score,
-                risk_level=scored.risk_level,
-                version=1,
-                completed_at=now,
-                completed_by=system,
-            ),
-            acting_user=system,
-            reason="bench",
-            validate=False,
-        )
+        clear_for_trading(investor, acting_user=system, reference=f"bench-paths-{n}", reason="bench")
         account = ps.account_create(
             household=household,
             name=f"Bench paths {n}",

@@ -35,6 +35,43 @@ def answers_for_level(level: int) -> dict[str, str]:
     return dict(_answers_for_level(level))
 
 
+def clear_for_trading(investor: Any, *, acting_user: Any, reference: str, reason: str, level: int = 10) -> None:
+    """KYC approved and a completed risk profile at `level`, as a provider's answer and a finished
+    questionnaire would leave them: for the simulated firm and the benchmarks, which open accounts
+    without the onboarding walk."""
+    now = timezone.now()
+    save_attributed(
+        KYCVerification(
+            investor=investor,
+            status=KYCVerification.Status.APPROVED,
+            provider="sandbox",
+            provider_reference=reference,
+            started_at=now,
+            completed_at=now,
+            provider_reason="OK",
+        ),
+        acting_user=acting_user,
+        reason=reason,
+        validate=False,
+    )
+    answers = answers_for_level(level)
+    scored = risk.score(answers)
+    save_attributed(
+        RiskProfile(
+            investor=investor,
+            answers=answers,
+            score=scored.score,
+            risk_level=scored.risk_level,
+            version=1,
+            completed_at=now,
+            completed_by=acting_user,
+        ),
+        acting_user=acting_user,
+        reason=reason,
+        validate=False,
+    )
+
+
 @functools.cache
 def _answers_for_level(level: int) -> dict[str, str]:
     # A search through the questionnaire's combinations: thousands of scorings for the high levels.

@@ -423,13 +423,9 @@ class Simulation:
         """A new household with one investor (KYC-approved, risk profile done) and an account on a
         model, funded by a transfer of shares and cash from another custodian (opening) or by a
         deposit (an account that arrives later)."""
-        from django.utils import timezone
 
         from accounts.services import household_create, investor_create
-        from compliance.demo import answers_for_level
-        from compliance.models import KYCVerification, RiskProfile
-        from compliance.risk import score
-        from kronos.history import save_attributed
+        from compliance.demo import clear_for_trading
         from portfolios.models import InvestmentAccount
         from portfolios.services import account_create, transfer_in
         from trading.services import transfer_create
@@ -446,36 +442,8 @@ class Simulation:
             household=household,
             acting_user=self.system,
         )
-        now = timezone.now()
-        save_attributed(
-            KYCVerification(
-                investor=investor,
-                status=KYCVerification.Status.APPROVED,
-                provider="sandbox",
-                provider_reference=f"sim-{seed}-{index}",
-                started_at=now,
-                completed_at=now,
-                provider_reason="OK",
-            ),
-            acting_user=self.system,
-            reason="simulated onboarding",
-            validate=False,
-        )
-        answers = answers_for_level(10)
-        scored = score(answers)
-        save_attributed(
-            RiskProfile(
-                investor=investor,
-                answers=answers,
-                score=scored.score,
-                risk_level=scored.risk_level,
-                version=1,
-                completed_at=now,
-                completed_by=self.system,
-            ),
-            acting_user=self.system,
-            reason="simulated onboarding",
-            validate=False,
+        clear_for_trading(
+            investor, acting_user=self.system, reference=f"sim-{seed}-{index}", reason="simulated onboarding"
         )
         from operations import services as ops
 
@@ -760,9 +728,9 @@ class Simulation:
         """Transfers the bank settled move the cash at the custodian too (the world's side)."""
         from trading.models import CashTransfer
 
+        self.mirror_fees()
         if not self.pending_transfers:
             return
-        self.mirror_fees()
         rows = CashTransfer.objects.filter(pk__in=list(self.pending_transfers)).values_list(
             "pk", "status", "entry__effective_date"
         )

@@ -86,3 +86,14 @@ def sandbox(client, settings):
     settings.CUSTODIAN_URL = harness.url
     yield harness
     harness.sandbox.stop()
+
+
+@pytest.fixture
+def on_target(alice_household, securities):  # noqa: F811 -- the fixture imported above
+    """An account on a 60/40 VTI/BND model, on target, with $10 of cash (the cash-flow tests')."""
+    from tests.trading.factories import account_with, model_of
+
+    model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
+    return account_with(
+        alice_household, cash="10.00", positions=[("VTI", "30", "150"), ("BND", "57", "60")], model=model
+    )

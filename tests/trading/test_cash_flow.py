@@ -8,19 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from tests.trading.factories import account_with, model_of
 from trading import services
 from trading.models import Order, RebalanceProposal
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def on_target(alice_household, securities):
-    model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
-    return account_with(
-        alice_household, cash="10.00", positions=[("VTI", "30", "150"), ("BND", "57", "60")], model=model
-    )
 
 
 def _deposit(account, alice, amount="1000.00"):

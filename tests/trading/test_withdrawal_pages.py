@@ -9,19 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.services import system_user
-from tests.trading.factories import account_with, model_of
 from trading import services
 from trading.models import CashTransfer, Order, RebalanceProposal
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def on_target(alice_household, securities):
-    model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
-    return account_with(
-        alice_household, cash="10.00", positions=[("VTI", "30", "150"), ("BND", "57", "60")], model=model
-    )
 
 
 def _post(client, account, **data):

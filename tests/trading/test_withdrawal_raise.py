@@ -10,7 +10,7 @@ import pytest
 
 from accounts.services import system_user
 from portfolios.models import CashBalance, JournalEntry
-from tests.trading.factories import account_with, model_of
+from tests.trading.factories import account_with
 from trading import services
 from trading.errors import TradingError
 from trading.models import CashTransfer, Order, OutboxMessage, RebalanceProposal
@@ -18,14 +18,6 @@ from trading.services.common import add_business_days, buying_power, withdrawabl
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-
-
-@pytest.fixture
-def on_target(alice_household, securities):
-    model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
-    return account_with(
-        alice_household, cash="10.00", positions=[("VTI", "30", "150"), ("BND", "57", "60")], model=model
-    )
 
 
 def _cash(account) -> Decimal:
