@@ -12,10 +12,10 @@ is cheap and its results serialisable. `onboard_investor()` builds and runs the 
 from typing import Any
 
 from kailash.nodes.base import Node, NodeParameter, register_node
-from kailash.runtime.local import LocalRuntime
 from kailash.workflow.builder import WorkflowBuilder
 
 from compliance.errors import ComplianceError
+from kronos.workflow_runtime import quiet_runtime
 
 # Kailash runs nodes inside its event loop, where Django's ORM refuses to run; so the nodes
 # touch only the adapters and pure code, the ORM is read before the run and written after
@@ -182,7 +182,7 @@ def onboard_investor(*, investor: Any, acting_user: Any, answers: dict[str, str]
         )
         reserved = applicant.reference
     try:
-        with LocalRuntime(enable_monitoring=False, connection_validation="off") as runtime:
+        with quiet_runtime() as runtime:
             results, _ = runtime.execute(
                 build_onboarding_workflow(),
                 parameters={

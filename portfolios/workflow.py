@@ -23,9 +23,9 @@ from functools import cache
 from typing import Any
 
 from kailash.nodes.base import Node, NodeParameter, register_node
-from kailash.runtime.local import LocalRuntime
 from kailash.workflow.builder import WorkflowBuilder
 
+from kronos.workflow_runtime import quiet_runtime
 from portfolios.rebalancing import (
     AccountSnapshot,
     TradePlan,
@@ -207,21 +207,6 @@ def _workflow() -> Any:
     return build_rebalancing_workflow()
 
 
-_RUNTIME_LOGGER = logging.getLogger("kailash.runtime.base")
-
-
-@contextlib.contextmanager
-def _quiet_runtime() -> Iterator[LocalRuntime]:
-    """A LocalRuntime whose construction does not undo the logging configuration: it sets its
-    logger to INFO, after which every run logs ~10 lines (each node's start and end) through the
-    JSON formatter. The level configured in settings (kailash: WARNING) is put back."""
-    level = _RUNTIME_LOGGER.level
-    runtime = LocalRuntime(enable_monitoring=False, connection_validation="off")
-    _RUNTIME_LOGGER.setLevel(level)
-    with runtime:
-        yield runtime
-
-
 class RebalancingWorkflowError(RuntimeError):
     """The workflow run failed (a node raised); the cause is chained."""
 
@@ -256,7 +241,7 @@ def run_rebalancing_workflow(
     # page's button, a worker) then share nothing.
     # The collector is paused over the whole run, not only inside each node: resumed between
     # nodes, its first young-generation pass would walk everything the node just allocated.
-    with _cyclic_gc_paused(), _quiet_runtime() as runtime:
+    with _cyclic_gc_paused(), quiet_runtime() as runtime:
         try:
             results, _ = runtime.execute(_workflow(), parameters=parameters)
         except Exception as exc:  # the runtime wraps a node's error; keep the cause readable

@@ -136,3 +136,20 @@ def test_a_run_leaves_the_sdk_logging_where_settings_put_it(caplog):
         run_rebalancing_workflow(snapshots=chunk(3))
         assert runtime_logger.level == level
     assert not [r for r in caplog.records if r.name.startswith("kailash.runtime") and r.levelno < logging.WARNING]
+
+
+def test_every_workflow_runs_through_the_quiet_runtime():
+    """A LocalRuntime built anywhere else sets the SDK's logger to INFO for the rest of the process
+    (the onboarding checks once did, and a later rebalancing run in the same test worker logged
+    every node)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    apps = ["accounts", "portfolios", "trading", "compliance", "operations", "onboarding", "kronos"]
+    builders = sorted(
+        str(path.relative_to(root))
+        for app in apps
+        for path in (root / app).rglob("*.py")
+        if "LocalRuntime(" in path.read_text()
+    )
+    assert builders == ["kronos/workflow_runtime.py"]
