@@ -54,6 +54,37 @@ def _validate_amount(amount: Any, currency: str, account: InvestmentAccount) -> 
     return amount
 
 
+def _locked_transfer(
+    account: InvestmentAccount,
+    direction: str,
+    amount: Decimal,
+    currency: str,
+    idempotency_key: str | None,
+    acting_user: Any,
+) -> tuple[InvestmentAccount, CashTransfer, bool]:
+    """Inside the caller's transaction: the account locked, and either the transfer already made
+    under `idempotency_key` (True) or a new unsaved one (False), once the account is open and
+    its funding hooks allow it."""
+    account = lock_account(account)
+    if idempotency_key:
+        existing = CashTransfer.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return account, existing, True
+    if account.status == InvestmentAccount.Status.CLOSED:
+        raise TradingError("The account is closed.", field="account")
+    check_funding_allowed(account)
+    transfer = CashTransfer(
+        account=account,
+        direction=direction,
+        amount=amount,
+        currency=currency,
+        idempotency_key=idempotency_key or None,
+        bank_link=account.bank_links.filter(is_active=True).first(),
+        created_by=acting_user,
+    )
+    return account, transfer, False
+
+
 def transfer_create(
     *,
     account: InvestmentAccount,
@@ -79,23 +110,11 @@ def transfer_create(
             return existing
     try:
         with transaction.atomic():
-            account = lock_account(account)
-            if idempotency_key:
-                existing = CashTransfer.objects.filter(idempotency_key=idempotency_key).first()
-                if existing is not None:
-                    return existing
-            if account.status == InvestmentAccount.Status.CLOSED:
-                raise TradingError("The account is closed.", field="account")
-            check_funding_allowed(account)
-            transfer = CashTransfer(
-                account=account,
-                direction=direction,
-                amount=amount,
-                currency=currency,
-                idempotency_key=idempotency_key or None,
-                bank_link=account.bank_links.filter(is_active=True).first(),
-                created_by=acting_user,
+            account, transfer, made_before = _locked_transfer(
+                account, direction, amount, currency, idempotency_key, acting_user
             )
+            if made_before:
+                return transfer
             if direction == D.WITHDRAWAL:
                 available = withdrawable_cash(account)
                 if amount > available:
@@ -301,23 +320,11 @@ def withdrawal_request(
         return transfer, transfer.proposal
     try:
         with transaction.atomic():
-            account = lock_account(account)
-            if idempotency_key:
-                existing = CashTransfer.objects.filter(idempotency_key=idempotency_key).first()
-                if existing is not None:
-                    return existing, existing.proposal
-            if account.status == InvestmentAccount.Status.CLOSED:
-                raise TradingError("The account is closed.", field="account")
-            check_funding_allowed(account)
-            transfer = CashTransfer(
-                account=account,
-                direction=D.WITHDRAWAL,
-                amount=amount,
-                currency=currency,
-                idempotency_key=idempotency_key or None,
-                bank_link=account.bank_links.filter(is_active=True).first(),
-                created_by=acting_user,
+            account, transfer, made_before = _locked_transfer(
+                account, D.WITHDRAWAL, amount, currency, idempotency_key, acting_user
             )
+            if made_before:
+                return transfer, transfer.proposal
             if amount <= withdrawable_cash(account):  # the cash arrived meanwhile
                 save_attributed(transfer, acting_user=acting_user, reason="withdrawal requested", validate=False)
                 _send(transfer, account=account, acting_user=acting_user)
