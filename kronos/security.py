@@ -5,15 +5,13 @@
   after `STAFF_IDLE_TIMEOUT_SECONDS` without a request: they can move money, so an
   unattended browser must not stay signed in for the whole session lifetime.
 - System checks refuse the built-in development SECRET_KEY outside DEBUG.
-- `OpsConfig` (listed in INSTALLED_APPS) wires the checks and the Prometheus metrics in
-  every process: web, worker and beat.
+- `kronos.apps.KronosConfig` registers these checks in every process: web, worker and beat.
 """
 
 import time
 from collections.abc import Callable
 from typing import Any
 
-from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 from django.http import HttpRequest, HttpResponse
@@ -154,26 +152,3 @@ def _secret_key_error() -> checks.Error:
         hint="Set SECRET_KEY in the environment (from the secrets manager): 50+ random characters.",
         id="kronos.E001",
     )
-
-
-class OpsConfig(AppConfig):
-    """Production plumbing for the project package itself (no models)."""
-
-    name = "kronos"
-    label = "kronos_ops"
-    verbose_name = "Kronos operations plumbing"
-
-    def ready(self) -> None:
-        from django.contrib.auth.signals import user_logged_in
-        from django.db.backends.signals import connection_created
-
-        from kronos import metrics, readcache
-
-        connection_created.connect(readcache.install, dispatch_uid="kronos.readcache.install")
-
-        user_logged_in.connect(stamp_activity_on_login, dispatch_uid="kronos.security.stamp_activity")
-
-        checks.register(check_secret_key, checks.Tags.security)
-        checks.register(check_secret_key_deploy, checks.Tags.security, deploy=True)
-        checks.register(check_metrics_protected, checks.Tags.security, deploy=True)
-        metrics.connect_task_signals()

@@ -53,7 +53,7 @@ INSTALLED_APPS = [
     "django_guid",
     "csp",
     "django_prometheus",
-    "kronos.security.OpsConfig",
+    "kronos.apps.KronosConfig",
     # Kronos, in dependency order: each may import only from those above it.
     "accounts",
     "portfolios",
