@@ -11,3 +11,6 @@ class TradingConfig(AppConfig):
 
         register_split_handler(orders_adjust_for_split)
         register_reinvestment_handler(dividends_reinvest)
+        # The services name their Celery tasks (`kronos.relay.enqueue_after_commit("trading.relay_outbox")`)
+        # and never import them: the tasks are registered here, in every process, web included.
+        import trading.tasks  # noqa: F401

@@ -1,15 +1,14 @@
 """Celery tasks of the trading domain: thin, idempotent wrappers around the services."""
 
-import logging
 from datetime import date
 
 from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.services import system_user
+from portfolios.models import InvestmentAccount
 from trading import services
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(name="trading.relay_outbox", acks_late=True)
@@ -17,14 +16,6 @@ def relay_outbox() -> dict[str, int]:
     """Send due outbox messages (also run every few seconds by beat as the safety net)."""
     result = services.relay_outbox()
     return {"sent": result.sent, "retried": result.retried, "dead": result.dead}
-
-
-def kick_relay() -> None:
-    """Queue a relay now; if the broker is down the periodic relay sends it later."""
-    try:
-        relay_outbox.apply_async(retry=False)
-    except Exception:  # the outbox keeps the message: nothing is lost  # noqa: BLE001
-        logger.warning("could not queue the outbox relay; the periodic relay will send it")
 
 
 @shared_task(name="trading.settlement_run", acks_late=True)
@@ -41,8 +32,6 @@ def transfers_poll() -> int:
 @shared_task(name="trading.nightly_proposals", acks_late=True)
 def nightly_proposals(as_of: str | None = None, chunk_size: int = 500) -> int:
     """Queue one chunk task per `chunk_size` accounts with a model in approval mode."""
-    from portfolios.models import InvestmentAccount
-
     day = as_of or timezone.localdate().isoformat()
     ids = list(
         InvestmentAccount.objects.filter(Q(status=InvestmentAccount.Status.OPEN) & Q(model__isnull=False))
@@ -56,8 +45,6 @@ def nightly_proposals(as_of: str | None = None, chunk_size: int = 500) -> int:
 
 @shared_task(name="trading.proposals_for_chunk", acks_late=True)
 def proposals_for_chunk(account_ids: list[int], as_of: str) -> int:
-    from accounts.services import system_user
-
     created = services.proposal_create_for_accounts(
         account_ids=account_ids, acting_user=system_user(), as_of=date.fromisoformat(as_of), scheduled=True
     )

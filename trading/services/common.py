@@ -13,6 +13,7 @@ from django.db.models import DecimalField, F, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils.module_loading import import_string
 
+from kronos.relay import enqueue_after_commit
 from portfolios.models import CashBalance, InvestmentAccount, Position, Price, Security
 from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES
@@ -161,6 +162,14 @@ def lock_account(account: InvestmentAccount) -> InvestmentAccount:
     )
 
 
+def relay_after_commit() -> None:
+    """Ask a worker to relay the outbox once the transaction commits (once per transaction, through
+    `kronos.relay`); the periodic relay is the safety net. `TRADING_RELAY_ON_COMMIT = False` (tests,
+    the simulator) leaves it to the periodic relay."""
+    if getattr(settings, "TRADING_RELAY_ON_COMMIT", True):
+        enqueue_after_commit("trading.relay_outbox", once=True)
+
+
 # --- cross-app hooks (settings hold import strings; trading never imports compliance) -------
 
 
@@ -212,7 +221,7 @@ def run_pretrade_checks(intent: OrderIntent) -> list[CheckOutcome]:
     return results
 
 
-def check_funding_allowed(account: InvestmentAccount) -> None:
+def run_funding_checks(account: InvestmentAccount) -> None:
     """Raise TradingError unless every `TRADING_FUNDING_CHECKS` hook lets the account move money.
 
     A hook returns (ok, reason), a bool, or a list of check results (a failed one refuses)."""

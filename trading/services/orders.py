@@ -11,12 +11,13 @@ import uuid
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from kronos.db import create_or_winner
 from kronos.history import save_attributed
 from portfolios.models import CashBalance, InvestmentAccount, Price, Security
 from trading.errors import TradingError
@@ -30,6 +31,7 @@ from trading.services.common import (
     cents,
     cents_up,
     held_for_withdrawals_of,
+    relay_after_commit,
     run_pretrade_checks,
     sellable_quantity,
 )
@@ -147,31 +149,30 @@ def order_create(
     _validate(side=side, order_type=order_type, quantity=quantity, amount=amount, limit_price=limit_price)
     if source not in Order.Source.values:
         raise TradingError("Unknown order source.", field="source")
-    security = _resolve_security(security)
+    resolved = _resolve_security(security)
+
     # A retry with a known key is answered under the account lock (one read either way).
-    try:
-        with transaction.atomic():
-            return _order_create(
-                account=account,
-                security=security,
-                side=side,
-                acting_user=acting_user,
-                source=source,
-                order_type=order_type,
-                quantity=quantity,
-                amount=amount,
-                limit_price=limit_price,
-                idempotency_key=idempotency_key or None,
-                proposal=proposal,
-                extra_buying_power=extra_buying_power,
-                check_context=check_context,
-            )
-    except IntegrityError:
-        if idempotency_key:
-            existing = Order.objects.filter(idempotency_key=idempotency_key).first()
-            if existing is not None:
-                return existing
-        raise
+    def create() -> Order:
+        return _order_create(
+            account=account,
+            security=resolved,
+            side=side,
+            acting_user=acting_user,
+            source=source,
+            order_type=order_type,
+            quantity=quantity,
+            amount=amount,
+            limit_price=limit_price,
+            idempotency_key=idempotency_key or None,
+            proposal=proposal,
+            extra_buying_power=extra_buying_power,
+            check_context=check_context,
+        )
+
+    def winner() -> Order | None:
+        return Order.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
+
+    return create_or_winner(create, winner)
 
 
 def _order_create(
@@ -353,23 +354,13 @@ def _lock_for_order(
 
 def _queue_submission(order: Order) -> None:
     OutboxMessage.objects.create(kind=OutboxMessage.Kind.SUBMIT_ORDER, order=order)
-    _kick_relay()
+    relay_after_commit()
 
 
 def _approve(order: Order, *, acting_user: Any, reason: str) -> Order:
     order_transition(order, S.APPROVED, acting_user=acting_user, reason=reason)
     _queue_submission(order)
     return order
-
-
-def _kick_relay() -> None:
-    """Ask a worker to relay right after the commit; the periodic relay is the safety net."""
-    from django.conf import settings
-
-    if getattr(settings, "TRADING_RELAY_ON_COMMIT", True):
-        from trading.tasks import kick_relay
-
-        transaction.on_commit(kick_relay)
 
 
 @transaction.atomic
@@ -410,7 +401,7 @@ def order_cancel(*, order: Order, acting_user: Any, reason: str = "") -> Order:
         pending = order.outbox.filter(kind=OutboxMessage.Kind.CANCEL_ORDER, status=OutboxMessage.Status.PENDING)
         if not pending.exists():
             OutboxMessage.objects.create(kind=OutboxMessage.Kind.CANCEL_ORDER, order=order)
-            _kick_relay()
+            relay_after_commit()
         order.status_reason = reason or "cancel requested"
         return save_attributed(order, acting_user=acting_user, reason="cancel requested", validate=False)
     # Not at the custodian yet: the queued submission must not go out.

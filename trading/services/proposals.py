@@ -10,12 +10,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import DecimalField, F, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from kronos.db import create_or_winner
 from kronos.history import save_attributed
 from portfolios import bulk, rebalancing
 from portfolios.models import Security
@@ -231,8 +232,9 @@ def proposal_create_for_accounts(
     if not ids:
         return existing
     snapshots, plans, reserved = _run_workflow(ids, as_of)
-    try:
-        created = proposals_store(
+
+    def store() -> list[RebalanceProposal]:
+        return existing + proposals_store(
             account_ids=ids,
             snapshots=snapshots,
             plans=plans,
@@ -241,12 +243,12 @@ def proposal_create_for_accounts(
             as_of=as_of,
             run_keys=keys,
         )
-    except IntegrityError:
-        if not scheduled:
-            raise
+
+    def stored_first() -> list[RebalanceProposal] | None:
         # Another run of the job stored the same account-days first.
-        return list(RebalanceProposal.objects.filter(run_key__in=keys.values()))
-    return existing + created
+        return list(RebalanceProposal.objects.filter(run_key__in=keys.values())) if scheduled else None
+
+    return create_or_winner(store, stored_first)
 
 
 def proposals_store(

@@ -21,9 +21,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from kronos.db import create_or_winner
 from kronos.errors import DomainError
 from kronos.history import save_attributed
 from portfolios import ledger
@@ -32,7 +33,7 @@ from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook
 from trading.adapters.banking import TRANSFER_FAILED_STATES, get_banking
 from trading.errors import TradingError
 from trading.models import BankLink, CashTransfer, OutboxMessage
-from trading.services.common import ZERO, cents, check_funding_allowed, lock_account, withdrawable_cash
+from trading.services.common import ZERO, cents, lock_account, relay_after_commit, run_funding_checks, withdrawable_cash
 from trading.services.events import transfer_event
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def _locked_transfer(
             return account, existing, True
     if account.status == InvestmentAccount.Status.CLOSED:
         raise TradingError("The account is closed.", field="account")
-    check_funding_allowed(account)
+    run_funding_checks(account)
     transfer = CashTransfer(
         account=account,
         direction=direction,
@@ -108,30 +109,31 @@ def transfer_create(
         existing = CashTransfer.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
-    try:
-        with transaction.atomic():
-            account, transfer, made_before = _locked_transfer(
-                account, direction, amount, currency, idempotency_key, acting_user
-            )
-            if made_before:
-                return transfer
-            if direction == D.WITHDRAWAL:
-                available = withdrawable_cash(account)
-                if amount > available:
-                    raise TradingError(
-                        f"Not enough cash to withdraw {amount:,.2f} {currency}: {max(available, ZERO):,.2f} is available.",
-                        field="amount",
-                        code="insufficient_cash",
-                    )
-            save_attributed(transfer, acting_user=acting_user, reason=f"{direction} requested", validate=False)
-            _send(transfer, account=account, acting_user=acting_user)
+
+    def create() -> CashTransfer:
+        locked, transfer, made_before = _locked_transfer(
+            account, direction, amount, currency, idempotency_key, acting_user
+        )
+        if made_before:
             return transfer
-    except IntegrityError:
-        if idempotency_key:
-            existing = CashTransfer.objects.filter(idempotency_key=idempotency_key).first()
-            if existing is not None:
-                return existing
-        raise
+        if direction == D.WITHDRAWAL:
+            available = withdrawable_cash(locked)
+            if amount > available:
+                raise TradingError(
+                    f"Not enough cash to withdraw {amount:,.2f} {currency}: {max(available, ZERO):,.2f} is available.",
+                    field="amount",
+                    code="insufficient_cash",
+                )
+        save_attributed(transfer, acting_user=acting_user, reason=f"{direction} requested", validate=False)
+        _send(transfer, account=locked, acting_user=acting_user)
+        return transfer
+
+    return create_or_winner(create, lambda: _made_under(idempotency_key))
+
+
+def _made_under(idempotency_key: str | None) -> CashTransfer | None:
+    """The transfer a concurrent request made first under `idempotency_key`, if any."""
+    return CashTransfer.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
 
 
 def _send(
@@ -161,9 +163,7 @@ def _send(
         save_attributed(transfer, acting_user=acting_user, reason="cash debited", validate=False)
     OutboxMessage.objects.create(kind=OutboxMessage.Kind.BANK_TRANSFER, transfer=transfer)
     transfer_event(transfer)
-    from trading.services.orders import _kick_relay
-
-    _kick_relay()
+    relay_after_commit()
 
 
 @transaction.atomic
@@ -318,32 +318,30 @@ def withdrawal_request(
             idempotency_key=idempotency_key,
         )
         return transfer, transfer.proposal
-    try:
-        with transaction.atomic():
-            account, transfer, made_before = _locked_transfer(
-                account, D.WITHDRAWAL, amount, currency, idempotency_key, acting_user
-            )
-            if made_before:
-                return transfer, transfer.proposal
-            if amount <= withdrawable_cash(account):  # the cash arrived meanwhile
-                save_attributed(transfer, acting_user=acting_user, reason="withdrawal requested", validate=False)
-                _send(transfer, account=account, acting_user=acting_user)
-                return transfer, None
-            transfer.proposal = proposal_to_raise_cash(
-                account=account, amount=amount, acting_user=acting_user, approve=approve
-            )
-            transfer.status = CashTransfer.Status.AWAITING_CASH
-            save_attributed(
-                transfer, acting_user=acting_user, reason="withdrawal requested: raising cash", validate=False
-            )
-            transfer_event(transfer)
+
+    def create() -> tuple[CashTransfer, Any]:
+        locked, transfer, made_before = _locked_transfer(
+            account, D.WITHDRAWAL, amount, currency, idempotency_key, acting_user
+        )
+        if made_before:
             return transfer, transfer.proposal
-    except IntegrityError:
-        if idempotency_key:
-            existing = CashTransfer.objects.filter(idempotency_key=idempotency_key).first()
-            if existing is not None:
-                return existing, existing.proposal
-        raise
+        if amount <= withdrawable_cash(locked):  # the cash arrived meanwhile
+            save_attributed(transfer, acting_user=acting_user, reason="withdrawal requested", validate=False)
+            _send(transfer, account=locked, acting_user=acting_user)
+            return transfer, None
+        transfer.proposal = proposal_to_raise_cash(
+            account=locked, amount=amount, acting_user=acting_user, approve=approve
+        )
+        transfer.status = CashTransfer.Status.AWAITING_CASH
+        save_attributed(transfer, acting_user=acting_user, reason="withdrawal requested: raising cash", validate=False)
+        transfer_event(transfer)
+        return transfer, transfer.proposal
+
+    def winner() -> tuple[CashTransfer, Any] | None:
+        existing = _made_under(idempotency_key)
+        return (existing, existing.proposal) if existing is not None else None
+
+    return create_or_winner(create, winner)
 
 
 def withdrawals_release(
