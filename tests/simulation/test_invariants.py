@@ -274,6 +274,6 @@ def test_independent_fee_agrees_with_kronos_billing_on_the_same_values():
 
 
 def test_the_band_check_reads_the_inputs_columns_the_proposal_writer_writes():
-    from trading.services.proposals import HOLDING_COLUMNS
+    from trading.services.proposal_documents import HOLDING_COLUMNS
 
     assert INPUTS["holding_columns"] == HOLDING_COLUMNS

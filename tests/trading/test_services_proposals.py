@@ -160,7 +160,7 @@ def _stored(account_ids):
 def test_the_copy_path_stores_what_the_orm_path_stores(alice_household, alice, securities, monkeypatch):
     """On PostgreSQL the proposals, trades and history rows go in by COPY and INSERT ... SELECT;
     twin accounts written through the ORM (bulk_create_with_history) end up with the same rows."""
-    from trading.services import proposals
+    from trading.services import proposal_store
 
     model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
     system = system_user()
@@ -179,7 +179,7 @@ def test_the_copy_path_stores_what_the_orm_path_stores(alice_household, alice, s
     orm, copy = [a.pk for a in twins()], [a.pk for a in twins()]
     today = date.today()
     for ids, use_copy in ((orm, False), (copy, True)):
-        monkeypatch.setattr(proposals.bulk, "enabled", lambda use_copy=use_copy: use_copy)
+        monkeypatch.setattr(proposal_store.bulk, "enabled", lambda use_copy=use_copy: use_copy)
         for day in (today - timedelta(days=1), today):  # the second expires the first's open ones
             proposal_create_for_accounts(account_ids=ids, acting_user=system, as_of=day, scheduled=True)
         proposal_create_for_accounts(account_ids=ids, acting_user=alice.user, as_of=today)
@@ -194,7 +194,7 @@ def test_the_json_text_writer_writes_the_documents_the_dict_builders_make():
     import json
 
     from portfolios import rebalancing
-    from trading.services.proposals import _drift_rows, _inputs, _JsonText
+    from trading.services.proposal_documents import _drift_rows, _inputs, _JsonText
 
     odd = [
         Decimal("0E-27"),

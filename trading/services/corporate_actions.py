@@ -31,17 +31,20 @@ from django.db import transaction
 from kronos.errors import DomainError
 from kronos.history import save_attributed
 from portfolios.models import ZERO, CorporateAction, CorporateActionEntitlement, InvestmentAccount
+from portfolios.selectors import engine_snapshots
+from portfolios.workflow import run_rebalancing_workflow
 from trading.adapters.custodian.interface import split_adjusted_leaves, split_adjusted_limit_price
 from trading.lifecycle import OPEN_STATES
-from trading.models import Order
+from trading.models import Order, RebalanceProposal
+from trading.services.orders import order_cancel
+from trading.services.proposal_store import proposals_store
+from trading.services.proposals import proposal_approve, reserved_for_open_buys
 
 PRICE_QUANTUM = Decimal("0.000001")
 
 
 def orders_adjust_for_split(*, action: CorporateAction, acting_user: Any) -> int:
     """Adjust every open order in the split security; returns how many were changed or cancelled."""
-    from trading.services.orders import order_cancel
-
     num, den = action.ratio_numerator, action.ratio_denominator
     if action.is_dividend or not num or not den:
         return 0
@@ -72,11 +75,6 @@ def dividends_reinvest(
     """Invest the paid dividends of reinvesting accounts (see the module docstring); returns the
     entitlements handled (all of them: an amount too small for a whole share is recorded on a
     proposal that needs nothing, and is not offered again)."""
-    from portfolios.selectors import engine_snapshots
-    from portfolios.workflow import run_rebalancing_workflow
-    from trading.models import RebalanceProposal
-    from trading.services.proposals import proposal_approve, proposals_store, reserved_for_open_buys
-
     amounts: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for e in entitlements:
         amounts[e.account_id] += e.amount

@@ -29,16 +29,19 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from accounts.services import system_user
+from portfolios.models import CorporateAction
 from trading.adapters.banking import BankingError, get_banking
 from trading.adapters.custodian import CustodianError, CustodianRejected, OrderRequest, get_custodian
 from trading.lifecycle import END_STATES, OrderStatus, check_transition
 from trading.models import Order, OutboxMessage
 from trading.services.events import order_events_bulk
-from trading.services.orders import order_transition
+from trading.services.order_status import order_transition
+from trading.services.transfers import transfer_bank_submit
 
 logger = logging.getLogger(__name__)
 S = OrderStatus
@@ -122,8 +125,6 @@ def _send_cancel(message: OutboxMessage, *, custodian: Any, acting_user: Any, no
 
 
 def _send_transfer(message: OutboxMessage, *, banking: Any, acting_user: Any, now: datetime) -> None:
-    from trading.services.transfers import transfer_bank_submit
-
     assert message.transfer is not None
     transfer_bank_submit(transfer=message.transfer, banking=banking, acting_user=acting_user)
     _mark_sent(message, now=now)
@@ -137,8 +138,6 @@ def split_held_securities(now: datetime) -> set[int]:
     """Securities whose orders are not sent now (see the module docstring): a split announced
     and not applied yet with an ex-date on or before the day an order sent now is worked --
     today during the session, the next open (within four days: a weekend and a holiday) after it."""
-    from portfolios.models import CorporateAction
-
     local = now.astimezone(MARKET_TIME_ZONE)
     worked_by = local.date() if local.time() < MARKET_CLOSE else local.date() + timedelta(days=4)
     return set(
@@ -328,8 +327,6 @@ def _retry_later(message: OutboxMessage, *, error: str, now: datetime, acting_us
 
 def outbox_backlog() -> dict[str, int]:
     """Pending messages by kind, and dead ones (for the operations page and metrics)."""
-    from django.db.models import Count
-
     rows = (
         OutboxMessage.objects.filter(status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.DEAD])
         .values("status", "kind")

@@ -11,7 +11,8 @@ Cash-flow rebalancing: a settled deposit is invested in the underweight holdings
 (`proposal_for_cash_flow`, approved at once for an account in automatic mode), and a
 withdrawal the cash does not cover (`withdrawal_request`) waits as `awaiting_cash` while a
 sell proposal of the overweight holdings raises it (`proposal_to_raise_cash`); the settlement
-path sends it once that cash has settled (`withdrawals_release`).
+path sends it once that cash has settled (`withdrawals_release`); both in
+`trading.services.withdrawals`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import system_user
 from kronos.db import create_or_winner
 from kronos.errors import DomainError
 from kronos.history import save_attributed
@@ -33,6 +35,7 @@ from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook
 from trading.adapters.banking import TRANSFER_FAILED_STATES, get_banking
 from trading.errors import TradingError
 from trading.models import BankLink, CashTransfer, OutboxMessage
+from trading.services.cash_flow import proposal_for_cash_flow
 from trading.services.common import ZERO, cents, lock_account, relay_after_commit, run_funding_checks, withdrawable_cash
 from trading.services.events import transfer_event
 
@@ -41,7 +44,7 @@ MAX_TRANSFER = Decimal("100000000")
 D = CashTransfer.Direction
 
 
-def _validate_amount(amount: Any, currency: str, account: InvestmentAccount) -> Decimal:
+def validate_amount(amount: Any, currency: str, account: InvestmentAccount) -> Decimal:
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise TradingError("The amount must be a number.", field="amount")
     if amount <= 0:
@@ -55,7 +58,7 @@ def _validate_amount(amount: Any, currency: str, account: InvestmentAccount) -> 
     return amount
 
 
-def _locked_transfer(
+def locked_transfer(
     account: InvestmentAccount,
     direction: str,
     amount: Decimal,
@@ -104,14 +107,14 @@ def transfer_create(
     transaction; the bank call is queued in the outbox."""
     if direction not in D.values:
         raise TradingError("Direction must be deposit or withdrawal.", field="direction")
-    amount = _validate_amount(amount, currency, account)
+    amount = validate_amount(amount, currency, account)
     if idempotency_key:
         existing = CashTransfer.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
 
     def create() -> CashTransfer:
-        locked, transfer, made_before = _locked_transfer(
+        locked, transfer, made_before = locked_transfer(
             account, direction, amount, currency, idempotency_key, acting_user
         )
         if made_before:
@@ -125,18 +128,18 @@ def transfer_create(
                     code="insufficient_cash",
                 )
         save_attributed(transfer, acting_user=acting_user, reason=f"{direction} requested", validate=False)
-        _send(transfer, account=locked, acting_user=acting_user)
+        send_transfer(transfer, account=locked, acting_user=acting_user)
         return transfer
 
-    return create_or_winner(create, lambda: _made_under(idempotency_key))
+    return create_or_winner(create, lambda: made_under(idempotency_key))
 
 
-def _made_under(idempotency_key: str | None) -> CashTransfer | None:
+def made_under(idempotency_key: str | None) -> CashTransfer | None:
     """The transfer a concurrent request made first under `idempotency_key`, if any."""
     return CashTransfer.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
 
 
-def _send(
+def send_transfer(
     transfer: CashTransfer, *, account: InvestmentAccount, acting_user: Any, effective_date: date | None = None
 ) -> None:
     """Debit a withdrawal's cash (under the account's lock, checked by the caller) and queue
@@ -268,8 +271,6 @@ def _invest_deposit(transfer: CashTransfer, *, acting_user: Any) -> None:
     """A settled deposit is invested in the account's underweight holdings: a cash-flow proposal
     (approved at once in automatic mode). Planning is not the deposit's business: a plan that
     cannot be made is logged and the deposit still settles (the nightly scan sees the cash)."""
-    from trading.services.proposals import proposal_for_cash_flow
-
     try:
         with transaction.atomic():
             proposal_for_cash_flow(
@@ -279,128 +280,8 @@ def _invest_deposit(transfer: CashTransfer, *, acting_user: Any) -> None:
         logger.warning("deposit %s not invested", transfer.pk, exc_info=True)
 
 
-def withdrawal_request(
-    *,
-    account: InvestmentAccount,
-    amount: Decimal,
-    acting_user: Any,
-    currency: str | None = None,
-    idempotency_key: str | None = None,
-    approve: bool = False,
-) -> tuple[CashTransfer, Any]:
-    """A withdrawal that may raise its cash. When the account's withdrawable cash covers it, the
-    withdrawal itself (`transfer_create`). When it does not, the difference is raised by a sell
-    proposal of the most overweight holdings (`proposal_to_raise_cash`: tax-aware, whole shares,
-    `RAISE_BUFFER` above the shortfall; approved at once when `approve` — the caller may trade
-    the account — or the account is automatic, else left for the advisor), and the withdrawal
-    waits as `awaiting_cash`, linked to it, its amount held back from buys and other
-    withdrawals; `withdrawals_release` debits and sends it once the sales have settled.
-
-    Validated as `transfer_create`, plus: no more than the account is worth, and sales that
-    can raise the shortfall — else `TradingError` on `amount` and nothing is written.
-    Guaranteed: one transfer (and so one proposal) per idempotency key. Returns (transfer, the
-    proposal raising its cash or None)."""
-    from trading.services.proposals import proposal_to_raise_cash
-
-    currency = currency or account.base_currency
-    amount = _validate_amount(amount, currency, account)
-    if idempotency_key:
-        existing = CashTransfer.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return existing, existing.proposal
-    if amount <= withdrawable_cash(account):
-        transfer = transfer_create(
-            account=account,
-            direction=D.WITHDRAWAL,
-            amount=amount,
-            currency=currency,
-            acting_user=acting_user,
-            idempotency_key=idempotency_key,
-        )
-        return transfer, transfer.proposal
-
-    def create() -> tuple[CashTransfer, Any]:
-        locked, transfer, made_before = _locked_transfer(
-            account, D.WITHDRAWAL, amount, currency, idempotency_key, acting_user
-        )
-        if made_before:
-            return transfer, transfer.proposal
-        if amount <= withdrawable_cash(locked):  # the cash arrived meanwhile
-            save_attributed(transfer, acting_user=acting_user, reason="withdrawal requested", validate=False)
-            _send(transfer, account=locked, acting_user=acting_user)
-            return transfer, None
-        transfer.proposal = proposal_to_raise_cash(
-            account=locked, amount=amount, acting_user=acting_user, approve=approve
-        )
-        transfer.status = CashTransfer.Status.AWAITING_CASH
-        save_attributed(transfer, acting_user=acting_user, reason="withdrawal requested: raising cash", validate=False)
-        transfer_event(transfer)
-        return transfer, transfer.proposal
-
-    def winner() -> tuple[CashTransfer, Any] | None:
-        existing = _made_under(idempotency_key)
-        return (existing, existing.proposal) if existing is not None else None
-
-    return create_or_winner(create, winner)
-
-
-def withdrawals_release(
-    *, acting_user: Any = None, account_ids: list[int] | None = None, effective_date: date | None = None
-) -> dict[str, int]:
-    """Send the withdrawals awaiting cash whose sales have brought it (the nightly settlement step
-    runs this after settling the day's trades): under each account's lock, oldest first, a
-    withdrawal the withdrawable cash covers (its own hold counted back) is debited and queued for
-    the bank, as `transfer_create` does at once, its entry dated `effective_date` (today unless
-    given: the settlement step gives the next business day, the day the money leaves, so the
-    night's reconciliation compares what the custodian knows). One whose sales are over without raising enough — the
-    proposal discarded or expired, or every order ended and settled — fails with the reason,
-    nothing debited. Idempotent: a released or failed withdrawal no longer waits."""
-    from accounts.services import system_user
-    from trading.services.proposals import cash_raise_shortfall
-
-    acting_user = acting_user or system_user()
-    waiting = CashTransfer.objects.filter(status=CashTransfer.Status.AWAITING_CASH)
-    if account_ids is not None:
-        waiting = waiting.filter(account_id__in=account_ids)
-    counts = {"withdrawals_sent": 0, "withdrawals_failed": 0}
-    for account_id in sorted(set(waiting.values_list("account_id", flat=True))):
-        with transaction.atomic():
-            account = lock_account(InvestmentAccount(pk=account_id))
-            transfers = list(
-                CashTransfer.objects.select_for_update(of=("self",))
-                .select_related("proposal")
-                .filter(account_id=account_id, status=CashTransfer.Status.AWAITING_CASH)
-                .order_by("created_at", "id")
-            )
-            free = withdrawable_cash(account) + sum((t.amount for t in transfers), ZERO)
-            for transfer in transfers:
-                if transfer.amount <= free:
-                    free -= transfer.amount
-                    transfer.status = CashTransfer.Status.REQUESTED
-                    save_attributed(transfer, acting_user=acting_user, reason="cash raised", validate=False)
-                    _send(
-                        transfer,
-                        account=account,
-                        acting_user=acting_user,
-                        effective_date=effective_date or timezone.localdate(),
-                    )
-                    counts["withdrawals_sent"] += 1
-                    continue
-                reason = cash_raise_shortfall(proposal=transfer.proposal, amount=transfer.amount, available=free)  # type: ignore[arg-type]
-                if reason is None:
-                    break  # its sales are still going: it, and the ones after it, wait
-                transfer.status = CashTransfer.Status.FAILED
-                transfer.failure_reason = reason[:255]
-                save_attributed(transfer, acting_user=acting_user, reason="cash not raised", validate=False)
-                transfer_event(transfer)
-                counts["withdrawals_failed"] += 1
-    return counts
-
-
 def transfers_poll(*, banking: Any = None, acting_user: Any = None, limit: int = 500) -> int:
     """Ask the bank about transfers still pending there and apply the answers (a job)."""
-    from accounts.services import system_user
-
     banking = banking or get_banking()
     acting_user = acting_user or system_user()
     changed = 0

@@ -1,0 +1,336 @@
+"""Storing a chunk's rebalance plans as proposals, in bulk: superseded proposals expired,
+proposals, trades and their history rows written in one transaction (on PostgreSQL by COPY)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from portfolios import bulk
+from portfolios.models import Security
+from trading.errors import TradingError
+from trading.models import ProposalTrade, RebalanceProposal
+from trading.services.common import (
+    ZERO,
+    cents,
+)
+from trading.services.events import proposal_events_bulk
+from trading.services.proposal_documents import INPUTS_VERSION, _drift_rows, _inputs, _JsonText, _s
+
+P = RebalanceProposal.Status
+
+
+WRITE_BATCH = 2000
+
+
+def proposals_store(
+    *,
+    account_ids: Sequence[int],
+    snapshots: dict[int, Any],
+    plans: dict[int, Any],
+    reserved: dict[int, Decimal],
+    acting_user: Any,
+    as_of: date,
+    run_keys: dict[int, str],
+) -> list[RebalanceProposal]:
+    """The write half of `proposal_create_for_accounts`: store the plans of one chunk —
+    superseded proposals expired, proposals, trades and all their history rows written in
+    bulk (on PostgreSQL by COPY, see `_write_pg`) — in one transaction. Scheduled runs
+    (`run_keys` given) store a slim record for an account that needs nothing."""
+    ids = account_ids
+    keys = run_keys
+    scheduled = bool(run_keys)
+    symbols = {t.symbol for plan in plans.values() for t in plan.trades}
+    securities = dict(Security.objects.filter(symbol__in=symbols).values_list("symbol", "id"))
+    now = timezone.now()
+    stored: list[tuple[int, Any, Any, bool]] = []  # (account id, plan, snapshot, needed)
+    for account_id in ids:
+        plan = plans.get(account_id)
+        snapshot = snapshots.get(account_id)
+        if plan is None or snapshot is None or not any(h.target_weight for h in snapshot.holdings):
+            continue
+        stored.append((account_id, plan, snapshot, bool(plan.needed and plan.trades)))
+    if bulk.enabled():
+        with transaction.atomic():
+            _expire_open_pg([a for a, *_ in stored], acting_user=acting_user, now=now)
+            return _write_pg(
+                stored,
+                reserved=reserved,
+                run_keys=keys,
+                securities=securities,
+                acting_user=acting_user,
+                as_of=as_of,
+                now=now,
+            )
+    proposals = [
+        RebalanceProposal(
+            account_id=account_id,
+            needed=needed,
+            as_of=as_of,
+            run_key=keys.get(account_id),
+            inputs=(
+                {"v": INPUTS_VERSION, "threshold": _s(snapshot.threshold), "band_mode": str(snapshot.band_mode)}
+                if scheduled and not needed
+                else _inputs(snapshot, reserved.get(account_id, ZERO))
+            ),
+            drift_before=[] if scheduled and not needed else _drift_rows(plan.drift_before),
+            drift_after=[] if scheduled and not needed else _drift_rows(plan.drift_after),
+            max_drift_before=plan.drift_before.max_drift,
+            max_drift_after=plan.drift_after.max_drift if plan.drift_after is not None else None,
+            estimated_cost=cents(plan.estimated_cost),
+            realised_gain=cents(plan.realised_gain),
+            notes=list(plan.notes),
+            created_by=acting_user,
+            created_at=now,
+        )
+        for account_id, plan, snapshot, needed in stored
+    ]
+    with transaction.atomic():
+        _expire_open([p.account_id for p in proposals], acting_user=acting_user)
+        created = bulk_create_with_history(
+            proposals,
+            RebalanceProposal,
+            batch_size=WRITE_BATCH,
+            default_user=acting_user,
+            default_change_reason="proposed",
+            default_date=now,
+        )
+        if not all(p.pk for p in created):  # backends that don't return ids
+            created = list(RebalanceProposal.objects.filter(account_id__in=ids, created_at=now))
+        trades = [
+            ProposalTrade(proposal=proposal, **dict(zip(TRADE_COLUMNS[1:], row, strict=True)))
+            for proposal in created
+            if proposal.needed
+            for row in _trade_rows(plans[proposal.account_id], securities)
+        ]
+        if trades:
+            bulk_create_with_history(
+                trades,
+                ProposalTrade,
+                batch_size=WRITE_BATCH,
+                default_user=acting_user,
+                default_change_reason="proposed",
+                default_date=now,
+            )
+        counts: dict[int, int] = {}
+        for trade in trades:
+            counts[trade.proposal.pk] = counts.get(trade.proposal.pk, 0) + 1
+        proposal_events_bulk(created, trade_counts=counts)
+    return list(created)
+
+
+def _trade_rows(plan: Any, securities: dict[str, int]) -> list[tuple[Any, ...]]:
+    """The plan's trades as ProposalTrade column values (TRADE_COLUMNS after proposal_id), in order."""
+    rows = []
+    for position, trade in enumerate(plan.trades):
+        security_id = securities.get(trade.symbol)
+        if security_id is None:
+            raise TradingError(f"Unknown symbol {trade.symbol} in the plan.")
+        rows.append(
+            (
+                security_id,
+                trade.symbol,
+                trade.side,
+                trade.quantity,
+                trade.price,
+                cents(trade.estimated_amount),
+                cents(trade.realised_gain),
+                position,
+            )
+        )
+    return rows
+
+
+# --- The PostgreSQL write path: COPY, and history rows made by the database ---------------------
+#
+# The nightly scan writes a proposal per account and about seven trades per account that needs
+# them, each with a history row: at 100,000 accounts that is well over a million rows a night.
+# Through the ORM most of that time went into model instances and parameter lists, so on
+# PostgreSQL the rows go in by COPY (the proposals with ids taken from their sequence first, so
+# their trades can point at them) and their history rows are copied from them by INSERT ...
+# SELECT in the same transaction -- the same rows simple_history's bulk_create_with_history
+# writes (every tracked field, the date, the reason, the type and the acting user), without a
+# second trip through Python. Expiry is one UPDATE whose RETURNING rows become the history rows.
+
+PROPOSAL_COLUMNS = (
+    "id",
+    "account_id",
+    "status",
+    "needed",
+    "as_of",
+    "run_key",
+    "inputs",
+    "drift_before",
+    "drift_after",
+    "max_drift_before",
+    "max_drift_after",
+    "estimated_cost",
+    "realised_gain",
+    "notes",
+    "created_by_id",
+    "created_at",
+    "decided_by_id",
+    "decided_at",
+)
+TRADE_COLUMNS = (
+    "proposal_id",
+    "security_id",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "estimated_amount",
+    "realised_gain",
+    "position",
+)
+
+
+def _write_pg(
+    stored: list[tuple[int, Any, Any, bool]],
+    *,
+    reserved: dict[int, Decimal],
+    run_keys: dict[int, str],
+    securities: dict[str, int],
+    acting_user: Any,
+    as_of: date,
+    now: Any,
+) -> list[RebalanceProposal]:
+    """Write the chunk's proposals (`stored`: account id, plan, snapshot, needed) and trades by
+    COPY, their JSON as text made by `_JsonText`, and their history rows from them.
+
+    The proposals returned carry no JSON from a scheduled run (the job reads only their
+    status; the fields load from the row if read); otherwise the JSON parsed back, as the
+    ORM path returns it."""
+    if not stored:
+        return []
+    scheduled = bool(run_keys)
+    text = _JsonText()
+    ids = bulk.next_ids(RebalanceProposal, len(stored))
+    user_id = getattr(acting_user, "pk", None)
+    rows = []
+    for pk, (account_id, plan, snapshot, needed) in zip(ids, stored, strict=True):
+        slim = scheduled and not needed
+        after = plan.drift_after
+        rows.append(
+            (
+                pk,
+                account_id,
+                P.PROPOSED,
+                needed,
+                as_of,
+                run_keys.get(account_id),
+                text.slim_inputs(snapshot) if slim else text.inputs(snapshot, reserved.get(account_id, ZERO)),
+                "[]" if slim else text.drift(plan.drift_before),
+                "[]" if slim else text.drift(after),
+                plan.drift_before.max_drift,
+                after.max_drift if after is not None else None,
+                cents(plan.estimated_cost),
+                cents(plan.realised_gain),
+                text.strings(plan.notes),
+                user_id,
+                now,
+                None,
+                None,
+            )
+        )
+    bulk.copy_rows(RebalanceProposal, bulk.check_columns(RebalanceProposal, PROPOSAL_COLUMNS), rows)
+    bulk.history_from_table(
+        RebalanceProposal,
+        where="id = ANY(%s::bigint[])",
+        params=[ids],
+        acting_user=acting_user,
+        reason="proposed",
+        now=now,
+    )
+    needed_ids = [pk for pk, (_, _, _, needed) in zip(ids, stored, strict=True) if needed]
+    trade_rows = [
+        (pk, *row)
+        for pk, (account_id, plan, _, needed) in zip(ids, stored, strict=True)
+        if needed
+        for row in _trade_rows(plan, securities)
+    ]
+    if trade_rows:
+        bulk.copy_rows(ProposalTrade, bulk.check_columns(ProposalTrade, TRADE_COLUMNS, generated=["id"]), trade_rows)
+        bulk.history_from_table(
+            ProposalTrade,
+            where="proposal_id = ANY(%s::bigint[])",
+            params=[needed_ids],
+            acting_user=acting_user,
+            reason="proposed",
+            now=now,
+        )
+    proposals = [_instance(row, parse_json=not scheduled) for row in rows]
+    counts: dict[int, int] = {}
+    for row in trade_rows:
+        counts[row[0]] = counts.get(row[0], 0) + 1
+    # The chunk's events in the same transaction as its COPY: one INSERT for the chunk.
+    proposal_events_bulk(proposals, trade_counts=counts)
+    return proposals
+
+
+_JSON_FIELDS = frozenset({"inputs", "drift_before", "drift_after", "notes"})
+
+
+def _instance(row: tuple[Any, ...], *, parse_json: bool) -> RebalanceProposal:
+    """The model instance of a COPY row: its JSON fields parsed, or left deferred (loaded if read)."""
+    by_column = dict(zip(PROPOSAL_COLUMNS, row, strict=True))
+    names = [f.attname for f in RebalanceProposal._meta.concrete_fields if parse_json or f.attname not in _JSON_FIELDS]
+    values = [json.loads(by_column[n]) if n in _JSON_FIELDS else by_column[n] for n in names]
+    return RebalanceProposal.from_db(connection.alias, names, values)
+
+
+def _expire_open_pg(account_ids: list[int], *, acting_user: Any, now: Any) -> int:
+    """`_expire_open` in one statement: the UPDATE's RETURNING rows become the '~' history rows
+    (what bulk_update_with_history writes), so the expired rows never travel to Python."""
+    if not account_ids:
+        return 0
+    table = connection.ops.quote_name(RebalanceProposal._meta.db_table)
+    with connection.cursor() as cursor:
+        if not bulk.history_enabled():
+            cursor.execute(
+                f"UPDATE {table} SET status = %s WHERE account_id = ANY(%s::bigint[]) AND status = %s AND needed",  # noqa: S608  # nosec B608 -- identifiers from model _meta, values as parameters
+                [P.EXPIRED, list(account_ids), P.PROPOSED],
+            )
+            return cursor.rowcount
+        history, columns, tracked = bulk.history_parts(RebalanceProposal)
+        cursor.execute(
+            f"WITH expired AS (UPDATE {table} SET status = %s "  # noqa: S608 -- identifiers from the models, values as parameters  # nosec B608 -- identifiers from model _meta or code, values as parameters
+            f"WHERE account_id = ANY(%s::bigint[]) AND status = %s AND needed RETURNING {tracked}) "
+            f"INSERT INTO {history} ({columns}) SELECT {tracked}, %s, %s, '~', %s FROM expired",
+            [P.EXPIRED, list(account_ids), P.PROPOSED, now, "superseded", getattr(acting_user, "pk", None)],
+        )
+        return cursor.rowcount
+
+
+def _expire_open(account_ids: list[int], *, acting_user: Any) -> int:
+    """Expire the open proposals of `account_ids` that a new proposal supersedes: one locking
+    read, one bulk UPDATE and one bulk history insert. Only proposals that need trades are
+    open in effect (a "no rebalance needed" record cannot be approved), so only those are
+    expired — the nightly job does not rewrite every account's record each night."""
+    if not account_ids:
+        return 0
+    stale = list(
+        RebalanceProposal.objects.select_for_update()
+        .filter(account_id__in=account_ids, status=P.PROPOSED, needed=True)
+        .defer("inputs", "drift_before", "drift_after", "notes")
+    )
+    if not stale:
+        return 0
+    for old in stale:
+        old.status = P.EXPIRED
+    bulk_update_with_history(
+        stale,
+        RebalanceProposal,
+        ["status"],
+        batch_size=WRITE_BATCH,
+        default_user=acting_user,
+        default_change_reason="superseded",
+    )
+    return len(stale)
