@@ -1,0 +1,34 @@
+"""Orders, their checks and executions, rebalance proposals, cash transfers, and the
+outbox and webhook log that make talking to the custodian and the bank exactly-once.
+
+Financial rows carry `history = HistoricalRecords()` and change only through
+`trading.services`. The outbox and the webhook log are infrastructure: append-mostly
+rows whose status is the only thing that changes. One module per subject; every model is
+imported here (app label `trading`, table names unchanged).
+"""
+
+from trading.models.common import ZERO, Side, SnapshotJSONField, drift_field, price_field
+from trading.models.messages import CustodianAccountRequest, OutboxMessage, WebhookEvent
+from trading.models.orders import REASON_STATES, Execution, FillAnomaly, Order, OrderCheck
+from trading.models.proposals import ProposalTrade, RebalanceProposal
+from trading.models.transfers import BankLink, CashTransfer
+
+__all__ = [
+    "REASON_STATES",
+    "ZERO",
+    "BankLink",
+    "CashTransfer",
+    "CustodianAccountRequest",
+    "Execution",
+    "FillAnomaly",
+    "Order",
+    "OrderCheck",
+    "OutboxMessage",
+    "ProposalTrade",
+    "RebalanceProposal",
+    "Side",
+    "SnapshotJSONField",
+    "WebhookEvent",
+    "drift_field",
+    "price_field",
+]

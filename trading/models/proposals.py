@@ -1,0 +1,99 @@
+"""Rebalance proposals and their trades."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from portfolios.models import cash_field, quantity_field
+from trading.models.common import ZERO, Side, SnapshotJSONField, drift_field, price_field
+
+
+class RebalanceProposal(models.Model):
+    """The rebalancing workflow's result for one account: inputs, drift and the proposed trades."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        APPROVED = "approved", "Approved"
+        DISCARDED = "discarded", "Discarded"
+        EXPIRED = "expired", "Expired"
+
+    # Indexed by (account, status) below -- the lookups are "this account's proposals" and
+    # "its open ones" -- so neither column has an index of its own: two fewer indexes to keep
+    # up on every write of the nightly scan, and its expiry UPDATE always finds the account's
+    # open proposals through that one index (a status index could lead it to every open
+    # proposal of the book, chunk after chunk).
+    account = models.ForeignKey(
+        "portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="rebalance_proposals", db_index=False
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
+    needed = models.BooleanField(help_text="False when every holding is inside its band.")
+    as_of = models.DateField()
+    run_key = models.CharField(
+        max_length=80,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="Set by the scheduled job (account and date) so a rerun makes no second proposal.",
+    )
+    inputs = SnapshotJSONField(default=dict, help_text="The snapshot the engine saw (decimals as strings).")
+    drift_before = SnapshotJSONField(default=list)
+    drift_after = SnapshotJSONField(default=list)
+    max_drift_before = drift_field(default=ZERO)
+    max_drift_after = drift_field(null=True, blank=True)
+    estimated_cost = cash_field(default=ZERO)
+    realised_gain = cash_field(default=ZERO)
+    notes = SnapshotJSONField(default=list)
+    # Nothing looks proposals up by who made or decided them (users are never deleted), so
+    # these keys have no index to keep up on the nightly scan's writes.
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    # The inputs, drift and notes are written once and never change: the row keeps them;
+    # history rows (one per status move) carry the rest, not a second copy of the JSON. The
+    # history keeps the indexes the audit trail reads by (object id, date, acting user, and the
+    # account its firm scope joins through), not the model's others: the nightly scan writes a
+    # history row per account per night, and each index is one more write for each.
+    history = HistoricalRecords(
+        excluded_fields=["inputs", "drift_before", "drift_after", "notes"],
+        no_db_index=["run_key", "created_at", "created_by", "decided_by"],
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "status"], name="trading_prop_acct_status")]
+
+    def __str__(self) -> str:
+        return f"Proposal {self.pk} for account {self.account_id} ({self.status})"
+
+
+class ProposalTrade(models.Model):
+    """One proposed trade; approving the proposal turns each into an order."""
+
+    proposal = models.ForeignKey(RebalanceProposal, on_delete=models.CASCADE, related_name="trades")
+    security = models.ForeignKey("portfolios.Security", on_delete=models.PROTECT, related_name="+")
+    symbol = models.CharField(max_length=20)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = quantity_field()
+    price = price_field()
+    estimated_amount = cash_field()
+    realised_gain = cash_field(default=ZERO)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Sells first, then buys.")
+
+    # About ten trades per proposal a night: the history keeps the audit trail's indexes (see
+    # RebalanceProposal.history), the proposal its firm scope joins through, not the security.
+    history = HistoricalRecords(no_db_index=["security"])
+
+    class Meta:
+        ordering = ["proposal", "position", "id"]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="trading_proposal_trade_qty_gt_0")]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.symbol}"
