@@ -290,9 +290,9 @@ def test_each_role_does_exactly_its_duties(role, firm, make_token):
 
 def test_the_matrix_catches_a_firm_wide_trading_rule(firm, make_token, monkeypatch):
     """A mutation: anyone who can see an account may trade it. The matrix must object."""
-    from trading import selectors
+    from trading import permissions
 
-    monkeypatch.setattr(selectors, "account_may_trade", lambda *, user, account: True)
+    monkeypatch.setattr(permissions, "account_may_trade", lambda *, user, account: True)
     trading = ("place order", "approve proposal")
     problems = run_matrix("compliance", firm, make_token, trading) + run_matrix("operations", firm, make_token, trading)
     assert any("compliance must not place order (api)" in p for p in problems), problems

@@ -1,4 +1,5 @@
-"""Reads of the trading domain, scoped to the user asking (404 for others' objects)."""
+"""Reads of the trading domain, scoped to the user asking (404 for others' objects); who may see
+what is `trading.permissions`."""
 
 from __future__ import annotations
 
@@ -8,22 +9,18 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Role, User
-from accounts.selectors import household_scope_q
+from accounts.models import User
 from portfolios.models import InvestmentAccount, JournalEntry, Posting
+from trading import permissions
 from trading.lifecycle import OPEN_STATES
 from trading.models import CashTransfer, FillAnomaly, Order, OutboxMessage, ProposalTrade, RebalanceProposal
-
-
-def _account_ids_for(user: User) -> QuerySet[InvestmentAccount, Any]:
-    return InvestmentAccount.objects.filter(household_scope_q(user=user, prefix="household__")).values("pk")
 
 
 def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
     """One of the user's accounts, or 404."""
     return get_object_or_404(
         InvestmentAccount.objects.select_related("household__advisor__user", "household__firm").filter(
-            pk__in=_account_ids_for(user)
+            pk__in=permissions.visible_account_ids(user)
         ),
         pk=pk,
     )
@@ -35,7 +32,7 @@ def account_list_for_user(*, user: User, pks: list[int]) -> list[InvestmentAccou
     accounts = list(
         InvestmentAccount.objects.select_related("household__advisor__user", "household__firm")
         .filter(pk__in=wanted)
-        .filter(pk__in=_account_ids_for(user))
+        .filter(pk__in=permissions.visible_account_ids(user))
         .order_by("pk")
     )
     if len(accounts) != len(wanted):
@@ -43,20 +40,10 @@ def account_list_for_user(*, user: User, pks: list[int]) -> list[InvestmentAccou
     return accounts
 
 
-def account_may_trade(*, user: User, account: InvestmentAccount) -> bool:
-    """Orders and proposals: the household's advisor (or a superuser)."""
-    return bool(user.is_superuser or account.household.advisor.user_id == user.pk)
-
-
-def account_may_transfer(*, user: User, account: InvestmentAccount) -> bool:
-    """Deposits and withdrawals: the advisor, or an investor of the household."""
-    if account_may_trade(user=user, account=account):
-        return True
-    return Role.INVESTOR in user.roles and account.household.members.filter(investor__user_id=user.pk).exists()
-
-
 def order_list_for_user(*, user: User, account: InvestmentAccount | None = None, status: str = "") -> QuerySet[Order]:
-    qs = Order.objects.filter(account_id__in=_account_ids_for(user)).select_related("account", "security")
+    qs = Order.objects.filter(account_id__in=permissions.visible_account_ids(user)).select_related(
+        "account", "security"
+    )
     if account is not None:
         qs = qs.filter(account=account)
     if status == "open":
@@ -74,7 +61,7 @@ def order_get_for_user(*, user: User, pk: int | str) -> Order:
 
 def proposal_get_for_user(*, user: User, pk: int | str) -> RebalanceProposal:
     return get_object_or_404(
-        RebalanceProposal.objects.filter(account_id__in=_account_ids_for(user))
+        RebalanceProposal.objects.filter(account_id__in=permissions.visible_account_ids(user))
         .select_related("account__household__advisor", "created_by")
         .prefetch_related(
             Prefetch("trades", queryset=ProposalTrade.objects.order_by("position", "id")),
@@ -120,12 +107,7 @@ def account_transactions(*, account: InvestmentAccount) -> QuerySet[JournalEntry
 
 def operations_summary(*, user: User) -> dict[str, Any]:
     """Outbox backlog, orders by state and the latest orders, for the operations page."""
-    if user.is_superuser:
-        firm_orders = Order.objects.all()
-    elif user.firm_id is None:
-        firm_orders = Order.objects.none()
-    else:
-        firm_orders = Order.objects.filter(account__household__firm_id=user.firm_id)
+    firm_orders = permissions.firm_orders(user)
     by_status = dict(firm_orders.values_list("status").annotate(n=Count("id")).order_by("status"))
     outbox = OutboxMessage.objects.exclude(status=OutboxMessage.Status.SENT).exclude(
         status=OutboxMessage.Status.SKIPPED

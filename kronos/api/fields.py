@@ -276,7 +276,8 @@ class MoneyField(serializers.Field):
 
     Options: `allow_negative` (default False), `allow_zero` (default True), `max_amount`
     (default one trillion), `currencies` (default settings.CURRENCIES). A Decimal on
-    output is taken to be in `default_currency`.
+    output is taken to be in `default_currency`, or in the currency the instance names at the
+    dotted path `currency_from` (an output-only option: "currency", "account.base_currency").
     """
 
     def __init__(
@@ -287,8 +288,10 @@ class MoneyField(serializers.Field):
         max_amount: Decimal | int | str = DEFAULT_MAX_MONEY,
         currencies: tuple[str, ...] | list[str] | None = None,
         default_currency: str | None = None,
+        currency_from: str | None = None,
         **kwargs: Any,
     ) -> None:
+        self.currency_from = currency_from
         self.allow_negative = allow_negative
         self.allow_zero = allow_zero
         self.max_amount = Decimal(max_amount)
@@ -357,6 +360,15 @@ class MoneyField(serializers.Field):
         for currency in self._currencies():
             groups.setdefault(currency_places(currency), []).append(currency)
         return groups
+
+    def get_attribute(self, instance: Any) -> Any:
+        value = super().get_attribute(instance)
+        if self.currency_from is None or value is None or isinstance(value, Money | dict):
+            return value
+        currency = instance
+        for name in self.currency_from.split("."):
+            currency = getattr(currency, name)
+        return {"amount": value, "currency": str(currency)}
 
     def to_representation(self, value: Any) -> dict[str, str]:
         if isinstance(value, Money):
