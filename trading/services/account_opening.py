@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from kronos.history import save_attributed
 from portfolios import services as portfolio_services
 from portfolios.errors import PortfoliosError
@@ -57,7 +58,7 @@ def _owner_info(account: InvestmentAccount) -> tuple[AccountOwnerInfo, ...]:
 
 
 def account_opening_request(
-    *, account: InvestmentAccount, acting_user: Any, custodian: Any = None
+    *, account: InvestmentAccount, acting_user: User, custodian: Any = None
 ) -> CustodianAccountRequest:
     """Ask the custodian to open a pending account (once: an account asked for before is asked
     again only after a failed call, under the same request id). Refuses an account that is
@@ -108,7 +109,7 @@ def account_opening_request(
 
 
 @transaction.atomic
-def account_opening_record(*, request_id: str, number: str, acting_user: Any) -> str:
+def account_opening_record(*, request_id: str, number: str, acting_user: User) -> str:
     """The custodian opened the account: record its number and open it. A repeat changes nothing."""
     request = CustodianAccountRequest.objects.select_for_update().filter(request_id=request_id).first()
     if request is None:
@@ -130,7 +131,7 @@ def account_opening_record(*, request_id: str, number: str, acting_user: Any) ->
 
 
 @transaction.atomic
-def account_opening_rejected(*, request_id: str, reason: str, acting_user: Any) -> str:
+def account_opening_rejected(*, request_id: str, reason: str, acting_user: User) -> str:
     request = CustodianAccountRequest.objects.select_for_update().filter(request_id=request_id).first()
     if request is None:
         raise TradingError(f"No account-opening request {request_id!r}.", field="request_id")

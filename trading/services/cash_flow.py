@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from portfolios import rebalancing
 from portfolios.models import Position
 from portfolios.selectors import engine_snapshots
@@ -36,7 +37,7 @@ def proposal_for_cash_flow(
     *,
     account: Any,
     amount: Decimal,
-    acting_user: Any,
+    acting_user: User,
     flow_in_cash: bool,
     as_of: date | None = None,
     auto_approve: bool = True,
@@ -102,7 +103,7 @@ def account_liquid_value(account: Any) -> Decimal:
     return value
 
 
-def proposal_to_raise_cash(*, account: Any, amount: Decimal, acting_user: Any, approve: bool) -> RebalanceProposal:
+def proposal_to_raise_cash(*, account: Any, amount: Decimal, acting_user: User, approve: bool) -> RebalanceProposal:
     """A sell proposal that raises what `amount` (a withdrawal or a fee, not yet debited) needs
     beyond the account's withdrawable cash: the engine's `invest_cash_flow` sells the most
     overweight holdings first, whole shares unless the account allows fractions, the

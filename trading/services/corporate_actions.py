@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
 
 from django.db import transaction
 
+from accounts.models import User
 from kronos.errors import DomainError
 from kronos.history import save_attributed
 from portfolios.models import ZERO, CorporateAction, CorporateActionEntitlement, InvestmentAccount
@@ -43,7 +43,7 @@ from trading.services.proposals import proposal_approve, reserved_for_open_buys
 PRICE_QUANTUM = Decimal("0.000001")
 
 
-def orders_adjust_for_split(*, action: CorporateAction, acting_user: Any) -> int:
+def orders_adjust_for_split(*, action: CorporateAction, acting_user: User) -> int:
     """Adjust every open order in the split security; returns how many were changed or cancelled."""
     num, den = action.ratio_numerator, action.ratio_denominator
     if action.is_dividend or not num or not den:
@@ -70,7 +70,7 @@ def orders_adjust_for_split(*, action: CorporateAction, acting_user: Any) -> int
 
 
 def dividends_reinvest(
-    *, entitlements: Sequence[CorporateActionEntitlement], as_of: date, acting_user: Any
+    *, entitlements: Sequence[CorporateActionEntitlement], as_of: date, acting_user: User
 ) -> list[CorporateActionEntitlement]:
     """Invest the paid dividends of reinvesting accounts (see the module docstring); returns the
     entitlements handled (all of them: an amount too small for a whole share is recorded on a

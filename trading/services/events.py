@@ -7,7 +7,7 @@ one query, and the security's symbol the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +33,47 @@ def _scopes(account_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
     return {pk: (firm, household) for pk, firm, household in rows}
 
 
+def _emit(
+    kind: str, subject_type: str, subject: Order | CashTransfer | RebalanceProposal, payload: dict[str, Any]
+) -> None:
+    """One event about `subject` (an order, transfer or proposal: anything with an account)."""
+    firm_id, household_id = _scope(subject.account)
+    event_emit(
+        kind=kind,
+        firm=firm_id,
+        household=household_id,
+        account=subject.account_id,
+        subject_type=subject_type,
+        subject_id=subject.pk,
+        payload=payload,
+    )
+
+
+def _emit_bulk(
+    kind: str,
+    subject_type: str,
+    subjects: Sequence[Any],
+    scopes: dict[int, tuple[int, int]],
+    payload: Callable[[Any], dict[str, Any]],
+) -> None:
+    """One event per subject (each with `account_id`), in one INSERT; `scopes` maps each
+    account id to its (firm id, household id)."""
+    events_emit_bulk(
+        [
+            EventSpec(
+                kind=kind,
+                firm_id=scopes[x.account_id][0],
+                household_id=scopes[x.account_id][1],
+                account_id=x.account_id,
+                subject_type=subject_type,
+                subject_id=x.pk,
+                payload=payload(x),
+            )
+            for x in subjects
+        ]
+    )
+
+
 def order_payload(order: Order) -> dict[str, Any]:
     return {
         "order": order.pk,
@@ -55,16 +96,7 @@ def order_payload(order: Order) -> dict[str, Any]:
 
 def order_event(order: Order) -> None:
     """`order.updated`: an order was created or changed status."""
-    firm_id, household_id = _scope(order.account)
-    event_emit(
-        kind="order.updated",
-        firm=firm_id,
-        household=household_id,
-        account=order.account_id,
-        subject_type="order",
-        subject_id=order.pk,
-        payload=order_payload(order),
-    )
+    _emit("order.updated", "order", order, order_payload(order))
 
 
 def order_events_bulk(orders: Sequence[Order]) -> None:
@@ -75,33 +107,16 @@ def order_events_bulk(orders: Sequence[Order]) -> None:
         scopes = {o.account_id: _scope(o.account) for o in orders}
     else:
         scopes = _scopes(o.account_id for o in orders)
-    events_emit_bulk(
-        [
-            EventSpec(
-                kind="order.updated",
-                firm_id=scopes[o.account_id][0],
-                household_id=scopes[o.account_id][1],
-                account_id=o.account_id,
-                subject_type="order",
-                subject_id=o.pk,
-                payload=order_payload(o),
-            )
-            for o in orders
-        ]
-    )
+    _emit_bulk("order.updated", "order", orders, scopes, order_payload)
 
 
 def fill_event(order: Order, execution: Execution) -> None:
     """`order.filled`: one fill (an execution) of an order, with the order's state after it."""
-    firm_id, household_id = _scope(order.account)
-    event_emit(
-        kind="order.filled",
-        firm=firm_id,
-        household=household_id,
-        account=order.account_id,
-        subject_type="order",
-        subject_id=order.pk,
-        payload={
+    _emit(
+        "order.filled",
+        "order",
+        order,
+        {
             **order_payload(order),
             "execution_id": execution.execution_id,
             "fill_quantity": _d(execution.quantity),
@@ -115,15 +130,11 @@ def fill_event(order: Order, execution: Execution) -> None:
 
 def transfer_event(transfer: CashTransfer) -> None:
     """`transfer.updated`: a deposit or withdrawal was requested or changed status."""
-    firm_id, household_id = _scope(transfer.account)
-    event_emit(
-        kind="transfer.updated",
-        firm=firm_id,
-        household=household_id,
-        account=transfer.account_id,
-        subject_type="transfer",
-        subject_id=transfer.pk,
-        payload={
+    _emit(
+        "transfer.updated",
+        "transfer",
+        transfer,
+        {
             "transfer": transfer.pk,
             "account": transfer.account_id,
             "direction": transfer.direction,
@@ -156,31 +167,11 @@ def proposal_events_bulk(proposals: Sequence[RebalanceProposal], *, trade_counts
     if not needed:
         return
     scopes = _scopes(p.account_id for p in needed)
-    events_emit_bulk(
-        [
-            EventSpec(
-                kind="proposal.created",
-                firm_id=scopes[p.account_id][0],
-                household_id=scopes[p.account_id][1],
-                account_id=p.account_id,
-                subject_type="proposal",
-                subject_id=p.pk,
-                payload=_proposal_payload(p, trade_counts.get(p.pk, 0)),
-            )
-            for p in needed
-        ]
+    _emit_bulk(
+        "proposal.created", "proposal", needed, scopes, lambda p: _proposal_payload(p, trade_counts.get(p.pk, 0))
     )
 
 
 def proposal_event(proposal: RebalanceProposal) -> None:
     """`proposal.updated`: approved or discarded."""
-    firm_id, household_id = _scope(proposal.account)
-    event_emit(
-        kind="proposal.updated",
-        firm=firm_id,
-        household=household_id,
-        account=proposal.account_id,
-        subject_type="proposal",
-        subject_id=proposal.pk,
-        payload=_proposal_payload(proposal),
-    )
+    _emit("proposal.updated", "proposal", proposal, _proposal_payload(proposal))

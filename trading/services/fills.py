@@ -15,11 +15,11 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from kronos.history import save_attributed
 from portfolios import ledger
 from portfolios import services as portfolio_services
@@ -73,7 +73,9 @@ def _anomaly_reason(order: Order, fill: Fill) -> tuple[str, str] | None:
     return None
 
 
-def _record_anomaly(*, order: Order, fill: Fill, reason: str, why: str, event_id: str, acting_user: Any) -> FillAnomaly:
+def _record_anomaly(
+    *, order: Order, fill: Fill, reason: str, why: str, event_id: str, acting_user: User
+) -> FillAnomaly:
     anomaly = FillAnomaly(
         order=order,
         execution_id=fill.execution_id,
@@ -95,7 +97,7 @@ def _record_anomaly(*, order: Order, fill: Fill, reason: str, why: str, event_id
     return anomaly
 
 
-def execution_apply(*, fill: Fill, acting_user: Any) -> Execution | None:
+def execution_apply(*, fill: Fill, acting_user: User) -> Execution | None:
     """Record one fill and post it to the ledger, once per execution id (None if seen before).
 
     Guaranteed in one transaction: the Execution, its journal entry, the tax lots, and the
@@ -112,7 +114,7 @@ def execution_apply(*, fill: Fill, acting_user: Any) -> Execution | None:
     return outcome
 
 
-def execute_fill(*, fill: Fill, acting_user: Any, event_id: str = "") -> Execution | FillAnomaly | None:
+def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execution | FillAnomaly | None:
     with transaction.atomic(savepoint=False):
         order = (
             # Only the order row: the account, household and security rows it joins stay
@@ -206,7 +208,7 @@ def execute_fill(*, fill: Fill, acting_user: Any, event_id: str = "") -> Executi
         return execution
 
 
-def _refresh_order(order: Order, *, fill: Fill, acting_user: Any) -> None:
+def _refresh_order(order: Order, *, fill: Fill, acting_user: User) -> None:
     executions = list(order.executions.values_list("quantity", "price", "amount", "realised_gain"))
     filled = sum((q for q, _, _, _ in executions), ZERO)
     value = sum((q * p for q, p, _, _ in executions), ZERO)
@@ -225,7 +227,7 @@ def _refresh_order(order: Order, *, fill: Fill, acting_user: Any) -> None:
 
 
 @transaction.atomic
-def fill_anomaly_resolve(*, anomaly: FillAnomaly, acting_user: Any, note: str) -> FillAnomaly:
+def fill_anomaly_resolve(*, anomaly: FillAnomaly, acting_user: User, note: str) -> FillAnomaly:
     """Operations close a refused fill after settling it with the custodian (the note says how).
     Nothing is booked here: a correction goes through the ledger's own services."""
     note = (note or "").strip()

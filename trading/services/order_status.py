@@ -5,13 +5,13 @@ fill (`release_funded_buys`)."""
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from accounts.models import User
 from kronos.history import save_attributed
 from portfolios.models import CashBalance, InvestmentAccount
 from trading.lifecycle import END_STATES, OPEN_STATES, OrderStatus, check_transition
@@ -31,7 +31,7 @@ S = OrderStatus
 SELL_PROGRESS = frozenset({S.PARTIALLY_FILLED, S.FILLED}) | END_STATES
 
 
-def order_transition(order: Order, target: str, *, acting_user: Any, reason: str = "") -> Order:
+def order_transition(order: Order, target: str, *, acting_user: User, reason: str = "") -> Order:
     """Move `order` (locked by the caller) to `target` if the lifecycle allows it, with history."""
     check_transition(order.status, target)
     order.status = target
@@ -55,7 +55,7 @@ def queue_submission(order: Order) -> None:
     relay_after_commit()
 
 
-def approve_and_queue(order: Order, *, acting_user: Any, reason: str) -> Order:
+def approve_and_queue(order: Order, *, acting_user: User, reason: str) -> Order:
     order_transition(order, S.APPROVED, acting_user=acting_user, reason=reason)
     queue_submission(order)
     return order
@@ -102,7 +102,7 @@ def _free_cash(account_id: int, currency: str) -> Decimal:
     return cash - (held or ZERO) - held_for_withdrawals_of([account_id]).get(account_id, ZERO)
 
 
-def release_funded_buys(*, proposal_id: int, account_id: int, acting_user: Any) -> list[Order]:
+def release_funded_buys(*, proposal_id: int, account_id: int, acting_user: User) -> list[Order]:
     """Send the proposal's waiting buys that the account's cash now pays for; once its sells
     have all ended, cut or reject (with the reason, on the order and the proposal) the ones it
     does not. Returns the buys released. Idempotent: a released buy is no longer waiting."""
@@ -142,7 +142,7 @@ def release_funded_buys(*, proposal_id: int, account_id: int, acting_user: Any) 
         return released
 
 
-def _cut_to_cash(order: Order, free: Decimal, *, acting_user: Any) -> str:
+def _cut_to_cash(order: Order, free: Decimal, *, acting_user: User) -> str:
     """A waiting buy the ended sells did not pay for: buy what `free` pays for (whole shares unless
     the account allows fractions), or reject it. Returns the reason, naming the security."""
     symbol, currency = order.security.symbol, order.account.base_currency

@@ -17,6 +17,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from accounts.models import User
 from kronos.db import create_or_winner
 from kronos.history import save_attributed
 from portfolios.models import CashBalance, InvestmentAccount, Price, Security
@@ -105,7 +106,7 @@ def order_create(
     account: InvestmentAccount,
     security: Security | str,
     side: str,
-    acting_user: Any,
+    acting_user: User,
     source: str,
     order_type: str = Order.OrderType.MARKET,
     quantity: Decimal | None = None,
@@ -168,7 +169,7 @@ def _order_create(
     account: InvestmentAccount,
     security: Security,
     side: str,
-    acting_user: Any,
+    acting_user: User,
     source: str,
     order_type: str,
     quantity: Decimal | None,
@@ -341,7 +342,7 @@ def _lock_for_order(
 
 
 @transaction.atomic
-def order_review_decide(*, order: Order, approve: bool, acting_user: Any, note: str = "") -> Order:
+def order_review_decide(*, order: Order, approve: bool, acting_user: User, note: str = "") -> Order:
     """Compliance's decision on an order in review: approve (and queue it) or reject it.
 
     Refuses an order that is not pending review, and a rejection without a note (the note is
@@ -363,7 +364,7 @@ def order_review_decide(*, order: Order, approve: bool, acting_user: Any, note: 
 
 
 @transaction.atomic
-def order_cancel(*, order: Order, acting_user: Any, reason: str = "") -> Order:
+def order_cancel(*, order: Order, acting_user: User, reason: str = "") -> Order:
     """Cancel an order that has not filled.
 
     Before it reached the custodian it is cancelled at once (its queued submission is

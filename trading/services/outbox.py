@@ -33,6 +33,7 @@ from django.db.models import Count
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from accounts.models import User
 from accounts.services import system_user
 from portfolios.models import CorporateAction
 from trading.adapters.banking import BankingError, get_banking
@@ -91,7 +92,7 @@ def _order_request(order: Order) -> OrderRequest:
     )
 
 
-def _send_submit(message: OutboxMessage, *, custodian: Any, acting_user: Any, now: datetime) -> None:
+def _send_submit(message: OutboxMessage, *, custodian: Any, acting_user: User, now: datetime) -> None:
     order = message.order
     assert order is not None
     if order.status != S.APPROVED:
@@ -111,7 +112,7 @@ def _send_submit(message: OutboxMessage, *, custodian: Any, acting_user: Any, no
     _mark_sent(message, now=now)
 
 
-def _send_cancel(message: OutboxMessage, *, custodian: Any, acting_user: Any, now: datetime) -> None:
+def _send_cancel(message: OutboxMessage, *, custodian: Any, acting_user: User, now: datetime) -> None:
     order = message.order
     assert order is not None
     if order.status in END_STATES:
@@ -124,7 +125,7 @@ def _send_cancel(message: OutboxMessage, *, custodian: Any, acting_user: Any, no
     _mark_sent(message, now=now)
 
 
-def _send_transfer(message: OutboxMessage, *, banking: Any, acting_user: Any, now: datetime) -> None:
+def _send_transfer(message: OutboxMessage, *, banking: Any, acting_user: User, now: datetime) -> None:
     assert message.transfer is not None
     transfer_bank_submit(transfer=message.transfer, banking=banking, acting_user=acting_user)
     _mark_sent(message, now=now)
@@ -179,7 +180,7 @@ def relay_outbox(
     limit: int = 500,
     custodian: Any = None,
     banking: Any = None,
-    acting_user: Any = None,
+    acting_user: User | None = None,
     now: datetime | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> RelayResult:
@@ -253,7 +254,7 @@ def _submit_quietly(custodian: Any, message: OutboxMessage) -> Any:
 
 
 def _send_submissions(
-    batch: list[OutboxMessage], *, custodian: Any, acting_user: Any, now: datetime, result: RelayResult
+    batch: list[OutboxMessage], *, custodian: Any, acting_user: User, now: datetime, result: RelayResult
 ) -> None:
     """One claimed batch: the calls side by side, then every outcome written in bulk."""
     to_send = [m for m in batch if m.order is not None and m.order.status == S.APPROVED]
@@ -306,7 +307,7 @@ def _send_submissions(
         OutboxMessage.objects.bulk_update(sent, ["status", "sent_at", "attempts", "last_error"])
 
 
-def _retry_later(message: OutboxMessage, *, error: str, now: datetime, acting_user: Any, result: RelayResult) -> None:
+def _retry_later(message: OutboxMessage, *, error: str, now: datetime, acting_user: User, result: RelayResult) -> None:
     message.attempts += 1
     message.last_error = error[:2000]
     result.errors.append(error)

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from accounts.models import User
 from portfolios import bulk
 from portfolios.models import Security
 from trading.errors import TradingError
@@ -36,7 +37,7 @@ def proposals_store(
     snapshots: dict[int, Any],
     plans: dict[int, Any],
     reserved: dict[int, Decimal],
-    acting_user: Any,
+    acting_user: User,
     as_of: date,
     run_keys: dict[int, str],
 ) -> list[RebalanceProposal]:
@@ -198,7 +199,7 @@ def _write_pg(
     reserved: dict[int, Decimal],
     run_keys: dict[int, str],
     securities: dict[str, int],
-    acting_user: Any,
+    acting_user: User,
     as_of: date,
     now: Any,
 ) -> list[RebalanceProposal]:
@@ -286,7 +287,7 @@ def _instance(row: tuple[Any, ...], *, parse_json: bool) -> RebalanceProposal:
     return RebalanceProposal.from_db(connection.alias, names, values)
 
 
-def _expire_open_pg(account_ids: list[int], *, acting_user: Any, now: Any) -> int:
+def _expire_open_pg(account_ids: list[int], *, acting_user: User, now: Any) -> int:
     """`_expire_open` in one statement: the UPDATE's RETURNING rows become the '~' history rows
     (what bulk_update_with_history writes), so the expired rows never travel to Python."""
     if not account_ids:
@@ -309,7 +310,7 @@ def _expire_open_pg(account_ids: list[int], *, acting_user: Any, now: Any) -> in
         return cursor.rowcount
 
 
-def _expire_open(account_ids: list[int], *, acting_user: Any) -> int:
+def _expire_open(account_ids: list[int], *, acting_user: User) -> int:
     """Expire the open proposals of `account_ids` that a new proposal supersedes: one locking
     read, one bulk UPDATE and one bulk history insert. Only proposals that need trades are
     open in effect (a "no rebalance needed" record cannot be approved), so only those are

@@ -15,6 +15,7 @@ from django.db.models import DecimalField, F, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from accounts.models import User
 from kronos.db import create_or_winner
 from kronos.history import save_attributed
 from portfolios.selectors import engine_snapshots
@@ -66,7 +67,7 @@ def _run_workflow(account_ids: Sequence[int], as_of: date) -> tuple[dict[int, An
 def proposal_create_for_accounts(
     *,
     account_ids: Sequence[int],
-    acting_user: Any,
+    acting_user: User,
     as_of: date | None = None,
     scheduled: bool = False,
 ) -> list[RebalanceProposal]:
@@ -120,7 +121,7 @@ def _lock_open(proposal: RebalanceProposal) -> RebalanceProposal:
     return proposal
 
 
-def proposal_approve(*, proposal: RebalanceProposal, acting_user: Any) -> list[Order]:
+def proposal_approve(*, proposal: RebalanceProposal, acting_user: User) -> list[Order]:
     """Approve an open proposal: one order per trade, each through `order_create` (with its
     pre-trade checks), sells first, all in one transaction — if any order cannot be made
     (say, the shares were sold meanwhile) nothing is made and the proposal stays open.
@@ -175,7 +176,7 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: Any) -> list[O
 
 
 @transaction.atomic
-def proposal_discard(*, proposal: RebalanceProposal, acting_user: Any) -> RebalanceProposal:
+def proposal_discard(*, proposal: RebalanceProposal, acting_user: User) -> RebalanceProposal:
     """Discard an open proposal (nothing is traded). Refuses a proposal that is not open."""
     proposal = _lock_open(proposal)
     proposal.status = P.DISCARDED

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from accounts.models import User
 from accounts.services import system_user
 from portfolios import ledger
 from portfolios.ledger import PostingSpec
@@ -18,7 +18,7 @@ from portfolios.models import JournalEntry, LedgerBook
 from trading.models import Execution, Side
 
 
-def settlement_run(*, as_of: date, acting_user: Any = None, chunk_size: int = 500) -> int:
+def settlement_run(*, as_of: date, acting_user: User | None = None, chunk_size: int = 500) -> int:
     """Settle every fill due by `as_of` (T+1 business days): move its cash from the custodian's
     clearing book to the market. Idempotent: a settled fill is never settled again, and each
     entry has its own key, so a rerun (or two concurrent runs) settles nothing twice."""

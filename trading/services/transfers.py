@@ -25,6 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from accounts.services import system_user
 from kronos.db import create_or_winner
 from kronos.errors import DomainError
@@ -64,7 +65,7 @@ def locked_transfer(
     amount: Decimal,
     currency: str,
     idempotency_key: str | None,
-    acting_user: Any,
+    acting_user: User,
 ) -> tuple[InvestmentAccount, CashTransfer, bool]:
     """Inside the caller's transaction: the account locked, and either the transfer already made
     under `idempotency_key` (True) or a new unsaved one (False), once the account is open and
@@ -94,7 +95,7 @@ def transfer_create(
     account: InvestmentAccount,
     direction: str,
     amount: Decimal,
-    acting_user: Any,
+    acting_user: User,
     currency: str = "USD",
     idempotency_key: str | None = None,
 ) -> CashTransfer:
@@ -140,7 +141,7 @@ def made_under(idempotency_key: str | None) -> CashTransfer | None:
 
 
 def send_transfer(
-    transfer: CashTransfer, *, account: InvestmentAccount, acting_user: Any, effective_date: date | None = None
+    transfer: CashTransfer, *, account: InvestmentAccount, acting_user: User, effective_date: date | None = None
 ) -> None:
     """Debit a withdrawal's cash (under the account's lock, checked by the caller) and queue
     the bank call in the outbox: the same for a withdrawal made at once and for one that
@@ -170,7 +171,7 @@ def send_transfer(
 
 
 @transaction.atomic
-def transfer_bank_submit(*, transfer: CashTransfer, banking: Any, acting_user: Any) -> CashTransfer:
+def transfer_bank_submit(*, transfer: CashTransfer, banking: Any, acting_user: User) -> CashTransfer:
     """Create the transfer at the bank (linking the account's bank first if needed) and apply
     the status it answers. The bank dedupes on our idempotency key, so a resend is safe."""
     transfer = (
@@ -208,7 +209,7 @@ def transfer_bank_submit(*, transfer: CashTransfer, banking: Any, acting_user: A
 
 
 def transfer_status_apply(
-    *, transfer: CashTransfer, bank_status: str, acting_user: Any, reason: str = ""
+    *, transfer: CashTransfer, bank_status: str, acting_user: User, reason: str = ""
 ) -> CashTransfer:
     """Apply the bank's status: settle a deposit into cash, or fail a transfer (a failed
     withdrawal's cash is put back). Idempotent: a transfer that ended stays as it is."""
@@ -267,7 +268,7 @@ def transfer_status_apply(
         return transfer
 
 
-def _invest_deposit(transfer: CashTransfer, *, acting_user: Any) -> None:
+def _invest_deposit(transfer: CashTransfer, *, acting_user: User) -> None:
     """A settled deposit is invested in the account's underweight holdings: a cash-flow proposal
     (approved at once in automatic mode). Planning is not the deposit's business: a plan that
     cannot be made is logged and the deposit still settles (the nightly scan sees the cash)."""
@@ -280,7 +281,7 @@ def _invest_deposit(transfer: CashTransfer, *, acting_user: Any) -> None:
         logger.warning("deposit %s not invested", transfer.pk, exc_info=True)
 
 
-def transfers_poll(*, banking: Any = None, acting_user: Any = None, limit: int = 500) -> int:
+def transfers_poll(*, banking: Any = None, acting_user: User | None = None, limit: int = 500) -> int:
     """Ask the bank about transfers still pending there and apply the answers (a job)."""
     banking = banking or get_banking()
     acting_user = acting_user or system_user()

@@ -14,6 +14,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from accounts.services import system_user
 from trading.errors import TradingError
 from trading.lifecycle import OrderStatus
@@ -68,7 +69,7 @@ def _dec(data: dict[str, Any], key: str, *, required: bool = True) -> Decimal | 
 RETRYABLE_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
 
 
-def webhook_event_apply(*, event: dict[str, Any], acting_user: Any = None, attempts: int = 3) -> str:
+def webhook_event_apply(*, event: dict[str, Any], acting_user: User | None = None, attempts: int = 3) -> str:
     """Apply one custodian event once (see `_webhook_event_apply`); a deadlock or
     serialization failure — fills of one household's accounts run side by side — is
     retried from the start (the whole transaction rolled back first) when this call owns
@@ -84,7 +85,7 @@ def webhook_event_apply(*, event: dict[str, Any], acting_user: Any = None, attem
     raise AssertionError("unreachable")
 
 
-def _webhook_event_apply(*, event: dict[str, Any], acting_user: Any = None) -> str:
+def _webhook_event_apply(*, event: dict[str, Any], acting_user: User | None = None) -> str:
     """Apply one custodian event once; return what happened ("applied", "duplicate", ...).
 
     Raises TradingError for an event that cannot be understood (the caller answers 400 and
@@ -143,7 +144,7 @@ def _record_event(*, event_id: str, kind: str, event: dict[str, Any]) -> Webhook
     )
 
 
-def _apply_fill_event(data: dict[str, Any], *, acting_user: Any, event_id: str = "") -> str:
+def _apply_fill_event(data: dict[str, Any], *, acting_user: User, event_id: str = "") -> str:
     trade_day = data.get("trade_date")
     try:
         trade_date = date.fromisoformat(trade_day) if trade_day else timezone.localdate()
@@ -167,7 +168,7 @@ def _apply_fill_event(data: dict[str, Any], *, acting_user: Any, event_id: str =
     return "applied" if outcome is not None else "duplicate fill"
 
 
-def _apply_cancel_event(data: dict[str, Any], *, acting_user: Any) -> str:
+def _apply_cancel_event(data: dict[str, Any], *, acting_user: User) -> str:
     with transaction.atomic():
         order = Order.objects.select_for_update().filter(client_order_id=str(data.get("client_order_id"))).first()
         if order is None:

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from accounts.services import system_user
 from kronos.db import create_or_winner
 from kronos.history import save_attributed
@@ -27,7 +28,7 @@ def withdrawal_request(
     *,
     account: InvestmentAccount,
     amount: Decimal,
-    acting_user: Any,
+    acting_user: User,
     currency: str | None = None,
     idempotency_key: str | None = None,
     approve: bool = False,
@@ -87,7 +88,7 @@ def withdrawal_request(
 
 
 def withdrawals_release(
-    *, acting_user: Any = None, account_ids: list[int] | None = None, effective_date: date | None = None
+    *, acting_user: User | None = None, account_ids: list[int] | None = None, effective_date: date | None = None
 ) -> dict[str, int]:
     """Send the withdrawals awaiting cash whose sales have brought it (the nightly settlement step
     runs this after settling the day's trades): under each account's lock, oldest first, a

@@ -83,9 +83,3 @@ class RestBanking:
 
     def transfer_get(self, transfer_id: str) -> BankTransfer:
         return self._transfer(self._post("/transfer/get", {"transfer_id": transfer_id})["transfer"])
-
-
-def get_banking() -> RestBanking:
-    from django.conf import settings
-
-    return RestBanking(settings.BANKING_URL, timeout=settings.HTTP_TIMEOUT_SECONDS)

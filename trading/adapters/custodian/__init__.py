@@ -1,6 +1,8 @@
-"""The custodian adapter: the interface, the REST client, webhook signing and the sandbox."""
+"""The custodian adapter: the interface, the REST client, its configuration (`config`), webhook
+signing and the sandbox."""
 
-from trading.adapters.custodian.client import RestCustodian, get_custodian
+from trading.adapters.custodian.client import RestCustodian
+from trading.adapters.custodian.config import get_custodian
 from trading.adapters.custodian.interface import (
     AccountOpenAck,
     AccountOpenRequest,

@@ -148,15 +148,3 @@ class RestCustodian:
                     positions={symbol: Decimal(q) for symbol, q in row["positions"].items()},
                 )
         return out
-
-
-def get_custodian() -> RestCustodian:
-    """The configured custodian (the sandbox's REST API unless settings say otherwise)."""
-    from django.conf import settings
-
-    return RestCustodian(
-        settings.CUSTODIAN_URL,
-        timeout=settings.HTTP_TIMEOUT_SECONDS,
-        retries=getattr(settings, "CUSTODIAN_RETRIES", 3),
-        backoff=getattr(settings, "CUSTODIAN_BACKOFF_SECONDS", 0.2),
-    )
