@@ -23,9 +23,9 @@ from trading.errors import TradingError
 class ProposalTradeOutput(serializers.Serializer):
     symbol = serializers.CharField()
     side = serializers.CharField()
-    quantity = DecimalStringField()
-    price = DecimalStringField()
-    estimated_amount = DecimalStringField(output_places=2)
+    quantity = DecimalStringField(read_only=True)
+    price = DecimalStringField(read_only=True)
+    estimated_amount = DecimalStringField(output_places=2, read_only=True)
 
 
 class ProposalOutput(serializers.Serializer):
@@ -34,10 +34,10 @@ class ProposalOutput(serializers.Serializer):
     needed = serializers.BooleanField()
     status = serializers.CharField()
     as_of = serializers.DateField()
-    max_drift_before = DecimalStringField()
-    max_drift_after = DecimalStringField(allow_null=True)
-    estimated_cost = DecimalStringField(output_places=2)
-    realised_gain = DecimalStringField(output_places=2)
+    max_drift_before = DecimalStringField(read_only=True)
+    max_drift_after = DecimalStringField(allow_null=True, read_only=True)
+    estimated_cost = DecimalStringField(output_places=2, read_only=True)
+    realised_gain = DecimalStringField(output_places=2, read_only=True)
     trades = ProposalTradeOutput(many=True)
     drift_before = serializers.JSONField()
     drift_after = serializers.JSONField()

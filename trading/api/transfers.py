@@ -23,7 +23,7 @@ class TransferOutput(serializers.Serializer):
     id = serializers.IntegerField()
     account = serializers.IntegerField(source="account_id")
     direction = serializers.CharField()
-    amount = MoneyField(currency_from="currency")
+    amount = MoneyField(currency_from="currency", read_only=True)
     status = serializers.CharField()
     failure_reason = serializers.CharField()
     proposal = serializers.IntegerField(
