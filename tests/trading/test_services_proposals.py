@@ -189,12 +189,12 @@ def test_the_copy_path_stores_what_the_orm_path_stores(alice_household, alice, s
 
 
 def test_the_json_text_writer_writes_the_documents_the_dict_builders_make():
-    """The COPY path writes inputs and drift rows as text; they parse to what `_inputs` and
-    `_drift_rows` build, decimals included (exponents, negative zero, 28 digits)."""
+    """The COPY path writes inputs and drift rows as text; they parse to what `inputs_document` and
+    `drift_rows` build, decimals included (exponents, negative zero, 28 digits)."""
     import json
 
     from portfolios import rebalancing
-    from trading.services.proposal_documents import _drift_rows, _inputs, _JsonText
+    from trading.services.proposal_documents import JsonText, drift_rows, inputs_document
 
     odd = [
         Decimal("0E-27"),
@@ -225,10 +225,10 @@ def test_the_json_text_writer_writes_the_documents_the_dict_builders_make():
         external_flow=odd[1],
     )
     report = rebalancing.calculate_drift(snapshot)
-    text = _JsonText()
-    assert json.loads(text.inputs(snapshot, odd[2])) == _inputs(snapshot, odd[2])
-    assert json.loads(text.drift(report)) == _drift_rows(report)
-    assert json.loads(text.drift(None)) == _drift_rows(None) == []
+    text = JsonText()
+    assert json.loads(text.inputs(snapshot, odd[2])) == inputs_document(snapshot, odd[2])
+    assert json.loads(text.drift(report)) == drift_rows(report)
+    assert json.loads(text.drift(None)) == drift_rows(None) == []
     assert json.loads(text.slim_inputs(snapshot)) == {
         "v": 1,
         "threshold": "0.000000000000000000000000000",

@@ -16,14 +16,7 @@ from kronos.history import save_attributed
 from portfolios.models import CashBalance, InvestmentAccount
 from trading.lifecycle import END_STATES, OPEN_STATES, OrderStatus, check_transition
 from trading.models import Order, OutboxMessage, RebalanceProposal, Side
-from trading.services.common import (
-    MONEY,
-    QUANTITY,
-    ZERO,
-    cents_up,
-    held_for_withdrawals_of,
-    relay_after_commit,
-)
+from trading.services.common import MONEY, QUANTITY, ZERO, cents_up, held_for_withdrawals_of, relay_after_commit
 from trading.services.events import order_event
 
 S = OrderStatus

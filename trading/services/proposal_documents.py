@@ -14,11 +14,11 @@ INPUTS_VERSION = 1
 HOLDING_COLUMNS = ["symbol", "quantity", "price", "target_weight", "restricted"]
 
 
-def _s(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _inputs(snapshot: rebalancing.AccountSnapshot, reserved: Decimal) -> dict[str, Any]:
+def inputs_document(snapshot: rebalancing.AccountSnapshot, reserved: Decimal) -> dict[str, Any]:
     """The compact inputs snapshot a proposal keeps: enough to reproduce and audit it (cash,
     cash held back by open buys, each holding's symbol, quantity, price and target, and the
     account's settings) — not every tax lot. Decimals as strings; built by hand (no
@@ -27,46 +27,47 @@ def _inputs(snapshot: rebalancing.AccountSnapshot, reserved: Decimal) -> dict[st
         "v": INPUTS_VERSION,
         "as_of": snapshot.as_of.isoformat(),
         "currency": snapshot.currency,
-        "cash": _s(snapshot.cash),
-        "reserved_for_open_buys": _s(reserved),
-        "cash_target": _s(snapshot.cash_target),
+        "cash": decimal_text(snapshot.cash),
+        "reserved_for_open_buys": decimal_text(reserved),
+        "cash_target": decimal_text(snapshot.cash_target),
         "settings": {
-            "threshold": _s(snapshot.threshold),
+            "threshold": decimal_text(snapshot.threshold),
             "band_mode": str(snapshot.band_mode),
-            "relative_band": _s(snapshot.relative_band),
-            "cash_reserve": _s(snapshot.cash_reserve),
-            "min_trade_amount": _s(snapshot.min_trade_amount),
+            "relative_band": decimal_text(snapshot.relative_band),
+            "cash_reserve": decimal_text(snapshot.cash_reserve),
+            "min_trade_amount": decimal_text(snapshot.min_trade_amount),
             "fractional_shares": snapshot.fractional_shares,
-            "commission_per_trade": _s(snapshot.commission_per_trade),
-            "external_flow": _s(snapshot.external_flow),
+            "commission_per_trade": decimal_text(snapshot.commission_per_trade),
+            "external_flow": decimal_text(snapshot.external_flow),
         },
         "holding_columns": HOLDING_COLUMNS,
         "holdings": [
-            [h.symbol, _s(h.quantity), _s(h.price), _s(h.target_weight), h.restricted] for h in snapshot.holdings
+            [h.symbol, decimal_text(h.quantity), decimal_text(h.price), decimal_text(h.target_weight), h.restricted]
+            for h in snapshot.holdings
         ],
     }
 
 
-def _drift_rows(report: rebalancing.DriftReport | None) -> list[dict[str, Any]]:
+def drift_rows(report: rebalancing.DriftReport | None) -> list[dict[str, Any]]:
     if report is None:
         return []
     return [
         {
             "symbol": r.symbol,
-            "target_weight": _s(r.target_weight),
-            "actual_weight": _s(r.actual_weight),
-            "drift": _s(r.drift),
-            "band": _s(r.band),
+            "target_weight": decimal_text(r.target_weight),
+            "actual_weight": decimal_text(r.actual_weight),
+            "drift": decimal_text(r.drift),
+            "band": decimal_text(r.band),
             "breached": r.breached,
         }
         for r in report.rows
     ]
 
 
-class _JsonText:
-    """`_inputs` and `_drift_rows` written straight as JSON text for the COPY path (the nightly
+class JsonText:
+    """`inputs_document` and `drift_rows` written straight as JSON text for the COPY path (the nightly
     scan writes a hundred thousand of each): the same documents, without building the dicts
-    and lists and then encoding them (about a third of the time). Decimals as `_s` writes
+    and lists and then encoding them (about a third of the time). Decimals as `decimal_text` writes
     them; strings (symbols, codes) JSON-quoted once per chunk."""
 
     HOLDINGS_HEADER = json.dumps(HOLDING_COLUMNS)

@@ -18,12 +18,9 @@ from portfolios import bulk
 from portfolios.models import Security
 from trading.errors import TradingError
 from trading.models import ProposalTrade, RebalanceProposal
-from trading.services.common import (
-    ZERO,
-    cents,
-)
+from trading.services.common import ZERO, cents
 from trading.services.events import proposal_events_bulk
-from trading.services.proposal_documents import INPUTS_VERSION, _drift_rows, _inputs, _JsonText, _s
+from trading.services.proposal_documents import INPUTS_VERSION, JsonText, decimal_text, drift_rows, inputs_document
 
 P = RebalanceProposal.Status
 
@@ -77,12 +74,16 @@ def proposals_store(
             as_of=as_of,
             run_key=keys.get(account_id),
             inputs=(
-                {"v": INPUTS_VERSION, "threshold": _s(snapshot.threshold), "band_mode": str(snapshot.band_mode)}
+                {
+                    "v": INPUTS_VERSION,
+                    "threshold": decimal_text(snapshot.threshold),
+                    "band_mode": str(snapshot.band_mode),
+                }
                 if scheduled and not needed
-                else _inputs(snapshot, reserved.get(account_id, ZERO))
+                else inputs_document(snapshot, reserved.get(account_id, ZERO))
             ),
-            drift_before=[] if scheduled and not needed else _drift_rows(plan.drift_before),
-            drift_after=[] if scheduled and not needed else _drift_rows(plan.drift_after),
+            drift_before=[] if scheduled and not needed else drift_rows(plan.drift_before),
+            drift_after=[] if scheduled and not needed else drift_rows(plan.drift_after),
             max_drift_before=plan.drift_before.max_drift,
             max_drift_after=plan.drift_after.max_drift if plan.drift_after is not None else None,
             estimated_cost=cents(plan.estimated_cost),
@@ -204,7 +205,7 @@ def _write_pg(
     now: Any,
 ) -> list[RebalanceProposal]:
     """Write the chunk's proposals (`stored`: account id, plan, snapshot, needed) and trades by
-    COPY, their JSON as text made by `_JsonText`, and their history rows from them.
+    COPY, their JSON as text made by `JsonText`, and their history rows from them.
 
     The proposals returned carry no JSON from a scheduled run (the job reads only their
     status; the fields load from the row if read); otherwise the JSON parsed back, as the
@@ -212,7 +213,7 @@ def _write_pg(
     if not stored:
         return []
     scheduled = bool(run_keys)
-    text = _JsonText()
+    text = JsonText()
     ids = bulk.next_ids(RebalanceProposal, len(stored))
     user_id = getattr(acting_user, "pk", None)
     rows = []
