@@ -11,7 +11,8 @@ from decimal import Decimal
 
 from accounts.services import system_user
 from bench.harness import per_second, timed
-from portfolios import rebalancing, selectors, services
+from portfolios import engine as rebalancing
+from portfolios import selectors, services
 from portfolios.demo import bulk_book
 from portfolios.models import Security
 from tests.accounts.factories import HouseholdFactory

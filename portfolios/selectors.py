@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import household_scope_q, household_search_q
-from portfolios import rebalancing
+from portfolios import engine as rebalancing
 from portfolios.models import (
     ZERO,
     CashBalance,
@@ -297,7 +297,7 @@ def account_valuation_series(account: InvestmentAccount, start: date, end: date)
 
 def account_performance(account: InvestmentAccount, start: date, end: date):  # type: ignore[no-untyped-def]
     """The account's time-weighted return over [start, end] from its valuation snapshots."""
-    from portfolios import performance
+    from portfolios.engine import performance
 
     points = [
         performance.ValuePoint(date=v.date, value=v.total_value, flow=v.net_external_flow)
@@ -308,7 +308,7 @@ def account_performance(account: InvestmentAccount, start: date, end: date):  # 
 
 def benchmark_performance(*, symbol: str = "SPY", start: date, end: date):  # type: ignore[no-untyped-def]
     """The price return of a benchmark (SPY by default) over [start, end]."""
-    from portfolios import performance
+    from portfolios.engine import performance
 
     security = Security.objects.filter(symbol=symbol.upper()).first()
     if security is None:

@@ -24,7 +24,8 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import User
-from portfolios import performance, rebalancing
+from portfolios import engine as rebalancing
+from portfolios.engine import performance
 from portfolios.models import CashBalance, InvestmentAccount, ModelTarget, Position, Price, Security, ValuationSnapshot
 from portfolios.selectors import (
     AccountHoldings,

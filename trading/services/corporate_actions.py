@@ -72,8 +72,8 @@ def dividends_reinvest(
     """Invest the paid dividends of reinvesting accounts (see the module docstring); returns the
     entitlements handled (all of them: an amount too small for a whole share is recorded on a
     proposal that needs nothing, and is not offered again)."""
+    from portfolios.engine.workflow import run_rebalancing_workflow
     from portfolios.selectors import engine_snapshots
-    from portfolios.workflow import run_rebalancing_workflow
     from trading.models import RebalanceProposal
     from trading.services.proposals import proposal_approve, proposals_store, reserved_for_open_buys
 

@@ -17,7 +17,8 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from kronos.history import save_attributed
-from portfolios import bulk, rebalancing
+from portfolios import bulk
+from portfolios import engine as rebalancing
 from portfolios.models import Security
 from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES, OrderStatus
@@ -194,7 +195,7 @@ def _run_workflow(account_ids: Sequence[int], as_of: date) -> tuple[dict[int, An
     reserved = reserved_for_open_buys(list(snapshots))
     if reserved:
         snapshots = {a: replace(s, cash=s.cash - reserved[a]) if reserved.get(a) else s for a, s in snapshots.items()}
-    from portfolios.workflow import run_rebalancing_workflow
+    from portfolios.engine.workflow import run_rebalancing_workflow
 
     plans = run_rebalancing_workflow(snapshots=list(snapshots.values()), as_of=as_of)
     return snapshots, {int(k): v for k, v in plans.items()}, reserved

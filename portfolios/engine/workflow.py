@@ -2,7 +2,7 @@
 
     FetchPortfolio -> CalculateDrift -> RebalanceDecision -> GenerateTrades
 
-Each node calls the pure engine (`portfolios.rebalancing`) for every account of a CHUNK
+Each node calls the pure engine (`portfolios.engine`) for every account of a CHUNK
 (hundreds to thousands of accounts), so the runtime's overhead (a few milliseconds a run) is
 paid once per chunk, never once per account. The workflow only reads: it returns a
 `TradePlan` per account, and storing proposals is the proposal service's job.
@@ -14,10 +14,8 @@ it (its execution tracker stores only the batch's short repr).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import cache
 from typing import Any
@@ -26,16 +24,16 @@ from kailash.nodes.base import Node, NodeParameter, register_node
 from kailash.workflow.builder import WorkflowBuilder
 
 from kronos.workflow_runtime import quiet_runtime
-from portfolios.rebalancing import (
+from portfolios.engine.memory import cyclic_gc_paused
+from portfolios.engine.rebalancing import (
     AccountSnapshot,
     TradePlan,
     calculate_drift,
     decide,
-    generate_trades,
 )
+from portfolios.engine.trades import generate_trades
 
 AccountId = int | str
-Fetcher = Callable[..., Mapping[AccountId, AccountSnapshot]]
 
 
 class AccountBatch:
@@ -64,20 +62,6 @@ class _CheckpointNoise(logging.Filter):
 logging.getLogger("kailash.runtime.execution_tracker").addFilter(_CheckpointNoise())
 
 
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """The engine allocates only acyclic objects (dataclasses of Decimals, tuples), but a chunk
-    keeps hundreds of thousands of them alive, and the cyclic collector walking them costs about
-    a third of the run. Reference counting still frees everything; the collector resumes after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _batch(snapshots: AccountBatch | Mapping[AccountId, AccountSnapshot] | Iterable[AccountSnapshot]) -> AccountBatch:
     if isinstance(snapshots, AccountBatch):
         return snapshots
@@ -99,32 +83,17 @@ class _EngineNode(Node):
         return outputs
 
 
-def _default_fetcher(*, account_ids: list[AccountId], as_of: date | None = None) -> dict[AccountId, AccountSnapshot]:
-    from portfolios.selectors import engine_snapshots  # imported late: the workflow runs without a DB too
-
-    found = engine_snapshots(account_ids=[int(i) for i in account_ids], as_of=as_of)
-    return dict[AccountId, AccountSnapshot](found.items())
-
-
 @register_node()
 class FetchPortfolio(_EngineNode):
-    """Step 1: the snapshots of a chunk of accounts — given, or read in bulk by `fetcher`
-    (default `portfolios.selectors.engine_snapshots(account_ids=..., as_of=...)`)."""
+    """Step 1: the snapshots of a chunk of accounts, as the caller fetched them (the selector
+    `portfolios.selectors.engine_snapshots` reads them in bulk before the run). The workflow
+    itself touches no database."""
 
     def get_parameters(self) -> dict[str, NodeParameter]:
-        return {
-            "account_ids": _param("account_ids", "ids of the accounts of this chunk"),
-            "as_of": _param("as_of", "the date to value at (default: latest prices)"),
-            "snapshots": _param("snapshots", "pre-built AccountSnapshots (mapping by id, or an iterable)"),
-            "fetcher": _param("fetcher", "callable(account_ids=, as_of=) -> {id: AccountSnapshot}"),
-        }
+        return {"snapshots": _param("snapshots", "AccountBatch of the chunk's AccountSnapshots", required=True)}
 
     def run(self, **kwargs: Any) -> dict[str, Any]:
-        snapshots = kwargs.get("snapshots")
-        if snapshots is None:
-            fetcher: Fetcher = kwargs.get("fetcher") or _default_fetcher
-            snapshots = fetcher(account_ids=list(kwargs.get("account_ids") or ()), as_of=kwargs.get("as_of"))
-        return {"snapshots": _batch(snapshots)}
+        return {"snapshots": _batch(kwargs["snapshots"])}
 
 
 @register_node()
@@ -136,7 +105,7 @@ class CalculateDrift(_EngineNode):
 
     def run(self, **kwargs: Any) -> dict[str, Any]:
         snapshots: AccountBatch = kwargs["snapshots"]
-        with _cyclic_gc_paused():
+        with cyclic_gc_paused():
             drift = {account_id: calculate_drift(s) for account_id, s in snapshots.items.items()}
         return {"snapshots": snapshots, "drift": AccountBatch(drift)}
 
@@ -173,7 +142,7 @@ class GenerateTrades(_EngineNode):
         snapshots: AccountBatch = kwargs["snapshots"]
         drift: AccountBatch = kwargs["drift"]
         decisions: AccountBatch = kwargs["decisions"]
-        with _cyclic_gc_paused():
+        with cyclic_gc_paused():
             plans = {
                 account_id: generate_trades(s, drift.items[account_id], decision=decisions.items[account_id])
                 for account_id, s in snapshots.items.items()
@@ -213,35 +182,25 @@ class RebalancingWorkflowError(RuntimeError):
 
 def run_rebalancing_workflow(
     *,
-    account_ids: Iterable[AccountId] | None = None,
-    snapshots: Mapping[AccountId, AccountSnapshot] | Iterable[AccountSnapshot] | None = None,
+    snapshots: Mapping[AccountId, AccountSnapshot] | Iterable[AccountSnapshot],
     as_of: date | None = None,
-    fetcher: Fetcher | None = None,
 ) -> dict[AccountId, TradePlan]:
     """Run the four steps for one chunk of accounts and return a plan per account.
 
-    Give `snapshots` (no database needed) or `account_ids` (read in bulk by `fetcher`,
-    default `portfolios.selectors.engine_snapshots`). Plans of accounts needing no trades
-    have `needed=False`. Nothing is written.
+    The caller hands the snapshots (read by `portfolios.selectors.engine_snapshots`, or built
+    in memory); no database is needed. `as_of` is accepted for the callers' symmetry: each
+    snapshot carries its own date. Plans of accounts needing no trades have `needed=False`.
+    Nothing is written.
     """
-    if snapshots is None and account_ids is None:
-        raise ValueError("Give account_ids or snapshots.")
     # Every value handed to the runtime is small or opaque: the runtime writes each node's inputs
     # and outputs into an audit trail, as JSON or else as str(value)[:1000] — and str() of a
     # list of 1,000 snapshots formats all of them (it was half the time of a run) before cutting.
-    parameters: dict[str, Any] = {
-        "fetch_portfolio": {
-            "account_ids": None if account_ids is None else list(account_ids),
-            "as_of": as_of,
-            "snapshots": None if snapshots is None else _batch(snapshots),
-            "fetcher": fetcher,
-        }
-    }
+    parameters: dict[str, Any] = {"fetch_portfolio": {"snapshots": _batch(snapshots)}}
     # A runtime per run: it is cheap next to a chunk, and runs in different threads (a
     # page's button, a worker) then share nothing.
     # The collector is paused over the whole run, not only inside each node: resumed between
     # nodes, its first young-generation pass would walk everything the node just allocated.
-    with _cyclic_gc_paused(), quiet_runtime() as runtime:
+    with cyclic_gc_paused(), quiet_runtime() as runtime:
         try:
             results, _ = runtime.execute(_workflow(), parameters=parameters)
         except Exception as exc:  # the runtime wraps a node's error; keep the cause readable
