@@ -17,8 +17,8 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from kronos.history import save_attributed
-from portfolios import bulk
 from portfolios import engine as rebalancing
+from portfolios.ledger import bulk
 from portfolios.models import Security
 from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES, OrderStatus
