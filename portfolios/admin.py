@@ -25,7 +25,7 @@ from portfolios.models import (
     TaxLot,
     ValuationSnapshot,
 )
-from portfolios.services import _clean_targets
+from portfolios.services.model_portfolios import _clean_targets
 
 
 class ReadOnlyAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
@@ -215,7 +215,7 @@ class EntitlementInline(FirmScopedAdmin, admin.TabularInline):
 class CorporateActionAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
     """Operations enter an action the provider missed (or correct one not processed yet). The
     form shows the model's rules as field errors (ratio > 0, pay date on or after the ex-date,
-    ...); saving goes through `portfolios.corporate_actions`, attributed to the signed-in user."""
+    ...); saving goes through `portfolios.services.corporate_actions`, attributed to the signed-in user."""
 
     # An action is the issuer's, like its security: every firm's (its entitlements are scoped).
     firm_scope = SHARED
@@ -259,7 +259,7 @@ class CorporateActionAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
         return False
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        from portfolios.corporate_actions import corporate_action_create, corporate_action_update
+        from portfolios.services import corporate_action_create, corporate_action_update
 
         try:
             if change:

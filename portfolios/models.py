@@ -572,7 +572,7 @@ class ValuationSnapshot(models.Model):
 
 class CorporateAction(models.Model):
     """A cash dividend, split or reverse split of a security, as announced by the provider (or
-    entered by operations). Processed by `portfolios.corporate_actions`.
+    entered by operations). Processed by `portfolios.services.corporate_actions`.
 
     Eligibility: the holders at the close of the business day before the ex-date, i.e. the
     shares of every client book's postings effective strictly before `ex_date` (trade-date

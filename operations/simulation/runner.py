@@ -526,7 +526,7 @@ class Simulation:
         registered with the market-data feed (listed from its announcement, as Polygon lists it)
         and with the custodian, which processes them from its own books (a real one learns them
         from its own feed). A split's cash in lieu is paid at the ex-date close: the price Kronos
-        takes when the feed gives none (`portfolios.corporate_actions.cash_in_lieu_price`)."""
+        takes when the feed gives none (`portfolios.services.corporate_actions.cash_in_lieu_price`)."""
         rng = random.Random(f"corporate-actions:{self.config.seed}")  # noqa: S311  # nosec B311 -- seeded simulation
         held = sorted({t.security.symbol for m in self.models for t in m.targets.select_related("security")})
         self.market.actions = corporate_actions(

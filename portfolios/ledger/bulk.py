@@ -26,6 +26,7 @@ from django.db.models import JSONField, Model
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from accounts.models import User
 from kronos import readcache
 
 M = TypeVar("M", bound=Model)
@@ -91,7 +92,7 @@ def history_from_table(
     *,
     where: str,
     params: Sequence[Any],
-    acting_user: Any,
+    acting_user: User,
     reason: str,
     now: datetime,
     history_type: str = "+",
@@ -132,7 +133,7 @@ def pk_array(model: type[Model]) -> str:
 
 
 def create_with_history(
-    objs: Sequence[M], model: type[Model], *, acting_user: Any, reason: str, now: datetime | None = None
+    objs: Sequence[M], model: type[Model], *, acting_user: User, reason: str, now: datetime | None = None
 ) -> list[M]:
     """`bulk_create_with_history` on PostgreSQL: primary keys from the sequence, the rows by COPY,
     their '+' history rows (history date `now`) from the table. auto_now and auto_now_add fields
@@ -174,7 +175,7 @@ def update_with_history(
     rows: Sequence[Model],
     fields: Sequence[str],
     *,
-    acting_user: Any,
+    acting_user: User,
     reason: str,
     now: datetime | None = None,
 ) -> None:

@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from accounts.services import system_user
 from portfolios import ledger, services
-from portfolios.corporate_actions import (
+from portfolios.services import (
     corporate_action_create,
     corporate_actions_process,
 )

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from accounts.services import system_user
-from portfolios.corporate_actions import corporate_action_create, corporate_actions_process
+from portfolios.services import corporate_action_create, corporate_actions_process
 from portfolios.models import CashBalance, Position
 from tests.trading.factories import account_with, make_security
 from trading.models import Order, OutboxMessage
