@@ -40,19 +40,17 @@ from kronos.readcache import cached_read
 from portfolios import services
 from portfolios.models import AssetClass, InvestmentAccount, ModelPortfolio, Security
 from portfolios.selectors import (
-    account_get_for_user,
-    account_list_for_user,
-    account_positions,
-    model_portfolio_list_for_user,
-    security_list,
-)
-from portfolios.selectors_web import (
     AccountFigures,
     FigureInput,
     account_figures,
+    account_get_for_user,
+    account_list_for_user,
+    account_positions,
     account_total,
     drift_reports,
+    model_portfolio_list_for_user,
     performance_between,
+    security_list,
 )
 
 CASH_SYMBOL = "CASH"
@@ -759,7 +757,7 @@ def account_performance(request: Request, pk: int) -> Response:
     account = account_get_for_user(user=user, pk=pk)
     query = PerformanceQuery(data=request.query_params.dict())  # "start=" is a bad date, not no date
     query.is_valid(raise_exception=True)
-    from portfolios.selectors_web import benchmark_symbol
+    from portfolios.selectors import benchmark_symbol
 
     result = performance_between(account, start=query.validated_data["start"], end=query.validated_data["end"])
     body = {

@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from portfolios.models import InvestmentAccount, ModelPortfolio
-from portfolios.selectors_web import BOOK_SORTS
+from portfolios.selectors import BOOK_SORTS
 
 
 class BookFilterForm(forms.Form):

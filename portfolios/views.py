@@ -44,8 +44,16 @@ from portfolios.forms import (
     to_percent,
 )
 from portfolios.models import InvestmentAccount, ModelPortfolio
-from portfolios.selectors import account_get_for_user, account_list_for_user, model_portfolio_list_for_user
-from portfolios.selectors_web import account_overview, account_total, book_accounts, book_for_user, drift_reports
+from portfolios.selectors import (
+    account_get_for_user,
+    account_list_for_user,
+    account_overview,
+    account_total,
+    book_accounts,
+    book_for_user,
+    drift_reports,
+    model_portfolio_list_for_user,
+)
 
 BOOK_PAGE_SIZE = 50
 #: Trading adds its actions (Rebalance, orders) by providing the first template; until then the empty slot renders.

@@ -16,7 +16,7 @@ from portfolios.models import (
     InvestmentAccount,
     ValuationSnapshot,
 )
-from portfolios.valuation import values_at
+from portfolios.selectors.valuation import values_at
 
 # --- Valuations ---------------------------------------------------------------------------------
 

@@ -14,9 +14,8 @@ from operations import services, stages
 from operations.models import ReconciliationBreak
 from portfolios import ledger
 from portfolios.adapters.market_data.sandbox import serve_in_thread
-from portfolios.services import action_terms_for_custodian, corporate_actions_import
 from portfolios.models import CorporateAction, InvestmentAccount, JournalEntry, Position, Price
-from portfolios.services import transfer_in
+from portfolios.services import action_terms_for_custodian, corporate_actions_import, transfer_in
 from tests.accounts.factories import UserFactory
 from tests.operations.book import mirror_into_sandbox
 from tests.portfolios.factories import InvestmentAccountFactory, SecurityFactory

@@ -18,7 +18,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from portfolios.models import ZERO, InvestmentAccount, JournalEntry, Posting
-from portfolios.selectors import latest_prices
+from portfolios.selectors.prices import latest_prices
 
 CENT = Decimal("0.01")
 

@@ -1,6 +1,6 @@
-"""Reads for the portfolios pages and API that `portfolios.selectors` does not provide.
+"""Reads for the portfolios pages and API, built on the other selectors.
 
-Built only on `portfolios.selectors` (scoped account lists, holdings, engine snapshots,
+Built only on the selectors (scoped account lists, holdings, engine snapshots,
 valuations) and the pure engines, so every read here keeps a fixed query count:
 - `account_figures` — value, max drift and breach of many accounts at once (4 queries);
 - `book_for_user` — the advisor's book with each account's value and max drift (5 queries),
@@ -12,28 +12,28 @@ valuations) and the pure engines, so every read here keeps a fixed query count:
 
 from __future__ import annotations
 
-import calendar
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import User
-from portfolios import engine as rebalancing
-from portfolios.engine import performance
-from portfolios.models import CashBalance, InvestmentAccount, ModelTarget, Position, Price, Security, ValuationSnapshot
-from portfolios.selectors import (
-    AccountHoldings,
-    account_list_for_user,
-    account_positions,
-    engine_snapshots,
-    price_history,
+from portfolios.engine import rebalancing
+from portfolios.models import CashBalance, InvestmentAccount, ModelTarget, Position, Price, Security
+from portfolios.selectors.accounts import account_list_for_user
+from portfolios.selectors.holdings import AccountHoldings, account_positions
+from portfolios.selectors.performance import (
+    Performance,
+    _benchmark_prices,
+    _price_window,
+    benchmark_symbol,
+    performance_periods,
 )
+from portfolios.selectors.snapshots import engine_snapshots
 
 ZERO = Decimal(0)
 
@@ -41,11 +41,6 @@ ZERO = Decimal(0)
 def account_total(account: InvestmentAccount) -> Decimal:
     """Securities plus cash of an account read through `account_list_for_user` (its `total_value` annotation)."""
     return account.total_value  # type: ignore[attr-defined,no-any-return]
-
-
-def benchmark_symbol() -> str:
-    """The benchmark every account is compared with (settings.PORTFOLIOS_BENCHMARK, default SPY)."""
-    return str(getattr(settings, "PORTFOLIOS_BENCHMARK", "SPY")).upper()
 
 
 # --- Drift ------------------------------------------------------------------------------------
@@ -258,111 +253,6 @@ def book_for_user(
 def book_accounts(pks: Sequence[int]) -> dict[int, InvestmentAccount]:
     """The accounts of one book page with household and model (one query)."""
     return {a.pk: a for a in InvestmentAccount.objects.filter(pk__in=pks).select_related("household", "model")}
-
-
-# --- Performance ------------------------------------------------------------------------------
-
-
-def months_before(day: date, months: int) -> date:
-    """The same day `months` earlier (the month's last day when it has fewer days)."""
-    month_index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(month_index, 12)
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-@dataclass(frozen=True, slots=True)
-class Performance:
-    label: str
-    start: date
-    end: date
-    twr: Decimal | None  # None when there is no valuation to start from
-    annualized_twr: Decimal | None
-    benchmark_twr: Decimal | None
-    series: tuple[tuple[date, Decimal, Decimal], ...] = ()  # (date, value, cumulative twr)
-
-
-def _window(points: Sequence[performance.ValuePoint], start: date, end: date) -> list[performance.ValuePoint]:
-    """The points from the last one on or before `start` (the base) to `end`."""
-    base = None
-    inside = []
-    for p in points:
-        if p.date <= start:
-            base = p
-        elif p.date <= end:
-            inside.append(p)
-    return ([base] if base else []) + inside
-
-
-def _price_window(prices: Sequence[tuple[date, Decimal]], start: date, end: date) -> list[tuple[date, Decimal]]:
-    base = None
-    inside = []
-    for d, close in prices:
-        if d <= start:
-            base = (d, close)
-        elif d <= end:
-            inside.append((d, close))
-    return ([base] if base else []) + inside
-
-
-def _performance(
-    label: str,
-    points: Sequence[performance.ValuePoint],
-    prices: Sequence[tuple[date, Decimal]],
-    start: date,
-    end: date,
-) -> Performance:
-    window = _window(points, start, end)
-    bench_window = _price_window(prices, start, end)
-    benchmark_twr = performance.benchmark_return(bench_window) if len(bench_window) >= 2 else None
-    if len(window) < 2:
-        return Performance(label, start, end, None, None, benchmark_twr)
-    report = performance.report(window)
-    series = (
-        (window[0].date, window[0].value, ZERO),
-        *((point.date, point.value, daily.cumulative) for point, daily in zip(window[1:], report.series, strict=True)),
-    )
-    return Performance(label, start, end, report.period_return, report.annualised_return, benchmark_twr, series)
-
-
-def _valuation_points(account: InvestmentAccount, start: date, end: date) -> list[performance.ValuePoint]:
-    rows = (
-        ValuationSnapshot.objects.filter(account=account, date__lte=end)
-        .filter(date__gte=start - timedelta(days=10))  # room for the base point before a weekend or holiday
-        .order_by("date")
-        .values_list("date", "market_value", "cash", "net_external_flow")
-    )
-    return [performance.ValuePoint(date=d, value=mv + cash, flow=flow) for d, mv, cash, flow in rows]
-
-
-def _benchmark_prices(start: date, end: date) -> list[tuple[date, Decimal]]:
-    security = Security.objects.filter(symbol=benchmark_symbol()).only("pk").first()
-    if security is None:
-        return []
-    return price_history(security=security, start=start - timedelta(days=10), end=end)
-
-
-def performance_between(account: InvestmentAccount, *, start: date, end: date) -> Performance:
-    """The account's TWR over [start, end] (base: its last valuation on or before `start`) and the benchmark's."""
-    return _performance("custom", _valuation_points(account, start, end), _benchmark_prices(start, end), start, end)
-
-
-def performance_periods(account: InvestmentAccount, *, today: date | None = None) -> list[Performance]:
-    """1M, 3M, YTD, 1Y and since inception, from one read of valuations and one of benchmark closes."""
-    today = today or timezone.localdate()
-    inception = account.opened_on
-    points = _valuation_points(account, inception, today)
-    if points:
-        inception = min(inception, points[0].date)
-    prices = _benchmark_prices(inception, today)
-    periods = [
-        ("1M", months_before(today, 1)),
-        ("3M", months_before(today, 3)),
-        ("YTD", date(today.year, 1, 1) - timedelta(days=1)),  # base: last year's final close
-        ("1Y", months_before(today, 12)),
-        ("Since inception", inception),
-    ]
-    return [_performance(label, points, prices, max(start, inception), today) for label, start in periods]
 
 
 # --- The account page -------------------------------------------------------------------------
