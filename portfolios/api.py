@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -27,8 +28,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Household, Role, User
-from accounts.selectors import household_list_for_user, household_may_edit
+from accounts.models import Household, Investor, User
+from accounts.selectors import household_list_for_user
 from kronos.api.fields import DecimalStringField, FractionField, InputSerializer, MoneyField, QuantityField, money_dict
 from kronos.api.pagination import Pagination, paginated
 from kronos.api.params import id_parameter, query_id
@@ -37,8 +38,8 @@ from kronos.api.schema import IDEMPOTENCY_KEY
 from kronos.idempotency import idempotent, idempotent_when_keyed, service_key
 from kronos.ratelimit import money_moving
 from kronos.readcache import cached_read
-from portfolios import services
-from portfolios.models import AssetClass, InvestmentAccount, ModelPortfolio, Security
+from portfolios import permissions, services
+from portfolios.models import ACCOUNT_SETTINGS, AssetClass, InvestmentAccount, ModelPortfolio, Security
 from portfolios.selectors import (
     AccountFigures,
     FigureInput,
@@ -47,6 +48,7 @@ from portfolios.selectors import (
     account_list_for_user,
     account_positions,
     account_total,
+    benchmark_symbol,
     drift_reports,
     model_portfolio_list_for_user,
     performance_between,
@@ -64,19 +66,19 @@ RETURN_OUT: dict[str, Any] = {"output_places": 8, "strip_zeros": True}
 
 
 def _require_operations(user: User) -> None:
-    if not (user.is_superuser or Role.OPERATIONS in user.roles):
+    if not permissions.may_change_securities(user):
         raise PermissionDenied("Only operations staff may change securities and prices.")
 
 
 def _require_model_author(user: User, model: ModelPortfolio | None = None) -> None:
-    if not (user.is_superuser or Role.ADVISOR in user.roles):
+    if not permissions.may_author_models(user):
         raise PermissionDenied("Only advisors may create or change model portfolios.")
-    if model is not None and not user.is_superuser and model.firm_id != user.firm_id:
+    if model is not None and not permissions.may_change_model(user, model):
         raise PermissionDenied("Advisors may change only their own firm's models.")
 
 
 def _require_account_editor(user: User, household: Household) -> None:
-    if not household_may_edit(user=user, household=household):
+    if not permissions.may_edit_household_accounts(user, household):
         raise PermissionDenied("Only the household's advisor may change its accounts.")
 
 
@@ -98,8 +100,6 @@ class SecurityInput(InputSerializer):
     currency = serializers.CharField(min_length=3, max_length=3, default="USD")
 
     def validate_currency(self, value: str) -> str:
-        from django.conf import settings
-
         if value.upper() not in settings.CURRENCIES:
             raise serializers.ValidationError(f"Use one of {', '.join(settings.CURRENCIES)}.")
         return value.upper()
@@ -400,8 +400,6 @@ class AccountCreateInput(AccountSettingsInput):
     beneficiaries = serializers.ListField(child=BeneficiaryInput(), required=False, max_length=20)
 
     def validate_owners(self, value: list[int]) -> list[Any]:
-        from accounts.models import Investor
-
         found = {i.pk: i for i in Investor.objects.filter(pk__in=value)}
         missing = [str(v) for v in value if v not in found]
         if missing:
@@ -416,7 +414,7 @@ class AccountCreateInput(AccountSettingsInput):
 
 
 def _settings_of(validated: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in validated.items() if k in services.ACCOUNT_SETTINGS}
+    out = {k: v for k, v in validated.items() if k in ACCOUNT_SETTINGS}
     if "min_trade_amount" in out:
         out["min_trade_amount"] = out["min_trade_amount"].amount
     return out
@@ -757,7 +755,6 @@ def account_performance(request: Request, pk: int) -> Response:
     account = account_get_for_user(user=user, pk=pk)
     query = PerformanceQuery(data=request.query_params.dict())  # "start=" is a bad date, not no date
     query.is_valid(raise_exception=True)
-    from portfolios.selectors import benchmark_symbol
 
     result = performance_between(account, start=query.validated_data["start"], end=query.validated_data["end"])
     body = {

@@ -27,12 +27,11 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from accounts.models import Role
-from accounts.selectors import household_get_for_user, household_may_edit
+from accounts.selectors import household_get_for_user
 from kronos import formatting, readcache
 from kronos.errors import DomainError
 from kronos.typing import AuthedHttpRequest
-from portfolios import charts, services
+from portfolios import charts, permissions, services
 from portfolios.forms import (
     AccountSettingsForm,
     BookFilterForm,
@@ -58,7 +57,6 @@ from portfolios.selectors import (
 BOOK_PAGE_SIZE = 50
 #: Trading adds its actions (Rebalance, orders) by providing the first template; until then the empty slot renders.
 ACCOUNT_ACTIONS_TEMPLATES = ["trading/_account_actions.html", "portfolios/_account_actions_slot.html"]
-STAFF_ROLES = {Role.ADVISOR, Role.COMPLIANCE, Role.OPERATIONS}
 
 
 # --- Display formatting: the one rounding place for pages ----------------------------------------
@@ -74,10 +72,6 @@ def _percent(fraction: Decimal | None, places: int = 2, signed: bool = False) ->
 
 def _quantity(q: Decimal) -> str:
     return formatting.quantity(q)
-
-
-def _is_staff(user: Any) -> bool:
-    return user.is_superuser or bool(user.roles & STAFF_ROLES)
 
 
 def _partial(request: HttpRequest, template: str, name: str) -> str:
@@ -136,7 +130,7 @@ def _book_page(user: Any, filters: dict[str, Any], page_number: str | None) -> t
 @vary_on_headers("HX-Request")
 def book(request: AuthedHttpRequest) -> HttpResponse:
     """Every account of the advisor's clients (compliance and operations: their firm's), sortable and filterable."""
-    if not _is_staff(request.user):
+    if not permissions.is_staff(request.user):
         return redirect("accounts:household_list")
     # The filter's choices need names only (no targets prefetched), kept in the read cache
     # with the table: the page then asks the database nothing of its own when nothing changed.
@@ -276,9 +270,9 @@ def account_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         "allocation_svg": _svg(allocation_svg),
         "value_svg": _svg(value_svg),
         "benchmark": overview.benchmark,
-        "may_act": household_may_edit(user=request.user, household=account.household),
-        "is_advisor": _is_households_advisor(request.user, account),
-        "is_staff_user": _is_staff(request.user),
+        "may_act": permissions.may_edit_household_accounts(request.user, account.household),
+        "is_advisor": permissions.is_households_advisor(request.user, account),
+        "is_staff_user": permissions.is_staff(request.user),
         "actions_templates": ACCOUNT_ACTIONS_TEMPLATES,
     }
     return render(request, "portfolios/account_detail.html", context)
@@ -321,7 +315,7 @@ def household_accounts(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         "household": household,
         "lines": lines,
         "total": _money(total),
-        "show_drift": _is_staff(request.user),
+        "show_drift": permissions.is_staff(request.user),
     }
     return render(request, _partial(request, "portfolios/household_accounts.html", "household-accounts"), context)
 
@@ -334,7 +328,7 @@ def household_accounts(request: AuthedHttpRequest, pk: int) -> HttpResponse:
 def my_accounts(request: AuthedHttpRequest) -> HttpResponse:
     """Where an investor lands: every account they hold (across their households) with its value,
     and the total. Three queries whatever the number of accounts (session, user, the list)."""
-    if _is_staff(request.user):  # staff work from the book and the households list
+    if permissions.is_staff(request.user):  # staff work from the book and the households list
         return redirect("accounts:household_list")
     accounts = list(account_list_for_user(user=request.user))
     lines = [
@@ -389,21 +383,17 @@ def _show_error(form: forms.Form, exc: DomainError) -> None:
 
 def _require_advisor(user: Any) -> None:
     """Model writes are for the firm's advisors: other staff are refused, everyone else gets a 404."""
-    if user.is_superuser or Role.ADVISOR in user.roles:
+    if permissions.may_author_models(user):
         return
-    if _is_staff(user):
+    if permissions.is_staff(user):
         raise PermissionDenied("Only advisors change model portfolios.")
     raise Http404
-
-
-def _is_households_advisor(user: Any, account: InvestmentAccount) -> bool:
-    return bool(user.is_superuser) or account.household.advisor.user_id == user.pk
 
 
 def _advised_account(request: AuthedHttpRequest, pk: int) -> InvestmentAccount:
     """One of the user's accounts of which the user is the household's advisor, or 404."""
     account = account_get_for_user(user=request.user, pk=pk)
-    if not _is_households_advisor(request.user, account):
+    if not permissions.is_households_advisor(request.user, account):
         raise Http404
     return account
 
@@ -412,7 +402,7 @@ def _advised_account(request: AuthedHttpRequest, pk: int) -> InvestmentAccount:
 @require_GET
 def model_list(request: AuthedHttpRequest) -> HttpResponse:
     """The firm's models with risk level, cash target and targets (advisors edit; compliance/ops read)."""
-    if not _is_staff(request.user):
+    if not permissions.is_staff(request.user):
         return redirect("accounts:household_list")
     models = [
         {
@@ -425,7 +415,7 @@ def model_list(request: AuthedHttpRequest) -> HttpResponse:
         }
         for m in model_portfolio_list_for_user(user=request.user, active_only=False)
     ]
-    may_edit = request.user.is_superuser or Role.ADVISOR in request.user.roles
+    may_edit = permissions.may_author_models(request.user)
     return render(request, "portfolios/model_list.html", {"models": models, "may_edit": may_edit})
 
 
@@ -519,38 +509,13 @@ def account_settings(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     models = ModelPortfolio.objects.filter(firm_id=account.household.firm_id, is_active=True).order_by(
         "risk_level", "name"
     )
-    initial = {
-        "model": account.model_id,
-        "drift_threshold": to_percent(account.drift_threshold),
-        "band_mode": account.band_mode,
-        "relative_band": to_percent(account.relative_band),
-        "cash_reserve": to_percent(account.cash_reserve),
-        "min_trade_amount": account.min_trade_amount.amount
-        if hasattr(account.min_trade_amount, "amount")
-        else account.min_trade_amount,
-        "fractional_shares": account.fractional_shares,
-        "reinvest_dividends": account.reinvest_dividends,
-        "rebalance_mode": account.rebalance_mode,
-        "rebalance_schedule": account.rebalance_schedule,
-    }
+    initial = AccountSettingsForm.initial_for(account)
     form = AccountSettingsForm(request.POST or None, initial=initial, models=models)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             with transaction.atomic():  # the settings and the model change together or not at all
-                services.account_update(
-                    account=account,
-                    acting_user=request.user,
-                    drift_threshold=to_fraction(data["drift_threshold"]),
-                    band_mode=data["band_mode"],
-                    relative_band=to_fraction(data["relative_band"]),
-                    cash_reserve=to_fraction(data["cash_reserve"]),
-                    min_trade_amount=data["min_trade_amount"],
-                    fractional_shares=data["fractional_shares"],
-                    reinvest_dividends=data["reinvest_dividends"],
-                    rebalance_mode=data["rebalance_mode"],
-                    rebalance_schedule=data["rebalance_schedule"] or account.rebalance_schedule,
-                )
+                services.account_update(account=account, acting_user=request.user, **form.settings_changes(account))
                 if data["model"] != account.model:
                     services.model_assign(account=account, model=data["model"], acting_user=request.user)
         except DomainError as exc:

@@ -16,7 +16,7 @@ One module per subject (`fields`, `securities`, `accounts`, `ledger`, `corporate
 model is imported here so the app label and the table names stay `portfolios`.
 """
 
-from portfolios.models.accounts import AccountOwner, Beneficiary, InvestmentAccount
+from portfolios.models.accounts import ACCOUNT_SETTINGS, AccountOwner, Beneficiary, InvestmentAccount
 from portfolios.models.corporate_actions import CorporateAction, CorporateActionEntitlement
 from portfolios.models.fields import (
     CASH_PLACES,
@@ -44,6 +44,7 @@ from portfolios.models.ledger import (
 from portfolios.models.securities import AssetClass, ModelPortfolio, ModelTarget, Price, Security
 
 __all__ = [
+    "ACCOUNT_SETTINGS",
     "CASH_PLACES",
     "ONE",
     "PRICE_PLACES",

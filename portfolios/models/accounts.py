@@ -16,6 +16,20 @@ from portfolios.models.fields import (
 )
 from portfolios.models.securities import ModelPortfolio
 
+#: An account's rebalancing settings: what the settings page, the API and `account_update`
+#: change, and what the engine's snapshot carries. The one list of them.
+ACCOUNT_SETTINGS = (
+    "drift_threshold",
+    "band_mode",
+    "relative_band",
+    "cash_reserve",
+    "min_trade_amount",
+    "fractional_shares",
+    "rebalance_mode",
+    "reinvest_dividends",
+    "rebalance_schedule",
+)
+
 
 class InvestmentAccount(models.Model):
     """A custodial account of a household, with its model and rebalancing settings."""

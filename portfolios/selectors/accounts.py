@@ -9,7 +9,8 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
-from accounts.selectors import household_scope_q, household_search_q
+from accounts.selectors import household_search_q
+from portfolios import permissions
 from portfolios.models import (
     ZERO,
     CashBalance,
@@ -36,12 +37,12 @@ def _targets_prefetch() -> Prefetch:
 
 def model_portfolio_list_for_user(*, user: User, active_only: bool = True) -> QuerySet[ModelPortfolio]:
     """The models of the user's firm (superusers: every firm's)."""
-    if user.is_superuser:
+    if permissions.sees_every_firm(user):
         qs = ModelPortfolio.objects.all()
         if active_only:
             qs = qs.filter(is_active=True)
         return qs.prefetch_related(_targets_prefetch()).order_by("risk_level", "name")
-    firm_id = user.firm_id or getattr(getattr(user, "advisor", None), "firm_id", None)
+    firm_id = permissions.model_firm_id(user)
     if not firm_id:
         return ModelPortfolio.objects.none()
     return model_portfolio_list(firm_id=firm_id, active_only=active_only)
@@ -103,7 +104,7 @@ def account_list_for_user(
     Each row has `household` (with `advisor.user` and `firm`), `model`, and the
     annotations `market_value`, `cash` and `total_value`.
     """
-    scoped = InvestmentAccount.objects.filter(household_scope_q(user=user, prefix="household__")).values("pk")
+    scoped = InvestmentAccount.objects.filter(permissions.account_scope_q(user)).values("pk")
     qs = account_queryset(as_of=as_of).filter(pk__in=scoped)
     if search:
         # Account name or number, household name, or a client's name (first, last or full).

@@ -20,6 +20,7 @@ from kronos.history import save_attributed
 from portfolios import ledger, permissions
 from portfolios.errors import PortfoliosError
 from portfolios.models import (
+    ACCOUNT_SETTINGS,
     AccountOwner,
     Beneficiary,
     InvestmentAccount,
@@ -30,20 +31,7 @@ from portfolios.services.ownership import BeneficiarySpec, _ownership_errors
 
 # --- Investment accounts ------------------------------------------------------------------------
 
-ACCOUNT_SETTINGS = frozenset(
-    {
-        "drift_threshold",
-        "band_mode",
-        "relative_band",
-        "cash_reserve",
-        "min_trade_amount",
-        "fractional_shares",
-        "rebalance_mode",
-        "reinvest_dividends",
-        "rebalance_schedule",
-    }
-)
-ACCOUNT_EDITABLE_FIELDS = ACCOUNT_SETTINGS | {"name", "account_type", "status"}
+ACCOUNT_EDITABLE_FIELDS = frozenset(ACCOUNT_SETTINGS) | {"name", "account_type", "status"}
 
 
 def _validate_settings(values: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +93,7 @@ def account_create(
     household's primary and joint members as the owners when none are named. With a number
     the account already exists at the custodian (a transfer, an import) and is recorded as
     it is, owners and beneficiaries validated only when given."""
-    unknown = set(account_settings) - ACCOUNT_SETTINGS
+    unknown = set(account_settings) - set(ACCOUNT_SETTINGS)
     if unknown:
         raise PortfoliosError(f"Unknown settings: {', '.join(sorted(unknown))}.")
     if not permissions.may_act_for_household(acting_user, household):
