@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from portfolios.adapters.market_data.base import CorporateActionEvent, MarketDataError
+from portfolios.adapters.market_data.interface import CorporateActionEvent, MarketDataError
 
 RANGE = re.compile(r"^/v2/aggs/ticker/([A-Za-z0-9.\-]+)/range/1/day/(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})$")
 PREV = re.compile(r"^/v2/aggs/ticker/([A-Za-z0-9.\-]+)/prev$")
@@ -59,7 +59,7 @@ class CorporateActionStore:
 
     def add(self, kind: str, row: Any) -> dict[str, Any]:
         """Validate one row (as the HTTP client would read it) and store it; returns it."""
-        from portfolios.adapters.market_data.http import parse_dividend, parse_split
+        from portfolios.adapters.market_data.client import parse_dividend, parse_split
 
         if kind not in self.KINDS:
             raise MarketDataError(f"Unknown kind of corporate action: {kind}.")
@@ -112,7 +112,7 @@ class CorporateActionStore:
         return out
 
     def events(self, symbols: list[str], start: date, end: date) -> list[CorporateActionEvent]:
-        from portfolios.adapters.market_data.http import parse_dividend, parse_split
+        from portfolios.adapters.market_data.client import parse_dividend, parse_split
 
         wanted = {s.upper() for s in symbols}
         window = {"gte": start.isoformat(), "lte": end.isoformat()}

@@ -19,7 +19,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from portfolios.adapters.market_data.base import CorporateActionEvent, MarketDataError, exact_ratio
+from portfolios.adapters.market_data.interface import CorporateActionEvent, MarketDataError, exact_ratio
 
 MAX_PAGES = 100
 

@@ -1,7 +1,13 @@
+"""The market-data interface: what a provider answers (`MarketData`), the events it reports, and
+its one error."""
+
+from __future__ import annotations
+
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from typing import Protocol
 
 from portfolios.errors import PortfoliosError
 
@@ -39,3 +45,19 @@ def exact_ratio(split_to: Decimal, split_from: Decimal) -> tuple[int, int]:
         raise MarketDataError(f"A split ratio of {split_to} for {split_from} is not positive.")
     ratio = Fraction(split_to) / Fraction(split_from)
     return ratio.numerator, ratio.denominator
+
+
+class MarketData(Protocol):
+    name: str
+
+    def daily_closes(self, symbols: list[str], start: date, end: date) -> dict[str, list[tuple[date, Decimal]]]:
+        """Each symbol's closes in [start, end], oldest first (symbols without data map to [])."""
+        ...
+
+    def latest_close(self, symbol: str) -> tuple[date, Decimal] | None:
+        """The symbol's most recent close, or None."""
+        ...
+
+    def corporate_actions(self, symbols: list[str], start: date, end: date) -> list[CorporateActionEvent]:
+        """The cash dividends and splits of `symbols` with an ex-date in [start, end]."""
+        ...
