@@ -25,6 +25,7 @@ from portfolios.models import (
     TaxLot,
     ValuationSnapshot,
 )
+from portfolios.services.corporate_actions import corporate_action_create, corporate_action_update
 from portfolios.services.model_portfolios import _clean_targets
 
 
@@ -259,8 +260,6 @@ class CorporateActionAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
         return False
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        from portfolios.services import corporate_action_create, corporate_action_update
-
         try:
             if change:
                 corporate_action_update(action=obj, acting_user=request.user)

@@ -198,18 +198,21 @@ def _post(
         # (so missing balance rows can be created safely) and never deadlocks.
         list(InvestmentAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
         symbols = {spec.security.pk: spec.security.symbol for spec in postings if spec.security is not None}
-        common = {"acting_user": acting_user, "kind": kind, "allow_negative": allow_negative}
         _apply_balances(
             POSITIONS,
             position_deltas,
             short=lambda key, held: f"Not enough {symbols[key[1]]}: the account would hold {held} shares.",
-            **common,
+            acting_user=acting_user,
+            kind=kind,
+            allow_negative=allow_negative,
         )
         _apply_balances(
             CASH,
             cash_deltas,
             short=lambda key, balance: f"Not enough cash: the account's {key[1]} balance would be {balance}.",
-            **common,
+            acting_user=acting_user,
+            kind=kind,
+            allow_negative=allow_negative,
         )
     return entry
 

@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from accounts.models import User
 from kronos import readcache
 from kronos.typing import AuthedHttpRequest
 from portfolios import permissions
@@ -47,7 +48,7 @@ class BookLine:
     breached: bool
 
 
-def _book_page(user: Any, filters: dict[str, Any], page_number: str | None) -> tuple[Any, list[BookLine], int, int]:
+def _book_page(user: User, filters: dict[str, Any], page_number: str | None) -> tuple[Any, list[BookLine], int, int]:
     """The book's page of lines with the totals over all its rows: what the book page caches."""
     rows = book_for_user(user=user, **filters)
     page = Paginator(rows, BOOK_PAGE_SIZE).get_page(page_number)

@@ -4,7 +4,6 @@ write pages."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from django import forms
 from django.core.exceptions import PermissionDenied
@@ -12,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts.models import User
 from kronos import formatting
 from kronos.errors import DomainError
 from kronos.typing import AuthedHttpRequest
@@ -76,7 +76,7 @@ def _show_error(form: forms.Form, exc: DomainError) -> None:
     form.add_error(field, exc.message)
 
 
-def _require_advisor(user: Any) -> None:
+def _require_advisor(user: User) -> None:
     """Model writes are for the firm's advisors: other staff are refused, everyone else gets a 404."""
     if permissions.may_author_models(user):
         return
