@@ -187,7 +187,7 @@ def reserved_for_open_buys(account_ids: Sequence[int]) -> dict[int, Decimal]:
 
 def _run_workflow(account_ids: Sequence[int], as_of: date) -> tuple[dict[int, Any], dict[int, Any], dict[int, Decimal]]:
     """(snapshots, plans, reserved cash) for the accounts, the plans from B's Kailash
-    workflow (portfolios.workflow) over the snapshots read in bulk. Each snapshot's cash is
+    workflow (portfolios.engine.workflow) over the snapshots read in bulk. Each snapshot's cash is
     net of what open buy orders have reserved, so a proposal never spends it twice."""
     from portfolios.selectors import engine_snapshots
 
