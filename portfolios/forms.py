@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from portfolios.models import ACCOUNT_SETTINGS, InvestmentAccount, ModelPortfolio
-from portfolios.selectors import BOOK_SORTS
+from portfolios.selectors.pages import BOOK_SORTS
 
 
 class BookFilterForm(forms.Form):

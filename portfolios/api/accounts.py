@@ -20,22 +20,16 @@ from kronos.api.params import id_parameter, query_id
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent_when_keyed
 from kronos.readcache import cached_read
-from portfolios import services
 from portfolios.api.common import (
     WEIGHT_OUT,
     _require_account_editor,
 )
 from portfolios.models import ACCOUNT_SETTINGS, InvestmentAccount, ModelPortfolio
-from portfolios.selectors import (
-    AccountFigures,
-    FigureInput,
-    account_figures,
-    account_get_for_user,
-    account_list_for_user,
-    account_positions,
-    account_total,
-    model_portfolio_list_for_user,
-)
+from portfolios.selectors.accounts import account_get_for_user, account_list_for_user, model_portfolio_list_for_user
+from portfolios.selectors.holdings import account_positions
+from portfolios.selectors.pages import AccountFigures, FigureInput, account_figures, account_total
+from portfolios.services.accounts import account_create, account_update, model_assign
+from portfolios.services.ownership import BeneficiarySpec
 
 # --- Accounts ---------------------------------------------------------------------------------------
 
@@ -212,14 +206,14 @@ def accounts(request: Request) -> Response:
         _require_account_editor(user, v["household"])
         if v.get("min_trade_amount") is not None and str(v["min_trade_amount"].currency) != "USD":
             raise serializers.ValidationError({"min_trade_amount": ["The minimum trade must be in USD."]})
-        account = services.account_create(
+        account = account_create(
             household=v["household"],
             name=v["name"],
             custodian_account_number=v.get("custodian_account_number"),
             account_type=v.get("account_type", InvestmentAccount.AccountType.INDIVIDUAL),
             model=v.get("model"),
             owners=v.get("owners"),
-            beneficiaries=[services.BeneficiarySpec(**b) for b in v.get("beneficiaries", [])],
+            beneficiaries=[BeneficiarySpec(**b) for b in v.get("beneficiaries", [])],
             acting_user=user,
             **_settings_of(v),
         )
@@ -254,9 +248,9 @@ def account_detail(request: Request, pk: int) -> Response:
         changes = _settings_of(v)
         changes.update({k: v[k] for k in ("name", "account_type") if k in v})
         if changes:
-            services.account_update(account=account, acting_user=user, **changes)
+            account_update(account=account, acting_user=user, **changes)
         if "model" in v:
-            services.model_assign(account=account, model=v["model"], acting_user=user)
+            model_assign(account=account, model=v["model"], acting_user=user)
     return Response(_account_answer(request, pk))
 
 

@@ -14,10 +14,8 @@ from kronos.readcache import cached_read
 from portfolios.api.common import (
     WEIGHT_OUT,
 )
-from portfolios.selectors import (
-    account_get_for_user,
-    drift_reports,
-)
+from portfolios.selectors.accounts import account_get_for_user
+from portfolios.selectors.pages import drift_reports
 
 
 class DriftRowOutput(serializers.Serializer):

@@ -18,14 +18,12 @@ from kronos.api.fields import FractionField, InputSerializer
 from kronos.api.pagination import Pagination, paginated
 from kronos.api.permissions import api_user
 from kronos.readcache import cached_read
-from portfolios import services
 from portfolios.api.common import (
     _require_model_author,
 )
 from portfolios.models import ModelPortfolio, Security
-from portfolios.selectors import (
-    model_portfolio_list_for_user,
-)
+from portfolios.selectors.accounts import model_portfolio_list_for_user
+from portfolios.services.model_portfolios import model_portfolio_create, model_portfolio_update
 
 # --- Model portfolios ------------------------------------------------------------------------------
 
@@ -94,7 +92,7 @@ def models(request: Request) -> Response:
         data = ModelInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        model = services.model_portfolio_create(
+        model = model_portfolio_create(
             firm=firm,
             name=v["name"],
             risk_level=v["risk_level"],
@@ -123,7 +121,7 @@ def model_detail(request: Request, pk: int) -> Response:
         data = ModelInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        services.model_portfolio_update(
+        model_portfolio_update(
             model=model,
             acting_user=user,
             targets=[(t["symbol"], t["weight"]) for t in v["targets"]],

@@ -19,11 +19,8 @@ from kronos.readcache import cached_read
 from portfolios.api.common import (
     RETURN_OUT,
 )
-from portfolios.selectors import (
-    account_get_for_user,
-    benchmark_symbol,
-    performance_between,
-)
+from portfolios.selectors.accounts import account_get_for_user
+from portfolios.selectors.performance import benchmark_symbol, performance_between
 
 
 class PerformanceQuery(serializers.Serializer):

@@ -17,14 +17,12 @@ from kronos.api.fields import DecimalStringField, InputSerializer
 from kronos.api.pagination import Pagination, paginated
 from kronos.api.permissions import api_user
 from kronos.readcache import cached_read
-from portfolios import services
 from portfolios.api.common import (
     _require_operations,
 )
 from portfolios.models import AssetClass, Security
-from portfolios.selectors import (
-    security_list,
-)
+from portfolios.selectors.prices import security_list
+from portfolios.services.securities import prices_store, security_create
 
 # --- Securities ----------------------------------------------------------------------------------
 
@@ -67,7 +65,7 @@ def securities(request: Request) -> Response:
         _require_operations(user)
         data = SecurityInput(data=request.data)
         data.is_valid(raise_exception=True)
-        security = services.security_create(acting_user=user, **data.validated_data)
+        security = security_create(acting_user=user, **data.validated_data)
         return Response(SecurityOutput(security).data, status=status.HTTP_201_CREATED)
     paginator = Pagination()
     page = paginator.paginate_queryset(security_list(search=request.query_params.get("search", "")[:50]), request)
@@ -119,7 +117,7 @@ def prices(request: Request) -> Response:
     _require_operations(user)
     data = PricesInput(data=request.data)
     data.is_valid(raise_exception=True)
-    result = services.prices_store(rows=data.validated_data["prices"], source="api")
+    result = prices_store(rows=data.validated_data["prices"], source="api")
     return Response(
         {"stored": result.rows, "inserted": result.inserted, "changed": result.changed}, status=status.HTTP_201_CREATED
     )

@@ -17,14 +17,12 @@ from kronos.api.permissions import api_user
 from kronos.api.schema import IDEMPOTENCY_KEY
 from kronos.idempotency import idempotent, service_key
 from kronos.ratelimit import money_moving
-from portfolios import services
 from portfolios.api.common import (
     _require_account_editor,
 )
 from portfolios.models import Security
-from portfolios.selectors import (
-    account_get_for_user,
-)
+from portfolios.selectors.accounts import account_get_for_user
+from portfolios.services.transfers import transfer_in
 
 
 class TransferPositionInput(InputSerializer):
@@ -92,7 +90,7 @@ def transfers_in(request: Request, pk: int) -> Response:
             )
     if v.get("cash") is not None and str(v["cash"].currency) != currency:
         raise serializers.ValidationError({"cash": [f"The account holds {currency}: send cash in {currency}."]})
-    entry = services.transfer_in(
+    entry = transfer_in(
         account=account,
         acting_user=user,
         idempotency_key=service_key(request, "api-transfer-in"),

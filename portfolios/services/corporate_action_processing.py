@@ -17,7 +17,7 @@ from accounts.services import system_user
 from kronos.history import attribute
 from portfolios import ledger
 from portfolios.errors import PortfoliosError
-from portfolios.ledger import PostingSpec
+from portfolios.ledger.posting import PostingSpec
 from portfolios.models import (
     CorporateAction,
     CorporateActionEntitlement,

@@ -14,7 +14,7 @@ from accounts.models import User
 from kronos.history import attribute
 from portfolios import ledger
 from portfolios.errors import PortfoliosError
-from portfolios.ledger import PostingSpec
+from portfolios.ledger.posting import PostingSpec
 from portfolios.models import (
     ZERO,
     CorporateAction,

@@ -15,7 +15,7 @@ from simple_history.utils import bulk_create_with_history
 from accounts.models import User
 from portfolios import ledger
 from portfolios.errors import PortfoliosError
-from portfolios.ledger import PostingSpec
+from portfolios.ledger.posting import PostingSpec
 from portfolios.models import (
     ZERO,
     InvestmentAccount,

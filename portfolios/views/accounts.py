@@ -18,18 +18,14 @@ from accounts.selectors import household_get_for_user
 from kronos import formatting
 from kronos.errors import DomainError
 from kronos.typing import AuthedHttpRequest
-from portfolios import charts, permissions, services
+from portfolios import charts, permissions
 from portfolios.forms import (
     AccountSettingsForm,
 )
 from portfolios.models import InvestmentAccount, ModelPortfolio
-from portfolios.selectors import (
-    account_get_for_user,
-    account_list_for_user,
-    account_overview,
-    account_total,
-    drift_reports,
-)
+from portfolios.selectors.accounts import account_get_for_user, account_list_for_user
+from portfolios.selectors.pages import account_overview, account_total, drift_reports
+from portfolios.services.accounts import account_update, model_assign
 from portfolios.views.common import (
     ACCOUNT_ACTIONS_TEMPLATES,
     _advised_account,
@@ -228,9 +224,9 @@ def account_settings(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         data = form.cleaned_data
         try:
             with transaction.atomic():  # the settings and the model change together or not at all
-                services.account_update(account=account, acting_user=request.user, **form.settings_changes(account))
+                account_update(account=account, acting_user=request.user, **form.settings_changes(account))
                 if data["model"] != account.model:
-                    services.model_assign(account=account, model=data["model"], acting_user=request.user)
+                    model_assign(account=account, model=data["model"], acting_user=request.user)
         except DomainError as exc:
             _show_error(form, exc)
         else:

@@ -20,11 +20,8 @@ from portfolios import permissions
 from portfolios.forms import (
     BookFilterForm,
 )
-from portfolios.selectors import (
-    book_accounts,
-    book_for_user,
-    model_portfolio_list_for_user,
-)
+from portfolios.selectors.accounts import model_portfolio_list_for_user
+from portfolios.selectors.pages import book_accounts, book_for_user
 from portfolios.views.common import (
     BOOK_PAGE_SIZE,
     _money,

@@ -17,9 +17,7 @@ from kronos.errors import DomainError
 from kronos.typing import AuthedHttpRequest
 from portfolios import permissions
 from portfolios.models import InvestmentAccount
-from portfolios.selectors import (
-    account_get_for_user,
-)
+from portfolios.selectors.accounts import account_get_for_user
 
 BOOK_PAGE_SIZE = 50
 #: Trading adds its actions (Rebalance, orders) by providing the first template; until then the empty slot renders.

@@ -14,16 +14,15 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from kronos.errors import DomainError
 from kronos.typing import AuthedHttpRequest
-from portfolios import permissions, services
+from portfolios import permissions
 from portfolios.forms import (
     ModelPortfolioForm,
     TargetFormSet,
     to_fraction,
     to_percent,
 )
-from portfolios.selectors import (
-    model_portfolio_list_for_user,
-)
+from portfolios.selectors.accounts import model_portfolio_list_for_user
+from portfolios.services.model_portfolios import model_portfolio_create, model_portfolio_update
 from portfolios.views.common import (
     _done,
     _partial,
@@ -75,7 +74,7 @@ def model_create(request: AuthedHttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         data = form.cleaned_data
         try:
-            model = services.model_portfolio_create(
+            model = model_portfolio_create(
                 firm=firm,
                 name=data["name"],
                 risk_level=data["risk_level"],
@@ -117,7 +116,7 @@ def model_edit(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         data = form.cleaned_data
         try:
-            model = services.model_portfolio_update(
+            model = model_portfolio_update(
                 model=model,
                 acting_user=request.user,
                 targets=_target_rows(formset),

@@ -14,11 +14,11 @@ from django.views.decorators.http import require_http_methods
 
 from kronos.errors import DomainError
 from kronos.typing import AuthedHttpRequest
-from portfolios import services
 from portfolios.forms import (
     TransferInForm,
     TransferPositionFormSet,
 )
+from portfolios.services import transfers
 from portfolios.views.common import (
     _advised_account,
     _done,
@@ -50,7 +50,7 @@ def transfer_in(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         ]
         cash = form.cleaned_data["cash"]
         try:
-            services.transfer_in(
+            transfers.transfer_in(
                 account=account,
                 positions=positions,
                 cash=cash if cash else None,
