@@ -26,7 +26,7 @@ from portfolios.models import (
     ValuationSnapshot,
 )
 from portfolios.services.corporate_actions import corporate_action_create, corporate_action_update
-from portfolios.services.model_portfolios import _clean_targets
+from portfolios.services.model_portfolios import clean_targets
 
 
 class ReadOnlyAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
@@ -75,7 +75,7 @@ class ModelTargetFormSet(BaseInlineFormSet):
             if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("security")
         ]
         try:
-            _clean_targets(targets, self.instance.cash_target)
+            clean_targets(targets, self.instance.cash_target)
         except PortfoliosError as exc:
             raise ValidationError(exc.message) from exc
 

@@ -26,8 +26,8 @@ from portfolios.models import (
     InvestmentAccount,
     ModelPortfolio,
 )
-from portfolios.services.common import _decimal
-from portfolios.services.ownership import BeneficiarySpec, _ownership_errors
+from portfolios.services.common import parse_decimal
+from portfolios.services.ownership import BeneficiarySpec, ownership_errors
 
 # --- Investment accounts ------------------------------------------------------------------------
 
@@ -37,21 +37,25 @@ ACCOUNT_EDITABLE_FIELDS = frozenset(ACCOUNT_SETTINGS) | {"name", "account_type",
 def _validate_settings(values: dict[str, Any]) -> dict[str, Any]:
     out = dict(values)
     if "drift_threshold" in values:
-        v = out["drift_threshold"] = _decimal(values["drift_threshold"], field="drift_threshold", what="The threshold")
+        v = out["drift_threshold"] = parse_decimal(
+            values["drift_threshold"], field="drift_threshold", what="The threshold"
+        )
         if not 0 < v <= 1:
             raise PortfoliosError("The drift threshold must be above 0% and at most 100%.", field="drift_threshold")
     if "relative_band" in values:
-        v = out["relative_band"] = _decimal(values["relative_band"], field="relative_band", what="The relative band")
+        v = out["relative_band"] = parse_decimal(
+            values["relative_band"], field="relative_band", what="The relative band"
+        )
         if not 0 < v <= 1:
             raise PortfoliosError("The relative band must be above 0% and at most 100%.", field="relative_band")
     if "cash_reserve" in values:
-        v = out["cash_reserve"] = _decimal(values["cash_reserve"], field="cash_reserve", what="The cash reserve")
+        v = out["cash_reserve"] = parse_decimal(values["cash_reserve"], field="cash_reserve", what="The cash reserve")
         if not 0 <= v < 1:
             raise PortfoliosError("The cash reserve must be at least 0% and below 100%.", field="cash_reserve")
     if "min_trade_amount" in values:
         amount = values["min_trade_amount"]
         amount = getattr(amount, "amount", amount)  # a Money is accepted in the base currency
-        v = out["min_trade_amount"] = _decimal(amount, field="min_trade_amount", what="The minimum trade")
+        v = out["min_trade_amount"] = parse_decimal(amount, field="min_trade_amount", what="The minimum trade")
         if v < 0:
             raise PortfoliosError("The minimum trade cannot be negative.", field="min_trade_amount")
     if "band_mode" in values and values["band_mode"] not in InvestmentAccount.BandMode.values:
@@ -89,7 +93,7 @@ def account_create(
 
     Without a custodian account number the account is opened *through Kronos*: it starts
     `pending` and the custodian gives the number (`account_custodian_opened`); the account
-    type's ownership and beneficiary rules (`_ownership_errors`) are enforced, with the
+    type's ownership and beneficiary rules (`ownership_errors`) are enforced, with the
     household's primary and joint members as the owners when none are named. With a number
     the account already exists at the custodian (a transfer, an import) and is recorded as
     it is, owners and beneficiaries validated only when given."""
@@ -120,7 +124,7 @@ def account_create(
             ]
             if account_type == InvestmentAccount.AccountType.INDIVIDUAL or account_type in InvestmentAccount.IRA_TYPES:
                 owners = owners[:1]
-        errors, roles = _ownership_errors(
+        errors, roles = ownership_errors(
             household=household, account_type=account_type, owners=list(owners), beneficiaries=list(beneficiaries)
         )
         if errors:

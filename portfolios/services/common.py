@@ -22,7 +22,7 @@ def to_cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
-def _decimal(value: Any, *, field: str, what: str) -> Decimal:
+def parse_decimal(value: Any, *, field: str, what: str) -> Decimal:
     if isinstance(value, float):
         raise PortfoliosError(f"{what} must be given as a decimal, not a float.", field=field)
     try:

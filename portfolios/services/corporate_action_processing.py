@@ -26,8 +26,8 @@ from portfolios.models import (
     LedgerBook,
 )
 from portfolios.services.common import to_cents as cents
-from portfolios.services.corporate_action_splits import _split_apply
-from portfolios.services.corporate_actions import _reinvestment_handlers, holdings_before
+from portfolios.services.corporate_action_splits import split_apply
+from portfolios.services.corporate_actions import holdings_before, reinvestment_handlers
 
 # --- Processing ---------------------------------------------------------------------------------
 
@@ -76,7 +76,7 @@ def corporate_actions_process(*, as_of: date, acting_user: User | None = None) -
                     result.entitlements += _dividend_entitle(locked, acting_user=acting_user)
                     result.dividends_entitled += 1
                 else:
-                    result.accounts_adjusted += _split_apply(locked, acting_user=acting_user)
+                    result.accounts_adjusted += split_apply(locked, acting_user=acting_user)
                     result.splits_applied += 1
                 result.actions.append(locked.pk)
         except PortfoliosError as exc:
@@ -193,7 +193,7 @@ def reinvest_pending(*, as_of: date, acting_user: User | None = None) -> int:
     """Hand the paid, not yet reinvested dividend entitlements of reinvesting accounts (pay date
     on or before `as_of`) to the registered reinvestment handlers; mark the ones they invested.
     Without a handler (none registered) they stay pending, and are offered again next time."""
-    if not _reinvestment_handlers:
+    if not reinvestment_handlers:
         return 0
     acting_user = acting_user or system_user()
     pending = list(
@@ -210,7 +210,7 @@ def reinvest_pending(*, as_of: date, acting_user: User | None = None) -> int:
     if not pending:
         return 0
     done: set[int] = set()
-    for handler in _reinvestment_handlers:
+    for handler in reinvestment_handlers:
         invested = handler(entitlements=[e for e in pending if e.pk not in done], as_of=as_of, acting_user=acting_user)
         done.update(e.pk for e in invested or [])
     marked = [e for e in pending if e.pk in done]

@@ -28,7 +28,7 @@ from portfolios.models import (
 )
 from portfolios.services.common import COST_QUANTUM, PRICE_QUANTUM, SHARE_QUANTUM, WHOLE
 from portfolios.services.common import to_cents as cents
-from portfolios.services.corporate_actions import _split_handlers, holdings_before
+from portfolios.services.corporate_actions import holdings_before, split_handlers
 from portfolios.services.lots import lots_take
 
 
@@ -83,7 +83,7 @@ def split_outcome(
     )
 
 
-def _split_apply(action: CorporateAction, *, acting_user: User) -> int:
+def split_apply(action: CorporateAction, *, acting_user: User) -> int:
     num, den = action.ratio_numerator, action.ratio_denominator
     assert num and den
     held = holdings_before(security=action.security, day=action.ex_date)
@@ -170,7 +170,7 @@ def _split_apply(action: CorporateAction, *, acting_user: User) -> int:
         default_user=acting_user,
         default_change_reason=reason,
     )
-    for handler in _split_handlers:
+    for handler in split_handlers:
         handler(action=action, acting_user=acting_user)
     action.status = CorporateAction.Status.APPLIED
     action.processed_at = timezone.now()

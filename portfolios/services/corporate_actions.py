@@ -68,22 +68,22 @@ from portfolios.services.common import PRICE_QUANTUM
 
 SplitHandler = Callable[..., Any]
 ReinvestmentHandler = Callable[..., Any]
-_split_handlers: list[SplitHandler] = []
-_reinvestment_handlers: list[ReinvestmentHandler] = []
+split_handlers: list[SplitHandler] = []
+reinvestment_handlers: list[ReinvestmentHandler] = []
 
 
 def register_split_handler(handler: SplitHandler) -> None:
     """`handler(*, action, acting_user)` runs inside a split's transaction after the ledger and
     lots are adjusted (trading adjusts its open orders). Registered once per process."""
-    if handler not in _split_handlers:
-        _split_handlers.append(handler)
+    if handler not in split_handlers:
+        split_handlers.append(handler)
 
 
 def register_reinvestment_handler(handler: ReinvestmentHandler) -> None:
     """`handler(*, entitlements, as_of, acting_user)` is given paid dividend entitlements of
     accounts that reinvest; it returns the ones it invested (they are then marked)."""
-    if handler not in _reinvestment_handlers:
-        _reinvestment_handlers.append(handler)
+    if handler not in reinvestment_handlers:
+        reinvestment_handlers.append(handler)
 
 
 # --- Creating ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from portfolios.models import (
     Security,
     TaxLot,
 )
-from portfolios.services.common import COST_QUANTUM, _decimal, to_cents
+from portfolios.services.common import COST_QUANTUM, parse_decimal, to_cents
 
 
 @transaction.atomic
@@ -36,10 +36,10 @@ def lot_open(
     entry: JournalEntry | None = None,
 ) -> TaxLot:
     """Open a tax lot (a buy fill or a transfer in). Cost per share is rounded to 6 places (ROUND_HALF_EVEN)."""
-    quantity = _decimal(quantity, field="quantity", what="The quantity")
+    quantity = parse_decimal(quantity, field="quantity", what="The quantity")
     if quantity <= 0:
         raise PortfoliosError("The quantity must be positive.", field="quantity")
-    cost = _decimal(cost_per_share, field="cost_per_share", what="The cost per share")
+    cost = parse_decimal(cost_per_share, field="cost_per_share", what="The cost per share")
     if cost < 0:
         raise PortfoliosError("The cost per share cannot be negative.", field="cost_per_share")
     lot = TaxLot(
@@ -81,8 +81,8 @@ def lots_relieve(
     Refuses a quantity larger than the open lots hold. Idempotent per `entry`: if closures
     for that entry exist already, they are returned.
     """
-    quantity = _decimal(quantity, field="quantity", what="The quantity")
-    price = _decimal(price, field="price", what="The price")
+    quantity = parse_decimal(quantity, field="quantity", what="The quantity")
+    price = parse_decimal(price, field="price", what="The price")
     if quantity <= 0:
         raise PortfoliosError("The quantity must be positive.", field="quantity")
     if price < 0:

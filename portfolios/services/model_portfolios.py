@@ -19,22 +19,22 @@ from portfolios.models import (
     ModelTarget,
     Security,
 )
-from portfolios.services.common import CENT, HUNDRED, _decimal
+from portfolios.services.common import CENT, HUNDRED, parse_decimal
 
 # --- Model portfolios ---------------------------------------------------------------------------
 
 
-def _clean_targets(
+def clean_targets(
     targets: Mapping[str, Any] | Iterable[tuple[str, Any]], cash_target: Decimal
 ) -> tuple[dict[int, Decimal], Decimal]:
     items = list(targets.items()) if isinstance(targets, Mapping) else list(targets)
-    cash = _decimal(cash_target, field="cash_target", what="The cash target")
+    cash = parse_decimal(cash_target, field="cash_target", what="The cash target")
     if cash < 0 or cash > 1:
         raise PortfoliosError("The cash target must be between 0% and 100%.", field="cash_target")
     weights: dict[str, Decimal] = {}
     for symbol, weight in items:
         symbol = str(symbol).strip().upper()
-        value = _decimal(weight, field="targets", what=f"The weight of {symbol}")
+        value = parse_decimal(weight, field="targets", what=f"The weight of {symbol}")
         if value <= 0 or value > 1:
             raise PortfoliosError(f"The weight of {symbol} must be above 0% and at most 100%.", field="targets")
         if symbol in weights:
@@ -89,7 +89,7 @@ def model_portfolio_create(
     is_active: bool = True,
 ) -> ModelPortfolio:
     """Create a model with its targets: weights (fractions of 1) plus the cash target sum to exactly 1."""
-    weights, cash = _clean_targets(targets, cash_target)
+    weights, cash = clean_targets(targets, cash_target)
     if not 1 <= int(risk_level) <= 10:
         raise PortfoliosError("The risk level must be from 1 to 10.", field="risk_level")
     if ModelPortfolio.objects.filter(firm=firm, name=name.strip()).exists():
@@ -133,7 +133,7 @@ def model_portfolio_update(
     if targets is not None or cash_target is not None:
         if targets is None:
             targets = [(t.security.symbol, t.weight) for t in model.targets.select_related("security")]
-        weights, cash = _clean_targets(targets, model.cash_target if cash_target is None else cash_target)
+        weights, cash = clean_targets(targets, model.cash_target if cash_target is None else cash_target)
         model.cash_target = cash
         _replace_targets(model, weights, acting_user=acting_user, reason="model targets changed")
     if "risk_level" in changes and not 1 <= int(changes["risk_level"]) <= 10:

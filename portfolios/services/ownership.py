@@ -29,7 +29,7 @@ def _business_date(household: Household) -> date:
     return firm_today(household.firm)
 
 
-def _ownership_errors(
+def ownership_errors(
     *, household: Household, account_type: str, owners: Sequence[Any], beneficiaries: Sequence[BeneficiarySpec]
 ) -> tuple[dict[str, list[str]], list[tuple[Any, str]]]:
     """The rules of each account type (field errors), and each owner's role.

@@ -24,7 +24,7 @@ from portfolios.models import (
     Price,
     Security,
 )
-from portfolios.services.common import PRICE_QUANTUM, _decimal
+from portfolios.services.common import PRICE_QUANTUM, parse_decimal
 
 # --- Securities and prices ----------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ def price_validate(*, symbol: str, day: Any, close: Any, today: date | None = No
     if day > (today or timezone.localdate()):
         raise PortfoliosError(f"The date {day} is in the future.", field="date")
     try:
-        value = _decimal(close, field="close", what=f"The close for {symbol}")
+        value = parse_decimal(close, field="close", what=f"The close for {symbol}")
     except PortfoliosError as exc:
         raise PortfoliosError(f"The close for {symbol} is not a positive number: '{close}'.", field="close") from exc
     if value <= 0:

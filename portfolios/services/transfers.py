@@ -24,7 +24,7 @@ from portfolios.models import (
     Security,
     TaxLot,
 )
-from portfolios.services.common import COST_QUANTUM, _decimal, to_cents
+from portfolios.services.common import COST_QUANTUM, parse_decimal, to_cents
 
 # --- Transfers in and tax lots ------------------------------------------------------------------
 
@@ -67,13 +67,13 @@ def transfer_in(
     lots = []
     for i, p in enumerate(positions, start=1):
         symbol = str(p["symbol"]).strip().upper()
-        quantity = _decimal(p.get("quantity"), field="positions", what=f"The quantity of {symbol}")
+        quantity = parse_decimal(p.get("quantity"), field="positions", what=f"The quantity of {symbol}")
         if quantity <= 0:
             raise PortfoliosError(f"Position {i}: the quantity of {symbol} must be positive.", field="positions")
         if "cost_per_share" in p:
-            cost_per_share = _decimal(p["cost_per_share"], field="positions", what=f"The cost of {symbol}")
+            cost_per_share = parse_decimal(p["cost_per_share"], field="positions", what=f"The cost of {symbol}")
         else:
-            basis = _decimal(p.get("cost_basis", 0), field="positions", what=f"The cost basis of {symbol}")
+            basis = parse_decimal(p.get("cost_basis", 0), field="positions", what=f"The cost basis of {symbol}")
             cost_per_share = (basis / quantity).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
         if cost_per_share < 0:
             raise PortfoliosError(f"Position {i}: the cost basis of {symbol} cannot be negative.", field="positions")
@@ -88,7 +88,7 @@ def transfer_in(
         currency = getattr(getattr(cash, "currency", None), "code", None) or account.base_currency
         if currency != account.base_currency:
             raise PortfoliosError(f"Cash must be in {account.base_currency}.", field="cash")
-        cash_amount = _decimal(getattr(cash, "amount", cash), field="cash", what="The cash")
+        cash_amount = parse_decimal(getattr(cash, "amount", cash), field="cash", what="The cash")
         if cash_amount < 0:
             raise PortfoliosError("The cash transferred in cannot be negative.", field="cash")
         if cash_amount != to_cents(cash_amount):
