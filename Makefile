@@ -51,6 +51,7 @@ test-fast: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	.venv/bin/lint-imports --no-cache
 
 typecheck: install
 	$(PY) -m mypy accounts portfolios trading compliance operations onboarding kronos
