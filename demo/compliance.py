@@ -18,6 +18,7 @@ from simple_history.utils import bulk_create_with_history
 from compliance import risk, services
 from compliance.models import AMLScreening, ComplianceSettings, KYCVerification, RiskProfile
 from kronos.history import save_attributed
+from portfolios.models import InvestmentAccount, Security
 
 DEMO_INVESTOR_LEVEL = 7
 
@@ -112,8 +113,6 @@ def seed(demo: Any) -> None:
     )
 
     # Risk profiles: each owner at the riskiest model of their household's accounts (or 5).
-    from portfolios.models import InvestmentAccount
-
     household_risk: dict[int, int] = {}
     for household_id, model_risk in InvestmentAccount.objects.filter(
         household__in=demo.households, model__isnull=False
@@ -153,8 +152,6 @@ def seed(demo: Any) -> None:
     )
     for inv in investors:
         services.aml_screen_investor(investor=inv, trigger=AMLScreening.Trigger.ONBOARDING, acting_user=user)
-
-    from portfolios.models import Security
 
     gld = Security.objects.filter(symbol="GLD").first()
     if gld is not None:
