@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from accounts.models import Household
+from accounts.models import Household, User
 from kronos.history import attribute
 from kronos.readcache import copy_rows
 from portfolios import ledger
@@ -48,7 +48,7 @@ def bulk_funded_accounts(
     count: int,
     holdings: dict[str, Decimal] | Sequence[dict[str, Decimal]],
     cash: Decimal,
-    acting_user: Any,
+    acting_user: User,
     model: ModelPortfolio | None = None,
     effective_date: date | None = None,
     cost_per_share: Decimal = Decimal("50"),
@@ -144,7 +144,7 @@ def bulk_book(
     households: int | Sequence[int],
     holdings: Sequence[Mapping[str, Holding]],
     cash: Decimal | Sequence[Decimal],
-    acting_user: Any,
+    acting_user: User,
     models: int | Sequence[int | None] | None = None,
     effective_date: date | None = None,
     acquired_on: date | None = None,

@@ -15,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from accounts.models import Investor, User
 from compliance import risk, services
 from compliance.models import AMLScreening, ComplianceSettings, KYCVerification, RiskProfile
 from kronos.history import save_attributed
@@ -36,7 +37,7 @@ def answers_for_level(level: int) -> dict[str, str]:
     return dict(_answers_for_level(level))
 
 
-def clear_for_trading(investor: Any, *, acting_user: Any, reference: str, reason: str, level: int = 10) -> None:
+def clear_for_trading(investor: Investor, *, acting_user: User, reference: str, reason: str, level: int = 10) -> None:
     """KYC approved and a completed risk profile at `level`, as a provider's answer and a finished
     questionnaire would leave them: for the simulated firm and the benchmarks, which open accounts
     without the onboarding walk."""

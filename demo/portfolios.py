@@ -23,6 +23,7 @@ from django.db import connection
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from accounts.models import Firm, User
 from portfolios import services
 from portfolios.models import (
     CashBalance,
@@ -174,7 +175,7 @@ def seed(demo: Any) -> None:
     _write_valuations(days, firm=demo.firm, user=user)
 
 
-def _write_valuations(days: Sequence[date], *, firm: Any, user: Any) -> None:
+def _write_valuations(days: Sequence[date], *, firm: Firm, user: User) -> None:
     """Every demo account's valuation for every business day, in bulk (only the demo firm's:
     the database may hold other firms, whose books are not the demo's to value).
 
