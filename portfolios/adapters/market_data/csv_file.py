@@ -21,7 +21,8 @@ from portfolios.adapters.market_data.http import parse_dividend, parse_split
 
 
 class CorporateActionStore:
-    """The sandbox's corporate actions: Polygon-shaped dividend and split rows, by id."""
+    """Corporate actions as Polygon-shaped dividend and split rows, by id (the csv adapter reads
+    them; the market-data sandbox serves them)."""
 
     KINDS = {"dividends": "ex_dividend_date", "splits": "execution_date"}
 
