@@ -25,8 +25,8 @@ def get_provider() -> MarketData:
             name=kind,
         )
     if kind == "csv":
-        # Imported here, not at the top: the sandbox adapters are left out of a production image.
-        from portfolios.adapters.market_data.sandbox import CsvMarketData
+        # Imported here, not at the top: only `make run` and the simulator read closes from a file.
+        from portfolios.adapters.market_data.csv_file import CsvMarketData
 
         return CsvMarketData(
             getattr(settings, "MARKET_DATA_CSV", ""),
