@@ -31,9 +31,9 @@ from operations import fees
 from operations.errors import OperationsError
 from operations.jobs import ChunkOutcome
 from operations.models import BillingRun, FeeAssignment, FeeCharge, FeeSchedule, FeeTier, ReconciliationBreak
-from portfolios import bulk, ledger
+from portfolios import ledger
 from portfolios.errors import PortfoliosError
-from portfolios.ledger import EntrySpec, PostingSpec
+from portfolios.ledger import EntrySpec, PostingSpec, bulk
 from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook, Posting, Security, ValuationSnapshot
 
 logger = logging.getLogger(__name__)

@@ -108,7 +108,7 @@ def corporate_actions_step(*, business_date: date, acting_user: Any) -> ChunkOut
     processed."""
     outcome = ChunkOutcome()
     try:
-        imported = _service("portfolios.corporate_actions.corporate_actions_import")(
+        imported = _service("portfolios.services.corporate_actions_import")(
             start=business_date - timedelta(days=CORPORATE_ACTIONS_BACK_DAYS),
             end=business_date + timedelta(days=CORPORATE_ACTIONS_AHEAD_DAYS),
             acting_user=acting_user,
@@ -118,9 +118,7 @@ def corporate_actions_step(*, business_date: date, acting_user: Any) -> ChunkOut
             outcome.errors.append({"account_id": None, "firm_id": None, "error": f"not imported: {skipped}"[:500]})
     except Exception as exc:  # noqa: BLE001 -- the provider's outage must not stop the known actions
         outcome.fail(account_id=None, error=f"corporate actions not imported: {type(exc).__name__}: {exc}")
-    result = _service("portfolios.corporate_actions.corporate_actions_process")(
-        as_of=business_date, acting_user=acting_user
-    )
+    result = _service("portfolios.services.corporate_actions_process")(as_of=business_date, acting_user=acting_user)
     for key, value in result.as_counts().items():
         if key != "failed":
             outcome.add(key, value)

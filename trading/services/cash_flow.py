@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from portfolios import rebalancing
+from portfolios import engine as rebalancing
 from portfolios.models import Position
 from portfolios.selectors import engine_snapshots
 from trading.errors import TradingError

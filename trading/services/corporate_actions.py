@@ -1,7 +1,7 @@
 """Trading's part of corporate actions: a split's open orders, and dividend reinvestment.
 
 `orders_adjust_for_split` -- a split's open orders in the security are adjusted on the
-ex-date. Registered with `portfolios.corporate_actions.register_split_handler` at start-up
+ex-date. Registered with `portfolios.services.corporate_actions.register_split_handler` at start-up
 (`TradingConfig.ready`), so it runs inside the split's transaction, after the ledger and the
 tax lots. The rule is the custodian's (`trading.adapters.custodian.interface`): the quantity
 left x the ratio (whole shares ROUND_DOWN when it was whole, else 9 places), limit prices / the
@@ -30,9 +30,9 @@ from django.db import transaction
 from accounts.models import User
 from kronos.errors import DomainError
 from kronos.history import save_attributed
+from portfolios.engine.workflow import run_rebalancing_workflow
 from portfolios.models import ZERO, CorporateAction, CorporateActionEntitlement, InvestmentAccount
 from portfolios.selectors import engine_snapshots
-from portfolios.workflow import run_rebalancing_workflow
 from trading.adapters.custodian.interface import split_adjusted_leaves, split_adjusted_limit_price
 from trading.lifecycle import OPEN_STATES
 from trading.models import Order, RebalanceProposal

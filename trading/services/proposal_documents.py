@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from portfolios import rebalancing
+from portfolios import engine as rebalancing
 
 INPUTS_VERSION = 1
 HOLDING_COLUMNS = ["symbol", "quantity", "price", "target_weight", "restricted"]

@@ -18,8 +18,8 @@ from django.utils import timezone
 from accounts.models import User
 from kronos.db import create_or_winner
 from kronos.history import save_attributed
+from portfolios.engine.workflow import run_rebalancing_workflow
 from portfolios.selectors import engine_snapshots
-from portfolios.workflow import run_rebalancing_workflow
 from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES, OrderStatus
 from trading.models import Execution, Order, RebalanceProposal, Side
@@ -54,7 +54,7 @@ def reserved_for_open_buys(account_ids: Sequence[int]) -> dict[int, Decimal]:
 
 def _run_workflow(account_ids: Sequence[int], as_of: date) -> tuple[dict[int, Any], dict[int, Any], dict[int, Decimal]]:
     """(snapshots, plans, reserved cash) for the accounts, the plans from B's Kailash
-    workflow (portfolios.workflow) over the snapshots read in bulk. Each snapshot's cash is
+    workflow (portfolios.engine.workflow) over the snapshots read in bulk. Each snapshot's cash is
     net of what open buy orders have reserved, so a proposal never spends it twice."""
     snapshots = engine_snapshots(account_ids=account_ids, as_of=as_of)
     reserved = reserved_for_open_buys(list(snapshots))
