@@ -1,4 +1,4 @@
-"""Pre-trade compliance checks: the contract trading calls through settings.TRADING_PRETRADE_CHECKS.
+"""Pre-trade compliance checks, registered in trading.checks.PRETRADE_CHECKS by compliance's AppConfig.
 
     run_pretrade_checks(intent) -> list[CheckResult]
 
@@ -52,13 +52,22 @@ class CheckResult:
 
 
 class OrderIntentLike(Protocol):
-    account: Any
-    security: Any
-    side: str
-    quantity: Decimal | None
-    amount: Decimal | None
-    price: Decimal
-    source: str
+    """What the rules read of an order intent (trading's OrderIntent, or the one below)."""
+
+    @property
+    def account(self) -> Any: ...
+    @property
+    def security(self) -> Any: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal | None: ...
+    @property
+    def amount(self) -> Decimal | None: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def source(self) -> str: ...
 
 
 @dataclass

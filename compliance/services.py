@@ -28,6 +28,7 @@ from compliance import risk
 from compliance.adapters import aml as aml_adapter
 from compliance.adapters import kyc as kyc_adapter
 from compliance.errors import ComplianceError
+from compliance.hooks import KYC_DECIDED_HOOKS, KYCDecidedHook
 from compliance.models import (
     AMLCase,
     AMLScreening,
@@ -250,17 +251,15 @@ def kyc_apply_result(*, result: kyc_adapter.Result, acting_user: User | None) ->
 
 
 def _after_kyc_decision(investor_id: int) -> None:
-    """Run `settings.COMPLIANCE_KYC_DECIDED_HOOKS` after the commit (onboarding opens the
-    accounts waiting on this investor); a hook's failure is logged, never undoes the decision."""
-    from django.utils.module_loading import import_string
+    """Run `compliance.hooks.KYC_DECIDED_HOOKS` after the commit (onboarding opens the accounts
+    waiting on this investor); a hook's failure is logged, never undoes the decision."""
+    for hook in KYC_DECIDED_HOOKS.checks():
 
-    for path in getattr(settings, "COMPLIANCE_KYC_DECIDED_HOOKS", []):
-
-        def run(path: str = path) -> None:
+        def run(hook: KYCDecidedHook = hook) -> None:
             try:
-                import_string(path)(investor_id=investor_id)
+                hook(investor_id=investor_id)
             except Exception:  # a hook must not break the provider's callback
-                logger.exception("KYC decision hook failed", extra={"hook": path, "investor_id": investor_id})
+                logger.exception("KYC decision hook failed", extra={"hook": repr(hook), "investor_id": investor_id})
 
         transaction.on_commit(run)
 

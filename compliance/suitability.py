@@ -54,7 +54,7 @@ def suitability_problem(*, account: Any, model: Any) -> str | None:
 
 
 def check_model_assignment(*, account: Any, model: Any) -> None:
-    """settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS hook: raise ComplianceError if `model` is
+    """portfolios.checks.MODEL_ASSIGN_CHECKS (registered by compliance's AppConfig): raise ComplianceError if `model` is
     riskier than the lowest risk level of `account`'s owners (or an owner has no profile)."""
     problem = suitability_problem(account=account, model=model)
     if problem:

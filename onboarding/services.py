@@ -141,7 +141,7 @@ def onboarding_advance(*, household: Household, acting_user: User | None = None)
 
 
 def kyc_decided(*, investor_id: int) -> None:
-    """compliance's COMPLIANCE_KYC_DECIDED_HOOKS: open what waited on this investor."""
+    """compliance's KYC_DECIDED_HOOKS (registered in onboarding's AppConfig): open what waited on this investor."""
     for household in Household.objects.filter(members__investor_id=investor_id).distinct():
         onboarding_advance(household=household)
 

@@ -30,6 +30,7 @@ from accounts.models import Firm, Household
 from accounts.selectors import household_may_edit
 from kronos.history import attribute, save_attributed
 from portfolios import ledger
+from portfolios.checks import MODEL_ASSIGN_CHECKS
 from portfolios.errors import PortfoliosError
 from portfolios.ledger import PostingSpec
 from portfolios.models import (
@@ -771,9 +772,9 @@ def account_update(*, account: InvestmentAccount, acting_user: Any, **changes: A
 def model_assign(*, account: InvestmentAccount, model: ModelPortfolio | None, acting_user: Any) -> InvestmentAccount:
     """Assign (or, with None, remove) an account's model.
 
-    The model must be active and belong to the account's firm. Each import string in
-    `settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS` is then called as `check(account=..., model=...)`
-    and may raise a DomainError to refuse (compliance plugs suitability in there).
+    The model must be active and belong to the account's firm. Each check in
+    `portfolios.checks.MODEL_ASSIGN_CHECKS` is then called as `check(account=..., model=...)`
+    and may raise a DomainError to refuse (compliance registers suitability there).
     """
     account = InvestmentAccount.objects.select_for_update().select_related("household").get(pk=account.pk)
     if not _may_act_for(acting_user, account.household):
@@ -785,8 +786,8 @@ def model_assign(*, account: InvestmentAccount, model: ModelPortfolio | None, ac
             raise PortfoliosError("The model belongs to another firm.", field="model")
         if not model.is_active:
             raise PortfoliosError(f"The model {model.name} is not active.", field="model")
-        for path in getattr(settings, "PORTFOLIOS_MODEL_ASSIGN_CHECKS", []):
-            import_string(path)(account=account, model=model)
+        for check in MODEL_ASSIGN_CHECKS.checks():
+            check(account=account, model=model)
     account.model = model
     return save_attributed(
         account, acting_user=acting_user, reason=f"model assigned: {model.name}" if model else "model removed"
