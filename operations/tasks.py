@@ -12,6 +12,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from operations import jobs, stages
+from operations.models import JobRun
 
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
 
@@ -31,8 +32,6 @@ def run_chunk(run_id: int, index: int) -> bool:
 def close_run(run_id: int, then: list[str] | None = None) -> str:
     """Close a run by hand (or from a message queued before runs closed themselves)."""
     if then:
-        from operations.models import JobRun
-
         JobRun.objects.filter(pk=run_id, then=[]).update(then=list(then))
     return jobs.close_run(run_id).status
 
