@@ -20,6 +20,7 @@ from kronos.api.fields import InputSerializer
 from kronos.api.params import parse_id
 from kronos.api.permissions import api_user
 from kronos.readcache import cached_read
+from trading.models import Order
 
 
 class KYCMemberOutput(serializers.Serializer):
@@ -119,8 +120,6 @@ class CheckOutput(serializers.Serializer):
 @api_view(["GET"])
 @cached_read
 def order_checks(request: Request, pk: int) -> Response:
-    from trading.models import Order
-
     scoped = Order.objects.filter(household_scope_q(user=api_user(request), prefix="account__household__")).values("pk")
     order = Order.objects.filter(pk__in=scoped, pk=pk).prefetch_related("checks").first()
     if order is None:

@@ -20,6 +20,9 @@ from django.db.models import F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import Cast, JSONObject, Lag
 from simple_history.models import registered_models
 
+from accounts.models import Investor, User
+from portfolios.models import Posting
+
 HISTORY_META_FIELDS = frozenset(
     {"history_id", "history_date", "history_change_reason", "history_type", "history_user", "history_relation"}
 )
@@ -80,16 +83,12 @@ def _any_path(*lookups: str) -> FirmFilter:
 
 def _user_of_firm(firm_id: int) -> Q:
     # Staff carry the firm; an investor's login belongs to the firm of their Investor record.
-    from accounts.models import Investor
-
     return Q(firm_id=firm_id) | Q(id__in=Investor.objects.filter(firm_id=firm_id).values("user_id"))
 
 
 def _entry_of_firm(firm_id: int) -> Q:
     # A journal entry belongs to the firms whose books it posts to (client books through the
     # account's household, system books through their own firm).
-    from portfolios.models import Posting
-
     postings = Posting.objects.filter(Q(book__firm_id=firm_id) | Q(book__account__household__firm_id=firm_id))
     return Q(id__in=postings.values("entry_id"))
 
@@ -342,8 +341,6 @@ def _loads(value: Any) -> dict[str, Any]:
 
 
 def _user_names(ids: set[int]) -> dict[int, str]:
-    from accounts.models import User
-
     return {u.pk: u.email for u in User.objects.filter(pk__in=ids).only("id", "email")} if ids else {}
 
 
@@ -406,8 +403,6 @@ def audit_iter(*, flt: AuditFilter, chunk_size: int = 2000) -> Iterator[AuditEnt
 
 def _batch_entries(am: AuditModel, rows: list[Any], users: dict[int, str], only_field: str) -> Iterator[AuditEntry]:
     """Entries of one chunk: the previous rows in one query, unknown users in one more."""
-    from accounts.models import User
-
     if not rows:
         return
     missing = {r["history_user_id"] for r in rows if r["history_user_id"] and r["history_user_id"] not in users}

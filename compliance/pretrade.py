@@ -30,6 +30,7 @@ from compliance.models import (
     SuitabilityCase,
 )
 from compliance.suitability import OWNER_RELATIONSHIPS, suitability_problem
+from portfolios.models import CashBalance, LotClosure, Position, Price, TaxLot
 
 Outcome = Literal["pass", "fail", "warn"]
 WASH_SALE_DAYS = 30
@@ -178,8 +179,6 @@ def _trade_quantity_and_value(intent: OrderIntentLike) -> tuple[Decimal, Decimal
 
 def _holdings(account: Any) -> tuple[dict[int, Decimal], Decimal, dict[int, Decimal]]:
     """(quantity by security id, cash in the base currency, latest price by security id)."""
-    from portfolios.models import CashBalance, Position, Price
-
     latest = Price.objects.filter(security_id=OuterRef("security_id")).order_by("-date").values("close")[:1]
     rows = list(
         Position.objects.filter(account=account)
@@ -197,8 +196,6 @@ def _holdings(account: Any) -> tuple[dict[int, Decimal], Decimal, dict[int, Deci
 
 
 def _wash_sale_problem(intent: OrderIntentLike) -> str | None:
-    from portfolios.models import LotClosure, TaxLot
-
     since = timezone.localdate() - timedelta(days=WASH_SALE_DAYS)
     if intent.side == "buy":
         loss = LotClosure.objects.filter(

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from accounts.models import HouseholdMember, Investor, Role, User
 from accounts.selectors import household_scope_q
 from compliance.models import AMLCase, KYCVerification, RiskProfile, SuitabilityCase
+from trading.models import Order
 
 
 def is_compliance_officer(user: User) -> bool:
@@ -108,13 +109,9 @@ def household_compliance(*, household: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def orders_in_review(*, user: User) -> QuerySet[Any] | None:
-    """Orders waiting for compliance review in the officer's firm, with their checks; None if
-    trading is not installed."""
-    try:
-        from trading.models import Order
-    except ImportError:  # pragma: no cover - trading ships with Kronos
-        return None
+def orders_in_review(*, user: User) -> QuerySet[Order] | None:
+    """Orders waiting for compliance review in the officer's firm, with their checks (None is kept
+    in the signature for the callers that show no queue)."""
     return (
         Order.objects.filter(status="pending_review", **_firm_q(user, "account__household__"))
         .select_related("account__household", "security", "created_by")

@@ -28,6 +28,7 @@ from compliance.forms import AuditFilterForm, DecisionForm, NoteForm, OrderRevie
 from compliance.models import AMLCase, KYCVerification
 from kronos.csvfile import CSVWriter
 from kronos.typing import AuthedHttpRequest
+from trading.services import order_review_decide
 
 KYC_DECISIONS = [("approved", "Approve"), ("rejected", "Reject")]
 AML_DECISIONS = [("cleared", "Clear: false positive"), ("confirmed", "Confirm the match (keeps trading frozen)")]
@@ -206,8 +207,6 @@ def order_queue(request: AuthedHttpRequest) -> HttpResponse:
 @officer_required
 @require_POST
 def order_decide(request: AuthedHttpRequest, pk: int) -> HttpResponse:
-    from trading.services import order_review_decide
-
     orders = selectors.orders_in_review(user=request.user)
     if orders is None:
         raise Http404("No such order in your review queue.")
