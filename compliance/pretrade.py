@@ -30,7 +30,7 @@ from compliance.models import (
     SuitabilityCase,
 )
 from compliance.suitability import OWNER_RELATIONSHIPS, suitability_problem
-from portfolios.models import CashBalance, LotClosure, Position, Price, TaxLot
+from portfolios.models import CashBalance, InvestmentAccount, LotClosure, Position, Price, TaxLot
 
 Outcome = Literal["pass", "fail", "warn"]
 WASH_SALE_DAYS = 30
@@ -157,7 +157,7 @@ def restriction_problem(account: Any) -> str | None:
     return None
 
 
-def account_may_transact(account: Any) -> tuple[bool, str]:
+def account_may_transact(account: InvestmentAccount) -> tuple[bool, str]:
     """Whether money or securities may move in `account` now: every owner KYC-approved, no
     open AML case, account not restricted. Returns (ok, the reason when not)."""
     owners = _owners(account)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -22,7 +21,7 @@ from django.utils import timezone
 
 from accounts.errors import AccountsError
 from accounts.events import event_emit
-from accounts.models import Household, HouseholdMember, Investor, User
+from accounts.models import Firm, Household, HouseholdMember, Investor, User
 from accounts.services import identification_missing, invitation_send, system_user
 from compliance.errors import ComplianceError
 from compliance.models import AMLCase, KYCVerification
@@ -162,7 +161,7 @@ def account_created(*, account_id: int) -> None:
 
 @transaction.atomic
 def template_upload(
-    *, firm: Any, kind: str, version: str, title: str, body: str, acting_user: User | None
+    *, firm: Firm, kind: str, version: str, title: str, body: str, acting_user: User | None
 ) -> AgreementTemplate:
     """Add a version of one of the firm's documents and make it the active one (the previous
     active version stays, with its signatures)."""
