@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from compliance import matching
+from compliance.models import WatchlistEntry
 
 
 class SandboxAMLProvider:
@@ -21,8 +22,6 @@ class SandboxAMLProvider:
     def candidates(self) -> list[matching.Candidate]:
         # Loaded once per provider instance, so a rescreen of every investor reads the list once.
         if self._candidates is None:
-            from compliance.models import WatchlistEntry
-
             self._candidates = [
                 matching.Candidate(
                     ref=str(e.pk),
