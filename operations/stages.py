@@ -1,6 +1,6 @@
 """The scheduled jobs, each a thin composition of other apps' services (operations is the top app).
 
-The nightly chain for a business date is NIGHTLY: prices -> corporate actions -> valuations ->
+The nightly chain for a business date is `services.nightly.NIGHTLY`: prices -> corporate actions -> valuations ->
 drift scan -> settlement -> reconciliation. The other apps' services are imported and called with
 their own types (mypy checks each call and what comes back).
 """
@@ -21,7 +21,6 @@ from operations.jobs import ChunkOutcome, Stage, register
 from operations.models import FeeCharge, JobRun, ReconciliationBreak
 from operations.services.billing import billing_previews_create
 from operations.services.fee_collection import fee_charges_release
-from operations.services.nightly import NIGHTLY
 from operations.services.reconciliation import reconcile_accounts
 from portfolios.corporate_actions import corporate_actions_import, corporate_actions_process
 from portfolios.models import InvestmentAccount
@@ -29,8 +28,6 @@ from portfolios.services import prices_ingest, valuation_snapshots_write
 from trading.models import CashTransfer, RebalanceProposal
 from trading.services import proposal_approve, proposal_create_for_accounts, settlement_run, withdrawals_release
 from trading.services.common import add_business_days
-
-__all__ = ["NIGHTLY"]
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ from datetime import date
 from celery import shared_task
 from django.utils import timezone
 
-from operations import jobs, stages
+from operations import jobs
 from operations.models import JobRun
+from operations.services.nightly import NIGHTLY
 
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
 
@@ -45,7 +46,7 @@ def run_stage(name: str, business_date: str | None = None, then: list[str] | Non
 @shared_task(name="operations.nightly", **TASK_OPTIONS)
 def nightly(business_date: str | None = None) -> None:
     """After the close: prices -> corporate actions -> valuations -> drift scan -> settlement -> reconciliation."""
-    first, *rest = stages.NIGHTLY
+    first, *rest = NIGHTLY
     jobs.stage_start(first, _day(business_date), then=rest)
 
 

@@ -21,7 +21,7 @@ from operations.errors import OperationsError
 from operations.forms import BillingPreviewForm, BreakFilterForm, BreakResolveForm
 from operations.models import BillingRun, FeeCharge, ReconciliationBreak
 from operations.permissions import is_operations_staff
-from operations.stages import NIGHTLY
+from operations.services.nightly import NIGHTLY
 
 
 def operations_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
