@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from bench.harness import per_second, timed
-from portfolios.rebalancing import AccountSnapshot, Holding, Lot, calculate_drift, decide, generate_trades
-from portfolios.workflow import _cyclic_gc_paused, run_rebalancing_workflow
+from portfolios.engine import AccountSnapshot, Holding, Lot, calculate_drift, cyclic_gc_paused, decide, generate_trades
+from portfolios.engine.workflow import run_rebalancing_workflow
 
 ACCOUNTS = 10_000
 HOLDINGS = 20
@@ -85,7 +85,7 @@ def run() -> list[tuple[str, str]]:
         # and the 10,000 plans kept alive (the collector's passes between chunks walk them)
         out = {}
         for start in range(0, ACCOUNTS, CHUNK):
-            with _cyclic_gc_paused():
+            with cyclic_gc_paused():
                 out.update({s.account_id: generate_trades(s) for s in snapshots[start : start + CHUNK]})
         return out
 

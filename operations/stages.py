@@ -22,9 +22,13 @@ from operations.models import FeeCharge, JobRun, ReconciliationBreak
 from operations.services.billing import billing_previews_create
 from operations.services.fee_collection import fee_charges_release
 from operations.services.reconciliation import reconcile_accounts
-from portfolios.corporate_actions import corporate_actions_import, corporate_actions_process
 from portfolios.models import InvestmentAccount
-from portfolios.services import prices_ingest, valuation_snapshots_write
+from portfolios.services import (
+    corporate_actions_import,
+    corporate_actions_process,
+    prices_ingest,
+    valuation_snapshots_write,
+)
 from trading.models import CashTransfer, RebalanceProposal
 from trading.services import proposal_approve, proposal_create_for_accounts, settlement_run, withdrawals_release
 from trading.services.common import add_business_days

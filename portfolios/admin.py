@@ -25,7 +25,8 @@ from portfolios.models import (
     TaxLot,
     ValuationSnapshot,
 )
-from portfolios.services import _clean_targets
+from portfolios.services.corporate_actions import corporate_action_create, corporate_action_update
+from portfolios.services.model_portfolios import clean_targets
 
 
 class ReadOnlyAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
@@ -74,7 +75,7 @@ class ModelTargetFormSet(BaseInlineFormSet):
             if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("security")
         ]
         try:
-            _clean_targets(targets, self.instance.cash_target)
+            clean_targets(targets, self.instance.cash_target)
         except PortfoliosError as exc:
             raise ValidationError(exc.message) from exc
 
@@ -215,7 +216,7 @@ class EntitlementInline(FirmScopedAdmin, admin.TabularInline):
 class CorporateActionAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
     """Operations enter an action the provider missed (or correct one not processed yet). The
     form shows the model's rules as field errors (ratio > 0, pay date on or after the ex-date,
-    ...); saving goes through `portfolios.corporate_actions`, attributed to the signed-in user."""
+    ...); saving goes through `portfolios.services.corporate_actions`, attributed to the signed-in user."""
 
     # An action is the issuer's, like its security: every firm's (its entitlements are scoped).
     firm_scope = SHARED
@@ -259,8 +260,6 @@ class CorporateActionAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
         return False
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        from portfolios.corporate_actions import corporate_action_create, corporate_action_update
-
         try:
             if change:
                 corporate_action_update(action=obj, acting_user=request.user)

@@ -6,8 +6,8 @@ from typing import Any, cast
 from django import forms
 from django.utils import timezone
 
-from portfolios.models import InvestmentAccount, ModelPortfolio
-from portfolios.selectors_web import BOOK_SORTS
+from portfolios.models import ACCOUNT_SETTINGS, InvestmentAccount, ModelPortfolio
+from portfolios.selectors.pages import BOOK_SORTS
 
 
 class BookFilterForm(forms.Form):
@@ -114,9 +114,35 @@ class AccountSettingsForm(forms.Form):
         help_text="Also rebalance to target on the first business day of each month or quarter.",
     )
 
+    #: The settings shown as percents here and kept as fractions of 1 on the account.
+    PERCENT_SETTINGS = frozenset({"drift_threshold", "relative_band", "cash_reserve"})
+
     def __init__(self, *args, models=None, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         cast(forms.ModelChoiceField, self.fields["model"]).queryset = models
+
+    @classmethod
+    def initial_for(cls, account: InvestmentAccount) -> dict[str, Any]:
+        """The form's starting values: the account's model and settings, fractions as percents."""
+        initial: dict[str, Any] = {"model": account.model_id}
+        for name in ACCOUNT_SETTINGS:
+            value = getattr(account, name)
+            if name in cls.PERCENT_SETTINGS:
+                value = to_percent(value)
+            elif name == "min_trade_amount":
+                value = getattr(value, "amount", value)
+            initial[name] = value
+        return initial
+
+    def settings_changes(self, account: InvestmentAccount) -> dict[str, Any]:
+        """The cleaned settings as `account_update` takes them (percents back to fractions; a
+        form posted without a schedule keeps the account's)."""
+        data = self.cleaned_data
+        changes = {name: data[name] for name in ACCOUNT_SETTINGS}
+        for name in self.PERCENT_SETTINGS:
+            changes[name] = to_fraction(data[name])
+        changes["rebalance_schedule"] = data["rebalance_schedule"] or account.rebalance_schedule
+        return changes
 
 
 class TransferPositionForm(forms.Form):

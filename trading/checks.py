@@ -4,13 +4,33 @@ them (compliance, onboarding) in their `AppConfig.ready()`; see kronos/checks_re
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kronos.checks_registry import Slot
 
-if TYPE_CHECKING:  # trading.services imports this module
+if TYPE_CHECKING:
     from portfolios.models import InvestmentAccount
-    from trading.services.common import OrderIntent
+
+
+class PretradeIntent(Protocol):
+    """What a pre-trade check reads of an order intent (trading.services.common.OrderIntent is
+    one; declared here so the slot needs nothing of trading.services, which imports it)."""
+
+    @property
+    def account(self) -> Any: ...
+    @property
+    def security(self) -> Any: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal | None: ...
+    @property
+    def amount(self) -> Decimal | None: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def source(self) -> str: ...
 
 
 class CheckResultLike(Protocol):
@@ -27,7 +47,7 @@ class CheckResultLike(Protocol):
 
 
 class PretradeCheck(Protocol):
-    def __call__(self, intent: OrderIntent, /) -> Iterable[CheckResultLike]: ...
+    def __call__(self, intent: PretradeIntent, /) -> Iterable[CheckResultLike]: ...
 
 
 class FundingCheck(Protocol):

@@ -25,8 +25,8 @@ from operations.errors import OperationsError
 from operations.jobs import ChunkOutcome
 from operations.models import BillingRun, FeeAssignment, FeeCharge, FeeSchedule
 from operations.services.fee_schedules import schedule_tiers
-from portfolios import bulk, ledger
-from portfolios.ledger import EntrySpec, PostingSpec
+from portfolios import ledger
+from portfolios.ledger import EntrySpec, PostingSpec, bulk
 from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook, ValuationSnapshot
 from trading.errors import TradingError
 from trading.services import proposal_to_raise_cash

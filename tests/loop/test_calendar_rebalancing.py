@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from accounts.services import system_user
+from portfolios.engine import calendar_due
 from portfolios.models import InvestmentAccount
-from portfolios.rebalancing import calendar_due
 from tests.trading.factories import account_with, model_of
 from trading import services
 

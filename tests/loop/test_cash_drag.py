@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 from hypothesis import given
 
-from portfolios.rebalancing import AccountSnapshot, Holding, decide, generate_trades
+from portfolios.engine import AccountSnapshot, Holding, decide, generate_trades
 from tests.portfolios.test_rebalancing_properties import AS_OF, PROPERTY, accounts, cash_after
 
 THIRDS = (("AAA", "0.3333"), ("BBB", "0.3333"), ("CCC", "0.3334"))

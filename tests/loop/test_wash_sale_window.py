@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import system_user
-from portfolios import selectors
 from portfolios import services as portfolio_services
+from portfolios.selectors import snapshots as selectors
 from tests.trading.factories import account_with, model_of
 from trading import services
 

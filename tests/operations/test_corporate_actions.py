@@ -14,15 +14,14 @@ from operations import services, stages
 from operations.models import ReconciliationBreak
 from operations.services import reconciliation
 from portfolios import ledger
-from portfolios.adapters.market_data.sandbox import serve_in_thread
-from portfolios.corporate_actions import action_terms_for_custodian, corporate_actions_import
 from portfolios.models import CorporateAction, InvestmentAccount, JournalEntry, Position, Price
-from portfolios.services import transfer_in
+from portfolios.services import action_terms_for_custodian, corporate_actions_import, transfer_in
+from sandboxes.custodian import SandboxCustodian
+from sandboxes.market_data import serve_in_thread
 from tests.accounts.factories import UserFactory
 from tests.operations.book import mirror_into_sandbox
 from tests.portfolios.factories import InvestmentAccountFactory, SecurityFactory
 from trading.adapters.custodian import RestCustodian
-from trading.adapters.custodian.sandbox import SandboxCustodian
 
 pytestmark = pytest.mark.django_db
 
@@ -174,7 +173,7 @@ def test_after_a_split_and_a_dividend_the_sandbox_custodian_agrees_and_reconcili
         amount_per_share=D("0.1111"),
         source="manual",
     )
-    from portfolios.corporate_actions import corporate_actions_process
+    from portfolios.services import corporate_actions_process
 
     corporate_actions_process(as_of=EX, acting_user=system_user())
     split.refresh_from_db()

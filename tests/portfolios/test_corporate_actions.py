@@ -9,10 +9,6 @@ from django.core.management import call_command
 
 from accounts.services import system_user
 from portfolios import ledger, services
-from portfolios.corporate_actions import (
-    corporate_action_create,
-    corporate_actions_process,
-)
 from portfolios.errors import PortfoliosError
 from portfolios.ledger import PostingSpec
 from portfolios.models import (
@@ -24,6 +20,10 @@ from portfolios.models import (
     LotClosure,
     Position,
     TaxLot,
+)
+from portfolios.services import (
+    corporate_action_create,
+    corporate_actions_process,
 )
 from tests.portfolios.factories import InvestmentAccountFactory, PriceFactory, SecurityFactory
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portfolios.performance import (
+from portfolios.engine.performance import (
     ValuePoint,
     annualise,
     as_percent,

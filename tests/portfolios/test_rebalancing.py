@@ -6,7 +6,7 @@ Pure engine: no database. Weights are fractions of 1; prices are per share.
 from datetime import date, timedelta
 from decimal import Decimal as D
 
-from portfolios.rebalancing import (
+from portfolios.engine import (
     CASH,
     AccountSnapshot,
     BandMode,

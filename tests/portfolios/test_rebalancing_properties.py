@@ -7,7 +7,7 @@ from decimal import Decimal as D
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from portfolios.rebalancing import (
+from portfolios.engine import (
     AccountSnapshot,
     BandMode,
     Holding,

@@ -7,9 +7,10 @@ from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from demo.books import bulk_funded_accounts
 from portfolios import selectors, services
-from portfolios.demo import bulk_funded_accounts
 from portfolios.models import InvestmentAccount
+from portfolios.selectors import snapshots
 from tests.portfolios.factories import ModelPortfolioFactory, ModelTargetFactory, PriceFactory
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +191,7 @@ def test_engine_snapshots_fast_path_equals_the_portable_orm_path(funded, securit
     ids = [funded.pk, *(a.pk for a in others), 999_999]
     for as_of in (None, date.today() - timedelta(days=1), date.today() - timedelta(days=400)):
         fast = selectors.engine_snapshots(account_ids=ids, as_of=as_of)
-        portable = selectors._engine_snapshots_orm(ids, as_of or timezone.localdate())
+        portable = snapshots._engine_snapshots_orm(ids, as_of or timezone.localdate())
         assert fast == portable
         aapl = next(h for h in fast[funded.pk].holdings if h.symbol == "AAPL")
         assert [lot.acquired_on for lot in aapl.lots] == sorted(lot.acquired_on for lot in aapl.lots)

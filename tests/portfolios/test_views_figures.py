@@ -9,8 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from portfolios import services
 from portfolios.checks import MODEL_ASSIGN_CHECKS
-from portfolios.selectors import account_list_for_user
-from portfolios.selectors_web import FigureInput, account_figures, account_total, drift_reports
+from portfolios.selectors import FigureInput, account_figures, account_list_for_user, account_total, drift_reports
 from tests.accounts.factories import HouseholdFactory
 from tests.portfolios.factories import InvestmentAccountFactory, SecurityFactory
 

@@ -7,8 +7,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from portfolios.rebalancing import AccountSnapshot, Holding, calculate_drift, decide, generate_trades
-from portfolios.workflow import (
+from portfolios.engine import AccountSnapshot, Holding, calculate_drift, decide, generate_trades, workflow
+from portfolios.engine.workflow import (
     CalculateDrift,
     FetchPortfolio,
     GenerateTrades,
@@ -76,30 +76,24 @@ def test_accounts_inside_their_bands_get_a_plan_that_is_not_needed():
     assert [(t.side, t.symbol, t.quantity) for t in plans[8].trades] == [("sell", "A", D(10)), ("buy", "B", D(10))]
 
 
-def test_it_fetches_a_chunk_through_the_fetcher_in_one_call():
-    calls = []
-    stored = {s.account_id: s for s in chunk(12)}
-
-    def fetcher(*, account_ids, as_of):
-        calls.append((account_ids, as_of))
-        return {i: stored[i] for i in account_ids}
-
-    plans = run_rebalancing_workflow(account_ids=range(12), as_of=AS_OF, fetcher=fetcher)
-    assert calls == [(list(range(12)), AS_OF)]
+def test_the_chain_plans_exactly_the_snapshots_it_is_handed():
+    given = {s.account_id: s for s in chunk(12)}
+    plans = run_rebalancing_workflow(snapshots=given, as_of=AS_OF)
     assert set(plans) == set(range(12))
 
 
-def test_a_failing_fetch_is_reported_not_swallowed():
-    def fetcher(*, account_ids, as_of):
-        raise ConnectionError("database is away")
+def test_a_failing_step_is_reported_not_swallowed(monkeypatch):
+    def broken(snapshot):
+        raise ArithmeticError("drift is away")
 
-    with pytest.raises(RebalancingWorkflowError, match="database is away"):
-        run_rebalancing_workflow(account_ids=[1], fetcher=fetcher)
+    monkeypatch.setattr(workflow, "calculate_drift", broken)
+    with pytest.raises(RebalancingWorkflowError, match="drift is away"):
+        run_rebalancing_workflow(snapshots=chunk(1))
 
 
-def test_it_needs_accounts_or_snapshots():
-    with pytest.raises(ValueError, match="account_ids or snapshots"):
-        run_rebalancing_workflow()
+def test_it_needs_the_snapshots():
+    with pytest.raises(TypeError):
+        run_rebalancing_workflow()  # type: ignore[call-arg]
 
 
 def test_an_empty_chunk_gives_no_plans():

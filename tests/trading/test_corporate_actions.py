@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from accounts.services import system_user
-from portfolios.corporate_actions import corporate_action_create, corporate_actions_process
 from portfolios.models import CashBalance, Position
+from portfolios.services import corporate_action_create, corporate_actions_process
 from tests.trading.factories import account_with, make_security
 from trading.models import Order, OutboxMessage
 from trading.services import order_create

@@ -193,7 +193,7 @@ def test_the_json_text_writer_writes_the_documents_the_dict_builders_make():
     `_drift_rows` build, decimals included (exponents, negative zero, 28 digits)."""
     import json
 
-    from portfolios import rebalancing
+    from portfolios import engine as rebalancing
     from trading.services.proposals import _drift_rows, _inputs, _JsonText
 
     odd = [

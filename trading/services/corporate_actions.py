@@ -1,7 +1,7 @@
 """Trading's part of corporate actions: a split's open orders, and dividend reinvestment.
 
 `orders_adjust_for_split` -- a split's open orders in the security are adjusted on the
-ex-date. Registered with `portfolios.corporate_actions.register_split_handler` at start-up
+ex-date. Registered with `portfolios.services.corporate_actions.register_split_handler` at start-up
 (`TradingConfig.ready`), so it runs inside the split's transaction, after the ledger and the
 tax lots. The rule is the custodian's (`trading.adapters.custodian.interface`): the quantity
 left x the ratio (whole shares ROUND_DOWN when it was whole, else 9 places), limit prices / the
@@ -72,8 +72,8 @@ def dividends_reinvest(
     """Invest the paid dividends of reinvesting accounts (see the module docstring); returns the
     entitlements handled (all of them: an amount too small for a whole share is recorded on a
     proposal that needs nothing, and is not offered again)."""
+    from portfolios.engine.workflow import run_rebalancing_workflow
     from portfolios.selectors import engine_snapshots
-    from portfolios.workflow import run_rebalancing_workflow
     from trading.models import RebalanceProposal
     from trading.services.proposals import proposal_approve, proposals_store, reserved_for_open_buys
 

@@ -17,7 +17,8 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from kronos.history import save_attributed
-from portfolios import bulk, rebalancing
+from portfolios import engine as rebalancing
+from portfolios.ledger import bulk
 from portfolios.models import Security
 from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES, OrderStatus
@@ -186,7 +187,7 @@ def reserved_for_open_buys(account_ids: Sequence[int]) -> dict[int, Decimal]:
 
 def _run_workflow(account_ids: Sequence[int], as_of: date) -> tuple[dict[int, Any], dict[int, Any], dict[int, Decimal]]:
     """(snapshots, plans, reserved cash) for the accounts, the plans from B's Kailash
-    workflow (portfolios.workflow) over the snapshots read in bulk. Each snapshot's cash is
+    workflow (portfolios.engine.workflow) over the snapshots read in bulk. Each snapshot's cash is
     net of what open buy orders have reserved, so a proposal never spends it twice."""
     from portfolios.selectors import engine_snapshots
 
@@ -194,7 +195,7 @@ def _run_workflow(account_ids: Sequence[int], as_of: date) -> tuple[dict[int, An
     reserved = reserved_for_open_buys(list(snapshots))
     if reserved:
         snapshots = {a: replace(s, cash=s.cash - reserved[a]) if reserved.get(a) else s for a, s in snapshots.items()}
-    from portfolios.workflow import run_rebalancing_workflow
+    from portfolios.engine.workflow import run_rebalancing_workflow
 
     plans = run_rebalancing_workflow(snapshots=list(snapshots.values()), as_of=as_of)
     return snapshots, {int(k): v for k, v in plans.items()}, reserved

@@ -1,0 +1,387 @@
+"""Trade generation: the cheapest trades that bring an account back inside its bands, lots
+chosen for tax, and the investment of a pending cash flow. Pure, like `rebalancing`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import date
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
+
+from portfolios.engine.rebalancing import (
+    _UNITS,
+    BUY,
+    ONE,
+    SELL,
+    WASH_SALE_DAYS,
+    ZERO,
+    AccountSnapshot,
+    BandMode,
+    Decision,
+    DriftReport,
+    DriftRow,
+    Holding,
+    LotSale,
+    Trade,
+    TradePlan,
+    _report,
+    _sorted,
+    _unit,
+    calculate_drift,
+    calendar_due,
+    decide,
+)
+
+
+def _buy_blocked(holding: Holding, as_of: date) -> str | None:
+    if holding.restricted:
+        return f"{holding.symbol} is restricted and is not bought."
+    sold = holding.last_loss_sale_on
+    if sold is not None and (as_of - sold).days <= WASH_SALE_DAYS:
+        return f"{holding.symbol} was sold at a loss on {sold.isoformat()} and is not bought again within {WASH_SALE_DAYS} days (wash sale)."
+    if holding.price <= ZERO:
+        return f"{holding.symbol} has no price and is not traded."
+    return None
+
+
+class _Planner:
+    """Mutable working state of one plan: quantities to sell and buy, and the cash they move."""
+
+    __slots__ = ("buys", "cash", "cents", "fee", "holdings", "minimum", "notes", "sells", "snapshot", "unit", "values")
+
+    def __init__(self, snapshot: AccountSnapshot, holdings: list[Holding], values: list[Decimal], cash: Decimal):
+        self.snapshot = snapshot
+        self.holdings = holdings
+        self.values = values
+        self.cash = cash
+        self.unit = _unit(snapshot)
+        self.cents = _UNITS[snapshot.money_places]
+        self.fee = snapshot.commission_per_trade
+        self.minimum = snapshot.min_trade_amount
+        self.sells: dict[int, Decimal] = {}
+        self.buys: dict[int, Decimal] = {}
+        self.notes: list[str] = []
+
+    def money(self, amount: Decimal) -> Decimal:
+        return amount.quantize(self.cents, ROUND_HALF_EVEN)
+
+    def sell(self, i: int, quantity: Decimal) -> bool:
+        """Sell `quantity` more of holding i unless it is nothing or under the minimum trade."""
+        price = self.holdings[i].price
+        amount = self.money(quantity * price)
+        if quantity <= ZERO or amount <= ZERO or amount < self.minimum:
+            return False
+        previous = self.sells.get(i)
+        if previous is None:
+            if amount <= self.fee:  # a sale that does not even pay its commission raises nothing
+                return False
+            self.sells[i] = quantity
+            self.cash += amount - self.fee
+        else:  # one trade: cash moves by the rounded amount of the whole sale
+            self.sells[i] = previous + quantity
+            self.cash += self.money(self.sells[i] * price) - self.money(previous * price)
+        return True
+
+    def sell_to_target(self, i: int, target_value: Decimal) -> None:
+        h = self.holdings[i]
+        if target_value <= ZERO:
+            quantity = h.quantity  # not in the model: sold entirely
+        else:
+            quantity = ((self.values[i] - target_value) / h.price).quantize(self.unit, ROUND_DOWN)
+        self.sell(i, quantity)
+
+    def raise_cash(self, need: Decimal, order: list[int], caps: Sequence[Decimal] | Mapping[int, Decimal]) -> Decimal:
+        """Sell holdings in `order`, each at most `caps[i]` shares, until `need` is raised.
+        Returns what is still missing (<= 0 when raised)."""
+        unit = self.unit
+        for i in order:
+            if need <= ZERO:
+                break
+            price = self.holdings[i].price
+            cap = caps[i] - self.sells.get(i, ZERO)
+            if price <= ZERO or cap <= ZERO:
+                continue
+            fee = ZERO if i in self.sells else self.fee
+            quantity = ((need + fee) / price).quantize(unit, ROUND_UP)
+            if quantity * price < self.minimum:
+                quantity = (self.minimum / price).quantize(unit, ROUND_UP)
+            before = self.cash
+            if self.sell(i, min(quantity, cap)):
+                need -= self.cash - before
+        return need
+
+    def buy(self, i: int, want: Decimal, budget: Decimal) -> Decimal:
+        """Buy up to `want` (never more than `budget`, fee included) of holding i, rounded down;
+        returns the budget left."""
+        spend = min(want, budget - self.fee)
+        if spend <= ZERO or spend < self.minimum:
+            return budget
+        price = self.holdings[i].price
+        quantity = (spend / price).quantize(self.unit, ROUND_DOWN)
+        amount = self.money(quantity * price)
+        if amount + self.fee > budget:  # rounding the amount up must not overdraw the budget
+            quantity = ((budget - self.fee - self.cents / 2) / price).quantize(self.unit, ROUND_DOWN)
+            amount = self.money(quantity * price)
+        if quantity <= ZERO or amount < self.minimum or amount <= ZERO:
+            return budget
+        self.buys[i] = quantity
+        self.cash -= amount + self.fee
+        return budget - amount - self.fee
+
+    def spend_remainder(
+        self, rows: Sequence[DriftRow], targets: list[Decimal], floor: Decimal, total: Decimal, cash_ceiling: Decimal
+    ) -> None:
+        """The last pass against cash drag (whole-share accounts; with fractions the buys reach
+        their targets already): while the cash above `floor` pays for one more share of a model
+        holding still below its target, buy it for the holding furthest below (in value, after
+        the plan's trades; ties by symbol) among those that stay inside their band with it — a holding the
+        plan already buys, or any while cash is above its band (`cash_ceiling`): a holding
+        inside its band is not traded when cash is inside its band too. Never a
+        restricted or wash-sale security, nor one the plan sells; never a trade under the
+        minimum (a share added to a planned buy counts with it); never cash below `floor`.
+        Ends when no share fits: at most remainder / cheapest price steps."""
+        s = self.snapshot
+        if s.fractional_shares or total <= ZERO:
+            return
+        candidates = [
+            i
+            for i, h in enumerate(self.holdings)
+            if h.target_weight > ZERO and i not in self.sells and _buy_blocked(h, s.as_of) is None
+        ]
+        while candidates:
+            budget = self.cash - floor
+            best: tuple[tuple[Decimal, str], int, Decimal] | None = None
+            cash_over = self.cash > cash_ceiling
+            for i in candidates:
+                h = self.holdings[i]
+                planned = self.buys.get(i, ZERO)
+                if not planned and not cash_over:
+                    continue
+                amount = self.money((planned + ONE) * h.price)
+                cost = amount - self.money(planned * h.price) + (ZERO if planned else self.fee)
+                if cost > budget or amount < self.minimum:
+                    continue
+                value = self.values[i] + planned * h.price
+                if value >= targets[i] or abs(value + h.price - targets[i]) > rows[i].band * total:
+                    continue  # one more share would take it out of its band
+                key = (value - targets[i], h.symbol)  # most underweight first
+                if best is None or key < best[0]:
+                    best = (key, i, cost)
+            if best is None:
+                return
+            _, i, cost = best
+            self.buys[i] = self.buys.get(i, ZERO) + ONE
+            self.cash -= cost
+
+    def plan(self, drift: DriftReport, decision: Decision | None, cash_after_flow: Decimal | None = None) -> TradePlan:
+        s = self.snapshot
+        holdings = self.holdings
+        trades: list[Trade] = []
+        realised = ZERO
+        new_values = list(self.values)
+        for i in sorted(self.sells):
+            h = holdings[i]
+            quantity = self.sells[i]
+            lot_sales, gain, unmatched = self._lot_sales(h, quantity)
+            if unmatched > ZERO and h.lots:
+                self.notes.append(f"{unmatched} {h.symbol} sold without a matching tax lot.")
+            trades.append(Trade(h.symbol, SELL, quantity, h.price, self.money(quantity * h.price), lot_sales, gain))
+            realised += gain
+            new_values[i] = (h.quantity - quantity) * h.price
+        for i in sorted(self.buys):
+            h = holdings[i]
+            quantity = self.buys[i]
+            trades.append(Trade(h.symbol, BUY, quantity, h.price, self.money(quantity * h.price)))
+            new_values[i] = (h.quantity + quantity) * h.price
+        after = _report(s, holdings, new_values, self.cash) if trades or cash_after_flow is not None else drift
+        return TradePlan(
+            account_id=s.account_id,
+            needed=bool(trades),
+            trades=tuple(trades),
+            drift_before=drift,
+            drift_after=after,
+            estimated_cost=self.fee * len(trades),
+            realised_gain=realised,
+            notes=tuple(self.notes),
+            decision=decision,
+        )
+
+    def _lot_sales(self, h: Holding, quantity: Decimal) -> tuple[tuple[LotSale, ...], Decimal, Decimal]:
+        """Highest cost first (the least gain realised); equal costs oldest first."""
+        remaining = quantity
+        sales = []
+        gain = ZERO
+        for lot in sorted(h.lots, key=lambda lot: (-lot.cost_per_share, lot.acquired_on, str(lot.lot_id))):
+            if remaining <= ZERO:
+                break
+            take = min(lot.quantity, remaining)
+            if take <= ZERO:
+                continue
+            lot_gain = self.money((h.price - lot.cost_per_share) * take)
+            sales.append(LotSale(lot.lot_id, take, lot_gain))
+            gain += lot_gain
+            remaining -= take
+        return tuple(sales), gain, remaining
+
+
+def generate_trades(
+    snapshot: AccountSnapshot, drift: DriftReport | None = None, *, decision: Decision | None = None
+) -> TradePlan:
+    """The cheapest trades that bring every row outside its band back to target.
+
+    With a pending cash flow (`external_flow` != 0) this is `invest_cash_flow`. Otherwise,
+    when `decide` says so: breaching overweight holdings are sold back to target (entirely
+    when the model does not hold them); breaching underweight holdings are bought back to
+    target, most underweight first, paid from cash above max(reserve, cash target) and the
+    sales; in-band overweight holdings are sold (most overweight first, never below target)
+    only when that cash falls short; in-band underweight holdings are bought only when cash
+    would otherwise stay above its band. Restricted securities and wash-sale repurchases are
+    never bought, no trade is under `min_trade_amount`, and cash never ends below the
+    reserve (nor below zero) through a buy. `drift` and `decision` are computed when not given.
+    """
+    if drift is None:
+        drift = calculate_drift(snapshot)
+    if snapshot.external_flow:
+        return invest_cash_flow(snapshot, drift)
+    if decision is None:
+        decision = decide(snapshot, drift)
+    if not decision.rebalance:
+        return TradePlan(snapshot.account_id, False, (), drift, drift, decision=decision)
+    if calendar_due(snapshot.schedule, snapshot.as_of):
+        # To target whatever the threshold: every row off its target counts as breaching.
+        drift = calculate_drift(replace(snapshot, threshold=ZERO, band_mode=BandMode.ABSOLUTE))
+
+    holdings, values = _sorted(snapshot)
+    planner = _Planner(snapshot, holdings, values, snapshot.cash)
+    rows = drift.rows
+    n = len(holdings)
+    total = drift.total_value
+    cash_row = rows[n]
+    cash = snapshot.cash
+    cash_target = cash_row.target_weight * total
+    reserve = snapshot.cash_reserve * total
+    # Cash above its target (and the reserve) pays for buys first; cash below its target but
+    # inside its band is not spent further; cash outside its band goes back to its target.
+    floor = max(reserve, cash_target if cash >= cash_target or cash_row.breached else cash, ZERO)
+    targets = [row.target_weight * total for row in rows[:n]]
+
+    # 1. breaching overweight holdings back to target
+    for i in range(n):
+        row = rows[i]
+        if row.breached and row.drift > ZERO and holdings[i].price > ZERO:
+            planner.sell_to_target(i, targets[i])
+
+    # 2. what the breaching underweight holdings need, most underweight first
+    wants: list[tuple[Decimal, str, int]] = []
+    for i in range(n):
+        row = rows[i]
+        if row.breached and row.drift < ZERO:
+            blocked = _buy_blocked(holdings[i], snapshot.as_of)
+            if blocked:
+                planner.notes.append(blocked)
+            else:
+                wants.append((row.drift, holdings[i].symbol, i))
+    wants.sort()
+
+    # 3. when cash above the floor does not cover them, sell in-band overweight holdings
+    need = sum((targets[i] - values[i] + planner.fee for _, _, i in wants), ZERO) - (planner.cash - floor)
+    if need > ZERO:
+        order = sorted(
+            (i for i in range(n) if i not in planner.sells and rows[i].drift > ZERO and not rows[i].breached),
+            key=lambda i: (-rows[i].drift, holdings[i].symbol),
+        )
+        caps = dict.fromkeys(range(n), ZERO)
+        for i in order:
+            price = holdings[i].price
+            if price > ZERO:
+                caps[i] = ((values[i] - targets[i]) / price).quantize(planner.unit, ROUND_DOWN)
+        planner.raise_cash(need, order, caps)
+
+    # 4. the buys, from cash above the floor
+    budget = planner.cash - floor
+    for _, _, i in wants:
+        budget = planner.buy(i, targets[i] - values[i], budget)
+    if budget < ZERO and planner.cash < reserve:
+        planner.notes.append("Cash stays below the reserve: no overweight holding is left to sell.")
+
+    # 5. cash still above its band goes to in-band underweight holdings, most underweight first
+    if planner.cash > (cash_row.target_weight + cash_row.band) * total:
+        budget = planner.cash - max(floor, cash_target)
+        order = sorted(
+            (i for i in range(n) if i not in planner.buys and rows[i].drift < ZERO),
+            key=lambda i: (rows[i].drift, holdings[i].symbol),
+        )
+        for i in order:
+            if budget <= ZERO:
+                break
+            if rows[i].breached or _buy_blocked(holdings[i], snapshot.as_of):
+                continue  # already tried, or not bought
+            budget = planner.buy(i, targets[i] - values[i], budget)
+
+    # 6. the whole-share remainder: what is left above max(floor, cash target) buys more units
+    planner.spend_remainder(
+        rows[:n], targets, max(floor, cash_target), total, (cash_row.target_weight + cash_row.band) * total
+    )
+    return planner.plan(drift, decision)
+
+
+def invest_cash_flow(snapshot: AccountSnapshot, drift: DriftReport | None = None) -> TradePlan:
+    """Invest a deposit or raise a withdrawal (`external_flow`) with the fewest trades.
+
+    A deposit buys the most underweight holdings first, each up to its target, from cash above
+    max(reserve, cash target) once the deposit is in; nothing is sold. A withdrawal sells the
+    most overweight holdings first, each down to its target, until cash covers the withdrawal
+    and the reserve; only if that is not enough are other holdings sold (most overweight first).
+    Weights are measured after the flow lands. `drift_after` is after the flow and the trades.
+    """
+    if drift is None:
+        drift = calculate_drift(snapshot)
+    flow = snapshot.external_flow
+    cash = snapshot.cash if snapshot.flow_in_cash else snapshot.cash + flow
+    holdings, values = _sorted(snapshot)
+    landed = _report(snapshot, holdings, values, cash)
+    total = landed.total_value
+    rows = landed.rows
+    n = len(holdings)
+    planner = _Planner(snapshot, holdings, values, cash)
+    targets = [row.target_weight * total for row in rows[:n]]
+    reserve = max(snapshot.cash_reserve * total, ZERO)
+    if flow > ZERO:
+        kind = "deposit"
+        budget = cash - max(reserve, snapshot.cash_target * total)
+        for i in sorted(
+            (i for i in range(n) if rows[i].drift < ZERO), key=lambda i: (rows[i].drift, holdings[i].symbol)
+        ):
+            if budget <= ZERO:
+                break
+            blocked = _buy_blocked(holdings[i], snapshot.as_of)
+            if blocked:
+                planner.notes.append(blocked)
+                continue
+            budget = planner.buy(i, targets[i] - values[i], budget)
+    elif flow < ZERO:
+        kind = "withdrawal"
+        need = reserve - cash
+        if need > ZERO:
+            by_overweight = sorted(range(n), key=lambda i: (-rows[i].drift, holdings[i].symbol))
+            caps = [
+                ((values[i] - targets[i]) / h.price).quantize(planner.unit, ROUND_DOWN)
+                if h.price > ZERO and rows[i].drift > ZERO
+                else ZERO
+                for i, h in enumerate(holdings)
+            ]
+            need = planner.raise_cash(need, by_overweight, caps)
+            if need > ZERO:
+                need = planner.raise_cash(need, by_overweight, [h.quantity for h in holdings])
+            if need > ZERO:
+                planner.notes.append("The withdrawal is larger than the account can raise.")
+    else:
+        return generate_trades(snapshot, drift)
+    decision = Decision(snapshot.account_id, True, f"Cash flow: a {kind} of {abs(flow)}.")
+    plan = planner.plan(drift, decision, cash_after_flow=cash)
+    outside = [row.symbol for row in (plan.drift_after.rows if plan.drift_after else ()) if row.breached]
+    if plan.needed and outside:
+        # The plan says why it leaves the account out of band (the drift scan is what rebalances).
+        note = f"Outside the band after the {kind}: {', '.join(outside)} (a cash flow is invested or raised, not rebalanced)."
+        plan = replace(plan, notes=(*plan.notes, note))
+    return plan

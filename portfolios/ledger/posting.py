@@ -1,0 +1,281 @@
+"""Posting one balanced entry: validation, the entry and its postings, and the client balances
+it moves (see `portfolios.ledger` for the guarantees)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from accounts.models import User
+from kronos.db import create_or_winner
+from kronos.history import attribute
+from portfolios.errors import PortfoliosError
+from portfolios.models import (
+    CASH_PLACES,
+    QUANTITY_PLACES,
+    ZERO,
+    CashBalance,
+    InvestmentAccount,
+    JournalEntry,
+    LedgerBook,
+    Position,
+    Posting,
+    Security,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PostingSpec:
+    """One leg to post: `quantity` of a security (shares) or of cash (`security=None`, an amount)."""
+
+    book: LedgerBook
+    quantity: Decimal
+    security: Security | None = None
+    currency: str = "USD"
+    price: Decimal | None = None
+
+    @classmethod
+    def cash(cls, book: LedgerBook, amount: Decimal, currency: str = "USD") -> PostingSpec:
+        return cls(book=book, quantity=Decimal(amount), security=None, currency=currency)
+
+    @classmethod
+    def shares(
+        cls, book: LedgerBook, security: Security, quantity: Decimal, *, price: Decimal | None = None
+    ) -> PostingSpec:
+        return cls(book=book, quantity=Decimal(quantity), security=security, currency=security.currency, price=price)
+
+    @property
+    def asset(self) -> str:
+        return self.security.symbol if self.security is not None else f"cash {self.currency}"
+
+
+# --- Posting ------------------------------------------------------------------------------------
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _validate(postings: Sequence[PostingSpec]) -> None:
+    if len(postings) < 2:
+        raise PortfoliosError("A journal entry needs at least two postings.", field="postings")
+    sums: dict[tuple[int | None, str], Decimal] = defaultdict(lambda: ZERO)
+    names: dict[tuple[int | None, str], str] = {}
+    for spec in postings:
+        if not isinstance(spec.quantity, Decimal) or not spec.quantity.is_finite():
+            raise PortfoliosError(f"The quantity of {spec.asset} is not a number.", field="postings")
+        if spec.quantity == 0:
+            raise PortfoliosError(f"A posting of {spec.asset} is zero.", field="postings")
+        if spec.book.pk is None:
+            raise PortfoliosError("A posting's book is not saved.", field="postings")
+        if len(spec.currency) != 3 or not spec.currency.isalpha() or not spec.currency.isupper():
+            raise PortfoliosError(f"'{spec.currency}' is not a currency code.", field="postings")
+        if spec.security is None and _places(spec.quantity) > CASH_PLACES:
+            raise PortfoliosError(
+                f"The cash amount {spec.quantity} has more than {CASH_PLACES} decimal places.", field="postings"
+            )
+        if spec.security is not None and _places(spec.quantity) > QUANTITY_PLACES:
+            raise PortfoliosError(
+                f"The quantity {spec.quantity} of {spec.asset} has more than {QUANTITY_PLACES} decimal places.",
+                field="postings",
+            )
+        key = (spec.security.pk if spec.security else None, spec.currency if spec.security is None else "")
+        sums[key] += spec.quantity
+        names[key] = spec.asset
+    unbalanced = [f"{names[k]} by {v}" for k, v in sums.items() if v != 0]
+    if unbalanced:
+        raise PortfoliosError(f"The entry does not balance: {', '.join(unbalanced)}.", field="postings")
+
+
+def post_entry(
+    *,
+    kind: str,
+    postings: Sequence[PostingSpec],
+    effective_date: date,
+    acting_user: User,
+    memo: str = "",
+    idempotency_key: str | None = None,
+    reference_type: str = "",
+    reference_id: str | int = "",
+    reverses: JournalEntry | None = None,
+    allow_negative: bool = False,
+) -> JournalEntry:
+    """Post one balanced entry and move the client balances it touches (see the module docstring)."""
+    if idempotency_key:
+        existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    if kind not in JournalEntry.Kind.values:
+        raise PortfoliosError(f"'{kind}' is not a kind of journal entry.", field="kind")
+    if acting_user is None:
+        raise PortfoliosError("A journal entry needs the acting user.", field="acting_user")
+    _validate(postings)
+
+    def winner() -> JournalEntry | None:
+        # A concurrent retry with the same key committed first: its entry is the answer.
+        return JournalEntry.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
+
+    return create_or_winner(
+        lambda: _post(
+            kind=kind,
+            postings=postings,
+            effective_date=effective_date,
+            acting_user=acting_user,
+            memo=memo,
+            idempotency_key=idempotency_key or None,
+            reference_type=reference_type,
+            reference_id=str(reference_id),
+            reverses=reverses,
+            allow_negative=allow_negative,
+        ),
+        winner,
+    )
+
+
+def _post(
+    *,
+    kind: str,
+    postings: Sequence[PostingSpec],
+    effective_date: date,
+    acting_user: User,
+    memo: str,
+    idempotency_key: str | None,
+    reference_type: str,
+    reference_id: str,
+    reverses: JournalEntry | None,
+    allow_negative: bool,
+) -> JournalEntry:
+    entry = JournalEntry(
+        kind=kind,
+        memo=memo[:255],
+        effective_date=effective_date,
+        created_by=acting_user,
+        idempotency_key=idempotency_key,
+        reference_type=reference_type,
+        reference_id=reference_id,
+        reverses=reverses,
+    )
+    attribute(entry, acting_user=acting_user, reason=f"ledger: {kind}")
+    entry.save()
+    bulk_create_with_history(
+        [
+            Posting(
+                entry=entry,
+                book=spec.book,
+                security=spec.security,
+                currency=spec.currency,
+                quantity=spec.quantity,
+                price=spec.price,
+            )
+            for spec in postings
+        ],
+        Posting,
+        default_user=acting_user,
+        default_change_reason=f"ledger: {kind}",
+    )
+
+    position_deltas: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    cash_deltas: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
+    for spec in postings:
+        if spec.book.kind != LedgerBook.Kind.CLIENT:
+            continue
+        account_id = spec.book.account_id
+        assert account_id is not None
+        if spec.security is not None:
+            position_deltas[(account_id, spec.security.pk)] += spec.quantity
+        else:
+            cash_deltas[(account_id, spec.currency)] += spec.quantity
+    account_ids = sorted({a for a, _ in position_deltas} | {a for a, _ in cash_deltas})
+    if account_ids:
+        # Lock the accounts first, in id order: serialises every ledger write per account
+        # (so missing balance rows can be created safely) and never deadlocks.
+        list(InvestmentAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
+        symbols = {spec.security.pk: spec.security.symbol for spec in postings if spec.security is not None}
+        _apply_balances(
+            POSITIONS,
+            position_deltas,
+            short=lambda key, held: f"Not enough {symbols[key[1]]}: the account would hold {held} shares.",
+            acting_user=acting_user,
+            kind=kind,
+            allow_negative=allow_negative,
+        )
+        _apply_balances(
+            CASH,
+            cash_deltas,
+            short=lambda key, balance: f"Not enough cash: the account's {key[1]} balance would be {balance}.",
+            acting_user=acting_user,
+            kind=kind,
+            allow_negative=allow_negative,
+        )
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class _Balances:
+    """A kind of client balance row the ledger materialises: positions (shares per security) or
+    cash balances (an amount per currency), keyed by (account id, `key`)."""
+
+    model: type[Position] | type[CashBalance]
+    key: str
+    amount: str
+
+    def new_row(self, account_id: int, key: Any) -> Position | CashBalance:
+        return self.model(account_id=account_id, **{self.key: key, self.amount: ZERO})  # type: ignore[misc]
+
+
+POSITIONS = _Balances(Position, key="security_id", amount="quantity")
+CASH = _Balances(CashBalance, key="currency", amount="amount")
+
+
+def _apply_balances(
+    balances: _Balances,
+    deltas: dict[tuple[int, Any], Decimal],
+    *,
+    short: Callable[[tuple[int, Any], Decimal], str],
+    acting_user: User,
+    kind: str,
+    allow_negative: bool,
+) -> None:
+    """Move the balance rows by `deltas`, creating missing rows; a debit taking a row below zero
+    refuses the entry with `short(key, new amount)` unless `allow_negative`."""
+    deltas = {k: v for k, v in deltas.items() if v != 0}
+    if not deltas:
+        return
+    rows = {
+        (row.account_id, getattr(row, balances.key)): row
+        # Ordered by pk: the model's default ordering would join (and so lock) the account's
+        # household and the security too, making fills on different accounts queue and deadlock.
+        for row in balances.model.objects.select_for_update()  # type: ignore[attr-defined]
+        .filter(account_id__in={a for a, _ in deltas}, **{f"{balances.key}__in": {k for _, k in deltas}})
+        .order_by("pk")
+    }
+    changed, created = [], []
+    for key, delta in deltas.items():
+        row = rows.get(key)
+        if row is None:
+            row = balances.new_row(*key)
+            created.append(row)
+        else:
+            changed.append(row)
+        amount = getattr(row, balances.amount) + delta
+        setattr(row, balances.amount, amount)
+        if delta < 0 and amount < 0 and not allow_negative:
+            raise PortfoliosError(short(key, amount), field=balances.amount)
+    reason = f"ledger: {kind}"
+    if changed:
+        bulk_update_with_history(
+            changed,
+            balances.model,
+            [balances.amount, "updated_at"],
+            default_user=acting_user,
+            default_change_reason=reason,
+        )
+    if created:
+        bulk_create_with_history(created, balances.model, default_user=acting_user, default_change_reason=reason)

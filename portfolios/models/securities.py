@@ -1,0 +1,126 @@
+"""Securities, their prices, and the firms' model portfolios of them."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+from simple_history.models import HistoricalRecords
+
+from portfolios.models.fields import (
+    PRICE_PLACES,
+    ZERO,
+    validate_not_future,
+    validate_positive,
+    weight_field,
+)
+
+
+class AssetClass(models.TextChoices):
+    US_EQUITY = "us_equity", "US equity"
+    INTL_EQUITY = "intl_equity", "International equity"
+    BONDS = "bonds", "Bonds"
+    CASH_EQUIVALENT = "cash_equivalent", "Cash equivalent"
+    REAL_ESTATE = "real_estate", "Real estate"
+    COMMODITIES = "commodities", "Commodities"
+    OTHER = "other", "Other"
+
+
+class Security(models.Model):
+    """A tradable instrument, identified by its upper-case ticker."""
+
+    symbol = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    asset_class = models.CharField(max_length=20, choices=AssetClass.choices, default=AssetClass.US_EQUITY)
+    currency = models.CharField(max_length=3, default="USD")
+    is_active = models.BooleanField(default=True, help_text="Inactive securities are held but never bought.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["symbol"]
+        verbose_name_plural = "securities"
+        constraints = [
+            models.CheckConstraint(condition=Q(symbol=Upper("symbol")), name="portfolios_security_symbol_upper"),
+            models.CheckConstraint(condition=~Q(symbol=""), name="portfolios_security_symbol_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class Price(models.Model):
+    """A security's (adjusted) close on a day.
+
+    No history table: prices are public market data re-importable from the provider, not
+    client financial records; a corrected close simply replaces the day's row (`source`
+    and `updated_at` say where and when it came from).
+    """
+
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="prices")
+    date = models.DateField(validators=[validate_not_future])
+    close = models.DecimalField(max_digits=20, decimal_places=PRICE_PLACES, validators=[validate_positive])
+    source = models.CharField(max_length=40, default="manual")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["security", "-date"]
+        constraints = [
+            models.UniqueConstraint(fields=["security", "date"], name="portfolios_price_unique_per_day"),
+            models.CheckConstraint(condition=Q(close__gt=0), name="portfolios_price_close_positive"),
+        ]
+        indexes = [models.Index(fields=["date"], name="portfolios_price_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.security_id} {self.date} {self.close}"
+
+
+class ModelPortfolio(models.Model):
+    """A firm's target allocation; targets plus `cash_target` sum to exactly 1."""
+
+    firm = models.ForeignKey("accounts.Firm", on_delete=models.PROTECT, related_name="model_portfolios")
+    name = models.CharField(max_length=120)
+    risk_level = models.PositiveSmallIntegerField(help_text="1 (most conservative) to 10 (most aggressive).")
+    cash_target = weight_field(default=ZERO, help_text="Target cash weight, a fraction of 1.")
+    is_active = models.BooleanField(default=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["risk_level", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["firm", "name"], name="portfolios_model_name_unique_in_firm"),
+            models.CheckConstraint(
+                condition=Q(risk_level__gte=1, risk_level__lte=10), name="portfolios_model_risk_level_1_10"
+            ),
+            models.CheckConstraint(
+                condition=Q(cash_target__gte=0, cash_target__lte=1), name="portfolios_model_cash_target_0_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelTarget(models.Model):
+    """One security's weight in a model (a fraction of 1)."""
+
+    model = models.ForeignKey(ModelPortfolio, on_delete=models.CASCADE, related_name="targets")
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="model_targets")
+    weight = weight_field()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["model", "-weight", "security__symbol"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "security"], name="portfolios_target_unique_per_model"),
+            models.CheckConstraint(condition=Q(weight__gt=0, weight__lte=1), name="portfolios_target_weight_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.security_id}: {self.weight}"

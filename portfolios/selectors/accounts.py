@@ -1,0 +1,127 @@
+"""Reads of model portfolios and investment accounts, scoped to the user."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+
+from accounts.models import User
+from accounts.selectors import household_search_q
+from portfolios import permissions
+from portfolios.models import (
+    ZERO,
+    CashBalance,
+    InvestmentAccount,
+    ModelPortfolio,
+    ModelTarget,
+    Position,
+    Price,
+)
+from portfolios.selectors.common import _MONEY
+
+
+def model_portfolio_list(*, firm_id: int, active_only: bool = True) -> QuerySet[ModelPortfolio]:
+    """A firm's models with their targets and securities (two queries)."""
+    qs = ModelPortfolio.objects.filter(firm_id=firm_id)
+    if active_only:
+        qs = qs.filter(is_active=True)
+    return qs.prefetch_related(_targets_prefetch()).order_by("risk_level", "name")
+
+
+def _targets_prefetch() -> Prefetch:
+    return Prefetch("targets", queryset=ModelTarget.objects.select_related("security").order_by("-weight"))
+
+
+def model_portfolio_list_for_user(*, user: User, active_only: bool = True) -> QuerySet[ModelPortfolio]:
+    """The models of the user's firm (superusers: every firm's)."""
+    if permissions.sees_every_firm(user):
+        qs = ModelPortfolio.objects.all()
+        if active_only:
+            qs = qs.filter(is_active=True)
+        return qs.prefetch_related(_targets_prefetch()).order_by("risk_level", "name")
+    firm_id = permissions.model_firm_id(user)
+    if not firm_id:
+        return ModelPortfolio.objects.none()
+    return model_portfolio_list(firm_id=firm_id, active_only=active_only)
+
+
+# --- Accounts -------------------------------------------------------------------------------
+
+
+def _market_value_subquery(as_of: date | None) -> Subquery:
+    price = Price.objects.filter(security_id=OuterRef("security_id"))
+    if as_of is not None:
+        price = price.filter(date__lte=as_of)
+    positions = (
+        Position.objects.filter(account_id=OuterRef("pk"))
+        .annotate(px=Subquery(price.order_by("-date").values("close")[:1]))
+        .values("account_id")
+        .annotate(mv=Sum(F("quantity") * F("px"), output_field=_MONEY))
+        .values("mv")
+    )
+    return Subquery(positions, output_field=_MONEY)
+
+
+def _cash_subquery() -> Subquery:
+    cash = (
+        CashBalance.objects.filter(account_id=OuterRef("pk"), currency=OuterRef("base_currency"))
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return Subquery(cash, output_field=_MONEY)
+
+
+def account_queryset(*, as_of: date | None = None) -> QuerySet[InvestmentAccount]:
+    """Accounts with household, advisor, firm and model joined, annotated with `market_value`
+    (positions at the last close on or before `as_of`, unrounded: quantise at display), `cash`
+    (base currency) and `total_value` -- one query for any number of rows."""
+    zero = Value(ZERO, output_field=_MONEY)
+    return (
+        InvestmentAccount.objects.select_related("household__advisor__user", "household__firm", "model")
+        .annotate(
+            market_value=Coalesce(_market_value_subquery(as_of), zero),
+            cash=Coalesce(_cash_subquery(), zero),
+        )
+        .annotate(total_value=F("market_value") + F("cash"))
+    )
+
+
+def account_list_for_user(
+    *,
+    user: User,
+    search: str = "",
+    household_id: int | None = None,
+    model_id: int | None = None,
+    status: str | None = None,
+    as_of: date | None = None,
+) -> QuerySet[InvestmentAccount]:
+    """The user's accounts for the book page and the API list: one query per page.
+
+    Each row has `household` (with `advisor.user` and `firm`), `model`, and the
+    annotations `market_value`, `cash` and `total_value`.
+    """
+    scoped = InvestmentAccount.objects.filter(permissions.account_scope_q(user)).values("pk")
+    qs = account_queryset(as_of=as_of).filter(pk__in=scoped)
+    if search:
+        # Account name or number, household name, or a client's name (first, last or full).
+        qs = qs.filter(
+            Q(name__icontains=search)
+            | Q(custodian_account_number__icontains=search)
+            | household_search_q(search, prefix="household__")
+        )
+    if household_id is not None:
+        qs = qs.filter(household_id=household_id)
+    if model_id is not None:
+        qs = qs.filter(model_id=model_id)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("household__name", "name", "id")
+
+
+def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
+    """One of the user's accounts (annotated as in the list), or 404."""
+    return get_object_or_404(account_list_for_user(user=user), pk=pk)

@@ -1,0 +1,118 @@
+"""Reads of an account's holdings: positions with their values, tax lots, drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from django.db.models import F, QuerySet, Sum
+
+from portfolios.engine import rebalancing
+from portfolios.models import (
+    ZERO,
+    CashBalance,
+    InvestmentAccount,
+    ModelTarget,
+    Position,
+    TaxLot,
+)
+from portfolios.selectors.common import _MONEY, CENT
+from portfolios.selectors.prices import latest_prices
+from portfolios.selectors.snapshots import engine_snapshots
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    security_id: int
+    symbol: str
+    name: str
+    asset_class: str
+    quantity: Decimal
+    price: Decimal | None  # None when the security has no close yet
+    price_date: date | None
+    market_value: Decimal  # cents
+    weight: Decimal  # of the account's total value (fraction of 1)
+    target_weight: Decimal
+    cost_basis: Decimal  # open lots' cost, cents
+    unrealised_gain: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AccountHoldings:
+    positions: tuple[PositionRow, ...]
+    cash: Decimal
+    market_value: Decimal
+    total_value: Decimal
+    cash_weight: Decimal
+
+
+def account_positions(account: InvestmentAccount, *, as_of: date | None = None) -> AccountHoldings:
+    """The account's holdings with price, market value, weight, target and cost basis (five queries)."""
+    positions = list(
+        Position.objects.filter(account=account)
+        .exclude(quantity=0)
+        .select_related("security")
+        .order_by("security__symbol")
+    )
+    prices = latest_prices([p.security_id for p in positions], as_of=as_of)
+    costs = {
+        r["security_id"]: r["cost"]
+        for r in TaxLot.objects.filter(account=account, quantity__gt=0)
+        .values("security_id")
+        .annotate(cost=Sum(F("quantity") * F("cost_per_share"), output_field=_MONEY))
+    }
+    targets = (
+        dict(ModelTarget.objects.filter(model_id=account.model_id).values_list("security_id", "weight"))
+        if account.model_id
+        else {}
+    )
+    cash = CashBalance.objects.filter(account=account, currency=account.base_currency).values_list("amount", flat=True)
+    cash_amount = next(iter(cash), ZERO)
+    values = {}
+    for p in positions:
+        price = prices.get(p.security_id)
+        values[p.security_id] = (p.quantity * price.close).quantize(CENT, ROUND_HALF_EVEN) if price else ZERO
+    invested = sum(values.values(), ZERO)
+    total = invested + cash_amount
+    rows = []
+    for p in positions:
+        price = prices.get(p.security_id)
+        cost = (costs.get(p.security_id) or ZERO).quantize(CENT, ROUND_HALF_EVEN)
+        mv = values[p.security_id]
+        rows.append(
+            PositionRow(
+                security_id=p.security_id,
+                symbol=p.security.symbol,
+                name=p.security.name,
+                asset_class=p.security.asset_class,
+                quantity=p.quantity,
+                price=price.close if price else None,
+                price_date=price.date if price else None,
+                market_value=mv,
+                weight=(mv / total) if total else ZERO,
+                target_weight=targets.get(p.security_id, ZERO),
+                cost_basis=cost,
+                unrealised_gain=mv - cost,
+            )
+        )
+    return AccountHoldings(
+        positions=tuple(rows),
+        cash=cash_amount,
+        market_value=invested,
+        total_value=total,
+        cash_weight=(cash_amount / total) if total else ZERO,
+    )
+
+
+def account_lots(account: InvestmentAccount, *, open_only: bool = True) -> QuerySet[TaxLot]:
+    qs = TaxLot.objects.filter(account=account).select_related("security")
+    if open_only:
+        qs = qs.filter(quantity__gt=0)
+    return qs.order_by("security__symbol", "acquired_on", "id")
+
+
+def account_drift(account: InvestmentAccount, *, as_of: date | None = None) -> rebalancing.DriftReport:
+    """The account's drift against its model now (or at `as_of`'s prices)."""
+    snapshot = engine_snapshots(account_ids=[account.pk], as_of=as_of)[account.pk]
+    return rebalancing.calculate_drift(snapshot)  # type: ignore[attr-defined]

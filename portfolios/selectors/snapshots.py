@@ -1,0 +1,285 @@
+"""The engine's input: `AccountSnapshot`s for many accounts in a fixed number of queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Max
+from django.utils import timezone
+
+from portfolios.engine import rebalancing
+from portfolios.engine.memory import cyclic_gc_paused
+from portfolios.models import (
+    ZERO,
+    CashBalance,
+    InvestmentAccount,
+    LotClosure,
+    ModelTarget,
+    Position,
+    TaxLot,
+)
+from portfolios.selectors.common import WASH_SALE_DAYS
+from portfolios.selectors.prices import latest_prices
+
+# --- The engine's input -----------------------------------------------------------------------
+
+
+def engine_snapshots(
+    *, account_ids: Sequence[int], as_of: date | None = None
+) -> dict[int, rebalancing.AccountSnapshot]:
+    """`AccountSnapshot`s for many accounts in seven queries, whatever their number: accounts with
+    settings and models, positions, open lots, model targets, cash, securities with their
+    latest close on or before `as_of`, and the last loss sale per security in the wash-sale
+    window.
+
+    Held-or-targeted securities that are inactive, or have no close at all, are marked
+    `restricted` (never bought); one without a close is priced at 0.
+
+    On PostgreSQL this is the nightly batch's hot path: one raw query per table with
+    `= ANY(%s)` arrays, tuples straight from psycopg (its Decimals and dates as they come),
+    no model instances. Elsewhere (SQLite for `make run`) the ORM version below gives the same
+    result in the same number of queries.
+    """
+    as_of = as_of or timezone.localdate()
+    ids = list(account_ids)
+    if connection.vendor == "postgresql":
+        with cyclic_gc_paused():
+            return _engine_snapshots_pg(ids, as_of)
+    return _engine_snapshots_orm(ids, as_of)
+
+
+_BAND_MODES = {m.value: m for m in rebalancing.BandMode}
+
+# Fixed SQL (table names are the models' default db_table), parameters always bound.
+_SNAPSHOT_SQL = {
+    "accounts": """
+        SELECT a.id, a.base_currency, a.model_id, m.cash_target, a.drift_threshold, a.band_mode,
+               a.relative_band, a.cash_reserve, a.min_trade_amount, a.fractional_shares, a.rebalance_schedule
+        FROM portfolios_investmentaccount a
+        LEFT JOIN portfolios_modelportfolio m ON m.id = a.model_id
+        WHERE a.id = ANY(%s)""",
+    "positions": """
+        SELECT account_id, security_id, quantity FROM portfolios_position
+        WHERE account_id = ANY(%s) AND quantity <> 0""",
+    # Unordered: sorted (acquired_on, id) in Python, only where a holding has several lots.
+    "lots": """
+        SELECT account_id, security_id, id, quantity, cost_per_share, acquired_on FROM portfolios_taxlot
+        WHERE account_id = ANY(%s) AND quantity > 0""",
+    "targets": """
+        SELECT model_id, security_id, weight FROM portfolios_modeltarget
+        WHERE model_id = ANY(%s)""",
+    "cash": """
+        SELECT c.account_id, c.amount FROM portfolios_cashbalance c
+        JOIN portfolios_investmentaccount a ON a.id = c.account_id AND a.base_currency = c.currency
+        WHERE c.account_id = ANY(%s)""",
+    # The newest close on or before as_of per security: one backward step on the unique
+    # (security, date) index each.
+    "securities": """
+        SELECT s.id, s.symbol, s.is_active,
+               (SELECT p.close FROM portfolios_price p
+                WHERE p.security_id = s.id AND p.date <= %s ORDER BY p.date DESC LIMIT 1)
+        FROM portfolios_security s
+        WHERE s.id = ANY(%s)""",
+    "loss_sales": """
+        SELECT t.account_id, t.security_id, MAX(c.closed_on) FROM portfolios_lotclosure c
+        JOIN portfolios_taxlot t ON t.id = c.lot_id
+        WHERE t.account_id = ANY(%s) AND c.gain < 0 AND c.closed_on >= %s AND c.closed_on <= %s
+        GROUP BY t.account_id, t.security_id""",
+}
+
+
+def _lot_order(lot: rebalancing.Lot) -> tuple[date, int | str]:
+    return lot.acquired_on, lot.lot_id
+
+
+def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.AccountSnapshot]:
+    Lot, Holding, Snapshot = rebalancing.Lot, rebalancing.Holding, rebalancing.AccountSnapshot
+    sql = _SNAPSHOT_SQL
+    with connection.cursor() as cursor:
+        cursor.execute(sql["accounts"], [ids])
+        accounts = cursor.fetchall()
+        if not accounts:
+            return {}
+        cursor.execute(sql["positions"], [ids])
+        positions: dict[int, dict[int, Decimal]] = defaultdict(dict)
+        for account_id, security_id, quantity in cursor.fetchall():
+            positions[account_id][security_id] = quantity
+        cursor.execute(sql["lots"], [ids])
+        lots: dict[tuple[int, int], list[rebalancing.Lot]] = defaultdict(list)
+        for account_id, security_id, lot_id, quantity, cost, acquired in cursor.fetchall():
+            lots[(account_id, security_id)].append(Lot(lot_id, quantity, cost, acquired))
+        cursor.execute(sql["targets"], [list({a[2] for a in accounts if a[2] is not None})])
+        targets: dict[int, dict[int, Decimal]] = defaultdict(dict)
+        for model_id, security_id, weight in cursor.fetchall():
+            targets[model_id][security_id] = weight
+        cursor.execute(sql["cash"], [ids])
+        cash: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        for account_id, amount in cursor.fetchall():
+            cash[account_id] += amount
+        wanted_ids = {s for held in positions.values() for s in held}
+        for model_targets in targets.values():
+            wanted_ids.update(model_targets)
+        cursor.execute(sql["securities"], [as_of, list(wanted_ids)])
+        # id -> (symbol, price, restricted)
+        securities = {
+            sid: (symbol, close if close is not None else ZERO, not active or close is None)
+            for sid, symbol, active, close in cursor.fetchall()
+        }
+        cursor.execute(sql["loss_sales"], [ids, as_of - timedelta(days=WASH_SALE_DAYS), as_of])
+        loss_sales = {(a, s): last for a, s, last in cursor.fetchall()}
+    no_lots: tuple[rebalancing.Lot, ...] = ()
+    # Holdings in symbol order, by a precomputed rank (a C-level sort key).
+    rank = {sid: n for n, sid in enumerate(sorted(securities, key=lambda sid: securities[sid][0]))}.__getitem__
+    out: dict[int, rebalancing.AccountSnapshot] = {}
+    for (
+        account_id,
+        currency,
+        model_id,
+        cash_target,
+        threshold,
+        band_mode,
+        relative_band,
+        reserve,
+        min_trade,
+        fractional,
+        schedule,
+    ) in accounts:
+        held = positions.get(account_id, {})
+        wanted = targets.get(model_id, {}) if model_id is not None else {}
+        holdings = []
+        for security_id in sorted(held.keys() | wanted.keys(), key=rank):
+            symbol, price, restricted = securities[security_id]
+            key = (account_id, security_id)
+            account_lots = lots.get(key)
+            holdings.append(
+                Holding(
+                    symbol,
+                    held.get(security_id, ZERO),
+                    price,
+                    wanted.get(security_id, ZERO),
+                    (tuple(sorted(account_lots, key=_lot_order)) if len(account_lots) > 1 else (account_lots[0],))
+                    if account_lots
+                    else no_lots,
+                    restricted,
+                    loss_sales.get(key),
+                )
+            )
+        out[account_id] = Snapshot(
+            account_id=account_id,
+            as_of=as_of,
+            currency=currency,
+            cash=cash[account_id],
+            holdings=tuple(holdings),
+            cash_target=cash_target if cash_target is not None else ZERO,
+            threshold=threshold,
+            band_mode=_BAND_MODES[band_mode],
+            relative_band=relative_band,
+            cash_reserve=reserve,
+            min_trade_amount=min_trade,
+            fractional_shares=fractional,
+            schedule=schedule,
+        )
+    return out
+
+
+def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.AccountSnapshot]:
+    accounts = list(
+        InvestmentAccount.objects.filter(pk__in=ids)
+        .select_related("model")
+        .only(
+            "id",
+            "base_currency",
+            "model__id",
+            "model__cash_target",
+            "drift_threshold",
+            "band_mode",
+            "relative_band",
+            "cash_reserve",
+            "min_trade_amount",
+            "fractional_shares",
+            "rebalance_schedule",
+        )
+    )
+    if not accounts:
+        return {}
+    positions: dict[int, dict[int, Decimal]] = defaultdict(dict)
+    securities: dict[int, tuple[str, bool]] = {}
+    for account_id, security_id, quantity, symbol, active in (
+        Position.objects.filter(account_id__in=ids)
+        .exclude(quantity=0)
+        .values_list("account_id", "security_id", "quantity", "security__symbol", "security__is_active")
+    ):
+        positions[account_id][security_id] = quantity
+        securities[security_id] = (symbol, active)
+    lots: dict[tuple[int, int], list[rebalancing.Lot]] = defaultdict(list)
+    for lot_id, account_id, security_id, quantity, cost, acquired in (
+        TaxLot.objects.filter(account_id__in=ids, quantity__gt=0)
+        .order_by("acquired_on", "id")
+        .values_list("id", "account_id", "security_id", "quantity", "cost_per_share", "acquired_on")
+    ):
+        lots[(account_id, security_id)].append(rebalancing.Lot(lot_id, quantity, cost, acquired))
+    model_ids = {a.model_id for a in accounts if a.model_id}
+    targets: dict[int, dict[int, Decimal]] = defaultdict(dict)
+    for model_id, security_id, weight, symbol, active in ModelTarget.objects.filter(model_id__in=model_ids).values_list(
+        "model_id", "security_id", "weight", "security__symbol", "security__is_active"
+    ):
+        targets[model_id][security_id] = weight
+        securities[security_id] = (symbol, active)
+    cash: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    currency = {a.pk: a.base_currency for a in accounts}
+    for account_id, cur, amount in CashBalance.objects.filter(account_id__in=ids).values_list(
+        "account_id", "currency", "amount"
+    ):
+        if currency[account_id] == cur:
+            cash[account_id] += amount
+    prices = latest_prices(list(securities), as_of=as_of)
+    loss_sales = {
+        (r["lot__account_id"], r["lot__security_id"]): r["last"]
+        for r in LotClosure.objects.filter(
+            lot__account_id__in=ids,
+            gain__lt=0,
+            closed_on__gte=as_of - timedelta(days=WASH_SALE_DAYS),
+            closed_on__lte=as_of,
+        )
+        .values("lot__account_id", "lot__security_id")
+        .annotate(last=Max("closed_on"))
+    }
+    out: dict[int, rebalancing.AccountSnapshot] = {}
+    for account in accounts:
+        held = positions.get(account.pk, {})
+        wanted = targets.get(account.model_id, {}) if account.model_id else {}
+        holdings = []
+        for security_id in sorted(set(held) | set(wanted), key=lambda s: securities[s][0]):
+            symbol, active = securities[security_id]
+            price = prices.get(security_id)
+            holdings.append(
+                rebalancing.Holding(
+                    symbol=symbol,
+                    quantity=held.get(security_id, ZERO),
+                    price=price.close if price else ZERO,
+                    target_weight=wanted.get(security_id, ZERO),
+                    lots=tuple(lots.get((account.pk, security_id), ())),
+                    restricted=not active or price is None,
+                    last_loss_sale_on=loss_sales.get((account.pk, security_id)),
+                )
+            )
+        out[account.pk] = rebalancing.AccountSnapshot(
+            account_id=account.pk,
+            as_of=as_of,
+            currency=account.base_currency,
+            cash=cash[account.pk],
+            holdings=tuple(holdings),
+            cash_target=account.model.cash_target if account.model is not None else ZERO,
+            threshold=account.drift_threshold,
+            band_mode=rebalancing.BandMode(account.band_mode),
+            relative_band=account.relative_band,
+            cash_reserve=account.cash_reserve,
+            min_trade_amount=account.min_trade_amount,
+            fractional_shares=account.fractional_shares,
+            schedule=account.rebalance_schedule,
+        )
+    return out

@@ -1,0 +1,160 @@
+"""Tax lots: opened by buys and transfers in, relieved by sales and by a split's cash in lieu."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from accounts.models import User
+from kronos.history import save_attributed
+from portfolios.errors import PortfoliosError
+from portfolios.models import (
+    ZERO,
+    InvestmentAccount,
+    JournalEntry,
+    LotClosure,
+    Security,
+    TaxLot,
+)
+from portfolios.services.common import COST_QUANTUM, parse_decimal, to_cents
+
+
+@transaction.atomic
+def lot_open(
+    *,
+    account: InvestmentAccount,
+    security: Security,
+    quantity: Decimal,
+    cost_per_share: Decimal,
+    acquired_on: date,
+    acting_user: User,
+    entry: JournalEntry | None = None,
+) -> TaxLot:
+    """Open a tax lot (a buy fill or a transfer in). Cost per share is rounded to 6 places (ROUND_HALF_EVEN)."""
+    quantity = parse_decimal(quantity, field="quantity", what="The quantity")
+    if quantity <= 0:
+        raise PortfoliosError("The quantity must be positive.", field="quantity")
+    cost = parse_decimal(cost_per_share, field="cost_per_share", what="The cost per share")
+    if cost < 0:
+        raise PortfoliosError("The cost per share cannot be negative.", field="cost_per_share")
+    lot = TaxLot(
+        account=account,
+        security=security,
+        quantity=quantity,
+        original_quantity=quantity,
+        cost_per_share=cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN),
+        acquired_on=acquired_on,
+        entry=entry,
+    )
+    try:
+        # The fields' digits and places are validated; not by a query each (one a fill adds up):
+        # the account, security and entry are the caller's rows (the foreign keys hold them), and
+        # the check constraints (quantity >= 0 and <= original > 0, cost >= 0) follow from the
+        # checks above (the database enforces them as well).
+        lot.full_clean(exclude=["account", "security", "entry"], validate_constraints=False)
+    except ValidationError as exc:
+        raise PortfoliosError.from_validation(exc) from exc
+    return save_attributed(lot, acting_user=acting_user, reason="lot opened", validate=False)
+
+
+@transaction.atomic
+def lots_relieve(
+    *,
+    account: InvestmentAccount,
+    security: Security,
+    quantity: Decimal,
+    price: Decimal,
+    closed_on: date,
+    acting_user: User,
+    method: str = "hifo",
+    entry: JournalEntry | None = None,
+) -> list[LotClosure]:
+    """Close `quantity` shares out of the open lots, highest cost first ("hifo", the default:
+    realises the least gain) or oldest first ("fifo"), and record each lot's realised gain.
+
+    Proceeds and cost are rounded to cents (ROUND_HALF_EVEN) per closure; gain = proceeds - cost.
+    Refuses a quantity larger than the open lots hold. Idempotent per `entry`: if closures
+    for that entry exist already, they are returned.
+    """
+    quantity = parse_decimal(quantity, field="quantity", what="The quantity")
+    price = parse_decimal(price, field="price", what="The price")
+    if quantity <= 0:
+        raise PortfoliosError("The quantity must be positive.", field="quantity")
+    if price < 0:
+        raise PortfoliosError("The price cannot be negative.", field="price")
+    if method not in ("hifo", "fifo"):
+        raise PortfoliosError(f"'{method}' is not a lot method (hifo or fifo).", field="method")
+    if entry is not None:
+        done = list(LotClosure.objects.filter(entry=entry, lot__security=security, lot__account=account))
+        if done:
+            return done
+    order = ["-cost_per_share", "acquired_on", "id"] if method == "hifo" else ["acquired_on", "id"]
+    lots = list(
+        TaxLot.objects.select_for_update().filter(account=account, security=security, quantity__gt=0).order_by(*order)
+    )
+    available = sum((lot.quantity for lot in lots), ZERO)
+    if quantity > available:
+        raise PortfoliosError(
+            f"Only {available.normalize():f} {security.symbol} are held in open lots; "
+            f"cannot relieve {quantity.normalize():f}.",
+            field="quantity",
+        )
+    closures, touched = lots_take(lots, quantity, price=price, closed_on=closed_on, entry=entry)
+    reason = f"lots relieved ({method})"
+    bulk_update_with_history(
+        touched, TaxLot, ["quantity", "closed_on"], default_user=acting_user, default_change_reason=reason
+    )
+    bulk_create_with_history(closures, LotClosure, default_user=acting_user, default_change_reason=reason)
+    return closures
+
+
+def lots_take(
+    lots: Iterable[TaxLot],
+    quantity: Decimal,
+    *,
+    price: Decimal,
+    closed_on: date,
+    entry: JournalEntry | None,
+    total_proceeds: Decimal | None = None,
+) -> tuple[list[LotClosure], list[TaxLot]]:
+    """Take `quantity` shares out of `lots` in the order given: each lot's quantity goes down
+    (closed on `closed_on` when it reaches 0) and one unsaved `LotClosure` per lot records the
+    sale. Proceeds and cost are rounded to cents (ROUND_HALF_EVEN) per closure and gain =
+    proceeds - cost; with `total_proceeds` (a split's cash in lieu) the last closure's proceeds
+    are what is left of it, so the closures add up to the cash paid. Returns the closures and
+    the lots taken from; the caller saves both."""
+    remaining = quantity
+    unallocated = total_proceeds
+    closures: list[LotClosure] = []
+    touched: list[TaxLot] = []
+    for lot in lots:
+        if remaining <= 0:
+            break
+        take = min(lot.quantity, remaining)
+        remaining -= take
+        last = unallocated is not None and remaining <= 0
+        proceeds = unallocated if last and unallocated is not None else to_cents(take * price)
+        if unallocated is not None:
+            unallocated -= proceeds
+        cost = to_cents(take * lot.cost_per_share)
+        closures.append(
+            LotClosure(
+                lot=lot,
+                quantity=take,
+                proceeds=proceeds,
+                cost=cost,
+                gain=proceeds - cost,
+                closed_on=closed_on,
+                entry=entry,
+            )
+        )
+        lot.quantity -= take
+        if lot.quantity == 0:
+            lot.closed_on = closed_on
+        touched.append(lot)
+    return closures, touched

@@ -1,0 +1,128 @@
+"""The advisor's book: every account of the user's scope, searched, filtered and sorted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from accounts.models import User
+from kronos import readcache
+from kronos.typing import AuthedHttpRequest
+from portfolios import permissions
+from portfolios.forms import (
+    BookFilterForm,
+)
+from portfolios.selectors.accounts import model_portfolio_list_for_user
+from portfolios.selectors.pages import book_accounts, book_for_user
+from portfolios.views.common import (
+    BOOK_PAGE_SIZE,
+    _money,
+    _percent,
+)
+
+# --- The book -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BookLine:
+    pk: int
+    household: str
+    household_id: int
+    name: str
+    account_type: str
+    number: str
+    value: str
+    model: str
+    max_drift: str
+    breached: bool
+
+
+def _book_page(user: User, filters: dict[str, Any], page_number: str | None) -> tuple[Any, list[BookLine], int, int]:
+    """The book's page of lines with the totals over all its rows: what the book page caches."""
+    rows = book_for_user(user=user, **filters)
+    page = Paginator(rows, BOOK_PAGE_SIZE).get_page(page_number)
+    accounts = book_accounts([row.pk for row in page.object_list])
+    lines = []
+    for row in page.object_list:
+        account = accounts[row.pk]
+        lines.append(
+            BookLine(
+                pk=row.pk,
+                household=row.household,
+                household_id=account.household_id,
+                name=row.name,
+                account_type=account.get_account_type_display(),
+                number=account.custodian_account_number or "opening",
+                value=_money(row.total_value, account.base_currency),
+                model=account.model.name if account.model is not None else "—",
+                max_drift=_percent(row.max_drift),
+                breached=row.breached,
+            )
+        )
+    return page, lines, len(rows), sum(1 for r in rows if r.breached)
+
+
+@login_required
+@require_GET
+@readcache.cached_page
+@vary_on_headers("HX-Request")
+def book(request: AuthedHttpRequest) -> HttpResponse:
+    """Every account of the advisor's clients (compliance and operations: their firm's), sortable and filterable."""
+    if not permissions.is_staff(request.user):
+        return redirect("accounts:household_list")
+    # The filter's choices need names only (no targets prefetched), kept in the read cache
+    # with the table: the page then asks the database nothing of its own when nothing changed.
+    models = readcache.cached(
+        f"book-models:{request.user.pk}",
+        lambda: list(
+            model_portfolio_list_for_user(user=request.user, active_only=False)
+            .prefetch_related(None)
+            .values_list("pk", "name")
+        ),
+    )
+    form = BookFilterForm(request.GET or None, models=models)
+    filters = form.filters()
+
+    def render_table() -> str:
+        page, lines, total, breached_count = _book_page(request.user, filters, request.GET.get("page"))
+        context = {
+            "form": form,
+            "page": page,
+            "lines": lines,
+            "total": total,
+            "breached_count": breached_count,
+            "sort": filters["sort"],
+            "descending": filters["descending"],
+            "sort_links": {
+                key: {
+                    # A second click on the sorted column flips it; drift and value start largest first.
+                    "dir": ("asc" if filters["descending"] else "desc")
+                    if filters["sort"] == key
+                    else ("asc" if key == "household" else "desc"),
+                    "mark": ("▼" if filters["descending"] else "▲") if filters["sort"] == key else "",
+                    "aria": ("descending" if filters["descending"] else "ascending")
+                    if filters["sort"] == key
+                    else "none",
+                }
+                for key in ("household", "value", "drift")
+            },
+        }
+        return render_to_string("portfolios/book.html#book-table", context, request)
+
+    # The table (no form, no CSRF token) is kept rendered in the read cache until the data changes.
+    table = readcache.remember(request, "book-table", render_table)
+    if request.htmx:
+        return HttpResponse(table)
+    return render(
+        request,
+        "portfolios/book.html",
+        {"form": form, "book_table": table, "sort": filters["sort"], "descending": filters["descending"]},
+    )

@@ -1,0 +1,313 @@
+"""The firm's invariants, checked after every simulated day. Each check returns violations
+(never raises for one): the day, the invariant, the account and the numbers.
+
+Checks read the database through plain queries (or take the figures they compare), and compare
+with what the simulator computed itself (`independent`) or with the ledger's own rules:
+
+- ledger: every entry balances and every balance equals its postings (`ledger.verify`, what
+  `check_ledger` runs);
+- reconciliation: no break left open for the day (our books against the custodian's statement);
+- balances: no client cash or share balance below zero;
+- orders: no order filled beyond its quantity, its executions add up to its filled quantity, every
+  order reaches an end state within `end_days` business days (at the end of the run: all of them);
+- rejections: an order of an approved proposal that our own checks rejected is named on the
+  proposal (its notes) — never a silent rejection;
+- bands: an approved proposal whose orders all filled leaves the account inside its bands at the
+  plan's prices, or its notes say why (whole shares, a restriction, a wash sale, a minimum trade);
+- twr: the time-weighted return Kronos reports equals the simulator's own from its values and flows;
+- fees: each fee charged equals the simulator's own recomputation, to the cent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from operations.models import ReconciliationBreak
+from portfolios import ledger
+from portfolios.models import CashBalance, Position
+from sandboxes.simulation import independent
+from trading.lifecycle import END_STATES
+from trading.models import Execution, Order
+
+ZERO = Decimal(0)
+TWR_TOLERANCE = Decimal("1e-12")
+REASON_WORDS = ("whole share", "whole-share", "restrict", "wash", "minimum", "min_trade", "reserve", "not enough")
+
+
+@dataclass(frozen=True)
+class Violation:
+    day: date
+    invariant: str
+    account: str
+    detail: str
+
+    def line(self) -> str:
+        return f"VIOLATION {self.day.isoformat()} [{self.invariant}] account {self.account}: {self.detail}"
+
+
+def _label(account_id: int | None, numbers: Mapping[int, str] | None) -> str:
+    if account_id is None:
+        return "-"
+    return (numbers or {}).get(account_id, f"#{account_id}")
+
+
+# --- ledger -------------------------------------------------------------------------------------
+
+
+def check_ledger(day: date) -> list[Violation]:
+    return [Violation(day, "ledger", "-", problem) for problem in ledger.verify()]
+
+
+# --- reconciliation -----------------------------------------------------------------------------
+
+
+def check_reconciliation(day: date, numbers: Mapping[int, str] | None = None) -> list[Violation]:
+    return [
+        Violation(
+            day,
+            "reconciliation",
+            _label(b.account_id, numbers),
+            f"{b.asset}: ours {b.ours.normalize():f}, custodian {b.theirs.normalize():f}, "
+            f"difference {b.difference.normalize():f}",
+        )
+        for b in ReconciliationBreak.objects.filter(business_date=day, status=ReconciliationBreak.Status.OPEN).order_by(
+            "account_id", "asset"
+        )
+    ]
+
+
+# --- balances -----------------------------------------------------------------------------------
+
+
+def check_balances(day: date, numbers: Mapping[int, str] | None = None) -> list[Violation]:
+    out = [
+        Violation(day, "negative cash", _label(a, numbers), f"{cur} cash is {amount:,.2f}")
+        for a, cur, amount in CashBalance.objects.filter(amount__lt=0)
+        .order_by("account_id")
+        .values_list("account_id", "currency", "amount")
+    ]
+    out += [
+        Violation(day, "negative shares", _label(a, numbers), f"{symbol} quantity is {q.normalize():f}")
+        for a, symbol, q in Position.objects.filter(quantity__lt=0)
+        .order_by("account_id", "security__symbol")
+        .values_list("account_id", "security__symbol", "quantity")
+    ]
+    return out
+
+
+# --- orders -------------------------------------------------------------------------------------
+
+
+def check_orders(
+    day: date,
+    *,
+    open_before: date | None,
+    numbers: Mapping[int, str] | None = None,
+) -> list[Violation]:
+    """Fills never beyond the quantity and equal to the executions' sum; orders created before
+    `open_before` (None: every order) must have ended."""
+    out: list[Violation] = []
+    # Only the orders that break a rule come back: the database compares every order with the
+    # sum of its executions (the whole book, every day, without reading it into Python).
+    mine = Execution.objects.filter(order=OuterRef("pk")).order_by().values("order")
+    quantity_field = DecimalField(max_digits=28, decimal_places=9)
+    none = Value(ZERO, output_field=quantity_field)
+    broken = (
+        Order.objects.annotate(
+            executed=Coalesce(
+                Subquery(mine.annotate(q=Sum("quantity")).values("q"), output_field=quantity_field), none
+            ),
+            execution_count=Coalesce(
+                Subquery(mine.annotate(n=Count("id")).values("n"), output_field=IntegerField()), 0
+            ),
+        )
+        .filter(Q(quantity__isnull=False, executed__gt=F("quantity")) | ~Q(executed=Coalesce("filled_quantity", none)))
+        .order_by("pk")
+    )
+    for pk, account_id, symbol, side, quantity, filled, executed, count in broken.values_list(
+        "pk", "account_id", "security__symbol", "side", "quantity", "filled_quantity", "executed", "execution_count"
+    ):
+        label = _label(account_id, numbers)
+        if quantity is not None and executed > quantity:
+            out.append(
+                Violation(
+                    day,
+                    "filled beyond quantity",
+                    label,
+                    f"order {pk} {side} {symbol}: {count} executions of {executed.normalize():f} "
+                    f"for an order of {quantity.normalize():f}",
+                )
+            )
+        if (filled or ZERO) != executed:
+            out.append(
+                Violation(
+                    day,
+                    "fill count",
+                    label,
+                    f"order {pk} {side} {symbol}: filled {filled.normalize():f} but its executions "
+                    f"sum to {executed.normalize():f}",
+                )
+            )
+    open_orders = Order.objects.exclude(status__in=[str(s) for s in END_STATES])
+    if open_before is not None:
+        open_orders = open_orders.filter(created_at__date__lt=open_before)
+    for pk, account_id, symbol, side, status, created in open_orders.order_by("pk").values_list(
+        "pk", "account_id", "security__symbol", "side", "status", "created_at"
+    ):
+        out.append(
+            Violation(
+                day,
+                "order not ended",
+                _label(account_id, numbers),
+                f"order {pk} {side} {symbol} is still {status} (created {created.date().isoformat()})",
+            )
+        )
+    return out
+
+
+# --- proposals: rejections and bands --------------------------------------------------------------
+
+
+def _mentions(notes: Iterable[str], symbol: str) -> bool:
+    text = " ".join(notes).lower()
+    return symbol.lower() in text or any(w in text for w in REASON_WORDS)
+
+
+def check_rejections(day: date, proposals: Iterable[Any], numbers: Mapping[int, str] | None = None) -> list[Violation]:
+    """Orders of approved `proposals` rejected by our own pre-trade checks must be named on the
+    proposal. (A refusal by the custodian is the custodian's, with its reason on the order.)"""
+    out: list[Violation] = []
+    for proposal in proposals:
+        notes = list(proposal.notes or [])
+        for order in proposal.orders.all():
+            if order.status != "rejected" or order.status_reason.startswith("The custodian refused"):
+                continue
+            if not order.status_reason:
+                detail = "no reason recorded"
+            elif not _mentions(notes, order.security.symbol):
+                detail = f"the proposal does not say why (the order says: {order.status_reason})"
+            else:
+                continue
+            out.append(
+                Violation(
+                    day,
+                    "silent rejection",
+                    _label(proposal.account_id, numbers),
+                    f"proposal {proposal.pk}: {order.side} {order.quantity.normalize():f} {order.security.symbol} "
+                    f"rejected, {detail}",
+                )
+            )
+    return out
+
+
+def drift_after_plan(
+    inputs: Mapping[str, Any], executed: Mapping[str, tuple[Decimal, Decimal]]
+) -> list[independent.DriftLine]:
+    """The drift the approved plan leaves: the proposal's inputs (holdings, cash and prices when it
+    was made) with its orders' executions applied (`executed`: symbol -> (signed shares, cash))."""
+    columns = inputs.get("holding_columns") or ["symbol", "quantity", "price", "target_weight", "restricted"]
+    rows = [dict(zip(columns, row, strict=False)) for row in inputs.get("holdings", [])]
+    quantities = {r["symbol"]: Decimal(r["quantity"]) for r in rows}
+    prices = {r["symbol"]: Decimal(r["price"]) for r in rows}
+    targets = {r["symbol"]: Decimal(r["target_weight"]) for r in rows}
+    cash = Decimal(inputs.get("cash", "0"))
+    for symbol, (shares, cash_delta) in executed.items():
+        quantities[symbol] = quantities.get(symbol, ZERO) + shares
+        cash += cash_delta
+    settings = inputs.get("settings", {})
+    # A withdrawal's (or fee's) sale plan is measured after the cash it raises has left.
+    cash += min(Decimal(settings.get("external_flow", "0")), ZERO)
+    return independent.drift(
+        quantities=quantities,
+        prices=prices,
+        cash=cash,
+        targets=targets,
+        cash_target=Decimal(inputs.get("cash_target", "0")),
+        threshold=Decimal(settings.get("threshold", "0.05")),
+        relative=settings.get("band_mode") == "relative",
+        relative_band=Decimal(settings.get("relative_band", "0")),
+    )
+
+
+def check_bands(
+    day: date,
+    *,
+    account: str,
+    proposal_id: int,
+    lines: Sequence[independent.DriftLine],
+    notes: Sequence[str],
+) -> list[Violation]:
+    """Every line inside its band, or the proposal's notes give the reason."""
+    out = []
+    for line in lines:
+        if line.outside and not _mentions(notes, line.symbol):
+            out.append(
+                Violation(
+                    day,
+                    "out of band",
+                    account,
+                    f"proposal {proposal_id} filled but {line.symbol} is {line.actual * 100:.2f}% against a target "
+                    f"of {line.target * 100:.2f}% (band {line.band * 100:.2f} points) and the proposal gives no reason",
+                )
+            )
+    return out
+
+
+# --- time-weighted return and fees ----------------------------------------------------------------
+
+
+def check_twr(
+    day: date, *, account: str, kronos: Decimal, points: Sequence[tuple[date, Decimal, Decimal]]
+) -> list[Violation]:
+    ours = independent.twr(points)
+    if abs(ours - kronos) > TWR_TOLERANCE:
+        return [
+            Violation(
+                day,
+                "twr",
+                account,
+                f"Kronos reports {kronos * 100:.8f}%, recomputed from {len(points)} daily values and flows "
+                f"{ours * 100:.8f}% (difference {(kronos - ours) * 100:.10f} points)",
+            )
+        ]
+    return []
+
+
+def check_fee(
+    day: date,
+    *,
+    account: str,
+    charged: Decimal,
+    values: Mapping[date, Decimal],
+    quarter_start: date,
+    quarter_end: date,
+    opened_on: date,
+    closed_on: date | None,
+    tiers: Sequence[independent.Tier],
+) -> list[Violation]:
+    fee, basis, days = independent.quarter_fee(
+        values=values,
+        quarter_start=quarter_start,
+        quarter_end=quarter_end,
+        opened_on=opened_on,
+        closed_on=closed_on,
+        tiers=tiers,
+    )
+    if fee != charged:
+        return [
+            Violation(
+                day,
+                "fee",
+                account,
+                f"charged {charged:,.2f} for {quarter_start.isoformat()}..{quarter_end.isoformat()}, recomputed "
+                f"{fee:,.2f} (average daily balance {basis:,.2f} over {days} days)",
+            )
+        ]
+    return []
