@@ -44,8 +44,9 @@ def run() -> list[tuple[str, str]]:
     from sandboxes.custodian import SandboxCustodian
     from trading import services
     from trading.adapters.custodian import RestCustodian
+    from trading.checks import PRETRADE_CHECKS
 
-    settings.TRADING_PRETRADE_CHECKS = []
+    PRETRADE_CHECKS.unregister("compliance.pretrade")  # the bench times trading, not compliance
     settings.TRADING_RELAY_ON_COMMIT = False
     system = system_user()
     firm = firm_create(name="Bench Trading", acting_user=system)

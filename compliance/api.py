@@ -13,13 +13,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
-from accounts.selectors import household_get_for_user, household_may_edit, household_scope_q
-from compliance import audit, risk, selectors, services
+from accounts.selectors import household_get_for_user, household_scope_q
+from compliance import audit, permissions, risk, selectors, services
 from compliance.models import RiskProfile
 from kronos.api.fields import InputSerializer
 from kronos.api.params import parse_id
 from kronos.api.permissions import api_user
 from kronos.readcache import cached_read
+from trading.models import Order
 
 
 class KYCMemberOutput(serializers.Serializer):
@@ -51,10 +52,7 @@ def household_kyc(request: Request, pk: int) -> Response:
 def investor_kyc_start(request: Request, pk: int) -> Response:
     user = api_user(request)
     investor = selectors.investor_get_for_user(user=user, pk=pk)
-    may = selectors.is_compliance_officer(user) or any(
-        household_may_edit(user=user, household=h) for h in investor.households.select_related("advisor")
-    )
-    if not may:
+    if not permissions.may_start_kyc(user=user, households=investor.households.select_related("advisor")):
         raise PermissionDenied("Only the investor's advisor or a compliance officer starts a verification.")
     verification = services.kyc_start(investor=investor, acting_user=user)
     return Response(
@@ -119,8 +117,6 @@ class CheckOutput(serializers.Serializer):
 @api_view(["GET"])
 @cached_read
 def order_checks(request: Request, pk: int) -> Response:
-    from trading.models import Order
-
     scoped = Order.objects.filter(household_scope_q(user=api_user(request), prefix="account__household__")).values("pk")
     order = Order.objects.filter(pk__in=scoped, pk=pk).prefetch_related("checks").first()
     if order is None:
@@ -181,7 +177,7 @@ class AuditEntryOutput(serializers.Serializer):
 @api_view(["GET"])
 @cached_read
 def audit_list(request: Request) -> Response:
-    if not selectors.is_compliance_officer(api_user(request)):
+    if not permissions.is_compliance_officer(api_user(request)):
         raise PermissionDenied("The audit trail is for compliance officers.")
     query = AuditQuery(data=request.query_params)
     query.is_valid(raise_exception=True)

@@ -10,7 +10,7 @@ the same entries with a server-side cursor.
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,11 @@ from django.db import models
 from django.db.models import F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import Cast, JSONObject, Lag
 from simple_history.models import registered_models
+
+from accounts.models import User
+from compliance.permissions import FIRM_SCOPE, FIRMLESS, audit_firm_filter, audit_reads_all_firms
+
+__all__ = ["FIRMLESS", "FIRM_SCOPE", "AuditEntry", "AuditFilter", "audit_iter", "audit_models", "audit_page"]
 
 HISTORY_META_FIELDS = frozenset(
     {"history_id", "history_date", "history_change_reason", "history_type", "history_user", "history_relation"}
@@ -53,109 +58,6 @@ def audit_models() -> dict[str, AuditModel]:
     return dict(sorted(found.items()))
 
 
-# --- Firm scope ----------------------------------------------------------------------------------
-#
-# An officer reads the audit trail of their own firm only. Each history model maps to a filter
-# on ITS HISTORY TABLE (rows carry the original's columns, and simple_history keeps the foreign
-# keys joinable) that keeps the rows of one firm. A model missing here is invisible to everyone
-# but a superuser (fail closed); FIRMLESS lists the models that belong to no firm and are shown
-# to every officer. tests/compliance/test_audit_scope.py fails when a history model is in neither.
-
-FirmFilter = Callable[[int], Q]
-
-
-def _path(lookup: str) -> FirmFilter:
-    return lambda firm_id: Q(**{lookup: firm_id})
-
-
-def _any_path(*lookups: str) -> FirmFilter:
-    def build(firm_id: int) -> Q:
-        q = Q()
-        for lookup in lookups:
-            q |= Q(**{lookup: firm_id})
-        return q
-
-    return build
-
-
-def _user_of_firm(firm_id: int) -> Q:
-    # Staff carry the firm; an investor's login belongs to the firm of their Investor record.
-    from accounts.models import Investor
-
-    return Q(firm_id=firm_id) | Q(id__in=Investor.objects.filter(firm_id=firm_id).values("user_id"))
-
-
-def _entry_of_firm(firm_id: int) -> Q:
-    # A journal entry belongs to the firms whose books it posts to (client books through the
-    # account's household, system books through their own firm).
-    from portfolios.models import Posting
-
-    postings = Posting.objects.filter(Q(book__firm_id=firm_id) | Q(book__account__household__firm_id=firm_id))
-    return Q(id__in=postings.values("entry_id"))
-
-
-ACCOUNT = "account__household__firm_id"
-FIRM_SCOPE: dict[str, FirmFilter] = {
-    # accounts
-    "accounts.Firm": _path("id"),
-    "accounts.Advisor": _path("firm_id"),
-    "accounts.WebhookSubscription": _path("firm_id"),
-    "accounts.Household": _path("firm_id"),
-    "accounts.HouseholdMember": _path("household__firm_id"),
-    "accounts.Investor": _path("firm_id"),
-    "accounts.User": _user_of_firm,
-    "accounts.InvestorInvitation": _path("investor__firm_id"),
-    # portfolios
-    "portfolios.InvestmentAccount": _path("household__firm_id"),
-    "portfolios.CashBalance": _path(ACCOUNT),
-    "portfolios.Position": _path(ACCOUNT),
-    "portfolios.TaxLot": _path(ACCOUNT),
-    "portfolios.LotClosure": _path(f"lot__{ACCOUNT}"),
-    "portfolios.ValuationSnapshot": _path(ACCOUNT),
-    "portfolios.ModelPortfolio": _path("firm_id"),
-    "portfolios.ModelTarget": _path("model__firm_id"),
-    "portfolios.LedgerBook": _any_path("firm_id", ACCOUNT),
-    "portfolios.Posting": _any_path("book__firm_id", f"book__{ACCOUNT}"),
-    "portfolios.JournalEntry": _entry_of_firm,
-    "portfolios.AccountOwner": _path(ACCOUNT),
-    "portfolios.Beneficiary": _path(ACCOUNT),
-    "portfolios.CorporateActionEntitlement": _path(ACCOUNT),
-    # trading
-    "trading.BankLink": _path(ACCOUNT),
-    "trading.CashTransfer": _path(ACCOUNT),
-    "trading.Order": _path(ACCOUNT),
-    "trading.OrderCheck": _path(f"order__{ACCOUNT}"),
-    "trading.Execution": _path(f"order__{ACCOUNT}"),
-    "trading.FillAnomaly": _path(f"order__{ACCOUNT}"),
-    "trading.RebalanceProposal": _path(ACCOUNT),
-    "trading.ProposalTrade": _path(f"proposal__{ACCOUNT}"),
-    "trading.CustodianAccountRequest": _path(ACCOUNT),
-    # compliance
-    "compliance.AMLCase": _path("investor__firm_id"),
-    "compliance.AMLScreening": _path("investor__firm_id"),
-    "compliance.KYCVerification": _path("investor__firm_id"),
-    "compliance.RiskProfile": _path("investor__firm_id"),
-    "compliance.SuitabilityCase": _path(ACCOUNT),
-    "compliance.ComplianceSettings": _path("firm_id"),
-    "compliance.RestrictedSecurity": _path("firm_id"),
-    # operations
-    "operations.BillingRun": _path("firm_id"),
-    "operations.FeeSchedule": _path("firm_id"),
-    "operations.FeeTier": _path("schedule__firm_id"),
-    "operations.FeeAssignment": _path("household__firm_id"),
-    "operations.FeeCharge": _path("billing_run__firm_id"),
-    "operations.ReconciliationBreak": _path(ACCOUNT),
-    # onboarding
-    "onboarding.AgreementTemplate": _path("firm_id"),
-    "onboarding.Signature": _path("household__firm_id"),
-    "onboarding.HouseholdDocument": _path("household__firm_id"),
-}
-
-# Belonging to no firm, shown to every officer: the security master, its corporate actions and the
-# sanctions watch list (public market / regulatory reference data, no client in them).
-FIRMLESS: frozenset[str] = frozenset({"portfolios.Security", "portfolios.CorporateAction", "compliance.WatchlistEntry"})
-
-
 @dataclass
 class AuditFilter:
     model: str = ""
@@ -170,18 +72,13 @@ class AuditFilter:
     all_firms: bool = False
 
     @classmethod
-    def for_user(cls, user: Any, **kwargs: Any) -> "AuditFilter":
-        return cls(firm_id=user.firm_id, all_firms=bool(user.is_superuser), **kwargs)
+    def for_user(cls, user: User, **kwargs: Any) -> "AuditFilter":
+        return cls(firm_id=user.firm_id, all_firms=audit_reads_all_firms(user), **kwargs)
 
 
 def _firm_filter(am: "AuditModel", flt: AuditFilter) -> Q | None:
     """The filter keeping this model's rows the viewer may read; None when they may read none."""
-    if flt.all_firms or am.label in FIRMLESS:
-        return Q()
-    scope = FIRM_SCOPE.get(am.label)
-    if scope is None or flt.firm_id is None:
-        return None
-    return scope(flt.firm_id)
+    return audit_firm_filter(am.label, firm_id=flt.firm_id, all_firms=flt.all_firms)
 
 
 @dataclass
@@ -342,8 +239,6 @@ def _loads(value: Any) -> dict[str, Any]:
 
 
 def _user_names(ids: set[int]) -> dict[int, str]:
-    from accounts.models import User
-
     return {u.pk: u.email for u in User.objects.filter(pk__in=ids).only("id", "email")} if ids else {}
 
 
@@ -406,8 +301,6 @@ def audit_iter(*, flt: AuditFilter, chunk_size: int = 2000) -> Iterator[AuditEnt
 
 def _batch_entries(am: AuditModel, rows: list[Any], users: dict[int, str], only_field: str) -> Iterator[AuditEntry]:
     """Entries of one chunk: the previous rows in one query, unknown users in one more."""
-    from accounts.models import User
-
     if not rows:
         return
     missing = {r["history_user_id"] for r in rows if r["history_user_id"] and r["history_user_id"] not in users}

@@ -9,12 +9,20 @@ is cheap and its results serialisable. `onboard_investor()` builds and runs the 
     RiskProfileNode      scores the questionnaire answers, when given
 """
 
+import uuid
+from datetime import date
 from typing import Any
 
+from django.conf import settings
 from kailash.nodes.base import Node, NodeParameter, register_node
 from kailash.workflow.builder import WorkflowBuilder
 
+from accounts.models import Investor, User
+from compliance import risk, services
+from compliance.adapters import aml as aml_adapter
+from compliance.adapters import kyc as kyc_adapter
 from compliance.errors import ComplianceError
+from compliance.models import AMLScreening, KYCVerification
 from kronos.workflow_runtime import quiet_runtime
 
 # Kailash runs nodes inside its event loop, where Django's ORM refuses to run; so the nodes
@@ -24,7 +32,6 @@ _CONTEXT: dict[str, dict[str, Any]] = {}
 
 
 def _date(value: Any) -> Any:
-    from datetime import date
 
     return date.fromisoformat(value) if isinstance(value, str) and value else None
 
@@ -48,7 +55,6 @@ class KYCVerificationNode(Node):
         return {**_COMMON, "kyc_status": NodeParameter(name="kyc_status", type=str, required=False, default="")}
 
     def run(self, **kwargs: Any) -> dict[str, Any]:
-        from compliance.adapters import kyc as kyc_adapter
 
         ctx = _context(kwargs["token"])
         status = kwargs.get("kyc_status") or "not_started"
@@ -81,7 +87,6 @@ class AMLScreeningNode(Node):
         return {**_COMMON, "kyc_status": NodeParameter(name="kyc_status", type=str, required=False, default="")}
 
     def run(self, **kwargs: Any) -> dict[str, Any]:
-        from compliance.adapters import aml as aml_adapter
 
         ctx = _context(kwargs["token"])
         a = kwargs["applicant"]
@@ -115,7 +120,6 @@ class RiskProfileNode(Node):
         }
 
     def run(self, **kwargs: Any) -> dict[str, Any]:
-        from compliance import risk
 
         answers = kwargs.get("answers")
         level = None
@@ -141,17 +145,9 @@ def build_onboarding_workflow() -> Any:
     return builder.build(workflow_id="investor_onboarding")
 
 
-def onboard_investor(*, investor: Any, acting_user: Any, answers: dict[str, str] | None = None) -> dict[str, Any]:
+def onboard_investor(*, investor: Investor, acting_user: User, answers: dict[str, str] | None = None) -> dict[str, Any]:
     """Run the onboarding workflow for one investor and record its results through the
     services: {kyc_status, aml_hit, aml_score, risk_level}."""
-    import uuid
-
-    from django.conf import settings
-
-    from compliance import services
-    from compliance.adapters import aml as aml_adapter
-    from compliance.adapters import kyc as kyc_adapter
-    from compliance.models import AMLScreening, KYCVerification
 
     current = KYCVerification.objects.filter(investor=investor).values_list("status", flat=True).first()
     applicant = services.kyc_applicant(investor)

@@ -1,4 +1,4 @@
-"""Pre-trade compliance checks: the contract trading calls through settings.TRADING_PRETRADE_CHECKS.
+"""Pre-trade compliance checks, registered in trading.checks.PRETRADE_CHECKS by compliance's AppConfig.
 
     run_pretrade_checks(intent) -> list[CheckResult]
 
@@ -30,6 +30,7 @@ from compliance.models import (
     SuitabilityCase,
 )
 from compliance.suitability import OWNER_RELATIONSHIPS, suitability_problem
+from portfolios.models import CashBalance, InvestmentAccount, LotClosure, Position, Price, TaxLot
 
 Outcome = Literal["pass", "fail", "warn"]
 WASH_SALE_DAYS = 30
@@ -52,13 +53,22 @@ class CheckResult:
 
 
 class OrderIntentLike(Protocol):
-    account: Any
-    security: Any
-    side: str
-    quantity: Decimal | None
-    amount: Decimal | None
-    price: Decimal
-    source: str
+    """What the rules read of an order intent (trading's OrderIntent, or the one below)."""
+
+    @property
+    def account(self) -> Any: ...
+    @property
+    def security(self) -> Any: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal | None: ...
+    @property
+    def amount(self) -> Decimal | None: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def source(self) -> str: ...
 
 
 @dataclass
@@ -147,7 +157,7 @@ def restriction_problem(account: Any) -> str | None:
     return None
 
 
-def account_may_transact(account: Any) -> tuple[bool, str]:
+def account_may_transact(account: InvestmentAccount) -> tuple[bool, str]:
     """Whether money or securities may move in `account` now: every owner KYC-approved, no
     open AML case, account not restricted. Returns (ok, the reason when not)."""
     owners = _owners(account)
@@ -169,8 +179,6 @@ def _trade_quantity_and_value(intent: OrderIntentLike) -> tuple[Decimal, Decimal
 
 def _holdings(account: Any) -> tuple[dict[int, Decimal], Decimal, dict[int, Decimal]]:
     """(quantity by security id, cash in the base currency, latest price by security id)."""
-    from portfolios.models import CashBalance, Position, Price
-
     latest = Price.objects.filter(security_id=OuterRef("security_id")).order_by("-date").values("close")[:1]
     rows = list(
         Position.objects.filter(account=account)
@@ -188,8 +196,6 @@ def _holdings(account: Any) -> tuple[dict[int, Decimal], Decimal, dict[int, Deci
 
 
 def _wash_sale_problem(intent: OrderIntentLike) -> str | None:
-    from portfolios.models import LotClosure, TaxLot
-
     since = timezone.localdate() - timedelta(days=WASH_SALE_DAYS)
     if intent.side == "buy":
         loss = LotClosure.objects.filter(

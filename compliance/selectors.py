@@ -9,13 +9,11 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
-from accounts.models import HouseholdMember, Investor, Role, User
+from accounts.models import Household, HouseholdMember, Investor, User
 from accounts.selectors import household_scope_q
 from compliance.models import AMLCase, KYCVerification, RiskProfile, SuitabilityCase
-
-
-def is_compliance_officer(user: User) -> bool:
-    return bool(user.is_authenticated and (user.is_superuser or Role.COMPLIANCE in user.roles))
+from compliance.permissions import firm_filter
+from trading.models import Order
 
 
 def investor_list_for_user(*, user: User) -> QuerySet[Investor]:
@@ -27,16 +25,12 @@ def investor_get_for_user(*, user: User, pk: Any) -> Investor:
     return get_object_or_404(investor_list_for_user(user=user), pk=pk)
 
 
-def _firm_q(user: User, prefix: str) -> dict[str, Any]:
-    return {} if user.is_superuser else {f"{prefix}firm_id": user.firm_id}
-
-
 def kyc_queue(*, user: User) -> QuerySet[KYCVerification]:
     """Verifications waiting on a person (needs review) or on the provider (pending)."""
     return (
         KYCVerification.objects.filter(
             status__in=[KYCVerification.Status.NEEDS_REVIEW, KYCVerification.Status.PENDING],
-            **_firm_q(user, "investor__"),
+            **firm_filter(user, "investor__"),
         )
         .select_related("investor")
         .order_by("-status", "started_at", "id")
@@ -45,12 +39,12 @@ def kyc_queue(*, user: User) -> QuerySet[KYCVerification]:
 
 def kyc_get_for_officer(*, user: User, pk: Any) -> KYCVerification:
     return get_object_or_404(
-        KYCVerification.objects.filter(**_firm_q(user, "investor__")).select_related("investor"), pk=pk
+        KYCVerification.objects.filter(**firm_filter(user, "investor__")).select_related("investor"), pk=pk
     )
 
 
 def aml_case_list(*, user: User, status: str = AMLCase.Status.OPEN) -> QuerySet[AMLCase]:
-    qs = AMLCase.objects.filter(**_firm_q(user, "investor__")).select_related("investor", "decided_by")
+    qs = AMLCase.objects.filter(**firm_filter(user, "investor__")).select_related("investor", "decided_by")
     if status:
         qs = qs.filter(status=status)
     return qs.order_by("opened_at", "id")
@@ -58,14 +52,14 @@ def aml_case_list(*, user: User, status: str = AMLCase.Status.OPEN) -> QuerySet[
 
 def aml_case_get_for_officer(*, user: User, pk: Any) -> AMLCase:
     return get_object_or_404(
-        AMLCase.objects.filter(**_firm_q(user, "investor__")).select_related("investor", "screening", "decided_by"),
+        AMLCase.objects.filter(**firm_filter(user, "investor__")).select_related("investor", "screening", "decided_by"),
         pk=pk,
     )
 
 
 def suitability_case_list(*, user: User) -> QuerySet[SuitabilityCase]:
     return (
-        SuitabilityCase.objects.filter(status=SuitabilityCase.Status.OPEN, **_firm_q(user, "account__household__"))
+        SuitabilityCase.objects.filter(status=SuitabilityCase.Status.OPEN, **firm_filter(user, "account__household__"))
         .select_related("account__household", "account__model")
         .order_by("opened_at", "id")
     )
@@ -73,11 +67,11 @@ def suitability_case_list(*, user: User) -> QuerySet[SuitabilityCase]:
 
 def suitability_case_get_for_officer(*, user: User, pk: Any) -> SuitabilityCase:
     return get_object_or_404(
-        SuitabilityCase.objects.filter(**_firm_q(user, "account__household__")).select_related("account"), pk=pk
+        SuitabilityCase.objects.filter(**firm_filter(user, "account__household__")).select_related("account"), pk=pk
     )
 
 
-def household_compliance(*, household: Any) -> list[dict[str, Any]]:
+def household_compliance(*, household: Household) -> list[dict[str, Any]]:
     """Each member's KYC status, risk profile and open AML case, in three queries."""
     members = list(
         HouseholdMember.objects.filter(household=household)
@@ -108,15 +102,11 @@ def household_compliance(*, household: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def orders_in_review(*, user: User) -> QuerySet[Any] | None:
-    """Orders waiting for compliance review in the officer's firm, with their checks; None if
-    trading is not installed."""
-    try:
-        from trading.models import Order
-    except ImportError:  # pragma: no cover - trading ships with Kronos
-        return None
+def orders_in_review(*, user: User) -> QuerySet[Order] | None:
+    """Orders waiting for compliance review in the officer's firm, with their checks (None is kept
+    in the signature for the callers that show no queue)."""
     return (
-        Order.objects.filter(status="pending_review", **_firm_q(user, "account__household__"))
+        Order.objects.filter(status="pending_review", **firm_filter(user, "account__household__"))
         .select_related("account__household", "security", "created_by")
         .prefetch_related("checks")
         .order_by("created_at", "id")

@@ -5,11 +5,10 @@ level among them (the most cautious owner decides). An owner without a risk prof
 the account unsuitable for any model until they complete the questionnaire.
 """
 
-from typing import Any
-
 from accounts.models import HouseholdMember
 from compliance.errors import ComplianceError
 from compliance.models import RiskProfile
+from portfolios.models import InvestmentAccount, ModelPortfolio
 
 OWNER_RELATIONSHIPS = (HouseholdMember.Relationship.PRIMARY, HouseholdMember.Relationship.JOINT)
 
@@ -29,7 +28,7 @@ def owner_levels(household_id: int) -> tuple[int, list[tuple[str, int | None]]]:
     return len(members), [(m.investor.full_name, levels.get(m.investor_id)) for m in members]
 
 
-def account_owner_risk_level(account: Any) -> int | None:
+def account_owner_risk_level(account: InvestmentAccount) -> int | None:
     """The lowest risk level among the account's owners; None if an owner has no profile (or no owners)."""
     count, levels = owner_levels(account.household_id)
     if not count or any(level is None for _, level in levels):
@@ -37,7 +36,7 @@ def account_owner_risk_level(account: Any) -> int | None:
     return min(level for _, level in levels if level is not None)
 
 
-def suitability_problem(*, account: Any, model: Any) -> str | None:
+def suitability_problem(*, account: InvestmentAccount, model: ModelPortfolio | None) -> str | None:
     """Why `model` is unsuitable for `account`'s owners, or None if it is suitable."""
     if model is None:
         return None
@@ -53,8 +52,8 @@ def suitability_problem(*, account: Any, model: Any) -> str | None:
     return None
 
 
-def check_model_assignment(*, account: Any, model: Any) -> None:
-    """settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS hook: raise ComplianceError if `model` is
+def check_model_assignment(*, account: InvestmentAccount, model: ModelPortfolio) -> None:
+    """portfolios.checks.MODEL_ASSIGN_CHECKS (registered by compliance's AppConfig): raise ComplianceError if `model` is
     riskier than the lowest risk level of `account`'s owners (or an owner has no profile)."""
     problem = suitability_problem(account=account, model=model)
     if problem:

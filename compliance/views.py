@@ -20,14 +20,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
-from accounts.selectors import household_get_for_user, household_may_edit
-from compliance import audit, selectors, services
+from accounts.selectors import household_get_for_user
+from compliance import audit, permissions, selectors, services
 from compliance.adapters.kyc import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from compliance.errors import ComplianceError
 from compliance.forms import AuditFilterForm, DecisionForm, NoteForm, OrderReviewForm, RiskQuestionnaireForm
 from compliance.models import AMLCase, KYCVerification
 from kronos.csvfile import CSVWriter
 from kronos.typing import AuthedHttpRequest
+from trading.services import order_review_decide
 
 KYC_DECISIONS = [("approved", "Approve"), ("rejected", "Reject")]
 AML_DECISIONS = [("cleared", "Clear: false positive"), ("confirmed", "Confirm the match (keeps trading frozen)")]
@@ -38,7 +39,7 @@ def officer_required(view: Callable[..., HttpResponseBase]) -> Callable[..., Htt
     @wraps(view)
     @login_required
     def wrapped(request: AuthedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not selectors.is_compliance_officer(request.user):
+        if not permissions.is_compliance_officer(request.user):
             raise PermissionDenied("Compliance officers only.")
         return view(request, *args, **kwargs)
 
@@ -206,8 +207,6 @@ def order_queue(request: AuthedHttpRequest) -> HttpResponse:
 @officer_required
 @require_POST
 def order_decide(request: AuthedHttpRequest, pk: int) -> HttpResponse:
-    from trading.services import order_review_decide
-
     orders = selectors.orders_in_review(user=request.user)
     if orders is None:
         raise Http404("No such order in your review queue.")
@@ -293,9 +292,7 @@ def audit_csv(request: AuthedHttpRequest) -> HttpResponseBase:
 @login_required
 def household_section(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     household = household_get_for_user(user=request.user, pk=pk)
-    may_start = household_may_edit(user=request.user, household=household) or selectors.is_compliance_officer(
-        request.user
-    )
+    may_start = permissions.may_start_kyc_in(user=request.user, household=household)
     return render(
         request,
         _partial(request, "compliance/household_section.html", "section"),
@@ -308,9 +305,7 @@ def household_section(request: AuthedHttpRequest, pk: int) -> HttpResponse:
 def kyc_start(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     investor = selectors.investor_get_for_user(user=request.user, pk=pk)
     household = investor.households.filter(pk=request.POST.get("household")).first() or investor.households.first()
-    if household is None or not (
-        household_may_edit(user=request.user, household=household) or selectors.is_compliance_officer(request.user)
-    ):
+    if household is None or not permissions.may_start_kyc_in(user=request.user, household=household):
         raise PermissionDenied("Only the advisor or a compliance officer starts a verification.")
     try:
         services.kyc_start(investor=investor, acting_user=request.user)

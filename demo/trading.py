@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from portfolios.models import InvestmentAccount
 from trading import services
+from trading.checks import FUNDING_CHECKS, PRETRADE_CHECKS
 
 
 def seed(demo: Any) -> None:
@@ -24,7 +25,7 @@ def seed(demo: Any) -> None:
     user = demo.advisor.user
     # Seeding runs without the compliance hooks (the demo's KYC is seeded elsewhere) and
     # without queuing Celery: the bank's answer and the fills are applied right here.
-    with override_settings(TRADING_PRETRADE_CHECKS=[], TRADING_FUNDING_CHECKS=[], TRADING_RELAY_ON_COMMIT=False):
+    with PRETRADE_CHECKS.override(), FUNDING_CHECKS.override(), override_settings(TRADING_RELAY_ON_COMMIT=False):
         for i, account in enumerate(accounts):
             transfer = services.transfer_create(
                 account=account,

@@ -412,27 +412,17 @@ HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=5.0)
 # Where the KYC provider posts its results (the sandbox reads it from each start request).
 KYC_CALLBACK_URL = env.str("KYC_CALLBACK_URL", default=f"{SITE_URL}/webhooks/kyc/")
 
-# Cross-app hooks (import paths), so trading and portfolios never import compliance.
-# Trading calls each with an order intent and stores the list of CheckResults per order.
-TRADING_PRETRADE_CHECKS = env.list("TRADING_PRETRADE_CHECKS", default=["compliance.pretrade.run_pretrade_checks"])
-# Trading calls each with an account before a deposit or withdrawal; each returns (ok, reason).
-TRADING_FUNDING_CHECKS = env.list(
-    "TRADING_FUNDING_CHECKS",
-    default=["compliance.pretrade.account_may_transact", "onboarding.checks.account_agreement_signed"],
-)
+# Cross-app hooks (import paths), so portfolios never imports onboarding. The compliance controls
+# (pre-trade, funding, model assignment) and compliance's KYC-decided hook are not here: they are
+# typed slots that compliance and onboarding fill in their AppConfig.ready()
+# (kronos/checks_registry.py), and `manage.py check` fails while a required one is missing.
 # Portfolios calls each with (account=) after an account is created, on commit (onboarding asks
 # the custodian to open it when its owners are cleared).
 PORTFOLIOS_ACCOUNT_CREATED_HOOKS = env.list(
     "PORTFOLIOS_ACCOUNT_CREATED_HOOKS", default=["onboarding.services.account_created"]
 )
-# Compliance calls each with (investor_id=) after a KYC decision commits.
-COMPLIANCE_KYC_DECIDED_HOOKS = env.list("COMPLIANCE_KYC_DECIDED_HOOKS", default=["onboarding.services.kyc_decided"])
 # The security every account is compared with on its performance chart and API.
 PORTFOLIOS_BENCHMARK = env.str("PORTFOLIOS_BENCHMARK", default="SPY")
-# Portfolios calls each with (account=, model=) before assigning a model; they raise to refuse.
-PORTFOLIOS_MODEL_ASSIGN_CHECKS = env.list(
-    "PORTFOLIOS_MODEL_ASSIGN_CHECKS", default=["compliance.suitability.check_model_assignment"]
-)
 
 # Real daily price history (shared/data beside the project) for tests, benchmarks and seed_scale;
 # never copied into the repository.

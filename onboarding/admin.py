@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from kronos.admin import FirmScopedAdmin
+from kronos.history import save_attributed
 from kronos.retention import RetainedAdminMixin
 from onboarding.models import AgreementTemplate, Signature
 
@@ -74,10 +76,6 @@ class AgreementTemplateAdmin(FirmScopedAdmin, RetainedAdminMixin, SimpleHistoryA
         return ["firm", "kind", "version", "title", "upload", "body", "is_active"]
 
     def save_model(self, request: HttpRequest, obj: AgreementTemplate, form: forms.ModelForm, change: bool) -> None:
-        from django.db import transaction
-
-        from kronos.history import save_attributed
-
         with transaction.atomic():
             if not change:
                 obj.sha256 = AgreementTemplate.digest(obj.body.strip())

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -135,8 +135,6 @@ def household_documents(request: Request, pk: int) -> Response:
     user = api_user(request)
     household = household_get_for_user(user=user, pk=pk)
     if not selectors.may_read_documents(user=user, household=household):
-        from django.http import Http404
-
         raise Http404
     documents = selectors.document_list_for_user(user=user, household=household)
     return Response(DocumentOutput(documents, many=True).data)

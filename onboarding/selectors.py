@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Household, Investor, Role, User
-from accounts.selectors import household_get_for_user
+from accounts.selectors import household_get_for_user, household_list_for_user
 from accounts.services import identification_missing
-from compliance.models import AMLCase, KYCVerification, RiskProfile
+from compliance.models import AMLCase, AMLScreening, KYCVerification, RiskProfile
 from onboarding.models import REQUIRED_KINDS, AgreementKind, AgreementTemplate, HouseholdDocument, Signature
 from portfolios.models import InvestmentAccount
+from trading.models import CustodianAccountRequest
 
 DONE, WAITING, ACTION, BLOCKED = "done", "waiting", "action_needed", "blocked"
 
@@ -49,16 +51,12 @@ class Onboarding:
 
 def onboarding_for(household: Household) -> Onboarding:
     """Every step of the household's onboarding (a fixed number of queries)."""
-    from trading.models import CustodianAccountRequest
-
     investors = [m.investor for m in household.members.select_related("investor__user").order_by("id")]
     ids = [i.pk for i in investors]
     kyc = {k.investor_id: k for k in KYCVerification.objects.filter(investor_id__in=ids)}
     aml_open = set(
         AMLCase.objects.filter(investor_id__in=ids, status__in=AMLCase.FREEZING).values_list("investor_id", flat=True)
     )
-    from compliance.models import AMLScreening
-
     screened = set(AMLScreening.objects.filter(investor_id__in=ids).values_list("investor_id", flat=True))
     risk = set(RiskProfile.objects.filter(investor_id__in=ids).values_list("investor_id", flat=True))
     signed = set(Signature.objects.filter(household=household).values_list("investor_id", "template__kind"))
@@ -218,15 +216,9 @@ def may_read_documents(*, user: User, household: Household) -> bool:
 def document_get_for_user(*, user: User, pk: int | str) -> HouseholdDocument:
     """One document the user may open, or 404."""
     document = get_object_or_404(HouseholdDocument.objects.select_related("household__advisor"), pk=pk)
-    from accounts.selectors import household_list_for_user
-
     if not household_list_for_user(user=user).filter(pk=document.household_id).exists():
-        from django.http import Http404
-
         raise Http404
     if not may_read_documents(user=user, household=document.household):
-        from django.http import Http404
-
         raise Http404
     return document
 

@@ -11,23 +11,28 @@ after their owners cleared (`account_created`, portfolios' hook).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.errors import AccountsError
 from accounts.events import event_emit
-from accounts.models import Household, HouseholdMember, Investor, User
+from accounts.models import Firm, Household, HouseholdMember, Investor, User
 from accounts.services import identification_missing, invitation_send, system_user
+from compliance.errors import ComplianceError
 from compliance.models import AMLCase, KYCVerification
+from compliance.onboarding import onboard_investor
 from kronos.history import save_attributed
 from onboarding.errors import OnboardingError
 from onboarding.models import REQUIRED_KINDS, AgreementTemplate, HouseholdDocument, Signature
 from onboarding.pdf import render_pdf
 from portfolios.models import InvestmentAccount
+from trading.errors import TradingError
+from trading.services.account_opening import account_opening_request
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +70,6 @@ def onboarding_submit(*, household: Household, acting_user: User, base_url: str)
     KYC and AML screening for every investor not yet started (or rejected before), an
     invitation to every investor with an email and no password yet, and the custodian asked to
     open each pending account whose owners are cleared."""
-    from compliance.errors import ComplianceError
-    from compliance.onboarding import onboard_investor
-
     errors = _submit_errors(household)
     if errors:
         field = next(iter(errors))
@@ -122,9 +124,6 @@ def owners_cleared(account: InvestmentAccount) -> tuple[bool, list[str]]:
 def onboarding_advance(*, household: Household, acting_user: User | None = None) -> list[str]:
     """Ask the custodian to open every pending account of the household whose owners are
     cleared; returns the names of the accounts asked for."""
-    from trading.errors import TradingError
-    from trading.services.account_opening import account_opening_request
-
     acting_user = acting_user or system_user()
     asked = []
     for account in household.investment_accounts.filter(status=InvestmentAccount.Status.PENDING).order_by("id"):
@@ -141,7 +140,7 @@ def onboarding_advance(*, household: Household, acting_user: User | None = None)
 
 
 def kyc_decided(*, investor_id: int) -> None:
-    """compliance's COMPLIANCE_KYC_DECIDED_HOOKS: open what waited on this investor."""
+    """compliance's KYC_DECIDED_HOOKS (registered in onboarding's AppConfig): open what waited on this investor."""
     for household in Household.objects.filter(members__investor_id=investor_id).distinct():
         onboarding_advance(household=household)
 
@@ -162,7 +161,7 @@ def account_created(*, account_id: int) -> None:
 
 @transaction.atomic
 def template_upload(
-    *, firm: Any, kind: str, version: str, title: str, body: str, acting_user: User | None
+    *, firm: Firm, kind: str, version: str, title: str, body: str, acting_user: User | None
 ) -> AgreementTemplate:
     """Add a version of one of the firm's documents and make it the active one (the previous
     active version stays, with its signatures)."""
@@ -189,8 +188,6 @@ def template_upload(
     try:
         return save_attributed(template, acting_user=acting_user, reason="template uploaded")
     except Exception as exc:
-        from django.core.exceptions import ValidationError
-
         if isinstance(exc, ValidationError):
             raise OnboardingError.from_validation(exc) from exc
         raise
@@ -256,8 +253,6 @@ def agreement_sign(
             "paragraphs": [p.strip() for p in template.body.split("\n\n") if p.strip()],
         },
     )
-    import hashlib
-
     try:
         with transaction.atomic():
             document = HouseholdDocument(

@@ -15,8 +15,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from rest_framework.exceptions import PermissionDenied as ApiDenied
+from rest_framework.exceptions import ValidationError as ApiInvalid
 
 from accounts import services as account_services
+from accounts.api import household_creator_advisor
 from accounts.errors import AccountsError
 from accounts.models import Household, Investor, Role
 from accounts.selectors import (
@@ -26,6 +29,7 @@ from accounts.selectors import (
     investor_may_edit,
     may_see_tax_id,
 )
+from compliance.models import RiskProfile
 from kronos.typing import AuthedHttpRequest
 from onboarding import selectors, services
 from onboarding.errors import OnboardingError
@@ -63,8 +67,6 @@ def _form_error(form, exc) -> None:  # type: ignore[no-untyped-def]
 @require_http_methods(["GET", "POST"])
 def household_new(request: AuthedHttpRequest) -> HttpResponse:
     """An advisor creates a household they advise; operations create one for an advisor of their firm."""
-    from accounts.api import household_creator_advisor
-
     roles = request.user.roles
     is_ops = Role.OPERATIONS in roles and bool(request.user.firm_id)
     if not (is_ops or Role.ADVISOR in roles):
@@ -73,9 +75,6 @@ def household_new(request: AuthedHttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            from rest_framework.exceptions import PermissionDenied as ApiDenied
-            from rest_framework.exceptions import ValidationError as ApiInvalid
-
             advisor = household_creator_advisor(request.user, data["advisor"].pk if data.get("advisor") else None)
             household = account_services.household_create(
                 firm=advisor.firm, name=data["name"], advisor=advisor, acting_user=request.user, notes=data["notes"]
@@ -275,8 +274,6 @@ def my_onboarding(request: AuthedHttpRequest) -> HttpResponse:
                 "accounts": household.investment_accounts.order_by("id"),
             }
         )
-    from compliance.models import RiskProfile
-
     profile = RiskProfile.objects.filter(investor=investor).first()
     return render(
         request,

@@ -6,4 +6,6 @@ class OperationsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from operations import stages  # noqa: F401 -- registers the jobs
+        # The stages register the jobs; the tasks register the Celery tasks the job engine sends
+        # by name (jobs.enqueue_job_task), in every process, not only in a worker that autodiscovers.
+        from operations import stages, tasks  # noqa: F401

@@ -3,6 +3,9 @@
     run = start_job("reconciliation", business_date)     # None: this job already ran (or runs) that day
     stage_start(name, business_date, then=[...])          # chunks -> Celery group; the last one closes the run
 
+The engine never imports its Celery tasks (operations/tasks.py imports the engine): it sends them
+by name (`enqueue_job_task`, the chunks' group), after the commit, on the jobs' queue.
+
 Guarantees:
 - `start_job` inserts the `JobRun` row under a unique (job, business_date) constraint, behind a
   short lock (Redis, or the database while Redis is away: kronos/locks.py), so two beat processes or a repeated trigger never start a second run.
@@ -32,10 +35,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from celery import current_app, group
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import system_user
+from kronos.db import create_or_winner
 from kronos.locks import try_lock
+from operations import alerts
 from operations.calendar import non_trading_reason
 from operations.models import JobChunk, JobRun
 
@@ -52,8 +60,6 @@ CHUNK_DELAY_ENV = "OPERATIONS_TEST_CHUNK_DELAY_SECONDS"
 
 def chunk_size_for(stage: Stage) -> int:
     """The stage's chunk size, unless settings.OPERATIONS_CHUNK_SIZE overrides it (tests, tuning)."""
-    from django.conf import settings
-
     return int(getattr(settings, "OPERATIONS_CHUNK_SIZE", 0) or stage.chunk_size)
 
 
@@ -61,8 +67,6 @@ def job_queue() -> str | None:
     """settings.OPERATIONS_QUEUE: the Celery queue the jobs' chunk and next-stage tasks are sent
     to (set on each task, so a run's chunks and the stages after it all go there); None: Celery's
     default queue. Lets the jobs run on workers of their own (`celery worker -Q <queue>`)."""
-    from django.conf import settings
-
     return getattr(settings, "OPERATIONS_QUEUE", None) or None
 
 
@@ -70,6 +74,15 @@ def _queue_options() -> dict[str, str]:
     """The sending options that put a job's task on `job_queue()` (none: the default queue)."""
     queue = job_queue()
     return {"queue": queue} if queue else {}
+
+
+def enqueue_job_task(task_name: str, *args: Any) -> None:
+    """Send one of the jobs' tasks by name once the transaction commits, on `job_queue()`.
+
+    Not `kronos.relay`: that one drops a send the broker refuses (its tasks all have a periodic
+    run that catches up), and carries no queue; a job's next stage has no such safety net."""
+    options = _queue_options()
+    transaction.on_commit(lambda: current_app.tasks[task_name].apply_async(args, **options))
 
 
 def _test_chunk_delay() -> float:
@@ -143,20 +156,23 @@ def _start_job_locked(name: str, business_date: date, *, then: Sequence[str]) ->
         return None
     stage = STAGES.get(name)
     reason = non_trading_reason(business_date) if stage is None or stage.trading_days_only else None
-    try:
-        with transaction.atomic():
-            if reason:
-                JobRun.objects.create(
-                    job=name,
-                    business_date=business_date,
-                    status=JobRun.Status.SKIPPED,
-                    finished_at=timezone.now(),
-                    note=f"skipped: not a trading day ({reason})",
-                )
-                return None
-            return JobRun.objects.create(job=name, business_date=business_date, then=list(then))
-    except IntegrityError:
-        return None  # another process inserted it first
+    created: list[JobRun] = []
+
+    def create() -> JobRun | None:
+        if reason:
+            JobRun.objects.create(
+                job=name,
+                business_date=business_date,
+                status=JobRun.Status.SKIPPED,
+                finished_at=timezone.now(),
+                note=f"skipped: not a trading day ({reason})",
+            )
+            return None
+        created.append(JobRun.objects.create(job=name, business_date=business_date, then=list(then)))
+        return created[0]
+
+    run = create_or_winner(create, lambda: JobRun.objects.filter(job=name, business_date=business_date).first())
+    return run if created and run is created[0] else None  # None too when another process inserted it first
 
 
 def _status_for(counts: dict[str, int], errors: list[dict[str, Any]]) -> str:
@@ -214,8 +230,6 @@ def fail_run(run_id: int, error: str) -> JobRun:
 
 
 def _alert_failed(run_id: int) -> None:
-    from operations import alerts
-
     alerts.job_failed(JobRun.objects.get(pk=run_id))
 
 
@@ -255,8 +269,6 @@ def close_run(run_id: int) -> JobRun:
 
 def chunk_execute(*, run_id: int, index: int) -> bool:
     """Do one chunk exactly once: False when it was already done (a duplicate delivery)."""
-    from accounts.services import system_user
-
     with transaction.atomic():
         # Lock the chunk's row alone: a plain FOR UPDATE over the join would lock the run's row
         # too, for the whole chunk, and so make the chunks of a run wait for one another.
@@ -294,16 +306,12 @@ def stage_start(name: str, business_date: date, *, then: Sequence[str] = ()) -> 
     """Start one stage for the day; when it ends (now, or when its last chunk commits) start
     `then[0]` with the rest of `then`. A stage that already ran that day is passed over (see
     `_follow`)."""
-    from operations import tasks
-
     stage = STAGES[name]
     run = start_job(name, business_date, then=then)
     if run is None:
         _follow(name, business_date, then)
         return None
     if stage.single is not None:
-        from accounts.services import system_user
-
         try:
             with transaction.atomic():
                 outcome = stage.single(business_date=business_date, acting_user=system_user())
@@ -323,10 +331,11 @@ def stage_start(name: str, business_date: date, *, then: Sequence[str] = ()) -> 
         return close_run(run.pk)
     if not pending:
         return close_run(run.pk)
-    from celery import group
-
     options = _queue_options()
-    chunks = group(tasks.run_chunk.si(run.pk, index).set(**options) for index in pending)
+    chunks = group(
+        current_app.signature("operations.run_chunk", args=(run.pk, index), immutable=True, **options)
+        for index in pending
+    )
     transaction.on_commit(chunks.apply_async)
     return run
 
@@ -355,9 +364,4 @@ def _continue(business_date: date, then: Sequence[str], *, previous: JobRun | No
     if previous is not None and previous.status == JobRun.Status.FAILED:
         logger.warning("chain stopped", extra={"after": previous.job, "date": business_date.isoformat()})
         return
-    from operations import tasks
-
-    options = _queue_options()
-    transaction.on_commit(
-        lambda: tasks.run_stage.apply_async((then[0], business_date.isoformat(), list(then[1:])), **options)
-    )
+    enqueue_job_task("operations.run_stage", then[0], business_date.isoformat(), list(then[1:]))

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
 from operations.models import BillingRun, FeeCharge, JobRun, ReconciliationBreak
-
-
-def _firm_q(user: User, prefix: str) -> Q:
-    if user.is_superuser:
-        return Q()
-    if not user.firm_id:
-        return Q(pk__in=[])
-    return Q(**{f"{prefix}firm_id": user.firm_id})
+from operations.permissions import firm_q, job_errors_visible
 
 
 def job_run_list(*, job: str = "") -> QuerySet[JobRun]:
@@ -33,13 +26,11 @@ def job_run_get(*, pk: int) -> JobRun:
 
 def job_run_errors_for_user(*, user: User, run: JobRun) -> list[dict[str, Any]]:
     """The run's errors a user may see: their firm's accounts, and errors of the run as a whole."""
-    if user.is_superuser:
-        return list(run.errors)
-    return [e for e in run.errors if e.get("firm_id") in (None, user.firm_id)]
+    return job_errors_visible(user, run.errors)
 
 
 def break_list_for_user(*, user: User, status: str = "") -> QuerySet[ReconciliationBreak]:
-    qs = ReconciliationBreak.objects.filter(_firm_q(user, "account__household__")).select_related(
+    qs = ReconciliationBreak.objects.filter(firm_q(user, "account__household__")).select_related(
         "account__household", "resolved_by"
     )
     if status:
@@ -52,7 +43,7 @@ def break_get_for_user(*, user: User, pk: int) -> ReconciliationBreak:
 
 
 def billing_run_list_for_user(*, user: User) -> QuerySet[BillingRun]:
-    return BillingRun.objects.filter(_firm_q(user, "")).select_related("firm", "created_by", "approved_by")
+    return BillingRun.objects.filter(firm_q(user, "")).select_related("firm", "created_by", "approved_by")
 
 
 def billing_run_get_for_user(*, user: User, pk: int) -> BillingRun:

@@ -1,9 +1,8 @@
 """The scheduled jobs, each a thin composition of other apps' services (operations is the top app).
 
-The nightly chain for a business date is NIGHTLY: prices -> corporate actions -> valuations ->
-drift scan -> settlement -> reconciliation. Other apps' services are imported when a job runs, so a service
-another engineer has not shipped yet fails that job with a readable error instead of breaking
-the import of this module.
+The nightly chain for a business date is `services.nightly.NIGHTLY`: prices -> corporate actions -> valuations ->
+drift scan -> settlement -> reconciliation. The other apps' services are imported and called with
+their own types (mypy checks each call and what comes back).
 """
 
 from __future__ import annotations
@@ -11,31 +10,35 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import TypeVar
 
 from django.db import transaction
-from django.utils.module_loading import import_string
 
-from operations import alerts, services
+from accounts.models import User
+from compliance.services import aml_rescreen_all
+from operations import alerts
 from operations.jobs import ChunkOutcome, Stage, register
 from operations.models import FeeCharge, JobRun, ReconciliationBreak
+from operations.services.billing import billing_previews_create
+from operations.services.fee_collection import fee_charges_release
+from operations.services.reconciliation import reconcile_accounts
 from portfolios.models import InvestmentAccount
+from portfolios.services import (
+    corporate_actions_import,
+    corporate_actions_process,
+    prices_ingest,
+    valuation_snapshots_write,
+)
+from trading.models import CashTransfer, RebalanceProposal
+from trading.services import proposal_approve, proposal_create_for_accounts, settlement_run, withdrawals_release
+from trading.services.common import add_business_days
 
 logger = logging.getLogger(__name__)
-
-NIGHTLY = ("prices", "corporate_actions", "valuations", "drift_scan", "settlement", "reconciliation")
 
 #: The corporate actions imported each night: ex-dates from a week back (a missed night catches
 #: up) to a month ahead (announcements arrive before their ex-date).
 CORPORATE_ACTIONS_BACK_DAYS = 7
 CORPORATE_ACTIONS_AHEAD_DAYS = 31
-
-
-def _service(path: str) -> Callable[..., Any]:
-    try:
-        return import_string(path)
-    except ImportError as exc:
-        raise RuntimeError(f"{path} is not available: {exc}") from exc
 
 
 def _open_accounts(business_date: date) -> list[int]:
@@ -50,7 +53,6 @@ def _open_accounts(business_date: date) -> list[int]:
 def _modelled_accounts(business_date: date) -> list[int]:
     """Open accounts with a model, less those raising cash for a withdrawal or a fee: their sale
     proposal is their rebalance in flight, and the raised cash is spoken for."""
-    from trading.models import CashTransfer
 
     return list(
         InvestmentAccount.objects.filter(status=InvestmentAccount.Status.OPEN, model__isnull=False)
@@ -66,9 +68,12 @@ def _firms(account_ids: Sequence[int]) -> dict[int, int]:
     return dict(InvestmentAccount.objects.filter(pk__in=account_ids).values_list("pk", "household__firm_id"))
 
 
+R = TypeVar("R")
+
+
 def per_account(
-    fn: Callable[[list[int]], Any], account_ids: Sequence[int], outcome: ChunkOutcome, *, label: str
-) -> list[Any]:
+    fn: Callable[[list[int]], R], account_ids: Sequence[int], outcome: ChunkOutcome, *, label: str
+) -> list[R]:
     """Run `fn` on the whole chunk in a savepoint; if it fails, run it account by account so one
     bad account is recorded as failed and the rest are done. Returns the results."""
     try:
@@ -79,7 +84,7 @@ def per_account(
     except Exception:
         logger.info("chunk failed as a whole; retrying account by account", exc_info=True)
     firms = _firms(account_ids)
-    results = []
+    results: list[R] = []
     for account_id in account_ids:
         try:
             with transaction.atomic():
@@ -93,22 +98,23 @@ def per_account(
 # --- Stages ---------------------------------------------------------------------------------
 
 
-def prices_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
-    result = _service("portfolios.services.prices_ingest")(as_of=business_date)
+def prices_step(*, business_date: date, acting_user: User) -> ChunkOutcome:
+    result = prices_ingest(as_of=business_date)
     outcome = ChunkOutcome()
-    for key in ("rows", "inserted", "changed"):
-        outcome.add(key, int(getattr(result, key, 0) or 0))
+    outcome.add("rows", result.rows)
+    outcome.add("inserted", result.inserted)
+    outcome.add("changed", result.changed)
     return outcome
 
 
-def corporate_actions_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
+def corporate_actions_step(*, business_date: date, acting_user: User) -> ChunkOutcome:
     """Import the provider's dividends and splits around the day, then process the day's ex-dates
     and pay dates (before valuations, so the night's values and the drift scan see them). A
     provider that cannot be reached is recorded as an error; actions already known are still
     processed."""
     outcome = ChunkOutcome()
     try:
-        imported = _service("portfolios.services.corporate_actions_import")(
+        imported = corporate_actions_import(
             start=business_date - timedelta(days=CORPORATE_ACTIONS_BACK_DAYS),
             end=business_date + timedelta(days=CORPORATE_ACTIONS_AHEAD_DAYS),
             acting_user=acting_user,
@@ -118,7 +124,7 @@ def corporate_actions_step(*, business_date: date, acting_user: Any) -> ChunkOut
             outcome.errors.append({"account_id": None, "firm_id": None, "error": f"not imported: {skipped}"[:500]})
     except Exception as exc:  # noqa: BLE001 -- the provider's outage must not stop the known actions
         outcome.fail(account_id=None, error=f"corporate actions not imported: {type(exc).__name__}: {exc}")
-    result = _service("portfolios.services.corporate_actions_process")(as_of=business_date, acting_user=acting_user)
+    result = corporate_actions_process(as_of=business_date, acting_user=acting_user)
     for key, value in result.as_counts().items():
         if key != "failed":
             outcome.add(key, value)
@@ -127,44 +133,37 @@ def corporate_actions_step(*, business_date: date, acting_user: Any) -> ChunkOut
     return outcome
 
 
-def valuations_chunk(*, account_ids: Sequence[int], business_date: date, acting_user: Any) -> ChunkOutcome:
-    write = _service("portfolios.services.valuation_snapshots_write")
+def valuations_chunk(*, account_ids: Sequence[int], business_date: date, acting_user: User) -> ChunkOutcome:
     outcome = ChunkOutcome()
     results = per_account(
-        lambda ids: write(as_of=business_date, account_ids=ids, acting_user=acting_user),
+        lambda ids: valuation_snapshots_write(as_of=business_date, account_ids=ids, acting_user=acting_user),
         account_ids,
         outcome,
         label="accounts",
     )
-    outcome.add("written", sum(int(r or 0) for r in results))
+    outcome.add("written", sum(results))
     return outcome
 
 
-def _proposals(result: Any) -> list[Any]:
-    if result is None:
-        return []
-    if isinstance(result, dict):
-        return list(result.values())
-    return list(result)
-
-
-def drift_scan_chunk(*, account_ids: Sequence[int], business_date: date, acting_user: Any) -> ChunkOutcome:
-    """Proposals for the chunk in bulk (E's service runs B's workflow over it); automatic-mode
-    accounts' needed proposals are approved (orders go out through the outbox) when the
-    pre-trade checks let them, otherwise they are left for the advisor."""
-    create = _service("trading.services.proposal_create_for_accounts")
+def drift_scan_chunk(*, account_ids: Sequence[int], business_date: date, acting_user: User) -> ChunkOutcome:
+    """Proposals for the chunk in bulk (trading's proposal service runs portfolios' rebalancing
+    workflow over it); automatic-mode accounts' needed proposals are approved (orders go out
+    through the outbox) when the pre-trade checks let them, otherwise they are left for the
+    advisor."""
     outcome = ChunkOutcome()
     proposals = [
         p
-        for r in per_account(
-            lambda ids: create(account_ids=ids, acting_user=acting_user, as_of=business_date, scheduled=True),
+        for chunk in per_account(
+            lambda ids: proposal_create_for_accounts(
+                account_ids=ids, acting_user=acting_user, as_of=business_date, scheduled=True
+            ),
             account_ids,
             outcome,
             label="accounts",
         )
-        for p in _proposals(r)
+        for p in chunk
     ]
-    needed = [p for p in proposals if getattr(p, "needed", False)]
+    needed = [p for p in proposals if p.needed]
     outcome.add("proposals", len(proposals))
     outcome.add("needed", len(needed))
     automatic = set(
@@ -173,13 +172,12 @@ def drift_scan_chunk(*, account_ids: Sequence[int], business_date: date, acting_
         ).values_list("pk", flat=True)
     )
     if automatic:
-        approve = _service("trading.services.proposal_approve")
         for proposal in needed:
-            if proposal.account_id not in automatic or getattr(proposal, "status", "proposed") != "proposed":
+            if proposal.account_id not in automatic or proposal.status != RebalanceProposal.Status.PROPOSED:
                 continue
             try:
                 with transaction.atomic():
-                    approve(proposal=proposal, acting_user=acting_user)
+                    proposal_approve(proposal=proposal, acting_user=acting_user)
                 outcome.add("auto_approved")
             except Exception as exc:  # noqa: BLE001 -- refused by checks: left for the advisor
                 outcome.add("left_for_advisor")
@@ -189,31 +187,26 @@ def drift_scan_chunk(*, account_ids: Sequence[int], business_date: date, acting_
     return outcome
 
 
-def settlement_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
+def settlement_step(*, business_date: date, acting_user: User) -> ChunkOutcome:
     """Settle the day's trades, then pay out what waited for their cash: withdrawals and fees
     whose sales have settled (`withdrawals_release`, `services.fee_charges_release`), dated the
     next business day — the money leaves then, and tonight's reconciliation compares the books
     with the custodian's statement as of today."""
-    result = _service("trading.services.settlement_run")(as_of=business_date, acting_user=acting_user)
+    settled = settlement_run(as_of=business_date, acting_user=acting_user)
     outcome = ChunkOutcome()
-    leaves = _service("trading.services.common.add_business_days")(business_date, 1)
+    leaves = add_business_days(business_date, 1)
     released = {
-        **_service("trading.services.withdrawals_release")(acting_user=acting_user, effective_date=leaves),
-        **services.fee_charges_release(acting_user=acting_user, effective_date=leaves),
+        **withdrawals_release(acting_user=acting_user, effective_date=leaves),
+        **fee_charges_release(acting_user=acting_user, effective_date=leaves),
     }
     for key, value in released.items():
         outcome.add(key, value)
-    if isinstance(result, dict):
-        for key, value in result.items():
-            if isinstance(value, int):
-                outcome.add(str(key), value)
-    elif isinstance(result, int):
-        outcome.add("settled", result)
+    outcome.add("settled", settled)
     return outcome
 
 
-def reconciliation_chunk(*, account_ids: Sequence[int], business_date: date, acting_user: Any) -> ChunkOutcome:
-    return services.reconcile_accounts(account_ids=account_ids, business_date=business_date, acting_user=acting_user)
+def reconciliation_chunk(*, account_ids: Sequence[int], business_date: date, acting_user: User) -> ChunkOutcome:
+    return reconcile_accounts(account_ids=account_ids, business_date=business_date, acting_user=acting_user)
 
 
 def reconciliation_after(run: JobRun) -> None:
@@ -225,20 +218,15 @@ def reconciliation_after(run: JobRun) -> None:
     alerts.breaks_found(run.business_date, breaks)
 
 
-def aml_rescreen_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
-    result = _service("compliance.services.aml_rescreen_all")()
+def aml_rescreen_step(*, business_date: date, acting_user: User) -> ChunkOutcome:
     outcome = ChunkOutcome()
-    if isinstance(result, dict):
-        for key, value in result.items():
-            if isinstance(value, int):
-                outcome.add(str(key), value)
-    elif isinstance(result, int):
-        outcome.add("screened", result)
+    for key, value in aml_rescreen_all().items():
+        outcome.add(key, value)
     return outcome
 
 
-def billing_step(*, business_date: date, acting_user: Any) -> ChunkOutcome:
-    return services.billing_previews_create(as_of=business_date, acting_user=acting_user)
+def billing_step(*, business_date: date, acting_user: User) -> ChunkOutcome:
+    return billing_previews_create(as_of=business_date, acting_user=acting_user)
 
 
 register(Stage("prices", single=prices_step))

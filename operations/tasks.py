@@ -11,7 +11,9 @@ from datetime import date
 from celery import shared_task
 from django.utils import timezone
 
-from operations import jobs, stages
+from operations import jobs
+from operations.models import JobRun
+from operations.services.nightly import NIGHTLY
 
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
 
@@ -31,8 +33,6 @@ def run_chunk(run_id: int, index: int) -> bool:
 def close_run(run_id: int, then: list[str] | None = None) -> str:
     """Close a run by hand (or from a message queued before runs closed themselves)."""
     if then:
-        from operations.models import JobRun
-
         JobRun.objects.filter(pk=run_id, then=[]).update(then=list(then))
     return jobs.close_run(run_id).status
 
@@ -46,7 +46,7 @@ def run_stage(name: str, business_date: str | None = None, then: list[str] | Non
 @shared_task(name="operations.nightly", **TASK_OPTIONS)
 def nightly(business_date: str | None = None) -> None:
     """After the close: prices -> corporate actions -> valuations -> drift scan -> settlement -> reconciliation."""
-    first, *rest = stages.NIGHTLY
+    first, *rest = NIGHTLY
     jobs.stage_start(first, _day(business_date), then=rest)
 
 

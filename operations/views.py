@@ -13,7 +13,6 @@ from django.http import Http404, HttpResponse, HttpResponseBase, StreamingHttpRe
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import Role
 from kronos import formatting
 from kronos.csvfile import CSVWriter
 from kronos.typing import AuthedHttpRequest
@@ -21,7 +20,8 @@ from operations import selectors, services
 from operations.errors import OperationsError
 from operations.forms import BillingPreviewForm, BreakFilterForm, BreakResolveForm
 from operations.models import BillingRun, FeeCharge, ReconciliationBreak
-from operations.stages import NIGHTLY
+from operations.permissions import is_operations_staff
+from operations.services.nightly import NIGHTLY
 
 
 def operations_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -30,8 +30,7 @@ def operations_required(view: Callable[..., HttpResponseBase]) -> Callable[..., 
     @login_required
     @wraps(view)
     def wrapped(request: AuthedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        user = request.user
-        if not (user.is_superuser or (Role.OPERATIONS in user.roles and user.firm_id)):
+        if not is_operations_staff(request.user):
             raise Http404
         return view(request, *args, **kwargs)
 

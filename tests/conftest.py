@@ -3,6 +3,8 @@ three users of the permission tests (alice and bob are advisors in one firm, cha
 investor in one of alice's households)."""
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -36,6 +38,18 @@ def _clean_cache():
     kcache.reset_for_tests()
     cache.clear()
     yield
+
+
+@pytest.fixture
+def override_checks() -> Iterator[Callable[..., None]]:
+    """`override_checks(SLOT, *checks)`: this test runs with exactly `checks` in a slot of
+    kronos/checks_registry.py (none: the control is off, said here explicitly); restored after."""
+    with ExitStack() as stack:
+
+        def override(slot: Any, *checks: Any) -> None:
+            stack.enter_context(slot.override(*checks))
+
+        yield override
 
 
 @pytest.fixture

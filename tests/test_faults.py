@@ -27,6 +27,7 @@ from tests.operations.book import mirror_into_sandbox
 from tests.trading.factories import account_with, securities  # noqa: F401 -- fixture
 from trading import services
 from trading.adapters.custodian import RestCustodian
+from trading.checks import FUNDING_CHECKS, PRETRADE_CHECKS
 from trading.models import CashTransfer, Order, OutboxMessage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -48,9 +49,9 @@ def _roles(_django_db_helper):
 
 
 @pytest.fixture(autouse=True)
-def _settings(settings):
-    settings.TRADING_PRETRADE_CHECKS = []  # compliance has its own tests; here the plumbing is under test
-    settings.TRADING_FUNDING_CHECKS = []
+def _settings(settings, override_checks):
+    override_checks(PRETRADE_CHECKS)  # compliance has its own tests; here the plumbing is under test
+    override_checks(FUNDING_CHECKS)
     settings.TRADING_RELAY_ON_COMMIT = False
     settings.CUSTODIAN_WEBHOOK_SECRET = SECRET
     settings.CUSTODIAN_RETRIES = 0

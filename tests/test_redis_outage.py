@@ -26,6 +26,7 @@ from kronos import cache as kcache
 from kronos import ratelimit
 from tests.accounts.factories import PASSWORD, UserFactory
 from tests.trading.factories import account_with, securities  # noqa: F401
+from trading.checks import FUNDING_CHECKS, PRETRADE_CHECKS
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -86,7 +87,7 @@ def throwaway_redis():
 
 
 @pytest.fixture
-def against(throwaway_redis, settings, monkeypatch):
+def against(throwaway_redis, settings, monkeypatch, override_checks):
     """This process (and so the live server's thread) configured against the throwaway Redis."""
     from kronos.celery import app as celery_app
 
@@ -95,8 +96,8 @@ def against(throwaway_redis, settings, monkeypatch):
     settings.READ_CACHE_SECONDS = 30
     settings.CACHE_RETRY_SECONDS = 0.3
     settings.CELERY_BROKER_URL = throwaway_redis.url
-    settings.TRADING_PRETRADE_CHECKS = []
-    settings.TRADING_FUNDING_CHECKS = []
+    override_checks(PRETRADE_CHECKS)
+    override_checks(FUNDING_CHECKS)
     settings.KRONOS_ENFORCE_2FA = False
     monkeypatch.setattr(celery_app.conf, "broker_url", throwaway_redis.url)
     monkeypatch.setattr(celery_app, "_pool", None)

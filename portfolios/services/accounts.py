@@ -18,6 +18,7 @@ from accounts.events import event_emit
 from accounts.models import Household, HouseholdMember, User
 from kronos.history import save_attributed
 from portfolios import ledger, permissions
+from portfolios.checks import MODEL_ASSIGN_CHECKS
 from portfolios.errors import PortfoliosError
 from portfolios.models import (
     ACCOUNT_SETTINGS,
@@ -288,9 +289,8 @@ def model_assign(*, account: InvestmentAccount, model: ModelPortfolio | None, ac
 
 
 def _model_assign_checks(account: InvestmentAccount, model: ModelPortfolio) -> None:
-    """The compliance checks of a model assignment: each import string in
-    `settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS` is called as `check(account=..., model=...)` and
-    may raise a DomainError to refuse. The one call site of the setting (compliance replaces it
-    with its typed registry)."""
-    for path in getattr(settings, "PORTFOLIOS_MODEL_ASSIGN_CHECKS", []):
-        import_string(path)(account=account, model=model)
+    """The compliance checks of a model assignment: each check in
+    `portfolios.checks.MODEL_ASSIGN_CHECKS` is called as `check(account=..., model=...)` and may
+    raise a DomainError to refuse (compliance registers suitability there)."""
+    for check in MODEL_ASSIGN_CHECKS.checks():
+        check(account=account, model=model)

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from portfolios import services
+from portfolios.checks import MODEL_ASSIGN_CHECKS
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, InvestorFactory, UserFactory
 from tests.portfolios.factories import PriceFactory, SecurityFactory
 
@@ -13,9 +14,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def demo_book(settings, roles):
+def demo_book(settings, roles, override_checks):
     """A demo-like advisor with three clients: one on target, one drifted, one all cash."""
-    settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS = []
+    override_checks(MODEL_ASSIGN_CHECKS)
     advisor = AdvisorFactory(user__email="advisor@demo.kronos", user__full_name="Alex Morgan")
     today = date.today()
     for symbol, close in (("VTI", "250"), ("BND", "70"), ("SPY", "500")):

@@ -9,19 +9,21 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
+from compliance.pretrade import run_pretrade_checks
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, InvestorFactory
 from tests.browser.test_trading import custodian, trading_settings  # noqa: F401 -- fixtures
 from tests.trading.factories import account_with, make_security, model_of
+from trading.checks import PRETRADE_CHECKS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def invested_book(roles, trading_settings):  # noqa: F811 -- the fixture imported above
+def invested_book(roles, trading_settings, override_checks):  # noqa: F811 -- the fixture imported above
     from compliance.models import ComplianceSettings
     from tests.compliance.factories import kyc, profile
 
-    trading_settings.TRADING_PRETRADE_CHECKS = ["compliance.pretrade.run_pretrade_checks"]
+    override_checks(PRETRADE_CHECKS, run_pretrade_checks)
     for symbol, price in (("VTI", "200"), ("BND", "70")):
         make_security(symbol, price)
     advisor = AdvisorFactory(user__email="advisor@demo.kronos", user__full_name="Alex Morgan")

@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, InvestorFactory
 from tests.trading.factories import account_with, make_security, model_of
+from trading.checks import FUNDING_CHECKS, PRETRADE_CHECKS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,9 +24,9 @@ SECRET = "browser-webhook-secret"
 
 
 @pytest.fixture
-def trading_settings(settings):
-    settings.TRADING_PRETRADE_CHECKS = []
-    settings.TRADING_FUNDING_CHECKS = []
+def trading_settings(settings, override_checks):
+    override_checks(PRETRADE_CHECKS)
+    override_checks(FUNDING_CHECKS)
     settings.TRADING_RELAY_ON_COMMIT = False  # the worker thread below is the relay
     return settings
 

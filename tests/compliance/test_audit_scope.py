@@ -9,7 +9,7 @@ from django.db import connection
 from django.urls import reverse
 
 from accounts.models import Household, Role
-from compliance import audit
+from compliance import audit, permissions
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, UserFactory
 from tests.portfolios.factories import InvestmentAccountFactory
 
@@ -61,7 +61,7 @@ def test_a_superuser_sees_every_firm(officer, alice_household, stranger_househol
 def test_a_model_without_a_firm_scope_is_invisible_to_officers(officer, alice_household, monkeypatch):
     scope = dict(audit.FIRM_SCOPE)
     del scope["accounts.Household"]
-    monkeypatch.setattr(audit, "FIRM_SCOPE", scope)
+    monkeypatch.setattr(permissions, "FIRM_SCOPE", scope)
     flt = audit.AuditFilter.for_user(officer, model="accounts.Household")
     assert audit.audit_page(flt=flt)[0] == []
     assert list(audit.audit_iter(flt=flt)) == []

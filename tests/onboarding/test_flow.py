@@ -15,9 +15,11 @@ from django.core import mail
 from accounts.models import Investor
 from compliance.adapters import kyc as kyc_adapter
 from compliance.models import AMLScreening, KYCVerification
+from onboarding.checks import account_agreement_signed
 from onboarding.models import HouseholdDocument, Signature
 from portfolios.models import InvestmentAccount
 from tests.onboarding.conftest import api_cip
+from trading.checks import FUNDING_CHECKS
 from trading.errors import TradingError
 from trading.models import CustodianAccountRequest, WebhookEvent
 from trading.services import transfer_create
@@ -245,10 +247,8 @@ def test_signing_records_the_evidence_and_funding_waits_for_every_owner(
     assert HouseholdDocument.objects.filter(household_id=household["id"]).count() == 6
 
 
-def test_a_pending_account_cannot_be_funded(household, alice, settings):
-    from onboarding.checks import account_agreement_signed
-
-    settings.TRADING_FUNDING_CHECKS = ["onboarding.checks.account_agreement_signed"]
+def test_a_pending_account_cannot_be_funded(household, alice, override_checks):
+    override_checks(FUNDING_CHECKS, account_agreement_signed)
     account = InvestmentAccount.objects.get(pk=household["account"])
     with pytest.raises(TradingError) as exc:
         transfer_create(account=account, direction="deposit", amount=Decimal("10.00"), acting_user=alice.user)

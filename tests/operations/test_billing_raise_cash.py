@@ -19,6 +19,7 @@ from portfolios.models import CashBalance, JournalEntry, LedgerBook
 from tests.operations.factories import valuations, weekdays
 from tests.trading.factories import account_with, model_of, securities  # noqa: F401
 from trading import services as trading
+from trading.checks import FUNDING_CHECKS, PRETRADE_CHECKS
 from trading.models import Order, RebalanceProposal
 from trading.services.common import add_business_days
 from trading.services.fills import Fill, execution_apply
@@ -28,9 +29,9 @@ Q1 = (date(2025, 1, 1), date(2025, 3, 31))
 
 
 @pytest.fixture(autouse=True)
-def _no_checks(settings):
-    settings.TRADING_PRETRADE_CHECKS = []
-    settings.TRADING_FUNDING_CHECKS = []
+def _no_checks(settings, override_checks):
+    override_checks(PRETRADE_CHECKS)
+    override_checks(FUNDING_CHECKS)
     settings.TRADING_RELAY_ON_COMMIT = False
 
 

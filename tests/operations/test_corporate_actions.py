@@ -12,6 +12,7 @@ from django.core.management import call_command
 from accounts.services import system_user
 from operations import services, stages
 from operations.models import ReconciliationBreak
+from operations.services import reconciliation
 from portfolios import ledger
 from portfolios.models import CorporateAction, InvestmentAccount, JournalEntry, Position, Price
 from portfolios.services import action_terms_for_custodian, corporate_actions_import, transfer_in
@@ -149,7 +150,7 @@ def test_the_stage_processes_known_actions_when_the_provider_is_down(settings, h
 def _holdings_agree(accounts, custodian, day):
     ours = services.book_holdings_as_of(account_ids=[a.pk for a in accounts], as_of=day)
     for account in accounts:
-        theirs = services._statement_holdings(custodian.statement(account.custodian_account_number, day), "USD")
+        theirs = reconciliation._statement_holdings(custodian.statement(account.custodian_account_number, day), "USD")
         if ours[account.pk] != theirs:
             return False
     return True

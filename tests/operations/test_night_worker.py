@@ -21,6 +21,7 @@ from operations.models import JobRun, ReconciliationBreak
 from portfolios import ledger
 from sandboxes.custodian import SandboxCustodian
 from tests.operations.book import SYMBOLS, build_book, mirror_into_sandbox
+from trading.checks import PRETRADE_CHECKS
 from trading.models import Order, RebalanceProposal
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -74,14 +75,14 @@ def market_csv(tmp_path):
 
 
 def test_whole_nights_through_a_real_worker_and_a_second_run_changes_nothing(
-    alice, alice_household, settings, market_csv
+    alice, alice_household, settings, market_csv, override_checks
 ):
     trade_day = [D2]
     sandbox = SandboxCustodian(secret=settings.CUSTODIAN_WEBHOOK_SECRET, today=lambda: trade_day[0])
     settings.CUSTODIAN_URL = sandbox.start()
     settings.MARKET_DATA_ADAPTER = "csv"
     settings.MARKET_DATA_CSV = str(market_csv)
-    settings.TRADING_PRETRADE_CHECKS = []  # compliance's checks are tested by compliance
+    override_checks(PRETRADE_CHECKS)  # compliance's checks are tested by compliance
     settings.OPERATIONS_ALERT_EMAILS = ["ops@example.com"]
     book = build_book(alice_household, funded_on=date(2026, 11, 2), price_days=[], drifted=3, balanced=2)
     mirror_into_sandbox(sandbox, book.accounts, day=date(2026, 11, 2))

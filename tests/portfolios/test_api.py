@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from portfolios import services
+from portfolios.checks import MODEL_ASSIGN_CHECKS
 from portfolios.models import InvestmentAccount, ModelPortfolio, Price, Security, TaxLot
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, UserFactory
 from tests.portfolios.factories import InvestmentAccountFactory, PriceFactory
@@ -16,8 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _no_suitability_hook(settings):
-    settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS = []  # compliance tests its own hook
+def _no_suitability_hook(settings, override_checks):
+    override_checks(MODEL_ASSIGN_CHECKS)  # compliance tests its own hook
 
 
 @pytest.fixture

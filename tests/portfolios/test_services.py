@@ -5,6 +5,7 @@ import pytest
 from moneyed import Money
 
 from portfolios import services
+from portfolios.checks import MODEL_ASSIGN_CHECKS
 from portfolios.errors import PortfoliosError
 from portfolios.models import CashBalance, InvestmentAccount, LotClosure, ModelTarget, Position, Price, TaxLot
 from tests.portfolios.factories import ModelPortfolioFactory
@@ -168,12 +169,12 @@ def test_closing_an_account_sets_the_date_and_it_cannot_reopen(alice, account):
         services.account_update(account=account, status="open", acting_user=alice.user)
 
 
-def test_model_assign_runs_the_configured_checks(alice, account, securities, settings):
-    settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS = []
+def test_model_assign_runs_the_configured_checks(alice, account, securities, settings, override_checks):
+    override_checks(MODEL_ASSIGN_CHECKS)
     model = ModelPortfolioFactory(firm=alice.firm)
     services.model_assign(account=account, model=model, acting_user=alice.user)
     assert InvestmentAccount.objects.get(pk=account.pk).model == model
-    settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS = ["tests.portfolios.test_services.refuse_everything"]
+    override_checks(MODEL_ASSIGN_CHECKS, refuse_everything)
     other = ModelPortfolioFactory(firm=alice.firm)
     with pytest.raises(PortfoliosError, match="Unsuitable"):
         services.model_assign(account=account, model=other, acting_user=alice.user)

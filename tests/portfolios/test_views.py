@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from portfolios import services
+from portfolios.checks import MODEL_ASSIGN_CHECKS
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, UserFactory
 from tests.portfolios.factories import InvestmentAccountFactory, PriceFactory
 
@@ -26,9 +27,9 @@ def model_60_40(alice, securities):
 
 
 @pytest.fixture
-def modelled(funded, model_60_40, alice, settings):
+def modelled(funded, model_60_40, alice, settings, override_checks):
     """The funded account (AAPL $1,500, BND $7,000, cash $1,000) on the 60/40 model: badly drifted."""
-    settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS = []  # suitability is compliance's to test
+    override_checks(MODEL_ASSIGN_CHECKS)  # suitability is compliance's to test
     return services.model_assign(account=funded, model=model_60_40, acting_user=alice.user)
 
 

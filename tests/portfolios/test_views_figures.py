@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from portfolios import services
+from portfolios.checks import MODEL_ASSIGN_CHECKS
 from portfolios.selectors import FigureInput, account_figures, account_list_for_user, account_total, drift_reports
 from tests.accounts.factories import HouseholdFactory
 from tests.portfolios.factories import InvestmentAccountFactory, SecurityFactory
@@ -43,8 +44,10 @@ def _fund(alice, account, key, positions=(), cash=None):
     )
 
 
-def test_account_figures_agree_with_the_engine_read_for_every_shape_of_account(alice, securities, with_cash, settings):
-    settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS = []
+def test_account_figures_agree_with_the_engine_read_for_every_shape_of_account(
+    alice, securities, with_cash, settings, override_checks
+):
+    override_checks(MODEL_ASSIGN_CHECKS)
     unpriced = SecurityFactory(symbol="NOPX")  # held, never priced: worth 0, as the engine values it
     absolute = _account(alice, "Absolute", model=with_cash)
     _fund(alice, absolute, "abs", [("AAPL", "30"), ("BND", "10")], Decimal("250.00"))
@@ -118,9 +121,9 @@ def test_an_empty_account_without_a_model_or_prices_renders_with_dashes(verified
 
 
 def test_an_account_holding_an_unpriced_security_shows_no_price(
-    verified_client, alice, securities, with_cash, settings
+    verified_client, alice, securities, with_cash, settings, override_checks
 ):
-    settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS = []
+    override_checks(MODEL_ASSIGN_CHECKS)
     SecurityFactory(symbol="NEWIPO")
     account = _account(alice, "Unpriced holder", model=with_cash)
     _fund(alice, account, "ipo", [("NEWIPO", "10")])  # the only holding has no close: the account is worth 0

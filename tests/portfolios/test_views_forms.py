@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from accounts.models import Role
 from portfolios import services
+from portfolios.checks import MODEL_ASSIGN_CHECKS
 from portfolios.models import InvestmentAccount, JournalEntry, ModelPortfolio, TaxLot
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, UserFactory
 from tests.portfolios.factories import InvestmentAccountFactory
@@ -203,9 +204,9 @@ def test_it_hides_settings_links_from_the_investor(verified_client, charlie, acc
 
 
 def test_it_saves_settings_and_a_model_with_the_advisor_on_history(
-    verified_client, alice, account, model_60_40, settings
+    verified_client, alice, account, model_60_40, settings, override_checks
 ):
-    settings.PORTFOLIOS_MODEL_ASSIGN_CHECKS = []
+    override_checks(MODEL_ASSIGN_CHECKS)
     response = verified_client(alice.user).post(
         reverse("portfolios:account_settings", args=[account.pk]),
         settings_post(model=str(model_60_40.pk), drift_threshold="3.5", fractional_shares="on"),

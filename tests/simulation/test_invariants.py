@@ -17,6 +17,7 @@ from operations.models import ReconciliationBreak
 from portfolios.models import CashBalance, Position, Posting
 from sandboxes.simulation import independent, invariants
 from tests.trading.factories import account_with, securities  # noqa: F401 -- fixture
+from trading.checks import PRETRADE_CHECKS
 from trading.models import Execution, Order, RebalanceProposal
 
 D = Decimal
@@ -98,8 +99,8 @@ def _filled_order(account, quantity="10"):
     return Order.objects.get(pk=order.pk)
 
 
-def test_order_check_catches_a_double_fill(account, settings):
-    settings.TRADING_PRETRADE_CHECKS = []
+def test_order_check_catches_a_double_fill(account, settings, override_checks):
+    override_checks(PRETRADE_CHECKS)
     order = _filled_order(account)
     assert invariants.check_orders(DAY, open_before=None) == []
     # The same fill applied twice (a second execution id for it): 20 shares executed for a 10-share order.
@@ -116,8 +117,8 @@ def test_order_check_catches_a_double_fill(account, settings):
     assert "2 executions of 20 for an order of 10" in next(v for v in found if v.invariant != "fill count").detail
 
 
-def test_order_check_catches_an_order_that_never_ends(account, settings):
-    settings.TRADING_PRETRADE_CHECKS = []
+def test_order_check_catches_an_order_that_never_ends(account, settings, override_checks):
+    override_checks(PRETRADE_CHECKS)
     from trading.services import order_create
 
     order = order_create(
@@ -136,10 +137,10 @@ def test_order_check_catches_an_order_that_never_ends(account, settings):
 # --- silent rejections and bands ----------------------------------------------------------------
 
 
-def test_rejection_check_catches_a_buy_rejected_without_a_word_on_the_proposal(account, settings):
+def test_rejection_check_catches_a_buy_rejected_without_a_word_on_the_proposal(account, settings, override_checks):
     from trading.services import order_create
 
-    settings.TRADING_PRETRADE_CHECKS = []
+    override_checks(PRETRADE_CHECKS)
     proposal = RebalanceProposal.objects.create(
         account=account, needed=True, as_of=DAY, status="approved", notes=[], created_by=system_user()
     )

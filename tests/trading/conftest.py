@@ -4,6 +4,7 @@ every test leaves the ledger balanced."""
 import pytest
 
 from tests.trading.factories import advisor_account, securities  # noqa: F401
+from trading.checks import FUNDING_CHECKS, PRETRADE_CHECKS
 
 
 @pytest.fixture(autouse=True)
@@ -24,9 +25,9 @@ def _roles(request):
 
 
 @pytest.fixture(autouse=True)
-def _trading_settings(settings):
-    settings.TRADING_PRETRADE_CHECKS = []
-    settings.TRADING_FUNDING_CHECKS = []
+def _trading_settings(settings, override_checks):
+    override_checks(PRETRADE_CHECKS)
+    override_checks(FUNDING_CHECKS)
     settings.TRADING_RELAY_ON_COMMIT = False
     settings.CUSTODIAN_WEBHOOK_SECRET = "test-webhook-secret"
     settings.CUSTODIAN_RETRIES = 0

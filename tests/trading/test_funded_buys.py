@@ -11,11 +11,13 @@ import pytest
 
 from accounts.services import system_user
 from compliance.models import ComplianceSettings
+from compliance.pretrade import run_pretrade_checks
 from portfolios.models import CashBalance, Price
 from tests.accounts.factories import InvestorFactory
 from tests.compliance.factories import kyc, profile
 from tests.trading.factories import account_with, model_of
 from trading import services
+from trading.checks import PRETRADE_CHECKS
 from trading.errors import TradingError
 from trading.models import Order, RebalanceProposal
 from trading.services.common import buying_power, open_buy_reservations
@@ -25,8 +27,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def invested(alice_household, securities, settings):
-    settings.TRADING_PRETRADE_CHECKS = ["compliance.pretrade.run_pretrade_checks"]
+def invested(alice_household, securities, settings, override_checks):
+    override_checks(PRETRADE_CHECKS, run_pretrade_checks)
     # a two-fund model: each fund is far above the default 25% concentration limit (a soft rule)
     ComplianceSettings.objects.create(firm=alice_household.firm, concentration_limit=Decimal("0.7"))
     investor = InvestorFactory(firm=alice_household.firm, households=[alice_household])

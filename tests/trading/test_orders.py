@@ -6,6 +6,7 @@ import pytest
 
 from portfolios.models import CashBalance, Position, TaxLot
 from trading import services
+from trading.checks import PRETRADE_CHECKS
 from trading.errors import TradingError
 from trading.lifecycle import check_transition
 from trading.models import Execution, Order, OrderCheck, OutboxMessage
@@ -51,8 +52,8 @@ def test_it_approves_an_order_and_queues_its_submission(advisor_account, alice):
     assert order.history.first().history_user == alice.user
 
 
-def test_a_hard_check_failure_rejects_with_the_reasons(advisor_account, alice, settings):
-    settings.TRADING_PRETRADE_CHECKS = ["tests.trading.test_orders.hard_fail"]
+def test_a_hard_check_failure_rejects_with_the_reasons(advisor_account, alice, settings, override_checks):
+    override_checks(PRETRADE_CHECKS, hard_fail)
     order = _buy(advisor_account, alice.user)
     assert order.status == "rejected"
     assert "AAPL is restricted." in order.status_reason
@@ -63,8 +64,8 @@ def test_a_hard_check_failure_rejects_with_the_reasons(advisor_account, alice, s
     assert not OutboxMessage.objects.exists()
 
 
-def test_a_soft_failure_goes_to_review_and_compliance_decides(advisor_account, alice, settings):
-    settings.TRADING_PRETRADE_CHECKS = ["tests.trading.test_orders.soft_fail"]
+def test_a_soft_failure_goes_to_review_and_compliance_decides(advisor_account, alice, settings, override_checks):
+    override_checks(PRETRADE_CHECKS, soft_fail)
     order = _buy(advisor_account, alice.user)
     assert order.status == "pending_review"
     assert not OutboxMessage.objects.exists()

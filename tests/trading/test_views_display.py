@@ -7,7 +7,9 @@ import pytest
 
 from tests.pages import visible_text
 from tests.trading.factories import account_with, model_of
+from tests.trading.test_orders import soft_fail
 from trading import services
+from trading.checks import PRETRADE_CHECKS
 from trading.models import Order, RebalanceProposal
 
 pytestmark = pytest.mark.django_db
@@ -16,9 +18,9 @@ REVIEW_REASON = "Too concentrated."
 
 
 def test_the_orders_page_shows_why_an_order_waits_for_review_and_why_one_was_rejected(
-    verified_client, alice, advisor_account, settings
+    verified_client, alice, advisor_account, settings, override_checks
 ):
-    settings.TRADING_PRETRADE_CHECKS = ["tests.trading.test_orders.soft_fail"]
+    override_checks(PRETRADE_CHECKS, soft_fail)
     waiting = services.order_create(
         account=advisor_account,
         security="AAPL",
@@ -45,14 +47,14 @@ def test_the_orders_page_shows_why_an_order_waits_for_review_and_why_one_was_rej
 
 
 def test_the_proposal_page_shows_why_its_orders_wait_for_review(
-    verified_client, alice, alice_household, securities, settings
+    verified_client, alice, alice_household, securities, settings, override_checks
 ):
     model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
     account = account_with(alice_household, cash="10000.00", model=model)
     client = verified_client(alice.user)
     client.post(f"/accounts/{account.pk}/rebalance/")
     proposal = RebalanceProposal.objects.get()
-    settings.TRADING_PRETRADE_CHECKS = ["tests.trading.test_orders.soft_fail"]
+    override_checks(PRETRADE_CHECKS, soft_fail)
     client.post(f"/proposals/{proposal.pk}/approve/")
     orders = list(Order.objects.filter(proposal=proposal))
     assert orders and all(o.status == "pending_review" for o in orders)
@@ -108,11 +110,13 @@ def test_the_orders_page_shows_money_with_separators_and_quantities_exactly(veri
 
 
 @pytest.mark.usefixtures("uncached")
-def test_the_orders_page_with_reasons_keeps_a_fixed_query_count(verified_client, alice, advisor_account, settings):
+def test_the_orders_page_with_reasons_keeps_a_fixed_query_count(
+    verified_client, alice, advisor_account, settings, override_checks
+):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    settings.TRADING_PRETRADE_CHECKS = ["tests.trading.test_orders.soft_fail"]
+    override_checks(PRETRADE_CHECKS, soft_fail)
     client = verified_client(alice.user)
 
     def place(n):

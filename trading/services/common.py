@@ -15,6 +15,7 @@ from django.utils.module_loading import import_string
 
 from kronos.relay import enqueue_after_commit
 from portfolios.models import CashBalance, InvestmentAccount, Position, Price, Security
+from trading.checks import FUNDING_CHECKS, PRETRADE_CHECKS
 from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES
 from trading.models import CashTransfer, Execution, Order, Side
@@ -205,34 +206,17 @@ class CheckOutcome:
 
 def run_pretrade_checks(intent: OrderIntent) -> list[CheckOutcome]:
     results: list[CheckOutcome] = []
-    for path in getattr(settings, "TRADING_PRETRADE_CHECKS", []):
-        for r in import_string(path)(intent) or []:
-            outcome = str(getattr(r, "outcome", "fail"))
-            if outcome not in ("pass", "warn", "fail"):
-                outcome = "fail"
-            results.append(
-                CheckOutcome(
-                    rule=str(getattr(r, "rule", path))[:100],
-                    outcome=outcome,
-                    hard=bool(getattr(r, "hard", False)),
-                    message=str(getattr(r, "message", "")),
-                )
-            )
+    for check in PRETRADE_CHECKS.checks():
+        for r in check(intent):
+            outcome = r.outcome if r.outcome in ("pass", "warn", "fail") else "fail"
+            results.append(CheckOutcome(rule=r.rule[:100], outcome=outcome, hard=r.hard, message=r.message))
     return results
 
 
 def run_funding_checks(account: InvestmentAccount) -> None:
-    """Raise TradingError unless every `TRADING_FUNDING_CHECKS` hook lets the account move money.
-
-    A hook returns (ok, reason), a bool, or a list of check results (a failed one refuses)."""
-    for path in getattr(settings, "TRADING_FUNDING_CHECKS", []):
-        result: Any = import_string(path)(account)
-        if isinstance(result, tuple):
-            ok, reason = bool(result[0]), str(result[1] if len(result) > 1 else "")
-        elif isinstance(result, bool):
-            ok, reason = result, ""
-        else:
-            failed = [r for r in result or [] if getattr(r, "outcome", "pass") == "fail"]
-            ok, reason = not failed, "; ".join(str(getattr(r, "message", "")) for r in failed)
+    """Raise TradingError unless every check in `trading.checks.FUNDING_CHECKS` lets the account
+    move money (each returns (ok, the reason when not))."""
+    for check in FUNDING_CHECKS.checks():
+        ok, reason = check(account)
         if not ok:
             raise TradingError(reason or "The account may not be funded or withdrawn from now.", code="not_allowed")

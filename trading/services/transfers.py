@@ -5,7 +5,7 @@ money that may still bounce is never invested. A withdrawal debits the cash at o
 the same transaction that checks it is available (under the account's lock), so two
 withdrawals, or a withdrawal and a buy, can never spend the same dollars; if the bank
 fails or returns it, a reversing entry puts the cash back. Both must pass the funding
-hooks (`settings.TRADING_FUNDING_CHECKS`: KYC, AML, restrictions).
+checks (`trading.checks.FUNDING_CHECKS`: KYC, AML, restrictions, agreements signed).
 
 Cash-flow rebalancing: a settled deposit is invested in the underweight holdings
 (`proposal_for_cash_flow`, approved at once for an account in automatic mode), and a

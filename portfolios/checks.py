@@ -1,0 +1,24 @@
+"""The control portfolios runs before it assigns a model to an account, filled in by compliance
+(suitability) in its `AppConfig.ready()`; see kronos/checks_registry.py."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from kronos.checks_registry import Slot
+
+if TYPE_CHECKING:  # portfolios.models need not be loaded to declare the slot
+    from portfolios.models import InvestmentAccount, ModelPortfolio
+
+
+class ModelAssignCheck(Protocol):
+    """Raise a DomainError to refuse `model` for `account`."""
+
+    def __call__(self, *, account: InvestmentAccount, model: ModelPortfolio) -> None: ...
+
+
+MODEL_ASSIGN_CHECKS: Slot[ModelAssignCheck] = Slot(
+    "portfolios.model_assign",
+    required=("compliance.suitability",),
+    doc="a model riskier than the account owners' risk level is refused.",
+)
