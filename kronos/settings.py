@@ -412,15 +412,9 @@ HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=5.0)
 # Where the KYC provider posts its results (the sandbox reads it from each start request).
 KYC_CALLBACK_URL = env.str("KYC_CALLBACK_URL", default=f"{SITE_URL}/webhooks/kyc/")
 
-# Cross-app hooks (import paths), so portfolios never imports onboarding. The compliance controls
-# (pre-trade, funding, model assignment) and compliance's KYC-decided hook are not here: they are
-# typed slots that compliance and onboarding fill in their AppConfig.ready()
+# Cross-app controls and hooks (pre-trade, funding, model assignment, KYC decided, account
+# created) are not settings: they are typed slots the owning apps fill in their AppConfig.ready()
 # (kronos/checks_registry.py), and `manage.py check` fails while a required one is missing.
-# Portfolios calls each with (account=) after an account is created, on commit (onboarding asks
-# the custodian to open it when its owners are cleared).
-PORTFOLIOS_ACCOUNT_CREATED_HOOKS = env.list(
-    "PORTFOLIOS_ACCOUNT_CREATED_HOOKS", default=["onboarding.services.account_created"]
-)
 # The security every account is compared with on its performance chart and API.
 PORTFOLIOS_BENCHMARK = env.str("PORTFOLIOS_BENCHMARK", default="SPY")
 

@@ -146,7 +146,7 @@ def kyc_decided(*, investor_id: int) -> None:
 
 
 def account_created(*, account_id: int) -> None:
-    """portfolios' PORTFOLIOS_ACCOUNT_CREATED_HOOKS: a pending account whose owners are
+    """portfolios' account-created hook (portfolios.checks.ACCOUNT_CREATED_HOOKS): a pending account whose owners are
     already cleared is asked for at once."""
     account = InvestmentAccount.objects.select_related("household").filter(pk=account_id).first()
     if account is not None and account.status == InvestmentAccount.Status.PENDING:

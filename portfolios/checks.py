@@ -22,3 +22,16 @@ MODEL_ASSIGN_CHECKS: Slot[ModelAssignCheck] = Slot(
     required=("compliance.suitability",),
     doc="a model riskier than the account owners' risk level is refused.",
 )
+
+
+class AccountCreatedHook(Protocol):
+    """Called after the commit that opened the account (onboarding starts the account's paperwork)."""
+
+    def __call__(self, *, account_id: int) -> None: ...
+
+
+ACCOUNT_CREATED_HOOKS: Slot[AccountCreatedHook] = Slot(
+    "portfolios.account_created",
+    required=("onboarding.account_created",),
+    doc="a pending account whose owners must sign its agreements is put on the household's onboarding.",
+)

@@ -8,17 +8,15 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from accounts.events import event_emit
 from accounts.models import Household, HouseholdMember, User
 from kronos.history import save_attributed
 from portfolios import ledger, permissions
-from portfolios.checks import MODEL_ASSIGN_CHECKS
+from portfolios.checks import ACCOUNT_CREATED_HOOKS, MODEL_ASSIGN_CHECKS
 from portfolios.errors import PortfoliosError
 from portfolios.models import (
     ACCOUNT_SETTINGS,
@@ -172,10 +170,10 @@ def account_create(
 
 
 def _account_created_hooks(account_id: int) -> None:
-    """Each import string in `settings.PORTFOLIOS_ACCOUNT_CREATED_HOOKS` is called after commit
-    as `hook(account_id=...)`: the one place the setting is read."""
-    for path in getattr(settings, "PORTFOLIOS_ACCOUNT_CREATED_HOOKS", []):
-        transaction.on_commit(functools.partial(import_string(path), account_id=account_id))
+    """Each hook in `portfolios.checks.ACCOUNT_CREATED_HOOKS` (onboarding's, registered in its
+    AppConfig.ready()) is called after commit as `hook(account_id=...)`."""
+    for hook in ACCOUNT_CREATED_HOOKS.checks():
+        transaction.on_commit(functools.partial(hook, account_id=account_id))
 
 
 def account_opened_emit(account: InvestmentAccount) -> None:
