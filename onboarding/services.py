@@ -32,7 +32,7 @@ from onboarding.models import REQUIRED_KINDS, AgreementTemplate, HouseholdDocume
 from onboarding.pdf import render_pdf
 from portfolios.models import InvestmentAccount
 from trading.errors import TradingError
-from trading.services.account_opening import account_opening_request
+from trading.services import account_opening_request
 
 logger = logging.getLogger(__name__)
 

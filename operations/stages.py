@@ -30,8 +30,13 @@ from portfolios.services import (
     valuation_snapshots_write,
 )
 from trading.models import CashTransfer, RebalanceProposal
-from trading.services import proposal_approve, proposal_create_for_accounts, settlement_run, withdrawals_release
-from trading.services.common import add_business_days
+from trading.services import (
+    add_business_days,
+    proposal_approve,
+    proposal_create_for_accounts,
+    settlement_run,
+    withdrawals_release,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.events import EventSpec, events_emit_bulk
 from accounts.models import Firm, User
+from kronos import bulk
 from kronos.api.fields import money_dict
 from kronos.history import save_attributed
 from operations import fees
@@ -26,11 +27,10 @@ from operations.jobs import ChunkOutcome
 from operations.models import BillingRun, FeeAssignment, FeeCharge, FeeSchedule
 from operations.services.fee_schedules import schedule_tiers
 from portfolios import ledger
-from portfolios.ledger import EntrySpec, PostingSpec, bulk
+from portfolios.ledger import EntrySpec, PostingSpec
 from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook, ValuationSnapshot
 from trading.errors import TradingError
-from trading.services import proposal_to_raise_cash
-from trading.services.common import lock_account
+from trading.services import lock_account, proposal_to_raise_cash
 
 ZERO = Decimal(0)
 APPROVE_BATCH = 5000  # fee entries per ledger.post_entries_bulk call

@@ -19,8 +19,7 @@ from operations.services.billing import fee_charged_event
 from portfolios import ledger
 from portfolios.ledger import PostingSpec
 from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook
-from trading.services.common import lock_account, withdrawable_cash
-from trading.services.proposals import cash_raise_shortfall
+from trading.services import cash_raise_shortfall, lock_account, withdrawable_cash
 
 ZERO = Decimal(0)
 

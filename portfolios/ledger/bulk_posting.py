@@ -15,8 +15,8 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from accounts.models import User
+from kronos import bulk
 from portfolios.errors import PortfoliosError
-from portfolios.ledger import bulk
 from portfolios.ledger.posting import PostingSpec, _validate
 from portfolios.models import (
     ZERO,
@@ -207,7 +207,7 @@ def _post_bulk(
         accepted.append(i)
 
     # Write: entries, postings, balance rows, each with history, in bulk (on PostgreSQL by COPY,
-    # the history rows copied from the rows by the database: portfolios.ledger.bulk).
+    # the history rows copied from the rows by the database: kronos.bulk).
     reason = "ledger: bulk"
     now = timezone.now()
     entries = [
@@ -302,7 +302,7 @@ def bulk_update_rows_with_history(
     """`bulk_update_with_history` at scale: on PostgreSQL the values COPYed into a temporary table
     and one UPDATE from it, instead of Django's CASE WHEN per row (which costs milliseconds a
     row), then the '~' history rows copied from the updated rows by the database
-    (`portfolios.ledger.bulk.update_with_history`); elsewhere simple_history's `bulk_update_with_history`."""
+    (`kronos.bulk.update_with_history`); elsewhere simple_history's `bulk_update_with_history`."""
     if not rows:
         return
     if bulk.enabled():

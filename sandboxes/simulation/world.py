@@ -26,9 +26,9 @@ from trading.services import (
     proposal_approve,
     proposal_discard,
     transfer_create,
+    withdrawable_cash,
     withdrawal_request,
 )
-from trading.services.common import withdrawable_cash
 
 logger = logging.getLogger(__name__)
 

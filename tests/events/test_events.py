@@ -340,7 +340,7 @@ def test_the_schema_documents_events_and_webhooks(client):
 
 
 def test_proposals_written_by_copy_emit_their_events_in_the_same_transaction(alice_household, alice, securities):
-    from portfolios.ledger import bulk
+    from kronos import bulk
     from tests.trading.factories import account_with, model_of
     from trading.models import RebalanceProposal
 

@@ -221,7 +221,7 @@ def test_the_copy_path_bills_what_the_orm_path_bills(monkeypatch):
     """On PostgreSQL previews are written by COPY and the approval's entries, postings and
     status changes by COPY and UPDATE, with history rows made by INSERT ... SELECT; a twin firm
     billed through the ORM path ends up with the same charges, entries and history."""
-    from portfolios.ledger import bulk
+    from kronos import bulk
     from tests.accounts.factories import FirmFactory, HouseholdFactory
 
     def firm_with_accounts():

@@ -223,7 +223,7 @@ def _ledger_rows(account_ids):
 def test_the_copy_path_posts_what_the_orm_path_posts(alice_household, alice, monkeypatch):
     """On PostgreSQL entries and postings go in by COPY and their history rows by INSERT ...
     SELECT; twin accounts posted through the ORM path end up with the same rows and history."""
-    from portfolios.ledger import bulk
+    from kronos import bulk
 
     orm, copy = accounts(alice_household, 3), accounts(alice_household, 3)
     for book, use_copy in ((orm, False), (copy, True)):

@@ -1,6 +1,8 @@
 """Every write of the trading domain (see each module's docstring for its guarantees)."""
 
+from trading.services.account_opening import account_opening_request
 from trading.services.cash_flow import proposal_for_cash_flow, proposal_to_raise_cash
+from trading.services.common import add_business_days, lock_account, withdrawable_cash
 from trading.services.fills import Fill, FillRefused, execution_apply, fill_anomaly_resolve
 from trading.services.order_status import order_transition, release_funded_buys
 from trading.services.orders import order_cancel, order_create, order_review_decide
@@ -20,9 +22,12 @@ __all__ = [
     "Fill",
     "FillRefused",
     "RelayResult",
+    "account_opening_request",
+    "add_business_days",
     "cash_raise_shortfall",
     "execution_apply",
     "fill_anomaly_resolve",
+    "lock_account",
     "order_cancel",
     "order_create",
     "order_review_decide",
@@ -41,6 +46,7 @@ __all__ = [
     "transfer_status_apply",
     "transfers_poll",
     "webhook_event_apply",
+    "withdrawable_cash",
     "withdrawal_request",
     "withdrawals_release",
 ]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from accounts.models import User
-from portfolios.ledger import bulk
+from kronos import bulk
 from portfolios.models import Security
 from trading.errors import TradingError
 from trading.models import ProposalTrade, RebalanceProposal

@@ -21,12 +21,12 @@ from operator import attrgetter
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import JSONField, Model
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from accounts.models import User
 from kronos import readcache
 
 M = TypeVar("M", bound=Model)
@@ -92,7 +92,7 @@ def history_from_table(
     *,
     where: str,
     params: Sequence[Any],
-    acting_user: User,
+    acting_user: AbstractBaseUser,
     reason: str,
     now: datetime,
     history_type: str = "+",
@@ -133,7 +133,7 @@ def pk_array(model: type[Model]) -> str:
 
 
 def create_with_history(
-    objs: Sequence[M], model: type[Model], *, acting_user: User, reason: str, now: datetime | None = None
+    objs: Sequence[M], model: type[Model], *, acting_user: AbstractBaseUser, reason: str, now: datetime | None = None
 ) -> list[M]:
     """`bulk_create_with_history` on PostgreSQL: primary keys from the sequence, the rows by COPY,
     their '+' history rows (history date `now`) from the table. auto_now and auto_now_add fields
@@ -175,7 +175,7 @@ def update_with_history(
     rows: Sequence[Model],
     fields: Sequence[str],
     *,
-    acting_user: User,
+    acting_user: AbstractBaseUser,
     reason: str,
     now: datetime | None = None,
 ) -> None:
