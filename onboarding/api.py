@@ -14,7 +14,7 @@ from accounts.selectors import household_get_for_user, household_may_edit
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
 from kronos.readcache import cached_read
-from onboarding import selectors, services
+from onboarding import permissions, selectors, services
 
 
 class StepOutput(serializers.Serializer):
@@ -134,7 +134,7 @@ def household_documents(request: Request, pk: int) -> Response:
     """The household's documents (signed agreements): its investors, advisor and compliance."""
     user = api_user(request)
     household = household_get_for_user(user=user, pk=pk)
-    if not selectors.may_read_documents(user=user, household=household):
+    if not permissions.may_read_documents(user=user, household=household):
         raise Http404
     documents = selectors.document_list_for_user(user=user, household=household)
     return Response(DocumentOutput(documents, many=True).data)

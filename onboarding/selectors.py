@@ -10,11 +10,12 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Household, Investor, Role, User
+from accounts.models import Household, Investor, User
 from accounts.selectors import household_get_for_user, household_list_for_user
 from accounts.services import identification_missing
 from compliance.models import AMLCase, AMLScreening, KYCVerification, RiskProfile
 from onboarding.models import REQUIRED_KINDS, AgreementKind, AgreementTemplate, HouseholdDocument, Signature
+from onboarding.permissions import may_read_documents
 from portfolios.models import InvestmentAccount
 from trading.models import CustodianAccountRequest
 
@@ -199,18 +200,6 @@ def document_list_for_user(*, user: User, household: Household) -> QuerySet[Hous
     if not may_read_documents(user=user, household=household):
         return HouseholdDocument.objects.none()
     return HouseholdDocument.objects.filter(household=household).defer("content").select_related("signature__investor")
-
-
-def may_read_documents(*, user: User, household: Household) -> bool:
-    """The household's investors, its advisor and its firm's compliance staff."""
-    if user.is_superuser:
-        return True
-    roles = user.roles
-    if Role.COMPLIANCE in roles and user.firm_id == household.firm_id:
-        return True
-    if household.advisor.user_id == user.pk:
-        return True
-    return household.members.filter(investor__user_id=user.pk).exists()
 
 
 def document_get_for_user(*, user: User, pk: int | str) -> HouseholdDocument:

@@ -21,7 +21,7 @@ from rest_framework.exceptions import ValidationError as ApiInvalid
 from accounts import services as account_services
 from accounts.api import household_creator_advisor
 from accounts.errors import AccountsError
-from accounts.models import Household, Investor, Role
+from accounts.models import Household, Investor
 from accounts.selectors import (
     household_get_for_user,
     household_may_edit,
@@ -31,7 +31,7 @@ from accounts.selectors import (
 )
 from compliance.models import RiskProfile
 from kronos.typing import AuthedHttpRequest
-from onboarding import selectors, services
+from onboarding import permissions, selectors, services
 from onboarding.errors import OnboardingError
 from onboarding.forms import AccountOpenForm, BeneficiaryFormSet, HouseholdCreateForm, InvestorForm, SignForm
 from onboarding.models import AgreementKind, AgreementTemplate
@@ -67,11 +67,13 @@ def _form_error(form, exc) -> None:  # type: ignore[no-untyped-def]
 @require_http_methods(["GET", "POST"])
 def household_new(request: AuthedHttpRequest) -> HttpResponse:
     """An advisor creates a household they advise; operations create one for an advisor of their firm."""
-    roles = request.user.roles
-    is_ops = Role.OPERATIONS in roles and bool(request.user.firm_id)
-    if not (is_ops or Role.ADVISOR in roles):
+    if not permissions.may_create_household(request.user):
         raise PermissionDenied("Only advisors and operations staff create households.")
-    form = HouseholdCreateForm(request.POST or None, firm_id=request.user.firm_id, choose_advisor=is_ops)
+    form = HouseholdCreateForm(
+        request.POST or None,
+        firm_id=request.user.firm_id,
+        choose_advisor=permissions.creates_households_for_advisors(request.user),
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
