@@ -14,6 +14,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from kronos.models import IdempotencyKeyBase
 from kronos.retention import RetainedModel
 
 
@@ -330,28 +331,9 @@ class InvestorInvitation(models.Model):
         return f"Invitation to {self.email}"
 
 
-class IdempotencyKey(models.Model):
-    """A client's Idempotency-Key for a POST that moves money or places an order.
-
-    The first request with a key stores its answer; a repeat with the same key and body
-    gets the same answer, the same key with another body is refused. Kept at least 24 hours.
-    """
-
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="idempotency_keys")
-    key = models.CharField(max_length=255)
-    method = models.CharField(max_length=10)
-    path = models.CharField(max_length=500)
-    request_hash = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="accounts_idempotency_key_unique_per_user")]
-
-    def __str__(self) -> str:
-        return f"{self.user_id}:{self.key}"
+class IdempotencyKey(IdempotencyKeyBase):
+    """The store of `kronos.idempotency` (handed to it in `AccountsConfig.ready()`); its fields and
+    its unique (user, key) constraint come from `kronos.models.IdempotencyKeyBase`."""
 
 
 # --- Events out (the outbox) and webhook subscriptions -------------------------------------
