@@ -26,7 +26,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
-from kronos.api.fields import _MAX_INPUT_LENGTH as MAX_DECIMAL_INPUT_LENGTH
+from kronos.api.decimals import MAX_INPUT_LENGTH as MAX_DECIMAL_INPUT_LENGTH
 from kronos.api.fields import DecimalStringField, InputSerializer, MoneyField
 from kronos.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH
 
