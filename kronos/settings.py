@@ -146,7 +146,7 @@ CACHE_CONNECT_TIMEOUT = env.float("CACHE_CONNECT_TIMEOUT", default=1.0)
 CACHE_SOCKET_TIMEOUT = env.float("CACHE_SOCKET_TIMEOUT", default=2.0)
 # Most clients the in-process rate limiter tracks while Redis is away (the oldest are dropped).
 RATELIMIT_LOCAL_MAX_KEYS = env.int("RATELIMIT_LOCAL_MAX_KEYS", default=10_000)
-# API reads answered from the shared cache until a write moves the data version (kronos/readcache.py);
+# API reads answered from the shared cache until a write moves the data version (kronos/readcache/);
 # this many seconds at most. Off without Redis: a per-process cache can't see other processes' writes.
 READ_CACHE_SECONDS = env.int("READ_CACHE_SECONDS", default=30 if REDIS_URL else 0)
 # Sessions read from Redis first, written through to the database (Django's cached_db engine).
