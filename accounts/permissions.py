@@ -1,5 +1,6 @@
 """Role rules of the accounts app: who may see and do what. Api, views, selectors and services
-call these; no role is checked anywhere else in the app.
+call these; no role rule is written anywhere else in the app (the navigation only shows the
+links of the roles a user has).
 
 Households: an investor sees the households they are a member of; an advisor the households
 they advise; compliance officers and operations every household of their firm.

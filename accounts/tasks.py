@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from accounts import services
+from accounts.services.credentials import expired_credentials_clear
 from accounts.services.events import events_publish
 from accounts.services.webhook_delivery import deliveries_send
 
@@ -10,7 +10,7 @@ from accounts.services.webhook_delivery import deliveries_send
 @shared_task(name="accounts.clear_expired_credentials", acks_late=True)
 def clear_expired_credentials() -> dict[str, int]:
     """Delete expired OAuth tokens, idempotency keys past retention and stale lockout records."""
-    return services.expired_credentials_clear()
+    return expired_credentials_clear()
 
 
 @shared_task(name="accounts.events_relay", acks_late=True)

@@ -20,11 +20,11 @@ from django.views.decorators.vary import vary_on_headers
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import services
 from accounts.errors import AccountsError
 from accounts.forms import HouseholdFilterForm, HouseholdForm, LoginForm, TokenForm
 from accounts.permissions import home_pages, household_may_edit
-from accounts.selectors import household_get_for_user, household_list_for_user
+from accounts.selectors.households import household_get_for_user, household_list_for_user
+from accounts.services.firms import household_update
 from kronos import readcache
 from kronos.typing import AuthedHttpRequest
 
@@ -134,7 +134,7 @@ def household_edit(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     form = HouseholdForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.household_update(household=household, acting_user=request.user, **form.cleaned_data)
+            household_update(household=household, acting_user=request.user, **form.cleaned_data)
         except AccountsError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:

@@ -11,6 +11,7 @@ class KronosConfig(AppConfig):
     verbose_name = "Kronos shared pieces"
 
     def ready(self) -> None:
+        # Imported here: these modules define or use models, which need the app registry ready.
         from django.contrib.auth.signals import user_logged_in
         from django.db.backends.signals import connection_created
 

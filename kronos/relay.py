@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from celery import current_app
-from django.db import transaction
+from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,6 @@ def enqueue_after_commit(task_name: str, *args: Any, once: bool = False, **kwarg
 
     once=True sends it at most once per transaction however many times it is asked for (a relay
     kick after each of a thousand orders is one kick)."""
-    from django.db import connection
-
     key = ("kronos.relay", task_name, args, tuple(sorted(kwargs.items())))
     if (
         once

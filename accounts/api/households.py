@@ -8,19 +8,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
 from accounts.errors import AccountsError
 from accounts.models import (
     Household,
     HouseholdMember,
     User,
 )
-from accounts.permissions import household_creator_advisor
-from accounts.selectors import (
-    household_get_for_user,
-    household_list_for_user,
-    household_may_edit,
-)
+from accounts.permissions import household_creator_advisor, household_may_edit
+from accounts.selectors.households import household_get_for_user, household_list_for_user
+from accounts.services.firms import household_create, household_update
 from kronos.api.fields import InputSerializer
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
@@ -129,7 +125,7 @@ class HouseholdListView(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         advisor = household_creator_advisor(user, v.get("advisor"))
-        household = services.household_create(
+        household = household_create(
             firm=advisor.firm, name=v["name"], advisor=advisor, acting_user=user, notes=v.get("notes", "")
         )
         return Response(HouseholdOutput(household_get_for_user(user=user, pk=household.pk)).data, status=201)
@@ -159,5 +155,5 @@ class HouseholdDetailView(generics.RetrieveAPIView):
         data.is_valid(raise_exception=True)
         if not data.validated_data:
             raise AccountsError("Nothing to change: send name, status or notes.")
-        services.household_update(household=household, acting_user=api_user(request), **data.validated_data)
+        household_update(household=household, acting_user=api_user(request), **data.validated_data)
         return Response(HouseholdOutput(self.get_object()).data, status=status.HTTP_200_OK)

@@ -9,7 +9,6 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts import services
 from accounts.api.households import IDEMPOTENCY_HEADER
 from accounts.errors import AccountsError
 from accounts.models import (
@@ -20,12 +19,9 @@ from accounts.models import (
     Investor,
     NetWorthRange,
 )
-from accounts.selectors import (
-    household_get_for_user,
-    household_may_edit,
-    investor_get_for_user,
-    investor_may_edit,
-)
+from accounts.permissions import household_may_edit, investor_may_edit
+from accounts.selectors.households import household_get_for_user, investor_get_for_user
+from accounts.services.investors import investor_onboard, investor_update
 from kronos.api.fields import InputSerializer
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
@@ -204,7 +200,7 @@ def household_investors(request: Request, pk: int) -> Response:
     data.is_valid(raise_exception=True)
     v = data.validated_data
     try:
-        investor = services.investor_onboard(
+        investor = investor_onboard(
             household=household, acting_user=user, relationship=v.get("relationship", ""), **_flatten(v)
         )
     except AccountsError as exc:
@@ -241,7 +237,7 @@ def investor_detail(request: Request, pk: int) -> Response:
         if not changes:
             raise serializers.ValidationError({"non_field_errors": ["Nothing to change."]})
         try:
-            services.investor_update(investor=investor, acting_user=user, **changes)
+            investor_update(investor=investor, acting_user=user, **changes)
         except AccountsError as exc:
             raise _api_errors(exc) from exc
     return Response(_investor_answer(investor.pk))

@@ -49,7 +49,7 @@ class Event(models.Model):
     """One change an integrator cares about, written in the transaction of the change.
 
     `id` is allocated at INSERT, so ids do not commit in order; `position` (the public
-    cursor) is assigned after the commit by the publisher (`accounts.events.events_publish`),
+    cursor) is assigned after the commit by the publisher (`accounts.services.events.events_publish`),
     one publisher at a time, so positions become visible in increasing order and a reader
     that has seen position N never later finds a new event at N or below.
     """

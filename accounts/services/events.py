@@ -26,7 +26,6 @@ never shown to investors.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,13 +40,8 @@ from accounts.models import KINDS, Event
 from accounts.services.webhooks import deliveries_create_for
 from kronos.relay import enqueue_after_commit
 
-logger = logging.getLogger(__name__)
-
-
 PUBLISH_LOCK = 0x4B524E53_45564E54 & 0x7FFFFFFFFFFFFFFF
 PUBLISH_BATCH = 5000
-
-_ENCODER = DjangoJSONEncoder()
 
 
 def _id(value: Any) -> int | None:
