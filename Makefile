@@ -51,12 +51,13 @@ test-fast: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	.venv/bin/lint-imports --no-cache
 
 typecheck: install
-	$(PY) -m mypy accounts portfolios trading compliance operations onboarding kronos
+	$(PY) -m mypy accounts portfolios trading compliance operations onboarding kronos sandboxes demo
 
 security: install
-	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance operations onboarding kronos
+	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance operations onboarding kronos sandboxes demo
 	./scripts/audit_deps.sh
 
 build-check:

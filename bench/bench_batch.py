@@ -1,6 +1,6 @@
 """The nightly drift scan with proposal generation at scale, end to end, through real Celery workers.
 
-Builds a book of 100,000 accounts of about 15 holdings (operations.scale.seed_scale, COPY), then
+Builds a book of 100,000 accounts of about 15 holdings (demo.scale.seed_scale, COPY), then
 runs the drift-scan job exactly as the schedule does: `operations.jobs.stage_start("drift_scan",
 day)` records the JobRun, makes its chunks and sends them to the broker as a Celery group of
 `operations.run_chunk` tasks, the last of which closes the run; `celery -A kronos worker`
@@ -201,8 +201,8 @@ def _line(label: str, accounts: int, took: float, counts: dict[str, int], chunks
 
 
 def run():
+    from demo.scale import seed_scale
     from kronos.celery import app
-    from operations.scale import seed_scale
     from operations.stages import _modelled_accounts
 
     d0, d1, d2 = _trading_days_before(timezone.localdate(), 3)

@@ -1,6 +1,6 @@
 """The quarterly fee billing run at scale: preview (fees for every account) and approval (debits).
 
-Builds the synthetic book (operations.scale.seed_scale) with weekly valuation snapshots for
+Builds the synthetic book (demo.scale.seed_scale) with weekly valuation snapshots for
 the quarter (carried forward to daily by the average-daily-balance rule), assigns a tiered
 schedule to every household, then times `billing_run_preview` for all accounts and
 `billing_run_approve` (one ledger entry per fee, posted with ledger.post_entries_bulk). BENCH_BILLING_ACCOUNTS sets the size; the
@@ -18,9 +18,9 @@ ACCOUNTS = int(os.environ.get("BENCH_BILLING_ACCOUNTS", "100000"))
 def run():
     from accounts.models import Firm, Household
     from accounts.services import system_user
+    from demo.scale import seed_scale, seed_valuations
     from operations import services
     from operations.models import FeeAssignment, FeeSchedule
-    from operations.scale import seed_scale, seed_valuations
     from portfolios import ledger
     from portfolios.models import InvestmentAccount
     from portfolios.services import transfer_in  # noqa: F401 -- cash comes from the synthetic CashBalance rows
@@ -58,7 +58,7 @@ def run():
         )
     )
 
-    # The synthetic book's cash is not in the ledger (see operations.scale), so fund the books first.
+    # The synthetic book's cash is not in the ledger (see demo.scale), so fund the books first.
     from portfolios.ledger import EntrySpec, PostingSpec
     from portfolios.models import JournalEntry, LedgerBook
 

@@ -1,6 +1,6 @@
 """Drift through the database: 10,000 accounts of 20 holdings, engine_snapshots + calculate_drift in chunks.
 
-The book is built with `portfolios.demo.bulk_book` (COPY, balanced ledger, history rows). Times are
+The book is built with `demo.books.bulk_book` (COPY, balanced ledger, history rows). Times are
 the best of 3 runs: the bench machine is shared.
 """
 
@@ -11,8 +11,8 @@ from decimal import Decimal
 
 from accounts.services import system_user
 from bench.harness import per_second, timed
+from demo.books import bulk_book
 from portfolios import rebalancing, selectors, services
-from portfolios.demo import bulk_book
 from portfolios.models import Security
 from tests.accounts.factories import HouseholdFactory
 

@@ -25,8 +25,8 @@ def _book(system: Any) -> tuple[Any, list[Any]]:
     from django.utils import timezone
 
     from accounts.services import advisor_create, firm_create, household_create, investor_create, user_create
-    from compliance.demo import clear_for_trading
     from compliance.models import ComplianceSettings
+    from demo.compliance import clear_for_trading
     from portfolios import services as ps
     from portfolios.models import Price, Security
 
@@ -79,9 +79,9 @@ def run() -> list[tuple[str, str]]:
 
     from accounts.services import system_user
     from operations.services import reconcile_accounts
+    from sandboxes.custodian import SandboxCustodian, business_date
     from trading import services
     from trading.adapters.custodian import RestCustodian
-    from trading.adapters.custodian.sandbox import SandboxCustodian, business_date
     from trading.models import Execution, Order
 
     settings.TRADING_RELAY_ON_COMMIT = False

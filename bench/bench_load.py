@@ -139,8 +139,8 @@ class _data_changing:
 def _seed():
     from django.core.management import call_command
 
-    from accounts import demo
     from accounts.models import User
+    from demo import accounts as demo
 
     try:
         call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115

@@ -41,9 +41,9 @@ def run() -> list[tuple[str, str]]:
     from accounts.services import advisor_create, firm_create, household_create, system_user, user_create
     from portfolios import services as ps
     from portfolios.models import InvestmentAccount, Price, Security
+    from sandboxes.custodian import SandboxCustodian
     from trading import services
     from trading.adapters.custodian import RestCustodian
-    from trading.adapters.custodian.sandbox import SandboxCustodian
 
     settings.TRADING_PRETRADE_CHECKS = []
     settings.TRADING_RELAY_ON_COMMIT = False

@@ -222,7 +222,7 @@ class InvestmentAccount(models.Model):
     cash_reserve = weight_field(default=ZERO, help_text="Cash kept aside, a fraction of the account's value.")
     min_trade_amount = cash_field(default=ZERO, help_text="Smallest trade, in the base currency.")
     fractional_shares = models.BooleanField(default=False)
-    # db_default: bulk COPYs of accounts (operations.scale, the demo) that name their columns still work.
+    # db_default: bulk COPYs of accounts (demo.scale, the demo) that name their columns still work.
     reinvest_dividends = models.BooleanField(
         default=False,
         db_default=False,

@@ -22,11 +22,11 @@ from accounts.services import system_user
 from kronos.celery import app as celery_app
 from portfolios import ledger
 from portfolios.models import CashBalance, JournalEntry
+from sandboxes.custodian import SandboxCustodian
 from tests.operations.book import mirror_into_sandbox
 from tests.trading.factories import account_with, securities  # noqa: F401 -- fixture
 from trading import services
 from trading.adapters.custodian import RestCustodian
-from trading.adapters.custodian.sandbox import SandboxCustodian
 from trading.models import CashTransfer, Order, OutboxMessage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

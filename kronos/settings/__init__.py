@@ -7,6 +7,7 @@ broker, so `make run` needs no server. Tests and production set DATABASE_URL and
 REDIS_URL to PostgreSQL and Redis.
 """
 
+import importlib.util
 import os
 from urllib.parse import urlsplit, urlunsplit
 
@@ -85,6 +86,10 @@ INSTALLED_APPS = [
     "onboarding",
     "operations",
 ]
+# Development and test apps, outside the production packages: the sandbox services and the firm
+# simulator (`sandboxes`), the demo data (`demo`). The production image leaves their directories
+# out (.dockerignore), so each is installed only when it is there.
+INSTALLED_APPS += [app for app in ("sandboxes", "demo") if importlib.util.find_spec(app) is not None]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",

@@ -35,9 +35,9 @@ SECRET = "browser-onboarding-secret"
 
 @pytest.fixture
 def sandboxes(live_server, settings):
-    from compliance.adapters.kyc_sandbox import start_in_thread
-    from trading.adapters.banking.sandbox import SandboxBank
-    from trading.adapters.custodian.sandbox import SandboxCustodian
+    from sandboxes.banking import SandboxBank
+    from sandboxes.custodian import SandboxCustodian
+    from sandboxes.kyc import start_in_thread
 
     settings.CUSTODIAN_WEBHOOK_SECRET = SECRET
     settings.CUSTODIAN_RETRIES = 0

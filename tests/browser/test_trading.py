@@ -35,7 +35,7 @@ def custodian(live_server, trading_settings):
     """The sandbox custodian pushing webhooks to the live server, and a relay worker thread."""
     from django.db import connection
 
-    from trading.adapters.custodian.sandbox import SandboxCustodian
+    from sandboxes.custodian import SandboxCustodian
     from trading.services import relay_outbox
 
     settings = trading_settings

@@ -9,9 +9,9 @@ from django.urls import reverse
 
 from accounts.models import Investor, Role
 from compliance import services
-from compliance.adapters.kyc_sandbox import start_in_thread
 from compliance.models import AMLCase, AMLScreening, KYCVerification
 from kronos.retention import RetentionError
+from sandboxes.kyc import start_in_thread
 from tests.accounts.factories import InvestorFactory, UserFactory
 
 KRONOS_APPS = ("accounts", "portfolios", "trading", "compliance", "operations")

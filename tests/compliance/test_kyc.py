@@ -9,9 +9,9 @@ from django.urls import reverse
 from accounts.models import Investor, Role
 from compliance import services
 from compliance.adapters import kyc as kyc_adapter
-from compliance.adapters.kyc_sandbox import start_in_thread
 from compliance.models import KYCVerification, WebhookEvent
 from compliance.onboarding import onboard_investor
+from sandboxes.kyc import start_in_thread
 from tests.accounts.factories import InvestorFactory, UserFactory
 from tests.compliance.factories import ANSWERS_LEVEL
 

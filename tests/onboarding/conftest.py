@@ -89,7 +89,7 @@ def templates(alice):
 
 @pytest.fixture
 def kyc_sandbox(settings):
-    from compliance.adapters.kyc_sandbox import start_in_thread
+    from sandboxes.kyc import start_in_thread
 
     server = start_in_thread(secret=settings.KYC_WEBHOOK_SECRET, delay=0)
     settings.KYC_URL = server.url

@@ -13,15 +13,15 @@ from accounts.services import system_user
 from operations import services, stages
 from operations.models import ReconciliationBreak
 from portfolios import ledger
-from portfolios.adapters.market_data.sandbox import serve_in_thread
 from portfolios.corporate_actions import action_terms_for_custodian, corporate_actions_import
 from portfolios.models import CorporateAction, InvestmentAccount, JournalEntry, Position, Price
 from portfolios.services import transfer_in
+from sandboxes.custodian import SandboxCustodian
+from sandboxes.market_data import serve_in_thread
 from tests.accounts.factories import UserFactory
 from tests.operations.book import mirror_into_sandbox
 from tests.portfolios.factories import InvestmentAccountFactory, SecurityFactory
 from trading.adapters.custodian import RestCustodian
-from trading.adapters.custodian.sandbox import SandboxCustodian
 
 pytestmark = pytest.mark.django_db
 

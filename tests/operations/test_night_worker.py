@@ -19,8 +19,8 @@ from kronos.celery import app
 from operations import tasks
 from operations.models import JobRun, ReconciliationBreak
 from portfolios import ledger
+from sandboxes.custodian import SandboxCustodian
 from tests.operations.book import SYMBOLS, build_book, mirror_into_sandbox
-from trading.adapters.custodian.sandbox import SandboxCustodian
 from trading.models import Order, RebalanceProposal
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -12,10 +12,10 @@ from operations.errors import OperationsError
 from operations.models import ReconciliationBreak
 from portfolios import ledger
 from portfolios.models import JournalEntry, Position
+from sandboxes.custodian import SandboxCustodian
 from tests.operations.book import build_book, inject, mirror_into_sandbox
 from tests.operations.factories import ops_user
 from trading.adapters.custodian import CustodianError, RestCustodian
-from trading.adapters.custodian.sandbox import SandboxCustodian
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +121,7 @@ def test_the_statements_file_answers_for_the_accounts_asked_in_their_order(sandb
 def test_the_statements_file_refuses_no_accounts_or_too_many(sandbox):
     import requests
 
-    from trading.adapters.custodian.sandbox import STATEMENTS_PAGE
+    from sandboxes.custodian import STATEMENTS_PAGE
 
     url = f"{sandbox.url}/v1/statements"
     assert requests.get(url, params={"as_of": DAY.isoformat()}, timeout=5).status_code == 400
@@ -194,7 +194,7 @@ def test_the_sandbox_custodian_dates_trades_and_statements_by_new_york_not_utc(i
     midnight would put the evening's fills on tomorrow and leave them out of today's statement."""
     from datetime import datetime
 
-    from trading.adapters.custodian.sandbox import business_date
+    from sandboxes.custodian import business_date
 
     assert business_date(datetime.fromisoformat(instant)) == day
 

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
+from demo.books import bulk_book, bulk_funded_accounts
 from portfolios import ledger, selectors, services
-from portfolios.demo import bulk_book, bulk_funded_accounts
 from portfolios.models import CashBalance, InvestmentAccount, LedgerBook, Position, Posting, TaxLot
 from tests.portfolios.factories import ModelPortfolioFactory, ModelTargetFactory
 

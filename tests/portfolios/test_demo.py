@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from accounts.services import system_user
-from portfolios import demo
+from demo import portfolios as demo
 from portfolios.models import Price, ValuationSnapshot
 from tests.accounts.factories import HouseholdFactory
 from tests.trading.factories import account_with, make_security

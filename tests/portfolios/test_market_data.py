@@ -12,8 +12,8 @@ from portfolios import services
 from portfolios.adapters.market_data import get_provider
 from portfolios.adapters.market_data.base import MarketDataError
 from portfolios.adapters.market_data.http import HttpMarketData
-from portfolios.adapters.market_data.sandbox import serve_in_thread
 from portfolios.models import Price
+from sandboxes.market_data import serve_in_thread
 from tests.portfolios.factories import SecurityFactory
 
 DATA = Path(settings.SHARED_DATA_DIR)

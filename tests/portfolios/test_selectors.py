@@ -7,8 +7,8 @@ from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from demo.books import bulk_funded_accounts
 from portfolios import selectors, services
-from portfolios.demo import bulk_funded_accounts
 from portfolios.models import InvestmentAccount
 from tests.portfolios.factories import ModelPortfolioFactory, ModelTargetFactory, PriceFactory
 

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 
-from operations.simulation.market import FORCIBLE, Market, corporate_actions
+from sandboxes.simulation.market import FORCIBLE, Market, corporate_actions
 
 D = Decimal
 
@@ -93,8 +93,8 @@ def test_forced_actions_land_in_a_short_run_and_unknown_ones_are_refused(market)
 def test_a_short_run_with_a_split_a_reverse_split_and_a_dividend_keeps_every_invariant():
     from operations.models import JobRun
     from operations.services import book_holdings_as_of
-    from operations.simulation.runner import Config, Simulation
     from portfolios.models import CorporateAction, CorporateActionEntitlement, Position, TaxLot
+    from sandboxes.simulation.runner import Config, Simulation
 
     lines: list[str] = []
     simulation = Simulation(

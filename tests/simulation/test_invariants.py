@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from accounts.services import system_user
 from operations.models import ReconciliationBreak
-from operations.simulation import independent, invariants
 from portfolios.models import CashBalance, Position, Posting
+from sandboxes.simulation import independent, invariants
 from tests.trading.factories import account_with, securities  # noqa: F401 -- fixture
 from trading.models import Execution, Order, RebalanceProposal
 

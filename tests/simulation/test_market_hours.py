@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
-from trading.adapters.custodian.sandbox import SandboxCustodian, market_is_open
+from sandboxes.custodian import SandboxCustodian, market_is_open
 
 NY = ZoneInfo("America/New_York")
 

@@ -10,10 +10,10 @@ import time
 
 import requests
 
-from compliance.adapters import kyc_sandbox
-from portfolios.adapters.market_data import sandbox as market_sandbox
-from trading.adapters.banking import sandbox as bank_sandbox
-from trading.adapters.custodian import sandbox as custodian_sandbox
+from sandboxes import banking as bank_sandbox
+from sandboxes import custodian as custodian_sandbox
+from sandboxes import kyc as kyc_sandbox
+from sandboxes import market_data as market_sandbox
 
 
 def test_every_sandbox_handler_sends_without_nagle():

@@ -35,7 +35,7 @@ def test_sixty_business_days_of_a_hundred_accounts_with_faults_break_no_invarian
 
 
 def test_the_seed_picks_the_window_of_history():
-    from operations.simulation.runner import Config, Simulation
+    from sandboxes.simulation.runner import Config, Simulation
 
     days = [Simulation(Config(accounts=5, days=3, seed=s)).days for s in (4, 4, 5)]
     assert days[0] == days[1] and days[0] != days[2]

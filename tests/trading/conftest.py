@@ -48,7 +48,7 @@ class SandboxHarness:
     to our webhook endpoint through the test client, in the test's own thread."""
 
     def __init__(self, client, **options):
-        from trading.adapters.custodian.sandbox import SandboxCustodian
+        from sandboxes.custodian import SandboxCustodian
 
         self.client = client
         self.sandbox = SandboxCustodian(secret="test-webhook-secret", seed=7, **options)

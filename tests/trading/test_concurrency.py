@@ -189,8 +189,8 @@ def test_jepsen_bank_concurrent_money_moves_never_show_a_bad_total(alice, alice_
     """Many random deposits, withdrawals and trades at once; a reader in one snapshot never sees
     the client balances differ from their postings, a negative balance, or unbalanced entries."""
     accounts = [account_with(alice_household, cash="1000.00", positions=[("BND", "20", "60")]) for _ in range(5)]
+    from sandboxes.banking import SandboxBank
     from trading.adapters.banking import RestBanking
-    from trading.adapters.banking.sandbox import SandboxBank
 
     bank = SandboxBank()
     banking = RestBanking(bank.start(), retries=0)

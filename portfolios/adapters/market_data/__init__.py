@@ -47,7 +47,7 @@ def get_provider() -> MarketData:
             name=kind,
         )
     if kind == "csv":
-        from portfolios.adapters.market_data.sandbox import CsvMarketData
+        from portfolios.adapters.market_data.csv_file import CsvMarketData
 
         return CsvMarketData(
             getattr(settings, "MARKET_DATA_CSV", ""),

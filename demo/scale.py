@@ -25,7 +25,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import Advisor, Firm, User
 from kronos.readcache import copy_rows
+from portfolios.models import InvestmentAccount, ModelPortfolio, ModelTarget, Security
 
 SHARED_DATA = Path(settings.SHARED_DATA_DIR)
 GENERATED = 40
@@ -50,9 +52,6 @@ def seed_scale(
     *, accounts: int, firm_name: str = "Scale Advisory", seed: int = 7, as_of: date | None = None
 ) -> dict[str, int]:
     """Build the book; returns counts. PostgreSQL only."""
-    from accounts.models import Advisor, Firm, User
-    from portfolios.models import InvestmentAccount, ModelPortfolio, ModelTarget, Security
-
     if connection.vendor != "postgresql":
         raise RuntimeError("seed_scale uses COPY: PostgreSQL only.")
     rng = random.Random(seed)  # noqa: S311 -- synthetic data  # nosec B311 -- not for security: deterministic demo data or retry jitter

@@ -9,13 +9,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from portfolios.models import Price
+from sandboxes.custodian import SandboxCustodian
 
 
 def _price_from_db(symbol: str) -> Decimal | None:
-    from django.db import close_old_connections
-
-    from portfolios.models import Price
-
     close_old_connections()
     return Price.objects.filter(security__symbol=symbol).order_by("-date").values_list("close", flat=True).first()
 
@@ -33,8 +33,6 @@ class Command(BaseCommand):
         parser.add_argument("--partial-fills", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from trading.adapters.custodian.sandbox import SandboxCustodian
-
         sandbox = SandboxCustodian(
             secret=settings.CUSTODIAN_WEBHOOK_SECRET,
             webhook_url=options["webhook_url"],

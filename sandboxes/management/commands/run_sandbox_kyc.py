@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from compliance.adapters.kyc_sandbox import SandboxKYCServer
+from sandboxes.kyc import SandboxKYCServer
 
 
 class Command(BaseCommand):

@@ -15,9 +15,11 @@ from typing import Any
 
 from django.utils import timezone
 
+from accounts.services import system_user
 from operations import jobs, services
 from operations.calendar import previous_trading_day
 from operations.models import FeeSchedule, JobRun
+from portfolios.models import CashBalance, InvestmentAccount
 
 #: Households whose accounts together hold more than this are billed on the tiered schedule.
 TIERED_FROM = Decimal("250000")
@@ -50,14 +52,10 @@ def seed(demo: Any) -> None:
 
 
 def _other_firms_have_accounts(firm: Any) -> bool:
-    from portfolios.models import InvestmentAccount
-
     return InvestmentAccount.objects.exclude(household__firm=firm).exists()
 
 
 def _household_value(household: Any) -> Decimal:
-    from portfolios.models import CashBalance
-
     # Cash is enough to tell the demo's large household from the others (holdings are bought from it).
     total = CashBalance.objects.filter(account__household=household).values_list("amount", flat=True)
     return sum(total, Decimal(0))
@@ -66,8 +64,6 @@ def _household_value(household: Any) -> Decimal:
 def run_stage_here(name: str, business_date: date) -> JobRun | None:
     """Run one stage for the day in this process, through the job framework's rows (one run per
     job and date, chunks done once), and close it; None when the day's run exists already."""
-    from accounts.services import system_user
-
     stage = jobs.STAGES[name]
     run = jobs.start_job(name, business_date)
     if run is None:

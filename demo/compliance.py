@@ -15,9 +15,11 @@ from typing import Any
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from accounts.models import Investor, User
 from compliance import risk, services
 from compliance.models import AMLScreening, ComplianceSettings, KYCVerification, RiskProfile
 from kronos.history import save_attributed
+from portfolios.models import InvestmentAccount, Security
 
 DEMO_INVESTOR_LEVEL = 7
 
@@ -35,7 +37,7 @@ def answers_for_level(level: int) -> dict[str, str]:
     return dict(_answers_for_level(level))
 
 
-def clear_for_trading(investor: Any, *, acting_user: Any, reference: str, reason: str, level: int = 10) -> None:
+def clear_for_trading(investor: Investor, *, acting_user: User, reference: str, reason: str, level: int = 10) -> None:
     """KYC approved and a completed risk profile at `level`, as a provider's answer and a finished
     questionnaire would leave them: for the simulated firm and the benchmarks, which open accounts
     without the onboarding walk."""
@@ -112,8 +114,6 @@ def seed(demo: Any) -> None:
     )
 
     # Risk profiles: each owner at the riskiest model of their household's accounts (or 5).
-    from portfolios.models import InvestmentAccount
-
     household_risk: dict[int, int] = {}
     for household_id, model_risk in InvestmentAccount.objects.filter(
         household__in=demo.households, model__isnull=False
@@ -153,8 +153,6 @@ def seed(demo: Any) -> None:
     )
     for inv in investors:
         services.aml_screen_investor(investor=inv, trigger=AMLScreening.Trigger.ONBOARDING, acting_user=user)
-
-    from portfolios.models import Security
 
     gld = Security.objects.filter(symbol="GLD").first()
     if gld is not None:

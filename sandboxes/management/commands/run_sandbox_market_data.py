@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from portfolios.adapters.market_data.base import MarketDataError
-from portfolios.adapters.market_data.sandbox import serve
+from sandboxes.market_data import serve
 
 
 class Command(BaseCommand):

@@ -26,7 +26,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from operations.simulation import independent
+from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from operations.models import ReconciliationBreak
+from portfolios import ledger
+from portfolios.models import CashBalance, Position
+from sandboxes.simulation import independent
+from trading.lifecycle import END_STATES
+from trading.models import Execution, Order
 
 ZERO = Decimal(0)
 TWR_TOLERANCE = Decimal("1e-12")
@@ -54,8 +62,6 @@ def _label(account_id: int | None, numbers: Mapping[int, str] | None) -> str:
 
 
 def check_ledger(day: date) -> list[Violation]:
-    from portfolios import ledger
-
     return [Violation(day, "ledger", "-", problem) for problem in ledger.verify()]
 
 
@@ -63,8 +69,6 @@ def check_ledger(day: date) -> list[Violation]:
 
 
 def check_reconciliation(day: date, numbers: Mapping[int, str] | None = None) -> list[Violation]:
-    from operations.models import ReconciliationBreak
-
     return [
         Violation(
             day,
@@ -83,8 +87,6 @@ def check_reconciliation(day: date, numbers: Mapping[int, str] | None = None) ->
 
 
 def check_balances(day: date, numbers: Mapping[int, str] | None = None) -> list[Violation]:
-    from portfolios.models import CashBalance, Position
-
     out = [
         Violation(day, "negative cash", _label(a, numbers), f"{cur} cash is {amount:,.2f}")
         for a, cur, amount in CashBalance.objects.filter(amount__lt=0)
@@ -111,12 +113,6 @@ def check_orders(
 ) -> list[Violation]:
     """Fills never beyond the quantity and equal to the executions' sum; orders created before
     `open_before` (None: every order) must have ended."""
-    from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
-    from django.db.models.functions import Coalesce
-
-    from trading.lifecycle import END_STATES
-    from trading.models import Execution, Order
-
     out: list[Violation] = []
     # Only the orders that break a rule come back: the database compares every order with the
     # sum of its executions (the whole book, every day, without reading it into Python).

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from sandboxes.simulation.runner import Config, Simulation
 
 
 def _day(value: str) -> date:
@@ -43,10 +46,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from django.db import connection
-
-        from operations.simulation.runner import Config, Simulation
-
         if options["accounts"] < 1 or options["days"] < 1:
             raise CommandError("--accounts and --days must be at least 1.")
         if connection.vendor != "postgresql":

@@ -1,19 +1,20 @@
 """Build the deterministic demo firm and print its logins.
 
-Runs `accounts.demo.seed()`, then `<app>.demo.seed(demo)` for each later app that has
-one, all in one transaction. Running it again on a seeded database changes nothing.
+Runs `demo.accounts.seed()`, then the seeder of each later app (`demo.portfolios`,
+`demo.trading`, `demo.compliance`, `demo.onboarding`, `demo.operations`) in dependency order,
+all in one transaction. Running it again on a seeded database changes nothing.
 """
 
-import importlib
 from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts import demo as accounts_demo
 from accounts.models import Firm
+from demo import accounts as accounts_demo
+from demo import compliance, onboarding, operations, portfolios, trading
 
-LATER_APPS = ("portfolios", "trading", "compliance", "onboarding", "operations")
+LATER_APPS = (portfolios, trading, compliance, onboarding, operations)
 
 
 class Command(BaseCommand):
@@ -26,13 +27,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 demo = accounts_demo.seed()
                 for app in LATER_APPS:
-                    try:
-                        module = importlib.import_module(f"{app}.demo")
-                    except ModuleNotFoundError as exc:
-                        if exc.name != f"{app}.demo":
-                            raise
-                        continue
-                    module.seed(demo)
+                    app.seed(demo)
             self.stdout.write(
                 self.style.SUCCESS(f"Seeded {accounts_demo.DEMO_FIRM}: {len(demo.households)} households.")
             )

@@ -5,6 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from sandboxes.banking import SandboxBank
+
 
 class Command(BaseCommand):
     help = "Run the sandbox bank HTTP service (account links and transfers)."
@@ -15,8 +17,6 @@ class Command(BaseCommand):
         parser.add_argument("--manual-settle", action="store_true", help="Leave transfers pending until simulated.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from trading.adapters.banking.sandbox import SandboxBank
-
         bank = SandboxBank(auto_settle=not options["manual_settle"])
         url = bank.start(options["host"], options["port"])
         self.stdout.write(f"Sandbox bank on {url}")

@@ -4,7 +4,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from operations.scale import seed_scale
+from demo.scale import seed_scale
+from portfolios.models import InvestmentAccount
 
 
 class Command(BaseCommand):
@@ -17,8 +18,6 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Build even if the database has accounts.")
 
     def handle(self, *args: object, **options: object) -> None:
-        from portfolios.models import InvestmentAccount
-
         accounts = int(options["accounts"])  # type: ignore[call-overload]
         if accounts <= 0:
             raise CommandError("--accounts must be positive.")

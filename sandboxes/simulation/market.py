@@ -25,6 +25,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
+from operations.calendar import is_trading_day, non_trading_reason
+
 PRICE_PLACES = Decimal("0.000001")
 FILES = ("stock_prices.csv", "spy_prices.csv")
 
@@ -32,8 +36,6 @@ FILES = ("stock_prices.csv", "spy_prices.csv")
 def data_dir() -> Path:
     """Where the shared price history is: settings.SHARED_DATA_DIR (KRONOS_SHARED_DATA, or
     ../shared/data beside the project), as the tests find it."""
-    from django.conf import settings
-
     return Path(settings.SHARED_DATA_DIR)
 
 
@@ -104,8 +106,6 @@ class Market:
         return cls(closes=closes, days=days)
 
     def trading_days(self) -> list[date]:
-        from operations.calendar import non_trading_reason
-
         return [d for d in self.days if not non_trading_reason(d)]
 
     def window(self, count: int, *, start: date | None, rng: random.Random) -> list[date]:
@@ -186,8 +186,6 @@ AMOUNT_PLACES = Decimal("0.0001")
 
 def _next_trading_day(day: date, *, after: int = 0) -> date:
     """The first trading day on or after `day`, moved on by `after` more trading days."""
-    from operations.calendar import is_trading_day
-
     while not is_trading_day(day):
         day += timedelta(days=1)
     for _ in range(after):
