@@ -49,14 +49,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
+from kronos.api.headers import HEADER, KEY_PATTERN, MAX_KEY_LENGTH
 from kronos.api.permissions import api_user
 from kronos.db import create_or_winner
 from kronos.models import IdempotencyKeyBase
 
-HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 255
-#: Visible ASCII, spaces only inside: what an HTTP header carries unaltered (the schema says the same).
-KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 _KEY_RE = re.compile(KEY_PATTERN)
 #: Keys younger than this are never deleted.
 RETENTION = timedelta(hours=24)

@@ -28,9 +28,9 @@ from rest_framework import serializers
 
 from kronos.api.decimals import MAX_INPUT_LENGTH as MAX_DECIMAL_INPUT_LENGTH
 from kronos.api.fields import DecimalStringField, InputSerializer, MoneyField
+from kronos.api.headers import HEADER, KEY_PATTERN, MAX_KEY_LENGTH
 from kronos.api.pagination import Pagination
 from kronos.api.permissions import READ_SCOPE, TRADE_SCOPE
-from kronos.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH
 
 ERROR_COMPONENT = "Error"
 
