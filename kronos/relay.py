@@ -8,6 +8,7 @@ If the broker is down the call is logged and dropped: every relayed task is also
 net (the outbox relay, the event relay), so nothing is lost, only later.
 """
 
+import functools
 import logging
 from typing import Any
 
@@ -17,10 +18,25 @@ from django.db import connection, transaction
 logger = logging.getLogger(__name__)
 
 
+@functools.cache
+def _import_task_modules() -> None:
+    """Import every app's `tasks` module (Celery's autodiscovery), as a worker does when it starts:
+    a web process has not, and its registry would lack the tasks no code imported yet."""
+    current_app.loader.import_default_modules()
+
+
+def _task(task_name: str) -> Any:
+    try:
+        return current_app.tasks[task_name]
+    except KeyError:
+        _import_task_modules()
+        return current_app.tasks[task_name]
+
+
 def enqueue(task_name: str, *args: Any, **kwargs: Any) -> None:
     """Send the named task now; a broker outage is logged, not raised."""
     try:
-        current_app.tasks[task_name].apply_async(args=args, kwargs=kwargs, retry=False)
+        _task(task_name).apply_async(args=args, kwargs=kwargs, retry=False)
     except KeyError:  # a misspelt task name is a bug, not an outage
         raise
     except Exception:  # the periodic run of the same task picks the work up  # noqa: BLE001
