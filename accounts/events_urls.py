@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import events_api
+from accounts.api import events as events_api
 
 urlpatterns = [
     path("events/", events_api.event_list, name="api-event-list"),

@@ -1,12 +1,25 @@
-"""Role rules of the accounts app."""
+"""Role rules of the accounts app: who may see and do what. Api, views, selectors and services
+call these; no role rule is written anywhere else in the app (the navigation only shows the
+links of the roles a user has).
 
-from typing import Any
+Households: an investor sees the households they are a member of; an advisor the households
+they advise; compliance officers and operations every household of their firm.
+"""
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+
+from accounts.models import KINDS, Advisor, Household, HouseholdMember, Investor, Role, User
 
 #: The fields of a user that make up their privileges.
 PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "groups", "user_permissions")
 
 
-def may_change_privileges(*, acting_user: Any, user: Any) -> bool:
+def may_change_privileges(*, acting_user: User | AnonymousUser | None, user: User | None) -> bool:
     """Whether `acting_user` may change `user`'s superuser or staff flag, roles (groups) or
     permissions (`user` None: a user being created).
 
@@ -28,7 +41,9 @@ CLIENT_ROLES = frozenset({"investor"})
 CLIENT_GRANTORS = frozenset({"advisor", "operations"})
 
 
-def may_grant_roles(*, acting_user: Any, roles: Any, is_staff: bool = False, user: Any = None) -> bool:
+def may_grant_roles(
+    *, acting_user: User | None, roles: Iterable[str], is_staff: bool = False, user: User | None = None
+) -> bool:
     """Whether `acting_user` may give `user` (None: a login being created) these roles.
 
     Privileged roles follow `may_change_privileges`. The client role alone may also be given by
@@ -36,7 +51,7 @@ def may_grant_roles(*, acting_user: Any, roles: Any, is_staff: bool = False, use
     staff, not a superuser, no other role) and is not their own: inviting a client to the
     portal is onboarding, not an escalation.
     """
-    if may_change_privileges(acting_user=acting_user, user=user):
+    if acting_user is None or may_change_privileges(acting_user=acting_user, user=user):
         return True
     wanted = set(roles)
     if is_staff or not wanted or not wanted <= CLIENT_ROLES:
@@ -48,3 +63,129 @@ def may_grant_roles(*, acting_user: Any, roles: Any, is_staff: bool = False, use
     if user.pk == acting_user.pk or user.is_staff or user.is_superuser or not set(user.roles) <= CLIENT_ROLES:
         return False
     return user.firm_id in (None, acting_user.firm_id)
+
+
+# --- Households and investors ---------------------------------------------------------------
+
+
+def household_scope_q(*, user: User, prefix: str = "") -> Q:
+    """The filter that limits households (or rows reached through `prefix`) to `user`'s."""
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    if user.is_superuser:
+        return Q()
+    roles = user.roles
+    q = Q(pk__in=[]) if not prefix else Q(**{f"{prefix}pk__in": []})
+    if (Role.COMPLIANCE in roles or Role.OPERATIONS in roles) and user.firm_id:
+        q |= Q(**{f"{prefix}firm_id": user.firm_id})
+    if Role.ADVISOR in roles:
+        q |= Q(**{f"{prefix}advisor__user_id": user.pk})
+    if Role.INVESTOR in roles:
+        q |= Q(**{f"{prefix}members__investor__user_id": user.pk})
+    return q
+
+
+def household_may_edit(*, user: User, household: Household) -> bool:
+    """The household's advisor and its firm's operations staff may change it."""
+    if user.is_superuser:
+        return True
+    if household.advisor.user_id == user.pk:
+        return True
+    return Role.OPERATIONS in user.roles and user.firm_id == household.firm_id
+
+
+def investor_may_edit(*, user: User, investor: Investor) -> bool:
+    """The advisor of one of the investor's households, or the firm's operations staff."""
+    if user.is_superuser:
+        return True
+    if Role.OPERATIONS in user.roles and user.firm_id == investor.firm_id:
+        return True
+    return Household.objects.filter(members__investor=investor, advisor__user_id=user.pk).exists()
+
+
+def may_see_tax_id(*, user: User, investor: Investor) -> bool:
+    """The taxpayer id in clear is for the investor themself and their firm's compliance staff."""
+    if investor.user_id is not None and investor.user_id == user.pk:
+        return True
+    return Role.COMPLIANCE in user.roles and user.firm_id == investor.firm_id
+
+
+def household_creator_advisor(user: User, advisor_id: int | None) -> Advisor:
+    """Who will advise a household `user` creates: themself (an advisor) or, for operations,
+    the named advisor of their firm. Anyone else is refused (403)."""
+    roles = user.roles
+    if Role.OPERATIONS in roles and user.firm_id:
+        if advisor_id is None:
+            own = Advisor.objects.filter(user=user, is_active=True).first()
+            if own is None:
+                raise serializers.ValidationError({"advisor": ["Name the advisor who will advise the household."]})
+            return own
+        advisor = (
+            Advisor.objects.select_related("firm").filter(pk=advisor_id, firm_id=user.firm_id, is_active=True).first()
+        )
+        if advisor is None:
+            raise serializers.ValidationError({"advisor": [f"No active advisor with id {advisor_id} in your firm."]})
+        return advisor
+    if Role.ADVISOR in roles:
+        advisor = Advisor.objects.select_related("firm").filter(user=user, is_active=True).first()
+        if advisor is not None:
+            if advisor_id is not None and advisor_id != advisor.pk:  # acting for another: a role rule, 403
+                raise PermissionDenied("An advisor creates households for themself: leave out `advisor`.")
+            return advisor
+    raise PermissionDenied("Only advisors and operations staff create households.")
+
+
+# --- Events and webhooks -----------------------------------------------------------------------
+
+
+STAFF_ONLY_KINDS = tuple(k.name for k in KINDS.values() if k.staff_only)
+
+
+def event_scope_q(*, user: User) -> Q:
+    """The events `user` may see; nothing for an inactive user. The same rules as households:
+    firm staff their firm, an advisor the households they advise and those households'
+    investors, an investor their own households and themselves; kinds marked `staff_only`
+    (an AML case) are never shown to investors."""
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    if user.is_superuser:
+        return Q()
+    roles = user.roles
+    q = Q(pk__in=[])
+    if (Role.COMPLIANCE in roles or Role.OPERATIONS in roles) and user.firm_id:
+        q |= Q(firm_id=user.firm_id)
+    if Role.ADVISOR in roles and user.firm_id:
+        advised = Household.objects.filter(advisor__user_id=user.pk).values("pk")
+        members = HouseholdMember.objects.filter(household__advisor__user_id=user.pk).values("investor_id")
+        q |= Q(firm_id=user.firm_id) & (
+            Q(household_id__in=advised) | Q(household__isnull=True, investor_id__in=members)
+        )
+    if Role.INVESTOR in roles:
+        own = HouseholdMember.objects.filter(investor__user_id=user.pk)
+        mine = Q(household_id__in=own.values("household_id")) | Q(
+            household__isnull=True, investor_id__in=own.values("investor_id")
+        )
+        q |= mine & ~Q(kind__in=STAFF_ONLY_KINDS)
+    return q
+
+
+def subscription_may_create(user: User) -> bool:
+    """Firm staff (advisors, compliance, operations) may subscribe; investors may not."""
+    return bool(user.firm_id) and bool(user.roles & {Role.ADVISOR, Role.COMPLIANCE, Role.OPERATIONS})
+
+
+# --- Landing page ------------------------------------------------------------------------------
+
+
+def home_pages(user: User) -> tuple[str, ...]:
+    """The pages (URL names, the first that exists wins) each role lands on after signing in."""
+    roles = user.roles
+    if Role.ADVISOR in roles:
+        return ("portfolios:book", "accounts:household_list")
+    if Role.COMPLIANCE in roles:
+        return ("compliance:dashboard", "accounts:household_list")
+    if Role.OPERATIONS in roles and user.is_staff:
+        return ("trading:operations", "admin:index")
+    if Role.INVESTOR in roles:  # their accounts and what they are worth, not a list of one household
+        return ("portfolios:my_accounts", "accounts:household_list")
+    return ("accounts:household_list",)

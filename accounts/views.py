@@ -13,18 +13,18 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import services
 from accounts.errors import AccountsError
 from accounts.forms import HouseholdFilterForm, HouseholdForm, LoginForm, TokenForm
-from accounts.models import Role
-from accounts.selectors import household_get_for_user, household_list_for_user, household_may_edit
+from accounts.permissions import home_pages, household_may_edit
+from accounts.selectors.households import household_get_for_user, household_list_for_user
+from accounts.services.firms import household_update
 from kronos import readcache
 from kronos.typing import AuthedHttpRequest
 
@@ -37,21 +37,10 @@ class LoginView(auth_views.LoginView):
 @login_required
 def home(request: AuthedHttpRequest) -> HttpResponse:
     """Send each role to its first page."""
-    roles = request.user.roles
-    if Role.ADVISOR in roles:
-        return redirect(_first_existing("portfolios:book", "accounts:household_list"))
-    if Role.COMPLIANCE in roles:
-        return redirect(_first_existing("compliance:dashboard", "accounts:household_list"))
-    if Role.OPERATIONS in roles and request.user.is_staff:
-        return redirect(_first_existing("trading:operations", "admin:index"))
-    if Role.INVESTOR in roles:  # their accounts and what they are worth, not a list of one household
-        return redirect(_first_existing("portfolios:my_accounts", "accounts:household_list"))
-    return redirect("accounts:household_list")
+    return redirect(_first_existing(*home_pages(request.user)))
 
 
 def _first_existing(*names: str) -> str:
-    from django.urls import NoReverseMatch
-
     for name in names:
         try:
             return reverse(name)
@@ -145,7 +134,7 @@ def household_edit(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     form = HouseholdForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.household_update(household=household, acting_user=request.user, **form.cleaned_data)
+            household_update(household=household, acting_user=request.user, **form.cleaned_data)
         except AccountsError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:

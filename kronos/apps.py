@@ -11,14 +11,16 @@ class KronosConfig(AppConfig):
     verbose_name = "Kronos shared pieces"
 
     def ready(self) -> None:
+        # Imported here: these modules define or use models, which need the app registry ready.
         from django.contrib.auth.signals import user_logged_in
         from django.db.backends.signals import connection_created
 
-        from kronos import checks_registry, metrics, readcache, security
+        from kronos import checks_registry, idempotency, metrics, readcache, security
 
         connection_created.connect(readcache.install, dispatch_uid="kronos.readcache.install")
         user_logged_in.connect(security.stamp_activity_on_login, dispatch_uid="kronos.security.stamp_activity")
 
+        checks.register(idempotency.check_store)
         checks.register(security.check_secret_key, checks.Tags.security)
         checks.register(security.check_secret_key_deploy, checks.Tags.security, deploy=True)
         checks.register(security.check_metrics_protected, checks.Tags.security, deploy=True)

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
@@ -244,8 +245,6 @@ def drop_cached_sessions() -> None:
     """Sessions changed or ended during the outage were written to the database only: drop
     every cached copy so each is read from the database once (a signed-out session must not
     come back from Redis)."""
-    from django.core.cache import caches
-
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
         return

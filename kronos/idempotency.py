@@ -21,6 +21,10 @@ INSERT of the same (user, key) wait on the unique index until that transaction e
 when it commits they fail with IntegrityError and read the stored answer (locking the
 row with SELECT ... FOR UPDATE); when it rolls back, one of them goes ahead instead.
 
+The keys live in a concrete subclass of `kronos.models.IdempotencyKeyBase` that the owning app
+hands over with `use_store(Model)` in its `AppConfig.ready()` (`accounts.IdempotencyKey`); a
+system check (kronos.E011) refuses to start without one.
+
 Keys are kept at least 24 hours: `idempotency_keys_clear()` deletes older ones (the
 scheduled `accounts.services.expired_credentials_clear` does the same after 48 hours).
 """
@@ -35,6 +39,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
@@ -43,18 +49,45 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
-from accounts.models import IdempotencyKey
+from kronos.api.headers import HEADER, KEY_PATTERN, MAX_KEY_LENGTH
 from kronos.api.permissions import api_user
+from kronos.db import create_or_winner
+from kronos.models import IdempotencyKeyBase
 
-HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 255
-#: Visible ASCII, spaces only inside: what an HTTP header carries unaltered (the schema says the same).
-KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 _KEY_RE = re.compile(KEY_PATTERN)
 #: Keys younger than this are never deleted.
 RETENTION = timedelta(hours=24)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The concrete key model (a subclass of `IdempotencyKeyBase`), handed over by the app that owns
+#: its table (`accounts`, in `AccountsConfig.ready()`): the project package imports no app.
+_store: type[IdempotencyKeyBase] | None = None
+
+
+def use_store(model: type[IdempotencyKeyBase]) -> None:
+    """Keep the keys in `model`'s table; called once, by the owning app's `ready()`."""
+    global _store
+    _store = model
+
+
+def _keys() -> type[IdempotencyKeyBase]:
+    if _store is None:
+        raise ImproperlyConfigured("No idempotency key store: an app must call kronos.idempotency.use_store().")
+    return _store
+
+
+def check_store(**kwargs: Any) -> list[checks.CheckMessage]:
+    """System check: idempotent endpoints need a key store."""
+    if _store is None:
+        return [
+            checks.Error(
+                "No idempotency key store is registered.",
+                hint="The app owning the key table calls kronos.idempotency.use_store(Model) in its ready().",
+                id="kronos.E011",
+            )
+        ]
+    return []
 
 
 def request_fingerprint(request: Request) -> str:
@@ -72,7 +105,7 @@ def _error(message: str, http_status: int, code: str) -> Response:
     return Response({"detail": message, "code": code, HEADER: [message]}, status=http_status)
 
 
-def _replay(record: IdempotencyKey, *, method: str, path: str, fingerprint: str) -> Response:
+def _replay(record: IdempotencyKeyBase, *, method: str, path: str, fingerprint: str) -> Response:
     if record.method != method or record.path != path:
         return _error(
             f"This Idempotency-Key was already used for {record.method} {record.path}; use a new key for this request.",
@@ -124,22 +157,30 @@ def run_idempotently(request: Request, handler: Callable[[], Response]) -> Respo
     path = request.path[:500]
     fingerprint = request_fingerprint(request)
 
+    store = _keys()
+    inserted = False
+
+    def insert() -> IdempotencyKeyBase:
+        nonlocal inserted
+        row = store._default_manager.create(user=user, key=key, method=method, path=path, request_hash=fingerprint)
+        inserted = True
+        return row
+
     with transaction.atomic():
         try:
-            with transaction.atomic():
-                record = IdempotencyKey.objects.create(
-                    user=user, key=key, method=method, path=path, request_hash=fingerprint
-                )
-        except IntegrityError:
-            # Another request holds (or held) this key: its transaction has ended by now.
-            existing = IdempotencyKey.objects.select_for_update().filter(user=user, key=key).first()
-            if existing is None:  # pragma: no cover - deleted between the insert and the read
-                return _error(
-                    "A request with this Idempotency-Key was just discarded; retry.",
-                    status.HTTP_409_CONFLICT,
-                    "idempotency_key_in_progress",
-                )
-            return _replay(existing, method=method, path=path, fingerprint=fingerprint)
+            # Another request holds (or held) this key when the INSERT fails: its transaction has
+            # ended by now, and its row is read under a lock.
+            record = create_or_winner(
+                insert, lambda: store._default_manager.select_for_update().filter(user=user, key=key).first()
+            )
+        except IntegrityError:  # pragma: no cover - the winner was deleted between the insert and the read
+            return _error(
+                "A request with this Idempotency-Key was just discarded; retry.",
+                status.HTTP_409_CONFLICT,
+                "idempotency_key_in_progress",
+            )
+        if not inserted:
+            return _replay(record, method=method, path=path, fingerprint=fingerprint)
 
         response = handler()
         if not 200 <= response.status_code < 300:
@@ -193,5 +234,5 @@ def idempotency_keys_clear(*, now: datetime | None = None, retention: timedelta 
     """Delete keys older than `retention` (at least 24 hours); returns how many went. Re-runnable."""
     retention = max(retention, RETENTION)
     cutoff = (now or timezone.now()) - retention
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    deleted, _ = _keys()._default_manager.filter(created_at__lt=cutoff).delete()
     return deleted

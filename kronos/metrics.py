@@ -31,6 +31,7 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
+from celery import signals
 from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError
@@ -39,7 +40,16 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -111,13 +121,9 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 def process_registry() -> CollectorRegistry:
     """The default registry, or in multiprocess mode a fresh one merging every process's files."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
-    from prometheus_client import REGISTRY
-
     return REGISTRY
 
 
@@ -280,15 +286,11 @@ def on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     port = int(getattr(settings, "CELERY_METRICS_PORT", 0) or 0)
     if not port:
         return
-    from prometheus_client import start_http_server
-
     start_http_server(port, addr=str(getattr(settings, "CELERY_METRICS_ADDR", "0.0.0.0")), registry=process_registry())  # noqa: S104  # nosec B104 the worker's container port; the network policy limits who reaches it
     logger.info("metrics: worker exporter on port %s", port)
 
 
 def connect_task_signals() -> None:
-    from celery import signals
-
     signals.task_prerun.connect(on_task_prerun, weak=False, dispatch_uid="kronos.metrics.prerun")
     signals.task_postrun.connect(on_task_postrun, weak=False, dispatch_uid="kronos.metrics.postrun")
     signals.task_failure.connect(on_task_failure, weak=False, dispatch_uid="kronos.metrics.failure")

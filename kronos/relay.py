@@ -8,19 +8,35 @@ If the broker is down the call is logged and dropped: every relayed task is also
 net (the outbox relay, the event relay), so nothing is lost, only later.
 """
 
+import functools
 import logging
 from typing import Any
 
 from celery import current_app
-from django.db import transaction
+from django.db import connection, transaction
 
 logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def _import_task_modules() -> None:
+    """Import every app's `tasks` module (Celery's autodiscovery), as a worker does when it starts:
+    a web process has not, and its registry would lack the tasks no code imported yet."""
+    current_app.loader.import_default_modules()
+
+
+def _task(task_name: str) -> Any:
+    try:
+        return current_app.tasks[task_name]
+    except KeyError:
+        _import_task_modules()
+        return current_app.tasks[task_name]
 
 
 def enqueue(task_name: str, *args: Any, **kwargs: Any) -> None:
     """Send the named task now; a broker outage is logged, not raised."""
     try:
-        current_app.tasks[task_name].apply_async(args=args, kwargs=kwargs, retry=False)
+        _task(task_name).apply_async(args=args, kwargs=kwargs, retry=False)
     except KeyError:  # a misspelt task name is a bug, not an outage
         raise
     except Exception:  # the periodic run of the same task picks the work up  # noqa: BLE001
@@ -32,8 +48,6 @@ def enqueue_after_commit(task_name: str, *args: Any, once: bool = False, **kwarg
 
     once=True sends it at most once per transaction however many times it is asked for (a relay
     kick after each of a thousand orders is one kick)."""
-    from django.db import connection
-
     key = ("kronos.relay", task_name, args, tuple(sorted(kwargs.items())))
     if (
         once

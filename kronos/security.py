@@ -14,7 +14,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from kronos import metrics
+from kronos.ratelimit import hit
 
 #: The key in settings.py's `env.str("SECRET_KEY", default=...)`; never valid in production.
 DEVELOPMENT_SECRET_KEY_PREFIX = "django-insecure-"  # noqa: S105  # nosec B105 a prefix to refuse, not a secret
@@ -52,10 +55,6 @@ class TokenEndpointThrottleMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method == "POST" and request.path.startswith(("/o/token/", "/o/revoke_token/")):
-            from django.http import JsonResponse
-
-            from kronos.ratelimit import hit
-
             limit = int(str(getattr(settings, "OAUTH_TOKEN_RATE", "30/min")).split("/")[0])
             count, seconds_left = hit(f"token:{request.META.get('REMOTE_ADDR', '')}", 60)
             if count > limit:
@@ -130,8 +129,6 @@ def check_secret_key_deploy(app_configs: Any = None, **kwargs: Any) -> list[chec
 
 
 def check_metrics_protected(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    from kronos import metrics
-
     if settings.DEBUG or metrics.metrics_token() or metrics.allowed_networks():
         return []
     return [

@@ -84,7 +84,7 @@ def charlie(alice_household):
 
 @pytest.fixture
 def uncached(settings):
-    """The read cache off (kronos/readcache.py): for tests that count the queries of the
+    """The read cache off (kronos/readcache/): for tests that count the queries of the
     database path, which hits of the cache (the session's user, a repeated read) would hide."""
     settings.READ_CACHE_SECONDS = 0
 

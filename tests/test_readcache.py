@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.services import system_user
 from kronos import readcache
+from kronos.readcache import versions
 from portfolios import services as portfolio_services
 from portfolios.models import Price
 from tests.trading.factories import account_with, make_security
@@ -188,7 +189,7 @@ def test_nothing_is_cached_when_the_cache_is_off(api, alice, account, settings):
     ],
 )
 def test_which_statements_count_as_writes(sql, tracked):
-    assert readcache._writes_tracked_table(sql) is tracked
+    assert versions._writes_tracked_table(sql) is tracked
 
 
 @pytest.mark.django_db(transaction=True)

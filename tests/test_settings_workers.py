@@ -1,5 +1,5 @@
 """Under pytest-xdist each test worker gets its own Redis database, as it gets its own PostgreSQL
-test database (kronos/settings.py::_per_test_worker); nothing changes outside xdist."""
+test database (kronos/settings/__init__.py::_per_test_worker); nothing changes outside xdist."""
 
 import pytest
 

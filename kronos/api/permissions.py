@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, cast
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 if TYPE_CHECKING:
+    # The project's AUTH_USER_MODEL, as django-stubs resolves it (no import of the app that owns it).
+    from django.contrib.auth.models import _User as User
     from rest_framework.request import Request
-
-    from accounts.models import User
 
 READ_SCOPE = "read"
 TRADE_SCOPE = "trade"

@@ -26,9 +26,11 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
-from kronos.api.fields import _MAX_INPUT_LENGTH as MAX_DECIMAL_INPUT_LENGTH
+from kronos.api.decimals import MAX_INPUT_LENGTH as MAX_DECIMAL_INPUT_LENGTH
 from kronos.api.fields import DecimalStringField, InputSerializer, MoneyField
-from kronos.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH
+from kronos.api.headers import HEADER, KEY_PATTERN, MAX_KEY_LENGTH
+from kronos.api.pagination import Pagination
+from kronos.api.permissions import READ_SCOPE, TRADE_SCOPE
 
 ERROR_COMPONENT = "Error"
 
@@ -139,8 +141,6 @@ class BearerTokenScheme(DjangoOAuthToolkitScheme):
     priority = 1
 
     def get_security_requirement(self, auto_schema: Any) -> Any:
-        from kronos.api.permissions import READ_SCOPE, TRADE_SCOPE
-
         needed = getattr(auto_schema.view, "required_scope", None) or (
             TRADE_SCOPE if auto_schema.method in WRITE_METHODS else READ_SCOPE
         )
@@ -229,8 +229,6 @@ class KronosAutoSchema(AutoSchema):
         ref = ok.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
         if not (ref.rsplit("/", 1)[-1].startswith("Paginated") and ref.endswith("List")):
             return
-        from kronos.api.pagination import Pagination
-
         parameters = operation.setdefault("parameters", [])
         have = {(p["name"], p["in"]) for p in parameters}
         for parameter in Pagination().get_schema_operation_parameters(self.view):

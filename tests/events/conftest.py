@@ -4,6 +4,7 @@ webhook URLs on this machine allowed (the tests' receiver listens on 127.0.0.1).
 
 import pytest
 
+from tests.events.webhooks import Receiver
 from tests.trading.conftest import _roles, _trading_settings, sandbox  # noqa: F401
 from tests.trading.factories import advisor_account, securities  # noqa: F401
 
@@ -25,3 +26,15 @@ def _role_permissions(db):
     from tests.roles import restore_role_permissions
 
     restore_role_permissions()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def firm_world(alice, alice_household, bob_household):
+    return {"advisor": alice, "household": alice_household, "other_household": bob_household}

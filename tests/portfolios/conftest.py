@@ -6,6 +6,8 @@ from decimal import Decimal
 import pytest
 
 from portfolios import services
+from portfolios.checks import MODEL_ASSIGN_CHECKS
+from tests.accounts.factories import UserFactory
 from tests.portfolios.factories import InvestmentAccountFactory, PriceFactory, SecurityFactory
 
 
@@ -50,3 +52,38 @@ def funded(account, securities, alice):
         idempotency_key="fund-KR-0001",
     )
     return account
+
+
+# --- The API tests' users and model (tests/portfolios/test_api_*.py) -------------------------------
+
+
+@pytest.fixture
+def no_suitability_hook(override_checks):
+    """The API tests use it: compliance tests its own model-assignment hook."""
+    override_checks(MODEL_ASSIGN_CHECKS)  # compliance tests its own hook
+
+
+@pytest.fixture
+def ops(alice):
+    return UserFactory(email="ops@example.com", roles=["operations"], firm=alice.firm)
+
+
+@pytest.fixture
+def officer(alice):
+    return UserFactory(email="carol@example.com", roles=["compliance officer"], firm=alice.firm)
+
+
+@pytest.fixture
+def model_60_40(alice, securities):
+    return services.model_portfolio_create(
+        firm=alice.firm,
+        name="Balanced 60/40",
+        risk_level=5,
+        targets={"AAPL": Decimal("0.6"), "BND": Decimal("0.4")},
+        acting_user=alice.user,
+    )
+
+
+@pytest.fixture
+def modelled(funded, model_60_40, alice):
+    return services.model_assign(account=funded, model=model_60_40, acting_user=alice.user)

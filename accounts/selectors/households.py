@@ -1,32 +1,13 @@
-"""Reads of users and households, always scoped to the user asking.
-
-An investor sees the households they are a member of; an advisor the households they
-advise; compliance officers and operations every household of their firm. Anything else
-is a 404, so ids cannot be probed.
-"""
+"""Reads of households and investors, always scoped to the user asking
+(`accounts.permissions.household_scope_q`). Anything outside the scope is a 404, so ids
+cannot be probed."""
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Concat
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Household, HouseholdMember, Investor, Role, User
-
-
-def household_scope_q(*, user: User, prefix: str = "") -> Q:
-    """The filter that limits households (or rows reached through `prefix`) to `user`'s."""
-    if not user.is_authenticated or not user.is_active:
-        return Q(pk__in=[])
-    if user.is_superuser:
-        return Q()
-    roles = user.roles
-    q = Q(pk__in=[]) if not prefix else Q(**{f"{prefix}pk__in": []})
-    if (Role.COMPLIANCE in roles or Role.OPERATIONS in roles) and user.firm_id:
-        q |= Q(**{f"{prefix}firm_id": user.firm_id})
-    if Role.ADVISOR in roles:
-        q |= Q(**{f"{prefix}advisor__user_id": user.pk})
-    if Role.INVESTOR in roles:
-        q |= Q(**{f"{prefix}members__investor__user_id": user.pk})
-    return q
+from accounts.models import Household, HouseholdMember, Investor, User
+from accounts.permissions import household_scope_q
 
 
 def household_search_q(search: str, *, prefix: str = "") -> Q:
@@ -72,15 +53,6 @@ def household_get_for_user(*, user: User, pk: int | str) -> Household:
     return get_object_or_404(household_list_for_user(user=user), pk=pk)
 
 
-def household_may_edit(*, user: User, household: Household) -> bool:
-    """The household's advisor and its firm's operations staff may change it."""
-    if user.is_superuser:
-        return True
-    if household.advisor.user_id == user.pk:
-        return True
-    return Role.OPERATIONS in user.roles and user.firm_id == household.firm_id
-
-
 def investor_list_for_user(*, user: User) -> QuerySet[Investor]:
     """Investors of the user's households (an investor: themself and their co-members)."""
     scoped = Investor.objects.filter(household_scope_q(user=user, prefix="households__")).values("pk")
@@ -90,19 +62,3 @@ def investor_list_for_user(*, user: User) -> QuerySet[Investor]:
 def investor_get_for_user(*, user: User, pk: int | str) -> Investor:
     """One investor the user may see, or 404."""
     return get_object_or_404(investor_list_for_user(user=user), pk=pk)
-
-
-def investor_may_edit(*, user: User, investor: Investor) -> bool:
-    """The advisor of one of the investor's households, or the firm's operations staff."""
-    if user.is_superuser:
-        return True
-    if Role.OPERATIONS in user.roles and user.firm_id == investor.firm_id:
-        return True
-    return Household.objects.filter(members__investor=investor, advisor__user_id=user.pk).exists()
-
-
-def may_see_tax_id(*, user: User, investor: Investor) -> bool:
-    """The taxpayer id in clear is for the investor themself and their firm's compliance staff."""
-    if investor.user_id is not None and investor.user_id == user.pk:
-        return True
-    return Role.COMPLIANCE in user.roles and user.firm_id == investor.firm_id

@@ -1,4 +1,5 @@
-"""Kronos settings: one file, every value from the environment.
+"""Kronos settings: every value from the environment. This module is DJANGO_SETTINGS_MODULE; the
+long sections live beside it (environment, api, security, log) and are imported here by name.
 
 The documented list of variables is in README.md ("Configuration"). With nothing set,
 Kronos runs the embedded demo: SQLite, an in-process cache and a file-system Celery
@@ -8,20 +9,42 @@ REDIS_URL to PostgreSQL and Redis.
 
 import importlib.util
 import os
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import environ
-from django_guid.integrations import CeleryIntegration
+from kronos.settings.api import (  # noqa: F401 -- Django reads settings by name
+    OAUTH2_PROVIDER,
+    REST_FRAMEWORK,
+    SPECTACULAR_SETTINGS,
+)
+from kronos.settings.environment import BASE_DIR, DEBUG, VAR_DIR, env
+from kronos.settings.log import (  # noqa: F401 -- Django reads settings by name
+    DJANGO_GUID,
+    LOG_LEVEL,
+    LOGGING,
+)
+from kronos.settings.security import (  # noqa: F401 -- Django reads settings by name
+    CONTENT_SECURITY_POLICY,
+    CSRF_COOKIE_HTTPONLY,
+    CSRF_COOKIE_SECURE,
+    OAUTH_TOKEN_RATE,
+    PERMISSIONS_POLICY,
+    SECURE_CONTENT_TYPE_NOSNIFF,
+    SECURE_CROSS_ORIGIN_OPENER_POLICY,
+    SECURE_HSTS_INCLUDE_SUBDOMAINS,
+    SECURE_HSTS_PRELOAD,
+    SECURE_HSTS_SECONDS,
+    SECURE_PROXY_SSL_HEADER,
+    SECURE_REDIRECT_EXEMPT,
+    SECURE_REFERRER_POLICY,
+    SECURE_SSL_REDIRECT,
+    SESSION_COOKIE_AGE,
+    SESSION_COOKIE_HTTPONLY,
+    SESSION_COOKIE_SAMESITE,
+    SESSION_COOKIE_SECURE,
+    STAFF_IDLE_TIMEOUT_SECONDS,
+    X_FRAME_OPTIONS,
+)
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
-
-env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
-
-DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-kronos-development-only-key-change-me-0123456789")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -151,7 +174,7 @@ CACHE_CONNECT_TIMEOUT = env.float("CACHE_CONNECT_TIMEOUT", default=1.0)
 CACHE_SOCKET_TIMEOUT = env.float("CACHE_SOCKET_TIMEOUT", default=2.0)
 # Most clients the in-process rate limiter tracks while Redis is away (the oldest are dropped).
 RATELIMIT_LOCAL_MAX_KEYS = env.int("RATELIMIT_LOCAL_MAX_KEYS", default=10_000)
-# API reads answered from the shared cache until a write moves the data version (kronos/readcache.py);
+# API reads answered from the shared cache until a write moves the data version (kronos/readcache/);
 # this many seconds at most. Off without Redis: a per-process cache can't see other processes' writes.
 READ_CACHE_SECONDS = env.int("READ_CACHE_SECONDS", default=30 if REDIS_URL else 0)
 # Sessions read from Redis first, written through to the database (Django's cached_db engine).
@@ -217,83 +240,7 @@ AXES_USERNAME_FORM_FIELD = "username"
 KRONOS_ENFORCE_2FA = env.bool("KRONOS_ENFORCE_2FA", default=True)
 OTP_TOTP_ISSUER = "Kronos"
 
-# --- API ---------------------------------------------------------------------------------
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["kronos.api.permissions.HasScopeForMethod"],
-    "DEFAULT_PAGINATION_CLASS": "kronos.api.pagination.Pagination",
-    # JSON nested too deep or carrying NUL characters is a 400 (kronos/inputs.py).
-    "DEFAULT_PARSER_CLASSES": [
-        "kronos.inputs.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-    "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        # DRF's throttles with a fixed-window counter (kronos/ratelimit.py) instead of a request log.
-        "kronos.ratelimit.AnonRateThrottle",
-        "kronos.ratelimit.UserRateThrottle",
-        # Applies only to views that set throttle_scope (e.g. "money" on order and transfer writes).
-        "kronos.ratelimit.ScopedRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {
-        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
-        "user": env.str("API_THROTTLE_USER", default="6000/min"),
-        "money": env.str("API_THROTTLE_MONEY", default="600/min"),
-    },
-    "DEFAULT_SCHEMA_CLASS": "kronos.api.schema.KronosAutoSchema",
-    "EXCEPTION_HANDLER": "kronos.api.exceptions.exception_handler",
-    "COERCE_DECIMAL_TO_STRING": True,
-    "TEST_REQUEST_DEFAULT_FORMAT": "json",
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Kronos API",
-    "DESCRIPTION": "Books, performance, orders and transfers for advisory firms. Decimals are strings.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    # Schema warnings are a code-quality matter, tested with the API; in `check --deploy` they
-    # would also trip on the fake "testserver" host the generator uses.
-    "ENABLE_DJANGO_DEPLOY_CHECK": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SCHEMA_PATH_PREFIX": "/api/v1",
-    # The contract is the bearer token and JSON. The pages' own session fetches and DRF's form
-    # parsers still work, but they are no part of what integrators are promised (kronos/api/schema.py).
-    "AUTHENTICATION_WHITELIST": ["oauth2_provider.contrib.rest_framework.OAuth2Authentication"],
-    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
-    "OAUTH2_FLOWS": ["authorizationCode"],
-    "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",
-    "OAUTH2_TOKEN_URL": "/o/token/",  # nosec B105 a URL, not a password
-    "OAUTH2_REFRESH_URL": "/o/token/",
-    # A choice set named by its model where two `status` fields would otherwise collide.
-    "ENUM_NAME_OVERRIDES": {"HouseholdStatusEnum": "accounts.models.Household.Status"},
-}
-OAUTH2_PROVIDER = {
-    "SCOPES": {"read": "Read books and performance", "trade": "Place orders and move money"},
-    "DEFAULT_SCOPES": ["read"],
-    "READ_SCOPE": "read",
-    "WRITE_SCOPE": "trade",
-    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_TTL_SECONDS", default=30 * 24 * 3600),
-    "PKCE_REQUIRED": True,
-    # Token lookups through the read cache; revocation moves its version (kronos/api/tokens.py).
-    "OAUTH2_VALIDATOR_CLASS": "kronos.api.tokens.CachedTokenValidator",
-    # RFC 9700 (OAuth 2.0 security best practice): no implicit or password grant, S256 PKCE only,
-    # no tokens in query strings, hashed token storage, refresh-token replay revokes the family.
-    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
-    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,  # nosec B105 a flag, not a password
-    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
-    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,  # nosec B105 a flag, not a password
-    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
-    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # nosec B105 a flag, not a password
-    "REFRESH_TOKEN_REUSE_PROTECTION": True,  # nosec B105 a flag, not a password
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if env.bool("HTTPS", default=False) else ["http", "https"],
-}
+# --- API: kronos/settings/api.py
 
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -331,48 +278,7 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.cons
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kronos <no-reply@kronos.local>")
 OPERATIONS_ALERT_EMAILS = env.list("OPERATIONS_ALERT_EMAILS", default=[])
 
-# --- Security ----------------------------------------------------------------------------------
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and env.bool("HTTPS", default=False))
-# The container and load-balancer probes speak plain HTTP on the private network.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
-SESSION_COOKIE_SECURE = env.bool("HTTPS", default=False)
-CSRF_COOKIE_SECURE = env.bool("HTTPS", default=False)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if env.bool("HTTPS", default=False) else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-SECURE_HSTS_PRELOAD = True
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
-X_FRAME_OPTIONS = "DENY"
-SECURE_REFERRER_POLICY = "same-origin"
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-CSRF_COOKIE_HTTPONLY = False  # htmx reads no cookie: the token travels in hx-headers, so either is safe
-SESSION_COOKIE_SAMESITE = "Lax"
-# Staff (advisors, compliance, operations) are signed out after this much inactivity.
-STAFF_IDLE_TIMEOUT_SECONDS = env.int("STAFF_IDLE_TIMEOUT_SECONDS", default=30 * 60)
-# POSTs to /o/token/ per client address per minute.
-OAUTH_TOKEN_RATE = env.str("OAUTH_TOKEN_RATE", default="30/min")
-PERMISSIONS_POLICY = env.str(
-    "PERMISSIONS_POLICY",
-    default="accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()",
-)
-# No inline script or style anywhere: JS and CSS come from static files (htmx is configured
-# by a <meta> tag in base.html so it injects no <style> and never evals).
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
-        "font-src": ["'self'"],
-        "connect-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'self'"],
-        "frame-ancestors": ["'none'"],
-        "form-action": ["'self'"],
-    }
-}
+# --- Security: kronos/settings/security.py
 
 # --- Observability -------------------------------------------------------------------------
 # /metrics answers a bearer METRICS_TOKEN, or an address in METRICS_ALLOWED_IPS when that is set
@@ -397,7 +303,7 @@ KYC_WEBHOOK_SECRET = env.str("KYC_WEBHOOK_SECRET", default="sandbox-kyc-secret")
 AML_ADAPTER = env.str("AML_ADAPTER", default="sandbox")
 AML_MATCH_THRESHOLD = env.int("AML_MATCH_THRESHOLD", default=85)
 WEBHOOK_TOLERANCE_SECONDS = env.int("WEBHOOK_TOLERANCE_SECONDS", default=300)
-# Events out (accounts/events.py, accounts/webhooks.py): outgoing webhooks to integrators.
+# Events out (accounts/services/events.py, webhooks.py, webhook_delivery.py): outgoing webhooks to integrators.
 EVENTS_PUBLISH_ON_COMMIT = env.bool("EVENTS_PUBLISH_ON_COMMIT", default=True)
 WEBHOOK_RETRY_SECONDS = env.int("WEBHOOK_RETRY_SECONDS", default=3 * 24 * 3600)
 WEBHOOK_BACKOFF_BASE_SECONDS = env.float("WEBHOOK_BACKOFF_BASE_SECONDS", default=5.0)
@@ -422,47 +328,4 @@ PORTFOLIOS_BENCHMARK = env.str("PORTFOLIOS_BENCHMARK", default="SPY")
 # never copied into the repository.
 SHARED_DATA_DIR = env.path("KRONOS_SHARED_DATA", default=BASE_DIR.parent / "shared" / "data")
 
-# --- Logging ---------------------------------------------------------------------------------
-DJANGO_GUID = {
-    "GUID_HEADER_NAME": "X-Request-ID",
-    "RETURN_HEADER": True,
-    "VALIDATE_GUID": False,
-    # A request's id travels with the tasks it queues; each task also gets its own celery_id.
-    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=True)],
-}
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "correlation_id": {"()": "django_guid.log_filters.CorrelationId"},
-        "celery_tracing": {"()": "django_guid.integrations.celery.log_filters.CeleryTracing"},
-    },
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s %(celery_current_id)s %(celery_parent_id)s",
-            "rename_fields": {
-                "asctime": "time",
-                "levelname": "level",
-                "correlation_id": "request_id",
-                "celery_current_id": "task_trace_id",
-                "celery_parent_id": "parent_task_trace_id",
-            },
-        }
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "filters": ["correlation_id", "celery_tracing"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "axes": {"level": "WARNING"},
-        "django_guid": {"level": "WARNING"},
-        "kailash": {"level": "WARNING"},  # the workflow SDK logs every node run at INFO
-    },
-}
+# --- Logging: kronos/settings/log.py

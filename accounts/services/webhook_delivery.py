@@ -1,9 +1,4 @@
-"""Webhook subscriptions and the delivery of events to them, signed as Standard Webhooks.
-
-A subscription belongs to a user (its owner) and receives the published events of the kinds
-it asks for that its owner may see (`accounts.events.event_scope_q`), from the moment it was
-made. Each (subscription, event) pair is one `WebhookDelivery`, created by the publisher in
-the transaction that gives the events their positions, so none is missed.
+"""Sending webhook deliveries, signed as Standard Webhooks, to addresses that may receive them.
 
 Sending (`deliveries_send`): a due delivery is locked (`FOR UPDATE SKIP LOCKED`, so workers
 share the queue and never send one delivery at the same time twice), POSTed, and its outcome
@@ -48,14 +43,12 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from accounts.errors import AccountsError
-from accounts.events import KINDS, event_as_dict, event_scope_q, latest_position
-from accounts.models import Event, Role, User, WebhookAttempt, WebhookDelivery, WebhookSubscription
-from kronos.history import save_attributed
+from accounts.models import WebhookAttempt, WebhookDelivery
+from accounts.selectors.events import event_as_dict
 
 logger = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  # nosec B105 -- the prefix of the Standard Webhooks secret form
-MAX_SUBSCRIPTIONS_PER_USER = 20
 EXCERPT = 500
 
 
@@ -157,137 +150,6 @@ def _is_ip(host: str) -> bool:
 
 def _resolve(host: str, port: int | None) -> list[Any]:
     return socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
-
-
-# --- Subscriptions -------------------------------------------------------------------------------
-
-
-def subscriptions_for_user(*, user: User) -> Any:
-    return WebhookSubscription.objects.filter(user=user, is_active=True).order_by("id")
-
-
-def subscription_may_create(user: User) -> bool:
-    """Firm staff (advisors, compliance, operations) may subscribe; investors may not."""
-    return bool(user.firm_id) and bool(user.roles & {Role.ADVISOR, Role.COMPLIANCE, Role.OPERATIONS})
-
-
-def _clean_kinds(events: Any) -> list[str]:
-    if not isinstance(events, list) or not events:
-        raise AccountsError('List the event kinds to receive, or ["*"] for all.', field="events")
-    kinds: list[str] = []
-    for kind in events:
-        if not isinstance(kind, str) or (kind != "*" and kind not in KINDS):
-            raise AccountsError(f"Unknown event kind {kind!r}.", field="events")
-        if kind not in kinds:
-            kinds.append(kind)
-    return ["*"] if "*" in kinds else kinds
-
-
-@transaction.atomic
-def subscription_create(*, user: User, url: str, events: Any) -> WebhookSubscription:
-    """Subscribe `url` to `events` for `user`. Validated: the user may subscribe, the URL may
-    receive (see the module docstring), the kinds are known, at most 20 active subscriptions a
-    user. It receives events published from now on."""
-    if not subscription_may_create(user):
-        raise AccountsError("Only a firm's staff may subscribe to webhooks.", code="forbidden")
-    kinds = _clean_kinds(events)
-    # No DNS look-up here (a name may not resolve yet, and a look-up would make the API's answer
-    # wait on it): literal addresses and local names are refused now, names before every attempt.
-    url = url_check(url, resolve=False)
-    if subscriptions_for_user(user=user).count() >= MAX_SUBSCRIPTIONS_PER_USER:
-        raise AccountsError(f"At most {MAX_SUBSCRIPTIONS_PER_USER} subscriptions a user.", field="url", status_code=409)
-    assert user.firm_id is not None  # subscription_may_create checked it
-    sub = WebhookSubscription(
-        firm_id=user.firm_id, user=user, url=url, events=kinds, secret=secret_new(), start_position=latest_position()
-    )
-    return save_attributed(sub, acting_user=user, reason="webhook subscription created", validate=False)
-
-
-@transaction.atomic
-def subscription_deactivate(*, subscription: WebhookSubscription, acting_user: User) -> WebhookSubscription:
-    """Stop deliveries (pending ones are marked failed); the subscription and its log are kept."""
-    sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-    if sub.is_active:
-        sub.is_active = False
-        sub.deactivated_at = timezone.now()
-        save_attributed(sub, acting_user=acting_user, reason="webhook subscription deleted", validate=False)
-        sub.deliveries.filter(status=WebhookDelivery.Status.PENDING).update(
-            status=WebhookDelivery.Status.FAILED, last_error="subscription deleted"
-        )
-    return sub
-
-
-@transaction.atomic
-def subscription_replay(*, subscription: WebhookSubscription, after: int) -> int:
-    """Operations: deliver again every event after cursor `after` that the subscription takes
-    (new deliveries for events it never had, pending again for those it had). Returns how many."""
-    sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-    if not sub.is_active:
-        raise AccountsError("The subscription is deleted.", code="inactive")
-    if after < 0:
-        raise AccountsError("The cursor cannot be negative.", field="after")
-    events = _matching(sub, Event.objects.filter(position__gt=after))
-    ids = list(events.values_list("pk", flat=True))
-    now = timezone.now()
-    WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(subscription=sub, event_id=pk, next_attempt_at=now, created_at=now) for pk in ids],
-        ignore_conflicts=True,
-        batch_size=2000,
-    )
-    sub.deliveries.filter(event_id__in=ids).update(
-        status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=now, created_at=now, last_error=""
-    )
-    _send_after_commit()
-    return len(ids)
-
-
-def _matching(sub: WebhookSubscription, events: Any) -> Any:
-    qs = events.filter(firm_id=sub.firm_id).filter(event_scope_q(user=sub.user))
-    if "*" not in sub.events:
-        qs = qs.filter(kind__in=sub.events)
-    return qs
-
-
-def deliveries_create_for(*, event_ids: list[int]) -> int:
-    """In the publisher's transaction: a delivery for every active subscription that takes each
-    of the newly published events (one query per subscription of the firms concerned)."""
-    firms = set(Event.objects.filter(pk__in=event_ids).values_list("firm_id", flat=True).distinct())
-    subs = WebhookSubscription.objects.filter(is_active=True, firm_id__in=firms).select_related("user")
-    now = timezone.now()
-    made = 0
-    for sub in subs:
-        if not sub.user.is_active:
-            continue
-        ids = list(
-            _matching(sub, Event.objects.filter(pk__in=event_ids, position__gt=sub.start_position)).values_list(
-                "pk", flat=True
-            )
-        )
-        if ids:
-            WebhookDelivery.objects.bulk_create(
-                [WebhookDelivery(subscription=sub, event_id=pk, next_attempt_at=now, created_at=now) for pk in ids],
-                ignore_conflicts=True,
-                batch_size=2000,
-            )
-            made += len(ids)
-    if made:
-        _send_after_commit()
-    return made
-
-
-def _send_after_commit() -> None:
-    if not _setting("EVENTS_PUBLISH_ON_COMMIT", True):
-        return
-
-    def kick() -> None:
-        try:
-            from accounts.tasks import webhooks_deliver
-
-            webhooks_deliver.apply_async(retry=False)
-        except Exception:  # the periodic run delivers later  # noqa: BLE001
-            logger.warning("could not queue webhook deliveries; the periodic run will send them")
-
-    transaction.on_commit(kick)
 
 
 # --- Sending ---------------------------------------------------------------------------------

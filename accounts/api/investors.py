@@ -1,177 +1,31 @@
-"""The accounts part of the API: who am I, and my households."""
+"""The API of investors: adding one to a household (onboarding), reading and changing one."""
 
 from typing import Any
 
-from django.utils.decorators import method_decorator
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
-from rest_framework import generics, serializers, status
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts import services
+from accounts.api.households import IDEMPOTENCY_HEADER
 from accounts.errors import AccountsError
 from accounts.models import (
-    Advisor,
     EmploymentStatus,
-    Household,
     HouseholdMember,
     IncomeRange,
     InvestmentObjective,
     Investor,
     NetWorthRange,
-    Role,
-    User,
 )
-from accounts.selectors import (
-    household_get_for_user,
-    household_list_for_user,
-    household_may_edit,
-    investor_get_for_user,
-    investor_may_edit,
-)
+from accounts.permissions import household_may_edit, investor_may_edit
+from accounts.selectors.households import household_get_for_user, investor_get_for_user
+from accounts.services.investors import investor_onboard, investor_update
 from kronos.api.fields import InputSerializer
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
 from kronos.readcache import cached_read
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="A unique value per request (e.g. a UUID), reused on a retry: the first answer is replayed.",
-)
-
-
-class FirmRef(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-
-
-class AdvisorRef(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    email = serializers.EmailField()
-
-
-class MeOutput(serializers.ModelSerializer):
-    roles = serializers.SerializerMethodField()
-    firm = serializers.SerializerMethodField()
-
-    class Meta:
-        model = User
-        fields = ["id", "email", "full_name", "roles", "firm"]
-
-    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
-    def get_roles(self, user: User) -> list[str]:
-        return sorted(user.roles)
-
-    @extend_schema_field(FirmRef(allow_null=True))
-    def get_firm(self, user: User) -> dict[str, object] | None:
-        return {"id": user.firm.pk, "name": user.firm.name} if user.firm is not None else None
-
-
-class MemberOutput(serializers.ModelSerializer):
-    id = serializers.IntegerField(source="investor.id")
-    name = serializers.CharField(source="investor.full_name")
-
-    class Meta:
-        model = HouseholdMember
-        fields = ["id", "name", "relationship"]
-
-
-class HouseholdOutput(serializers.ModelSerializer):
-    advisor = serializers.SerializerMethodField()
-    investors = MemberOutput(source="members", many=True)
-
-    class Meta:
-        model = Household
-        fields = ["id", "name", "status", "advisor", "investors", "created_at", "updated_at"]
-
-    @extend_schema_field(AdvisorRef)
-    def get_advisor(self, household: Household) -> dict[str, object]:
-        return {"id": household.advisor_id, "name": str(household.advisor), "email": household.advisor.user.email}
-
-
-class MeView(APIView):
-    @extend_schema(responses=MeOutput)
-    @method_decorator(cached_read)
-    def get(self, request: Request) -> Response:
-        user = User.objects.select_related("firm").get(pk=api_user(request).pk)
-        return Response(MeOutput(user).data)
-
-
-class HouseholdCreateInput(InputSerializer):
-    name = serializers.CharField(max_length=200)
-    advisor = serializers.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=2**31 - 1,
-        help_text="Operations only: the advisor (of your firm) who will advise it.",
-    )
-    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
-
-
-@method_decorator(cached_read, name="get")
-class HouseholdListView(generics.ListAPIView):
-    serializer_class = HouseholdOutput
-    queryset = Household.objects.none()  # the schema's model; get_queryset() answers the user's own
-
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        return household_list_for_user(
-            user=api_user(self.request), search=self.request.query_params.get("search", "")[:100]
-        )
-
-    @extend_schema(
-        request=HouseholdCreateInput,
-        responses={201: HouseholdOutput},
-        parameters=[IDEMPOTENCY_HEADER],
-        operation_id="households_create",
-    )
-    @idempotent
-    def post(self, request: Request) -> Response:
-        """Create a household in your firm. An advisor becomes its advisor; operations name one
-        (`advisor`). Investors and compliance officers cannot create households."""
-        user = api_user(request)
-        data = HouseholdCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        advisor = household_creator_advisor(user, v.get("advisor"))
-        household = services.household_create(
-            firm=advisor.firm, name=v["name"], advisor=advisor, acting_user=user, notes=v.get("notes", "")
-        )
-        return Response(HouseholdOutput(household_get_for_user(user=user, pk=household.pk)).data, status=201)
-
-
-def household_creator_advisor(user: User, advisor_id: int | None) -> Advisor:
-    """Who will advise a household `user` creates: themself (an advisor) or, for operations,
-    the named advisor of their firm. Anyone else is refused (403)."""
-    roles = user.roles
-    if Role.OPERATIONS in roles and user.firm_id:
-        if advisor_id is None:
-            own = Advisor.objects.filter(user=user, is_active=True).first()
-            if own is None:
-                raise serializers.ValidationError({"advisor": ["Name the advisor who will advise the household."]})
-            return own
-        advisor = (
-            Advisor.objects.select_related("firm").filter(pk=advisor_id, firm_id=user.firm_id, is_active=True).first()
-        )
-        if advisor is None:
-            raise serializers.ValidationError({"advisor": [f"No active advisor with id {advisor_id} in your firm."]})
-        return advisor
-    if Role.ADVISOR in roles:
-        advisor = Advisor.objects.select_related("firm").filter(user=user, is_active=True).first()
-        if advisor is not None:
-            if advisor_id is not None and advisor_id != advisor.pk:  # acting for another: a role rule, 403
-                raise PermissionDenied("An advisor creates households for themself: leave out `advisor`.")
-            return advisor
-    raise PermissionDenied("Only advisors and operations staff create households.")
-
-
-# --- Investors ----------------------------------------------------------------------------------
 
 
 class AddressSerializer(InputSerializer):
@@ -346,7 +200,7 @@ def household_investors(request: Request, pk: int) -> Response:
     data.is_valid(raise_exception=True)
     v = data.validated_data
     try:
-        investor = services.investor_onboard(
+        investor = investor_onboard(
             household=household, acting_user=user, relationship=v.get("relationship", ""), **_flatten(v)
         )
     except AccountsError as exc:
@@ -383,35 +237,7 @@ def investor_detail(request: Request, pk: int) -> Response:
         if not changes:
             raise serializers.ValidationError({"non_field_errors": ["Nothing to change."]})
         try:
-            services.investor_update(investor=investor, acting_user=user, **changes)
+            investor_update(investor=investor, acting_user=user, **changes)
         except AccountsError as exc:
             raise _api_errors(exc) from exc
     return Response(_investor_answer(investor.pk))
-
-
-class HouseholdUpdateInput(InputSerializer):
-    schema_min_properties = 1  # an empty PATCH is refused: nothing to change
-    name = serializers.CharField(max_length=200, required=False)
-    status = serializers.ChoiceField(choices=Household.Status.choices, required=False)
-    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
-
-
-@method_decorator(cached_read, name="get")
-class HouseholdDetailView(generics.RetrieveAPIView):
-    serializer_class = HouseholdOutput
-
-    def get_object(self) -> Household:
-        return household_get_for_user(user=api_user(self.request), pk=self.kwargs["pk"])
-
-    @extend_schema(request=HouseholdUpdateInput, responses=HouseholdOutput)
-    def patch(self, request: Request, pk: int) -> Response:
-        """Change a household's name, status or notes: its advisor (or operations) only."""
-        household = self.get_object()
-        if not household_may_edit(user=api_user(request), household=household):
-            raise PermissionDenied("Only the household's advisor or operations staff may change it.")
-        data = HouseholdUpdateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        if not data.validated_data:
-            raise AccountsError("Nothing to change: send name, status or notes.")
-        services.household_update(household=household, acting_user=api_user(request), **data.validated_data)
-        return Response(HouseholdOutput(self.get_object()).data, status=status.HTTP_200_OK)

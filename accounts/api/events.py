@@ -17,11 +17,12 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts import webhooks
-from accounts.events import KINDS, event_as_dict, event_list_for_user
-from accounts.models import WebhookSubscription
+from accounts.models import KINDS, WebhookSubscription
+from accounts.permissions import subscription_may_create
+from accounts.selectors.events import event_as_dict, event_list_for_user
+from accounts.services import webhooks
 from kronos.api.fields import InputSerializer
-from kronos.api.pagination import paginated
+from kronos.api.pagination import Pagination, paginated
 from kronos.api.permissions import api_user
 from kronos.idempotency import idempotent
 
@@ -120,7 +121,7 @@ def event_list(request: Request) -> Response:
 
 @extend_schema_field({"type": "string", "format": "uri", "maxLength": 500, "pattern": "^https://"})
 class HttpsURLField(serializers.URLField):
-    """A webhook URL: the service (accounts.webhooks.url_check) refuses any scheme but https."""
+    """A webhook URL: the service (accounts.services.webhook_delivery.url_check) refuses any scheme but https."""
 
 
 class SubscriptionInput(InputSerializer):
@@ -161,8 +162,6 @@ class SubscriptionCreated(SubscriptionOutput):
 def subscription_list(request: Request) -> Response:
     if request.method == "POST":
         return _subscription_create(request)
-    from kronos.api.pagination import Pagination
-
     paginator = Pagination()
     page: list[WebhookSubscription] | None = paginator.paginate_queryset(
         webhooks.subscriptions_for_user(user=api_user(request)), request
@@ -173,7 +172,7 @@ def subscription_list(request: Request) -> Response:
 @idempotent
 def _subscription_create(request: Request) -> Response:
     user = api_user(request)
-    if not webhooks.subscription_may_create(user):
+    if not subscription_may_create(user):
         raise PermissionDenied("Only a firm's staff may subscribe to webhooks.")
     data = SubscriptionInput(data=request.data)
     data.is_valid(raise_exception=True)

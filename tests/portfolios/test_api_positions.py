@@ -1,0 +1,96 @@
+"""The portfolios API, positions, drift and performance of an account."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from portfolios import services
+from portfolios.models import InvestmentAccount, Security, TaxLot
+from tests.portfolios.api_helpers import count_queries
+from tests.portfolios.factories import PriceFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_suitability_hook")]
+
+
+def test_positions_answer_quantities_weights_and_money(api, charlie, modelled):
+    rows = api(charlie, "read").get(f"/api/v1/accounts/{modelled.pk}/positions/").json()
+    aapl = next(r for r in rows if r["symbol"] == "AAPL")
+    assert aapl["quantity"] == "10"
+    assert aapl["price"] == "150"
+    assert aapl["market_value"] == {"amount": "1500.00", "currency": "USD"}
+    assert aapl["weight"] == "0.157895"
+    assert aapl["cost_basis"] == {"amount": "1120.00", "currency": "USD"}
+
+
+@pytest.mark.usefixtures("uncached")  # the database path: the N+1 guard, not cache hits
+def test_positions_keep_a_fixed_query_count(api, alice, modelled, securities):
+    client = api(alice.user, "read")
+    before = count_queries(client, f"/api/v1/accounts/{modelled.pk}/positions/")
+    services.transfer_in(
+        account=modelled,
+        positions=[{"symbol": "VXUS", "quantity": Decimal("2"), "cost_basis": Decimal("100")}],
+        acting_user=alice.user,
+        idempotency_key="more",
+    )
+    assert count_queries(client, f"/api/v1/accounts/{modelled.pk}/positions/") == before
+
+
+def test_drift_per_holding_with_cash(api, alice, modelled):
+    body = api(alice.user, "read").get(f"/api/v1/accounts/{modelled.pk}/drift/").json()
+    assert body["needs_rebalance"] is True
+    assert body["threshold"] == "0.05"
+    assert body["max_drift"] == "0.442105"
+    rows = {r["symbol"]: r for r in body["holdings"]}
+    assert set(rows) == {"AAPL", "BND", "CASH"}
+    assert rows["AAPL"] == {
+        "symbol": "AAPL", "target_weight": "0.6", "actual_weight": "0.157895", "drift": "-0.442105",
+        "band": "0.05", "breached": True,
+    }  # fmt: skip
+    assert rows["CASH"]["target_weight"] == "0"
+
+
+def test_drift_without_a_model_says_so(api, alice, funded):
+    body = api(alice.user, "read").get(f"/api/v1/accounts/{funded.pk}/drift/").json()
+    assert body["max_drift"] is None and body["needs_rebalance"] is False and body["holdings"] == []
+
+
+def test_performance_links_daily_returns_against_the_benchmark(api, alice, modelled, securities):
+    spy = Security.objects.create(symbol="SPY")
+    d0, d1, d2 = (date.today() - timedelta(days=n) for n in (12, 11, 10))
+    for day, close in ((d0, 400), (d1, 404), (d2, 410)):
+        PriceFactory(security=spy, date=day, close=Decimal(close))
+    for day, aapl in ((d0, 100), (d1, 110), (d2, 121)):
+        PriceFactory(security=securities["AAPL"], date=day, close=Decimal(aapl))
+        PriceFactory(security=securities["BND"], date=day, close=Decimal(70))
+    InvestmentAccount.objects.filter(pk=modelled.pk).update(opened_on=d0 - timedelta(days=30))
+    TaxLot.objects.filter(account=modelled)  # the lots stay; valuations come from postings and prices
+    for day in (d0, d1, d2):
+        services.valuation_snapshot_write(account=modelled, date=day)
+    body = (
+        api(alice.user, "read")
+        .get(f"/api/v1/accounts/{modelled.pk}/performance/", {"start": d0.isoformat(), "end": d2.isoformat()})
+        .json()
+    )
+    # Holdings are posted today, so the snapshots before today hold nothing: value 0, return 0.
+    assert body["start"] == d0.isoformat() and body["end"] == d2.isoformat()
+    assert body["benchmark"] == "SPY"
+    assert body["benchmark_twr"] == "0.025"
+    assert [p["date"] for p in body["series"]] == [d0.isoformat(), d1.isoformat(), d2.isoformat()]
+    assert all(set(p) == {"date", "value", "twr"} for p in body["series"])
+    assert body["annualized_twr"] is None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start": "yesterday"},
+        {"start": "2024-02-30"},
+        {"end": "2999-01-01"},
+        {"start": "2024-05-01", "end": "2024-04-01"},
+    ],
+)
+def test_performance_refuses_bad_dates(api, alice, modelled, params):
+    answer = api(alice.user, "read").get(f"/api/v1/accounts/{modelled.pk}/performance/", params)
+    assert answer.status_code == 400
+    assert set(answer.json()) & {"start", "end"}
