@@ -6,14 +6,18 @@ history row names the acting user and the change reason; bulk writes go through
 same user. Jobs act as the named system user from `accounts.services.system_user()`.
 """
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db.models import Model
+
+if TYPE_CHECKING:
+    # The project's AUTH_USER_MODEL as django-stubs resolves it (kronos imports no app).
+    from django.contrib.auth.models import _User as User
 
 M = TypeVar("M", bound=Model)
 
 
-def attribute(instance: M, *, acting_user: Any, reason: str = "") -> M:
+def attribute(instance: M, *, acting_user: "User | None", reason: str = "") -> M:
     """Mark `instance` so its next history row names `acting_user` and `reason`."""
     instance._history_user = acting_user  # type: ignore[attr-defined]
     if reason:
@@ -21,7 +25,9 @@ def attribute(instance: M, *, acting_user: Any, reason: str = "") -> M:
     return instance
 
 
-def save_attributed(instance: M, *, acting_user: Any, reason: str = "", validate: bool = True, **save_kwargs: Any) -> M:
+def save_attributed(
+    instance: M, *, acting_user: "User | None", reason: str = "", validate: bool = True, **save_kwargs: Any
+) -> M:
     """Validate (full_clean) and save with the acting user and reason on its history row."""
     if validate:
         instance.full_clean()

@@ -1,9 +1,12 @@
+from typing import cast
+
 from django import forms
 from django.contrib import admin
 from django.db import transaction
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from accounts.models import User
 from kronos.admin import FirmScopedAdmin
 from kronos.history import save_attributed
 from kronos.retention import RetainedAdminMixin
@@ -76,18 +79,19 @@ class AgreementTemplateAdmin(FirmScopedAdmin, RetainedAdminMixin, SimpleHistoryA
         return ["firm", "kind", "version", "title", "upload", "body", "is_active"]
 
     def save_model(self, request: HttpRequest, obj: AgreementTemplate, form: forms.ModelForm, change: bool) -> None:
+        actor = cast(User, request.user)  # the admin site lets only signed-in staff in
         with transaction.atomic():
             if not change:
                 obj.sha256 = AgreementTemplate.digest(obj.body.strip())
                 obj.body = obj.body.strip()
-                obj.uploaded_by = request.user  # type: ignore[assignment]
+                obj.uploaded_by = actor
             if obj.is_active:
                 for old in AgreementTemplate.objects.filter(firm=obj.firm, kind=obj.kind, is_active=True).exclude(
                     pk=obj.pk
                 ):
                     old.is_active = False
-                    save_attributed(old, acting_user=request.user, reason="superseded", validate=False)
-            save_attributed(obj, acting_user=request.user, reason="template saved", validate=False)
+                    save_attributed(old, acting_user=actor, reason="superseded", validate=False)
+            save_attributed(obj, acting_user=actor, reason="template saved", validate=False)
 
 
 @admin.register(Signature)

@@ -20,9 +20,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.errors import AccountsError
-from accounts.events import event_emit
 from accounts.models import Firm, Household, HouseholdMember, Investor, User
-from accounts.services import identification_missing, invitation_send, system_user
+from accounts.services import event_emit, identification_missing, invitation_send, system_user
 from compliance.errors import ComplianceError
 from compliance.models import AMLCase, KYCVerification
 from compliance.onboarding import onboard_investor

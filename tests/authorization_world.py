@@ -145,8 +145,8 @@ def build_world(alice, bob, alice_household, bob_household, charlie, make_token)
     firm2_side["oauth_token"] = get_access_token_model().objects.filter(user=zed.user).first()
     firm2_side["user"] = zed.user
 
-    from accounts.events import events_publish
     from accounts.models import WebhookSubscription
+    from accounts.services import events_publish
 
     for side, owner, tag in ((firm2_side, zed.user, "Zephyrine"), (bob_side, bob.user, "Bartholomew")):
         side["webhook_subscription"] = WebhookSubscription.objects.create(

@@ -4,6 +4,7 @@ from datetime import date
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
@@ -185,8 +186,6 @@ def _identification_errors(
     for field in ("email", "trusted_contact_email"):
         value = data.get(field)
         if value:
-            from django.core.validators import validate_email
-
             try:
                 validate_email(str(value))
             except ValidationError:

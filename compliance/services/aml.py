@@ -11,9 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from accounts.events import event_emit
 from accounts.models import Investor, User
-from accounts.services import system_user
+from accounts.services import event_emit, system_user
 from compliance.adapters import aml as aml_adapter
 from compliance.errors import ComplianceError
 from compliance.models import AMLCase, AMLScreening, WatchlistEntry

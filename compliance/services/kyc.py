@@ -11,9 +11,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.events import event_emit
 from accounts.models import Investor, User
-from accounts.services import system_user
+from accounts.services import event_emit, system_user
 from compliance.adapters import kyc as kyc_adapter
 from compliance.errors import ComplianceError
 from compliance.hooks import KYC_DECIDED_HOOKS, KYCDecidedHook

@@ -16,8 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from accounts.events import EventSpec, events_emit_bulk
 from accounts.models import Firm, User
+from accounts.services import EventSpec, events_emit_bulk
 from kronos import bulk
 from kronos.api.fields import money_dict
 from kronos.history import save_attributed

@@ -11,8 +11,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.events import events_emit_bulk
 from accounts.models import User
+from accounts.services import events_emit_bulk
 from kronos.history import save_attributed
 from operations.models import BillingRun, FeeCharge
 from operations.services.billing import fee_charged_event

@@ -17,8 +17,8 @@ from django.db.models import Sum
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from accounts.events import EventSpec, events_emit_bulk
 from accounts.models import User
+from accounts.services import EventSpec, events_emit_bulk
 from kronos.history import save_attributed
 from operations.errors import OperationsError
 from operations.jobs import ChunkOutcome

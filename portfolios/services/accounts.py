@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.events import event_emit
 from accounts.models import Household, HouseholdMember, User
+from accounts.services import event_emit
 from kronos.history import save_attributed
 from portfolios import ledger, permissions
 from portfolios.checks import ACCOUNT_CREATED_HOOKS, MODEL_ASSIGN_CHECKS

@@ -7,9 +7,8 @@ import pytest
 from django.db import connection, connections, transaction
 
 from accounts import services as account_services
-from accounts.events import event_emit, events_publish
 from accounts.models import Event, Role
-from accounts.services import system_user
+from accounts.services import event_emit, events_publish, system_user
 from compliance import services as compliance_services
 from compliance.adapters import kyc as kyc_adapter
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, InvestorFactory, UserFactory
@@ -364,7 +363,7 @@ def test_proposals_written_by_copy_emit_their_events_in_the_same_transaction(ali
 
 
 def test_event_insert_is_one_statement_for_a_bulk_emit(alice, alice_household, django_assert_num_queries):
-    from accounts.events import EventSpec, events_emit_bulk
+    from accounts.services import EventSpec, events_emit_bulk
 
     specs = [
         EventSpec(kind="statement.ready", firm_id=alice.firm_id, household_id=alice_household.pk, payload={"n": n})

@@ -2,8 +2,8 @@
 
 import pytest
 
-from accounts.events import events_publish
 from accounts.models import Event, Role, WebhookDelivery
+from accounts.services import events_publish
 from accounts.services.webhook_delivery import deliveries_send
 from accounts.services.webhooks import subscription_create
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, UserFactory

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from accounts import tasks
-from accounts.events import event_emit, events_publish
 from accounts.models import Event, WebhookAttempt, WebhookDelivery
+from accounts.services import event_emit, events_publish
 from accounts.services import webhook_delivery as webhooks
 from accounts.services.webhook_delivery import backoff_delay, deliveries_send
 from accounts.services.webhooks import subscription_create, subscription_deactivate, subscription_replay

@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from accounts.events import event_emit
+from accounts.services import event_emit
 
 SUBS = "/api/v1/webhook-subscriptions/"
 

@@ -1,4 +1,4 @@
-"""The trading domain's events (see accounts/events.py): orders, fills, transfers, proposals.
+"""The trading domain's events (see accounts/services/events.py): orders, fills, transfers, proposals.
 
 Each helper is called by the service that makes the change, inside its transaction. They
 read the account's household (and its firm) from the instance when it is loaded, else with
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from accounts.events import EventSpec, event_emit, events_emit_bulk
+from accounts.services import EventSpec, event_emit, events_emit_bulk
 from kronos.api.fields import decimal_to_str, money_dict
 from portfolios.models import InvestmentAccount
 from trading.models import CashTransfer, Execution, Order, RebalanceProposal
