@@ -15,7 +15,7 @@ funds, wash_sale. `account_may_transact(account)` is the subset that gates fundi
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -31,6 +31,7 @@ from compliance.models import (
 )
 from compliance.suitability import OWNER_RELATIONSHIPS, suitability_problem
 from portfolios.models import CashBalance, InvestmentAccount, LotClosure, Position, Price, TaxLot
+from trading.checks import PretradeIntent
 
 Outcome = Literal["pass", "fail", "warn"]
 WASH_SALE_DAYS = 30
@@ -50,25 +51,6 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return self.outcome == "pass"
-
-
-class OrderIntentLike(Protocol):
-    """What the rules read of an order intent (trading's OrderIntent, or the one below)."""
-
-    @property
-    def account(self) -> Any: ...
-    @property
-    def security(self) -> Any: ...
-    @property
-    def side(self) -> str: ...
-    @property
-    def quantity(self) -> Decimal | None: ...
-    @property
-    def amount(self) -> Decimal | None: ...
-    @property
-    def price(self) -> Decimal: ...
-    @property
-    def source(self) -> str: ...
 
 
 @dataclass
@@ -167,7 +149,7 @@ def account_may_transact(account: InvestmentAccount) -> tuple[bool, str]:
     return True, ""
 
 
-def _trade_quantity_and_value(intent: OrderIntentLike) -> tuple[Decimal, Decimal]:
+def _trade_quantity_and_value(intent: PretradeIntent) -> tuple[Decimal, Decimal]:
     price = Decimal(intent.price)
     if intent.quantity is not None:
         quantity = Decimal(intent.quantity)
@@ -195,7 +177,7 @@ def _holdings(account: Any) -> tuple[dict[int, Decimal], Decimal, dict[int, Deci
     return quantities, Decimal(cash or 0), prices
 
 
-def _wash_sale_problem(intent: OrderIntentLike) -> str | None:
+def _wash_sale_problem(intent: PretradeIntent) -> str | None:
     since = timezone.localdate() - timedelta(days=WASH_SALE_DAYS)
     if intent.side == "buy":
         loss = LotClosure.objects.filter(
@@ -255,7 +237,7 @@ class _AccountFacts:
         return self._suitability[0]
 
 
-def run_pretrade_checks(intent: OrderIntentLike) -> list[CheckResult]:
+def run_pretrade_checks(intent: PretradeIntent) -> list[CheckResult]:
     """Every rule for one order intent, in a fixed order. Never raises on a failed rule.
 
     An intent may carry a `context` dict shared by the orders made together under the account's

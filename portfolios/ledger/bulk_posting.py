@@ -250,18 +250,7 @@ def _post_bulk(
         )
     elif entries:
         bulk_create_with_history(
-            [
-                Posting(
-                    entry=entry,
-                    book=p.book,
-                    security=p.security,
-                    currency=p.currency,
-                    quantity=p.quantity,
-                    price=p.price,
-                )
-                for i, entry in zip(accepted, entries, strict=True)
-                for p in specs[i].postings
-            ],
+            [p.row(entry) for i, entry in zip(accepted, entries, strict=True) for p in specs[i].postings],
             Posting,
             batch_size=5000,
             default_user=acting_user,

@@ -50,6 +50,17 @@ class PostingSpec:
     ) -> PostingSpec:
         return cls(book=book, quantity=Decimal(quantity), security=security, currency=security.currency, price=price)
 
+    def row(self, entry: JournalEntry) -> Posting:
+        """The posting row of this spec in `entry` (unsaved)."""
+        return Posting(
+            entry=entry,
+            book=self.book,
+            security=self.security,
+            currency=self.currency,
+            quantity=self.quantity,
+            price=self.price,
+        )
+
     @property
     def asset(self) -> str:
         return self.security.symbol if self.security is not None else f"cash {self.currency}"
@@ -165,17 +176,7 @@ def _post(
     attribute(entry, acting_user=acting_user, reason=f"ledger: {kind}")
     entry.save()
     bulk_create_with_history(
-        [
-            Posting(
-                entry=entry,
-                book=spec.book,
-                security=spec.security,
-                currency=spec.currency,
-                quantity=spec.quantity,
-                price=spec.price,
-            )
-            for spec in postings
-        ],
+        [spec.row(entry) for spec in postings],
         Posting,
         default_user=acting_user,
         default_change_reason=f"ledger: {kind}",

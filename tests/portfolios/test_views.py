@@ -16,17 +16,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def model_60_40(alice, securities):
-    return services.model_portfolio_create(
-        firm=alice.firm,
-        name="Balanced 60/40",
-        risk_level=5,
-        targets={"AAPL": Decimal("0.6"), "BND": Decimal("0.4")},
-        acting_user=alice.user,
-    )
-
-
-@pytest.fixture
 def modelled(funded, model_60_40, alice, settings, override_checks):
     """The funded account (AAPL $1,500, BND $7,000, cash $1,000) on the 60/40 model: badly drifted."""
     override_checks(MODEL_ASSIGN_CHECKS)  # suitability is compliance's to test

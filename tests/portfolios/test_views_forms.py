@@ -26,17 +26,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def model_60_40(alice, securities):
-    return services.model_portfolio_create(
-        firm=alice.firm,
-        name="Balanced 60/40",
-        risk_level=5,
-        targets={"AAPL": Decimal("0.6"), "BND": Decimal("0.4")},
-        acting_user=alice.user,
-    )
-
-
-@pytest.fixture
 def other_firm_model(securities):
     stranger = AdvisorFactory()
     return services.model_portfolio_create(
