@@ -51,7 +51,7 @@ QUEUE = f"bench-batch-{os.getpid()}"
 
 
 def _trading_days_before(day: date, count: int) -> list[date]:
-    from operations.calendar import non_trading_reason
+    from operations.engine.calendar import non_trading_reason
 
     days: list[date] = []
     while len(days) < count:

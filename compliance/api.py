@@ -14,7 +14,8 @@ from rest_framework.response import Response
 
 from accounts.models import User
 from accounts.selectors import household_get_for_user, household_scope_q
-from compliance import audit, permissions, risk, selectors, services
+from compliance import audit, permissions, selectors, services
+from compliance.engine import risk
 from compliance.models import RiskProfile
 from kronos.api.fields import InputSerializer
 from kronos.api.params import parse_id

@@ -2,8 +2,8 @@ from typing import cast
 
 from django import forms
 
-from compliance import risk
 from compliance.audit import audit_models
+from compliance.engine import risk
 
 
 class DecisionForm(forms.Form):
@@ -36,7 +36,7 @@ class NoteForm(forms.Form):
 
 
 class RiskQuestionnaireForm(forms.Form):
-    """One radio group per question of `compliance.risk.QUESTIONS`."""
+    """One radio group per question of `compliance.engine.risk.QUESTIONS`."""
 
     def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

@@ -18,9 +18,10 @@ from kailash.nodes.base import Node, NodeParameter, register_node
 from kailash.workflow.builder import WorkflowBuilder
 
 from accounts.models import Investor, User
-from compliance import risk, services
+from compliance import services
 from compliance.adapters import aml as aml_adapter
 from compliance.adapters import kyc as kyc_adapter
+from compliance.engine import risk
 from compliance.errors import ComplianceError
 from compliance.models import AMLScreening, KYCVerification
 from kronos.workflow_runtime import quiet_runtime

@@ -16,7 +16,8 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from accounts.models import Investor, User
-from compliance import risk, services
+from compliance import services
+from compliance.engine import risk
 from compliance.models import AMLScreening, ComplianceSettings, KYCVerification, RiskProfile
 from kronos.history import save_attributed
 from portfolios.models import InvestmentAccount, Security

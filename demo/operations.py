@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.services import system_user
 from operations import jobs, services
-from operations.calendar import previous_trading_day
+from operations.engine.calendar import previous_trading_day
 from operations.models import FeeSchedule, JobRun
 from portfolios.models import CashBalance, InvestmentAccount
 

@@ -44,7 +44,7 @@ from accounts.services import system_user
 from kronos.db import create_or_winner
 from kronos.locks import try_lock
 from operations import alerts
-from operations.calendar import non_trading_reason
+from operations.engine.calendar import non_trading_reason
 from operations.models import JobChunk, JobRun
 
 logger = logging.getLogger(__name__)

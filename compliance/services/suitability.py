@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Investor, User
-from compliance import risk
+from compliance.engine import risk
 from compliance.errors import ComplianceError
 from compliance.models import RiskProfile, SuitabilityCase
 from compliance.services.common import append_note, save_or_error

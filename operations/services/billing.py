@@ -21,7 +21,7 @@ from accounts.services import EventSpec, events_emit_bulk
 from kronos import bulk
 from kronos.api.fields import money_dict
 from kronos.history import save_attributed
-from operations import fees
+from operations.engine import fees
 from operations.errors import OperationsError
 from operations.jobs import ChunkOutcome
 from operations.models import BillingRun, FeeAssignment, FeeCharge, FeeSchedule

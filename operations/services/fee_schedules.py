@@ -11,7 +11,7 @@ from simple_history.utils import bulk_create_with_history
 
 from accounts.models import Firm, Household, User
 from kronos.history import save_attributed
-from operations import fees
+from operations.engine import fees
 from operations.errors import OperationsError
 from operations.models import FeeAssignment, FeeSchedule, FeeTier
 

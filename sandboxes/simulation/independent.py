@@ -1,6 +1,6 @@
 """The simulator's own arithmetic, written apart from the code it checks.
 
-Nothing here imports `portfolios.engine.performance`, `operations.fees` or the rebalancing engine: a
+Nothing here imports `portfolios.engine.performance`, `operations.engine.fees` or the rebalancing engine: a
 mistake there must not be repeated here. Plain Decimals, no ORM.
 
 - `twr`: the time-weighted return of daily values and external flows (a flow counts from the

@@ -27,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 
-from operations.calendar import is_trading_day, non_trading_reason
+from operations.engine.calendar import is_trading_day, non_trading_reason
 
 PRICE_PLACES = Decimal("0.000001")
 FILES = ("stock_prices.csv", "spy_prices.csv")

@@ -8,9 +8,9 @@ from datetime import date
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from operations import fees as fee_math
 from operations import services as ops
 from operations import tasks
+from operations.engine import fees as fee_math
 from operations.models import BillingRun
 from portfolios.models import InvestmentAccount
 from portfolios.services import (

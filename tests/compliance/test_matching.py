@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 from django.conf import settings
 
-from compliance.matching import Candidate, Subject, name_score, score_candidate, screen
+from compliance.engine.matching import Candidate, Subject, name_score, score_candidate, screen
 
 THRESHOLD = settings.AML_MATCH_THRESHOLD
 

@@ -1,6 +1,6 @@
 from datetime import date
 
-from operations.calendar import is_trading_day, non_trading_reason, previous_trading_day
+from operations.engine.calendar import is_trading_day, non_trading_reason, previous_trading_day
 
 
 def test_weekends_and_market_holidays_are_not_trading_days():

@@ -3,8 +3,8 @@
 from datetime import date
 from decimal import Decimal
 
-from operations import fees
-from operations.fees import Tier
+from operations.engine import fees
+from operations.engine.fees import Tier
 
 FLAT_100 = [Tier(up_to=None, bps=Decimal(100))]
 TIERED = [Tier(Decimal(1_000_000), Decimal(100)), Tier(Decimal(5_000_000), Decimal(75)), Tier(None, Decimal(50))]

@@ -253,7 +253,7 @@ def test_fee_check_catches_a_fee_off_by_a_cent():
 
 def test_independent_fee_agrees_with_kronos_billing_on_the_same_values():
     """The two are written apart; on the same figures they agree (so a disagreement in a run is a bug)."""
-    from operations import fees
+    from operations.engine import fees
     from operations.services import fee_for_account
 
     values = {date(2016, 1, 4) + timedelta(days=i): D("300000.00") + D(i * 137) for i in range(0, 80, 3)}

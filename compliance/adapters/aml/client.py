@@ -1,5 +1,5 @@
 """The AML provider's client. The sandbox screens against the local watch list (`WatchlistEntry`,
-loaded by `import_watchlist`) with the fuzzy matcher of `compliance.matching`, and answers in
+loaded by `import_watchlist`) with the fuzzy matcher of `compliance.engine.matching`, and answers in
 ComplyAdvantage's response shape."""
 
 from datetime import date
@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
-from compliance import matching
+from compliance.engine import matching
 from compliance.models import WatchlistEntry
 
 
