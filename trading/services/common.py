@@ -171,7 +171,7 @@ def relay_after_commit() -> None:
         enqueue_after_commit("trading.relay_outbox", once=True)
 
 
-# --- cross-app hooks (settings hold import strings; trading never imports compliance) -------
+# --- cross-app controls (typed slots in trading/checks.py; trading never imports compliance) ------
 
 
 @dataclass(frozen=True)
