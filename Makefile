@@ -8,7 +8,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 # pytest-xdist workers: 0 runs the suite in one process, in its fixed order (CI's default);
 # TEST_WORKERS=2 spreads it over two (most of its time is waiting on servers and workers).
 TEST_WORKERS ?= 0
-TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key DEBUG=false
+TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key DEBUG=false DATABASE_SYNCHRONOUS_COMMIT=false
 
 .PHONY: help install run migrate seed worker test test-fast lint typecheck security bench simulate clean build-check
 

@@ -15,7 +15,9 @@ class KronosConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.db.backends.signals import connection_created
 
-        from kronos import checks_registry, idempotency, metrics, readcache, security
+        from kronos import checks_registry, history, idempotency, metrics, readcache, security
+
+        history.cache_history_managers()
 
         connection_created.connect(readcache.install, dispatch_uid="kronos.readcache.install")
         user_logged_in.connect(security.stamp_activity_on_login, dispatch_uid="kronos.security.stamp_activity")

@@ -143,6 +143,11 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'kronos.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and not env.bool("DATABASE_SYNCHRONOUS_COMMIT", default=True):
+    # For throwaway databases only (the test suite, `make bench`, `make simulate`; the Makefile sets
+    # it): a commit returns before its WAL is flushed to disk (about 2 ms a commit here). A crash of
+    # the server may lose the last commits, never corrupt them; production leaves it on.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_commit=off"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
     # The embedded demo runs web, worker and beat on one file: wait for locks, don't fail.

@@ -48,7 +48,7 @@ What `post_entry` guarantees, in one `transaction.atomic()`:
 `python manage.py check_ledger` runs it.
 """
 
-from portfolios.ledger.books import book_balance, client_book, client_books, system_book, verify
+from portfolios.ledger.books import book_balance, books_for, client_book, client_books, system_book, verify
 from portfolios.ledger.bulk_posting import (
     POSTING_COLUMNS,
     BulkPosted,
@@ -64,6 +64,7 @@ __all__ = [
     "EntrySpec",
     "PostingSpec",
     "book_balance",
+    "books_for",
     "bulk_update_rows_with_history",
     "client_book",
     "client_books",

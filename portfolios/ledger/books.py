@@ -53,6 +53,21 @@ def system_book(kind: str, *, firm: Any = None) -> LedgerBook:
     return book
 
 
+def books_for(account: InvestmentAccount, *kinds: str, firm: Any) -> tuple[LedgerBook, ...]:
+    """The account's book and the firm's system books of `kinds`, in that order: one query when
+    they exist (a fill's three books), each missing one created as `client_book`/`system_book` do."""
+    firm_id = getattr(firm, "pk", firm)
+    codes = [f"{kind}:{firm_id or 'platform'}" for kind in kinds]
+    cached = getattr(account, "_ledger_book", None)
+    found = {
+        (b.account_id or b.code): b
+        for b in LedgerBook.objects.filter(code__in=codes if cached else [*codes, f"client:{account.pk}"])
+    }
+    client = cached or found.get(account.pk) or client_book(account)
+    account._ledger_book = client  # type: ignore[attr-defined]
+    return (client, *(found.get(code) or system_book(kind, firm=firm) for kind, code in zip(kinds, codes, strict=True)))
+
+
 def client_books(accounts: Iterable[InvestmentAccount]) -> dict[int, LedgerBook]:
     """The books of many accounts (account id -> book), creating missing ones, in two queries."""
     accounts = list(accounts)

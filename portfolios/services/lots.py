@@ -24,7 +24,6 @@ from portfolios.models import (
 from portfolios.services.common import COST_QUANTUM, parse_decimal, to_cents
 
 
-@transaction.atomic
 def lot_open(
     *,
     account: InvestmentAccount,
@@ -59,7 +58,10 @@ def lot_open(
         lot.full_clean(exclude=["account", "security", "entry"], validate_constraints=False)
     except ValidationError as exc:
         raise PortfoliosError.from_validation(exc) from exc
-    return save_attributed(lot, acting_user=acting_user, reason="lot opened", validate=False)
+    # The lot and its history row together; inside a caller's transaction (a fill's) without a
+    # savepoint of its own: everything that may refuse was checked above.
+    with transaction.atomic(savepoint=False):
+        return save_attributed(lot, acting_user=acting_user, reason="lot opened", validate=False)
 
 
 @transaction.atomic

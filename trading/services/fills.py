@@ -24,7 +24,7 @@ from kronos.history import save_attributed
 from portfolios import ledger
 from portfolios import services as portfolio_services
 from portfolios.ledger import PostingSpec
-from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook
+from portfolios.models import JournalEntry, LedgerBook
 from trading.errors import TradingError
 from trading.lifecycle import END_STATES, OrderStatus
 from trading.models import Execution, FillAnomaly, Order, Side
@@ -117,9 +117,12 @@ def execution_apply(*, fill: Fill, acting_user: User) -> Execution | None:
 def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execution | FillAnomaly | None:
     with transaction.atomic(savepoint=False):
         order = (
-            # Only the order row: the account, household and security rows it joins stay
-            # unlocked, so fills of other orders (same security or firm) run side by side.
-            Order.objects.select_for_update(of=("self",))
+            # The order row and its account row only: the household and security rows it joins
+            # stay unlocked, so fills of other orders (same security or firm) run side by side.
+            # The account because withdrawals and new orders check cash against open buys under
+            # its lock, and a fill changes both: without it a withdrawal could read the cash from
+            # before a fill and the reservations from after it, and overdraw.
+            Order.objects.select_for_update(of=("self", "account"))
             .select_related("account__household", "security")
             .filter(client_order_id=fill.client_order_id)
             .first()
@@ -136,16 +139,11 @@ def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execut
             return _record_anomaly(
                 order=order, fill=fill, reason=refusal[0], why=refusal[1], event_id=event_id, acting_user=acting_user
             )
-        # The account row too (only it): withdrawals and new orders check cash against open
-        # buys under this lock, and a fill changes both; without it a withdrawal could read the
-        # cash from before a fill and the reservations from after it, and overdraw.
-        list(InvestmentAccount.objects.select_for_update(of=("self",)).filter(pk=order.account_id).values_list("pk"))
         account, security = order.account, order.security
         amount = cents(fill.quantity * fill.price)
-        firm_id = account.household.firm_id
-        book = ledger.client_book(account)
-        market = ledger.system_book(LedgerBook.Kind.MARKET, firm=firm_id)
-        clearing = ledger.system_book(LedgerBook.Kind.CUSTODIAN_CLEARING, firm=firm_id)
+        book, market, clearing = ledger.books_for(
+            account, LedgerBook.Kind.MARKET, LedgerBook.Kind.CUSTODIAN_CLEARING, firm=account.household.firm_id
+        )
         sign = Decimal(1) if order.side == Side.BUY else Decimal(-1)
         postings = [
             PostingSpec.shares(book, security, sign * fill.quantity, price=fill.price),
