@@ -58,7 +58,13 @@ class Price(models.Model):
     and `updated_at` say where and when it came from).
     """
 
-    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="prices")
+    # No index of its own (the (security, date) unique index leads with it) and no database
+    # foreign-key trigger: a price import writes a million rows, and the per-row check cost more
+    # than the rows; every writer takes the ids from `security_ids_for` (one check per security),
+    # and securities are never deleted (PROTECT here, and no service deletes one).
+    security = models.ForeignKey(
+        Security, on_delete=models.PROTECT, related_name="prices", db_index=False, db_constraint=False
+    )
     date = models.DateField(validators=[validate_not_future])
     close = models.DecimalField(max_digits=20, decimal_places=PRICE_PLACES, validators=[validate_positive])
     source = models.CharField(max_length=40, default="manual")

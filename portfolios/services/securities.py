@@ -171,32 +171,48 @@ def prices_upsert(rows: Sequence[tuple[int, date, Decimal]], *, source: str) -> 
     return _prices_upsert_portable(rows, source=source)
 
 
-# A replaced close changes the row (and counts as changed); an identical one changes nothing.
-_PRICE_UPSERT_SQL = """
-    INSERT INTO portfolios_price (security_id, date, close, source, updated_at)
-    SELECT security_id, date, close, %s, now() FROM portfolios_price_load
-    ON CONFLICT (security_id, date) DO UPDATE
-       SET close = EXCLUDED.close, source = EXCLUDED.source, updated_at = EXCLUDED.updated_at
-     WHERE portfolios_price.close IS DISTINCT FROM EXCLUDED.close
-    RETURNING (xmax = 0)
+# Two statements from the loaded rows: the closes that differ are replaced (counted as changed;
+# an identical close changes nothing), then the new (security, day) rows go in, in the unique
+# index's order. Plain INSERT and UPDATE, not INSERT ... ON CONFLICT: its speculative insertion
+# costs about twice as much a row, and the table lock below keeps another writer from adding the
+# same day in between.
+_PRICE_CHANGE_SQL = """
+    UPDATE portfolios_price p SET close = l.close, source = %s, updated_at = now()
+      FROM portfolios_price_load l
+     WHERE p.security_id = l.security_id AND p.date = l.date AND p.close IS DISTINCT FROM l.close
 """
+_PRICE_INSERT_SQL = """
+    INSERT INTO portfolios_price (security_id, date, close, source, updated_at)
+    SELECT l.security_id, l.date, l.close, %s, now() FROM portfolios_price_load l
+     WHERE NOT EXISTS (SELECT 1 FROM portfolios_price p WHERE p.security_id = l.security_id AND p.date = l.date)
+     ORDER BY l.security_id, l.date
+"""
+COPY_BLOCK = 20_000  # rows a COPY write
 
 
 def _prices_upsert_postgresql(rows: Sequence[tuple[int, date, Decimal]], *, source: str) -> PriceStoreResult:
-    assert Price._meta.db_table == "portfolios_price"  # the statement above names it
+    """COPY the rows (as text, in blocks) into a temporary table, then one UPDATE and one INSERT.
+
+    Price writers are serialised for the transaction (SHARE ROW EXCLUSIVE: readers go on). The
+    rows' securities exist (callers take their ids from `security_ids_for`, one check per
+    security), which is why the price table keeps no per-row foreign-key trigger (`Price.security`)."""
+    assert Price._meta.db_table == "portfolios_price"  # the statements above name it
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE portfolios_price IN SHARE ROW EXCLUSIVE MODE")
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS portfolios_price_load "
             "(security_id bigint, date date, close numeric(20, 6)) ON COMMIT DROP"
         )
         cursor.execute("TRUNCATE portfolios_price_load")
         with cursor.cursor.copy("COPY portfolios_price_load (security_id, date, close) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(_PRICE_UPSERT_SQL, [source])
-        outcomes = [inserted for (inserted,) in cursor.fetchall()]
-    inserted = sum(1 for o in outcomes if o)
-    return PriceStoreResult(rows=len(rows), inserted=inserted, changed=len(outcomes) - inserted)
+            for start in range(0, len(rows), COPY_BLOCK):
+                copy.write("".join(f"{s}\t{d}\t{c}\n" for s, d, c in rows[start : start + COPY_BLOCK]))
+        cursor.execute("ANALYZE portfolios_price_load")
+        cursor.execute(_PRICE_CHANGE_SQL, [source])
+        changed = cursor.rowcount
+        cursor.execute(_PRICE_INSERT_SQL, [source])
+        inserted = cursor.rowcount
+    return PriceStoreResult(rows=len(rows), inserted=inserted, changed=changed)
 
 
 def _prices_upsert_portable(rows: Sequence[tuple[int, date, Decimal]], *, source: str) -> PriceStoreResult:

@@ -101,3 +101,25 @@ def test_a_corrected_close_replaces_the_day_and_is_reported_as_changed(tmp_path)
     out = import_prices(path, "--format", "long")
     assert "0 new, 1 changed, 1 unchanged" in out
     assert str(Price.objects.get(date="2024-01-02").close) == "185.650000"
+
+
+def test_one_symbol_written_two_ways_in_a_wide_header_is_a_second_close(tmp_path):
+    SecurityFactory(symbol="AAPL")
+    path = tmp_path / "prices.csv"
+    path.write_text("date,aapl, AAPL\n2024-01-02,185.64,185.65\n")
+    with pytest.raises(CommandError, match="line 2: a second close for AAPL on 2024-01-02"):
+        import_prices(path)
+    assert not Price.objects.exists()
+
+
+def test_blank_lines_are_skipped_and_each_close_is_rounded_half_even(tmp_path):
+    SecurityFactory(symbol="AAPL")
+    path = tmp_path / "prices.csv"
+    # 6 places kept, half to even at the seventh: ...0000005 -> ...000000, ...0000015 -> ...000002
+    path.write_text("date,symbol,close\n\n2024-01-02,aapl,10.0000005\n , , \n2024-01-03,AAPL, 10.0000015 \n")
+    out = import_prices(path, "--format", "long")
+    assert "Read 2 prices: 2 new, 0 changed, 0 unchanged" in out
+    assert [str(c) for c in Price.objects.order_by("date").values_list("close", flat=True)] == [
+        "10.000000",
+        "10.000002",
+    ]

@@ -10,6 +10,8 @@ file twice changes nothing.
 """
 
 import csv
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from django.utils import timezone
 
 from portfolios import services
 from portfolios.errors import PortfoliosError
+from portfolios.services.common import PRICE_QUANTUM
 
 
 class Command(BaseCommand):
@@ -50,11 +53,33 @@ class Command(BaseCommand):
         )
 
 
-def read_prices(path: Path, *, fmt: str) -> list[tuple[str, Any, Any]]:
-    """Every (symbol, date, close) of the file, validated; PortfoliosError names the first bad line."""
+def read_prices(path: Path, *, fmt: str) -> list[tuple[str, date, Decimal]]:
+    """Every (symbol, date, close) of the file, validated; PortfoliosError names the first bad line.
+
+    Streamed through the csv module's C reader with each distinct date and symbol validated once
+    (a million rows carry a few thousand dates and a few hundred symbols); each close is parsed
+    here, by the same rules as `services.price_validate` (which also words the errors)."""
     today = timezone.localdate()
-    rows: list[tuple[str, Any, Any]] = []
-    seen: set[tuple[str, Any]] = set()
+    rows: list[tuple[str, date, Decimal]] = []
+    seen: set[int] = set()  # date ordinal << 20 | symbol number: one int per (symbol, day)
+    days: dict[str, date] = {}
+    symbols: dict[str, tuple[str, int]] = {}  # as written -> (symbol, its number)
+    numbers: dict[str, int] = {}
+    quantum = PRICE_QUANTUM
+
+    def day_of(text: str, number: int, symbol: str) -> date:
+        day = days.get(text)
+        if day is None:
+            day = days[text] = _checked(number, symbol=symbol, day=text, close="1", today=today)[1]
+        return day
+
+    def symbol_of(text: str, number: int) -> tuple[str, int]:
+        known = symbols.get(text)
+        if known is None:
+            name = _checked(number, symbol=text, day=today, close="1", today=today)[0]
+            known = symbols[text] = (name, numbers.setdefault(name, len(numbers)))
+        return known
+
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -64,28 +89,50 @@ def read_prices(path: Path, *, fmt: str) -> list[tuple[str, Any, Any]]:
         if fmt == "wide":
             if header[0].lower() != "date" or len(header) < 2:
                 raise PortfoliosError("line 1: a wide file starts with a 'date' column, then one column per symbol.")
-            symbols = [h.upper() for h in header[1:]]
-            if any(not s for s in symbols):
+            if any(not h for h in header[1:]):
                 raise PortfoliosError("line 1: a symbol column has no name.")
-            cells = lambda line: [(s, line[0], v) for s, v in zip(symbols, line[1:], strict=False) if v.strip()]  # noqa: E731
+            columns = [symbol_of(h, 1) for h in header[1:]]
             width = len(header)
         else:
             if [h.lower() for h in header[:3]] != ["date", "symbol", "close"]:
                 raise PortfoliosError("line 1: a long file has the columns date,symbol,close.")
-            cells = lambda line: [(line[1], line[0], line[2])]  # noqa: E731
             width = 3
         for number, line in enumerate(reader, start=2):
-            if not line or not any(c.strip() for c in line):
-                continue
             if len(line) != width:
+                if not any(c.strip() for c in line):
+                    continue
                 raise PortfoliosError(f"line {number}: expected {width} columns, found {len(line)}.")
-            for symbol, day, close in cells(line):
+            if fmt == "wide":
+                cells = [(c, v) for c, v in zip(columns, line[1:], strict=True) if v and not v.isspace()]
+                if not cells:
+                    continue
+            else:
+                known = symbols.get(line[1])  # the common case: a symbol seen before, so not blank
+                if known is None:
+                    if not any(c.strip() for c in line):
+                        continue
+                    known = symbol_of(line[1], number)
+                cells = ((known, line[2]),)
+            day = days.get(line[0]) or day_of(line[0], number, cells[0][0][0])
+            ordinal = day.toordinal() << 20
+            for (symbol, index), text in cells:
                 try:
-                    clean = services.price_validate(symbol=symbol, day=day, close=close, today=today)
-                except PortfoliosError as exc:
-                    raise PortfoliosError(f"line {number}: {exc.message[0].lower()}{exc.message[1:]}") from exc
-                if clean[:2] in seen:
-                    raise PortfoliosError(f"line {number}: a second close for {clean[0]} on {clean[1]}.")
-                seen.add(clean[:2])
-                rows.append(clean)
+                    close = Decimal(text)
+                except (InvalidOperation, ValueError):
+                    close = _checked(number, symbol=symbol, day=day, close=text, today=today)[2]
+                if not close.is_finite() or close <= 0:
+                    _checked(number, symbol=symbol, day=day, close=text, today=today)
+                key = ordinal | index
+                if key in seen:
+                    raise PortfoliosError(f"line {number}: a second close for {symbol} on {day}.")
+                seen.add(key)
+                rows.append((symbol, day, close.quantize(quantum, rounding=ROUND_HALF_EVEN)))
     return rows
+
+
+def _checked(number: int, **price: Any) -> tuple[str, date, Decimal]:
+    """`services.price_validate`, its refusal prefixed with the line number."""
+    try:
+        return services.price_validate(**price)
+    except PortfoliosError as exc:
+        raise PortfoliosError(f"line {number}: {exc.message[0].lower()}{exc.message[1:]}") from exc
