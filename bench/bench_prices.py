@@ -18,7 +18,7 @@ LONG_DAYS = 5000
 
 def write_long_file(path: Path, *, symbols: int = LONG_SYMBOLS, days: int = LONG_DAYS) -> int:
     """date,symbol,close rows: `symbols` x `days` weekdays from 1990-01-01, closes with 6 places."""
-    day, dates = date(1990, 1, 1), []
+    day, dates = date(1990, 1, 1), list[str]()
     while len(dates) < days:
         if day.weekday() < 5:
             dates.append(day.isoformat())

@@ -112,7 +112,7 @@ def read_prices(path: Path, *, fmt: str) -> list[tuple[str, date, Decimal]]:
                     if not any(c.strip() for c in line):
                         continue
                     known = symbol_of(line[1], number)
-                cells = ((known, line[2]),)
+                cells = [(known, line[2])]
             day = days.get(line[0]) or day_of(line[0], number, cells[0][0][0])
             ordinal = day.toordinal() << 20
             for (symbol, index), text in cells:
