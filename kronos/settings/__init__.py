@@ -95,6 +95,9 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
     "kronos.readcache.RequestVersionMiddleware",
+    # GET answers carry an ETag (a hash of the body) and a matching If-None-Match is a 304 with
+    # no body: an API client polling an account that did not change downloads nothing.
+    "django.middleware.http.ConditionalGetMiddleware",
     # A NUL in the path or query string is a 400 for every URL (kronos/inputs.py).
     "kronos.inputs.RejectNulMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -156,3 +156,17 @@ def test_calendar_rebalancing_is_an_account_setting(api, alice, modelled):
     assert bad.status_code == 400 and "rebalance_schedule" in bad.json()
     modelled.refresh_from_db()
     assert modelled.rebalance_schedule == "quarterly"
+
+
+def test_an_unchanged_account_answers_304_to_its_etag_and_a_change_gives_a_new_one(api, alice, modelled):
+    client = api(alice.user)
+    first = client.get(f"/api/v1/accounts/{modelled.pk}/")
+    etag = first.headers["ETag"]
+    again = client.get(f"/api/v1/accounts/{modelled.pk}/", HTTP_IF_NONE_MATCH=etag)
+    assert (again.status_code, again.content) == (304, b"")
+    services.account_update(account=modelled, name="Renamed", acting_user=alice.user)
+    changed = client.get(f"/api/v1/accounts/{modelled.pk}/", HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200 and changed.json()["name"] == "Renamed"
+    assert changed.headers["ETag"] != etag
+    # Another user's answer is never a 304 to this one's tag: the tag is the body's hash.
+    assert api(alice.user).get("/api/v1/accounts/", HTTP_IF_NONE_MATCH=etag).status_code == 200
