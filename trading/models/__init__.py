@@ -7,6 +7,7 @@ rows whose status is the only thing that changes. One module per subject; every 
 imported here (app label `trading`, table names unchanged).
 """
 
+from trading.models.blocks import BlockExecution, BlockOrder
 from trading.models.common import ZERO, Side, SnapshotJSONField, drift_field, price_field
 from trading.models.messages import CustodianAccountRequest, OutboxMessage, WebhookEvent
 from trading.models.orders import REASON_STATES, Execution, FillAnomaly, Order, OrderCheck
@@ -17,6 +18,8 @@ __all__ = [
     "REASON_STATES",
     "ZERO",
     "BankLink",
+    "BlockExecution",
+    "BlockOrder",
     "CashTransfer",
     "CustodianAccountRequest",
     "Execution",

@@ -1,6 +1,7 @@
 """Every write of the trading domain (see each module's docstring for its guarantees)."""
 
 from trading.services.account_opening import account_opening_request
+from trading.services.blocks import block_orders_create
 from trading.services.cash_flow import proposal_for_cash_flow, proposal_to_raise_cash
 from trading.services.common import add_business_days, lock_account, withdrawable_cash
 from trading.services.fills import Fill, FillRefused, execution_apply, fill_anomaly_resolve
@@ -24,6 +25,7 @@ __all__ = [
     "RelayResult",
     "account_opening_request",
     "add_business_days",
+    "block_orders_create",
     "cash_raise_shortfall",
     "execution_apply",
     "fill_anomaly_resolve",

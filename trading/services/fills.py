@@ -45,6 +45,10 @@ class Fill:
     price: Decimal
     trade_date: date
     order_quantity: Decimal | None = None
+    #: The cash of the fill when it is not quantity x price to the cent: a block order's
+    #: allocation, whose cents are shared so the accounts sum to the block exactly
+    #: (`trading.services.blocks`).
+    amount: Decimal | None = None
 
 
 class FillRefused(TradingError):
@@ -141,7 +145,7 @@ def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execut
         # cash from before a fill and the reservations from after it, and overdraw.
         list(InvestmentAccount.objects.select_for_update(of=("self",)).filter(pk=order.account_id).values_list("pk"))
         account, security = order.account, order.security
-        amount = cents(fill.quantity * fill.price)
+        amount = fill.amount if fill.amount is not None else cents(fill.quantity * fill.price)
         firm_id = account.household.firm_id
         book = ledger.client_book(account)
         market = ledger.system_book(LedgerBook.Kind.MARKET, firm=firm_id)
