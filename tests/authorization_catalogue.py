@@ -45,6 +45,7 @@ OBJECT_OF: dict[str, Any] = {
     "portfolios:model_edit": "model",
     # trading
     "api-proposal-create": "account",
+    "api-household-rebalance-create": "household",
     "api-proposal-detail": "proposal",
     "api-proposal-approve": "proposal",
     "api-order-detail": "order",

@@ -5,7 +5,8 @@ app tests a role.
 - Seeing an account (its orders, proposals, transfers, journal): the household scope of
   `accounts.selectors.household_scope_q` — the household's advisor and investors, the firm's
   compliance and operations staff.
-- Trading it (orders, proposals): the household's advisor, or a superuser.
+- Trading it (orders, proposals, household rebalancing and harvesting): the household's advisor,
+  or a superuser.
 - Moving its cash (deposits, withdrawals): whoever may trade it, or an investor of the household.
 - The operations page: operations staff, or a superuser; it shows their firm's orders.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from accounts.models import Role, User
+from accounts.models import Household, Role, User
 from accounts.selectors import household_scope_q
 from portfolios.models import InvestmentAccount
 from trading.models import Order
@@ -35,6 +36,12 @@ def visible_account_ids(user: User) -> QuerySet[InvestmentAccount, Any]:
 def account_may_trade(*, user: User, account: InvestmentAccount) -> bool:
     """Orders and proposals: the household's advisor (or a superuser)."""
     return bool(user.is_superuser or account.household.advisor.user_id == user.pk)
+
+
+def household_may_trade(*, user: User, household: Household) -> bool:
+    """Household-wide trading (a rebalancing group's proposals, loss harvesting): the household's
+    advisor (or a superuser), as for each of its accounts."""
+    return bool(user.is_superuser or household.advisor.user_id == user.pk)
 
 
 def account_may_transfer(*, user: User, account: InvestmentAccount) -> bool:

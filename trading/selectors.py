@@ -9,8 +9,9 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from accounts.models import User
-from portfolios.models import InvestmentAccount, JournalEntry, Posting
+from accounts.models import Household, User
+from accounts.selectors import household_get_for_user
+from portfolios.models import InvestmentAccount, JournalEntry, Posting, RebalancingGroup
 from trading import permissions
 from trading.lifecycle import OPEN_STATES
 from trading.models import CashTransfer, FillAnomaly, Order, OutboxMessage, ProposalTrade, RebalanceProposal
@@ -124,3 +125,21 @@ def operations_summary(*, user: User) -> dict[str, Any]:
         .select_related("order__account", "order__security")
         .order_by("status", "-created_at", "-id")[:50],
     }
+
+
+def household_for_trading(*, user: User, pk: int | str) -> Household:
+    """A household the user may trade for (its advisor, a superuser), else 404 (never 403)."""
+    household = household_get_for_user(user=user, pk=pk)
+    if not permissions.household_may_trade(user=user, household=household):
+        raise Http404
+    return household
+
+
+def rebalancing_group_for_household(*, household: Household, pk: int | str | None) -> RebalancingGroup | None:
+    """The household's active rebalancing group `pk`, or its only one when `pk` is None; None
+    when there is none (or several and none named)."""
+    groups = RebalancingGroup.objects.filter(household=household, is_active=True).select_related("model")
+    if pk is not None:
+        return groups.filter(pk=pk).first()
+    found = list(groups[:2])
+    return found[0] if len(found) == 1 else None

@@ -31,6 +31,7 @@ from portfolios.models.fields import (
     validate_positive,
     weight_field,
 )
+from portfolios.models.households import RebalancingGroup, RebalancingGroupMember
 from portfolios.models.ledger import (
     CashBalance,
     JournalEntry,
@@ -66,6 +67,8 @@ __all__ = [
     "Position",
     "Posting",
     "Price",
+    "RebalancingGroup",
+    "RebalancingGroupMember",
     "Security",
     "TaxLot",
     "ValuationSnapshot",

@@ -5,6 +5,7 @@ from trading.services.blocks import block_orders_create
 from trading.services.cash_flow import proposal_for_cash_flow, proposal_to_raise_cash
 from trading.services.common import add_business_days, lock_account, withdrawable_cash
 from trading.services.fills import Fill, FillRefused, execution_apply, fill_anomaly_resolve
+from trading.services.households import HouseholdProposals, household_rebalance_propose
 from trading.services.order_status import order_transition, release_funded_buys
 from trading.services.orders import order_cancel, order_create, order_review_decide
 from trading.services.outbox import RelayResult, outbox_backlog, relay_outbox
@@ -22,6 +23,7 @@ from trading.services.withdrawals import withdrawal_request, withdrawals_release
 __all__ = [
     "Fill",
     "FillRefused",
+    "HouseholdProposals",
     "RelayResult",
     "account_opening_request",
     "add_business_days",
@@ -29,6 +31,7 @@ __all__ = [
     "cash_raise_shortfall",
     "execution_apply",
     "fill_anomaly_resolve",
+    "household_rebalance_propose",
     "lock_account",
     "order_cancel",
     "order_create",
