@@ -51,6 +51,29 @@ def account_may_transfer(*, user: User, account: InvestmentAccount) -> bool:
     return Role.INVESTOR in user.roles and account.household.members.filter(investor__user_id=user.pk).exists()
 
 
+def tradable_accounts_q(user: User) -> Q:
+    """The accounts `user` may trade (`account_may_trade`), as a filter on InvestmentAccount."""
+    if user.is_superuser:
+        return Q()
+    return Q(household__advisor__user_id=user.pk)
+
+
+def blotter_orders_q(user: User) -> Q | None:
+    """The firm-wide trade blotter's scope, as a filter on Order: an advisor sees the orders of
+    the households they advise, compliance and operations staff their firm's, a superuser
+    every firm's. None for anyone else (an investor): the page is not theirs."""
+    if user.is_superuser:
+        return Q()
+    roles = user.roles
+    q = None
+    if (Role.COMPLIANCE in roles or Role.OPERATIONS in roles) and user.firm_id:
+        q = Q(account__household__firm_id=user.firm_id)
+    if Role.ADVISOR in roles:
+        mine = Q(account__household__advisor__user_id=user.pk)
+        q = mine if q is None else q | mine
+    return q
+
+
 def may_see_operations(user: User) -> bool:
     """The operations page (outbox backlog, orders by state, refused fills)."""
     return bool(user.is_superuser or Role.OPERATIONS in user.roles)

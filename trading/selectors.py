@@ -143,3 +143,57 @@ def rebalancing_group_for_household(*, household: Household, pk: int | str | Non
         return groups.filter(pk=pk).first()
     found = list(groups[:2])
     return found[0] if len(found) == 1 else None
+
+
+def proposals_open_for_user(*, user: User, limit: int = 500) -> QuerySet[RebalanceProposal]:
+    """The open proposals that need trades on the accounts `user` may trade (the book's bulk
+    approval), with their accounts and trade counts: one query."""
+    return (
+        RebalanceProposal.objects.filter(
+            status=RebalanceProposal.Status.PROPOSED,
+            needed=True,
+            account_id__in=InvestmentAccount.objects.filter(permissions.tradable_accounts_q(user)).values("pk"),
+        )
+        .select_related("account__household")
+        .annotate(trade_count=Count("trades"))
+        .order_by("account__household__name", "account__name", "pk")[:limit]
+    )
+
+
+def proposals_for_trading(*, user: User, ids: list[int]) -> list[RebalanceProposal]:
+    """The proposals `ids`, if the user may trade every one's account; else 404 (one query)."""
+    found = list(
+        RebalanceProposal.objects.filter(
+            pk__in=ids,
+            account_id__in=InvestmentAccount.objects.filter(permissions.tradable_accounts_q(user)).values("pk"),
+        ).select_related("account__household")
+    )
+    if len(found) != len(set(ids)):
+        raise Http404("No such proposal.")
+    return found
+
+
+def blotter_orders(*, user: User, filters: dict[str, Any]) -> QuerySet[Order]:
+    """The firm-wide trade blotter: orders in the user's blotter scope
+    (`permissions.blotter_orders_q`; none for others) filtered by status, side, symbol,
+    account, advisor and placement date (inclusive), newest first, with what a row shows
+    joined in (a fixed number of queries whatever the rows)."""
+    scope = permissions.blotter_orders_q(user)
+    if scope is None:
+        return Order.objects.none()
+    orders = Order.objects.filter(scope)
+    if filters.get("status"):
+        orders = orders.filter(status=filters["status"])
+    if filters.get("side"):
+        orders = orders.filter(side=filters["side"])
+    if filters.get("symbol"):
+        orders = orders.filter(security__symbol=filters["symbol"])
+    if filters.get("account"):
+        orders = orders.filter(account_id=filters["account"])
+    if filters.get("advisor"):
+        orders = orders.filter(account__household__advisor_id=filters["advisor"])
+    if filters.get("date_from"):
+        orders = orders.filter(created_at__date__gte=filters["date_from"])
+    if filters.get("date_to"):
+        orders = orders.filter(created_at__date__lte=filters["date_to"])
+    return orders.select_related("account__household__advisor__user", "security").order_by("-created_at", "-id")

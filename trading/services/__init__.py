@@ -2,6 +2,7 @@
 
 from trading.services.account_opening import account_opening_request
 from trading.services.blocks import block_orders_create
+from trading.services.bulk import BulkApproval, proposals_approve_bulk
 from trading.services.cash_flow import proposal_for_cash_flow, proposal_to_raise_cash
 from trading.services.common import add_business_days, lock_account, withdrawable_cash
 from trading.services.fills import Fill, FillRefused, execution_apply, fill_anomaly_resolve
@@ -21,6 +22,7 @@ from trading.services.webhooks import webhook_event_apply
 from trading.services.withdrawals import withdrawal_request, withdrawals_release
 
 __all__ = [
+    "BulkApproval",
     "Fill",
     "FillRefused",
     "HouseholdProposals",
@@ -43,6 +45,7 @@ __all__ = [
     "proposal_discard",
     "proposal_for_cash_flow",
     "proposal_to_raise_cash",
+    "proposals_approve_bulk",
     "relay_outbox",
     "release_funded_buys",
     "settlement_run",
