@@ -11,7 +11,8 @@ from django.shortcuts import get_object_or_404
 
 from accounts.models import Household, User
 from accounts.selectors import household_get_for_user
-from portfolios.models import InvestmentAccount, JournalEntry, Posting, RebalancingGroup
+from portfolios.models import InvestmentAccount, JournalEntry, ModelPortfolio, Posting, RebalancingGroup
+from portfolios.selectors import model_portfolio_list_for_user
 from trading import permissions
 from trading.lifecycle import OPEN_STATES
 from trading.models import CashTransfer, FillAnomaly, Order, OutboxMessage, ProposalTrade, RebalanceProposal
@@ -197,3 +198,8 @@ def blotter_orders(*, user: User, filters: dict[str, Any]) -> QuerySet[Order]:
     if filters.get("date_to"):
         orders = orders.filter(created_at__date__lte=filters["date_to"])
     return orders.select_related("account__household__advisor__user", "security").order_by("-created_at", "-id")
+
+
+def model_for_user(*, user: User, pk: int | str) -> ModelPortfolio:
+    """One of the models the user sees (their firm's), else 404."""
+    return get_object_or_404(model_portfolio_list_for_user(user=user, active_only=False), pk=pk)

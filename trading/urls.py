@@ -14,6 +14,7 @@ urlpatterns = [
     path("proposals/", views.proposals_open, name="proposals_open"),
     path("proposals/approve/", views.proposals_approve_bulk, name="proposals_approve_bulk"),
     path("blotter/", views.blotter, name="blotter"),
+    path("models/<int:pk>/rebalance/", views.model_rebalance, name="model_rebalance"),
     path("proposals/<int:pk>/", views.proposal_detail, name="proposal_detail"),
     path("proposals/<int:pk>/approve/", views.proposal_decide, {"decision": "approve"}, name="proposal_approve"),
     path("proposals/<int:pk>/discard/", views.proposal_decide, {"decision": "discard"}, name="proposal_discard"),

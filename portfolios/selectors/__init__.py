@@ -9,6 +9,7 @@ from portfolios.selectors.accounts import (
     account_get_for_user,
     account_list_for_user,
     account_queryset,
+    model_affected_accounts,
     model_portfolio_list,
     model_portfolio_list_for_user,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "engine_snapshots",
     "latest_prices",
     "market_value",
+    "model_affected_accounts",
     "model_portfolio_list",
     "model_portfolio_list_for_user",
     "months_before",

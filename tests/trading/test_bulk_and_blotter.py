@@ -113,3 +113,26 @@ def test_bad_blotter_filters_are_form_errors_and_an_investor_gets_404(verified_c
     assert page.status_code == 200 and b"The end date is before the start date." in page.content
     assert b"Enter a whole number" in page.content
     assert verified_client(charlie).get("/blotter/").status_code == 404
+
+
+# --- a model's accounts ----------------------------------------------------------------------
+
+
+def test_editing_a_model_shows_the_accounts_it_moves_and_queues_their_proposals(
+    verified_client, alice, bob, alice_household, bob_household, securities
+):
+    model = model_of(alice_household.firm, {"VTI": "1"})
+    mine = account_with(alice_household, cash="10000.00", model=model, name="On the model")
+    account_with(bob_household, cash="10000.00", model=model, name="Bob's on it too")
+    account_with(alice_household, cash="10000.00", name="Not on it")
+    client = verified_client(alice.user)
+    page = client.get(f"/models/{model.pk}/edit/")
+    assert page.status_code == 200
+    assert f'data-account="{mine.pk}"'.encode() in page.content
+    assert b"Not on it" not in page.content and b"Bob&#x27;s on it too" not in page.content
+    response = client.post(f"/models/{model.pk}/rebalance/")
+    assert response.status_code == 200
+    # Alice trades only her own household's account: one proposal, for it.
+    assert list(RebalanceProposal.objects.values_list("account_id", flat=True)) == [mine.pk]
+    assert verified_client(bob.user).post(f"/models/{model.pk}/rebalance/").status_code == 200
+    assert RebalanceProposal.objects.count() == 2  # bob queued his own account's

@@ -6,7 +6,7 @@ HTMX request the view renders the named partial of the same template.
 """
 
 from trading.views.blotter import blotter
-from trading.views.bulk import proposals_approve_bulk, proposals_open
+from trading.views.bulk import model_rebalance, proposals_approve_bulk, proposals_open
 from trading.views.operations import operations
 from trading.views.orders import account_trading, order_cancel, order_create
 from trading.views.proposals import proposal_create, proposal_decide, proposal_detail, proposals_create_bulk
@@ -17,6 +17,7 @@ __all__ = [
     "account_trading",
     "blotter",
     "custodian_webhook",
+    "model_rebalance",
     "operations",
     "order_cancel",
     "order_create",

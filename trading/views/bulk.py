@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from kronos.typing import AuthedHttpRequest
-from trading import selectors, services
+from portfolios.selectors import model_affected_accounts
+from trading import permissions, selectors, services
 from trading.views.common import redirect_to
 
 BULK_APPROVE_MAX = 200
@@ -45,3 +46,30 @@ def proposals_approve_bulk(request: AuthedHttpRequest) -> HttpResponse:
     proposals = selectors.proposals_for_trading(user=request.user, ids=ids)
     result = services.proposals_approve_bulk(proposals=proposals, acting_user=request.user)
     return render(request, "trading/proposals_approved.html", {"result": result})
+
+
+@login_required
+@require_POST
+def model_rebalance(request: AuthedHttpRequest, pk: int) -> HttpResponse:
+    """The model page's "Queue rebalance proposals": a proposal for every account on the model
+    that the user trades, and for every household group on it (one per trading account)."""
+    model = selectors.model_for_user(user=request.user, pk=pk)
+    accounts = [
+        a
+        for a in model_affected_accounts(user=request.user, model=model)
+        if permissions.account_may_trade(user=request.user, account=a)
+    ]
+    if not accounts:
+        messages.error(request, "None of your accounts follows this model.")
+        return redirect_to(request, reverse("portfolios:model_edit", args=[model.pk]))
+    direct = [a.pk for a in accounts if a.model_id == model.pk and not hasattr(a, "rebalancing_membership")]
+    created = services.proposal_create_for_accounts(account_ids=direct, acting_user=request.user) if direct else []
+    groups = {
+        a.rebalancing_membership.group.pk: a.rebalancing_membership.group
+        for a in accounts
+        if hasattr(a, "rebalancing_membership") and a.rebalancing_membership.group.model_id == model.pk
+    }
+    for group in groups.values():
+        created += services.household_rebalance_propose(group=group, acting_user=request.user).proposals
+    proposals = selectors.proposal_list_by_ids(ids=[p.pk for p in created])
+    return render(request, "trading/proposals_bulk.html", {"proposals": proposals, "selected": len(accounts)})
