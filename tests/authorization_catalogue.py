@@ -46,6 +46,7 @@ OBJECT_OF: dict[str, Any] = {
     # trading
     "api-proposal-create": "account",
     "api-household-rebalance-create": "household",
+    "api-household-harvest-create": "household",
     "api-proposal-detail": "proposal",
     "api-proposal-approve": "proposal",
     "api-order-detail": "order",

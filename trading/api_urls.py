@@ -13,6 +13,11 @@ urlpatterns = [
         api.household_rebalance_create,
         name="api-household-rebalance-create",
     ),
+    path(
+        "households/<int:pk>/harvest-proposals/",
+        api.household_harvest_create,
+        name="api-household-harvest-create",
+    ),
     path("orders/", api.order_list, name="api-order-list"),
     path("orders/<int:pk>/", api.order_detail, name="api-order-detail"),
     path("orders/<int:pk>/cancel/", api.order_cancel, name="api-order-cancel"),

@@ -3,9 +3,11 @@ what is `trading.permissions`."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models.functions import ExtractYear
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -15,7 +17,16 @@ from portfolios.models import InvestmentAccount, JournalEntry, ModelPortfolio, P
 from portfolios.selectors import model_portfolio_list_for_user
 from trading import permissions
 from trading.lifecycle import OPEN_STATES
-from trading.models import CashTransfer, FillAnomaly, Order, OutboxMessage, ProposalTrade, RebalanceProposal
+from trading.models import (
+    CashTransfer,
+    Execution,
+    FillAnomaly,
+    HarvestRecord,
+    Order,
+    OutboxMessage,
+    ProposalTrade,
+    RebalanceProposal,
+)
 
 
 def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
@@ -203,3 +214,34 @@ def blotter_orders(*, user: User, filters: dict[str, Any]) -> QuerySet[Order]:
 def model_for_user(*, user: User, pk: int | str) -> ModelPortfolio:
     """One of the models the user sees (their firm's), else 404."""
     return get_object_or_404(model_portfolio_list_for_user(user=user, active_only=False), pk=pk)
+
+
+def harvested_losses(*, account_ids: list[int]) -> list[dict[str, Any]]:
+    """Losses realised by tax-loss harvesting, per account and year: the realised result of the
+    harvest proposals' filled sells (negative: a loss), and what the harvests set out to realise.
+    Two queries."""
+    realised = {
+        (r["order__account_id"], r["year"]): r["total"]
+        for r in Execution.objects.filter(
+            order__account_id__in=account_ids, order__side="sell", order__proposal__harvest__isnull=False
+        )
+        .annotate(year=ExtractYear("trade_date"))
+        .values("order__account_id", "year")
+        .annotate(total=Sum("realised_gain"))
+    }
+    planned = (
+        HarvestRecord.objects.filter(account_id__in=account_ids)
+        .values("account_id", "account__name", "year")
+        .annotate(estimated=Sum("estimated_loss"))
+        .order_by("account__name", "account_id", "-year")
+    )
+    return [
+        {
+            "account": row["account_id"],
+            "account_name": row["account__name"],
+            "year": row["year"],
+            "estimated_loss": row["estimated"],
+            "realised": realised.get((row["account_id"], row["year"]), Decimal(0)),
+        }
+        for row in planned
+    ]

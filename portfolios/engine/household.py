@@ -207,7 +207,9 @@ class _Book:
                 self.gains[key] = self.gains.get(key, ZERO) + gain
                 left -= take
             if lot.quantity - take > 0:
-                remaining.append(Lot(lot.lot_id, lot.quantity - take, lot.cost_per_share, lot.acquired_on))
+                remaining.append(
+                    Lot(lot.lot_id, lot.quantity - take, lot.cost_per_share, lot.acquired_on, lot.held_from)
+                )
         self.lots[account_id][symbol] = remaining
         return amount
 

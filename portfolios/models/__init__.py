@@ -43,6 +43,7 @@ from portfolios.models.ledger import (
     ValuationSnapshot,
 )
 from portfolios.models.securities import AssetClass, ModelPortfolio, ModelTarget, Price, Security
+from portfolios.models.tax import HarvestSettings, SubstitutionPair
 
 __all__ = [
     "ACCOUNT_SETTINGS",
@@ -58,6 +59,7 @@ __all__ = [
     "CashBalance",
     "CorporateAction",
     "CorporateActionEntitlement",
+    "HarvestSettings",
     "InvestmentAccount",
     "JournalEntry",
     "LedgerBook",
@@ -70,6 +72,7 @@ __all__ = [
     "RebalancingGroup",
     "RebalancingGroupMember",
     "Security",
+    "SubstitutionPair",
     "TaxLot",
     "ValuationSnapshot",
     "cash_field",

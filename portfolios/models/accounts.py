@@ -96,6 +96,12 @@ class InvestmentAccount(models.Model):
         db_default=False,
         help_text="Invest cash dividends through the cash-flow path when they are paid.",
     )
+    yearly_gains_budget = cash_field(
+        null=True,
+        blank=True,
+        help_text="The largest net realised gain a calendar year may reach through the platform's tax trades "
+        "(harvesting); empty for no limit.",
+    )
     rebalance_mode = models.CharField(max_length=10, choices=RebalanceMode.choices, default=RebalanceMode.APPROVAL)
     rebalance_schedule = models.CharField(
         max_length=10,

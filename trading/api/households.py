@@ -59,3 +59,33 @@ def household_rebalance_create(request: Request, pk: int) -> Response:
     proposals = [selectors.proposal_get_for_user(user=user, pk=p.pk) for p in result.proposals]
     body = HouseholdRebalanceOutput({"group": result.group, "plan": result.plan, "proposals": proposals}).data
     return Response(body, status=status.HTTP_201_CREATED)
+
+
+class HarvestOutput(serializers.Serializer):
+    account = serializers.IntegerField(source="account_id")
+    symbol = serializers.CharField()
+    substitute = serializers.CharField()
+    quantity = DecimalStringField(source="sell.quantity", read_only=True)
+    substitute_quantity = DecimalStringField(source="buy.quantity", allow_null=True, read_only=True, default=None)
+    loss = DecimalStringField(output_places=2, read_only=True)
+
+
+class HouseholdHarvestOutput(serializers.Serializer):
+    household = serializers.IntegerField(source="household.pk")
+    harvests = HarvestOutput(source="plan.harvests", many=True)
+    notes = serializers.ListField(source="plan.notes", child=serializers.CharField())
+    proposals = ProposalOutput(many=True)
+
+
+@extend_schema(request=None, responses={201: HouseholdHarvestOutput}, parameters=[IDEMPOTENCY_KEY])
+@api_view(["POST"])
+@idempotent
+def household_harvest_create(request: Request, pk: int) -> Response:
+    """Scan the household for losses to harvest now and store a proposal per account that
+    harvests (the firm's automatic mode approves them as they are made)."""
+    user = api_user(request)
+    household = selectors.household_for_trading(user=user, pk=pk)
+    result = services.harvest_proposals_create(household=household, acting_user=user)
+    proposals = [selectors.proposal_get_for_user(user=user, pk=p.pk) for p in result.proposals]
+    body = HouseholdHarvestOutput({"household": household, "plan": result.plan, "proposals": proposals}).data
+    return Response(body, status=status.HTTP_201_CREATED)

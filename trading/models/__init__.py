@@ -11,7 +11,7 @@ from trading.models.blocks import BlockExecution, BlockOrder
 from trading.models.common import ZERO, Side, SnapshotJSONField, drift_field, price_field
 from trading.models.messages import CustodianAccountRequest, OutboxMessage, WebhookEvent
 from trading.models.orders import REASON_STATES, Execution, FillAnomaly, Order, OrderCheck
-from trading.models.proposals import ProposalTrade, RebalanceProposal
+from trading.models.proposals import HarvestRecord, ProposalTrade, RebalanceProposal
 from trading.models.transfers import BankLink, CashTransfer
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "CustodianAccountRequest",
     "Execution",
     "FillAnomaly",
+    "HarvestRecord",
     "Order",
     "OrderCheck",
     "OutboxMessage",

@@ -6,6 +6,7 @@ from trading.services.bulk import BulkApproval, proposals_approve_bulk
 from trading.services.cash_flow import proposal_for_cash_flow, proposal_to_raise_cash
 from trading.services.common import add_business_days, lock_account, withdrawable_cash
 from trading.services.fills import Fill, FillRefused, execution_apply, fill_anomaly_resolve
+from trading.services.harvest import HarvestResult, harvest_proposals_create, harvest_scan_run, harvest_settings_for
 from trading.services.households import HouseholdProposals, household_rebalance_propose
 from trading.services.order_status import order_transition, release_funded_buys
 from trading.services.orders import order_cancel, order_create, order_review_decide
@@ -25,6 +26,7 @@ __all__ = [
     "BulkApproval",
     "Fill",
     "FillRefused",
+    "HarvestResult",
     "HouseholdProposals",
     "RelayResult",
     "account_opening_request",
@@ -33,6 +35,9 @@ __all__ = [
     "cash_raise_shortfall",
     "execution_apply",
     "fill_anomaly_resolve",
+    "harvest_proposals_create",
+    "harvest_scan_run",
+    "harvest_settings_for",
     "household_rebalance_propose",
     "lock_account",
     "order_cancel",
