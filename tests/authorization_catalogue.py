@@ -62,6 +62,11 @@ OBJECT_OF: dict[str, Any] = {
     "trading:proposal_approve": "proposal",
     "trading:proposal_discard": "proposal",
     "trading:order_cancel": "order",
+    "trading:household_tax": "household",
+    "trading:group_create": "household",
+    "trading:group_propose": "household",
+    "trading:harvest_create": "household",
+    "trading:model_rebalance": "model",
     # compliance
     "api-household-kyc": "household",
     "api-investor-kyc": "investor",

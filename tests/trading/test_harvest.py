@@ -122,3 +122,28 @@ def test_the_api_harvests_for_the_households_advisor_only(api, alice, bob, charl
         }
     ]
     assert [p["account"] for p in body["proposals"]] == [harvestable.pk]
+
+
+def test_the_household_page_makes_a_group_harvests_and_lists_the_losses(verified_client, alice, harvestable, bob):
+    url = f"/households/{harvestable.household_id}/tax/"
+    assert verified_client(bob.user).get(url).status_code == 404
+    client = verified_client(alice.user)
+    page = client.get(url)
+    assert page.status_code == 200 and b"No harvests yet." in page.content
+    response = client.post(f"/households/{harvestable.household_id}/harvest/")
+    assert response.status_code == 302
+    page = client.get(url)
+    assert page.content.count(b"data-proposal=") == 1 and b"15,000.00" in page.content
+    # A group needs two accounts: the form says so.
+    bad = client.post(
+        f"/households/{harvestable.household_id}/groups/new/",
+        {"name": "Family", "model": harvestable.model_id, "accounts": [harvestable.pk], "drift_threshold": "5"},
+    )
+    assert bad.status_code == 400 and b"at least two accounts" in bad.content
+    ira = account_with(harvestable.household, account_type="roth_ira", name="Roth")
+    made = client.post(
+        f"/households/{harvestable.household_id}/groups/new/",
+        {"name": "Family", "model": harvestable.model_id, "accounts": [harvestable.pk, ira.pk], "drift_threshold": "5"},
+    )
+    assert made.status_code == 302
+    assert b"Family" in client.get(url).content
