@@ -173,14 +173,12 @@ def _next_message(now: datetime, held: Any = None) -> OutboxMessage | None:
     )
     if message is not None:
         return message
-    blocks = due.filter(block__isnull=False)
-    held_securities = split_held_securities(now) if held is not None else set()
-    if held_securities:
-        blocks = blocks.exclude(block__security_id__in=held_securities)
-    message = blocks.select_for_update(skip_locked=True, of=("self",)).first()
-    if message is not None:
-        return message
-    return due.filter(transfer__isnull=False).select_for_update(skip_locked=True).first()
+    # Block orders and bank transfers (no order of their own) in one query; a block waits like its
+    # children when its security's split is due (its children are held orders while unsent).
+    rest = due.filter(order__isnull=True)
+    if held is not None:
+        rest = rest.exclude(kind=OutboxMessage.Kind.SUBMIT_BLOCK, block__orders__in=held)
+    return rest.select_for_update(skip_locked=True, of=("self",)).first()
 
 
 def relay_outbox(
