@@ -194,3 +194,20 @@ def test_an_order_in_a_block_cannot_be_cancelled_alone(alice, three_buys):
     with pytest.raises(TradingError, match="block order"):
         services.order_cancel(order=orders[0], acting_user=alice.user)
     assert BlockOrder.objects.get().status == "approved"
+
+
+def test_an_unreachable_custodian_leaves_the_block_queued_with_one_attempt(alice, three_buys):
+    from trading.adapters.custodian import CustodianError
+
+    class Down:
+        def submit_order(self, request):
+            raise CustodianError("connection refused")
+
+    [block] = services.block_orders_create(acting_user=alice.user)
+    result = services.relay_outbox(custodian=Down(), acting_user=alice.user)
+    assert result.retried == 1 and result.sent == 0
+    message = OutboxMessage.objects.get(block=block)
+    assert (message.status, message.attempts) == ("pending", 1)
+    block.refresh_from_db()
+    assert block.status == "approved"
+    assert {o.status for o in Order.objects.filter(block=block)} == {"approved"}

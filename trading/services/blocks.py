@@ -149,10 +149,9 @@ def send_block(message: OutboxMessage, *, custodian: Any, acting_user: User, now
     the block and its children marked submitted (or rejected) in the caller's transaction."""
     assert message.block_id is not None
     block = BlockOrder.objects.select_for_update().select_related("security").get(pk=message.block_id)
-    message.attempts += 1
     if block.status != B.APPROVED:
         message.status = OutboxMessage.Status.SENT
-        message.save(update_fields=["status", "attempts"])
+        message.save(update_fields=["status"])
         return
     try:
         ack = custodian.submit_order(_block_request(block))
@@ -167,6 +166,8 @@ def send_block(message: OutboxMessage, *, custodian: Any, acting_user: User, now
         block.status_reason = "accepted by the custodian"
         save_attributed(block, acting_user=acting_user, reason="block submitted", validate=False)
         _mark_children(block, S.SUBMITTED, acting_user=acting_user, reason="")
+    # A CustodianError (unreachable) propagates before this: the relay retries it later.
+    message.attempts += 1
     message.status = OutboxMessage.Status.SENT
     message.sent_at = now
     message.last_error = ""

@@ -135,7 +135,12 @@ def household_rebalance_propose(
     header = (
         f"Household rebalancing, group {group.name!r} (model {group.model.name}): the household's largest drift "
         f"{max(abs(r.drift) for r in plan.drift_before) * 100:.2f} points before, "
-        f"{plan.max_drift_after * 100:.2f} after."
+        f"{plan.max_drift_after * 100:.2f} after. Each account is measured against the household, not alone: "
+        + ", ".join(
+            f"{r.symbol} {r.actual_weight * 100:.2f}% of the household (target {r.target_weight * 100:.2f}%)"
+            for r in plan.drift_after
+        )
+        + "."
     )
     account_snapshots: dict[int, AccountSnapshot] = {}
     plans: dict[int, TradePlan] = {}
