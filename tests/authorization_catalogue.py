@@ -45,6 +45,8 @@ OBJECT_OF: dict[str, Any] = {
     "portfolios:model_edit": "model",
     # trading
     "api-proposal-create": "account",
+    "api-household-rebalance-create": "household",
+    "api-household-harvest-create": "household",
     "api-proposal-detail": "proposal",
     "api-proposal-approve": "proposal",
     "api-order-detail": "order",
@@ -60,6 +62,11 @@ OBJECT_OF: dict[str, Any] = {
     "trading:proposal_approve": "proposal",
     "trading:proposal_discard": "proposal",
     "trading:order_cancel": "order",
+    "trading:household_tax": "household",
+    "trading:group_create": "household",
+    "trading:group_propose": "household",
+    "trading:harvest_create": "household",
+    "trading:model_rebalance": "model",
     # compliance
     "api-household-kyc": "household",
     "api-investor-kyc": "investor",

@@ -8,6 +8,16 @@ urlpatterns = [
     path("accounts/<int:pk>/rebalance-proposals/", api.proposal_create, name="api-proposal-create"),
     path("rebalance-proposals/<int:pk>/", api.proposal_detail, name="api-proposal-detail"),
     path("rebalance-proposals/<int:pk>/approve/", api.proposal_approve, name="api-proposal-approve"),
+    path(
+        "households/<int:pk>/rebalance-proposals/",
+        api.household_rebalance_create,
+        name="api-household-rebalance-create",
+    ),
+    path(
+        "households/<int:pk>/harvest-proposals/",
+        api.household_harvest_create,
+        name="api-household-harvest-create",
+    ),
     path("orders/", api.order_list, name="api-order-list"),
     path("orders/<int:pk>/", api.order_detail, name="api-order-detail"),
     path("orders/<int:pk>/cancel/", api.order_cancel, name="api-order-cancel"),

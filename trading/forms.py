@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 
+from trading.lifecycle import OrderStatus
 from trading.models import Order
 
 
@@ -42,3 +43,25 @@ class TransferForm(forms.Form):
         help_text="For a withdrawal larger than the withdrawable cash: sell the most overweight holdings "
         "and send the withdrawal once the sales have settled.",
     )
+
+
+class BlotterFilterForm(forms.Form):
+    """The trade blotter's filters (every one optional; bad values are form errors, not 500s)."""
+
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *[(s.value, s.label) for s in OrderStatus]])
+    side = forms.ChoiceField(required=False, choices=[("", "Buys and sells"), ("buy", "Buy"), ("sell", "Sell")])
+    symbol = forms.CharField(required=False, max_length=20)
+    account = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, label="Account id")
+    advisor = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, label="Advisor id")
+    date_from = forms.DateField(required=False, label="From")
+    date_to = forms.DateField(required=False, label="To")
+
+    def clean_symbol(self) -> str:
+        return self.cleaned_data["symbol"].strip().upper()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data

@@ -5,7 +5,8 @@ app tests a role.
 - Seeing an account (its orders, proposals, transfers, journal): the household scope of
   `accounts.selectors.household_scope_q` — the household's advisor and investors, the firm's
   compliance and operations staff.
-- Trading it (orders, proposals): the household's advisor, or a superuser.
+- Trading it (orders, proposals, household rebalancing and harvesting): the household's advisor,
+  or a superuser.
 - Moving its cash (deposits, withdrawals): whoever may trade it, or an investor of the household.
 - The operations page: operations staff, or a superuser; it shows their firm's orders.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from accounts.models import Role, User
+from accounts.models import Household, Role, User
 from accounts.selectors import household_scope_q
 from portfolios.models import InvestmentAccount
 from trading.models import Order
@@ -37,11 +38,40 @@ def account_may_trade(*, user: User, account: InvestmentAccount) -> bool:
     return bool(user.is_superuser or account.household.advisor.user_id == user.pk)
 
 
+def household_may_trade(*, user: User, household: Household) -> bool:
+    """Household-wide trading (a rebalancing group's proposals, loss harvesting): the household's
+    advisor (or a superuser), as for each of its accounts."""
+    return bool(user.is_superuser or household.advisor.user_id == user.pk)
+
+
 def account_may_transfer(*, user: User, account: InvestmentAccount) -> bool:
     """Deposits and withdrawals: the advisor, or an investor of the household."""
     if account_may_trade(user=user, account=account):
         return True
     return Role.INVESTOR in user.roles and account.household.members.filter(investor__user_id=user.pk).exists()
+
+
+def tradable_accounts_q(user: User) -> Q:
+    """The accounts `user` may trade (`account_may_trade`), as a filter on InvestmentAccount."""
+    if user.is_superuser:
+        return Q()
+    return Q(household__advisor__user_id=user.pk)
+
+
+def blotter_orders_q(user: User) -> Q | None:
+    """The firm-wide trade blotter's scope, as a filter on Order: an advisor sees the orders of
+    the households they advise, compliance and operations staff their firm's, a superuser
+    every firm's. None for anyone else (an investor): the page is not theirs."""
+    if user.is_superuser:
+        return Q()
+    roles = user.roles
+    q = None
+    if (Role.COMPLIANCE in roles or Role.OPERATIONS in roles) and user.firm_id:
+        q = Q(account__household__firm_id=user.firm_id)
+    if Role.ADVISOR in roles:
+        mine = Q(account__household__advisor__user_id=user.pk)
+        q = mine if q is None else q | mine
+    return q
 
 
 def may_see_operations(user: User) -> bool:

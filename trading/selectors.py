@@ -3,17 +3,30 @@ what is `trading.permissions`."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models.functions import ExtractYear
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from accounts.models import User
-from portfolios.models import InvestmentAccount, JournalEntry, Posting
+from accounts.models import Household, User
+from accounts.selectors import household_get_for_user
+from portfolios.models import InvestmentAccount, JournalEntry, ModelPortfolio, Posting, RebalancingGroup
+from portfolios.selectors import model_portfolio_list_for_user
 from trading import permissions
 from trading.lifecycle import OPEN_STATES
-from trading.models import CashTransfer, FillAnomaly, Order, OutboxMessage, ProposalTrade, RebalanceProposal
+from trading.models import (
+    CashTransfer,
+    Execution,
+    FillAnomaly,
+    HarvestRecord,
+    Order,
+    OutboxMessage,
+    ProposalTrade,
+    RebalanceProposal,
+)
 
 
 def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
@@ -124,3 +137,111 @@ def operations_summary(*, user: User) -> dict[str, Any]:
         .select_related("order__account", "order__security")
         .order_by("status", "-created_at", "-id")[:50],
     }
+
+
+def household_for_trading(*, user: User, pk: int | str) -> Household:
+    """A household the user may trade for (its advisor, a superuser), else 404 (never 403)."""
+    household = household_get_for_user(user=user, pk=pk)
+    if not permissions.household_may_trade(user=user, household=household):
+        raise Http404
+    return household
+
+
+def rebalancing_group_for_household(*, household: Household, pk: int | str | None) -> RebalancingGroup | None:
+    """The household's active rebalancing group `pk`, or its only one when `pk` is None; None
+    when there is none (or several and none named)."""
+    groups = RebalancingGroup.objects.filter(household=household, is_active=True).select_related("model")
+    if pk is not None:
+        return groups.filter(pk=pk).first()
+    found = list(groups[:2])
+    return found[0] if len(found) == 1 else None
+
+
+def proposals_open_for_user(*, user: User, limit: int = 500) -> QuerySet[RebalanceProposal]:
+    """The open proposals that need trades on the accounts `user` may trade (the book's bulk
+    approval), with their accounts and trade counts: one query."""
+    return (
+        RebalanceProposal.objects.filter(
+            status=RebalanceProposal.Status.PROPOSED,
+            needed=True,
+            account_id__in=InvestmentAccount.objects.filter(permissions.tradable_accounts_q(user)).values("pk"),
+        )
+        .select_related("account__household")
+        .annotate(trade_count=Count("trades"))
+        .order_by("account__household__name", "account__name", "pk")[:limit]
+    )
+
+
+def proposals_for_trading(*, user: User, ids: list[int]) -> list[RebalanceProposal]:
+    """The proposals `ids`, if the user may trade every one's account; else 404 (one query)."""
+    found = list(
+        RebalanceProposal.objects.filter(
+            pk__in=ids,
+            account_id__in=InvestmentAccount.objects.filter(permissions.tradable_accounts_q(user)).values("pk"),
+        ).select_related("account__household")
+    )
+    if len(found) != len(set(ids)):
+        raise Http404("No such proposal.")
+    return found
+
+
+def blotter_orders(*, user: User, filters: dict[str, Any]) -> QuerySet[Order]:
+    """The firm-wide trade blotter: orders in the user's blotter scope
+    (`permissions.blotter_orders_q`; none for others) filtered by status, side, symbol,
+    account, advisor and placement date (inclusive), newest first, with what a row shows
+    joined in (a fixed number of queries whatever the rows)."""
+    scope = permissions.blotter_orders_q(user)
+    if scope is None:
+        return Order.objects.none()
+    orders = Order.objects.filter(scope)
+    if filters.get("status"):
+        orders = orders.filter(status=filters["status"])
+    if filters.get("side"):
+        orders = orders.filter(side=filters["side"])
+    if filters.get("symbol"):
+        orders = orders.filter(security__symbol=filters["symbol"])
+    if filters.get("account"):
+        orders = orders.filter(account_id=filters["account"])
+    if filters.get("advisor"):
+        orders = orders.filter(account__household__advisor_id=filters["advisor"])
+    if filters.get("date_from"):
+        orders = orders.filter(created_at__date__gte=filters["date_from"])
+    if filters.get("date_to"):
+        orders = orders.filter(created_at__date__lte=filters["date_to"])
+    return orders.select_related("account__household__advisor__user", "security").order_by("-created_at", "-id")
+
+
+def model_for_user(*, user: User, pk: int | str) -> ModelPortfolio:
+    """One of the models the user sees (their firm's), else 404."""
+    return get_object_or_404(model_portfolio_list_for_user(user=user, active_only=False), pk=pk)
+
+
+def harvested_losses(*, account_ids: list[int]) -> list[dict[str, Any]]:
+    """Losses realised by tax-loss harvesting, per account and year: the realised result of the
+    harvest proposals' filled sells (negative: a loss), and what the harvests set out to realise.
+    Two queries."""
+    realised = {
+        (r["order__account_id"], r["year"]): r["total"]
+        for r in Execution.objects.filter(
+            order__account_id__in=account_ids, order__side="sell", order__proposal__harvest__isnull=False
+        )
+        .annotate(year=ExtractYear("trade_date"))
+        .values("order__account_id", "year")
+        .annotate(total=Sum("realised_gain"))
+    }
+    planned = (
+        HarvestRecord.objects.filter(account_id__in=account_ids)
+        .values("account_id", "account__name", "year")
+        .annotate(estimated=Sum("estimated_loss"))
+        .order_by("account__name", "account_id", "-year")
+    )
+    return [
+        {
+            "account": row["account_id"],
+            "account_name": row["account__name"],
+            "year": row["year"],
+            "estimated_loss": row["estimated"],
+            "realised": realised.get((row["account_id"], row["year"]), Decimal(0)),
+        }
+        for row in planned
+    ]

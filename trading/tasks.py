@@ -49,3 +49,10 @@ def proposals_for_chunk(account_ids: list[int], as_of: str) -> int:
         account_ids=account_ids, acting_user=system_user(), as_of=date.fromisoformat(as_of), scheduled=True
     )
     return len(created)
+
+
+@shared_task(name="trading.harvest_scan", acks_late=True)
+def harvest_scan(as_of: str | None = None) -> int:
+    """The daily tax-loss harvesting scan (beat: operations' data migration schedules it)."""
+    day = date.fromisoformat(as_of) if as_of else None
+    return services.harvest_scan_run(as_of=day, acting_user=system_user())

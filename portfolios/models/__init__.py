@@ -31,6 +31,7 @@ from portfolios.models.fields import (
     validate_positive,
     weight_field,
 )
+from portfolios.models.households import RebalancingGroup, RebalancingGroupMember
 from portfolios.models.ledger import (
     CashBalance,
     JournalEntry,
@@ -42,6 +43,7 @@ from portfolios.models.ledger import (
     ValuationSnapshot,
 )
 from portfolios.models.securities import AssetClass, ModelPortfolio, ModelTarget, Price, Security
+from portfolios.models.tax import HarvestSettings, SubstitutionPair
 
 __all__ = [
     "ACCOUNT_SETTINGS",
@@ -57,6 +59,7 @@ __all__ = [
     "CashBalance",
     "CorporateAction",
     "CorporateActionEntitlement",
+    "HarvestSettings",
     "InvestmentAccount",
     "JournalEntry",
     "LedgerBook",
@@ -66,7 +69,10 @@ __all__ = [
     "Position",
     "Posting",
     "Price",
+    "RebalancingGroup",
+    "RebalancingGroupMember",
     "Security",
+    "SubstitutionPair",
     "TaxLot",
     "ValuationSnapshot",
     "cash_field",

@@ -45,6 +45,7 @@ class InvestmentAccount(models.Model):
         UTMA = "utma", "UTMA (custodial)"
         UGMA = "ugma", "UGMA (custodial)"
         ENTITY = "entity", "Entity (corporation, LLC, partnership)"
+        PLAN_401K = "401k", "401(k)"
 
     class BandMode(models.TextChoices):
         ABSOLUTE = "absolute", "Absolute (points)"
@@ -55,6 +56,9 @@ class InvestmentAccount(models.Model):
         AUTOMATIC = "automatic", "Automatic"
 
     IRA_TYPES = frozenset({"traditional_ira", "roth_ira", "rollover_ira", "sep_ira"})
+    #: Accounts whose sales are not taxed when made: every IRA and a 401(k). Household
+    #: rebalancing sells there first and puts tax-inefficient classes there first.
+    TAX_DEFERRED_TYPES = IRA_TYPES | frozenset({"401k"})
     CUSTODIAL_TYPES = frozenset({"utma", "ugma"})
 
     class RebalanceSchedule(models.TextChoices):
@@ -91,6 +95,12 @@ class InvestmentAccount(models.Model):
         default=False,
         db_default=False,
         help_text="Invest cash dividends through the cash-flow path when they are paid.",
+    )
+    yearly_gains_budget = cash_field(
+        null=True,
+        blank=True,
+        help_text="The largest net realised gain a calendar year may reach through the platform's tax trades "
+        "(harvesting); empty for no limit.",
     )
     rebalance_mode = models.CharField(max_length=10, choices=RebalanceMode.choices, default=RebalanceMode.APPROVAL)
     rebalance_schedule = models.CharField(
@@ -134,6 +144,10 @@ class InvestmentAccount(models.Model):
     @property
     def is_ira(self) -> bool:
         return self.account_type in self.IRA_TYPES
+
+    @property
+    def is_tax_deferred(self) -> bool:
+        return self.account_type in self.TAX_DEFERRED_TYPES
 
 
 class AccountOwner(models.Model):

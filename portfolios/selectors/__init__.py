@@ -9,6 +9,7 @@ from portfolios.selectors.accounts import (
     account_get_for_user,
     account_list_for_user,
     account_queryset,
+    model_affected_accounts,
     model_portfolio_list,
     model_portfolio_list_for_user,
 )
@@ -39,6 +40,7 @@ from portfolios.selectors.performance import (
 )
 from portfolios.selectors.prices import LatestPrice, latest_prices, price_history, security_list
 from portfolios.selectors.snapshots import engine_snapshots
+from portfolios.selectors.tax import household_wash_window, realised_gains_in_year, substitution_pairs
 from portfolios.selectors.valuation import EXTERNAL_FLOW_KINDS, AccountValue, account_value, market_value, values_at
 
 __all__ = [
@@ -72,14 +74,18 @@ __all__ = [
     "book_for_user",
     "drift_reports",
     "engine_snapshots",
+    "household_wash_window",
     "latest_prices",
     "market_value",
+    "model_affected_accounts",
     "model_portfolio_list",
     "model_portfolio_list_for_user",
     "months_before",
     "performance_between",
     "performance_periods",
     "price_history",
+    "realised_gains_in_year",
     "security_list",
+    "substitution_pairs",
     "values_at",
 ]

@@ -125,3 +125,20 @@ def account_list_for_user(
 def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
     """One of the user's accounts (annotated as in the list), or 404."""
     return get_object_or_404(account_list_for_user(user=user), pk=pk)
+
+
+def model_affected_accounts(*, user: User, model: ModelPortfolio) -> list[InvestmentAccount]:
+    """The open accounts in the user's scope that follow `model` -- on it themselves or in a
+    household rebalancing group on it -- with their households (one query): what a change to
+    the model moves."""
+    return list(
+        InvestmentAccount.objects.filter(permissions.account_scope_q(user))
+        .filter(
+            Q(model=model)
+            | Q(rebalancing_membership__group__model=model, rebalancing_membership__group__is_active=True)
+        )
+        .exclude(status=InvestmentAccount.Status.CLOSED)
+        .select_related("household", "rebalancing_membership__group")
+        .distinct()
+        .order_by("household__name", "name", "pk")
+    )

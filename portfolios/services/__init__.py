@@ -36,6 +36,7 @@ from portfolios.services.corporate_actions import (
     register_reinvestment_handler,
     register_split_handler,
 )
+from portfolios.services.household_groups import rebalancing_group_create
 from portfolios.services.lots import lot_open, lots_relieve
 from portfolios.services.model_portfolios import MODEL_EDITABLE_FIELDS, model_portfolio_create, model_portfolio_update
 from portfolios.services.ownership import BeneficiarySpec
@@ -87,6 +88,7 @@ __all__ = [
     "prices_ingest",
     "prices_store",
     "prices_upsert",
+    "rebalancing_group_create",
     "register_reinvestment_handler",
     "register_split_handler",
     "reinvest_pending",

@@ -21,7 +21,7 @@ from portfolios.forms import (
     to_fraction,
     to_percent,
 )
-from portfolios.selectors.accounts import model_portfolio_list_for_user
+from portfolios.selectors.accounts import model_affected_accounts, model_portfolio_list_for_user
 from portfolios.services.model_portfolios import model_portfolio_create, model_portfolio_update
 from portfolios.views.common import (
     _done,
@@ -131,5 +131,6 @@ def model_edit(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Model {model.name} saved.")
             return _done(request, reverse("portfolios:model_list"))
-    context = {"form": form, "formset": formset, "model": model}
+    affected = model_affected_accounts(user=request.user, model=model)
+    context = {"form": form, "formset": formset, "model": model, "affected": affected}
     return render(request, _partial(request, "portfolios/model_form.html", "model-form"), context)

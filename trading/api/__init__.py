@@ -7,6 +7,7 @@ staff; writes: the advisor (transfers also the household's investors). Others ge
 (the rules: `trading.permissions`).
 """
 
+from trading.api.households import household_harvest_create, household_rebalance_create
 from trading.api.journal import account_transactions
 from trading.api.orders import order_cancel, order_detail, order_list
 from trading.api.proposals import proposal_approve, proposal_create, proposal_detail
@@ -15,6 +16,8 @@ from trading.api.transfers import deposit_create, withdrawal_create
 __all__ = [
     "account_transactions",
     "deposit_create",
+    "household_harvest_create",
+    "household_rebalance_create",
     "order_cancel",
     "order_detail",
     "order_list",

@@ -7,20 +7,24 @@ rows whose status is the only thing that changes. One module per subject; every 
 imported here (app label `trading`, table names unchanged).
 """
 
+from trading.models.blocks import BlockExecution, BlockOrder
 from trading.models.common import ZERO, Side, SnapshotJSONField, drift_field, price_field
 from trading.models.messages import CustodianAccountRequest, OutboxMessage, WebhookEvent
 from trading.models.orders import REASON_STATES, Execution, FillAnomaly, Order, OrderCheck
-from trading.models.proposals import ProposalTrade, RebalanceProposal
+from trading.models.proposals import HarvestRecord, ProposalTrade, RebalanceProposal
 from trading.models.transfers import BankLink, CashTransfer
 
 __all__ = [
     "REASON_STATES",
     "ZERO",
     "BankLink",
+    "BlockExecution",
+    "BlockOrder",
     "CashTransfer",
     "CustodianAccountRequest",
     "Execution",
     "FillAnomaly",
+    "HarvestRecord",
     "Order",
     "OrderCheck",
     "OutboxMessage",

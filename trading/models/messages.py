@@ -21,6 +21,7 @@ class OutboxMessage(models.Model):
         SUBMIT_ORDER = "submit_order", "Submit order"
         CANCEL_ORDER = "cancel_order", "Cancel order"
         BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        SUBMIT_BLOCK = "submit_block", "Submit block order"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -30,6 +31,9 @@ class OutboxMessage(models.Model):
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="outbox")
+    block = models.ForeignKey(
+        "trading.BlockOrder", on_delete=models.PROTECT, null=True, blank=True, related_name="outbox"
+    )
     transfer = models.ForeignKey(CashTransfer, on_delete=models.PROTECT, null=True, blank=True, related_name="outbox")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)

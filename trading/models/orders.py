@@ -65,6 +65,14 @@ class Order(models.Model):
     proposal = models.ForeignKey(
         RebalanceProposal, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
+    block = models.ForeignKey(
+        "trading.BlockOrder",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        help_text="The block order that carries this order to the custodian (it is not sent itself).",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -97,3 +97,25 @@ class ProposalTrade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} {self.symbol}"
+
+
+class HarvestRecord(models.Model):
+    """A rebalance proposal made by tax-loss harvesting: its account, the tax year and the loss it
+    set out to realise (the realised loss is its sells' executions). Harvested losses per
+    account and year are read from here (`trading.selectors.harvested_losses`)."""
+
+    proposal = models.OneToOneField(RebalanceProposal, on_delete=models.PROTECT, related_name="harvest")
+    account = models.ForeignKey("portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="harvests")
+    year = models.PositiveSmallIntegerField()
+    estimated_loss = cash_field(help_text="The loss the harvest's sells were to realise (positive).")
+    substitutes = models.JSONField(default=dict, help_text="Symbol sold -> substitute bought.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "year"], name="trading_harvest_acct_year")]
+
+    def __str__(self) -> str:
+        return f"Harvest of {self.estimated_loss} for account {self.account_id} ({self.year})"

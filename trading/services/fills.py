@@ -45,6 +45,10 @@ class Fill:
     price: Decimal
     trade_date: date
     order_quantity: Decimal | None = None
+    #: The cash of the fill when it is not quantity x price to the cent: a block order's
+    #: allocation, whose cents are shared so the accounts sum to the block exactly
+    #: (`trading.services.blocks`).
+    amount: Decimal | None = None
 
 
 class FillRefused(TradingError):
@@ -140,7 +144,7 @@ def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execut
                 order=order, fill=fill, reason=refusal[0], why=refusal[1], event_id=event_id, acting_user=acting_user
             )
         account, security = order.account, order.security
-        amount = cents(fill.quantity * fill.price)
+        amount = fill.amount if fill.amount is not None else cents(fill.quantity * fill.price)
         book, market, clearing = ledger.books_for(
             account, LedgerBook.Kind.MARKET, LedgerBook.Kind.CUSTODIAN_CLEARING, firm=account.household.firm_id
         )

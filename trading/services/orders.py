@@ -375,6 +375,12 @@ def order_cancel(*, order: Order, acting_user: User, reason: str = "") -> Order:
         raise TradingError(
             f"The order is already {order.status_label.lower()}; it cannot be cancelled.", code="illegal_transition"
         )
+    if order.block_id is not None:
+        # Its shares are part of the custodian's block order: cancelling it alone would leave
+        # the block's quantity and the accounts' orders out of step.
+        raise TradingError(
+            f"The order is part of block order {order.block_id}; it cannot be cancelled alone.", code="in_block"
+        )
     if order.status in AT_CUSTODIAN:
         pending = order.outbox.filter(kind=OutboxMessage.Kind.CANCEL_ORDER, status=OutboxMessage.Status.PENDING)
         if not pending.exists():

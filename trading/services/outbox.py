@@ -40,6 +40,7 @@ from trading.adapters.banking import BankingError, get_banking
 from trading.adapters.custodian import CustodianError, CustodianRejected, OrderRequest, get_custodian
 from trading.lifecycle import END_STATES, OrderStatus, check_transition
 from trading.models import Order, OutboxMessage
+from trading.services.blocks import block_give_up, send_block
 from trading.services.events import order_events_bulk
 from trading.services.order_status import order_transition
 from trading.services.transfers import transfer_bank_submit
@@ -172,7 +173,12 @@ def _next_message(now: datetime, held: Any = None) -> OutboxMessage | None:
     )
     if message is not None:
         return message
-    return due.filter(transfer__isnull=False).select_for_update(skip_locked=True).first()
+    # Block orders and bank transfers (no order of their own) in one query; a block waits like its
+    # children when its security's split is due (its children are held orders while unsent).
+    rest = due.filter(order__isnull=True)
+    if held is not None:
+        rest = rest.exclude(kind=OutboxMessage.Kind.SUBMIT_BLOCK, block__orders__in=held)
+    return rest.select_for_update(skip_locked=True, of=("self",)).first()
 
 
 def relay_outbox(
@@ -215,6 +221,8 @@ def relay_outbox(
                 with transaction.atomic():
                     if message.kind == OutboxMessage.Kind.SUBMIT_ORDER:
                         _send_submit(message, custodian=custodian, acting_user=acting_user, now=moment)
+                    elif message.kind == OutboxMessage.Kind.SUBMIT_BLOCK:
+                        send_block(message, custodian=custodian, acting_user=acting_user, now=moment)
                     elif message.kind == OutboxMessage.Kind.CANCEL_ORDER:
                         _send_cancel(message, custodian=custodian, acting_user=acting_user, now=moment)
                     else:
@@ -320,6 +328,8 @@ def _retry_later(message: OutboxMessage, *, error: str, now: datetime, acting_us
             order_transition(
                 order, S.FAILED, acting_user=acting_user, reason=f"The custodian could not be reached: {error}"
             )
+        if message.kind == OutboxMessage.Kind.SUBMIT_BLOCK and message.block_id is not None:
+            block_give_up(message.block_id, acting_user=acting_user, error=error)
     else:
         message.next_attempt_at = now + backoff_delay(message.attempts)
         result.retried += 1

@@ -20,6 +20,7 @@ from trading.errors import TradingError
 from trading.lifecycle import OrderStatus
 from trading.models import FillAnomaly, Order, WebhookEvent
 from trading.services.account_opening import account_opening_record, account_opening_rejected
+from trading.services.blocks import block_cancel_apply, block_fill_apply, is_block_order_id
 from trading.services.common import cents
 from trading.services.fills import Fill, execute_fill
 from trading.services.order_status import order_transition
@@ -162,6 +163,8 @@ def _apply_fill_event(data: dict[str, Any], *, acting_user: User, event_id: str 
         raise TradingError("The event has no execution_id.", field="execution_id")
     if cents(fill.quantity * fill.price) >= MAX_AMOUNT:
         raise TradingError("The event's quantity times price is too large.", field="quantity")
+    if is_block_order_id(fill.client_order_id):
+        return block_fill_apply(fill=fill, acting_user=acting_user)
     outcome = execute_fill(fill=fill, acting_user=acting_user, event_id=event_id)
     if isinstance(outcome, FillAnomaly):
         return f"refused: {outcome.reason} (anomaly {outcome.pk})"
@@ -169,6 +172,8 @@ def _apply_fill_event(data: dict[str, Any], *, acting_user: User, event_id: str 
 
 
 def _apply_cancel_event(data: dict[str, Any], *, acting_user: User) -> str:
+    if is_block_order_id(str(data.get("client_order_id") or "")):
+        return block_cancel_apply(client_order_id=str(data.get("client_order_id")), acting_user=acting_user)
     with transaction.atomic():
         order = Order.objects.select_for_update().filter(client_order_id=str(data.get("client_order_id"))).first()
         if order is None:

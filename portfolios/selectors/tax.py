@@ -1,0 +1,71 @@
+"""Reads for tax work: a household's purchases and loss sales in the wash-sale window, the year's
+realised gains per account, and the model substitution pairs (tax-loss harvesting)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import Sum
+
+from portfolios.engine.rebalancing import WASH_SALE_DAYS
+from portfolios.engine.wash_sales import Acquisition, LossSale
+from portfolios.models import LotClosure, SubstitutionPair, TaxLot
+
+
+def household_wash_window(
+    *, account_ids: Sequence[int], as_of: date, days: int = WASH_SALE_DAYS
+) -> tuple[list[Acquisition], list[LossSale]]:
+    """The purchases (lots acquired) and the loss sales (closures at a loss) of `account_ids` --
+    every account of a household, IRAs included -- in the `days` before `as_of` and on it, as
+    the wash-sale engine takes them (securities named by symbol). Two queries."""
+    start = as_of - timedelta(days=days)
+    acquisitions = [
+        Acquisition(
+            lot_id=lot.pk,
+            purchase_id=lot.pk,
+            account_id=lot.account_id,
+            security_id=lot.security.symbol,
+            acquired_on=lot.acquired_on,
+            quantity=lot.original_quantity,
+        )
+        for lot in TaxLot.objects.filter(account_id__in=account_ids, acquired_on__gte=start, acquired_on__lte=as_of)
+        .select_related("security")
+        .order_by("acquired_on", "pk")
+    ]
+    sales = [
+        LossSale(
+            sale_id=closure.pk,
+            purchase_id=closure.lot_id,
+            account_id=closure.lot.account_id,
+            security_id=closure.lot.security.symbol,
+            sold_on=closure.closed_on,
+            quantity=closure.quantity,
+            loss_per_share=-closure.gain / closure.quantity,
+        )
+        for closure in LotClosure.objects.filter(
+            lot__account_id__in=account_ids, closed_on__gte=start, closed_on__lte=as_of, gain__lt=0
+        )
+        .select_related("lot__security")
+        .order_by("closed_on", "pk")
+    ]
+    return acquisitions, sales
+
+
+def realised_gains_in_year(*, account_ids: Sequence[int], year: int) -> dict[int, Decimal]:
+    """Each account's net realised gain in the calendar year (its lot closures), one query."""
+    rows = (
+        LotClosure.objects.filter(lot__account_id__in=account_ids, closed_on__year=year)
+        .values("lot__account_id")
+        .annotate(total=Sum("gain"))
+    )
+    return {r["lot__account_id"]: r["total"] or Decimal(0) for r in rows}
+
+
+def substitution_pairs(*, model_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    """Each model's pairs, security symbol -> substitute symbol, one query."""
+    out: dict[int, dict[str, str]] = {m: {} for m in model_ids}
+    for pair in SubstitutionPair.objects.filter(model_id__in=model_ids).select_related("security", "substitute"):
+        out[pair.model_id][pair.security.symbol] = pair.substitute.symbol
+    return out

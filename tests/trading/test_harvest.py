@@ -1,0 +1,149 @@
+"""Tax-loss harvesting through the services, the API and the daily job."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from accounts.services import system_user
+from portfolios import services as portfolio_services
+from portfolios.models import HarvestSettings, Position, Security, SubstitutionPair
+from tests.trading.factories import account_with, make_security, model_of
+from trading import selectors, services
+from trading.models import HarvestRecord, Order, RebalanceProposal
+from trading.services.fills import Fill
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def harvestable(alice_household, securities):
+    """A taxable account on a 60/40 VTI/BND model with VTI -> SCHB as its substitution pair:
+    300 VTI bought at 250 (now 200: a 15,000 loss), 571 BND at 69 (now 70), 30.00 cash."""
+    make_security("SCHB", "48.70")
+    model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
+    SubstitutionPair.objects.create(
+        model=model, security=Security.objects.get(symbol="VTI"), substitute=Security.objects.get(symbol="SCHB")
+    )
+    return account_with(
+        alice_household, cash="30.00", positions=[("VTI", "300", "250"), ("BND", "571", "69")], model=model
+    )
+
+
+def _fill_all(orders, alice):
+    for order in Order.objects.filter(pk__in=[o.pk for o in orders]).order_by("id"):
+        order.refresh_from_db()
+        if order.status == "awaiting_funds":
+            continue
+        services.execution_apply(
+            fill=Fill(
+                order.client_order_id, f"X-{order.pk}", order.quantity, order.estimated_price, timezone.localdate()
+            ),
+            acting_user=system_user(),
+        )
+
+
+def test_the_advisor_harvests_approves_and_sees_the_loss_and_the_substitute(alice, harvestable):
+    result = services.harvest_proposals_create(household=harvestable.household, acting_user=alice.user)
+    [proposal] = result.proposals
+    assert [(t.symbol, t.side, t.quantity) for t in proposal.trades.order_by("position")] == [
+        ("VTI", "sell", D("300")),
+        ("SCHB", "buy", D("1232")),
+    ]
+    assert proposal.realised_gain == D("-15000.00") and "Tax-loss harvest" in proposal.notes[0]
+    assert HarvestRecord.objects.get().estimated_loss == D("15000.00")
+    orders = services.proposal_approve(proposal=proposal, acting_user=alice.user)
+    _fill_all(orders, alice)  # the sell; its proceeds release the buy
+    _fill_all(orders, alice)  # the buy
+    assert {o.status for o in Order.objects.all()} == {"filled"}
+    assert Position.objects.get(account=harvestable, security__symbol="SCHB").quantity == D("1232")
+    assert not Position.objects.filter(account=harvestable, security__symbol="VTI", quantity__gt=0).exists()
+    [row] = selectors.harvested_losses(account_ids=[harvestable.pk])
+    assert (row["year"], row["realised"], row["estimated_loss"]) == (
+        timezone.localdate().year,
+        D("-15000.00"),
+        D("15000.00"),
+    )
+
+
+def test_a_purchase_in_the_spouses_ira_ten_days_before_blocks_the_harvest(alice, harvestable):
+    ira = account_with(harvestable.household, account_type="roth_ira")
+    portfolio_services.transfer_in(
+        account=ira,
+        positions=[
+            {
+                "symbol": "VTI",
+                "quantity": D("5"),
+                "cost_per_share": D("205"),
+                "acquired_on": date.today() - timedelta(days=10),
+            }
+        ],
+        acting_user=system_user(),
+        idempotency_key="ira-buy",
+    )
+    result = services.harvest_proposals_create(household=harvestable.household, acting_user=alice.user)
+    assert result.proposals == [] and "bought in the household within 30 days" in result.plan.notes[0]
+
+
+def test_automatic_mode_approves_as_it_harvests(alice, harvestable):
+    HarvestSettings.objects.create(firm=harvestable.household.firm, automatic=True)
+    result = services.harvest_proposals_create(household=harvestable.household, acting_user=alice.user)
+    assert RebalanceProposal.objects.get().status == "approved"
+    assert [(o.side, o.security.symbol) for o in result.orders] == [("sell", "VTI"), ("buy", "SCHB")]
+
+
+def test_the_daily_scan_harvests_each_household_once_a_day_and_skips_disabled_firms(harvestable):
+    from trading.tasks import harvest_scan
+
+    assert harvest_scan() == 1
+    assert harvest_scan() == 1  # the rerun replaces the open proposal
+    assert RebalanceProposal.objects.filter(status="proposed").count() == 1
+    HarvestSettings.objects.create(firm=harvestable.household.firm, enabled=False)
+    assert harvest_scan() == 0
+
+
+def test_the_api_harvests_for_the_households_advisor_only(api, alice, bob, charlie, harvestable):
+    url = f"/api/v1/households/{harvestable.household_id}/harvest-proposals/"
+    for user in (bob.user, charlie):
+        assert api(user).post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="h-x").status_code == 404
+    response = api(alice.user).post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="h-1")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["harvests"] == [
+        {
+            "account": harvestable.pk,
+            "symbol": "VTI",
+            "substitute": "SCHB",
+            "quantity": "300",
+            "substitute_quantity": "1232",
+            "loss": "15000.00",
+        }
+    ]
+    assert [p["account"] for p in body["proposals"]] == [harvestable.pk]
+
+
+def test_the_household_page_makes_a_group_harvests_and_lists_the_losses(verified_client, alice, harvestable, bob):
+    url = f"/households/{harvestable.household_id}/tax/"
+    assert verified_client(bob.user).get(url).status_code == 404
+    client = verified_client(alice.user)
+    page = client.get(url)
+    assert page.status_code == 200 and b"No harvests yet." in page.content
+    response = client.post(f"/households/{harvestable.household_id}/harvest/")
+    assert response.status_code == 302
+    page = client.get(url)
+    assert page.content.count(b"data-proposal=") == 1 and b"15,000.00" in page.content
+    # A group needs two accounts: the form says so.
+    bad = client.post(
+        f"/households/{harvestable.household_id}/groups/new/",
+        {"name": "Family", "model": harvestable.model_id, "accounts": [harvestable.pk], "drift_threshold": "5"},
+    )
+    assert bad.status_code == 400 and b"at least two accounts" in bad.content
+    ira = account_with(harvestable.household, account_type="roth_ira", name="Roth")
+    made = client.post(
+        f"/households/{harvestable.household_id}/groups/new/",
+        {"name": "Family", "model": harvestable.model_id, "accounts": [harvestable.pk, ira.pk], "drift_threshold": "5"},
+    )
+    assert made.status_code == 302
+    assert b"Family" in client.get(url).content

@@ -1,0 +1,170 @@
+"""Household rebalancing: a group's accounts brought to one model together
+(`portfolios.engine.household`), stored as one rebalance proposal per account that trades.
+
+Each proposal is an ordinary proposal of its account (approved, block-ordered and funded by its
+own sells like any other): the household plan keeps every account's cash at or above zero
+after its own trades, so no account's buys wait for another account's sells."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from portfolios.engine import AccountSnapshot, Holding, TradePlan, calculate_drift
+from portfolios.engine.household import (
+    GroupAccount,
+    GroupHolding,
+    GroupPlan,
+    GroupSecurity,
+    GroupSnapshot,
+    plan_household,
+)
+from portfolios.models import InvestmentAccount, RebalancingGroup, Security
+from portfolios.selectors import engine_snapshots, latest_prices
+from trading.errors import TradingError
+from trading.models import RebalanceProposal
+from trading.services.proposal_store import proposals_store
+from trading.services.proposals import reserved_for_open_buys
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class HouseholdProposals:
+    group: RebalancingGroup
+    plan: GroupPlan
+    proposals: list[RebalanceProposal]
+
+
+def group_snapshot(
+    group: RebalancingGroup, *, as_of: date
+) -> tuple[GroupSnapshot, dict[int, AccountSnapshot], dict[int, Decimal]]:
+    """The group's engine input: every open member account's holdings, lots and spendable cash
+    (net of what its open buys and withdrawals hold), the model's targets with prices and
+    asset classes. Also the accounts' own snapshots and reserved cash (for storing)."""
+    account_ids = list(
+        group.members.filter(account__status=InvestmentAccount.Status.OPEN)
+        .order_by("account_id")
+        .values_list("account_id", flat=True)
+    )
+    types = dict(InvestmentAccount.objects.filter(pk__in=account_ids).values_list("pk", "account_type"))
+    snapshots = engine_snapshots(account_ids=account_ids, as_of=as_of)
+    reserved = reserved_for_open_buys(list(snapshots))
+    targets = {t.security.symbol: t for t in group.model.targets.select_related("security")}
+    held = {h.symbol for s in snapshots.values() for h in s.holdings if h.quantity > 0}
+    symbols = sorted(held | set(targets))
+    securities = {s.symbol: s for s in Security.objects.filter(symbol__in=symbols)}
+    prices = {p.symbol: p.close for p in latest_prices(symbols, as_of=as_of).values()}
+    group_securities = []
+    for symbol in symbols:
+        security = securities[symbol]
+        target = targets.get(symbol)
+        group_securities.append(
+            GroupSecurity(
+                symbol=symbol,
+                price=prices.get(symbol, ZERO),
+                target_weight=target.weight if target is not None else ZERO,
+                asset_class=security.asset_class,
+                restricted=not security.is_active or symbol not in prices,
+            )
+        )
+    accounts = []
+    for account_id, account_snapshot in sorted(snapshots.items()):
+        accounts.append(
+            GroupAccount(
+                account_id=account_id,
+                tax_deferred=types[account_id] in InvestmentAccount.TAX_DEFERRED_TYPES,
+                cash=account_snapshot.cash - reserved.get(account_id, ZERO),
+                holdings=tuple(
+                    GroupHolding(h.symbol, h.quantity, h.lots) for h in account_snapshot.holdings if h.quantity > 0
+                ),
+                external_flow=ZERO if account_snapshot.flow_in_cash else account_snapshot.external_flow,
+                fractional_shares=account_snapshot.fractional_shares,
+                quantity_places=account_snapshot.quantity_places,
+                min_trade_amount=account_snapshot.min_trade_amount,
+            )
+        )
+    group_snap = GroupSnapshot(
+        group_id=group.pk,
+        as_of=as_of,
+        accounts=tuple(accounts),
+        securities=tuple(group_securities),
+        cash_target=group.model.cash_target,
+        threshold=group.drift_threshold,
+    )
+    return group_snap, snapshots, reserved
+
+
+def _account_snapshot_on_model(snapshot: AccountSnapshot, group: GroupSnapshot, cash: Decimal) -> AccountSnapshot:
+    """The account's snapshot measured against the group's model (its proposal's drift rows)."""
+    weights = {s.symbol: s.target_weight for s in group.securities}
+    prices = {s.symbol: s.price for s in group.securities}
+    holdings = [replace(h, target_weight=weights.get(h.symbol, ZERO)) for h in snapshot.holdings]
+    seen = {h.symbol for h in holdings}
+    holdings += [
+        Holding(symbol=s, quantity=ZERO, price=prices[s], target_weight=w)
+        for s, w in sorted(weights.items())
+        if w and s not in seen
+    ]
+    return replace(
+        snapshot, holdings=tuple(holdings), cash=cash, cash_target=group.cash_target, threshold=group.threshold
+    )
+
+
+def household_rebalance_propose(
+    *, group: RebalancingGroup, acting_user: User, as_of: date | None = None, force: bool = False
+) -> HouseholdProposals:
+    """Plan the group's trades (`portfolios.engine.household.plan_household`) and store one
+    proposal per account that trades, in one transaction; the group's own notes (and its
+    household drift before and after) are written into each proposal's notes. A group inside its
+    bands stores nothing. Refuses an inactive group or one with no open account."""
+    if not group.is_active:
+        raise TradingError("The rebalancing group is inactive.", field="group")
+    as_of = as_of or timezone.localdate()
+    snapshot, snapshots, reserved = group_snapshot(group, as_of=as_of)
+    if not snapshot.accounts:
+        raise TradingError("The rebalancing group has no open account.", field="group")
+    plan = plan_household(snapshot, force=force)
+    if not plan.needed:
+        return HouseholdProposals(group=group, plan=plan, proposals=[])
+    header = (
+        f"Household rebalancing, group {group.name!r} (model {group.model.name}): the household's largest drift "
+        f"{max(abs(r.drift) for r in plan.drift_before) * 100:.2f} points before, "
+        f"{plan.max_drift_after * 100:.2f} after. Each account is measured against the household, not alone: "
+        + ", ".join(
+            f"{r.symbol} {r.actual_weight * 100:.2f}% of the household (target {r.target_weight * 100:.2f}%)"
+            for r in plan.drift_after
+        )
+        + "."
+    )
+    account_snapshots: dict[int, AccountSnapshot] = {}
+    plans: dict[int, TradePlan] = {}
+    cash = {a.account_id: a.cash for a in snapshot.accounts}
+    for account_id, trades in plan.trades.items():
+        on_model = _account_snapshot_on_model(snapshots[account_id], snapshot, cash[account_id])
+        account_snapshots[account_id] = on_model
+        plans[account_id] = TradePlan(
+            account_id=account_id,
+            needed=True,
+            trades=trades,
+            drift_before=calculate_drift(on_model),
+            drift_after=None,
+            realised_gain=sum((t.realised_gain for t in trades), ZERO),
+            notes=(header, *plan.notes),
+        )
+    with transaction.atomic():
+        proposals = proposals_store(
+            account_ids=sorted(plans),
+            snapshots=account_snapshots,
+            plans=plans,
+            reserved=reserved,
+            acting_user=acting_user,
+            as_of=as_of,
+            run_keys={},
+        )
+    return HouseholdProposals(group=group, plan=plan, proposals=proposals)
