@@ -21,7 +21,8 @@ class BatchForm(forms.Form):
         """`user`: operations staff, who choose an advisor's book or the whole firm; advisors don't choose."""
         super().__init__(*args, **kwargs)
         if user is not None and user.firm_id:
-            self.fields["advisor"].queryset = Advisor.objects.filter(firm_id=user.firm_id).select_related("user")
+            advisors = Advisor.objects.filter(firm_id=user.firm_id).select_related("user")
+            self.fields["advisor"].queryset = advisors  # type: ignore[attr-defined]
         else:
             del self.fields["advisor"]
 

@@ -9,6 +9,8 @@ statements one request or the quarter-end job asked for, with its done / failed 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -79,7 +81,9 @@ class StatementBatch(RetainedModel):
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
-    statements = models.ManyToManyField("Statement", related_name="batches", blank=True)
+    statements: models.ManyToManyField[Statement, Any] = models.ManyToManyField(
+        "Statement", related_name="batches", blank=True
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -147,13 +147,14 @@ def _cash_flows(account: InvestmentAccount, start: date, end: date) -> dict[str,
         elif kind == JournalEntry.Kind.FEE:
             out["fees"] -= inflow + outflow
     moved: dict[date, dict[int, Decimal]] = defaultdict(dict)
-    for r in (
+    for day, security_id, quantity in (
         Posting.objects.filter(window, book__account=account, security__isnull=False, entry__kind__in=EXTERNAL)
         .values("entry__effective_date", "security_id")
         .annotate(q=Sum("quantity"))
         .exclude(q=0)
+        .values_list("entry__effective_date", "security_id", "q")
     ):
-        moved[r["entry__effective_date"]][r["security_id"]] = r["q"]
+        moved[day][security_id] = quantity
     for day, shares in moved.items():
         closes = portfolio_selectors.latest_prices(list(shares), as_of=day)
         for security_id, quantity in shares.items():
@@ -254,7 +255,7 @@ def statement_figures(account: InvestmentAccount, *, period_end: date) -> Statem
     return StatementFigures(
         account_id=account.pk,
         account_name=account.name,
-        account_number=account.custodian_account_number,
+        account_number=account.custodian_account_number or "",
         household_id=household.pk,
         household_name=household.name,
         currency=account.base_currency,
@@ -365,7 +366,7 @@ def household_report(household: Household, *, period_end: date) -> HouseholdRepo
             AccountPerformance(
                 account_id=account.pk,
                 name=account.name,
-                number=account.custodian_account_number,
+                number=account.custodian_account_number or "",
                 opening_value=figures.opening_value,
                 closing_value=figures.closing_value,
                 deposits=figures.deposits,

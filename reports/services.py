@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -252,7 +252,7 @@ def statement_retry(*, statement: Statement, acting_user: User) -> Statement:
     return statement
 
 
-def statements_sweep(*, now: timezone.datetime | None = None) -> int:
+def statements_sweep(*, now: datetime | None = None) -> int:
     """Re-send the task of every queued or retrying statement untouched for STALE_AFTER (its
     send was lost, or its retry's worker died). Returns how many were sent."""
     cutoff = (now or timezone.now()) - STALE_AFTER

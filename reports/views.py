@@ -25,7 +25,7 @@ from portfolios import selectors as portfolio_selectors
 from reports import charts, exports, permissions, selectors, services
 from reports.errors import ReportsError
 from reports.forms import BatchForm, StatementRequestForm
-from reports.models import Statement, StatementKind
+from reports.models import Statement, StatementBatch, StatementKind
 
 
 def _figures_context(statement: Statement) -> dict[str, Any]:
@@ -105,7 +105,12 @@ def statement_retry(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         raise Http404
     services.statement_retry(statement=statement, acting_user=request.user)
     messages.success(request, "The statement is queued again.")
-    batch = statement.batches.filter(permissions.batch_scope_q(request.user)).order_by("-pk").first()
+    batch = (
+        StatementBatch.objects.filter(statements=statement)
+        .filter(permissions.batch_scope_q(request.user))
+        .order_by("-pk")
+        .first()
+    )
     if batch is not None:
         return redirect("reports:batch_detail", pk=batch.pk)
     return redirect("reports:statement_detail", pk=statement.pk)
