@@ -12,9 +12,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, renderer_classes
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from kronos.api.fields import money_dict
 from kronos.api.pagination import Pagination, paginated
@@ -112,6 +114,16 @@ def account_statement_detail(request: Request, pk: int, statement_id: int) -> Re
     return Response(StatementDetailOutput(statement).data)
 
 
+def _negotiation(cls: type) -> Any:
+    """Give an `@api_view` function its content negotiation (DRF reads the function's attribute)."""
+
+    def decorate(func: Any) -> Any:
+        func.content_negotiation_class = cls
+        return func
+
+    return decorate
+
+
 class PDFRenderer(BaseRenderer):
     """Lets a client ask for `Accept: application/pdf`; the view answers the PDF's bytes itself
     (an error body, a dict, is written as JSON)."""
@@ -125,12 +137,29 @@ class PDFRenderer(BaseRenderer):
         return JSONRenderer().render(data)
 
 
+class _NoFormatOverride:
+    """The API settings, without the `?format=` override."""
+
+    URL_FORMAT_OVERRIDE = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(api_settings, name)
+
+
+class PDFNegotiation(DefaultContentNegotiation):
+    """The PDF or, for an error, JSON by the Accept header; `?format=pdf` is not a way to ask (an
+    error answered to it would be JSON labelled as a PDF)."""
+
+    settings = _NoFormatOverride()  # type: ignore[assignment]
+
+
 @extend_schema(
     responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The statement's PDF.")},
     operation_id="account_statement_pdf",
 )
 @api_view(["GET"])
 @renderer_classes([JSONRenderer, PDFRenderer])
+@_negotiation(PDFNegotiation)
 def account_statement_pdf(request: Request, pk: int, statement_id: int) -> Any:
     """The statement's PDF (`application/pdf`); 404 until it is ready, and for anyone who may not see the account."""
     account = portfolio_selectors.account_get_for_user(user=api_user(request), pk=pk)
