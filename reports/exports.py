@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.http import FileResponse, StreamingHttpResponse
@@ -29,6 +29,8 @@ from trading import selectors as trading_selectors
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMATS = ("csv", "xlsx")
+#: The book's values are rounded to cents (half-even) here, as the book page shows them.
+CENT = Decimal("0.01")
 
 
 @dataclass
@@ -98,7 +100,10 @@ def book_table(*, user: User) -> Table:
     return Table(
         "book",
         ["account_id", "household", "account", "total_value", "max_drift", "breached"],
-        ((r.pk, r.household, r.name, r.total_value.quantize(Decimal("0.01")), r.max_drift, r.breached) for r in rows),
+        (
+            (r.pk, r.household, r.name, r.total_value.quantize(CENT, ROUND_HALF_EVEN), r.max_drift, r.breached)
+            for r in rows
+        ),
     )
 
 
