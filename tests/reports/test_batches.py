@@ -174,3 +174,21 @@ def test_a_batch_for_a_future_date_is_a_form_error(alice, verified_client):
     response = verified_client(alice.user).post("/statements/batches/", {"period_end": tomorrow.isoformat()})
     assert response.status_code == 400
     assert "The period end cannot be in the future." in response.content.decode()
+
+
+@pytest.fixture
+def eager_celery():
+    from kronos.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_through_celery_a_planted_failure_is_retried_to_ready(eager_celery, alice, statement_account, quarter):
+    """The real task and Celery's retry (run at once in eager mode): attempt 1 fails, attempt 2 succeeds."""
+    statement = services.statement_request(account=statement_account, period_end=quarter.end, acting_user=alice.user)
+    with _planted(1, statement_account.pk):
+        tasks.generate_statement.delay(statement.pk)
+    statement.refresh_from_db()
+    assert (statement.status, statement.attempts, statement.error) == ("ready", 2, "")
