@@ -21,6 +21,16 @@ class AgreementKind(models.TextChoices):
     PRIVACY_NOTICE = "privacy_notice", "Privacy notice"
 
 
+class DocumentKind(models.TextChoices):
+    """What a household document is: a signed agreement (the agreement kinds) or a report."""
+
+    ADVISORY_AGREEMENT = "advisory_agreement", "Investment advisory agreement"
+    FORM_ADV = "form_adv", "Form ADV Part 2 brochure (receipt)"
+    PRIVACY_NOTICE = "privacy_notice", "Privacy notice"
+    STATEMENT = "statement", "Quarterly account statement"
+    PERFORMANCE_REPORT = "performance_report", "Household performance report"
+
+
 #: What every account owner signs before an account may be funded.
 REQUIRED_KINDS = (AgreementKind.ADVISORY_AGREEMENT, AgreementKind.FORM_ADV, AgreementKind.PRIVACY_NOTICE)
 
@@ -60,17 +70,19 @@ class AgreementTemplate(RetainedModel):
 
 
 class HouseholdDocument(RetainedModel):
-    """A file kept for a household (a signed agreement's PDF), readable by its investors, its
-    advisor and the firm's compliance staff."""
+    """A file kept for a household (a signed agreement's PDF, a statement, a performance report),
+    readable by its investors, its advisor and the firm's compliance staff. `as_of` is the date
+    of the data a report shows (none for a signed agreement)."""
 
     household = models.ForeignKey("accounts.Household", on_delete=models.PROTECT, related_name="documents")
     title = models.CharField(max_length=200)
-    kind = models.CharField(max_length=30, choices=AgreementKind.choices)
+    kind = models.CharField(max_length=30, choices=DocumentKind.choices)
     filename = models.CharField(max_length=200)
     content_type = models.CharField(max_length=100, default="application/pdf")
     content = models.BinaryField()
     sha256 = models.CharField(max_length=64)
     size = models.PositiveIntegerField()
+    as_of = models.DateField(null=True, blank=True, help_text="The date of the data the document shows.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

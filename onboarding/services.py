@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -327,3 +328,34 @@ def agreements_complete(*, account: InvestmentAccount) -> tuple[bool, str]:
                     f"{dict(AgreementTemplate._meta.get_field('kind').flatchoices)[kind].lower()}."
                 )
     return True, ""
+
+
+def document_store(
+    *,
+    household: Household,
+    title: str,
+    kind: str,
+    filename: str,
+    content: bytes,
+    as_of: date | None,
+    acting_user: User | None,
+    content_type: str = "application/pdf",
+) -> HouseholdDocument:
+    """Keep a file in the household's documents (a statement, a report), with the SHA-256 of its
+    bytes and the date of the data it shows. Validated first; the history row names the acting
+    user. Documents are never changed afterwards: a new version is a new document."""
+    document = HouseholdDocument(
+        household=household,
+        title=title[:200],
+        kind=kind,
+        filename=filename[:200],
+        content_type=content_type,
+        content=content,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size=len(content),
+        as_of=as_of,
+        created_by=acting_user,
+    )
+    with transaction.atomic():
+        save_attributed(document, acting_user=acting_user, reason=f"{kind} stored")
+    return document

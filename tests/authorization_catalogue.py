@@ -101,6 +101,29 @@ OBJECT_OF: dict[str, Any] = {
     "operations:billing_detail": "billing_run",
     "operations:billing_approve": "billing_run",
     "operations:billing_file": "billing_run",
+    # reports
+    "reports:statement_detail": lambda w, side: {"pk": _statement_in(w, side)},
+    "reports:statement_pdf": lambda w, side: {"pk": _statement_in(w, side)},
+    "reports:statement_retry": lambda w, side: {"pk": _statement_in(w, side)},
+    "reports:batch_detail": lambda w, side: {"pk": _batch_in(w, side)},
+    "reports:account_statements": "account",
+    "reports:export_holdings_csv": "household",
+    "reports:export_holdings_xlsx": "household",
+    "reports:export_transactions_csv": "account",
+    "reports:export_transactions_xlsx": "account",
+    "reports:export_performance_csv": "account",
+    "reports:export_performance_xlsx": "account",
+    "reports:export_billing_csv": "billing_run",
+    "reports:export_billing_xlsx": "billing_run",
+    "api-account-statements": "account",
+    "api-account-statement-detail": lambda w, side: {
+        "pk": w.objects[side]["account"].pk,
+        "statement_id": _statement_in(w, side),
+    },
+    "api-account-statement-pdf": lambda w, side: {
+        "pk": w.objects[side]["account"].pk,
+        "statement_id": _statement_in(w, side),
+    },
     # the OAuth provider's pages: another user's clients and tokens
     "oauth2_provider:detail": "oauth_application",
     "oauth2_provider:delete": "oauth_application",
@@ -133,6 +156,65 @@ def _document_in(world: Any, side: str) -> int:
         size=5,
     )
     return document.pk
+
+
+def _statement_in(world: Any, side: str) -> int:
+    """A ready statement (its PDF in the household's documents) of the side's account (made on first use)."""
+    from datetime import date
+
+    from accounts.services import system_user
+    from onboarding.models import HouseholdDocument
+    from reports.models import Statement
+
+    account = world.objects[side]["account"]
+    found = Statement.objects.filter(account=account).first()
+    if found is not None:
+        return found.pk
+    document = HouseholdDocument.objects.create(
+        household=account.household,
+        title="Statement",
+        kind="statement",
+        filename="s.pdf",
+        content=b"%PDF-",
+        sha256="0",
+        size=5,
+        as_of=date(2025, 3, 31),
+    )
+    statement = Statement.objects.create(
+        firm_id=account.household.firm_id,
+        household=account.household,
+        account=account,
+        period_start=date(2025, 1, 1),
+        period_end=date(2025, 3, 31),
+        status="ready",
+        document=document,
+        as_of=date(2025, 3, 31),
+        sha256="0",
+        requested_by=system_user(),
+    )
+    return statement.pk
+
+
+def _batch_in(world: Any, side: str) -> int:
+    """A statement batch of the side's advisor's book, holding the side's statement (made on first use)."""
+    from accounts.services import system_user
+    from reports.models import Statement, StatementBatch
+
+    household = world.objects[side]["household"]
+    batch = StatementBatch.objects.filter(advisor=household.advisor).first()
+    if batch is None:
+        statement = Statement.objects.get(pk=_statement_in(world, side))
+        batch = StatementBatch.objects.create(
+            firm_id=household.firm_id,
+            advisor=household.advisor,
+            period_end=statement.period_end,
+            total=1,
+            done=1,
+            status="done",
+            created_by=system_user(),
+        )
+        batch.statements.add(statement)
+    return batch.pk
 
 
 # Objects that are not a firm's (a job run covers every firm): the roles that may see them.

@@ -40,7 +40,11 @@ KINDS: dict[str, EventKind] = {
         EventKind("order.filled", "An order received a fill (partial or complete)."),
         EventKind("transfer.updated", "A deposit or withdrawal was requested or changed status."),
         EventKind("fee.charged", "An advisory fee was debited from an account (or failed to be)."),
-        EventKind("statement.ready", "The custodian's statement of an account for a business day was reconciled."),
+        EventKind(
+            "statement.ready",
+            "A statement is ready: the custodian's daily statement of an account was reconciled (subject "
+            "`account`), or a client statement or performance report PDF was generated (subject `statement`).",
+        ),
     )
 }
 

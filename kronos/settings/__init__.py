@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "compliance",
     "onboarding",
     "operations",
+    "reports",
 ]
 # Development and test apps, outside the production packages: the sandbox services and the firm
 # simulator (`sandboxes`), the demo data (`demo`). The production image leaves their directories

@@ -46,5 +46,7 @@ LOGGING = {
         "axes": {"level": "WARNING"},
         "django_guid": {"level": "WARNING"},
         "kailash": {"level": "WARNING"},  # the workflow SDK logs every node run at INFO
+        "weasyprint": {"level": "WARNING"},  # the PDF renderer logs each of its steps at INFO
+        "fontTools": {"level": "WARNING"},  # the font subsetter WeasyPrint uses, likewise
     },
 }

@@ -1,7 +1,7 @@
 """Build the deterministic demo firm and print its logins.
 
 Runs `demo.accounts.seed()`, then the seeder of each later app (`demo.portfolios`,
-`demo.trading`, `demo.compliance`, `demo.onboarding`, `demo.operations`) in dependency order,
+`demo.trading`, `demo.compliance`, `demo.onboarding`, `demo.operations`, `demo.reports`) in dependency order,
 all in one transaction. Running it again on a seeded database changes nothing.
 """
 
@@ -12,9 +12,9 @@ from django.db import transaction
 
 from accounts.models import Firm
 from demo import accounts as accounts_demo
-from demo import compliance, onboarding, operations, portfolios, trading
+from demo import compliance, onboarding, operations, portfolios, reports, trading
 
-LATER_APPS = (portfolios, trading, compliance, onboarding, operations)
+LATER_APPS = (portfolios, trading, compliance, onboarding, operations, reports)
 
 
 class Command(BaseCommand):
