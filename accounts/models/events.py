@@ -41,6 +41,9 @@ KINDS: dict[str, EventKind] = {
         EventKind("transfer.updated", "A deposit or withdrawal was requested or changed status."),
         EventKind("fee.charged", "An advisory fee was debited from an account (or failed to be)."),
         EventKind("statement.ready", "The custodian's statement of an account for a business day was reconciled."),
+        EventKind("drift.breached", "The nightly drift scan found an account outside its bands."),
+        EventKind("order.reviewed", "A compliance officer approved or rejected an order held for review."),
+        EventKind("job.failed", "A scheduled job ended failed or partly failed.", staff_only=True),
     )
 }
 
