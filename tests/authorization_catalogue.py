@@ -94,6 +94,9 @@ OBJECT_OF: dict[str, Any] = {
     "operations:billing_detail": "billing_run",
     "operations:billing_approve": "billing_run",
     "operations:billing_file": "billing_run",
+    # notifications: a user's own only
+    "notifications:mark_read": "notification",
+    "api-notification-read": "notification",
     # the OAuth provider's pages: another user's clients and tokens
     "oauth2_provider:detail": "oauth_application",
     "oauth2_provider:delete": "oauth_application",
