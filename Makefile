@@ -54,7 +54,7 @@ lint: install
 	.venv/bin/lint-imports --no-cache
 
 typecheck: install
-	$(PY) -m mypy accounts portfolios trading compliance operations onboarding kronos sandboxes demo
+	$(PY) -m mypy accounts portfolios trading compliance operations onboarding notifications kronos sandboxes demo
 
 security: install
 	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance operations onboarding kronos sandboxes demo

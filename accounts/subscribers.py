@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 class EventSubscriber(Protocol):
     """Handles the published events of one kind (`kind`), a batch at a time."""
 
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def __call__(self, *, events: Sequence[Event]) -> None: ...
 
