@@ -134,3 +134,18 @@ def test_email_settings_come_from_an_email_url():
     parsed = environ.Env.email_url_config("smtp+tls://mailer:s3cret@smtp.example.com:587")
     assert parsed["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
     assert (parsed["EMAIL_HOST"], parsed["EMAIL_PORT"], parsed["EMAIL_USE_TLS"]) == ("smtp.example.com", 587, True)
+
+
+def test_the_daily_digest_is_scheduled_every_morning_in_the_firms_time_zone():
+    import importlib
+
+    from django.apps import apps
+    from django_celery_beat.models import PeriodicTask
+
+    migration = importlib.import_module("notifications.migrations.0002_schedule_daily_digest")
+    migration.schedule(apps, None)
+    migration.schedule(apps, None)  # again: still one
+    (task,) = PeriodicTask.objects.filter(task="notifications.send_digests")
+    assert task.enabled
+    assert (task.crontab.hour, task.crontab.minute, task.crontab.day_of_week) == ("7", "0", "*")
+    assert str(task.crontab.timezone) == "America/New_York"
