@@ -23,11 +23,13 @@ Who gets what:
 | `kyc.updated` needs review | `review_requested` | the firm's compliance officers |
 | `aml.case_opened` | `review_requested` / `kyc_aml_result` | compliance officers / the investor's advisors (never the investor) |
 | `aml.case_updated` | `review_decided` | the investor's advisors |
-| `statement.ready` with a `period_end` | `statement_ready` | the household's investors |
+| `statement.ready` of a client statement | `statement_ready` | the household's investors |
 | `job.failed` | `job_failed` | the firm's operations staff |
 
-A `statement.ready` without `period_end` is the nightly reconciliation's custodian statement,
-which is bookkeeping, not something a client is sent: it notifies nobody.
+A `statement.ready` about a client statement or report (subject `statement`, or a payload with
+its `period_end`; its `url` is where the notification leads) tells the household's investors; the
+nightly reconciliation's (subject `account`: the custodian's daily statement, bookkeeping, not
+something a client is sent) notifies nobody.
 """
 
 from __future__ import annotations
@@ -327,15 +329,19 @@ def _aml_case_updated(event: Event, scope: Scope) -> list[Draft]:
 
 def _statement_ready(event: Event, scope: Scope) -> list[Draft]:
     data = event.payload
-    if not data.get("period_end"):
+    if event.subject_type != "statement" and not data.get("period_end"):
         return []  # the nightly reconciliation's custodian statement, not a client statement
     url = data.get("url") if isinstance(data.get("url"), str) and str(data.get("url")).startswith("/") else ""
+    if event.account_id:
+        title = f"Your statement is ready: {scope.account_name(event)}"
+    else:
+        title = "Your performance report is ready"  # a household's report has no account
     return [
         Draft(
             "statement_ready",
             scope.household_investors(event),
-            f"Your statement is ready: {scope.account_name(event)}",
-            f"The statement for the period ending {data['period_end']}.",
+            title,
+            f"For the period ending {data.get('period_end')}." if data.get("period_end") else "",
             url or _account_url(event),
         )
     ]

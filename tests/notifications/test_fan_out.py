@@ -181,16 +181,43 @@ def test_an_aml_case_is_for_compliance_and_the_advisor_never_the_investor(firms)
 
 
 def test_a_statement_ready_tells_the_households_investors(firms):
-    emit_for_account("statement.ready", firms.alice_account, {"period_end": "2026-09-30", "url": "/statements/3.pdf"})
+    emit_for_account(
+        "statement.ready",
+        firms.alice_account,
+        {"statement": 3, "period_end": "2026-09-30", "url": "/api/v1/accounts/1/statements/3/pdf/"},
+        subject_type="statement",
+        subject_id=3,
+    )
     publish()
     assert told() == {"charlie@example.com"}
     n = Notification.objects.get()
-    assert (n.kind, n.url) == ("statement_ready", "/statements/3.pdf")
-    assert n.body == "The statement for the period ending 2026-09-30."
+    assert (n.kind, n.url) == ("statement_ready", "/api/v1/accounts/1/statements/3/pdf/")
+    assert (n.title, n.body) == ("Your statement is ready: Alvarez Joint", "For the period ending 2026-09-30.")
+
+
+def test_a_households_performance_report_tells_its_investors_only(firms):
+    event_emit(
+        kind="statement.ready",
+        firm=firms.bob.firm_id,
+        household=firms.bob_household,
+        subject_type="statement",
+        subject_id=4,
+        payload={"statement": 4, "period_end": "2026-09-30", "url": "https://elsewhere.example/x"},
+    )
+    publish()
+    assert told() == {"bella@example.com"}
+    n = Notification.objects.get()
+    assert (n.title, n.url) == ("Your performance report is ready", "")  # only a path of the site is a link
 
 
 def test_the_nightly_reconciliations_statement_ready_tells_nobody(firms):
-    emit_for_account("statement.ready", firms.alice_account, {"business_date": "2026-12-02", "breaks": 0})
+    emit_for_account(
+        "statement.ready",
+        firms.alice_account,
+        {"business_date": "2026-12-02", "breaks": 0},
+        subject_type="account",
+        subject_id=firms.alice_account.pk,
+    )
     publish()
     assert not Notification.objects.exists()
 
