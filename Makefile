@@ -57,7 +57,7 @@ typecheck: install
 	$(PY) -m mypy accounts portfolios trading compliance operations onboarding notifications kronos sandboxes demo
 
 security: install
-	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance operations onboarding kronos sandboxes demo
+	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance operations onboarding notifications kronos sandboxes demo
 	./scripts/audit_deps.sh
 
 build-check:
