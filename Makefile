@@ -54,10 +54,10 @@ lint: install
 	.venv/bin/lint-imports --no-cache
 
 typecheck: install
-	$(PY) -m mypy accounts portfolios trading compliance operations onboarding reports kronos sandboxes demo
+	$(PY) -m mypy accounts portfolios trading compliance operations onboarding notifications reports kronos sandboxes demo
 
 security: install
-	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance operations onboarding reports kronos sandboxes demo
+	$(PY) -m bandit -q -c pyproject.toml -r accounts portfolios trading compliance operations onboarding notifications reports kronos sandboxes demo
 	./scripts/audit_deps.sh
 
 build-check:

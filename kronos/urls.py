@@ -23,6 +23,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("onboarding.api_urls")),
     path("", include("reports.api_urls")),
     path("", include("accounts.events_urls")),
+    path("", include("notifications.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (no inline <script>); the UIs
     # themselves set inline styles and Redoc runs a blob: worker, so only these pages allow that.
@@ -58,6 +59,7 @@ urlpatterns = [
     path("", include("onboarding.urls")),
     path("", include("operations.urls")),
     path("", include("reports.urls")),
+    path("", include("notifications.urls")),
 ]
 
 handler404 = "kronos.views.not_found"

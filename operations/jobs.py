@@ -40,7 +40,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.services import system_user
+from accounts.models import Firm
+from accounts.services import EventSpec, events_emit_bulk, system_user
 from kronos.db import create_or_winner
 from kronos.locks import try_lock
 from operations import alerts
@@ -214,6 +215,7 @@ def finish_run(run_id: int, *, outcome: ChunkOutcome | None = None) -> JobRun:
         run.finished_at = timezone.now()
         run.save()
         if run.status in (JobRun.Status.FAILED, JobRun.Status.PARTIAL):
+            _job_failed_events(run)
             transaction.on_commit(lambda: _alert_failed(run.pk))
         stage = STAGES.get(run.job)
         if stage is not None and stage.after is not None:
@@ -227,6 +229,23 @@ def fail_run(run_id: int, error: str) -> JobRun:
     outcome = ChunkOutcome()
     outcome.fail(account_id=None, error=error)
     return finish_run(run_id, outcome=outcome)
+
+
+def _job_failed_events(run: JobRun) -> None:
+    """`job.failed` for every firm (a run covers them all): their operations staff are told."""
+    payload = {
+        "job_run": run.pk,
+        "job": run.job,
+        "business_date": run.business_date,
+        "status": run.status,
+        "failed": run.counts.get("failed", 0) or len(run.errors),
+    }
+    events_emit_bulk(
+        [
+            EventSpec(kind="job.failed", firm_id=firm_id, payload=payload, subject_type="job_run", subject_id=run.pk)
+            for firm_id in Firm.objects.values_list("pk", flat=True)
+        ]
+    )
 
 
 def _alert_failed(run_id: int) -> None:

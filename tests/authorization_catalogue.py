@@ -124,6 +124,9 @@ OBJECT_OF: dict[str, Any] = {
         "pk": w.objects[side]["account"].pk,
         "statement_id": _statement_in(w, side),
     },
+    # notifications: a user's own only
+    "notifications:mark_read": "notification",
+    "api-notification-read": "notification",
     # the OAuth provider's pages: another user's clients and tokens
     "oauth2_provider:detail": "oauth_application",
     "oauth2_provider:delete": "oauth_application",

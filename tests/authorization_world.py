@@ -145,7 +145,7 @@ def build_world(alice, bob, alice_household, bob_household, charlie, make_token)
     firm2_side["oauth_token"] = get_access_token_model().objects.filter(user=zed.user).first()
     firm2_side["user"] = zed.user
 
-    from accounts.models import WebhookSubscription
+    from accounts.models import Event, WebhookSubscription
     from accounts.services import events_publish
 
     for side, owner, tag in ((firm2_side, zed.user, "Zephyrine"), (bob_side, bob.user, "Bartholomew")):
@@ -153,6 +153,16 @@ def build_world(alice, bob, alice_household, bob_household, charlie, make_token)
             firm_id=owner.firm_id, user=owner, url=f"https://hooks.example.com/{tag}", events=["*"], secret="whsec_x"
         )
     events_publish()  # the world's events are in the replay (GET /api/v1/events/ must show none of theirs)
+
+    from notifications.models import Notification
+
+    for side, owner, tag in ((firm2_side, zed.user, "Zephyrine"), (bob_side, bob.user, "Bartholomew")):
+        # each side's advisor has a notification naming their household (theirs alone to read or mark)
+        side["notification"], _ = Notification.objects.get_or_create(
+            user=owner,
+            event=Event.objects.filter(household=side["household"]).order_by("id").first(),
+            defaults={"kind": "order_rejected", "title": f"{tag} order rejected", "delivery": "in_app"},
+        )
 
     users = {"investor": charlie, "advisor": alice.user, "compliance": compliance_user, "operations": ops_user}
     w = World(users=users, objects={"firm2": firm2_side, "bob": bob_side})

@@ -45,6 +45,9 @@ KINDS: dict[str, EventKind] = {
             "A statement is ready: the custodian's daily statement of an account was reconciled (subject "
             "`account`), or a client statement or performance report PDF was generated (subject `statement`).",
         ),
+        EventKind("drift.breached", "The nightly drift scan found an account outside its bands."),
+        EventKind("order.reviewed", "A compliance officer approved or rejected an order held for review."),
+        EventKind("job.failed", "A scheduled job ended failed or partly failed.", staff_only=True),
     )
 }
 

@@ -26,6 +26,8 @@ never shown to investors.
 from __future__ import annotations
 
 import json
+import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +40,10 @@ from django.utils import timezone
 
 from accounts.models import KINDS, Event
 from accounts.services.webhooks import deliveries_create_for
+from accounts.subscribers import EVENT_SUBSCRIBERS
 from kronos.relay import enqueue_after_commit
+
+logger = logging.getLogger(__name__)
 
 PUBLISH_LOCK = 0x4B524E53_45564E54 & 0x7FFFFFFFFFFFFFFF
 PUBLISH_BATCH = 5000
@@ -146,13 +151,37 @@ def _publish_after_commit() -> None:
 
 def events_publish(*, limit: int = PUBLISH_BATCH) -> list[int]:
     """Give the committed, unpublished events their positions (in id order, continuing from
-    the highest position) and make their webhook deliveries, in one transaction, one
-    publisher at a time. Returns the ids published. Safe to run any number of times."""
+    the highest position), make their webhook deliveries and run the subscribers of their kinds
+    (`accounts.subscribers`), in one transaction, one publisher at a time. Returns the ids
+    published. Safe to run any number of times."""
     with transaction.atomic():
         published = _publish_pg(limit) if connection.vendor == "postgresql" else _publish_portable(limit)
         if published:
             deliveries_create_for(event_ids=published)
+            subscribers_run(event_ids=published)
     return published
+
+
+def subscribers_run(*, event_ids: Sequence[int]) -> None:
+    """Hand each registered subscriber the events of its kind among `event_ids` (one query for
+    the events), each subscriber in its own savepoint: one that raises is logged and undone
+    alone, and the events are published all the same (a subscriber's bug never stops the outbox)."""
+    subscribers = EVENT_SUBSCRIBERS.checks()
+    if not subscribers:
+        return
+    kinds = {s.kind for s in subscribers}
+    by_kind: dict[str, list[Event]] = defaultdict(list)
+    for event in Event.objects.filter(pk__in=list(event_ids), kind__in=kinds).order_by("id"):
+        by_kind[event.kind].append(event)
+    for subscriber in subscribers:
+        events = by_kind.get(subscriber.kind)
+        if not events:
+            continue
+        try:
+            with transaction.atomic():
+                subscriber(events=events)
+        except Exception:  # a subscriber's failure is its own: logged, undone alone, the outbox goes on
+            logger.exception("event subscriber failed", extra={"kind": subscriber.kind, "events": len(events)})
 
 
 def _publish_pg(limit: int) -> list[int]:

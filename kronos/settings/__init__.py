@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "compliance",
     "onboarding",
     "operations",
+    "notifications",
     "reports",
 ]
 # Development and test apps, outside the production packages: the sandbox services and the firm
@@ -135,6 +136,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.navigation",
+                "notifications.context_processors.inbox",
                 "kronos.readcache.csrf_placeholder",
             ],
             # The portal's number filters (money, price, percent, quantity) in every template.
@@ -283,7 +285,16 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 
 # --- Email -----------------------------------------------------------------------------------
+# django-anymail's way: EMAIL_BACKEND names the backend (an ESP's, e.g.
+# "anymail.backends.postmark.EmailBackend", once that package is installed) and every ANYMAIL_<NAME>
+# variable becomes ANYMAIL["<NAME>"] (ANYMAIL_POSTMARK_SERVER_TOKEN=...). EMAIL_URL instead gives an
+# SMTP server or a Django backend in one URL (smtp+tls://user:password@host:587, consolemail://,
+# filemail:///path, memorymail://), and wins over EMAIL_BACKEND. Default: the console (the demo).
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+if env.str("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))
+ANYMAIL = {key.removeprefix("ANYMAIL_"): value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kronos <no-reply@kronos.local>")
 OPERATIONS_ALERT_EMAILS = env.list("OPERATIONS_ALERT_EMAILS", default=[])
 

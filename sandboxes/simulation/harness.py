@@ -168,6 +168,8 @@ class Harness:
             MARKET_DATA_ADAPTER="sandbox",
             MARKET_DATA_URL=f"http://{host!s}:{port}",
             TRADING_RELAY_ON_COMMIT=False,  # the relay runs as beat runs it: every round
+            # The notifications' emails are sent, into memory (not printed on the console).
+            EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         )
         overrides.enable()
         self._stack.append(overrides.disable)

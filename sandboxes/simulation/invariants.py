@@ -15,7 +15,9 @@ with what the simulator computed itself (`independent`) or with the ledger's own
 - bands: an approved proposal whose orders all filled leaves the account inside its bands at the
   plan's prices, or its notes say why (whole shares, a restriction, a wash sale, a minimum trade);
 - twr: the time-weighted return Kronos reports equals the simulator's own from its values and flows;
-- fees: each fee charged equals the simulator's own recomputation, to the cent.
+- fees: each fee charged equals the simulator's own recomputation, to the cent;
+- notifications: every published fill has told the account's advisor (the events' fan-out ran in
+  the relay, once: the inbox holds one notification per event and user).
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from accounts.models import Event
+from notifications.models import Notification
 from operations.models import ReconciliationBreak
 from portfolios import ledger
 from portfolios.models import CashBalance, Position
@@ -311,3 +315,17 @@ def check_fee(
             )
         ]
     return []
+
+
+def check_notifications(day: date, numbers: Mapping[int, str] | None = None) -> list[Violation]:
+    """Every published `order.filled` event has notified its account's advisor (an active user)."""
+    told = Notification.objects.filter(event_id=OuterRef("pk"), user_id=OuterRef("household__advisor__user_id"))
+    missing = (
+        Event.objects.filter(kind="order.filled", position__isnull=False, household__advisor__user__is_active=True)
+        .exclude(Exists(told))
+        .values_list("account_id", "pk")[:20]
+    )
+    return [
+        Violation(day, "notifications", _label(account_id, numbers), f"fill event {pk} told the advisor nothing")
+        for account_id, pk in missing
+    ]

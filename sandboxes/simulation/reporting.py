@@ -36,6 +36,7 @@ class Reporting(Faults):
             found += invariants.check_orders(day, open_before=open_before, numbers=self.numbers)
         found += self.check_proposals(day)
         found += self.check_returns(day, everyone=final or day == self.days[-1])
+        found += invariants.check_notifications(day, self.numbers)
         self.summary.violations += self._report(found)
         run = JobRun.objects.filter(job="reconciliation", business_date=day).first()
         if run is not None:

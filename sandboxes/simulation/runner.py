@@ -34,6 +34,7 @@ from decimal import Decimal
 
 import requests
 
+from notifications.models import Notification
 from operations import tasks
 from operations.models import FeeCharge
 from sandboxes.simulation import invariants
@@ -204,5 +205,6 @@ class Simulation(Reporting):
                     "deferred_webhooks", "expired_orders"):  # fmt: skip
             self.summary.counts[f"custodian {key.replace('_', ' ')}"] = getattr(stats, key)
         self.count_corporate_actions()
+        self.summary.counts["notifications"] = Notification.objects.count()
         if self.config.csv_path:
             self.write_csv(self.config.csv_path)

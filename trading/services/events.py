@@ -175,3 +175,36 @@ def proposal_events_bulk(proposals: Sequence[RebalanceProposal], *, trade_counts
 def proposal_event(proposal: RebalanceProposal) -> None:
     """`proposal.updated`: approved or discarded."""
     _emit("proposal.updated", "proposal", proposal, _proposal_payload(proposal))
+
+
+def drift_breach_events_bulk(proposals: Sequence[RebalanceProposal], *, breaches: dict[int, Any]) -> None:
+    """`drift.breached` for each account of a nightly scan's chunk outside its bands (`breaches`:
+    account id -> its drift report), with the rows that breach, in one INSERT in the chunk's
+    transaction."""
+    subjects = [p for p in proposals if p.account_id in breaches]
+    if not subjects:
+        return
+
+    def payload(p: RebalanceProposal) -> dict[str, Any]:
+        report = breaches[p.account_id]
+        return {
+            "account": p.account_id,
+            "proposal": p.pk,
+            "as_of": p.as_of,
+            "max_drift": _d(report.max_drift),
+            "breaches": [
+                {"symbol": r.symbol, "drift": _d(r.drift), "band": _d(r.band)} for r in report.rows if r.breached
+            ],
+        }
+
+    _emit_bulk("drift.breached", "proposal", subjects, _scopes(p.account_id for p in subjects), payload)
+
+
+def order_reviewed_event(order: Order, *, approved: bool, note: str) -> None:
+    """`order.reviewed`: compliance's decision on an order held for review, with its note."""
+    _emit(
+        "order.reviewed",
+        "order",
+        order,
+        {**order_payload(order), "decision": "approved" if approved else "rejected", "note": note},
+    )

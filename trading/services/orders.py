@@ -35,7 +35,7 @@ from trading.services.common import (
     run_pretrade_checks,
     sellable_quantity,
 )
-from trading.services.events import order_event
+from trading.services.events import order_event, order_reviewed_event
 from trading.services.order_status import (
     approve_and_queue,
     awaiting_reason,
@@ -358,9 +358,14 @@ def order_review_decide(*, order: Order, approve: bool, acting_user: User, note:
             order_transition(order, S.AWAITING_FUNDS, acting_user=acting_user, reason=note or "approved in review")
             release_funded_buys(proposal_id=order.proposal_id, account_id=order.account_id, acting_user=acting_user)  # type: ignore[arg-type]
             order.refresh_from_db()
-            return order
-        return approve_and_queue(order, acting_user=acting_user, reason=note or "approved in compliance review")
-    return order_transition(order, S.REJECTED, acting_user=acting_user, reason=note or "rejected in compliance review")
+        else:
+            order = approve_and_queue(order, acting_user=acting_user, reason=note or "approved in compliance review")
+    else:
+        order = order_transition(
+            order, S.REJECTED, acting_user=acting_user, reason=note or "rejected in compliance review"
+        )
+    order_reviewed_event(order, approved=approve, note=note)
+    return order
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ from portfolios.models import Security
 from trading.errors import TradingError
 from trading.models import ProposalTrade, RebalanceProposal
 from trading.services.common import ZERO, cents
-from trading.services.events import proposal_events_bulk
+from trading.services.events import drift_breach_events_bulk, proposal_events_bulk
 from trading.services.proposal_documents import INPUTS_VERSION, JsonText, decimal_text, drift_rows, inputs_document
 
 P = RebalanceProposal.Status
@@ -55,10 +55,12 @@ def proposals_store(
         if plan is None or snapshot is None or not any(h.target_weight for h in snapshot.holdings):
             continue
         stored.append((account_id, plan, snapshot, bool(plan.needed and plan.trades)))
+    # The nightly scan (a scheduled run) tells the advisor of each account outside its bands.
+    breaches = {a: plan.drift_before for a, plan, _, _ in stored if scheduled and plan.drift_before.breached}
     if bulk.enabled():
         with transaction.atomic():
             _expire_open_pg([a for a, *_ in stored], acting_user=acting_user, now=now)
-            return _write_pg(
+            written = _write_pg(
                 stored,
                 reserved=reserved,
                 run_keys=keys,
@@ -67,6 +69,8 @@ def proposals_store(
                 as_of=as_of,
                 now=now,
             )
+            drift_breach_events_bulk(written, breaches=breaches)
+            return written
     proposals = [
         RebalanceProposal(
             account_id=account_id,
@@ -125,6 +129,7 @@ def proposals_store(
         for trade in trades:
             counts[trade.proposal.pk] = counts.get(trade.proposal.pk, 0) + 1
         proposal_events_bulk(created, trade_counts=counts)
+        drift_breach_events_bulk(created, breaches=breaches)
     return list(created)
 
 

@@ -2,7 +2,9 @@
 
 Runs `demo.accounts.seed()`, then the seeder of each later app (`demo.portfolios`,
 `demo.trading`, `demo.compliance`, `demo.onboarding`, `demo.operations`, `demo.reports`) in dependency order,
-all in one transaction. Running it again on a seeded database changes nothing.
+all in one transaction. Running it again on a seeded database changes nothing. Then the seeded
+events are published at once (as the relay would within seconds), so the demo users' inboxes hold
+their notifications from the first page.
 """
 
 from typing import Any
@@ -11,6 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import Firm
+from accounts.services import events_publish
 from demo import accounts as accounts_demo
 from demo import compliance, onboarding, operations, portfolios, reports, trading
 
@@ -31,6 +34,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"Seeded {accounts_demo.DEMO_FIRM}: {len(demo.households)} households.")
             )
+            while events_publish():  # the seeded events, and the notifications they make
+                pass
         self.stdout.write("Demo logins (password for all: kronos-demo):")
         for role, email, _ in accounts_demo.logins():
             self.stdout.write(f"  {role:<20} {email}")
