@@ -37,6 +37,7 @@ class Lot:
     quantity: Decimal
     cost_per_share: Decimal
     acquired_on: date
+    held_from: date | None = None  # the holding period's start when a wash sale moved it back
 
 
 @dataclass(frozen=True, slots=True)
