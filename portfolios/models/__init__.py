@@ -40,6 +40,7 @@ from portfolios.models.ledger import (
     Posting,
     TaxLot,
     ValuationSnapshot,
+    WashSaleAdjustment,
 )
 from portfolios.models.securities import AssetClass, ModelPortfolio, ModelTarget, Price, Security
 
@@ -69,6 +70,7 @@ __all__ = [
     "Security",
     "TaxLot",
     "ValuationSnapshot",
+    "WashSaleAdjustment",
     "cash_field",
     "quantity_field",
     "validate_not_future",

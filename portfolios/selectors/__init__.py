@@ -13,6 +13,15 @@ from portfolios.selectors.accounts import (
     model_portfolio_list_for_user,
 )
 from portfolios.selectors.holdings import AccountHoldings, PositionRow, account_drift, account_lots, account_positions
+from portfolios.selectors.lots import (
+    GainRow,
+    LotRow,
+    RealisedGains,
+    WashSaleHistory,
+    household_wash_sale_history,
+    lot_rows,
+    realised_gains,
+)
 from portfolios.selectors.pages import (
     BOOK_SORTS,
     AccountDrift,
@@ -51,9 +60,13 @@ __all__ = [
     "AccountValue",
     "BookRow",
     "FigureInput",
+    "GainRow",
     "LatestPrice",
+    "LotRow",
     "Performance",
     "PositionRow",
+    "RealisedGains",
+    "WashSaleHistory",
     "account_drift",
     "account_figures",
     "account_get_for_user",
@@ -72,7 +85,9 @@ __all__ = [
     "book_for_user",
     "drift_reports",
     "engine_snapshots",
+    "household_wash_sale_history",
     "latest_prices",
+    "lot_rows",
     "market_value",
     "model_portfolio_list",
     "model_portfolio_list_for_user",
@@ -80,6 +95,7 @@ __all__ = [
     "performance_between",
     "performance_periods",
     "price_history",
+    "realised_gains",
     "security_list",
     "values_at",
 ]
