@@ -12,7 +12,7 @@ Rules: kyc, aml, account_restriction, restricted_security, suitability, concentr
 funds, wash_sale. `account_may_transact(account)` is the subset that gates funding too.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
@@ -238,7 +238,10 @@ def _wash_sale_problem(intent: PretradeIntent) -> str | None:
         for lot, take in plan
         if lot.cost_per_share > price
     ]
-    matches = wash_sales.proposed_sale_wash(sales=sales, acquisitions=history.acquisitions)
+    # Shares this sale takes out of a recent lot are sold, not replacement shares.
+    sold_now = {lot.pk: take for lot, take in plan}
+    acquisitions = [replace(a, quantity=a.quantity - sold_now.get(a.lot_id, Decimal(0))) for a in history.acquisitions]
+    matches = wash_sales.proposed_sale_wash(sales=sales, acquisitions=acquisitions)
     if not matches:
         return None
     names = _account_names(account, {a.account_id for a in history.acquisitions})

@@ -255,3 +255,52 @@ def test_a_lot_of_another_account_cannot_be_named(joint, spouse_ira, alice, four
             source="advisor",
             lot_selection={"method": "specific", "lots": [{"id": other.pk, "quantity": "6"}]},
         )
+
+
+# --- the rebalancing engine, household-wide -------------------------------------------------------
+
+
+@pytest.fixture(params=["pg", "orm"])
+def snapshot_path(request, monkeypatch):
+    from portfolios.selectors import snapshots
+
+    if request.param == "orm":
+        monkeypatch.setattr(snapshots, "_engine_snapshots_pg", snapshots._engine_snapshots_orm)
+    return request.param
+
+
+def test_a_loss_sale_in_the_spouses_ira_blocks_the_repurchase_in_the_joint_account(
+    alice_household, alice, securities, snapshot_path
+):
+    from accounts.services import system_user
+    from tests.trading.factories import model_of
+
+    ira = account_with(alice_household, cash="1000.00", account_type="traditional_ira")
+    trade(ira, "AAPL", "buy", "2", "200", OLD, alice.user)
+    trade(ira, "AAPL", "sell", "2", "150", TODAY - timedelta(days=30), alice.user)
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    joint = account_with(alice_household, cash="10000.00", model=model)
+    (proposal,) = services.proposal_create_for_accounts(account_ids=[joint.pk], acting_user=system_user())
+    assert [(t.side, t.symbol) for t in proposal.trades.all()] == [("buy", "BND")]
+    assert any("AAPL was sold at a loss" in note and "wash sale" in note for note in proposal.notes)
+
+
+def test_the_proposal_notes_the_loss_a_household_purchase_disallows(
+    alice_household, alice, securities, xyz, snapshot_path
+):
+    from accounts.services import system_user
+    from tests.trading.factories import model_of
+
+    model = model_of(alice_household.firm, {"XYZ": "0.6", "BND": "0.4"})
+    joint = account_with(alice_household, cash="5450.00", model=model)
+    ira = account_with(alice_household, cash="1000.00", account_type="roth_ira")
+    trade(joint, "XYZ", "buy", "100", "50", OLD, alice.user)
+    trade(ira, "XYZ", "buy", "10", "45", TODAY - timedelta(days=10), alice.user)
+    trade(joint, "XYZ", "buy", "10", "45", TODAY - timedelta(days=10), alice.user)
+    # the joint account's cash is now 0: 110 XYZ at $40 = $4,400, against 60% XYZ / 40% BND
+    (proposal,) = services.proposal_create_for_accounts(account_ids=[joint.pk], acting_user=system_user())
+    [sell] = [t for t in proposal.trades.all() if t.side == "sell"]
+    assert sell.quantity == D(44)
+    # 44 sold from the $50 lot at a $10 loss; 20 shares bought in the household (IRA and joint)
+    # in the last 10 days: 20 x $10 disallowed.
+    assert any("wash sale, 200.00 USD of the loss disallowed" in note for note in proposal.notes)
