@@ -239,7 +239,7 @@ def _wash_sale_problem(intent: PretradeIntent) -> str | None:
         if lot.cost_per_share > price
     ]
     # Shares this sale takes out of a recent lot are sold, not replacement shares.
-    sold_now = {lot.pk: take for lot, take in plan}
+    sold_now: dict[int | str, Decimal] = {lot.pk: take for lot, take in plan}
     acquisitions = [replace(a, quantity=a.quantity - sold_now.get(a.lot_id, Decimal(0))) for a in history.acquisitions]
     matches = wash_sales.proposed_sale_wash(sales=sales, acquisitions=acquisitions)
     if not matches:

@@ -38,6 +38,8 @@ OBJECT_OF: dict[str, Any] = {
     "api-account-transfers-in": "account",
     "api-account-drift": "account",
     "api-account-performance": "account",
+    "api-account-lots": "account",
+    "api-account-realized-gains": "account",
     "portfolios:account_detail": "account",
     "portfolios:household_accounts": "household",
     "portfolios:account_settings": "account",

@@ -8,35 +8,15 @@ import pytest
 
 from compliance.pretrade import OrderIntent, run_pretrade_checks
 from portfolios.models import InvestmentAccount, LotClosure, TaxLot, WashSaleAdjustment
-from tests.trading.factories import account_with, make_security
+from tests.trading.factories import account_with, filled_trade, make_security
 from trading import services
 from trading.errors import TradingError
 
 D = Decimal
 pytestmark = pytest.mark.django_db
 TODAY = date.today()
+trade = filled_trade
 OLD = date(2020, 3, 2)
-_ids = iter(range(1, 10_000))
-
-
-def trade(account, symbol, side, quantity, price, on, user, **kwargs):
-    """An order filled at `price` on `on` through the real services (checks off in this app)."""
-    order = services.order_create(
-        account=account, security=symbol, side=side, quantity=D(quantity), acting_user=user, source="advisor", **kwargs
-    )
-    order = services.order_transition(order, "submitted", acting_user=user)
-    services.execution_apply(
-        fill=services.Fill(
-            client_order_id=order.client_order_id,
-            execution_id=f"W{next(_ids)}",
-            quantity=D(quantity),
-            price=D(price),
-            trade_date=on,
-        ),
-        acting_user=user,
-    )
-    order.refresh_from_db()
-    return order
 
 
 @pytest.fixture
