@@ -43,6 +43,8 @@ OBJECT_OF: dict[str, Any] = {
     "portfolios:account_detail": "account",
     "portfolios:household_accounts": "household",
     "portfolios:account_settings": "account",
+    "portfolios:account_gains": "account",
+    "portfolios:household_gains": "household",
     "portfolios:transfer_in": "account",
     "portfolios:model_edit": "model",
     # trading

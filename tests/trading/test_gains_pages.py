@@ -1,0 +1,85 @@
+"""The gains pages of an account and a household: what a user sees, the CSV and the PDF."""
+
+import csv
+import io
+from datetime import date, timedelta
+
+import pytest
+
+from tests.accounts.factories import AdvisorFactory
+from tests.trading.factories import account_with, filled_trade, make_security
+
+pytestmark = pytest.mark.django_db
+TODAY = date.today()
+OLD = date(2020, 3, 2)
+
+
+@pytest.fixture
+def household_book(alice_household, alice):
+    make_security("XYZ", "40")
+    joint = account_with(alice_household, cash="10000.00", name="Joint brokerage")
+    ira = account_with(alice_household, cash="1000.00", name="Spouse IRA", account_type="traditional_ira")
+    filled_trade(joint, "XYZ", "buy", "100", "50", OLD, alice.user)
+    filled_trade(ira, "XYZ", "buy", "10", "45", TODAY - timedelta(days=10), alice.user)
+    filled_trade(joint, "XYZ", "sell", "44", "40", TODAY, alice.user)
+    return joint, ira
+
+
+def test_the_account_page_shows_the_loss_and_the_disallowed_part(verified_client, alice, household_book):
+    joint, _ = household_book
+    page = verified_client(alice.user).get(f"/accounts/{joint.pk}/gains/?year={TODAY.year}")
+    assert page.status_code == 200
+    text = page.content.decode()
+    # the display rule writes a loss with a minus sign (U+2212)
+    assert "Long term: <strong>\u2212$340.00</strong>" in text
+    assert "Wash-sale losses disallowed: <strong>$100.00</strong>" in text
+    assert "\u2212$440.00" in text
+
+
+def test_the_household_page_shows_both_accounts_and_the_replacement_basis(verified_client, alice, household_book):
+    joint, ira = household_book
+    page = verified_client(alice.user).get(f"/households/{joint.household_id}/gains/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Joint brokerage" in text and "Spouse IRA" in text
+    assert "$550.00" in text  # the IRA's 10 shares: $450 + $100 disallowed
+    assert "held from" in text
+
+
+def test_the_csv_export_has_the_rows_and_totals(verified_client, alice, household_book):
+    joint, _ = household_book
+    answer = verified_client(alice.user).get(f"/households/{joint.household_id}/gains/?format=csv")
+    assert answer["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(answer.content.decode())))
+    realised = [r for r in rows if r[0] == "realised"]
+    assert realised == [
+        ["realised", "Joint brokerage", "XYZ", "44.000000000", OLD.isoformat(), TODAY.isoformat(), "1760.00",
+         "2200.00", "-440.00", "long", "100.00"],
+    ]  # fmt: skip
+    assert ["total", f"realised {TODAY.year} long term", "", "", "", "", "", "", "-340.00"] in rows
+    assert len([r for r in rows if r[0] == "unrealised"]) == 2
+
+
+def test_the_pdf_export_is_a_pdf_with_the_totals(verified_client, alice, household_book):
+    from pypdf import PdfReader
+
+    joint, _ = household_book
+    answer = verified_client(alice.user).get(f"/accounts/{joint.pk}/gains/?format=pdf")
+    assert answer["Content-Type"] == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(answer.content)).pages)
+    assert "Long term: \u2212$340.00" in text and "disallowed: $100.00" in text
+
+
+def test_a_bad_year_is_a_form_error_not_a_500(verified_client, alice, household_book):
+    joint, _ = household_book
+    answer = verified_client(alice.user).get(f"/accounts/{joint.pk}/gains/?year=abc")
+    assert answer.status_code == 400 and b"Choose a year" in answer.content
+
+
+def test_another_firm_gets_404_and_the_investor_sees_their_gains(verified_client, client, charlie, household_book):
+    joint, _ = household_book
+    stranger = AdvisorFactory()
+    assert verified_client(stranger.user).get(f"/accounts/{joint.pk}/gains/").status_code == 404
+    assert verified_client(stranger.user).get(f"/households/{joint.household_id}/gains/").status_code == 404
+    client.force_login(charlie)
+    assert client.get(f"/accounts/{joint.pk}/gains/").status_code == 200
