@@ -28,6 +28,7 @@ ACCOUNT_SETTINGS = (
     "rebalance_mode",
     "reinvest_dividends",
     "rebalance_schedule",
+    "lot_relief_method",
 )
 
 

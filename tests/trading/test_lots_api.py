@@ -166,3 +166,12 @@ def test_a_bad_lot_selection_is_a_400_on_the_field(api, alice, alice_household, 
     answer = api(alice.user).post("/api/v1/orders/", order, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid4()))
     assert answer.status_code == 400 and "lot_selection" in answer.json(), answer.json()
     assert not {"account", "symbol", "quantity", "side"} & set(answer.json())
+
+
+def test_the_accounts_lot_relief_method_is_set_through_the_api(api, alice, washed):
+    client = api(alice.user)
+    assert client.get(f"/api/v1/accounts/{washed.pk}/").json()["lot_relief_method"] == "hifo"
+    answer = client.patch(f"/api/v1/accounts/{washed.pk}/", {"lot_relief_method": "tax_optimised"}, format="json")
+    assert answer.status_code == 200 and answer.json()["lot_relief_method"] == "tax_optimised"
+    bad = client.patch(f"/api/v1/accounts/{washed.pk}/", {"lot_relief_method": "lifo"}, format="json")
+    assert bad.status_code == 400 and "lot_relief_method" in bad.json()
