@@ -83,3 +83,24 @@ def test_another_firm_gets_404_and_the_investor_sees_their_gains(verified_client
     assert verified_client(stranger.user).get(f"/households/{joint.household_id}/gains/").status_code == 404
     client.force_login(charlie)
     assert client.get(f"/accounts/{joint.pk}/gains/").status_code == 200
+
+
+def test_the_order_page_lists_the_lots_and_sells_the_ones_chosen(verified_client, alice, household_book):
+    from portfolios.models import TaxLot
+    from trading.models import Order
+
+    joint, _ = household_book
+    client = verified_client(alice.user)
+    old = TaxLot.objects.get(account=joint)
+    page = client.get(f"/accounts/{joint.pk}/trading/")
+    assert page.status_code == 200 and b"Open tax lots" in page.content and b"Specific lots" in page.content
+    body = {"symbol": "XYZ", "side": "sell", "order_type": "market", "quantity": "3", "lot_method": "specific"}
+    bad = client.post(f"/accounts/{joint.pk}/orders/new/", {**body, "lots": f"{old.pk}: 2"})
+    assert bad.status_code == 400 and "add up to 2, not the order&#x27;s 3 shares" in bad.content.decode()
+    garbled = client.post(f"/accounts/{joint.pk}/orders/new/", {**body, "lots": "twelve"})
+    assert garbled.status_code == 400 and b"Write each lot as number: shares" in garbled.content
+    assert not Order.objects.filter(account=joint, status="approved").exists()
+    good = client.post(f"/accounts/{joint.pk}/orders/new/", {**body, "lots": f"{old.pk}: 3"})
+    assert good.status_code == 302
+    order = Order.objects.filter(account=joint).latest("id")
+    assert order.lot_selection == {"method": "specific", "lots": [{"id": old.pk, "quantity": "3"}]}
