@@ -104,3 +104,24 @@ def test_the_order_page_lists_the_lots_and_sells_the_ones_chosen(verified_client
     assert good.status_code == 302
     order = Order.objects.filter(account=joint).latest("id")
     assert order.lot_selection == {"method": "specific", "lots": [{"id": old.pk, "quantity": "3"}]}
+
+
+@pytest.mark.usefixtures("uncached")
+def test_the_household_gains_page_keeps_a_fixed_query_count(verified_client, alice, alice_household, household_book):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = verified_client(alice.user)
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(f"/households/{alice_household.pk}/gains/").status_code == 200
+        return len(ctx.captured_queries)
+
+    before = count()
+    make_security("QQQ", "10")
+    for n in range(3):
+        account = account_with(alice_household, cash="1000.00", name=f"More {n}")
+        filled_trade(account, "QQQ", "buy", "5", "12", OLD, alice.user)
+        filled_trade(account, "QQQ", "sell", "2", "10", TODAY, alice.user)
+    assert count() == before
