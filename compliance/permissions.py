@@ -89,6 +89,7 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     "portfolios.Position": _path(ACCOUNT),
     "portfolios.TaxLot": _path(ACCOUNT),
     "portfolios.LotClosure": _path(f"lot__{ACCOUNT}"),
+    "portfolios.WashSaleAdjustment": _path(f"closure__lot__{ACCOUNT}"),
     "portfolios.ValuationSnapshot": _path(ACCOUNT),
     "portfolios.ModelPortfolio": _path("firm_id"),
     "portfolios.ModelTarget": _path("model__firm_id"),

@@ -12,7 +12,7 @@ Rules: kyc, aml, account_restriction, restricted_security, suitability, concentr
 funds, wash_sale. `account_may_transact(account)` is the subset that gates funding too.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
@@ -30,7 +30,10 @@ from compliance.models import (
     SuitabilityCase,
 )
 from compliance.suitability import OWNER_RELATIONSHIPS, suitability_problem
-from portfolios.models import CashBalance, InvestmentAccount, LotClosure, Position, Price, TaxLot
+from portfolios import selectors as portfolio_selectors
+from portfolios import services as portfolio_services
+from portfolios.engine import wash_sales
+from portfolios.models import CashBalance, InvestmentAccount, Position, Price, TaxLot
 from trading.checks import PretradeIntent
 
 Outcome = Literal["pass", "fail", "warn"]
@@ -178,30 +181,86 @@ def _holdings(account: Any) -> tuple[dict[int, Decimal], Decimal, dict[int, Deci
 
 
 def _wash_sale_problem(intent: PretradeIntent) -> str | None:
-    since = timezone.localdate() - timedelta(days=WASH_SALE_DAYS)
-    if intent.side == "buy":
-        loss = LotClosure.objects.filter(
-            lot__account=intent.account, lot__security=intent.security, closed_on__gte=since, gain__lt=0
-        ).exists()
-        if loss:
-            return (
-                f"{intent.security.symbol} was sold at a loss in the last {WASH_SALE_DAYS} days: "
-                "buying it now makes that loss a wash sale."
-            )
+    """Household-wide, both directions (`portfolios.engine.wash_sales`): a buy within 30 days
+    after a loss sale of the security in any account of the household; a sale at a loss (of the
+    lots the order would relieve) within 30 days after a purchase in any of them. The message
+    names the loss disallowed."""
+    account, security = intent.account, intent.security
+    today = timezone.localdate()
+    quantity, _ = _trade_quantity_and_value(intent)
+    price = Decimal(intent.price)
+    if quantity <= 0:
         return None
-    underwater_recent = TaxLot.objects.filter(
-        account=intent.account,
-        security=intent.security,
-        quantity__gt=0,
-        acquired_on__gte=since,
-        cost_per_share__gt=Decimal(intent.price),
-    ).exists()
-    if underwater_recent:
-        return (
-            f"{intent.security.symbol} was bought in the last {WASH_SALE_DAYS} days above today's price: "
-            "selling at a loss now may be a wash sale."
+    history = portfolio_selectors.household_wash_sale_history(
+        household_id=account.household_id,
+        security_ids=[security.pk],
+        start=today - timedelta(days=WASH_SALE_DAYS),
+        end=today,
+    )
+    if intent.side == "buy":
+        matches = wash_sales.proposed_purchase_wash(
+            security_id=security.pk, account_id=account.pk, bought_on=today, quantity=quantity, sales=history.sales
         )
-    return None
+        if not matches:
+            return None
+        names = _account_names(account, {s.account_id for s in history.sales})
+        sold = {s.sale_id: s for s in history.sales}
+        where = ", ".join(
+            sorted({f"{sold[m.sale_id].sold_on.isoformat()} in {names[sold[m.sale_id].account_id]}" for m in matches})
+        )
+        return (
+            f"{security.symbol} was sold at a loss in the last {WASH_SALE_DAYS} days ({where}): buying it now is a "
+            f"wash sale, {wash_sales.disallowed_total(matches):,.2f} {account.base_currency} of that loss disallowed."
+        )
+    lots = list(TaxLot.objects.filter(account=account, security=security, quantity__gt=0).order_by("acquired_on", "id"))
+    selection = getattr(intent, "lot_selection", None) or {}
+    chosen = [(int(i["id"]), Decimal(str(i["quantity"]))) for i in selection.get("lots", [])]
+    method = selection.get("method") if selection.get("method") != "specific" else None
+    plan = portfolio_services.relief_plan(
+        lots,
+        quantity=min(quantity, sum((lot.quantity for lot in lots), Decimal(0))),
+        method=method or account.lot_relief_method,
+        chosen=chosen,
+        price=price,
+        on=today,
+    )
+    sales = [
+        wash_sales.LossSale(
+            sale_id=f"proposed-{lot.pk}",
+            purchase_id=lot.purchase_id,
+            account_id=account.pk,
+            security_id=security.pk,
+            sold_on=today,
+            quantity=take,
+            loss_per_share=lot.cost_per_share - price,
+            held_days=(today - (lot.held_from or lot.acquired_on)).days,
+        )
+        for lot, take in plan
+        if lot.cost_per_share > price
+    ]
+    # Shares this sale takes out of a recent lot are sold, not replacement shares.
+    sold_now: dict[int | str, Decimal] = {lot.pk: take for lot, take in plan}
+    acquisitions = [replace(a, quantity=a.quantity - sold_now.get(a.lot_id, Decimal(0))) for a in history.acquisitions]
+    matches = wash_sales.proposed_sale_wash(sales=sales, acquisitions=acquisitions)
+    if not matches:
+        return None
+    names = _account_names(account, {a.account_id for a in history.acquisitions})
+    bought = {a.lot_id: a for a in history.acquisitions}
+    where = ", ".join(
+        sorted({f"{bought[m.lot_id].acquired_on.isoformat()} in {names[bought[m.lot_id].account_id]}" for m in matches})
+    )
+    shares = sum((m.quantity for m in matches), Decimal(0))
+    return (
+        f"Selling {security.symbol} at a loss now is a wash sale: {shares.normalize():f} shares were bought in the "
+        f"last {WASH_SALE_DAYS} days ({where}), so {wash_sales.disallowed_total(matches):,.2f} "
+        f"{account.base_currency} of the loss is disallowed (added to those shares' cost)."
+    )
+
+
+def _account_names(account: Any, ids: set[Any]) -> dict[Any, str]:
+    return dict(
+        InvestmentAccount.objects.filter(household_id=account.household_id, pk__in=ids).values_list("pk", "name")
+    )
 
 
 @dataclass

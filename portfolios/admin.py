@@ -24,6 +24,7 @@ from portfolios.models import (
     Security,
     TaxLot,
     ValuationSnapshot,
+    WashSaleAdjustment,
 )
 from portfolios.services.corporate_actions import corporate_action_create, corporate_action_update
 from portfolios.services.model_portfolios import clean_targets
@@ -189,7 +190,13 @@ class TaxLotAdmin(ReadOnlyAdmin):
 @admin.register(LotClosure)
 class LotClosureAdmin(ReadOnlyAdmin):
     firm_scope = ("lot__account__household__firm",)
-    list_display = ["lot", "quantity", "proceeds", "cost", "gain", "closed_on"]
+    list_display = ["lot", "quantity", "proceeds", "cost", "gain", "wash_sale_disallowed", "closed_on"]
+
+
+@admin.register(WashSaleAdjustment)
+class WashSaleAdjustmentAdmin(ReadOnlyAdmin):
+    firm_scope = ("closure__lot__account__household__firm",)
+    list_display = ["closure", "replacement", "quantity", "disallowed", "held_days", "created_at"]
 
 
 @admin.register(ValuationSnapshot)

@@ -15,4 +15,6 @@ urlpatterns = [
     path("accounts/<int:pk>/transfers-in/", api.transfers_in, name="api-account-transfers-in"),
     path("accounts/<int:pk>/drift/", api.drift, name="api-account-drift"),
     path("accounts/<int:pk>/performance/", api.account_performance, name="api-account-performance"),
+    path("accounts/<int:pk>/lots/", api.lots, name="api-account-lots"),
+    path("accounts/<int:pk>/realized-gains/", api.realized_gains, name="api-account-realized-gains"),
 ]

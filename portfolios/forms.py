@@ -113,6 +113,12 @@ class AccountSettingsForm(forms.Form):
         required=False,  # a form posted without it keeps the account's schedule
         help_text="Also rebalance to target on the first business day of each month or quarter.",
     )
+    lot_relief_method = forms.ChoiceField(
+        choices=InvestmentAccount.LotReliefMethod.choices,
+        label="Tax lots sold first",
+        required=False,  # a form posted without it keeps the account's method
+        help_text="Which lots a sale relieves when the order names none.",
+    )
 
     #: The settings shown as percents here and kept as fractions of 1 on the account.
     PERCENT_SETTINGS = frozenset({"drift_threshold", "relative_band", "cash_reserve"})
@@ -142,6 +148,7 @@ class AccountSettingsForm(forms.Form):
         for name in self.PERCENT_SETTINGS:
             changes[name] = to_fraction(data[name])
         changes["rebalance_schedule"] = data["rebalance_schedule"] or account.rebalance_schedule
+        changes["lot_relief_method"] = data["lot_relief_method"] or account.lot_relief_method
         return changes
 
 

@@ -38,9 +38,13 @@ OBJECT_OF: dict[str, Any] = {
     "api-account-transfers-in": "account",
     "api-account-drift": "account",
     "api-account-performance": "account",
+    "api-account-lots": "account",
+    "api-account-realized-gains": "account",
     "portfolios:account_detail": "account",
     "portfolios:household_accounts": "household",
     "portfolios:account_settings": "account",
+    "portfolios:account_gains": "account",
+    "portfolios:household_gains": "household",
     "portfolios:transfer_in": "account",
     "portfolios:model_edit": "model",
     # trading

@@ -208,7 +208,8 @@ BUSINESS_RULES = {
     ("PATCH", "/api/v1/investors/{id}/"): "the taxpayer id of the investor's country, a past birth date",
     ("POST", "/api/v1/models/"): "weights summing to 1, symbols the firm trades",
     ("PUT", "/api/v1/models/{id}/"): "weights summing to 1, symbols the firm trades",
-    ("POST", "/api/v1/orders/"): "a quantity or an amount, a symbol the firm trades, an account of the user's",
+    ("POST", "/api/v1/orders/"): "a quantity or an amount, a symbol the firm trades, an account of the user's, "
+    "a lot selection of the account's open lots summing to the quantity",
 }
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 

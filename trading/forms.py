@@ -20,9 +20,44 @@ class OrderForm(forms.Form):
         required=False, max_digits=14, decimal_places=2, min_value=Decimal("0.01"), help_text="Or an amount of cash"
     )
     limit_price = forms.DecimalField(required=False, max_digits=14, decimal_places=6, min_value=Decimal("0.000001"))
+    lot_method = forms.ChoiceField(
+        required=False,
+        label="Tax lots (a sell)",
+        choices=[
+            ("", "The account's method"),
+            ("hifo", "Highest cost first"),
+            ("tax_optimised", "Tax-optimised"),
+            ("fifo", "First in, first out"),
+            ("specific", "Specific lots (below)"),
+        ],
+    )
+    lots = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Specific lots",
+        help_text="Lot number: shares, comma separated (e.g. 12: 5, 14: 3); the shares add up to the quantity.",
+    )
 
     def clean_symbol(self) -> str:
         return self.cleaned_data["symbol"].strip().upper()
+
+    def clean_lots(self) -> list[dict[str, str]]:
+        items = []
+        for part in filter(None, (p.strip() for p in self.cleaned_data["lots"].split(","))):
+            lot_id, sep, shares = part.partition(":")
+            if not sep or not lot_id.strip().isdigit():
+                raise forms.ValidationError(f"Write each lot as number: shares ({part!r} is not).")
+            items.append({"id": lot_id.strip(), "quantity": shares.strip()})
+        return items
+
+    def lot_selection(self) -> dict[str, Any] | None:
+        """The sell's lot selection as `order_create` takes it (None: the account's method)."""
+        method = self.cleaned_data.get("lot_method")
+        if not method:
+            return None
+        if method == "specific":
+            return {"method": method, "lots": self.cleaned_data.get("lots") or []}
+        return {"method": method}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -1,5 +1,6 @@
 """The portfolios API under /api/v1/, one module per resource: securities and prices, model
-portfolios, accounts (with positions), transfers in, drift and performance.
+portfolios, accounts (with positions), transfers in, drift and performance, tax lots and
+realised gains.
 
 Contract (names fixed; fields may be added): weights, drift, thresholds and returns are
 fractions of 1 as decimal strings ("0.6" is 60%); money is {"amount", "currency"};
@@ -11,6 +12,7 @@ writes need the token's `trade` scope (kronos.api.permissions) AND a role that m
 
 from portfolios.api.accounts import account_detail, accounts, positions
 from portfolios.api.drift import drift
+from portfolios.api.lots import lots, realized_gains
 from portfolios.api.model_portfolios import model_detail, models
 from portfolios.api.performance import account_performance
 from portfolios.api.securities import prices, securities
@@ -21,10 +23,12 @@ __all__ = [
     "account_performance",
     "accounts",
     "drift",
+    "lots",
     "model_detail",
     "models",
     "positions",
     "prices",
+    "realized_gains",
     "securities",
     "transfers_in",
 ]

@@ -54,6 +54,7 @@ class AccountOutput(serializers.Serializer):
     reinvest_dividends = serializers.BooleanField()
     rebalance_mode = serializers.CharField()
     rebalance_schedule = serializers.CharField()
+    lot_relief_method = serializers.CharField()
     market_value = serializers.SerializerMethodField()
     cash = serializers.SerializerMethodField()
     max_drift = serializers.SerializerMethodField()
@@ -103,6 +104,11 @@ class AccountSettingsInput(InputSerializer):
     )
     rebalance_mode = serializers.ChoiceField(choices=InvestmentAccount.RebalanceMode.choices, required=False)
     rebalance_schedule = serializers.ChoiceField(choices=InvestmentAccount.RebalanceSchedule.choices, required=False)
+    lot_relief_method = serializers.ChoiceField(
+        choices=InvestmentAccount.LotReliefMethod.choices,
+        required=False,
+        help_text="Which tax lots a sale relieves when the order names none (default hifo: highest cost first).",
+    )
 
     def validate_model(self, value: int | None) -> ModelPortfolio | None:
         if value is None:

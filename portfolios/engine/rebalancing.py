@@ -18,6 +18,7 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from operator import attrgetter
+from typing import Any
 
 CASH = "CASH"
 ZERO = Decimal(0)
@@ -38,6 +39,7 @@ class Lot:
     cost_per_share: Decimal
     acquired_on: date
     held_from: date | None = None  # the holding period's start when a wash sale moved it back
+    purchase_id: int | str | None = None  # the purchase it came from (None: its own lot_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,10 @@ class Holding:
     target_weight: Decimal  # 0 when held but not in the model
     lots: tuple[Lot, ...] = ()
     restricted: bool = False  # never bought (firm restricted list, inactive security)
-    last_loss_sale_on: date | None = None  # most recent sale at a loss (wash-sale rule)
+    last_loss_sale_on: date | None = None  # most recent sale at a loss in the household (wash-sale rule)
+    # Purchases of the security in the household's accounts in the 30 days up to `as_of`, not
+    # yet replacement shares (`wash_sales.Acquisition`s): a loss sale now would be a wash sale.
+    recent_buys: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,7 @@ class AccountSnapshot:
     # Calendar rebalancing: "monthly" or "quarterly" brings the account to target on the first
     # business day (Monday to Friday) of each period whatever its drift; "threshold" never does.
     schedule: str = "threshold"
+    lot_method: str = "hifo"  # the account's lot relief method (`portfolios.engine.lots.relief_order`)
 
     @property
     def invested_value(self) -> Decimal:
@@ -120,6 +126,7 @@ class LotSale:
     lot_id: int | str
     quantity: Decimal
     realised_gain: Decimal
+    wash_sale_disallowed: Decimal = ZERO  # the part of a loss the household's recent buys disallow
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +138,7 @@ class Trade:
     estimated_amount: Decimal  # quantity x price, rounded to cents
     lot_sales: tuple[LotSale, ...] = ()
     realised_gain: Decimal = ZERO
+    wash_sale_disallowed: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
 
+from portfolios.engine.lots import ReliefMethod, relief_order
 from portfolios.engine.rebalancing import (
     _UNITS,
     BUY,
@@ -21,6 +22,7 @@ from portfolios.engine.rebalancing import (
     DriftReport,
     DriftRow,
     Holding,
+    Lot,
     LotSale,
     Trade,
     TradePlan,
@@ -31,6 +33,9 @@ from portfolios.engine.rebalancing import (
     calendar_due,
     decide,
 )
+from portfolios.engine.wash_sales import LossSale, wash_sale_matches
+
+_ORDERED = (ReliefMethod.HIFO, ReliefMethod.TAX_OPTIMISED, ReliefMethod.FIFO)
 
 
 def _buy_blocked(holding: Holding, as_of: date) -> str | None:
@@ -185,7 +190,10 @@ class _Planner:
             lot_sales, gain, unmatched = self._lot_sales(h, quantity)
             if unmatched > ZERO and h.lots:
                 self.notes.append(f"{unmatched} {h.symbol} sold without a matching tax lot.")
-            trades.append(Trade(h.symbol, SELL, quantity, h.price, self.money(quantity * h.price), lot_sales, gain))
+            washed = sum((sale.wash_sale_disallowed for sale in lot_sales), ZERO)
+            trades.append(
+                Trade(h.symbol, SELL, quantity, h.price, self.money(quantity * h.price), lot_sales, gain, washed)
+            )
             realised += gain
             new_values[i] = (h.quantity - quantity) * h.price
         for i in sorted(self.buys):
@@ -207,21 +215,59 @@ class _Planner:
         )
 
     def _lot_sales(self, h: Holding, quantity: Decimal) -> tuple[tuple[LotSale, ...], Decimal, Decimal]:
-        """Highest cost first (the least gain realised); equal costs oldest first."""
+        """The lots in the account's relief order (`lots.relief_order`; highest cost first by
+        default: the least gain realised). A lot sold at a loss while the household bought the
+        security in the last 30 days is a wash sale: the disallowed loss is on its LotSale and
+        in a note."""
+        s = self.snapshot
         remaining = quantity
-        sales = []
+        taken: list[tuple[Lot, Decimal, Decimal]] = []
         gain = ZERO
-        for lot in sorted(h.lots, key=lambda lot: (-lot.cost_per_share, lot.acquired_on, str(lot.lot_id))):
+        method = s.lot_method if s.lot_method in _ORDERED else ReliefMethod.HIFO
+        for lot in relief_order(h.lots, method=method, price=h.price, on=s.as_of):
             if remaining <= ZERO:
                 break
             take = min(lot.quantity, remaining)
             if take <= ZERO:
                 continue
             lot_gain = self.money((h.price - lot.cost_per_share) * take)
-            sales.append(LotSale(lot.lot_id, take, lot_gain))
+            taken.append((lot, take, lot_gain))
             gain += lot_gain
             remaining -= take
-        return tuple(sales), gain, remaining
+        disallowed: dict[int | str, Decimal] = {}
+        if h.recent_buys and any(g < ZERO for _, _, g in taken):
+            sales = [
+                LossSale(
+                    lot.lot_id,
+                    lot.purchase_id if lot.purchase_id is not None else lot.lot_id,
+                    s.account_id,
+                    h.symbol,
+                    s.as_of,
+                    take,
+                    lot.cost_per_share - h.price,
+                )
+                for lot, take, lot_gain in taken
+                if lot_gain < ZERO
+            ]
+            # Shares this sale takes out of a recent lot are sold, not replacement shares.
+            sold_now = {lot.lot_id: take for lot, take, _ in taken}
+            buys = [
+                replace(b, security_id=h.symbol, quantity=b.quantity - sold_now.get(b.lot_id, ZERO))
+                for b in h.recent_buys
+            ]
+            for match in wash_sale_matches(sales, buys):
+                disallowed[match.sale_id] = disallowed.get(match.sale_id, ZERO) + match.disallowed
+            if disallowed:
+                total = sum(disallowed.values(), ZERO)
+                shares = sum((b.quantity for b in h.recent_buys), ZERO)
+                self.notes.append(
+                    f"{h.symbol} is sold at a loss within {WASH_SALE_DAYS} days of a purchase in the household "
+                    f"({shares.normalize():f} shares): a wash sale, {total:,.2f} {s.currency} of the loss disallowed."
+                )
+        sales_out = tuple(
+            LotSale(lot.lot_id, take, lot_gain, disallowed.get(lot.lot_id, ZERO)) for lot, take, lot_gain in taken
+        )
+        return sales_out, gain, remaining
 
 
 def generate_trades(

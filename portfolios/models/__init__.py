@@ -41,6 +41,7 @@ from portfolios.models.ledger import (
     Posting,
     TaxLot,
     ValuationSnapshot,
+    WashSaleAdjustment,
 )
 from portfolios.models.securities import AssetClass, ModelPortfolio, ModelTarget, Price, Security
 from portfolios.models.tax import HarvestSettings, SubstitutionPair
@@ -75,6 +76,7 @@ __all__ = [
     "SubstitutionPair",
     "TaxLot",
     "ValuationSnapshot",
+    "WashSaleAdjustment",
     "cash_field",
     "quantity_field",
     "validate_not_future",

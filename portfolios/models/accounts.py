@@ -28,6 +28,7 @@ ACCOUNT_SETTINGS = (
     "rebalance_mode",
     "reinvest_dividends",
     "rebalance_schedule",
+    "lot_relief_method",
 )
 
 
@@ -65,6 +66,11 @@ class InvestmentAccount(models.Model):
         THRESHOLD = "threshold", "On drift only"
         MONTHLY = "monthly", "Monthly, and on drift"
         QUARTERLY = "quarterly", "Quarterly, and on drift"
+
+    class LotReliefMethod(models.TextChoices):
+        HIFO = "hifo", "Highest cost first"
+        TAX_OPTIMISED = "tax_optimised", "Tax-optimised (losses, then long-term gains, then short-term gains)"
+        FIFO = "fifo", "First in, first out"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Opening at the custodian"
@@ -110,6 +116,13 @@ class InvestmentAccount(models.Model):
         db_default=RebalanceSchedule.THRESHOLD,  # rows written by COPY (bulk books) name no value
         help_text="Calendar rebalancing: on the first business day of each month or quarter the account is "
         "brought to target whatever its drift; between those days (and always) the threshold applies.",
+    )
+    lot_relief_method = models.CharField(
+        max_length=16,
+        choices=LotReliefMethod.choices,
+        default=LotReliefMethod.HIFO,
+        db_default=LotReliefMethod.HIFO,  # rows written by COPY (bulk books) name no value
+        help_text="Which tax lots a sale relieves when the order names none (portfolios.engine.lots.relief_order).",
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     opened_on = models.DateField(default=timezone.localdate)

@@ -192,6 +192,15 @@ class TaxLot(models.Model):
     acquired_on = models.DateField()
     closed_on = models.DateField(null=True, blank=True)
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="lots")
+    # Wash sales: the replacement shares of a loss sale carry its disallowed loss in their cost
+    # (already in cost_per_share; the amount is kept for reports) and its holding period
+    # (`held_from`, earlier than `acquired_on`). A match covering part of a lot splits the
+    # matched shares into their own lot, which names the lot of the purchase (`split_from`).
+    wash_sale_adjustment = cash_field(default=ZERO, db_default=ZERO)
+    held_from = models.DateField(null=True, blank=True)
+    split_from = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="wash_sale_splits"
+    )
 
     history = HistoricalRecords()
 
@@ -210,6 +219,11 @@ class TaxLot(models.Model):
     def __str__(self) -> str:
         return f"lot {self.pk}: {self.quantity} {self.security_id} @ {self.cost_per_share}"
 
+    @property
+    def purchase_id(self) -> int:
+        """The purchase the shares came from (a lot split off by a wash sale keeps its purchase)."""
+        return self.split_from_id or self.pk
+
 
 class LotClosure(models.Model):
     """Shares of a lot sold (or transferred out), with the gain realised."""
@@ -223,6 +237,8 @@ class LotClosure(models.Model):
     entry = models.ForeignKey(
         JournalEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="lot_closures"
     )
+    # The part of a loss disallowed by wash sales (>= 0): the sum of its WashSaleAdjustments.
+    wash_sale_disallowed = cash_field(default=ZERO, db_default=ZERO)
 
     history = HistoricalRecords()
 
@@ -233,6 +249,32 @@ class LotClosure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} of lot {self.lot_id}: gain {self.gain}"
+
+
+class WashSaleAdjustment(models.Model):
+    """Replacement shares bought within 30 days of a loss sale (`closure`), in any account of the
+    household: the loss disallowed is added to `replacement`'s cost and the sold lot's holding
+    period (`held_days`) to its holding period. Written once per (closure, replacement)."""
+
+    closure = models.ForeignKey(LotClosure, on_delete=models.PROTECT, related_name="wash_sale_adjustments")
+    replacement = models.ForeignKey(TaxLot, on_delete=models.PROTECT, related_name="wash_sale_adjustments")
+    quantity = quantity_field()
+    disallowed = cash_field()
+    held_days = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["closure", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["closure", "replacement"], name="portfolios_wash_sale_once"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="portfolios_wash_sale_quantity_gt_0"),
+            models.CheckConstraint(condition=Q(disallowed__gte=0), name="portfolios_wash_sale_disallowed_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"wash sale: {self.quantity} of closure {self.closure_id} into lot {self.replacement_id}"
 
 
 class ValuationSnapshot(models.Model):

@@ -14,6 +14,15 @@ from portfolios.selectors.accounts import (
     model_portfolio_list_for_user,
 )
 from portfolios.selectors.holdings import AccountHoldings, PositionRow, account_drift, account_lots, account_positions
+from portfolios.selectors.lots import (
+    GainRow,
+    LotRow,
+    RealisedGains,
+    WashSaleHistory,
+    household_wash_sale_history,
+    lot_rows,
+    realised_gains,
+)
 from portfolios.selectors.pages import (
     BOOK_SORTS,
     AccountDrift,
@@ -53,9 +62,13 @@ __all__ = [
     "AccountValue",
     "BookRow",
     "FigureInput",
+    "GainRow",
     "LatestPrice",
+    "LotRow",
     "Performance",
     "PositionRow",
+    "RealisedGains",
+    "WashSaleHistory",
     "account_drift",
     "account_figures",
     "account_get_for_user",
@@ -74,8 +87,10 @@ __all__ = [
     "book_for_user",
     "drift_reports",
     "engine_snapshots",
+    "household_wash_sale_history",
     "household_wash_window",
     "latest_prices",
+    "lot_rows",
     "market_value",
     "model_affected_accounts",
     "model_portfolio_list",
@@ -84,6 +99,7 @@ __all__ = [
     "performance_between",
     "performance_periods",
     "price_history",
+    "realised_gains",
     "realised_gains_in_year",
     "security_list",
     "substitution_pairs",

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from portfolios.engine import rebalancing
+from portfolios.engine import rebalancing, wash_sales
 from portfolios.engine.memory import cyclic_gc_paused
 from portfolios.models import (
     ZERO,
     CashBalance,
     InvestmentAccount,
+    JournalEntry,
     LotClosure,
     ModelTarget,
     Position,
     TaxLot,
+    WashSaleAdjustment,
 )
 from portfolios.selectors.common import WASH_SALE_DAYS
 from portfolios.selectors.prices import latest_prices
@@ -31,10 +35,11 @@ from portfolios.selectors.prices import latest_prices
 def engine_snapshots(
     *, account_ids: Sequence[int], as_of: date | None = None
 ) -> dict[int, rebalancing.AccountSnapshot]:
-    """`AccountSnapshot`s for many accounts in seven queries, whatever their number: accounts with
+    """`AccountSnapshot`s for many accounts in eight queries, whatever their number: accounts with
     settings and models, positions, open lots, model targets, cash, securities with their
-    latest close on or before `as_of`, and the last loss sale per security in the wash-sale
-    window.
+    latest close on or before `as_of`, and — household-wide, every account of each account's
+    household — the last loss sale per security in the wash-sale window and the purchases of
+    that window not yet used as replacement shares.
 
     Held-or-targeted securities that are inactive, or have no close at all, are marked
     `restricted` (never bought); one without a close is priced at 0.
@@ -58,7 +63,8 @@ _BAND_MODES = {m.value: m for m in rebalancing.BandMode}
 _SNAPSHOT_SQL = {
     "accounts": """
         SELECT a.id, a.base_currency, a.model_id, m.cash_target, a.drift_threshold, a.band_mode,
-               a.relative_band, a.cash_reserve, a.min_trade_amount, a.fractional_shares, a.rebalance_schedule
+               a.relative_band, a.cash_reserve, a.min_trade_amount, a.fractional_shares, a.rebalance_schedule,
+               a.lot_relief_method, a.household_id
         FROM portfolios_investmentaccount a
         LEFT JOIN portfolios_modelportfolio m ON m.id = a.model_id
         WHERE a.id = ANY(%s)""",
@@ -67,7 +73,8 @@ _SNAPSHOT_SQL = {
         WHERE account_id = ANY(%s) AND quantity <> 0""",
     # Unordered: sorted (acquired_on, id) in Python, only where a holding has several lots.
     "lots": """
-        SELECT account_id, security_id, id, quantity, cost_per_share, acquired_on FROM portfolios_taxlot
+        SELECT account_id, security_id, id, quantity, cost_per_share, acquired_on, held_from, split_from_id
+        FROM portfolios_taxlot
         WHERE account_id = ANY(%s) AND quantity > 0""",
     "targets": """
         SELECT model_id, security_id, weight FROM portfolios_modeltarget
@@ -84,11 +91,25 @@ _SNAPSHOT_SQL = {
                 WHERE p.security_id = s.id AND p.date <= %s ORDER BY p.date DESC LIMIT 1)
         FROM portfolios_security s
         WHERE s.id = ANY(%s)""",
+    # Household-wide (every account of each account's household, IRAs included): the last loss
+    # sale per security in the window, and the purchases of the window not yet replacement shares.
+    # Rows by household, each once, however many of its accounts are asked for.
     "loss_sales": """
-        SELECT t.account_id, t.security_id, MAX(c.closed_on) FROM portfolios_lotclosure c
+        SELECT h.household_id, t.security_id, MAX(c.closed_on) FROM portfolios_lotclosure c
         JOIN portfolios_taxlot t ON t.id = c.lot_id
-        WHERE t.account_id = ANY(%s) AND c.gain < 0 AND c.closed_on >= %s AND c.closed_on <= %s
-        GROUP BY t.account_id, t.security_id""",
+        JOIN portfolios_investmentaccount h ON h.id = t.account_id
+        WHERE h.household_id = ANY(%s) AND c.gain < 0 AND c.closed_on >= %s AND c.closed_on <= %s
+        GROUP BY h.household_id, t.security_id""",
+    "recent_buys": """
+        SELECT h.household_id, t.security_id, t.id, COALESCE(t.split_from_id, t.id), t.account_id, t.acquired_on,
+               t.quantity
+        FROM portfolios_taxlot t
+        JOIN portfolios_investmentaccount h ON h.id = t.account_id
+        LEFT JOIN portfolios_journalentry e ON e.id = t.entry_id
+        WHERE h.household_id = ANY(%s) AND t.quantity > 0 AND t.acquired_on >= %s AND t.acquired_on <= %s
+          AND (t.entry_id IS NULL OR e.kind = 'trade')
+          AND NOT EXISTS (SELECT 1 FROM portfolios_washsaleadjustment w WHERE w.replacement_id = t.id)
+        ORDER BY t.acquired_on, t.id""",
 }
 
 
@@ -110,8 +131,8 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
             positions[account_id][security_id] = quantity
         cursor.execute(sql["lots"], [ids])
         lots: dict[tuple[int, int], list[rebalancing.Lot]] = defaultdict(list)
-        for account_id, security_id, lot_id, quantity, cost, acquired in cursor.fetchall():
-            lots[(account_id, security_id)].append(Lot(lot_id, quantity, cost, acquired))
+        for account_id, security_id, lot_id, quantity, cost, acquired, held_from, split_from in cursor.fetchall():
+            lots[(account_id, security_id)].append(Lot(lot_id, quantity, cost, acquired, held_from, split_from))
         cursor.execute(sql["targets"], [list({a[2] for a in accounts if a[2] is not None})])
         targets: dict[int, dict[int, Decimal]] = defaultdict(dict)
         for model_id, security_id, weight in cursor.fetchall():
@@ -129,8 +150,11 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
             sid: (symbol, close if close is not None else ZERO, not active or close is None)
             for sid, symbol, active, close in cursor.fetchall()
         }
-        cursor.execute(sql["loss_sales"], [ids, as_of - timedelta(days=WASH_SALE_DAYS), as_of])
-        loss_sales = {(a, s): last for a, s, last in cursor.fetchall()}
+        households = list({a[-1] for a in accounts})
+        cursor.execute(sql["loss_sales"], [households, as_of - timedelta(days=WASH_SALE_DAYS), as_of])
+        loss_sales = {(h, s): last for h, s, last in cursor.fetchall()}
+        cursor.execute(sql["recent_buys"], [households, as_of - timedelta(days=WASH_SALE_DAYS), as_of])
+        recent_buys = _recent_buys(cursor.fetchall())
     no_lots: tuple[rebalancing.Lot, ...] = ()
     # Holdings in symbol order, by a precomputed rank (a C-level sort key).
     rank = {sid: n for n, sid in enumerate(sorted(securities, key=lambda sid: securities[sid][0]))}.__getitem__
@@ -147,6 +171,8 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
         min_trade,
         fractional,
         schedule,
+        lot_method,
+        household_id,
     ) in accounts:
         held = positions.get(account_id, {})
         wanted = targets.get(model_id, {}) if model_id is not None else {}
@@ -165,7 +191,8 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
                     if account_lots
                     else no_lots,
                     restricted,
-                    loss_sales.get(key),
+                    loss_sales.get((household_id, security_id)),
+                    recent_buys.get((household_id, security_id), ()),
                 )
             )
         out[account_id] = Snapshot(
@@ -182,8 +209,20 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
             min_trade_amount=min_trade,
             fractional_shares=fractional,
             schedule=schedule,
+            lot_method=lot_method,
         )
     return out
+
+
+def _recent_buys(rows: Iterable[tuple[Any, ...]]) -> dict[tuple[int, int], tuple[wash_sales.Acquisition, ...]]:
+    """{(household id, security id): the household's recent purchases of it}, from rows of
+    (household id, security id, lot id, purchase id, lot's account id, acquired on, quantity)."""
+    out: dict[tuple[int, int], list[wash_sales.Acquisition]] = defaultdict(list)
+    for household_id, security_id, lot_id, purchase_id, owner_id, acquired, quantity in rows:
+        out[(household_id, security_id)].append(
+            wash_sales.Acquisition(lot_id, purchase_id, owner_id, security_id, acquired, quantity)
+        )
+    return {key: tuple(buys) for key, buys in out.items()}
 
 
 def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.AccountSnapshot]:
@@ -202,6 +241,8 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
             "min_trade_amount",
             "fractional_shares",
             "rebalance_schedule",
+            "lot_relief_method",
+            "household_id",
         )
     )
     if not accounts:
@@ -216,12 +257,14 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
         positions[account_id][security_id] = quantity
         securities[security_id] = (symbol, active)
     lots: dict[tuple[int, int], list[rebalancing.Lot]] = defaultdict(list)
-    for lot_id, account_id, security_id, quantity, cost, acquired in (
+    for lot_id, account_id, security_id, quantity, cost, acquired, held_from, split_from in (
         TaxLot.objects.filter(account_id__in=ids, quantity__gt=0)
         .order_by("acquired_on", "id")
-        .values_list("id", "account_id", "security_id", "quantity", "cost_per_share", "acquired_on")
+        .values_list(
+            "id", "account_id", "security_id", "quantity", "cost_per_share", "acquired_on", "held_from", "split_from_id"
+        )
     ):
-        lots[(account_id, security_id)].append(rebalancing.Lot(lot_id, quantity, cost, acquired))
+        lots[(account_id, security_id)].append(rebalancing.Lot(lot_id, quantity, cost, acquired, held_from, split_from))
     model_ids = {a.model_id for a in accounts if a.model_id}
     targets: dict[int, dict[int, Decimal]] = defaultdict(dict)
     for model_id, security_id, weight, symbol, active in ModelTarget.objects.filter(model_id__in=model_ids).values_list(
@@ -237,17 +280,29 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
         if currency[account_id] == cur:
             cash[account_id] += amount
     prices = latest_prices(list(securities), as_of=as_of)
+    # Household-wide, as the PostgreSQL path: every account of each account's household.
+    households = {a.household_id for a in accounts}
+    window = (as_of - timedelta(days=WASH_SALE_DAYS), as_of)
     loss_sales = {
-        (r["lot__account_id"], r["lot__security_id"]): r["last"]
+        (r["lot__account__household_id"], r["lot__security_id"]): r["last"]
         for r in LotClosure.objects.filter(
-            lot__account_id__in=ids,
-            gain__lt=0,
-            closed_on__gte=as_of - timedelta(days=WASH_SALE_DAYS),
-            closed_on__lte=as_of,
+            lot__account__household_id__in=households, gain__lt=0, closed_on__range=window
         )
-        .values("lot__account_id", "lot__security_id")
+        .values("lot__account__household_id", "lot__security_id")
         .annotate(last=Max("closed_on"))
     }
+    recent_buys = _recent_buys(
+        TaxLot.objects.filter(
+            Q(entry__isnull=True) | Q(entry__kind=JournalEntry.Kind.TRADE),
+            account__household_id__in=households,
+            quantity__gt=0,
+            acquired_on__range=window,
+        )
+        .exclude(Exists(WashSaleAdjustment.objects.filter(replacement_id=OuterRef("pk"))))
+        .annotate(purchase=Coalesce("split_from_id", "id"))
+        .order_by("acquired_on", "id")
+        .values_list("account__household_id", "security_id", "id", "purchase", "account_id", "acquired_on", "quantity")
+    )
     out: dict[int, rebalancing.AccountSnapshot] = {}
     for account in accounts:
         held = positions.get(account.pk, {})
@@ -264,7 +319,8 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
                     target_weight=wanted.get(security_id, ZERO),
                     lots=tuple(lots.get((account.pk, security_id), ())),
                     restricted=not active or price is None,
-                    last_loss_sale_on=loss_sales.get((account.pk, security_id)),
+                    last_loss_sale_on=loss_sales.get((account.household_id, security_id)),
+                    recent_buys=recent_buys.get((account.household_id, security_id), ()),
                 )
             )
         out[account.pk] = rebalancing.AccountSnapshot(
@@ -281,5 +337,6 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
             min_trade_amount=account.min_trade_amount,
             fractional_shares=account.fractional_shares,
             schedule=account.rebalance_schedule,
+            lot_method=account.lot_relief_method,
         )
     return out

@@ -37,7 +37,7 @@ from portfolios.services.corporate_actions import (
     register_split_handler,
 )
 from portfolios.services.household_groups import rebalancing_group_create
-from portfolios.services.lots import lot_open, lots_relieve
+from portfolios.services.lots import ORDERED_METHODS, lot_open, lots_relieve, relief_plan
 from portfolios.services.model_portfolios import MODEL_EDITABLE_FIELDS, model_portfolio_create, model_portfolio_update
 from portfolios.services.ownership import BeneficiarySpec
 from portfolios.services.securities import (
@@ -54,12 +54,14 @@ from portfolios.services.securities import (
 )
 from portfolios.services.transfers import transfer_in
 from portfolios.services.valuation import valuation_snapshot_write, valuation_snapshots_write
+from portfolios.services.wash_sales import wash_sales_apply
 
 __all__ = [
     "ACCOUNT_EDITABLE_FIELDS",
     "ACCOUNT_SETTINGS",
     "CASH_PLACES",
     "MODEL_EDITABLE_FIELDS",
+    "ORDERED_METHODS",
     "SECURITY_EDITABLE_FIELDS",
     "BeneficiarySpec",
     "ImportResult",
@@ -92,6 +94,7 @@ __all__ = [
     "register_reinvestment_handler",
     "register_split_handler",
     "reinvest_pending",
+    "relief_plan",
     "security_create",
     "security_ids_for",
     "security_update",
@@ -100,4 +103,5 @@ __all__ = [
     "transfer_in",
     "valuation_snapshot_write",
     "valuation_snapshots_write",
+    "wash_sales_apply",
 ]

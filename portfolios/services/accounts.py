@@ -68,6 +68,12 @@ def _validate_settings(values: dict[str, Any]) -> dict[str, Any]:
         raise PortfoliosError(
             f"'{values['rebalance_schedule']}' is not a rebalance schedule.", field="rebalance_schedule"
         )
+    methods = InvestmentAccount.LotReliefMethod.values
+    if "lot_relief_method" in values and values["lot_relief_method"] not in methods:
+        raise PortfoliosError(
+            f"'{values['lot_relief_method']}' is not a lot relief method ({', '.join(methods)}).",
+            field="lot_relief_method",
+        )
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -12,6 +12,8 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from accounts.models import User
 from kronos.history import save_attributed
+from portfolios.engine.lots import ReliefMethod, relief_order
+from portfolios.engine.rebalancing import Lot
 from portfolios.errors import PortfoliosError
 from portfolios.models import (
     ZERO,
@@ -73,11 +75,17 @@ def lots_relieve(
     price: Decimal,
     closed_on: date,
     acting_user: User,
-    method: str = "hifo",
+    method: str | None = None,
+    chosen: Sequence[tuple[int, Decimal]] = (),
     entry: JournalEntry | None = None,
 ) -> list[LotClosure]:
-    """Close `quantity` shares out of the open lots, highest cost first ("hifo", the default:
-    realises the least gain) or oldest first ("fifo"), and record each lot's realised gain.
+    """Close `quantity` shares out of the open lots and record each lot's realised gain.
+
+    The lots go first from `chosen` ((lot id, shares) pairs: the order's specific lots, as many
+    of those shares as are still open), then by `method` — "hifo" (highest cost first: the
+    least gain), "tax_optimised" (losses, largest per share first; then long-term gains,
+    smallest first; then short-term gains) or "fifo" (oldest first); by default the account's
+    `lot_relief_method` (`portfolios.engine.lots.relief_order`).
 
     Proceeds and cost are rounded to cents (ROUND_HALF_EVEN) per closure; gain = proceeds - cost.
     Refuses a quantity larger than the open lots hold. Idempotent per `entry`: if closures
@@ -89,15 +97,17 @@ def lots_relieve(
         raise PortfoliosError("The quantity must be positive.", field="quantity")
     if price < 0:
         raise PortfoliosError("The price cannot be negative.", field="price")
-    if method not in ("hifo", "fifo"):
-        raise PortfoliosError(f"'{method}' is not a lot method (hifo or fifo).", field="method")
+    method = method or account.lot_relief_method
+    if method not in ORDERED_METHODS:
+        raise PortfoliosError(f"'{method}' is not a lot relief method ({', '.join(ORDERED_METHODS)}).", field="method")
     if entry is not None:
         done = list(LotClosure.objects.filter(entry=entry, lot__security=security, lot__account=account))
         if done:
             return done
-    order = ["-cost_per_share", "acquired_on", "id"] if method == "hifo" else ["acquired_on", "id"]
     lots = list(
-        TaxLot.objects.select_for_update().filter(account=account, security=security, quantity__gt=0).order_by(*order)
+        TaxLot.objects.select_for_update()
+        .filter(account=account, security=security, quantity__gt=0)
+        .order_by("acquired_on", "id")
     )
     available = sum((lot.quantity for lot in lots), ZERO)
     if quantity > available:
@@ -106,13 +116,62 @@ def lots_relieve(
             f"cannot relieve {quantity.normalize():f}.",
             field="quantity",
         )
-    closures, touched = lots_take(lots, quantity, price=price, closed_on=closed_on, entry=entry)
-    reason = f"lots relieved ({method})"
+    ordered = relief_plan(lots, quantity=quantity, method=method, chosen=chosen, price=price, on=closed_on)
+    closures: list[LotClosure] = []
+    touched: list[TaxLot] = []
+    for lot, take in ordered:
+        taken, lots_touched = lots_take([lot], take, price=price, closed_on=closed_on, entry=entry)
+        closures += taken
+        touched += lots_touched
+    reason = f"lots relieved ({'specific, then ' if chosen else ''}{method})"
     bulk_update_with_history(
         touched, TaxLot, ["quantity", "closed_on"], default_user=acting_user, default_change_reason=reason
     )
     bulk_create_with_history(closures, LotClosure, default_user=acting_user, default_change_reason=reason)
     return closures
+
+
+ORDERED_METHODS = (ReliefMethod.HIFO.value, ReliefMethod.TAX_OPTIMISED.value, ReliefMethod.FIFO.value)
+
+
+def relief_plan(
+    lots: Sequence[TaxLot],
+    *,
+    quantity: Decimal,
+    method: str,
+    chosen: Sequence[tuple[int, Decimal]] = (),
+    price: Decimal,
+    on: date,
+) -> list[tuple[TaxLot, Decimal]]:
+    """(lot, shares) taken out of the open `lots` for a sale of `quantity`: the `chosen` lots
+    first (at most the shares named and still open), then the rest by `method`."""
+    by_pk = {lot.pk: lot for lot in lots}
+    left = {lot.pk: lot.quantity for lot in lots}
+    plan: list[tuple[TaxLot, Decimal]] = []
+    remaining = quantity
+    for lot_id, shares in chosen:
+        if remaining <= 0:
+            break
+        take = min(shares, left.get(lot_id, ZERO), remaining)
+        if take > 0:
+            plan.append((by_pk[lot_id], take))
+            left[lot_id] -= take
+            remaining -= take
+    if remaining > 0:
+        engine_lots = [engine_lot(lot) for lot in lots]
+        for item in relief_order(engine_lots, method=method, price=price, on=on):
+            if remaining <= 0:
+                break
+            take = min(left[int(item.lot_id)], remaining)
+            if take > 0:
+                plan.append((by_pk[int(item.lot_id)], take))
+                left[int(item.lot_id)] -= take
+                remaining -= take
+    return plan
+
+
+def engine_lot(lot: TaxLot) -> Lot:
+    return Lot(lot.pk, lot.quantity, lot.cost_per_share, lot.acquired_on, lot.held_from)
 
 
 def lots_take(

@@ -173,3 +173,41 @@ def test_wash_sale_matching_agrees_with_a_brute_force_reference(history):
     sales, acquisitions = history
     got = {(m.sale_id, m.lot_id): (m.quantity, m.disallowed) for m in wash_sale_matches(sales, acquisitions)}
     assert got == _brute_force(sales, acquisitions)
+
+
+# --- the rebalancing engine ---------------------------------------------------------------------
+
+
+def _issue_snapshot(recent_buys=()):
+    from portfolios.engine import AccountSnapshot, Holding
+
+    xyz = Holding(
+        "XYZ",
+        D(110),
+        D(40),
+        D("0.6"),
+        lots=(Lot(1, D(100), D(50), date(2020, 3, 2)), Lot(2, D(10), D(45), TODAY - timedelta(days=10))),
+        recent_buys=recent_buys,
+    )
+    bnd = Holding("BND", D(0), D(100), D("0.4"))
+    return AccountSnapshot(account_id="joint", as_of=TODAY, currency="USD", cash=D(0), holdings=(bnd, xyz))
+
+
+def test_the_plan_sells_44_from_the_old_lot_and_notes_the_100_dollars_disallowed():
+    from portfolios.engine import generate_trades
+
+    buys = (Acquisition(2, 2, "joint", "XYZ", TODAY - timedelta(days=10), D(10)),)
+    plan = generate_trades(_issue_snapshot(buys))
+    [sell] = [t for t in plan.trades if t.side == "sell"]
+    assert (sell.symbol, sell.quantity, sell.realised_gain, sell.wash_sale_disallowed) == (
+        "XYZ",
+        D(44),
+        D("-440.00"),
+        D("100.00"),
+    )
+    assert [(s.lot_id, s.quantity, s.wash_sale_disallowed) for s in sell.lot_sales] == [(1, D(44), D("100.00"))]
+    assert any("wash sale, 100.00 USD of the loss disallowed" in note for note in plan.notes)
+
+    quiet = generate_trades(_issue_snapshot())
+    assert [t.wash_sale_disallowed for t in quiet.trades] == [D(0), D(0)]
+    assert not any("wash sale" in note for note in quiet.notes)

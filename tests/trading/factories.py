@@ -10,6 +10,7 @@ from accounts.services import system_user
 from portfolios import services as portfolio_services
 from portfolios.models import ModelPortfolio, ModelTarget, Price, Security
 from tests.portfolios.factories import InvestmentAccountFactory, PriceFactory, SecurityFactory
+from trading import services as trading_services
 
 _numbers = itertools.count(1)
 
@@ -64,3 +65,32 @@ def securities(db):
 def advisor_account(alice_household, securities):
     """alice's account: $10,000.00 cash and 100 AAPL bought at 100 (now 150)."""
     return account_with(alice_household, cash="10000.00", positions=[("AAPL", "100", "100")])
+
+
+_ids = iter(range(1, 10_000))
+
+
+def filled_trade(account, symbol, side, quantity, price, on, user, **kwargs):
+    """An order filled at `price` on `on` through the real services (checks off in this app)."""
+    order = trading_services.order_create(
+        account=account,
+        security=symbol,
+        side=side,
+        quantity=Decimal(quantity),
+        acting_user=user,
+        source="advisor",
+        **kwargs,
+    )
+    order = trading_services.order_transition(order, "submitted", acting_user=user)
+    trading_services.execution_apply(
+        fill=trading_services.Fill(
+            client_order_id=order.client_order_id,
+            execution_id=f"W{next(_ids)}",
+            quantity=Decimal(quantity),
+            price=Decimal(price),
+            trade_date=on,
+        ),
+        acting_user=user,
+    )
+    order.refresh_from_db()
+    return order

@@ -40,6 +40,9 @@ class OrderOutput(serializers.Serializer):
     client_order_id = serializers.CharField()
     source = serializers.CharField()  # type: ignore[assignment]  # the field is named "source" in the contract
     created_at = serializers.DateTimeField()
+    lot_selection = serializers.JSONField(
+        allow_null=True, read_only=True, help_text="A sell's tax lots; null: the account's lot relief method."
+    )
 
 
 class OrderInput(InputSerializer):
@@ -50,6 +53,12 @@ class OrderInput(InputSerializer):
     quantity = QuantityField(required=False)
     amount = MoneyField(required=False, allow_zero=False)
     limit_price = QuantityField(required=False, max_places=6, what="limit price")
+    lot_selection = serializers.JSONField(
+        required=False,
+        help_text='A sell\'s tax lots: {"method": "specific", "lots": [{"id": 12, "quantity": "5"}]} (open lots of '
+        'this account and security, quantities summing to the order\'s), or {"method": "hifo" | '
+        '"tax_optimised" | "fifo"}. Without it, the account\'s lot relief method.',
+    )
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if ("quantity" in data) == ("amount" in data):
@@ -99,6 +108,7 @@ def _order_create(request: Request) -> Response:
         quantity=v.get("quantity"),
         amount=amount.amount if amount is not None else None,
         limit_price=v.get("limit_price"),
+        lot_selection=v.get("lot_selection"),
         acting_user=api_user(request),
         source=Order.Source.API,
         idempotency_key=service_key(request, "api"),

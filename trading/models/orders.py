@@ -62,6 +62,9 @@ class Order(models.Model):
     filled_amount = cash_field(default=ZERO)
     average_price = price_field(null=True, blank=True)
     realised_gain = cash_field(default=ZERO)
+    # A sell's tax lots when it names them: {"method": "specific", "lots": [{"id": 1, "quantity": "5"}]}
+    # or {"method": "fifo"} (hifo, tax_optimised, fifo); null = the account's lot relief method.
+    lot_selection = models.JSONField(null=True, blank=True)
     proposal = models.ForeignKey(
         RebalanceProposal, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )

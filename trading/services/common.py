@@ -194,6 +194,9 @@ class OrderIntent:
     #: Shared by the orders one approval makes under the account's lock, in one transaction: the
     #: checks may keep what they read of the account there for the next order (None: nothing kept).
     context: dict[Any, Any] | None = field(default=None, compare=False, hash=False, repr=False)
+    #: A sell's validated lot selection (None: the account's lot relief method): the wash-sale
+    #: check prices the loss of the lots it would sell.
+    lot_selection: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from kronos.history import save_attributed
 from portfolios import ledger
 from portfolios import services as portfolio_services
 from portfolios.ledger import PostingSpec
-from portfolios.models import JournalEntry, LedgerBook
+from portfolios.models import JournalEntry, LedgerBook, LotClosure
 from trading.errors import TradingError
 from trading.lifecycle import END_STATES, OrderStatus
 from trading.models import Execution, FillAnomaly, Order, Side
@@ -183,6 +183,7 @@ def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execut
                 entry=entry,
             )
         else:
+            method, chosen = _lot_choice(order)
             closures = portfolio_services.lots_relieve(
                 account=account,
                 security=security,
@@ -190,9 +191,16 @@ def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execut
                 price=fill.price,
                 closed_on=fill.trade_date,
                 acting_user=acting_user,
+                method=method,
+                chosen=chosen,
                 entry=entry,
             )
             gain = sum((c.gain for c in closures), ZERO)
+        # Household-wide: a buy may wash a loss sale of the 30 days before it, in any account of
+        # the household; a loss sale may be washed by a buy of the 30 days before it.
+        portfolio_services.wash_sales_apply(
+            household_id=account.household_id, security_id=security.pk, on=fill.trade_date, acting_user=acting_user
+        )
         execution = Execution(
             order=order,
             execution_id=fill.execution_id,
@@ -208,6 +216,26 @@ def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execut
         _refresh_order(order, fill=fill, acting_user=acting_user)
         fill_event(order, execution)
         return execution
+
+
+def _lot_choice(order: Order) -> tuple[str | None, list[tuple[int, Decimal]]]:
+    """The sell's lot relief: its `lot_selection` method (None: the account's), and for specific
+    lots each named lot with the shares not yet taken from it by the order's earlier fills."""
+    selection = order.lot_selection or {}
+    method = selection.get("method")
+    if method != "specific":
+        return method, []
+    taken: dict[int, Decimal] = {}
+    for lot_id, quantity in LotClosure.objects.filter(
+        entry__in=order.executions.values("entry"), lot__account_id=order.account_id
+    ).values_list("lot_id", "quantity"):
+        taken[lot_id] = taken.get(lot_id, ZERO) + quantity
+    chosen = []
+    for item in selection.get("lots", []):
+        lot_id = int(item["id"])
+        wanted = Decimal(str(item["quantity"]))
+        chosen.append((lot_id, max(wanted - taken.pop(lot_id, ZERO), ZERO)))
+    return None, chosen
 
 
 def _refresh_order(order: Order, *, fill: Fill, acting_user: User) -> None:

@@ -20,7 +20,7 @@ from simple_history.utils import bulk_create_with_history
 from accounts.models import User
 from kronos.db import create_or_winner
 from kronos.history import save_attributed
-from portfolios.models import CashBalance, InvestmentAccount, Price, Security
+from portfolios.models import QUANTITY_PLACES, CashBalance, InvestmentAccount, Price, Security, TaxLot
 from trading.errors import TradingError
 from trading.lifecycle import AT_CUSTODIAN, END_STATES, OPEN_STATES, OrderStatus, check_transition
 from trading.models import CashTransfer, Order, OrderCheck, OutboxMessage, RebalanceProposal, Side
@@ -116,6 +116,7 @@ def order_create(
     proposal: RebalanceProposal | None = None,
     extra_buying_power: Decimal = ZERO,
     check_context: dict[Any, Any] | None = None,
+    lot_selection: dict[str, Any] | None = None,
 ) -> Order:
     """Make an order and run it through the pre-trade checks.
 
@@ -130,6 +131,7 @@ def order_create(
     rejected with the reason (naming the security) instead of refusing the whole proposal.
     `check_context` (a dict) is shared by orders made together in the caller's transaction (a
     proposal's approval): the checks read the account's facts once for all of them.
+    A sell may name its tax lots (`lot_selection`, see `lot_selection_clean`).
     Guaranteed: one order per `idempotency_key` (a retry returns the first); its check
     results stored; a hard failure rejects it with the reasons, a soft one sends it to
     compliance review, else it is approved and its submission queued in the outbox, all
@@ -156,6 +158,7 @@ def order_create(
             proposal=proposal,
             extra_buying_power=extra_buying_power,
             check_context=check_context,
+            lot_selection=lot_selection,
         )
 
     def winner() -> Order | None:
@@ -179,6 +182,7 @@ def _order_create(
     proposal: RebalanceProposal | None,
     extra_buying_power: Decimal,
     check_context: dict[Any, Any] | None = None,
+    lot_selection: dict[str, Any] | None = None,
 ) -> Order:
     account, cash, held, price = _lock_for_order(account, security)
     if idempotency_key:
@@ -228,6 +232,7 @@ def _order_create(
                 field="quantity" if quantity is not None else "amount",
                 code="insufficient_shares",
             )
+    lot_selection = lot_selection_clean(lot_selection, account=account, security=security, side=side, quantity=quantity)
 
     intent = OrderIntent(
         account=account,
@@ -241,6 +246,7 @@ def _order_create(
         limit_price=limit_price,
         pending_proceeds=max(extra_buying_power, ZERO) if side == Side.BUY and proposal is not None else ZERO,
         context=check_context,
+        lot_selection=lot_selection,
     )
     results = run_pretrade_checks(intent)
     hard = [r.message for r in results if r.outcome == "fail" and r.hard]
@@ -275,6 +281,7 @@ def _order_create(
         client_order_id=_client_order_id(),
         idempotency_key=idempotency_key,
         proposal=proposal,
+        lot_selection=lot_selection,
         created_by=acting_user,
         created_at=now,
         closed_at=now if target in END_STATES else None,
@@ -291,6 +298,73 @@ def _order_create(
         queue_submission(order)
     order_event(order)
     return order
+
+
+LOT_METHODS = ("hifo", "tax_optimised", "fifo", "specific")
+
+
+def lot_selection_clean(
+    selection: Any, *, account: InvestmentAccount, security: Security, side: str, quantity: Decimal | None
+) -> dict[str, Any] | None:
+    """A sell's lot selection, validated and normalised, or None (the account's method).
+
+    `{"method": "hifo" | "tax_optimised" | "fifo"}`, or `{"method": "specific", "lots": [{"id":
+    lot id, "quantity": shares}, ...]}`: open lots of this account and security, each named
+    once, each quantity positive and at most the lot's open shares, the quantities summing to
+    the order's quantity (a specific selection needs a quantity order). Else TradingError on
+    the field `lot_selection`."""
+    if selection in (None, {}):
+        return None
+
+    def bad(message: str) -> TradingError:
+        return TradingError(message, field="lot_selection")
+
+    if not isinstance(selection, dict):
+        raise bad('Give the lot selection as {"method": ..., "lots": [...]}.')
+    if side != Side.SELL:
+        raise bad("Only a sell chooses its tax lots.")
+    method = selection.get("method")
+    if method not in LOT_METHODS:
+        raise bad(f"The lot method must be one of {', '.join(LOT_METHODS)}.")
+    if method != "specific":
+        if selection.get("lots"):
+            raise bad(f'Lots are named only with the method "specific", not "{method}".')
+        return {"method": method}
+    items = selection.get("lots")
+    if not isinstance(items, list) or not items:
+        raise bad('The method "specific" needs the lots: [{"id": ..., "quantity": ...}].')
+    if quantity is None:
+        raise bad("Specific lots need an order by quantity, not by amount.")
+    wanted: dict[int, Decimal] = {}
+    for item in items:
+        try:
+            lot_id = int(item["id"])
+            shares = Decimal(str(item["quantity"]))
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            raise bad('Each lot needs an "id" and a "quantity".') from None
+        if not shares.is_finite() or shares <= 0 or -shares.as_tuple().exponent > QUANTITY_PLACES:  # type: ignore[operator]
+            raise bad(f"Lot {lot_id}: the quantity must be positive, at most {QUANTITY_PLACES} decimal places.")
+        if lot_id in wanted:
+            raise bad(f"Lot {lot_id} is named twice.")
+        wanted[lot_id] = shares
+    open_lots = dict(
+        TaxLot.objects.filter(pk__in=list(wanted), account=account, security=security, quantity__gt=0).values_list(
+            "pk", "quantity"
+        )
+    )
+    for lot_id, shares in wanted.items():
+        if lot_id not in open_lots:
+            raise bad(f"Lot {lot_id} is not an open {security.symbol} lot of this account.")
+        if shares > open_lots[lot_id]:
+            raise bad(
+                f"Lot {lot_id} holds {open_lots[lot_id].normalize():f} shares, fewer than {shares.normalize():f}."
+            )
+    total = sum(wanted.values(), ZERO)
+    if total != quantity:
+        raise bad(
+            f"The lots' quantities add up to {total.normalize():f}, not the order's {quantity.normalize():f} shares."
+        )
+    return {"method": "specific", "lots": [{"id": k, "quantity": f"{v.normalize():f}"} for k, v in wanted.items()]}
 
 
 def _lock_for_order(

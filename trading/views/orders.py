@@ -9,9 +9,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from kronos.typing import AuthedHttpRequest
+from portfolios import selectors as portfolio_selectors
 from portfolios.models import InvestmentAccount
 from trading import permissions, selectors, services
 from trading.errors import TradingError
@@ -37,6 +39,7 @@ def _page_context(
         "transfer_form": TransferForm(),
         "buying_power": buying_power(account),
         "withdrawable": withdrawable_cash(account),
+        "lots": portfolio_selectors.lot_rows(accounts=[account], as_of=timezone.localdate()) if may_trade else [],
     }
 
 
@@ -68,11 +71,13 @@ def order_create(request: AuthedHttpRequest, pk: int) -> HttpResponse:
                 quantity=data["quantity"],
                 amount=data["amount"],
                 limit_price=data["limit_price"] if data["order_type"] == "limit" else None,
+                lot_selection=form.lot_selection(),
                 acting_user=request.user,
                 source=Order.Source.ADVISOR,
             )
         except TradingError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            field = "lots" if exc.field == "lot_selection" else exc.field
+            form.add_error(field if field in form.fields else None, exc.message)
         else:
             messages.success(
                 request,
