@@ -43,7 +43,7 @@ from functools import cached_property
 from typing import Any
 
 from django.db import transaction
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from accounts.models import Event, Household, HouseholdMember, Investor, Role, User
@@ -327,11 +327,25 @@ def _aml_case_updated(event: Event, scope: Scope) -> list[Draft]:
     ]
 
 
+def _statement_page(event: Event) -> str:
+    """The portal's page of the statement (its figures and a link to the PDF), where an investor
+    signed in to the portal can open it; the event's `url` is the API's PDF, for integrators.
+    Named, not imported: the reports app sits above this one."""
+    if event.subject_type != "statement" or not event.subject_id:
+        return ""
+    try:
+        return reverse("reports:statement_detail", kwargs={"pk": int(event.subject_id)})
+    except (NoReverseMatch, ValueError):
+        return ""
+
+
 def _statement_ready(event: Event, scope: Scope) -> list[Draft]:
     data = event.payload
     if event.subject_type != "statement" and not data.get("period_end"):
         return []  # the nightly reconciliation's custodian statement, not a client statement
-    url = data.get("url") if isinstance(data.get("url"), str) and str(data.get("url")).startswith("/") else ""
+    url = _statement_page(event) or (
+        data.get("url") if isinstance(data.get("url"), str) and str(data.get("url")).startswith("/") else ""
+    )
     if event.account_id:
         title = f"Your statement is ready: {scope.account_name(event)}"
     else:

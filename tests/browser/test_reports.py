@@ -56,3 +56,28 @@ def test_the_advisor_exports_the_book_as_xlsx(login, alice, statement_account): 
     assert rows[1][:3] == (statement_account.pk, "Alvarez Household", "Joint brokerage")
     # Today's value: 8 AAA at 110, 20 BBB at 52 and $2,518.46 cash (the quarter's, plus $5.00 after it).
     assert Decimal(str(rows[1][3])) == Decimal("4438.46")
+
+
+def test_the_investor_is_told_and_opens_the_statement_from_the_notification(
+    login, charlie, alice, statement_account, quarter  # noqa: F811
+):
+    from accounts.services import events_publish
+
+    statement = services.statement_request(account=statement_account, period_end=quarter.end, acting_user=alice.user)
+    services.statement_generate(statement_id=statement.pk)
+    while events_publish():  # the relay, as beat runs it
+        pass
+
+    page = login(charlie)
+    expect(page.locator("#nav-inbox [data-unread]")).to_have_text("1")
+    page.click("#nav-inbox")
+    page.wait_for_url("**/notifications/")
+    row = page.locator("#inbox tbody tr").first
+    expect(row).to_contain_text("Your statement is ready: Joint brokerage")
+    expect(row).to_contain_text(f"For the period ending {quarter.end.isoformat()}.")
+    row.locator("a").first.click()
+    page.wait_for_url(f"**/statements/{statement.pk}/")
+    expect(page.locator("[data-figure=closing_value]")).to_have_text("$4,433.46")
+    with page.expect_response(lambda r: r.url.endswith(f"/statements/{statement.pk}/pdf/")) as opened:
+        page.click("text=Open PDF")
+    assert opened.value.status == 200 and opened.value.headers["content-type"] == "application/pdf"

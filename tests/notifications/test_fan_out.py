@@ -191,7 +191,8 @@ def test_a_statement_ready_tells_the_households_investors(firms):
     publish()
     assert told() == {"charlie@example.com"}
     n = Notification.objects.get()
-    assert (n.kind, n.url) == ("statement_ready", "/api/v1/accounts/1/statements/3/pdf/")
+    # It leads to the portal's statement page (the payload's url is the API's PDF, for integrators).
+    assert (n.kind, n.url) == ("statement_ready", "/statements/3/")
     assert (n.title, n.body) == ("Your statement is ready: Alvarez Joint", "For the period ending 2026-09-30.")
 
 
@@ -207,7 +208,7 @@ def test_a_households_performance_report_tells_its_investors_only(firms):
     publish()
     assert told() == {"bella@example.com"}
     n = Notification.objects.get()
-    assert (n.title, n.url) == ("Your performance report is ready", "")  # only a path of the site is a link
+    assert (n.title, n.url) == ("Your performance report is ready", "/statements/4/")  # never the payload's host
 
 
 def test_the_nightly_reconciliations_statement_ready_tells_nobody(firms):
