@@ -41,7 +41,16 @@ from portfolios.models.ledger import (
     TaxLot,
     ValuationSnapshot,
 )
-from portfolios.models.securities import AssetClass, ModelPortfolio, ModelTarget, Price, Security
+from portfolios.models.securities import (
+    AssetClass,
+    Benchmark,
+    BenchmarkComponent,
+    HouseholdBenchmark,
+    ModelPortfolio,
+    ModelTarget,
+    Price,
+    Security,
+)
 
 __all__ = [
     "ACCOUNT_SETTINGS",
@@ -53,10 +62,13 @@ __all__ = [
     "ZERO",
     "AccountOwner",
     "AssetClass",
+    "Benchmark",
+    "BenchmarkComponent",
     "Beneficiary",
     "CashBalance",
     "CorporateAction",
     "CorporateActionEntitlement",
+    "HouseholdBenchmark",
     "InvestmentAccount",
     "JournalEntry",
     "LedgerBook",
