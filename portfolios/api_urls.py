@@ -15,4 +15,5 @@ urlpatterns = [
     path("accounts/<int:pk>/transfers-in/", api.transfers_in, name="api-account-transfers-in"),
     path("accounts/<int:pk>/drift/", api.drift, name="api-account-drift"),
     path("accounts/<int:pk>/performance/", api.account_performance, name="api-account-performance"),
+    path("households/<int:pk>/performance/", api.household_performance, name="api-household-performance"),
 ]

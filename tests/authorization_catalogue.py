@@ -38,6 +38,7 @@ OBJECT_OF: dict[str, Any] = {
     "api-account-transfers-in": "account",
     "api-account-drift": "account",
     "api-account-performance": "account",
+    "api-household-performance": "household",
     "portfolios:account_detail": "account",
     "portfolios:household_accounts": "household",
     "portfolios:account_settings": "account",
@@ -94,6 +95,10 @@ OBJECT_OF: dict[str, Any] = {
     "operations:billing_detail": "billing_run",
     "operations:billing_approve": "billing_run",
     "operations:billing_file": "billing_run",
+    "operations:billing_invoice": lambda w, side: {
+        "pk": w.objects[side]["billing_run"].pk,
+        "household_pk": w.objects[side]["household"].pk,
+    },
     # the OAuth provider's pages: another user's clients and tokens
     "oauth2_provider:detail": "oauth_application",
     "oauth2_provider:delete": "oauth_application",

@@ -12,7 +12,7 @@ writes need the token's `trade` scope (kronos.api.permissions) AND a role that m
 from portfolios.api.accounts import account_detail, accounts, positions
 from portfolios.api.drift import drift
 from portfolios.api.model_portfolios import model_detail, models
-from portfolios.api.performance import account_performance
+from portfolios.api.performance import account_performance, household_performance
 from portfolios.api.securities import prices, securities
 from portfolios.api.transfers import transfers_in
 
@@ -21,6 +21,7 @@ __all__ = [
     "account_performance",
     "accounts",
     "drift",
+    "household_performance",
     "model_detail",
     "models",
     "positions",
