@@ -96,11 +96,12 @@ class Invoice:
 
 def billing_run_households(*, run: BillingRun) -> list[dict[str, Any]]:
     """The run's households with their number of charges and total (one query)."""
-    return list(
+    rows = (
         run.charges.values("account__household_id", "account__household__name")
         .annotate(count=Count("id"), total=Sum("amount"))
         .order_by("account__household__name", "account__household_id")
     )
+    return [dict(row) for row in rows]
 
 
 def billing_invoice(*, run: BillingRun, household_id: int) -> Invoice:

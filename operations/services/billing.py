@@ -616,15 +616,21 @@ def fee_charged_event(charge: FeeCharge, run: BillingRun) -> EventSpec:
 
 
 def billing_previews_create(*, as_of: date, acting_user: User) -> ChunkOutcome:
-    """The quarterly job: a draft billing run of the previous quarter for every firm with schedules."""
-    start, _ = fees.previous_quarter(as_of)
+    """The billing job: a draft run of the previous quarter for every firm with a quarterly
+    schedule in use, and of the previous month for every firm with a monthly one. A run already approved is
+    skipped; a draft is recomputed."""
     outcome = ChunkOutcome()
-    for firm in Firm.objects.filter(fee_schedules__assignments__isnull=False).distinct().order_by("pk"):
-        try:
-            with transaction.atomic():
-                run = billing_run_preview(firm=firm, period_start=start, acting_user=acting_user)
-            outcome.add("runs")
-            outcome.add("charges", run.charge_count)
-        except OperationsError:
-            outcome.add("skipped")  # already billed: nothing to do
+    in_use = Q(assignments__isnull=False) | Q(account_assignments__isnull=False)
+    for cycle in (FeeSchedule.Cycle.QUARTERLY, FeeSchedule.Cycle.MONTHLY):
+        start, _ = fees.previous_period(as_of, cycle)
+        schedules = FeeSchedule.objects.filter(in_use, is_active=True, cycle=cycle)
+        firms = Firm.objects.filter(pk__in=schedules.values("firm_id")).order_by("pk")
+        for firm in firms:
+            try:
+                with transaction.atomic():
+                    run = billing_run_preview(firm=firm, period_start=start, cycle=cycle, acting_user=acting_user)
+                outcome.add("runs")
+                outcome.add("charges", run.charge_count)
+            except OperationsError:
+                outcome.add("skipped")  # already billed: nothing to do
     return outcome

@@ -12,7 +12,7 @@ from accounts.services import system_user
 from operations import services
 from operations.engine import fees
 from operations.errors import OperationsError
-from operations.models import FeeCharge, FeeSchedule
+from operations.models import BillingRun, FeeCharge, FeeSchedule
 from portfolios import ledger
 from portfolios.models import ValuationSnapshot
 from portfolios.services import transfer_in
@@ -246,3 +246,41 @@ def test_an_invoice_is_scoped_to_the_firm_and_its_households(alice, alice_househ
     own = verified_client(ops_user(alice.firm))
     assert own.get(f"/ops/billing/{run.pk}/households/{bob_household.pk}/invoice.pdf").status_code == 404
     assert own.get(url).status_code == 200
+
+
+def test_the_billing_job_makes_the_months_run_for_monthly_schedules(alice, alice_household, bob_household):
+    monthly = _schedule(alice.firm, "Monthly", method=FeeSchedule.Method.FLAT, flat_bps=D(120), cycle="monthly")
+    quarterly = _schedule(alice.firm, "Quarterly", method=FeeSchedule.Method.FLAT, flat_bps=D(100))
+    services.fee_schedule_assign(household=alice_household, schedule=monthly, acting_user=system_user())
+    services.fee_schedule_assign(household=bob_household, schedule=quarterly, acting_user=system_user())
+    _account(alice_household, 1_000_000)
+    _account(bob_household, 1_000_000)
+    outcome = services.billing_previews_create(as_of=date(2025, 4, 1), acting_user=system_user())
+    runs = {(r.cycle, r.period_start): r for r in BillingRun.objects.filter(firm=alice.firm)}
+    assert set(runs) == {("quarterly", Q1[0]), ("monthly", date(2025, 3, 1))}
+    assert runs[("monthly", date(2025, 3, 1))].total == D("1019.18")  # 12,000 x 31/365 = 1,019.178
+    assert runs[("quarterly", Q1[0])].total == D("2465.75")
+    assert outcome.counts["runs"] == 2
+
+
+def test_an_excluded_holding_is_taken_off_the_billable_value(alice, alice_household):
+    from tests.portfolios.factories import PriceFactory, SecurityFactory
+
+    private = SecurityFactory(symbol="PRIV")
+    PriceFactory(security=private, date=date(2024, 12, 31), close=D(100))
+    schedule = _schedule(alice.firm, method=FeeSchedule.Method.FLAT, flat_bps=D(100), excluded_securities=[private])
+    services.fee_schedule_assign(household=alice_household, schedule=schedule, acting_user=system_user())
+    account = _account(alice_household, 1_000_000)
+    transfer_in(
+        account=account,
+        acting_user=system_user(),
+        idempotency_key="private",
+        positions=[{"symbol": "PRIV", "quantity": D(100), "cost_basis": D(5000), "acquired_on": date(2020, 1, 2)}],
+        effective_date=date(2025, 1, 2),
+    )
+    run = services.billing_run_preview(firm=alice.firm, period_start=Q1[0], acting_user=system_user())
+    # Jan 1 carries Dec 31's 1,000,000 (no PRIV yet); Jan 2 - Mar 31 (89 days) 1,000,000 - 100 x 100.
+    # Average daily balance (1,000,000 + 89 x 990,000) / 90 = 990,111.11; x 1% x 90/365 = 2,441.3425 -> 2,441.34
+    charge = _charge(run, account)
+    assert charge.basis_amount == D("990111.11")
+    assert charge.amount == D("2441.34")
