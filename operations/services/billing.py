@@ -329,17 +329,19 @@ def billing_run_preview(
     Refuses a period that has not ended and one already approved. An account already charged for
     a period (by any run) is never charged again: FeeCharge is unique per account and period start.
     """
+    if cycle not in FeeSchedule.Cycle.values:
+        raise OperationsError("A billing cycle is quarterly or monthly.", field="cycle")
+    unit = "month" if cycle == FeeSchedule.Cycle.MONTHLY else "quarter"
     p_start, p_end = fees.period_of(period_start, cycle)
     if p_start != period_start:
-        unit = "month" if cycle == FeeSchedule.Cycle.MONTHLY else "quarter"
         raise OperationsError(f"A billing period starts on the first day of a {unit}.", field="period_start")
     if p_end >= timezone.localdate():
-        raise OperationsError("Fees are billed in arrears: this quarter has not ended yet.", field="period_start")
+        raise OperationsError(f"Fees are billed in arrears: this {unit} has not ended yet.", field="period_start")
     n_start, n_end = fees.next_period(p_end, cycle)
     with transaction.atomic():
         run = BillingRun.objects.select_for_update().filter(firm=firm, cycle=cycle, period_start=p_start).first()
         if run is not None and run.status == BillingRun.Status.APPROVED:
-            raise OperationsError("This quarter has already been billed.", field="period_start")
+            raise OperationsError(f"This {unit} has already been billed.", field="period_start")
         if run is None:
             try:
                 with transaction.atomic():
@@ -351,7 +353,7 @@ def billing_run_preview(
                         reason="billing preview",
                     )
             except IntegrityError as exc:
-                raise OperationsError("A billing run for this quarter is being created.") from exc
+                raise OperationsError(f"A billing run for this {unit} is being created.") from exc
         credit_withdrawals = BillingSettings.objects.filter(firm=firm, credit_withdrawals=True).exists()
         billed = _billed_accounts(firm=firm, cycle=cycle, first=p_start, last=n_end)
         ids = [b.account_id for b in billed]

@@ -105,6 +105,10 @@ def _spec(benchmark: Benchmark | None) -> BenchmarkSpec:
         symbol = benchmark_symbol()
         return BenchmarkSpec(symbol, {symbol: ONE})
     weights = {c.security.symbol: c.weight for c in benchmark.components.all()}
+    total = sum(weights.values(), ZERO)
+    if total != ONE:  # edited by hand to weights not summing to 1: read in proportion to them
+        weights = {s: w / total for s, w in weights.items()}
+        weights[next(iter(weights))] += ONE - sum(weights.values(), ZERO)  # exactly 1 despite the division
     return BenchmarkSpec(performance.describe_blend(weights), weights)
 
 
