@@ -280,7 +280,7 @@ def test_an_excluded_holding_is_taken_off_the_billable_value(alice, alice_househ
     )
     run = services.billing_run_preview(firm=alice.firm, period_start=Q1[0], acting_user=system_user())
     # Jan 1 carries Dec 31's 1,000,000 (no PRIV yet); Jan 2 - Mar 31 (89 days) 1,000,000 - 100 x 100.
-    # Average daily balance (1,000,000 + 89 x 990,000) / 90 = 990,111.11; x 1% x 90/365 = 2,441.3425 -> 2,441.34
+    # Average daily balance (1,000,000 + 89 x 990,000) / 90 = 990,111.11; x 1% x 90/365 = 2,441.3699 -> 2,441.37
     charge = _charge(run, account)
     assert charge.basis_amount == D("990111.11")
-    assert charge.amount == D("2441.34")
+    assert charge.amount == D("2441.37")
