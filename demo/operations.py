@@ -30,13 +30,20 @@ DEMO_STAGES = ("valuations", "settlement")
 def seed(demo: Any) -> None:
     user = demo.operations
     flat = services.fee_schedule_create(
-        firm=demo.firm, name="Standard 1.00%", flat_bps=Decimal("100"), acting_user=user
+        firm=demo.firm,
+        name="Standard 1.00%",
+        flat_bps=Decimal("100"),
+        minimum_annual_fee=Decimal("250"),
+        acting_user=user,
     )
+    # The household's accounts reach the breakpoints together; the fee is split back by value.
     tiered = services.fee_schedule_create(
         firm=demo.firm,
         name="Tiered 1.00% / 0.75% / 0.50%",
         method=FeeSchedule.Method.TIERED,
         tiers=[(Decimal("1000000"), Decimal("100")), (Decimal("5000000"), Decimal("75")), (None, Decimal("50"))],
+        aggregate_household=True,
+        minimum_annual_fee=Decimal("1000"),
         acting_user=user,
     )
     for household in demo.households:

@@ -58,6 +58,14 @@ MODELS = [
     ("Aggressive Growth", 8, "0.01", {"VTI": "0.45", "QQQ": "0.20", "IWM": "0.09", "EFA": "0.15", "VWO": "0.10"}),
 ]
 
+#: The models' benchmarks, in MODELS' order: (symbol, weight) blends.
+BENCHMARKS = [
+    [("SPY", "0.3"), ("AGG", "0.7")],
+    [("SPY", "0.6"), ("AGG", "0.4")],
+    [("SPY", "0.8"), ("AGG", "0.2")],
+    [("SPY", "0.9"), ("AGG", "0.1")],
+]
+
 PRICE_DAYS = 2 * 365
 CENT = Decimal("0.01")
 
@@ -113,6 +121,12 @@ def seed(demo: Any) -> None:
         )
         for name, risk, cash, targets in MODELS
     ]
+    # Each model is compared with a blend of stocks and bonds near its own mix (rebalanced monthly).
+    for model, blend in zip(models, BENCHMARKS, strict=True):
+        benchmark = services.benchmark_create(
+            firm=demo.firm, name=f"{model.name} benchmark", components=blend, acting_user=user
+        )
+        services.benchmark_assign(benchmark=benchmark, model=model, acting_user=user)
 
     start = days[0]
     number = 0

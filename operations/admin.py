@@ -3,7 +3,9 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from kronos.admin import SUPERUSER_ONLY, FirmScopedAdmin
 from operations.models import (
+    AccountBilling,
     BillingRun,
+    BillingSettings,
     FeeAssignment,
     FeeCharge,
     FeeSchedule,
@@ -58,9 +60,27 @@ class FeeTierInline(FirmScopedAdmin, admin.TabularInline):
 @admin.register(FeeSchedule)
 class FeeScheduleAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
     firm_scope = ("firm",)
-    list_display = ["name", "firm", "method", "flat_bps", "basis", "is_active"]
-    list_filter = ["method", "basis", "is_active"]
+    list_display = [
+        "name", "firm", "method", "flat_bps", "basis", "cycle", "timing", "aggregate_household",
+        "minimum_annual_fee", "is_active",
+    ]  # fmt: skip
+    list_filter = ["method", "basis", "cycle", "timing", "aggregate_household", "is_active"]
+    filter_horizontal = ["excluded_securities"]
     inlines = [FeeTierInline]
+
+
+@admin.register(AccountBilling)
+class AccountBillingAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
+    firm_scope = ("account__household__firm",)
+    list_display = ["account", "schedule", "excluded", "paid_from"]
+    list_select_related = ["account", "schedule", "paid_from"]
+    raw_id_fields = ["account", "paid_from"]
+
+
+@admin.register(BillingSettings)
+class BillingSettingsAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
+    firm_scope = ("firm",)
+    list_display = ["firm", "credit_withdrawals"]
 
 
 @admin.register(FeeAssignment)

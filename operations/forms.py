@@ -1,6 +1,6 @@
 from django import forms
 
-from operations.models import ReconciliationBreak
+from operations.models import FeeSchedule, ReconciliationBreak
 
 
 class BreakFilterForm(forms.Form):
@@ -20,5 +20,6 @@ class BreakResolveForm(forms.Form):
 
 class BillingPreviewForm(forms.Form):
     period_start = forms.DateField(
-        label="Quarter starting", widget=forms.DateInput(attrs={"type": "date"}), help_text="e.g. 2025-01-01"
+        label="Period starting", widget=forms.DateInput(attrs={"type": "date"}), help_text="e.g. 2025-01-01"
     )
+    cycle = forms.ChoiceField(choices=FeeSchedule.Cycle.choices, required=False, initial=FeeSchedule.Cycle.QUARTERLY)

@@ -139,7 +139,11 @@ class ReconciliationBreak(models.Model):
 
 
 class FeeSchedule(models.Model):
-    """A firm's advisory fee: flat or marginal tiers, in basis points a year, billed quarterly in arrears."""
+    """A firm's advisory fee: flat or marginal tiers, in basis points a year; billed quarterly or
+    monthly, in arrears (on the period just ended) or in advance (on the value at the start of
+    the next period); optionally on the household's total (tiers reached by the billing group,
+    the fee split back to its accounts), with a minimum annual fee and securities left out of
+    the billable value."""
 
     class Method(models.TextChoices):
         FLAT = "flat", "Flat rate"
@@ -149,6 +153,14 @@ class FeeSchedule(models.Model):
         AVERAGE_DAILY_BALANCE = "average_daily_balance", "Average daily balance"
         PERIOD_END = "period_end", "Period-end value"
 
+    class Timing(models.TextChoices):
+        ARREARS = "arrears", "In arrears"
+        ADVANCE = "advance", "In advance"
+
+    class Cycle(models.TextChoices):
+        QUARTERLY = "quarterly", "Quarterly"
+        MONTHLY = "monthly", "Monthly"
+
     firm = models.ForeignKey("accounts.Firm", on_delete=models.PROTECT, related_name="fee_schedules")
     name = models.CharField(max_length=120)
     method = models.CharField(max_length=10, choices=Method.choices, default=Method.FLAT)
@@ -156,16 +168,26 @@ class FeeSchedule(models.Model):
         max_digits=8, decimal_places=4, default=ZERO, help_text="Basis points a year (flat method)."
     )
     basis = models.CharField(max_length=24, choices=Basis.choices, default=Basis.AVERAGE_DAILY_BALANCE)
+    timing = models.CharField(max_length=10, choices=Timing.choices, default=Timing.ARREARS)
+    cycle = models.CharField(max_length=10, choices=Cycle.choices, default=Cycle.QUARTERLY)
+    aggregate_household = models.BooleanField(
+        default=False, help_text="Tiers on the household's billed accounts together; the fee split back pro rata."
+    )
+    minimum_annual_fee = money_field(default=ZERO, help_text="The least a billing group pays a year.")
+    excluded_securities = models.ManyToManyField(
+        "portfolios.Security", blank=True, related_name="+", help_text="Holdings left out of the billable value."
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(m2m_fields=[excluded_securities])
 
     class Meta:
         ordering = ["firm", "name"]
         constraints = [
             models.UniqueConstraint(fields=["firm", "name"], name="operations_feeschedule_name_unique"),
             models.CheckConstraint(condition=Q(flat_bps__gte=0), name="operations_feeschedule_bps_gte_0"),
+            models.CheckConstraint(condition=Q(minimum_annual_fee__gte=0), name="operations_feeschedule_minimum_gte_0"),
         ]
 
     def __str__(self) -> str:
@@ -210,14 +232,62 @@ class FeeAssignment(models.Model):
         return f"{self.household_id} -> {self.schedule_id}"
 
 
+class AccountBilling(models.Model):
+    """How one account is billed when not simply as its household: its own schedule, left out of
+    billing altogether, or its fee paid from another account of the household."""
+
+    account = models.OneToOneField("portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="billing")
+    schedule = models.ForeignKey(
+        FeeSchedule, on_delete=models.PROTECT, null=True, blank=True, related_name="account_assignments"
+    )
+    excluded = models.BooleanField(default=False, help_text="Never billed, nor counted in the household's total.")
+    paid_from = models.ForeignKey(
+        "portfolios.InvestmentAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The household account its fee is debited from (itself when empty).",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(paid_from__isnull=True) | ~Q(paid_from=models.F("account")),
+                name="operations_accountbilling_payer_other",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} billing"
+
+
+class BillingSettings(models.Model):
+    """A firm's billing policy: whether money withdrawn from an account billed in advance earns
+    back the unused part of its fee (a credit on the next bill)."""
+
+    firm = models.OneToOneField("accounts.Firm", on_delete=models.PROTECT, related_name="billing_settings")
+    credit_withdrawals = models.BooleanField(default=False)
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"{self.firm_id} billing settings"
+
+
 class BillingRun(models.Model):
-    """The fee billing of one firm for one quarter: previewed (draft), then approved and debited."""
+    """The fee billing of one firm after one period ended (`period_start`..`period_end`, a quarter
+    or a month by `cycle`): the period's fees in arrears and the next period's in advance;
+    previewed (draft), then approved and debited."""
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft (preview)"
         APPROVED = "approved", "Approved and debited"
 
     firm = models.ForeignKey("accounts.Firm", on_delete=models.PROTECT, related_name="billing_runs")
+    cycle = models.CharField(max_length=10, choices=FeeSchedule.Cycle.choices, default=FeeSchedule.Cycle.QUARTERLY)
     period_start = models.DateField()
     period_end = models.DateField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
@@ -235,7 +305,9 @@ class BillingRun(models.Model):
     class Meta:
         ordering = ["-period_start", "firm"]
         constraints = [
-            models.UniqueConstraint(fields=["firm", "period_start"], name="operations_billingrun_unique_quarter"),
+            models.UniqueConstraint(
+                fields=["firm", "cycle", "period_start"], name="operations_billingrun_unique_period"
+            ),
             models.CheckConstraint(
                 condition=Q(period_end__gte=models.F("period_start")), name="operations_billingrun_period_order"
             ),
@@ -246,11 +318,14 @@ class BillingRun(models.Model):
 
     @property
     def period_label(self) -> str:
+        if self.cycle == FeeSchedule.Cycle.MONTHLY:
+            return f"{self.period_start.year}-{self.period_start.month:02d}"
         return f"{self.period_start.year}Q{(self.period_start.month - 1) // 3 + 1}"
 
 
 class FeeCharge(models.Model):
-    """One account's fee for one quarter, with its calculation; unique per account and quarter."""
+    """One account's fee for one period (`period_start`..`period_end`, in arrears or in advance),
+    with its calculation; unique per account and period start."""
 
     class Status(models.TextChoices):
         PREVIEW = "preview", "Preview"
@@ -260,7 +335,18 @@ class FeeCharge(models.Model):
 
     billing_run = models.ForeignKey(BillingRun, on_delete=models.PROTECT, related_name="charges")
     account = models.ForeignKey("portfolios.InvestmentAccount", on_delete=models.PROTECT, related_name="fee_charges")
+    paid_from = models.ForeignKey(
+        "portfolios.InvestmentAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The account debited, when not the billed account itself.",
+    )
     period_start = models.DateField()
+    period_end = models.DateField(null=True, blank=True)
+    timing = models.CharField(max_length=10, choices=FeeSchedule.Timing.choices, default=FeeSchedule.Timing.ARREARS)
+    credit = money_field(default=ZERO, help_text="Withdrawal credits taken off this fee (see calculation).")
     schedule = models.ForeignKey(FeeSchedule, on_delete=models.PROTECT, related_name="+")
     basis_kind = models.CharField(max_length=24, choices=FeeSchedule.Basis.choices)
     basis_amount = money_field(help_text="The assets the fee is charged on (unrounded basis shown to cents).")
@@ -293,3 +379,7 @@ class FeeCharge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.period_start}: {self.amount}"
+
+    @property
+    def debited_account_id(self) -> int:
+        return self.paid_from_id or self.account_id

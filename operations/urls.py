@@ -15,4 +15,9 @@ urlpatterns = [
     path("ops/billing/<int:pk>/", views.billing_detail, name="billing_detail"),
     path("ops/billing/<int:pk>/approve/", views.billing_approve, name="billing_approve"),
     path("ops/billing/<int:pk>/file.csv", views.billing_file, name="billing_file"),
+    path(
+        "ops/billing/<int:pk>/households/<int:household_pk>/invoice.pdf",
+        views.billing_invoice,
+        name="billing_invoice",
+    ),
 ]

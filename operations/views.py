@@ -19,7 +19,8 @@ from kronos.typing import AuthedHttpRequest
 from operations import selectors, services
 from operations.errors import OperationsError
 from operations.forms import BillingPreviewForm, BreakFilterForm, BreakResolveForm
-from operations.models import BillingRun, FeeCharge, ReconciliationBreak
+from operations.invoices import invoice_pdf
+from operations.models import BillingRun, FeeCharge, FeeSchedule, ReconciliationBreak
 from operations.permissions import is_operations_staff
 from operations.services.nightly import NIGHTLY
 
@@ -131,7 +132,10 @@ def billing_list(request: AuthedHttpRequest) -> HttpResponse:
             raise Http404
         try:
             run = services.billing_run_preview(
-                firm=firm, period_start=form.cleaned_data["period_start"], acting_user=request.user
+                firm=firm,
+                period_start=form.cleaned_data["period_start"],
+                cycle=form.cleaned_data["cycle"] or FeeSchedule.Cycle.QUARTERLY,
+                acting_user=request.user,
             )
         except OperationsError as exc:
             form.add_error("period_start", exc.message)
@@ -151,7 +155,19 @@ def billing_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     template = "operations/billing_detail.html"
     if request.htmx:
         template += "#charge-table"
-    return render(request, template, {"run": run, "page": page, "charges": page.object_list})
+    households = selectors.billing_run_households(run=run) if not request.htmx else []
+    return render(request, template, {"run": run, "page": page, "charges": page.object_list, "households": households})
+
+
+@operations_required
+@require_GET
+def billing_invoice(request: AuthedHttpRequest, pk: int, household_pk: int) -> HttpResponse:
+    """A household's invoice for the run, as a PDF (404 for a household without a fee in it)."""
+    run = selectors.billing_run_get_for_user(user=request.user, pk=pk)
+    invoice = selectors.billing_invoice(run=run, household_id=household_pk)
+    response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="invoice-{run.period_label}-{household_pk}.pdf"'
+    return response
 
 
 @operations_required
@@ -183,14 +199,25 @@ def billing_file(request: AuthedHttpRequest, pk: int) -> StreamingHttpResponse:
     period = run.period_label
 
     def rows() -> Iterator[str]:
+        # The account debited (the fee-paying account when another pays) and the period paid for.
         yield writer.row(["custodian_account_number", "amount", "currency", "period", "period_start", "period_end"])
         charges = (
             run.charges.filter(status=FeeCharge.Status.DEBITED, amount__gt=0)
-            .order_by("account__custodian_account_number")
-            .values_list("account__custodian_account_number", "amount", "currency")
+            .order_by("account__custodian_account_number", "period_start")
+            .values_list(
+                "account__custodian_account_number",
+                "paid_from__custodian_account_number",
+                "amount",
+                "currency",
+                "period_start",
+                "period_end",
+            )
         )
-        for number, amount, currency in charges.iterator(chunk_size=2000):
-            yield writer.row([number, f"{amount:.2f}", currency, period, run.period_start, run.period_end])
+        for number, payer, amount, currency, start, end in charges.iterator(chunk_size=2000):
+            label = (
+                period if start == run.period_start else BillingRun(cycle=run.cycle, period_start=start).period_label
+            )
+            yield writer.row([payer or number, f"{amount:.2f}", currency, label, start, end or run.period_end])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="fees-{run.firm.slug}-{period}.csv"'

@@ -9,9 +9,12 @@ from kronos.admin import SHARED, FirmScopedAdmin
 from kronos.retention import RetainedAdminMixin
 from portfolios.errors import PortfoliosError
 from portfolios.models import (
+    Benchmark,
+    BenchmarkComponent,
     CashBalance,
     CorporateAction,
     CorporateActionEntitlement,
+    HouseholdBenchmark,
     InvestmentAccount,
     JournalEntry,
     LedgerBook,
@@ -106,6 +109,29 @@ class ModelTargetAdmin(ReadOnlyAdmin):
 
     list_display = ["model", "security", "weight"]
     list_select_related = ["model", "security"]
+
+
+class BenchmarkComponentInline(FirmScopedAdmin, admin.TabularInline):
+    firm_scope = ("benchmark__firm",)
+    model = BenchmarkComponent
+    extra = 0
+
+
+@admin.register(Benchmark)
+class BenchmarkAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
+    """Blends are validated by `services.benchmark_create` (weights summing to 1); one edited here
+    to weights that do not is read in proportion to them (`selectors.performance._spec`)."""
+
+    firm_scope = ("firm",)
+    list_display = ["name", "firm"]
+    inlines = [BenchmarkComponentInline]
+
+
+@admin.register(HouseholdBenchmark)
+class HouseholdBenchmarkAdmin(FirmScopedAdmin, SimpleHistoryAdmin):
+    firm_scope = ("household__firm",)
+    list_display = ["household", "benchmark"]
+    list_select_related = ["household", "benchmark"]
 
 
 @admin.register(InvestmentAccount)

@@ -17,4 +17,5 @@ urlpatterns = [
     path("accounts/<int:pk>/performance/", api.account_performance, name="api-account-performance"),
     path("accounts/<int:pk>/lots/", api.lots, name="api-account-lots"),
     path("accounts/<int:pk>/realized-gains/", api.realized_gains, name="api-account-realized-gains"),
+    path("households/<int:pk>/performance/", api.household_performance, name="api-household-performance"),
 ]

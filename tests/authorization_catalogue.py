@@ -40,6 +40,7 @@ OBJECT_OF: dict[str, Any] = {
     "api-account-performance": "account",
     "api-account-lots": "account",
     "api-account-realized-gains": "account",
+    "api-household-performance": "household",
     "portfolios:account_detail": "account",
     "portfolios:household_accounts": "household",
     "portfolios:account_settings": "account",
@@ -131,6 +132,10 @@ OBJECT_OF: dict[str, Any] = {
     # notifications: a user's own only
     "notifications:mark_read": "notification",
     "api-notification-read": "notification",
+    "operations:billing_invoice": lambda w, side: {
+        "pk": w.objects[side]["billing_run"].pk,
+        "household_pk": w.objects[side]["household"].pk,
+    },
     # the OAuth provider's pages: another user's clients and tokens
     "oauth2_provider:detail": "oauth_application",
     "oauth2_provider:delete": "oauth_application",

@@ -5,8 +5,12 @@ Conventions (stated once, here):
   slice of the basis between the previous tier's bound and its own (`up_to` is cumulative; the
   last tier has no bound). 100 bps on the first $1M, 75 on the next $4M, 50 above: $6M pays
   10,000 + 30,000 + 5,000 = $45,000 a year.
-- Tiers apply to each account's own basis (not aggregated across a household).
-- Billing is quarterly in arrears, day count actual/actual:
+- Tiers apply to each account's own basis, or, for a schedule that aggregates the household, to
+  the billing group's total basis (`group_fee`): the group's fee is then split back to its
+  accounts pro rata by basis x days billed, to the cent, by the largest remainder (`split_cents`).
+- A minimum annual fee is a floor on the group's (or the lone account's) annual fee, pro-rated
+  by days like the fee itself.
+- Billing is quarterly (or monthly) in arrears, day count actual/actual:
       fee = annual fee on the basis x days billed / days in the year
   where days billed are the calendar days of the quarter the account was open (opened_on and
   closed_on both count), and days in the year are 365 or 366 for the year the quarter is in.
@@ -48,6 +52,27 @@ class FeeCalc:
     days_in_year: int
     amount: Decimal
     slices: tuple[dict[str, str], ...]
+
+
+QUARTERLY = "quarterly"
+MONTHLY = "monthly"
+
+
+def period_of(day: date, cycle: str = QUARTERLY) -> tuple[date, date]:
+    """The billing period (calendar quarter or month) containing `day`: (first day, last day)."""
+    if cycle == MONTHLY:
+        return date(day.year, day.month, 1), date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+    return quarter_of(day)
+
+
+def previous_period(day: date, cycle: str = QUARTERLY) -> tuple[date, date]:
+    start, _ = period_of(day, cycle)
+    return period_of(start - timedelta(days=1), cycle)
+
+
+def next_period(day: date, cycle: str = QUARTERLY) -> tuple[date, date]:
+    _, end = period_of(day, cycle)
+    return period_of(end + timedelta(days=1), cycle)
 
 
 def quarter_of(day: date) -> tuple[date, date]:
@@ -148,3 +173,109 @@ def quarterly_fee(
         amount=amount,
         slices=slices,
     )
+
+
+# --- Billing groups, minimums, credits ----------------------------------------------------------
+
+
+def split_cents(total: Decimal, weights: Sequence[tuple[int, Decimal]]) -> dict[int, Decimal]:
+    """`total` (in cents) split across keys pro rata by weight so the parts sum to it exactly.
+
+    The largest-remainder rule: each key first gets its exact share rounded DOWN to the cent; the
+    cents left over go one each to the keys with the largest remainders, ties to the smaller key.
+    Weights of zero get nothing; if every weight is zero the total goes to the first key.
+    """
+    if not weights:
+        return {}
+    total_weight = sum((w for _, w in weights), ZERO)
+    if total_weight <= 0:
+        return {k: (total if i == 0 else ZERO.quantize(CENTS)) for i, (k, _) in enumerate(weights)}
+    cents = int((total / CENTS).to_integral_value())
+    exact = {k: Decimal(cents) * w / total_weight for k, w in weights}
+    floors = {k: int(v) for k, v in exact.items()}  # int() truncates: down for non-negative shares
+    left = cents - sum(floors.values())
+    for k in sorted(exact, key=lambda key: (-(exact[key] - floors[key]), key))[:left]:
+        floors[k] += 1
+    return {k: (Decimal(v) * CENTS).quantize(CENTS) for k, v in floors.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    key: int  # the account
+    basis: Decimal
+    days_billed: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFee:
+    basis: Decimal  # the group's: the sum of its members' bases
+    tier_fee: Decimal  # annual, from the tiers on the group's basis
+    annual_fee: Decimal  # annual, after the minimum
+    minimum_applied: bool
+    exact: Decimal  # the period's fee before rounding: sum of annual x basis_a / basis x days_a / days_in_year
+    amount: Decimal  # rounded to cents (round_fee), the one rounding place
+    parts: dict[int, Decimal]  # each member's cents (split_cents by basis x days billed)
+    slices: tuple[dict[str, str], ...]
+    days_in_year: int
+
+
+def group_fee(
+    *, tiers: Sequence[Tier], members: Sequence[Member], days_in_year: int, minimum_annual: Decimal = ZERO
+) -> GroupFee:
+    """The fee of a billing group (a household's billed accounts on one aggregating schedule, or a
+    single account): the tiers on the summed basis, the minimum as a floor on the annual fee, each
+    member paying its basis' share of the annual fee for its own days billed; rounded once, on
+    the group's total, then split to the members by the largest remainder.
+
+    A group whose basis is zero pays nothing (a minimum is charged on assets, not on empty accounts).
+    With one member and no minimum this is exactly `quarterly_fee`'s amount.
+    """
+    billed = [m for m in members if m.days_billed > 0]
+    basis = sum((m.basis for m in billed), ZERO)
+    tier_fee, slices = annual_fee(basis, tiers=tiers)
+    minimum_applied = basis > 0 and tier_fee < minimum_annual
+    annual = minimum_annual if minimum_applied else tier_fee
+    exact = ZERO
+    if basis > 0:
+        for m in billed:
+            exact += annual * (m.basis / basis) * m.days_billed / days_in_year
+    amount = round_fee(exact) if billed else ZERO.quantize(CENTS)
+    parts = split_cents(amount, [(m.key, m.basis * m.days_billed) for m in members])
+    return GroupFee(
+        basis=basis,
+        tier_fee=tier_fee,
+        annual_fee=annual,
+        minimum_applied=minimum_applied,
+        exact=exact,
+        amount=amount,
+        parts=parts,
+        slices=slices,
+        days_in_year=days_in_year,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    day: date
+    withdrawn: Decimal  # positive
+    days_remaining: int
+    amount: Decimal  # unrounded
+
+
+def withdrawal_credits(
+    withdrawals: Sequence[tuple[date, Decimal]], *, annual_rate: Decimal, period_end: date, days_in_year: int
+) -> tuple[tuple[Credit, ...], Decimal]:
+    """The unused fee paid in advance on money withdrawn within the period: each withdrawal x the
+    annual rate it was billed at (annual fee / basis) x the days after its day to the period's
+    end / days in the year. Returns the credits and their total rounded to cents (round_fee)."""
+    credits = tuple(
+        Credit(
+            day=d,
+            withdrawn=abs(w),
+            days_remaining=(period_end - d).days,
+            amount=abs(w) * annual_rate * (period_end - d).days / days_in_year,
+        )
+        for d, w in withdrawals
+        if w and d <= period_end
+    )
+    return credits, round_fee(sum((c.amount for c in credits), ZERO))

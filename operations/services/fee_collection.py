@@ -8,14 +8,14 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import events_emit_bulk
 from kronos.history import save_attributed
 from operations.models import BillingRun, FeeCharge
-from operations.services.billing import fee_charged_event
+from operations.services.billing import charge_memo, fee_charged_event
 from portfolios import ledger
 from portfolios.ledger import PostingSpec
 from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook
@@ -35,11 +35,12 @@ def fee_charges_release(
     reason. Idempotent: a debited or failed charge no longer waits."""
     waiting = FeeCharge.objects.filter(status=FeeCharge.Status.AWAITING_CASH)
     if account_ids is not None:
-        waiting = waiting.filter(account_id__in=account_ids)
+        waiting = waiting.filter(Q(account_id__in=account_ids) | Q(paid_from_id__in=account_ids))
     counts = {"fees_debited": 0, "fees_failed": 0}
-    for charge_id, account_id in list(waiting.order_by("account_id", "id").values_list("id", "account_id")):
+    rows = waiting.order_by("account_id", "id").values_list("id", "account_id", "paid_from_id")
+    for charge_id, account_id, paid_from_id in list(rows):
         with transaction.atomic():
-            account = lock_account(InvestmentAccount(pk=account_id))
+            account = lock_account(InvestmentAccount(pk=paid_from_id or account_id))
             charge = (
                 FeeCharge.objects.select_for_update(of=("self",))
                 .select_related("billing_run", "proposal__account", "account")
@@ -61,7 +62,7 @@ def fee_charges_release(
                         ),
                     ],
                     effective_date=effective_date or timezone.localdate(),
-                    memo=f"Advisory fee {run.period_label}",
+                    memo=charge_memo(charge, run),
                     acting_user=acting_user,
                     idempotency_key=f"fee:{charge.account_id}:{charge.period_start.isoformat()}",
                     reference_type="operations.feecharge",

@@ -13,7 +13,8 @@ from accounts.models import Firm, Household, User
 from kronos.history import save_attributed
 from operations.engine import fees
 from operations.errors import OperationsError
-from operations.models import FeeAssignment, FeeSchedule, FeeTier
+from operations.models import AccountBilling, BillingSettings, FeeAssignment, FeeSchedule, FeeTier
+from portfolios.models import InvestmentAccount, Security
 
 ZERO = Decimal(0)
 
@@ -28,9 +29,15 @@ def fee_schedule_create(
     flat_bps: Decimal = ZERO,
     tiers: Iterable[tuple[Decimal | None, Decimal]] = (),
     basis: str = FeeSchedule.Basis.AVERAGE_DAILY_BALANCE,
+    timing: str = FeeSchedule.Timing.ARREARS,
+    cycle: str = FeeSchedule.Cycle.QUARTERLY,
+    aggregate_household: bool = False,
+    minimum_annual_fee: Decimal = ZERO,
+    excluded_securities: Iterable[Security] = (),
 ) -> FeeSchedule:
     """A flat or marginal-tiered schedule. Tiers are (cumulative upper bound or None, bps a year),
-    strictly increasing bounds, exactly one unbounded top tier; rates are 0 to 10,000 bps."""
+    strictly increasing bounds, exactly one unbounded top tier; rates are 0 to 10,000 bps; the
+    minimum annual fee is not negative; timing, cycle and basis are among their choices."""
     tier_list = [(None if up is None else Decimal(up), Decimal(bps)) for up, bps in tiers]
     if method == FeeSchedule.Method.TIERED:
         if not tier_list:
@@ -43,7 +50,20 @@ def fee_schedule_create(
     rates = [bps for _, bps in tier_list] + [Decimal(flat_bps)]
     if any(r < 0 or r > 10000 for r in rates):
         raise OperationsError("A rate must be between 0 and 10,000 basis points.", field="flat_bps")
-    schedule = FeeSchedule(firm=firm, name=name.strip(), method=method, flat_bps=Decimal(flat_bps), basis=basis)
+    if Decimal(minimum_annual_fee) < 0:
+        raise OperationsError("A minimum fee cannot be negative.", field="minimum_annual_fee")
+    excluded = list(excluded_securities)
+    schedule = FeeSchedule(
+        firm=firm,
+        name=name.strip(),
+        method=method,
+        flat_bps=Decimal(flat_bps),
+        basis=basis,
+        timing=timing,
+        cycle=cycle,
+        aggregate_household=aggregate_household,
+        minimum_annual_fee=Decimal(minimum_annual_fee),
+    )
     try:
         save_attributed(schedule, acting_user=acting_user, reason="fee schedule created")
     except ValidationError as exc:
@@ -55,6 +75,9 @@ def fee_schedule_create(
             default_user=acting_user,
             default_change_reason="fee schedule created",
         )
+    if excluded:
+        schedule._history_user = acting_user  # type: ignore[attr-defined]
+        schedule.excluded_securities.set(excluded)
     return schedule
 
 
@@ -67,6 +90,46 @@ def fee_schedule_assign(*, household: Household, schedule: FeeSchedule, acting_u
         assignment = FeeAssignment(household=household, schedule=schedule)
     assignment.schedule = schedule
     return save_attributed(assignment, acting_user=acting_user, reason="fee schedule assigned")
+
+
+@transaction.atomic
+def account_billing_set(
+    *,
+    account: InvestmentAccount,
+    acting_user: User,
+    schedule: FeeSchedule | None = None,
+    excluded: bool = False,
+    paid_from: InvestmentAccount | None = None,
+) -> AccountBilling:
+    """How one account is billed: its own schedule (else its household's), left out of billing,
+    or its fee debited from `paid_from`, another account of the same household. Idempotent."""
+    if schedule is not None and schedule.firm_id != account.household.firm_id:
+        raise OperationsError("The fee schedule belongs to another firm.", field="schedule")
+    if paid_from is not None:
+        if paid_from.pk == account.pk:
+            raise OperationsError("An account paying its own fee needs no fee-paying account.", field="paid_from")
+        if paid_from.household_id != account.household_id:
+            raise OperationsError("The fee-paying account must be in the same household.", field="paid_from")
+    billing = AccountBilling.objects.select_for_update().filter(account=account).first()
+    if billing is None:
+        billing = AccountBilling(account=account)
+    wanted = (getattr(schedule, "pk", None), excluded, getattr(paid_from, "pk", None))
+    if billing.pk and (billing.schedule_id, billing.excluded, billing.paid_from_id) == wanted:
+        return billing  # a retry: nothing changes
+    billing.schedule = schedule
+    billing.excluded = excluded
+    billing.paid_from = paid_from
+    return save_attributed(billing, acting_user=acting_user, reason="account billing set")
+
+
+@transaction.atomic
+def billing_settings_set(*, firm: Firm, credit_withdrawals: bool, acting_user: User) -> BillingSettings:
+    """The firm's billing policy (see BillingSettings). Idempotent."""
+    settings = BillingSettings.objects.select_for_update().filter(firm=firm).first() or BillingSettings(firm=firm)
+    if settings.pk and settings.credit_withdrawals == credit_withdrawals:
+        return settings
+    settings.credit_withdrawals = credit_withdrawals
+    return save_attributed(settings, acting_user=acting_user, reason="billing settings")
 
 
 def schedule_tiers(schedule: FeeSchedule) -> list[fees.Tier]:

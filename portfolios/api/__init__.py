@@ -14,7 +14,7 @@ from portfolios.api.accounts import account_detail, accounts, positions
 from portfolios.api.drift import drift
 from portfolios.api.lots import lots, realized_gains
 from portfolios.api.model_portfolios import model_detail, models
-from portfolios.api.performance import account_performance
+from portfolios.api.performance import account_performance, household_performance
 from portfolios.api.securities import prices, securities
 from portfolios.api.transfers import transfers_in
 
@@ -23,6 +23,7 @@ __all__ = [
     "account_performance",
     "accounts",
     "drift",
+    "household_performance",
     "lots",
     "model_detail",
     "models",

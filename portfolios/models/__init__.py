@@ -43,7 +43,16 @@ from portfolios.models.ledger import (
     ValuationSnapshot,
     WashSaleAdjustment,
 )
-from portfolios.models.securities import AssetClass, ModelPortfolio, ModelTarget, Price, Security
+from portfolios.models.securities import (
+    AssetClass,
+    Benchmark,
+    BenchmarkComponent,
+    HouseholdBenchmark,
+    ModelPortfolio,
+    ModelTarget,
+    Price,
+    Security,
+)
 from portfolios.models.tax import HarvestSettings, SubstitutionPair
 
 __all__ = [
@@ -56,11 +65,14 @@ __all__ = [
     "ZERO",
     "AccountOwner",
     "AssetClass",
+    "Benchmark",
+    "BenchmarkComponent",
     "Beneficiary",
     "CashBalance",
     "CorporateAction",
     "CorporateActionEntitlement",
     "HarvestSettings",
+    "HouseholdBenchmark",
     "InvestmentAccount",
     "JournalEntry",
     "LedgerBook",

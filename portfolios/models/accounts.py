@@ -90,6 +90,14 @@ class InvestmentAccount(models.Model):
     )
     base_currency = models.CharField(max_length=3, default="USD")
     model = models.ForeignKey(ModelPortfolio, on_delete=models.PROTECT, null=True, blank=True, related_name="accounts")
+    benchmark = models.ForeignKey(
+        "portfolios.Benchmark",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="accounts",
+        help_text="Overrides the household's and the model's benchmark.",
+    )
     drift_threshold = weight_field(default=Decimal("0.05"), help_text="Absolute band, a fraction of 1.")
     band_mode = models.CharField(max_length=10, choices=BandMode.choices, default=BandMode.ABSOLUTE)
     relative_band = weight_field(default=Decimal("0.25"), help_text="Relative band, a fraction of the target.")

@@ -82,6 +82,47 @@ class Price(models.Model):
         return f"{self.security_id} {self.date} {self.close}"
 
 
+class Benchmark(models.Model):
+    """What a portfolio's returns are compared with: one security's price return, or a blend of
+    several rebalanced to their weights at each month end (`components`, weights summing to 1).
+
+    Chosen per model portfolio, and overridden per household or account; without any choice the
+    firm-wide benchmark of settings.PORTFOLIOS_BENCHMARK applies."""
+
+    firm = models.ForeignKey("accounts.Firm", on_delete=models.PROTECT, related_name="benchmarks")
+    name = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["firm", "name"]
+        constraints = [models.UniqueConstraint(fields=["firm", "name"], name="portfolios_benchmark_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BenchmarkComponent(models.Model):
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="components")
+    security = models.ForeignKey(Security, on_delete=models.PROTECT, related_name="+")
+    weight = weight_field(help_text="A fraction of 1; a benchmark's weights sum to 1.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["benchmark", "-weight", "security_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["benchmark", "security"], name="portfolios_benchmark_component_unique"),
+            models.CheckConstraint(
+                condition=Q(weight__gt=0, weight__lte=1), name="portfolios_benchmark_component_weight_0_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark_id}: {self.weight} {self.security_id}"
+
+
 class ModelPortfolio(models.Model):
     """A firm's target allocation; targets plus `cash_target` sum to exactly 1."""
 
@@ -91,6 +132,14 @@ class ModelPortfolio(models.Model):
     cash_target = weight_field(default=ZERO, help_text="Target cash weight, a fraction of 1.")
     is_active = models.BooleanField(default=True)
     description = models.TextField(blank=True)
+    benchmark = models.ForeignKey(
+        Benchmark,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="models",
+        help_text="What the model's accounts are compared with (the firm-wide benchmark when empty).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -130,3 +179,15 @@ class ModelTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.security_id}: {self.weight}"
+
+
+class HouseholdBenchmark(models.Model):
+    """A household's chosen benchmark: its household performance, and its accounts without their own."""
+
+    household = models.OneToOneField("accounts.Household", on_delete=models.PROTECT, related_name="benchmark_choice")
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT, related_name="households")
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"{self.household_id} -> {self.benchmark_id}"

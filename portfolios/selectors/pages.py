@@ -28,9 +28,9 @@ from portfolios.selectors.accounts import account_list_for_user
 from portfolios.selectors.holdings import AccountHoldings, account_positions
 from portfolios.selectors.performance import (
     Performance,
-    _benchmark_prices,
     _price_window,
-    benchmark_symbol,
+    benchmark_for_account,
+    benchmark_series,
     performance_periods,
 )
 from portfolios.selectors.snapshots import engine_snapshots
@@ -272,21 +272,19 @@ def account_overview(account: InvestmentAccount, *, today: date | None = None) -
     """What the account page shows, in a fixed number of queries whatever the holdings."""
     holdings = account_positions(account)
     drift = drift_reports([account]).get(account.pk)
-    periods = performance_periods(account, today=today)
+    spec = benchmark_for_account(account)
+    periods = performance_periods(account, today=today, benchmark=spec)
     since_inception = periods[-1]
     value_series = tuple((d, Decimal(100) * (1 + cumulative)) for d, _value, cumulative in since_inception.series)
-    benchmark_series: tuple[tuple[date, Decimal], ...] = ()
+    benchmark_closes: tuple[tuple[date, Decimal], ...] = ()
     if value_series:
-        benchmark_series = tuple(
-            _price_window(
-                _benchmark_prices(value_series[0][0], value_series[-1][0]), value_series[0][0], value_series[-1][0]
-            )
-        )
+        first, last = value_series[0][0], value_series[-1][0]
+        benchmark_closes = tuple(_price_window(benchmark_series(spec, first, last), first, last))
     return AccountOverview(
         holdings=holdings,
         drift=drift,
         periods=periods,
-        benchmark=benchmark_symbol(),
+        benchmark=spec.description,
         value_series=value_series,
-        benchmark_series=benchmark_series,
+        benchmark_series=benchmark_closes,
     )

@@ -22,6 +22,7 @@ from portfolios.services.accounts import (
     account_update,
     model_assign,
 )
+from portfolios.services.benchmarks import benchmark_assign, benchmark_create
 from portfolios.services.common import to_cents
 from portfolios.services.corporate_action_processing import ProcessResult, corporate_actions_process, reinvest_pending
 from portfolios.services.corporate_action_splits import SplitOutcome, cash_in_lieu_price, split_outcome
@@ -74,6 +75,8 @@ __all__ = [
     "account_opened_emit",
     "account_update",
     "action_terms_for_custodian",
+    "benchmark_assign",
+    "benchmark_create",
     "cash_in_lieu_price",
     "corporate_action_cancel",
     "corporate_action_create",

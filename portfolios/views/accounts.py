@@ -25,6 +25,7 @@ from portfolios.forms import (
 from portfolios.models import InvestmentAccount, ModelPortfolio
 from portfolios.selectors.accounts import account_get_for_user, account_list_for_user
 from portfolios.selectors.pages import account_overview, account_total, drift_reports
+from portfolios.selectors.performance import Performance, household_performance_periods
 from portfolios.services.accounts import account_update, model_assign
 from portfolios.views.common import (
     ACCOUNT_ACTIONS_TEMPLATES,
@@ -95,16 +96,7 @@ def account_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
             charts.Series(f"Benchmark ({overview.benchmark})", overview.benchmark_series),
         ]
     )
-    periods = [
-        {
-            "label": p.label,
-            "start": p.start,
-            "twr": _percent(p.twr, signed=True),
-            "annualized": _percent(p.annualized_twr, signed=True) if p.annualized_twr is not None else "",
-            "benchmark": _percent(p.benchmark_twr, signed=True),
-        }
-        for p in overview.periods
-    ]
+    periods = performance_rows(overview.periods)
     context = {
         "account": account,
         "kpis": {
@@ -132,6 +124,26 @@ def account_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         "actions_templates": ACCOUNT_ACTIONS_TEMPLATES,
     }
     return render(request, "portfolios/account_detail.html", context)
+
+
+def performance_rows(periods: list[Performance]) -> list[dict[str, object]]:
+    """The performance table's cells: TWR net and gross of fees, MWR, the benchmark's, by period."""
+    return [
+        {
+            "label": p.label,
+            "start": p.start,
+            "twr": _percent(p.twr, signed=True),
+            "annualized": _percent(p.annualized_twr, signed=True) if p.annualized_twr is not None else "",
+            "twr_gross": _percent(p.twr_gross, signed=True),
+            "annualized_gross": _percent(p.annualized_twr_gross, signed=True)
+            if p.annualized_twr_gross is not None
+            else "",
+            "mwr": _percent(p.mwr, signed=True),
+            "annualized_mwr": _percent(p.annualized_mwr, signed=True) if p.annualized_mwr is not None else "",
+            "benchmark": _percent(p.benchmark_twr, signed=True),
+        }
+        for p in periods
+    ]
 
 
 # --- A household's accounts (a section of the household page) ------------------------------------
@@ -162,11 +174,15 @@ def household_accounts(request: AuthedHttpRequest, pk: int) -> HttpResponse:
             }
         )
     total = sum((account_total(a) for a in accounts if a.base_currency == "USD"), Decimal(0))
+    usd = [a for a in accounts if a.base_currency == "USD"]
+    periods, benchmark = household_performance_periods(household.pk, usd)
     context = {
         "household": household,
         "lines": lines,
         "total": _money(total),
         "show_drift": permissions.is_staff(request.user),
+        "periods": performance_rows(periods),
+        "benchmark": benchmark.description,
     }
     return render(request, _partial(request, "portfolios/household_accounts.html", "household-accounts"), context)
 
