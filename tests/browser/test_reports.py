@@ -58,9 +58,8 @@ def test_the_advisor_exports_the_book_as_xlsx(login, alice, statement_account): 
     assert Decimal(str(rows[1][3])) == Decimal("4438.46")
 
 
-def test_the_investor_is_told_and_opens_the_statement_from_the_notification(  # noqa: F811
-    login, charlie, alice, statement_account, quarter
-):
+def test_the_investor_follows_the_notification(login, charlie, alice, statement_account, quarter):  # noqa: F811
+    """The investor is told, follows the notification, sees the figures and opens the PDF."""
     from accounts.services import events_publish
 
     statement = services.statement_request(account=statement_account, period_end=quarter.end, acting_user=alice.user)
