@@ -64,6 +64,8 @@ class StatementDetailOutput(StatementOutput):
         out["twr"] = None if f.twr is None else str(f.twr)
         out["benchmark"] = f.benchmark
         out["benchmark_twr"] = None if f.benchmark_twr is None else str(f.benchmark_twr)
+        out["twr_gross"] = None if f.twr_gross is None else str(f.twr_gross)
+        out["mwr"] = None if f.mwr is None else str(f.mwr)
         out["holdings"] = [
             {
                 "symbol": h.symbol,

@@ -187,12 +187,15 @@ def transactions_table(*, account: InvestmentAccount) -> Table:
 
 def performance_table(*, account: InvestmentAccount) -> Table:
     """An account's returns by period against the benchmark (the account page's table)."""
-    benchmark = portfolio_selectors.benchmark_symbol()
-    periods = portfolio_selectors.performance_periods(account)
+    spec = portfolio_selectors.benchmark_for_account(account)
+    periods = portfolio_selectors.performance_periods(account, benchmark=spec)
     return Table(
         f"performance-{account.custodian_account_number or account.pk}",
-        ["period", "start", "end", "twr", "annualized_twr", "benchmark", "benchmark_twr"],
-        ((p.label, p.start, p.end, p.twr, p.annualized_twr, benchmark, p.benchmark_twr) for p in periods),
+        ["period", "start", "end", "twr", "annualized_twr", "twr_gross", "mwr", "benchmark", "benchmark_twr"],
+        (
+            (p.label, p.start, p.end, p.twr, p.annualized_twr, p.twr_gross, p.mwr, spec.description, p.benchmark_twr)
+            for p in periods
+        ),
     )
 
 

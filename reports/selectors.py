@@ -96,9 +96,11 @@ class StatementFigures:
     realised_gains: Decimal
     holdings: tuple[HoldingLine, ...]
     transactions: tuple[TransactionLine, ...]
-    twr: Decimal | None  # the quarter's time-weighted return; None without valuations
-    benchmark: str
+    twr: Decimal | None  # the quarter's time-weighted return net of fees; None without valuations
+    benchmark: str  # the account's benchmark, a blend's description ("60% SPY / 40% AGG")
     benchmark_twr: Decimal | None
+    twr_gross: Decimal | None = None  # the same before fees
+    mwr: Decimal | None = None  # the quarter's money-weighted return (net)
 
     @property
     def as_of(self) -> date:
@@ -247,7 +249,10 @@ def statement_figures(account: InvestmentAccount, *, period_end: date) -> Statem
     realised = LotClosure.objects.filter(
         lot__account=account, closed_on__gte=start, closed_on__lte=period_end
     ).aggregate(total=Sum(F("gain"), output_field=_MONEY))["total"]
-    performance = portfolio_selectors.performance_between(account, start=opening_day, end=period_end)
+    benchmark = portfolio_selectors.benchmark_for_account(account)
+    performance = portfolio_selectors.performance_between(
+        account, start=opening_day, end=period_end, benchmark=benchmark
+    )
     change = (
         closing.total - opening.total - flows["deposits"] + flows["withdrawals"] - flows["dividends"] + flows["fees"]
     )
@@ -274,8 +279,10 @@ def statement_figures(account: InvestmentAccount, *, period_end: date) -> Statem
         holdings=_holdings_at(account, period_end),
         transactions=_transactions(account, start, period_end),
         twr=performance.twr,
-        benchmark=portfolio_selectors.benchmark_symbol(),
+        benchmark=benchmark.description,
         benchmark_twr=performance.benchmark_twr,
+        twr_gross=performance.twr_gross,
+        mwr=performance.mwr,
     )
 
 
@@ -314,6 +321,8 @@ class HouseholdReport:
     ytd_deposits: Decimal
     ytd_withdrawals: Decimal
     period_labels: tuple[str, ...] = field(default=())
+    # The household's own returns: the TWR of its accounts' summed values and flows.
+    household_periods: tuple[portfolio_selectors.Performance, ...] = field(default=())
 
     @property
     def as_of(self) -> date:
@@ -349,6 +358,7 @@ def household_report(household: Household, *, period_end: date) -> HouseholdRepo
         .select_related("household")
         .order_by("name", "id")
     )
+    spec = portfolio_selectors.benchmark_for_household(household.pk, accounts)
     lines = []
     by_class: dict[str, Decimal] = defaultdict(lambda: ZERO)
     ytd_in = ytd_out = ZERO
@@ -361,7 +371,8 @@ def household_report(household: Household, *, period_end: date) -> HouseholdRepo
         year = _cash_flows(account, year_start, period_end)
         ytd_in += year["deposits"]
         ytd_out += year["withdrawals"]
-        periods = portfolio_selectors.performance_periods(account, today=period_end)
+        # Against the household's benchmark, the one the report names.
+        periods = portfolio_selectors.performance_periods(account, today=period_end, benchmark=spec)
         lines.append(
             AccountPerformance(
                 account_id=account.pk,
@@ -381,6 +392,9 @@ def household_report(household: Household, *, period_end: date) -> HouseholdRepo
         if v
     )
     currency = accounts[0].base_currency if accounts else household.firm.base_currency
+    household_periods, _ = portfolio_selectors.household_performance_periods(
+        household.pk, [a for a in accounts if a.base_currency == currency], today=period_end
+    )
     return HouseholdReport(
         household_id=household.pk,
         household_name=household.name,
@@ -389,10 +403,11 @@ def household_report(household: Household, *, period_end: date) -> HouseholdRepo
         period_end=period_end,
         accounts=tuple(lines),
         allocation=allocation,
-        benchmark=portfolio_selectors.benchmark_symbol(),
+        benchmark=spec.description,
         ytd_deposits=ytd_in,
         ytd_withdrawals=ytd_out,
         period_labels=tuple(p.label for p in lines[0].periods) if lines else (),
+        household_periods=tuple(household_periods),
     )
 
 

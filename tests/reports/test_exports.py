@@ -81,9 +81,19 @@ def test_transactions_export_has_every_posting_of_the_account(statement_account,
 
 def test_performance_export_has_the_pages_periods(statement_account, alice, verified_client):
     rows = read_csv(verified_client(alice.user).get(f"/accounts/{statement_account.pk}/exports/performance.csv"))
-    assert rows[0] == ["period", "start", "end", "twr", "annualized_twr", "benchmark", "benchmark_twr"]
+    assert rows[0] == [
+        "period", "start", "end", "twr", "annualized_twr", "twr_gross", "mwr", "benchmark", "benchmark_twr",
+    ]  # fmt: skip
     assert [r[0] for r in rows[1:]] == ["1M", "3M", "YTD", "1Y", "Since inception"]
-    assert {r[5] for r in rows[1:]} == {"SPY"}
+    assert {r[7] for r in rows[1:]} == {"SPY"}
+    # The same returns as the account's performance API over the same dates (net, gross, money-weighted).
+    row = next(r for r in rows[1:] if r[0] == "Since inception")
+    api = (
+        verified_client(alice.user)
+        .get(f"/api/v1/accounts/{statement_account.pk}/performance/?start={row[1]}&end={row[2]}")
+        .json()
+    )
+    assert [row[3], row[5], row[6]] == [str(api["twr_net"] or ""), str(api["twr_gross"] or ""), str(api["mwr"] or "")]
 
 
 def _order(account, security, key):
