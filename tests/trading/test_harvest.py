@@ -147,3 +147,30 @@ def test_the_household_page_makes_a_group_harvests_and_lists_the_losses(verified
     )
     assert made.status_code == 302
     assert b"Family" in client.get(url).content
+
+
+def test_a_harvest_sells_its_loss_lots_even_when_the_account_relieves_fifo(alice_household, securities):
+    """100 VTI bought at 150 (a 5,000 gain at 200) listed first, 100 at 250 (a 5,000 loss): the
+    harvest sells the second lot's 100; under the account's FIFO a plain sell would take the first."""
+    make_security("SCHB", "48.70")
+    model = model_of(alice_household.firm, {"VTI": "1"})
+    SubstitutionPair.objects.create(
+        model=model, security=Security.objects.get(symbol="VTI"), substitute=Security.objects.get(symbol="SCHB")
+    )
+    account = account_with(
+        alice_household, positions=[("VTI", "100", "150"), ("VTI", "100", "250")], model=model,
+        lot_relief_method="fifo",
+    )  # fmt: skip
+    [proposal] = services.harvest_proposals_create(
+        household=alice_household, acting_user=alice_household.advisor.user
+    ).proposals
+    assert [(t.symbol, t.side, t.quantity) for t in proposal.trades.order_by("position")][0] == (
+        "VTI",
+        "sell",
+        D("100"),
+    )
+    orders = services.proposal_approve(proposal=proposal, acting_user=alice_household.advisor.user)
+    assert Order.objects.get(pk=orders[0].pk).lot_selection == {"method": "hifo"}
+    _fill_all(orders[:1], None)
+    [row] = selectors.harvested_losses(account_ids=[account.pk])
+    assert row["realised"] == D("-5000.00")

@@ -22,7 +22,7 @@ from portfolios.engine.workflow import run_rebalancing_workflow
 from portfolios.selectors import engine_snapshots
 from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES, OrderStatus
-from trading.models import Execution, Order, RebalanceProposal, Side
+from trading.models import Execution, HarvestRecord, Order, RebalanceProposal, Side
 from trading.services.common import ZERO, held_for_withdrawals_of
 from trading.services.events import proposal_event
 from trading.services.orders import order_create
@@ -142,6 +142,9 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: User) -> list[
         orders = []
         proceeds = ZERO
         checks: dict[Any, Any] = {}  # the account's facts, read by the first order's checks
+        # A harvest's sells relieve the lots the harvest chose (its losses, highest cost first),
+        # whatever the account's own relief method: under FIFO they would realise older gains.
+        harvest = HarvestRecord.objects.filter(proposal=proposal).exists()
         for trade in proposal.trades.select_related("security").order_by("position", "id"):
             orders.append(
                 order_create(
@@ -155,6 +158,7 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: User) -> list[
                     proposal=proposal,
                     extra_buying_power=proceeds,
                     check_context=checks,
+                    lot_selection={"method": "hifo"} if harvest and trade.side == Side.SELL else None,
                 )
             )
             order = orders[-1]
