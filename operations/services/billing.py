@@ -617,14 +617,22 @@ def fee_charged_event(charge: FeeCharge, run: BillingRun) -> EventSpec:
     )
 
 
+# The job runs monthly; a period that ended longer ago than this was the last run's (a late run
+# within it still bills it; operations preview an older one by hand).
+JOB_CATCH_UP_DAYS = 27
+
+
 def billing_previews_create(*, as_of: date, acting_user: User) -> ChunkOutcome:
-    """The billing job: a draft run of the previous quarter for every firm with a quarterly
-    schedule in use, and of the previous month for every firm with a monthly one. A run already approved is
-    skipped; a draft is recomputed."""
+    """The billing job, on the first day of every month: a draft run of the previous month for every
+    firm with a monthly schedule in use, and, when a quarter has just ended (within the last
+    month: the first days of January, April, July and October), of the previous quarter for every
+    firm with a quarterly one. A run already approved is skipped; a draft is recomputed."""
     outcome = ChunkOutcome()
     in_use = Q(assignments__isnull=False) | Q(account_assignments__isnull=False)
     for cycle in (FeeSchedule.Cycle.QUARTERLY, FeeSchedule.Cycle.MONTHLY):
-        start, _ = fees.previous_period(as_of, cycle)
+        start, end = fees.previous_period(as_of, cycle)
+        if (as_of - end).days > JOB_CATCH_UP_DAYS:
+            continue  # mid-quarter: that quarter was billed when it ended
         schedules = FeeSchedule.objects.filter(in_use, is_active=True, cycle=cycle)
         firms = Firm.objects.filter(pk__in=schedules.values("firm_id")).order_by("pk")
         for firm in firms:

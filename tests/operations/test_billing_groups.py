@@ -261,6 +261,23 @@ def test_the_billing_job_makes_the_months_run_for_monthly_schedules(alice, alice
     assert runs[("monthly", date(2025, 3, 1))].total == D("1019.18")  # 12,000 x 31/365 = 1,019.178
     assert runs[("quarterly", Q1[0])].total == D("2465.75")
     assert outcome.counts["runs"] == 2
+    # May 1st: the monthly schedule's April; the quarterly one waits for July 1st.
+    outcome = services.billing_previews_create(as_of=date(2025, 5, 1), acting_user=system_user())
+    assert outcome.counts["runs"] == 1
+    assert set(BillingRun.objects.filter(firm=alice.firm).values_list("cycle", "period_start")) == {
+        ("quarterly", Q1[0]),
+        ("monthly", date(2025, 3, 1)),
+        ("monthly", date(2025, 4, 1)),
+    }
+
+
+def test_the_billing_job_is_scheduled_on_the_first_of_every_month():
+    from django_celery_beat.models import PeriodicTask
+
+    billing = PeriodicTask.objects.get(task="operations.billing")
+    crontab = billing.crontab
+    assert (crontab.day_of_month, crontab.month_of_year, crontab.hour, crontab.minute) == ("1", "*", "7", "0")
+    assert billing.name == "Fee billing preview (monthly; quarterly schedules at quarter ends)"
 
 
 def test_an_excluded_holding_is_taken_off_the_billable_value(alice, alice_household):
