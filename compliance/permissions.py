@@ -99,6 +99,13 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     "portfolios.AccountOwner": _path(ACCOUNT),
     "portfolios.Beneficiary": _path(ACCOUNT),
     "portfolios.CorporateActionEntitlement": _path(ACCOUNT),
+    "portfolios.Benchmark": _path("firm_id"),
+    "portfolios.BenchmarkComponent": _path("benchmark__firm_id"),
+    "portfolios.HouseholdBenchmark": _path("household__firm_id"),
+    "portfolios.RebalancingGroup": _path("household__firm_id"),
+    "portfolios.RebalancingGroupMember": _path("group__household__firm_id"),
+    "portfolios.HarvestSettings": _path("firm_id"),
+    "portfolios.SubstitutionPair": _path("model__firm_id"),
     # trading
     "trading.BankLink": _path(ACCOUNT),
     "trading.CashTransfer": _path(ACCOUNT),
@@ -109,6 +116,9 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     "trading.RebalanceProposal": _path(ACCOUNT),
     "trading.ProposalTrade": _path(f"proposal__{ACCOUNT}"),
     "trading.CustodianAccountRequest": _path(ACCOUNT),
+    "trading.HarvestRecord": _path(ACCOUNT),
+    "trading.BlockOrder": _path("firm_id"),
+    "trading.BlockExecution": _path("block__firm_id"),
     # compliance
     "compliance.AMLCase": _path("investor__firm_id"),
     "compliance.AMLScreening": _path("investor__firm_id"),
@@ -124,10 +134,16 @@ FIRM_SCOPE: dict[str, FirmFilter] = {
     "operations.FeeAssignment": _path("household__firm_id"),
     "operations.FeeCharge": _path("billing_run__firm_id"),
     "operations.ReconciliationBreak": _path(ACCOUNT),
+    "operations.BillingSettings": _path("firm_id"),
+    "operations.AccountBilling": _path(ACCOUNT),
     # onboarding
     "onboarding.AgreementTemplate": _path("firm_id"),
     "onboarding.Signature": _path("household__firm_id"),
     "onboarding.HouseholdDocument": _path("household__firm_id"),
+    # reports
+    "reports.FirmBranding": _path("firm_id"),
+    "reports.StatementBatch": _path("firm_id"),
+    "reports.Statement": _path("firm_id"),
 }
 
 # Belonging to no firm, shown to every officer: the security master, its corporate actions and the
