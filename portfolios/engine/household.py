@@ -20,7 +20,9 @@ The rules, in the order the planner applies them:
    cash each account has (after its own sells; an account never spends another's cash).
    Tax-inefficient classes (bonds, real estate: interest and REIT dividends are taxed as
    income) are bought in tax-deferred accounts first, everything else in taxable accounts
-   first. One account whose cash covers the buy takes all of it (fewest trades).
+   first. One account whose cash covers the buy takes all of it (fewest trades). A security
+   sold at a loss anywhere in the household in the last 30 days (`last_loss_sale_on`, day 30
+   included) is not bought back: that would be a wash sale; the plan names it.
 5. **Drift after.** The plan's household drift after its trades is reported; a row still
    outside its band is named in the notes with the reason (no cash where it was needed,
    trades under the minimum, whole shares).
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
-from portfolios.engine.rebalancing import BUY, CASH, SELL, Lot, LotSale, Trade
+from portfolios.engine.rebalancing import BUY, CASH, SELL, WASH_SALE_DAYS, Lot, LotSale, Trade
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -74,10 +76,16 @@ class GroupSecurity:
     target_weight: Decimal  # 0 when held but not in the model
     asset_class: str = "us_equity"
     restricted: bool = False  # never bought
+    last_loss_sale_on: date | None = None  # the household's latest sale of it at a loss
 
     @property
     def tax_inefficient(self) -> bool:
         return self.asset_class in TAX_INEFFICIENT_CLASSES
+
+    def wash_blocked(self, as_of: date) -> bool:
+        """Bought now, it would replace shares sold at a loss within the wash-sale window."""
+        sold = self.last_loss_sale_on
+        return sold is not None and 0 <= (as_of - sold).days <= WASH_SALE_DAYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +335,18 @@ def plan_household(snapshot: GroupSnapshot, *, force: bool = False) -> GroupPlan
     def shortfall(security: GroupSecurity) -> Decimal:
         return security.target_weight * total - book.held(security.symbol) * security.price
 
-    wanted = [s for s in snapshot.securities if not s.restricted and s.target_weight > 0 and s.price > 0]
+    wanted = []
+    for s in snapshot.securities:
+        if s.restricted or s.target_weight <= 0 or s.price <= 0:
+            continue
+        if s.wash_blocked(snapshot.as_of):
+            if shortfall(s) >= s.price:
+                notes.append(
+                    f"{s.symbol} was sold at a loss on {s.last_loss_sale_on} and is not bought again within "
+                    f"{WASH_SALE_DAYS} days (wash sale)."
+                )
+            continue
+        wanted.append(s)
     for security in sorted(wanted, key=lambda s: (-shortfall(s), s.symbol)):
         need = shortfall(security)
         for account_id in _buy_order(book, security, need):

@@ -56,7 +56,12 @@ from portfolios.selectors.performance import (
 )
 from portfolios.selectors.prices import LatestPrice, latest_prices, price_history, security_list
 from portfolios.selectors.snapshots import engine_snapshots
-from portfolios.selectors.tax import household_wash_window, realised_gains_in_year, substitution_pairs
+from portfolios.selectors.tax import (
+    household_last_loss_sales,
+    household_wash_window,
+    realised_gains_in_year,
+    substitution_pairs,
+)
 from portfolios.selectors.valuation import EXTERNAL_FLOW_KINDS, AccountValue, account_value, market_value, values_at
 
 __all__ = [
@@ -99,6 +104,7 @@ __all__ = [
     "drift_reports",
     "engine_snapshots",
     "fees_by_day",
+    "household_last_loss_sales",
     "household_performance_between",
     "household_performance_periods",
     "household_wash_sale_history",

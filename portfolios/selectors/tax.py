@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Max, Sum
 
 from portfolios.engine.rebalancing import WASH_SALE_DAYS
 from portfolios.engine.wash_sales import Acquisition, LossSale
@@ -51,6 +51,23 @@ def household_wash_window(
         .order_by("closed_on", "pk")
     ]
     return acquisitions, sales
+
+
+def household_last_loss_sales(*, household_id: int, as_of: date, days: int = WASH_SALE_DAYS) -> dict[str, date]:
+    """Per security symbol, the latest day in the `days` before `as_of` (and on it) that any
+    account of the household sold it at a loss -- what a buy must not follow (wash sale). One
+    query."""
+    rows = (
+        LotClosure.objects.filter(
+            lot__account__household_id=household_id,
+            gain__lt=0,
+            closed_on__gte=as_of - timedelta(days=days),
+            closed_on__lte=as_of,
+        )
+        .values("lot__security__symbol")
+        .annotate(last=Max("closed_on"))
+    )
+    return {r["lot__security__symbol"]: r["last"] for r in rows}
 
 
 def realised_gains_in_year(*, account_ids: Sequence[int], year: int) -> dict[int, Decimal]:

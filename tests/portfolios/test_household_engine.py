@@ -122,3 +122,31 @@ def test_no_account_spends_cash_it_does_not_have_and_a_feasible_group_ends_insid
     # Feasible: worth enough that one share of either is well inside a band.
     if total >= 20000:
         assert not any(r.breached for r in plan.drift_after), plan.drift_after
+
+
+def test_a_security_sold_at_a_loss_is_not_bought_back_through_day_30_and_is_on_day_31():
+    """The group is short of BND (the IRA's VTI sale leaves cash for it), but BND was sold at a
+    loss in the household: bought back within 30 days that sale is a wash sale. Day 30 (the
+    window's last day) keeps the cash and names the reason; day 31 buys the 454 shares."""
+    from datetime import timedelta
+
+    def snapshot(days_since_sale):
+        base = _snapshot([_taxable(1, "250"), _ira(2, "200", "100")])
+        sold_on = TODAY - timedelta(days=days_since_sale)
+        securities = tuple(
+            GroupSecurity(s.symbol, s.price, s.target_weight, s.asset_class, last_loss_sale_on=sold_on)
+            if s.symbol == "BND"
+            else s
+            for s in base.securities
+        )
+        return GroupSnapshot(base.group_id, base.as_of, base.accounts, securities, threshold=base.threshold)
+
+    blocked = plan_household(snapshot(30))
+    assert [(t.symbol, t.side) for t in blocked.trades[2]] == [("VTI", "sell")]
+    assert any("BND was sold at a loss on 2026-11-01" in n and "wash sale" in n for n in blocked.notes)
+    allowed = plan_household(snapshot(31))
+    assert [(t.symbol, t.side, t.quantity) for t in allowed.trades[2]] == [
+        ("VTI", "sell", D("159")),
+        ("BND", "buy", D("454")),
+    ]
+    assert not any("wash sale" in n for n in allowed.notes)

@@ -100,3 +100,36 @@ def test_only_the_households_advisor_may_propose(api, bob, charlie, household_gr
         response = api(user).post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="hh-x")
         assert response.status_code == 404
     assert not RebalanceProposal.objects.exists()
+
+
+def test_the_household_plan_does_not_buy_back_what_the_household_sold_at_a_loss(alice, household_group):
+    """BND was sold at a loss 30 days ago in a third account of the household (not in the
+    group): the group plan sells the IRA's VTI but does not buy BND (a wash sale), and its notes
+    say so; a sale 31 days ago does not stop the buy."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from portfolios.models import LotClosure, TaxLot
+
+    group, taxable, _ira = household_group
+    other = account_with(taxable.household, name="Trust")
+    today = timezone.localdate()
+    lot = TaxLot.objects.create(
+        account=other,
+        security=Security.objects.get(symbol="BND"),
+        quantity=0,
+        original_quantity=10,
+        cost_per_share=D("120"),
+        acquired_on=today - timedelta(days=90),
+        closed_on=today - timedelta(days=30),
+    )
+    closure = LotClosure.objects.create(
+        lot=lot, quantity=10, proceeds=D("1000"), cost=D("1200"), gain=D("-200"), closed_on=today - timedelta(days=30)
+    )
+    [proposal] = services.household_rebalance_propose(group=group, acting_user=alice.user).proposals
+    assert [(t.symbol, t.side) for t in proposal.trades.order_by("position")] == [("VTI", "sell")]
+    assert any("BND was sold at a loss" in n and "wash sale" in n for n in proposal.notes)
+    LotClosure.objects.filter(pk=closure.pk).update(closed_on=today - timedelta(days=31))
+    [again] = services.household_rebalance_propose(group=group, acting_user=alice.user).proposals
+    assert [(t.symbol, t.side) for t in again.trades.order_by("position")] == [("VTI", "sell"), ("BND", "buy")]

@@ -25,7 +25,7 @@ from portfolios.engine.household import (
     plan_household,
 )
 from portfolios.models import InvestmentAccount, RebalancingGroup, Security
-from portfolios.selectors import engine_snapshots, latest_prices
+from portfolios.selectors import engine_snapshots, household_last_loss_sales, latest_prices
 from trading.errors import TradingError
 from trading.models import RebalanceProposal
 from trading.services.proposal_store import proposals_store
@@ -60,6 +60,7 @@ def group_snapshot(
     symbols = sorted(held | set(targets))
     securities = {s.symbol: s for s in Security.objects.filter(symbol__in=symbols)}
     prices = {p.symbol: p.close for p in latest_prices(symbols, as_of=as_of).values()}
+    loss_sales = household_last_loss_sales(household_id=group.household_id, as_of=as_of)
     group_securities = []
     for symbol in symbols:
         security = securities[symbol]
@@ -71,6 +72,7 @@ def group_snapshot(
                 target_weight=target.weight if target is not None else ZERO,
                 asset_class=security.asset_class,
                 restricted=not security.is_active or symbol not in prices,
+                last_loss_sale_on=loss_sales.get(symbol),
             )
         )
     accounts = []
