@@ -1,8 +1,8 @@
 """The scheduled jobs, each a thin composition of other apps' services (operations is the top app).
 
-The nightly chain for a business date is `services.nightly.NIGHTLY`: prices -> corporate actions -> valuations ->
-drift scan -> settlement -> reconciliation. The other apps' services are imported and called with
-their own types (mypy checks each call and what comes back).
+The nightly chain for a business date is `services.nightly.NIGHTLY`: prices -> corporate actions ->
+valuations -> drift scan -> household rebalancing -> settlement -> reconciliation. The other apps'
+services are imported and called with their own types (mypy checks each call and what comes back).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from typing import TypeVar
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from accounts.models import User
 from compliance.services import aml_rescreen_all
@@ -22,7 +23,7 @@ from operations.models import FeeCharge, JobRun, ReconciliationBreak
 from operations.services.billing import billing_previews_create
 from operations.services.fee_collection import fee_charges_release
 from operations.services.reconciliation import reconcile_accounts
-from portfolios.models import InvestmentAccount
+from portfolios.models import InvestmentAccount, RebalancingGroup
 from portfolios.services import (
     corporate_actions_import,
     corporate_actions_process,
@@ -32,6 +33,7 @@ from portfolios.services import (
 from trading.models import CashTransfer, RebalanceProposal
 from trading.services import (
     add_business_days,
+    household_rebalance_propose,
     proposal_approve,
     proposal_create_for_accounts,
     settlement_run,
@@ -55,15 +57,28 @@ def _open_accounts(business_date: date) -> list[int]:
     )
 
 
+def _open_harvest(account: OuterRef) -> Exists:
+    """The account has a tax-loss harvest proposal waiting for its advisor."""
+    return Exists(
+        RebalanceProposal.objects.filter(
+            account_id=account, status=RebalanceProposal.Status.PROPOSED, harvest__isnull=False
+        )
+    )
+
+
 def _modelled_accounts(business_date: date) -> list[int]:
-    """Open accounts with a model, less those raising cash for a withdrawal or a fee: their sale
-    proposal is their rebalance in flight, and the raised cash is spoken for."""
+    """Open accounts with a model, less those raising cash for a withdrawal or a fee (their sale
+    proposal is their rebalance in flight, and the raised cash is spoken for), those in an
+    active rebalancing group (the group is rebalanced as a whole, `household_rebalancing_step`)
+    and those whose harvest proposal waits for the advisor (a new proposal would expire it)."""
 
     return list(
         InvestmentAccount.objects.filter(status=InvestmentAccount.Status.OPEN, model__isnull=False)
         .filter(opened_on__lte=business_date)
         .exclude(transfers__status=CashTransfer.Status.AWAITING_CASH)
         .exclude(fee_charges__status=FeeCharge.Status.AWAITING_CASH)
+        .exclude(rebalancing_membership__group__is_active=True)
+        .exclude(_open_harvest(OuterRef("pk")))
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -171,6 +186,13 @@ def drift_scan_chunk(*, account_ids: Sequence[int], business_date: date, acting_
     needed = [p for p in proposals if p.needed]
     outcome.add("proposals", len(proposals))
     outcome.add("needed", len(needed))
+    _approve_automatic(needed, outcome, acting_user=acting_user)
+    return outcome
+
+
+def _approve_automatic(needed: Sequence[RebalanceProposal], outcome: ChunkOutcome, *, acting_user: User) -> None:
+    """Approve the proposals of automatic-mode accounts (orders go out through the outbox) when
+    the pre-trade checks let them; a refused one is left for the advisor, with the reason."""
     automatic = set(
         InvestmentAccount.objects.filter(
             pk__in=[p.account_id for p in needed], rebalance_mode=InvestmentAccount.RebalanceMode.AUTOMATIC
@@ -189,6 +211,40 @@ def drift_scan_chunk(*, account_ids: Sequence[int], business_date: date, acting_
                 outcome.errors.append(
                     {"account_id": proposal.account_id, "firm_id": None, "error": f"not auto-approved: {exc}"}
                 )
+
+
+def household_rebalancing_step(*, business_date: date, acting_user: User) -> ChunkOutcome:
+    """Each active rebalancing group brought to its model as a whole
+    (`trading.services.household_rebalance_propose`): one proposal per account that trades,
+    approved at once for automatic-mode accounts. A group is passed over while one of its
+    accounts raises cash for a withdrawal or a fee, or has a harvest proposal waiting (the
+    same rules as the drift scan's); each group in its own savepoint, a failing one recorded."""
+    outcome = ChunkOutcome()
+    busy = InvestmentAccount.objects.filter(rebalancing_membership__group=OuterRef("pk")).filter(
+        Exists(CashTransfer.objects.filter(account=OuterRef("pk"), status=CashTransfer.Status.AWAITING_CASH))
+        | Exists(FeeCharge.objects.filter(account=OuterRef("pk"), status=FeeCharge.Status.AWAITING_CASH))
+        | _open_harvest(OuterRef("pk"))
+    )
+    groups = (
+        RebalancingGroup.objects.filter(is_active=True, members__account__status=InvestmentAccount.Status.OPEN)
+        .annotate(busy=Exists(busy))
+        .select_related("model")
+        .distinct()
+        .order_by("pk")
+    )
+    for group in groups:
+        if group.busy:
+            outcome.add("groups_waiting")
+            continue
+        try:
+            with transaction.atomic():
+                made = household_rebalance_propose(group=group, acting_user=acting_user, as_of=business_date)
+        except Exception as exc:  # noqa: BLE001 -- recorded per group, the others go on
+            outcome.fail(account_id=None, firm_id=None, error=f"group {group.pk}: {type(exc).__name__}: {exc}")
+            continue
+        outcome.add("groups")
+        outcome.add("proposals", len(made.proposals))
+        _approve_automatic(made.proposals, outcome, acting_user=acting_user)
     return outcome
 
 
@@ -238,6 +294,7 @@ register(Stage("prices", single=prices_step))
 register(Stage("corporate_actions", single=corporate_actions_step))
 register(Stage("valuations", accounts=_open_accounts, chunk=valuations_chunk))
 register(Stage("drift_scan", accounts=_modelled_accounts, chunk=drift_scan_chunk))
+register(Stage("household_rebalancing", single=household_rebalancing_step))
 register(Stage("settlement", single=settlement_step))
 register(Stage("reconciliation", accounts=_open_accounts, chunk=reconciliation_chunk, after=reconciliation_after))
 register(Stage("aml_rescreen", trading_days_only=False, single=aml_rescreen_step))

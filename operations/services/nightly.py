@@ -16,7 +16,15 @@ from operations.models import JobRun
 logger = logging.getLogger(__name__)
 
 #: The nightly chain of stages for a business date (operations/stages.py registers them).
-NIGHTLY = ("prices", "corporate_actions", "valuations", "drift_scan", "settlement", "reconciliation")
+NIGHTLY = (
+    "prices",
+    "corporate_actions",
+    "valuations",
+    "drift_scan",
+    "household_rebalancing",
+    "settlement",
+    "reconciliation",
+)
 RUN_NOW_HOLD_SECONDS = 600
 
 

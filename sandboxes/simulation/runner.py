@@ -14,7 +14,8 @@ every service, the sandboxes and the webhook signatures see the simulated day):
          publishes the round's events, as beat runs it (not after every commit);
 - 16:00  the close: day orders still open expire at the custodian, every webhook is delivered;
 - 17:30  the nightly job (`operations.nightly`: prices from the market-data sandbox, valuations,
-         drift scan with proposals and automatic approvals, settlement T+1, reconciliation) runs
+         drift scan with proposals and automatic approvals, household rebalancing groups,
+         settlement T+1, reconciliation) runs
          through its Celery task, eagerly — or, once with `--faults`, its drift scan runs on a real
          Celery worker that is killed mid-scan and restarted;
 - the first day of a quarter the billing job previews the last quarter's fees, operations

@@ -10,7 +10,7 @@ import pytest
 
 from accounts.services import system_user
 from portfolios.engine import calendar_due
-from portfolios.models import InvestmentAccount
+from portfolios.models import InvestmentAccount, Price
 from tests.trading.factories import account_with, model_of
 from trading import services
 
@@ -38,7 +38,11 @@ def test_calendar_due_on_the_first_business_day_of_the_period(schedule, day, due
 
 @pytest.fixture
 def slightly_drifted(alice_household, securities):
-    """60/40 VTI/BND held 62/38 ($10,000): 2 points off, inside the 5-point band."""
+    """60/40 VTI/BND held 62/38 ($10,000): 2 points off, inside the 5-point band, priced on the
+    days the tests plan for (the factories price only today and three days ago)."""
+    for day in (date(2026, 11, 30), date(2026, 12, 1)):
+        for symbol, close in (("VTI", "200"), ("BND", "70")):
+            Price.objects.update_or_create(security=securities[symbol], date=day, defaults={"close": Decimal(close)})
     model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
     account = account_with(
         alice_household, cash="0.00", positions=[("VTI", "31", "150"), ("BND", "54.2857", "60")], model=model

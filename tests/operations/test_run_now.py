@@ -75,7 +75,11 @@ def test_the_queued_task_runs_the_chain_for_the_day_it_was_pressed(queued, monke
     services.nightly_run_now(acting_user=None, business_date=date(2025, 3, 17))
     tasks.nightly("2025-03-17")  # what the worker does with the message
     assert started == [
-        ("prices", date(2025, 3, 17), ["corporate_actions", "valuations", "drift_scan", "settlement", "reconciliation"])
+        (
+            "prices",
+            date(2025, 3, 17),
+            ["corporate_actions", "valuations", "drift_scan", "household_rebalancing", "settlement", "reconciliation"],
+        )
     ]
 
 
