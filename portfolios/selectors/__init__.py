@@ -59,6 +59,7 @@ from portfolios.selectors.snapshots import engine_snapshots
 from portfolios.selectors.tax import (
     household_last_loss_sales,
     household_wash_window,
+    model_substitutes,
     realised_gains_in_year,
     substitution_pairs,
 )
@@ -115,6 +116,7 @@ __all__ = [
     "model_affected_accounts",
     "model_portfolio_list",
     "model_portfolio_list_for_user",
+    "model_substitutes",
     "months_before",
     "performance_between",
     "performance_periods",

@@ -9,17 +9,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.db.models import F, QuerySet, Sum
 
 from portfolios.engine import rebalancing
+from portfolios.engine.substitutes import stand_in_targets
 from portfolios.models import (
     ZERO,
     CashBalance,
     InvestmentAccount,
-    ModelTarget,
     Position,
     TaxLot,
 )
 from portfolios.selectors.common import _MONEY, CENT
 from portfolios.selectors.prices import latest_prices
 from portfolios.selectors.snapshots import engine_snapshots
+from portfolios.selectors.tax import model_targets_and_substitutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +63,11 @@ def account_positions(account: InvestmentAccount, *, as_of: date | None = None) 
         .values("security_id")
         .annotate(cost=Sum(F("quantity") * F("cost_per_share"), output_field=_MONEY))
     }
-    targets = (
-        dict(ModelTarget.objects.filter(model_id=account.model_id).values_list("security_id", "weight"))
-        if account.model_id
-        else {}
-    )
+    if account.model_id:
+        model_targets, pairs = model_targets_and_substitutes(model_ids=[account.model_id])
+        wanted = model_targets.get(account.model_id, {})
+    else:
+        wanted, pairs = {}, {}
     cash = CashBalance.objects.filter(account=account, currency=account.base_currency).values_list("amount", flat=True)
     cash_amount = next(iter(cash), ZERO)
     values = {}
@@ -74,6 +75,8 @@ def account_positions(account: InvestmentAccount, *, as_of: date | None = None) 
         price = prices.get(p.security_id)
         values[p.security_id] = (p.quantity * price.close).quantize(CENT, ROUND_HALF_EVEN) if price else ZERO
     invested = sum(values.values(), ZERO)
+    # A held substitute stands in for its security (engine.substitutes), as in the drift.
+    targets = stand_in_targets(wanted, values, pairs[account.model_id]) if account.model_id in pairs else wanted
     total = invested + cash_amount
     rows = []
     for p in positions:

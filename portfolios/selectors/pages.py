@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from portfolios.engine import rebalancing
-from portfolios.models import CashBalance, InvestmentAccount, ModelTarget, Position, Price, Security
+from portfolios.engine.substitutes import stand_in_targets
+from portfolios.models import CashBalance, InvestmentAccount, Position, Price, Security
 from portfolios.selectors.accounts import account_list_for_user
 from portfolios.selectors.holdings import AccountHoldings, account_positions
 from portfolios.selectors.performance import (
@@ -34,6 +35,7 @@ from portfolios.selectors.performance import (
     performance_periods,
 )
 from portfolios.selectors.snapshots import engine_snapshots
+from portfolios.selectors.tax import model_targets_and_substitutes
 
 ZERO = Decimal(0)
 
@@ -139,13 +141,9 @@ def account_figures(accounts: Sequence[FigureInput], *, as_of: date | None = Non
     ):
         if currency[account_id] == cur:
             cash[account_id] += amount
-    targets: dict[int, dict[int, Decimal]] = defaultdict(dict)
-    model_ids = {a.model_id for a in accounts if a.model_id is not None}
-    for model_id, security_id, weight in ModelTarget.objects.filter(model_id__in=model_ids).values_list(
-        "model_id", "security_id", "weight"
-    ):
-        targets[model_id][security_id] = weight
-        security_ids.add(security_id)
+    targets, pairs = model_targets_and_substitutes(model_ids={a.model_id for a in accounts if a.model_id is not None})
+    for wanted in targets.values():
+        security_ids.update(wanted)
     # One index step back on (security, date) per security, as engine_snapshots does.
     last_close = Price.objects.filter(security_id=OuterRef("pk"), date__lte=as_of).order_by("-date").values("close")[:1]
     securities: dict[int, tuple[str, Decimal]] = {
@@ -162,6 +160,9 @@ def account_figures(accounts: Sequence[FigureInput], *, as_of: date | None = Non
             out[a.pk] = AccountFigures(value, None, False)
             continue
         wanted = targets.get(a.model_id, {})
+        if a.model_id in pairs:  # a held substitute stands in for its security (engine.substitutes)
+            values = {sid: q * securities[sid][1] for sid, q in held.items()}
+            wanted = stand_in_targets(wanted, values, pairs[a.model_id])
         holdings = tuple(
             rebalancing.Holding(securities[sid][0], held.get(sid, ZERO), securities[sid][1], wanted.get(sid, ZERO))
             for sid in held.keys() | wanted.keys()

@@ -13,7 +13,7 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from portfolios.engine import rebalancing, wash_sales
+from portfolios.engine import rebalancing, substitutes, wash_sales
 from portfolios.engine.memory import cyclic_gc_paused
 from portfolios.models import (
     ZERO,
@@ -28,6 +28,7 @@ from portfolios.models import (
 )
 from portfolios.selectors.common import WASH_SALE_DAYS
 from portfolios.selectors.prices import latest_prices
+from portfolios.selectors.tax import model_substitutes
 
 # --- The engine's input -----------------------------------------------------------------------
 
@@ -42,12 +43,15 @@ def engine_snapshots(
     that window not yet used as replacement shares.
 
     Held-or-targeted securities that are inactive, or have no close at all, are marked
-    `restricted` (never bought); one without a close is priced at 0.
+    `restricted` (never bought); one without a close is priced at 0. A held substitute of a
+    model's substitution pair stands in for its security (`engine.substitutes`): the pairs come
+    with the targets.
 
     On PostgreSQL this is the nightly batch's hot path: one raw query per table with
     `= ANY(%s)` arrays, tuples straight from psycopg (its Decimals and dates as they come),
     no model instances. Elsewhere (SQLite for `make run`) the ORM version below gives the same
-    result in the same number of queries.
+    result in the same number of queries
+    and one more (the substitution pairs).
     """
     as_of = as_of or timezone.localdate()
     ids = list(account_ids)
@@ -76,8 +80,12 @@ _SNAPSHOT_SQL = {
         SELECT account_id, security_id, id, quantity, cost_per_share, acquired_on, held_from, split_from_id
         FROM portfolios_taxlot
         WHERE account_id = ANY(%s) AND quantity > 0""",
+    # The models' targets (substitute NULL) and their substitution pairs (weight NULL), one query.
     "targets": """
-        SELECT model_id, security_id, weight FROM portfolios_modeltarget
+        SELECT model_id, security_id, weight, NULL FROM portfolios_modeltarget
+        WHERE model_id = ANY(%s)
+        UNION ALL
+        SELECT model_id, security_id, NULL, substitute_id FROM portfolios_substitutionpair
         WHERE model_id = ANY(%s)""",
     "cash": """
         SELECT c.account_id, c.amount FROM portfolios_cashbalance c
@@ -133,10 +141,15 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
         lots: dict[tuple[int, int], list[rebalancing.Lot]] = defaultdict(list)
         for account_id, security_id, lot_id, quantity, cost, acquired, held_from, split_from in cursor.fetchall():
             lots[(account_id, security_id)].append(Lot(lot_id, quantity, cost, acquired, held_from, split_from))
-        cursor.execute(sql["targets"], [list({a[2] for a in accounts if a[2] is not None})])
+        model_ids = list({a[2] for a in accounts if a[2] is not None})
+        cursor.execute(sql["targets"], [model_ids, model_ids])
         targets: dict[int, dict[int, Decimal]] = defaultdict(dict)
-        for model_id, security_id, weight in cursor.fetchall():
-            targets[model_id][security_id] = weight
+        pairs: dict[int, dict[int, int]] = defaultdict(dict)
+        for model_id, security_id, weight, substitute_id in cursor.fetchall():
+            if substitute_id is None:
+                targets[model_id][security_id] = weight
+            else:
+                pairs[model_id][security_id] = substitute_id
         cursor.execute(sql["cash"], [ids])
         cash: dict[int, Decimal] = defaultdict(lambda: ZERO)
         for account_id, amount in cursor.fetchall():
@@ -176,6 +189,8 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
     ) in accounts:
         held = positions.get(account_id, {})
         wanted = targets.get(model_id, {}) if model_id is not None else {}
+        if model_id in pairs:
+            wanted = _stand_in(wanted, held, pairs[model_id], lambda sid: securities[sid][1])
         holdings = []
         for security_id in sorted(held.keys() | wanted.keys(), key=rank):
             symbol, price, restricted = securities[security_id]
@@ -225,6 +240,18 @@ def _recent_buys(rows: Iterable[tuple[Any, ...]]) -> dict[tuple[int, int], tuple
     return {key: tuple(buys) for key, buys in out.items()}
 
 
+def _stand_in(
+    wanted: dict[int, Decimal], held: dict[int, Decimal], pairs: dict[int, int], price: Any
+) -> dict[int, Decimal]:
+    """The model's targets with the account's held substitutes standing in (`engine.substitutes`)."""
+    values = {sid: held[sid] * price(sid) for sid in {*pairs, *pairs.values()} if sid in held}
+    return substitutes.stand_in_targets(wanted, values, pairs)
+
+
+def _close(price: Any) -> Decimal:
+    return price.close if price is not None else ZERO
+
+
 def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.AccountSnapshot]:
     accounts = list(
         InvestmentAccount.objects.filter(pk__in=ids)
@@ -272,6 +299,7 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
     ):
         targets[model_id][security_id] = weight
         securities[security_id] = (symbol, active)
+    pairs = model_substitutes(model_ids=model_ids)
     cash: dict[int, Decimal] = defaultdict(lambda: ZERO)
     currency = {a.pk: a.base_currency for a in accounts}
     for account_id, cur, amount in CashBalance.objects.filter(account_id__in=ids).values_list(
@@ -307,6 +335,8 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
     for account in accounts:
         held = positions.get(account.pk, {})
         wanted = targets.get(account.model_id, {}) if account.model_id else {}
+        if account.model_id in pairs:
+            wanted = _stand_in(wanted, held, pairs[account.model_id], lambda sid: _close(prices.get(sid)))
         holdings = []
         for security_id in sorted(set(held) | set(wanted), key=lambda s: securities[s][0]):
             symbol, active = securities[security_id]

@@ -3,15 +3,16 @@ realised gains per account, and the model substitution pairs (tax-loss harvestin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Max, Sum
+from django.db.models import BigIntegerField, DecimalField, Max, Sum, Value
 
 from portfolios.engine.rebalancing import WASH_SALE_DAYS
 from portfolios.engine.wash_sales import Acquisition, LossSale
-from portfolios.models import LotClosure, SubstitutionPair, TaxLot
+from portfolios.models import LotClosure, ModelTarget, SubstitutionPair, TaxLot
 
 
 def household_wash_window(
@@ -78,6 +79,43 @@ def realised_gains_in_year(*, account_ids: Sequence[int], year: int) -> dict[int
         .annotate(total=Sum("gain"))
     )
     return {r["lot__account_id"]: r["total"] or Decimal(0) for r in rows}
+
+
+def model_substitutes(*, model_ids: Iterable[int]) -> dict[int, dict[int, int]]:
+    """Each model's pairs by id, security -> substitute, one query (`engine.substitutes`)."""
+    out: dict[int, dict[int, int]] = defaultdict(dict)
+    for model_id, security_id, substitute_id in SubstitutionPair.objects.filter(
+        model_id__in=list(model_ids)
+    ).values_list("model_id", "security_id", "substitute_id"):
+        out[model_id][security_id] = substitute_id
+    return dict(out)
+
+
+def model_targets_and_substitutes(
+    *, model_ids: Iterable[int]
+) -> tuple[dict[int, dict[int, Decimal]], dict[int, dict[int, int]]]:
+    """Each model's targets (security id -> weight) and substitution pairs (security id ->
+    substitute id), in one query (a union), for the readers that measure drift."""
+    ids = list(model_ids)
+    targets: dict[int, dict[int, Decimal]] = defaultdict(dict)
+    pairs: dict[int, dict[int, int]] = defaultdict(dict)
+    rows = (
+        ModelTarget.objects.filter(model_id__in=ids)
+        .annotate(substitute=Value(None, output_field=BigIntegerField()))
+        .values_list("model_id", "security_id", "weight", "substitute")
+        .union(
+            SubstitutionPair.objects.filter(model_id__in=ids)
+            .annotate(no_weight=Value(None, output_field=DecimalField(max_digits=7, decimal_places=6)))
+            .values_list("model_id", "security_id", "no_weight", "substitute_id"),
+            all=True,
+        )
+    )
+    for model_id, security_id, weight, substitute_id in rows:
+        if substitute_id is None:
+            targets[model_id][security_id] = weight
+        else:
+            pairs[model_id][security_id] = substitute_id
+    return dict(targets), dict(pairs)
 
 
 def substitution_pairs(*, model_ids: Sequence[int]) -> dict[int, dict[str, str]]:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from demo.books import bulk_funded_accounts
 from portfolios import selectors, services
-from portfolios.models import InvestmentAccount
+from portfolios.models import InvestmentAccount, SubstitutionPair
 from portfolios.selectors import snapshots
 from tests.portfolios.factories import ModelPortfolioFactory, ModelTargetFactory, PriceFactory
 
@@ -172,10 +172,13 @@ def test_engine_snapshots_fast_path_equals_the_portable_orm_path(funded, securit
         positions=[
             {"symbol": "AAPL", "quantity": Decimal("1"), "cost_basis": Decimal("90"), "acquired_on": date(2019, 5, 6)},
             {"symbol": "AAPL", "quantity": Decimal("2"), "cost_basis": Decimal("90"), "acquired_on": date(2021, 1, 4)},
+            {"symbol": "BND", "quantity": Decimal("4"), "cost_basis": Decimal("300"), "acquired_on": date(2021, 1, 4)},
         ],
         acting_user=alice.user,
         idempotency_key="older-lot",
     )
+    # A harvest's substitute held: BND stands in for AAPL, sharing its 50% by value.
+    SubstitutionPair.objects.create(model=model, security=securities["AAPL"], substitute=securities["BND"])
     securities["VXUS"].is_active = False
     securities["VXUS"].save()
     unpriced = services.security_create(symbol="NOPX", acting_user=alice.user)
@@ -197,6 +200,10 @@ def test_engine_snapshots_fast_path_equals_the_portable_orm_path(funded, securit
         assert [lot.acquired_on for lot in aapl.lots] == sorted(lot.acquired_on for lot in aapl.lots)
         assert aapl.lots[0].acquired_on == date(2019, 5, 6)
         assert set(fast) == set(ids) - {999_999}
+        weights = {h.symbol: h.target_weight for h in fast[funded.pk].holdings}
+        if as_of is None:
+            assert Decimal(0) < weights["BND"] < Decimal("0.5")
+            assert weights["AAPL"] + weights["BND"] == Decimal("0.5")
     assert selectors.engine_snapshots(account_ids=[]) == {}
 
 

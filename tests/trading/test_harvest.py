@@ -68,6 +68,26 @@ def test_the_advisor_harvests_approves_and_sees_the_loss_and_the_substitute(alic
     )
 
 
+def test_after_a_harvest_the_substitute_stands_in_and_the_nights_scan_does_not_undo_it(alice, harvestable):
+    """The drift scan, the book and the holdings page count SCHB toward VTI's 60%: the night after
+    the harvest nothing sells the substitute to buy VTI back inside the wash-sale window."""
+    from portfolios.selectors import FigureInput, account_figures, account_positions
+
+    [proposal] = services.harvest_proposals_create(household=harvestable.household, acting_user=alice.user).proposals
+    orders = services.proposal_approve(proposal=proposal, acting_user=alice.user)
+    _fill_all(orders, alice)
+    _fill_all(orders, alice)
+    # 1,232 SCHB at 48.70 = 59,998.40 and 571 BND at 70 = 39,970: the allocation kept.
+    [night] = services.proposal_create_for_accounts(account_ids=[harvestable.pk], acting_user=system_user())
+    assert not night.needed and not night.trades.exists()
+    assert night.max_drift_before < D("0.05")
+    rows = {r.symbol: r.target_weight for r in account_positions(harvestable).positions}
+    assert rows == {"BND": D("0.4"), "SCHB": D("0.6")}
+    account = harvestable.__class__.objects.select_related("model").get(pk=harvestable.pk)
+    figures = account_figures([FigureInput.of(account)])[account.pk]  # the book's and the API's reader
+    assert not figures.breached and figures.max_drift < D("0.05")
+
+
 def test_a_purchase_in_the_spouses_ira_ten_days_before_blocks_the_harvest(alice, harvestable):
     ira = account_with(harvestable.household, account_type="roth_ira")
     portfolio_services.transfer_in(

@@ -7,6 +7,7 @@ after its own trades, so no account's buys wait for another account's sells."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -24,8 +25,9 @@ from portfolios.engine.household import (
     GroupSnapshot,
     plan_household,
 )
+from portfolios.engine.substitutes import stand_in_targets
 from portfolios.models import InvestmentAccount, RebalancingGroup, Security
-from portfolios.selectors import engine_snapshots, household_last_loss_sales, latest_prices
+from portfolios.selectors import engine_snapshots, household_last_loss_sales, latest_prices, substitution_pairs
 from trading.errors import TradingError
 from trading.models import RebalanceProposal
 from trading.services.proposal_store import proposals_store
@@ -61,15 +63,24 @@ def group_snapshot(
     securities = {s.symbol: s for s in Security.objects.filter(symbol__in=symbols)}
     prices = {p.symbol: p.close for p in latest_prices(symbols, as_of=as_of).values()}
     loss_sales = household_last_loss_sales(household_id=group.household_id, as_of=as_of)
+    # A substitute the household holds after a harvest stands in for its security (engine.substitutes).
+    values: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for account_snapshot in snapshots.values():
+        for h in account_snapshot.holdings:
+            values[h.symbol] += h.quantity * prices.get(h.symbol, ZERO)
+    weights = stand_in_targets(
+        {symbol: t.weight for symbol, t in targets.items()},
+        values,
+        substitution_pairs(model_ids=[group.model_id]).get(group.model_id, {}),
+    )
     group_securities = []
     for symbol in symbols:
         security = securities[symbol]
-        target = targets.get(symbol)
         group_securities.append(
             GroupSecurity(
                 symbol=symbol,
                 price=prices.get(symbol, ZERO),
-                target_weight=target.weight if target is not None else ZERO,
+                target_weight=weights.get(symbol, ZERO),
                 asset_class=security.asset_class,
                 restricted=not security.is_active or symbol not in prices,
                 last_loss_sale_on=loss_sales.get(symbol),

@@ -1,0 +1,45 @@
+"""A harvest's substitute stands in for its security (pure, like `rebalancing`).
+
+Tax-loss harvesting sells a security at a loss and buys its substitute (`SubstitutionPair`: in a
+model, `security` -> `substitute`) so the allocation is kept while the 30-day wash-sale window
+runs. Every later reading of the account against its model -- the drift scan, household
+rebalancing, the book and the holdings page -- must then count the substitute toward the
+security's target, or it would sell the substitute the next night and buy the security back
+inside the window, undoing the harvest (and washing its loss).
+
+`stand_in_targets` shares the security's target between the two in proportion to their market
+values while the substitute is held: the pair is measured as one sleeve (its drift is the sum's),
+nothing is traded between them, and new money to the sleeve goes to each in proportion -- all of
+it to the substitute once the security is sold out. The substitute's share is rounded half-even
+to `WEIGHT_PLACES` and the security keeps the rest, so the weights still sum exactly to the
+model's. A substitute the model targets in its own right, or one not held, changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TypeVar
+
+ZERO = Decimal(0)
+WEIGHT_PLACES = Decimal("0.000001")  # the model targets' own precision
+
+K = TypeVar("K", bound=Hashable)
+
+
+def stand_in_targets(
+    targets: Mapping[K, Decimal], values: Mapping[K, Decimal], pairs: Mapping[K, K]
+) -> dict[K, Decimal]:
+    """The model's `targets` with each held substitute standing in for its security (see the
+    module docstring). `values`: market value held per key; `pairs`: security -> substitute."""
+    out = dict(targets)
+    for security, substitute in pairs.items():
+        weight = targets.get(security)
+        held = values.get(substitute, ZERO)
+        if weight is None or substitute in targets or held <= 0:
+            continue
+        own = max(values.get(security, ZERO), ZERO)
+        share = (weight * held / (held + own)).quantize(WEIGHT_PLACES, rounding=ROUND_HALF_EVEN)
+        out[substitute] = share
+        out[security] = weight - share
+    return out
