@@ -57,11 +57,16 @@ def _open_accounts(business_date: date) -> list[int]:
     )
 
 
-def _open_harvest(account: OuterRef) -> Exists:
-    """The account has a tax-loss harvest proposal waiting for its advisor."""
+def _open_harvest(account: OuterRef, business_date: date) -> Exists:
+    """The account has a tax-loss harvest proposal of the day (the 16:30 scan's) waiting for its
+    advisor. An older one is the drift scan's to replace: the harvest scan makes a new one each
+    day while the loss lasts, so a stale one never holds the account back."""
     return Exists(
         RebalanceProposal.objects.filter(
-            account_id=account, status=RebalanceProposal.Status.PROPOSED, harvest__isnull=False
+            account_id=account,
+            status=RebalanceProposal.Status.PROPOSED,
+            harvest__isnull=False,
+            as_of=business_date,
         )
     )
 
@@ -70,7 +75,8 @@ def _modelled_accounts(business_date: date) -> list[int]:
     """Open accounts with a model, less those raising cash for a withdrawal or a fee (their sale
     proposal is their rebalance in flight, and the raised cash is spoken for), those in an
     active rebalancing group (the group is rebalanced as a whole, `household_rebalancing_step`)
-    and those whose harvest proposal waits for the advisor (a new proposal would expire it)."""
+    and those whose harvest proposal of the day waits for the advisor (a new proposal would
+    expire it)."""
 
     return list(
         InvestmentAccount.objects.filter(status=InvestmentAccount.Status.OPEN, model__isnull=False)
@@ -78,7 +84,7 @@ def _modelled_accounts(business_date: date) -> list[int]:
         .exclude(transfers__status=CashTransfer.Status.AWAITING_CASH)
         .exclude(fee_charges__status=FeeCharge.Status.AWAITING_CASH)
         .exclude(rebalancing_membership__group__is_active=True)
-        .exclude(_open_harvest(OuterRef("pk")))
+        .exclude(_open_harvest(OuterRef("pk"), business_date))
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -223,7 +229,7 @@ def household_rebalancing_step(*, business_date: date, acting_user: User) -> Chu
     busy = InvestmentAccount.objects.filter(rebalancing_membership__group=OuterRef("pk")).filter(
         Exists(CashTransfer.objects.filter(account=OuterRef("pk"), status=CashTransfer.Status.AWAITING_CASH))
         | Exists(FeeCharge.objects.filter(account=OuterRef("pk"), status=FeeCharge.Status.AWAITING_CASH))
-        | _open_harvest(OuterRef("pk"))
+        | _open_harvest(OuterRef("pk"), business_date)
     )
     groups = (
         RebalancingGroup.objects.filter(is_active=True, members__account__status=InvestmentAccount.Status.OPEN)

@@ -146,3 +146,32 @@ def test_a_harvest_proposal_awaiting_its_advisor_survives_the_nights_drift_scan(
     harvest.refresh_from_db()
     assert harvest.status == RebalanceProposal.Status.PROPOSED
     assert list(RebalanceProposal.objects.filter(account=account)) == [harvest]
+
+
+def test_a_harvest_proposal_of_an_earlier_day_is_the_drift_scans_to_replace(
+    eager,
+    day,
+    alice,
+    alice_household,
+    securities,  # noqa: F811 -- the fixture imported above
+    django_capture_on_commit_callbacks,
+):
+    """The harvest scan proposes again each day while the loss lasts; a stale one (the loss gone,
+    or the advisor away) must not hold the account out of its rebalancing for good."""
+    from datetime import timedelta
+
+    make_security("SCHB", "48.70")
+    model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
+    SubstitutionPair.objects.create(
+        model=model, security=Security.objects.get(symbol="VTI"), substitute=Security.objects.get(symbol="SCHB")
+    )
+    account = account_with(alice_household, cash="30.00", positions=[("VTI", "300", "250")], model=model)
+    [harvest] = services.harvest_proposals_create(
+        household=alice_household, acting_user=alice.user, automatic=False
+    ).proposals
+    RebalanceProposal.objects.filter(pk=harvest.pk).update(as_of=day - timedelta(days=1))
+
+    _run("drift_scan", day, django_capture_on_commit_callbacks)
+    harvest.refresh_from_db()
+    assert harvest.status == RebalanceProposal.Status.EXPIRED
+    assert RebalanceProposal.objects.filter(account=account, status=RebalanceProposal.Status.PROPOSED).count() == 1
