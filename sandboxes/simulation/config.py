@@ -45,6 +45,12 @@ class Config:
     # one each, on held symbols, on days spread over the run (market.corporate_actions).
     force_actions: tuple[str, ...] = ()
     reinvest_share: int = 3  # every n-th account reinvests its dividends
+    # Every n-th household of the opening book also holds a traditional IRA on the same model, the
+    # two accounts a rebalancing group (household rebalancing and asset location); 0: none.
+    group_share: int = 4
+    # Tax-loss harvesting on: substitution pairs for every model target, the firm's settings, the
+    # daily scan at 16:30 (its proposals approved by the advisors in the morning).
+    harvesting: bool = True
     out: Callable[[str], None] = print
 
 

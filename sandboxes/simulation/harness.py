@@ -28,7 +28,7 @@ from sandboxes.banking import SandboxBank
 from sandboxes.custodian import SandboxCustodian
 from sandboxes.market_data import make_handler
 from sandboxes.simulation.config import NY, SECRET, ZERO, Config, Summary
-from sandboxes.simulation.invariants import Violation
+from sandboxes.simulation.invariants import GroupPlan, Violation
 from sandboxes.simulation.market import Market
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,9 @@ class Harness:
         self.pending_transfers: dict[int, tuple[int, str, Decimal, date]] = {}
         self.awaiting_fees: dict[int, str] = {}  # fee charge -> custodian account, raising its cash
         self.checked_proposals: set[int] = set()
+        self.group_plans: list[GroupPlan] = []  # household groups' plans waiting for their fills
+        self.reported_washes: set[int] = set()  # wash-sale adjustments of harvests already reported
+        self.pairs: dict[int, dict[str, str]] = {}  # model -> security -> its harvest substitute
         self.kill_day: date | None = None
         self.today: date = self.days[0]
         self.csv_rows: list[dict[str, Any]] = []

@@ -127,3 +127,22 @@ def drift(
     lines = [DriftLine(s, targets.get(s, ZERO), v / total, band(targets.get(s, ZERO))) for s, v in values.items()]
     lines.append(DriftLine(CASH, cash_target, cash / total, band(cash_target)))
     return lines
+
+
+def merge_substitutes(
+    quantities: dict[str, Decimal], prices: Mapping[str, Decimal], targets: dict[str, Decimal], pairs: Mapping[str, str]
+) -> None:
+    """A harvest's substitute counted as its security (in place): the substitute's value joins the
+    security's (in the security's shares at its price) and its target, if any, joins too -- the
+    pair measured as one slot of the model, however Kronos shares the target between them."""
+    for security, substitute in pairs.items():
+        if substitute not in quantities and substitute not in targets:
+            continue
+        if security not in targets and substitute not in targets:
+            continue
+        price, substitute_price = prices.get(security, ZERO), prices.get(substitute, ZERO)
+        if price <= 0:
+            continue
+        held = quantities.pop(substitute, ZERO)
+        quantities[security] = quantities.get(security, ZERO) + held * substitute_price / price
+        targets[security] = targets.get(security, ZERO) + targets.pop(substitute, ZERO)

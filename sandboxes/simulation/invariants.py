@@ -14,6 +14,11 @@ with what the simulator computed itself (`independent`) or with the ledger's own
   proposal (its notes) — never a silent rejection;
 - bands: an approved proposal whose orders all filled leaves the account inside its bands at the
   plan's prices, or its notes say why (whole shares, a restriction, a wash sale, a minimum trade);
+  a harvest's substitute counts as its security;
+- household groups: when a group's proposals of a night have all filled, the household (every
+  account of the group summed) is inside the group's bands at the plan's prices, or the plan says why;
+- harvests: a filled harvest moves no line out of its band, and no harvested loss is ever
+  disallowed as a wash sale (whichever account of the household bought);
 - twr: the time-weighted return Kronos reports equals the simulator's own from its values and flows;
 - fees: each fee charged equals the simulator's own recomputation, to the cent;
 - notifications: every published fill has told the account's advisor (the events' fan-out ran in
@@ -35,7 +40,7 @@ from accounts.models import Event
 from notifications.models import Notification
 from operations.models import ReconciliationBreak
 from portfolios import ledger
-from portfolios.models import CashBalance, Position
+from portfolios.models import CashBalance, Position, WashSaleAdjustment
 from sandboxes.simulation import independent
 from trading.lifecycle import END_STATES
 from trading.models import Execution, Order
@@ -211,11 +216,21 @@ def check_rejections(day: date, proposals: Iterable[Any], numbers: Mapping[int, 
     return out
 
 
+def _price_from_fills(prices: dict[str, Decimal], symbol: str, shares: Decimal, cash: Decimal) -> None:
+    """A symbol the plan bought without holding or targeting it (a harvest's substitute) has no
+    price in the plan's inputs: its fills' average price stands in."""
+    if symbol not in prices and shares:
+        prices[symbol] = abs(cash / shares)
+
+
 def drift_after_plan(
-    inputs: Mapping[str, Any], executed: Mapping[str, tuple[Decimal, Decimal]]
+    inputs: Mapping[str, Any],
+    executed: Mapping[str, tuple[Decimal, Decimal]],
+    pairs: Mapping[str, str] | None = None,
 ) -> list[independent.DriftLine]:
     """The drift the approved plan leaves: the proposal's inputs (holdings, cash and prices when it
-    was made) with its orders' executions applied (`executed`: symbol -> (signed shares, cash))."""
+    was made) with its orders' executions applied (`executed`: symbol -> (signed shares, cash)),
+    a harvest's substitutes counted as their securities (`pairs`, the model's)."""
     columns = inputs.get("holding_columns") or ["symbol", "quantity", "price", "target_weight", "restricted"]
     rows = [dict(zip(columns, row, strict=False)) for row in inputs.get("holdings", [])]
     quantities = {r["symbol"]: Decimal(r["quantity"]) for r in rows}
@@ -225,9 +240,11 @@ def drift_after_plan(
     for symbol, (shares, cash_delta) in executed.items():
         quantities[symbol] = quantities.get(symbol, ZERO) + shares
         cash += cash_delta
+        _price_from_fills(prices, symbol, shares, cash_delta)
     settings = inputs.get("settings", {})
     # A withdrawal's (or fee's) sale plan is measured after the cash it raises has left.
     cash += min(Decimal(settings.get("external_flow", "0")), ZERO)
+    independent.merge_substitutes(quantities, prices, targets, pairs or {})
     return independent.drift(
         quantities=quantities,
         prices=prices,
@@ -262,6 +279,121 @@ def check_bands(
                 )
             )
     return out
+
+
+def check_harvest_bands(
+    day: date,
+    *,
+    account: str,
+    proposal_id: int,
+    before: Sequence[independent.DriftLine],
+    after: Sequence[independent.DriftLine],
+    notes: Sequence[str],
+) -> list[Violation]:
+    """A filled harvest keeps the allocation: no line it leaves outside its band was inside before
+    (harvesting sells and buys the substitute, it does not rebalance), unless the plan's notes
+    (after its own description, which names every symbol it trades) give the reason."""
+    was_outside = {line.symbol for line in before if line.outside}
+    return [
+        Violation(
+            day,
+            "harvest allocation",
+            account,
+            f"harvest proposal {proposal_id} filled and moved {line.symbol} out of its band: "
+            f"{line.actual * 100:.2f}% against {line.target * 100:.2f}% (band {line.band * 100:.2f} points), "
+            "no reason given",
+        )
+        for line in after
+        if line.outside and line.symbol not in was_outside and not _mentions(notes, line.symbol)
+    ]
+
+
+@dataclass
+class GroupPlan:
+    """A household group's proposals of one night and what the group held when they were made:
+    per account (shares by symbol, cash with its pending flow), the plan's prices and the model."""
+
+    group: str
+    day: date
+    proposal_ids: list[int]
+    holdings: dict[int, dict[str, Decimal]]
+    cash: dict[int, Decimal]
+    prices: dict[str, Decimal]
+    targets: dict[str, Decimal]
+    cash_target: Decimal
+    threshold: Decimal
+    pairs: dict[str, str]
+    notes: list[str]
+
+
+def group_drift_after(
+    plan: GroupPlan, executed: Mapping[int, Mapping[str, tuple[Decimal, Decimal]]]
+) -> list[independent.DriftLine]:
+    """The household's drift after its plan: every account's holdings and cash summed, the
+    executions (per account: symbol -> (signed shares, cash)) applied, substitutes merged."""
+    quantities: dict[str, Decimal] = {}
+    cash = ZERO
+    for account_id, held in plan.holdings.items():
+        for symbol, quantity in held.items():
+            quantities[symbol] = quantities.get(symbol, ZERO) + quantity
+        cash += plan.cash[account_id]
+    prices = dict(plan.prices)
+    for trades in executed.values():
+        for symbol, (shares, cash_delta) in trades.items():
+            quantities[symbol] = quantities.get(symbol, ZERO) + shares
+            cash += cash_delta
+            _price_from_fills(prices, symbol, shares, cash_delta)
+    targets = dict(plan.targets)
+    independent.merge_substitutes(quantities, prices, targets, plan.pairs)
+    return independent.drift(
+        quantities=quantities,
+        prices=prices,
+        cash=cash,
+        targets=targets,
+        cash_target=plan.cash_target,
+        threshold=plan.threshold,
+    )
+
+
+def check_group_bands(plan: GroupPlan, lines: Sequence[independent.DriftLine], day: date) -> list[Violation]:
+    """A household group whose night's proposals all filled is inside its bands at the plan's
+    prices, or the plan's notes (after the header, which names every symbol) say why."""
+    return [
+        Violation(
+            day,
+            "group out of band",
+            plan.group,
+            f"the group's proposals {plan.proposal_ids} of {plan.day.isoformat()} filled but {line.symbol} is "
+            f"{line.actual * 100:.2f}% of the household against {line.target * 100:.2f}% "
+            f"(band {line.band * 100:.2f} points) and the plan gives no reason",
+        )
+        for line in lines
+        if line.outside and not _mentions(plan.notes, line.symbol)
+    ]
+
+
+def check_harvest_washes(day: date, seen: set[int], numbers: Mapping[int, str] | None = None) -> list[Violation]:
+    """No loss realised by a harvest's sell is disallowed as a wash sale, whichever account of the
+    household bought the replacement (`seen`: adjustments already reported)."""
+    harvest_entries = Execution.objects.filter(order__proposal__harvest__isnull=False, order__side="sell").values(
+        "entry_id"
+    )
+    found = []
+    for pk, account_id, symbol, disallowed in (
+        WashSaleAdjustment.objects.filter(closure__entry_id__in=harvest_entries)
+        .exclude(pk__in=seen)
+        .values_list("pk", "closure__lot__account_id", "closure__lot__security__symbol", "disallowed")
+    ):
+        seen.add(pk)
+        found.append(
+            Violation(
+                day,
+                "harvest washed",
+                _label(account_id, numbers),
+                f"the harvested loss on {symbol} was disallowed ({disallowed:,.2f}) as a wash sale",
+            )
+        )
+    return found
 
 
 # --- time-weighted return and fees ----------------------------------------------------------------

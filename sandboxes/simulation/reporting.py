@@ -4,19 +4,22 @@ against the simulator's own figures, and the daily CSV row."""
 from __future__ import annotations
 
 import csv
+from collections import defaultdict
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 from operations.models import JobRun, ReconciliationBreak
 from portfolios.models import InvestmentAccount
-from portfolios.selectors import account_performance
+from portfolios.selectors import account_performance, engine_snapshots
 from sandboxes.simulation import invariants
 from sandboxes.simulation.config import CENT, ZERO
 from sandboxes.simulation.faults import Faults
 from sandboxes.simulation.invariants import Violation
 from trading.lifecycle import END_STATES
 from trading.models import Execution, Order, RebalanceProposal
+
+GROUP_HEADER = "Household rebalancing, group"  # the first note of a household group's proposals
 
 
 def _business_days_before(days: list[date], day: date, n: int) -> date | None:
@@ -26,6 +29,7 @@ def _business_days_before(days: list[date], day: date, n: int) -> date | None:
 
 class Reporting(Faults):
     def after_night(self, day: date, *, final: bool = False) -> None:
+        self.capture_group_plans(day)
         self.record_values(day)
         found: list[Violation] = []
         found += invariants.check_ledger(day)
@@ -35,6 +39,8 @@ class Reporting(Faults):
         if final or open_before is not None:
             found += invariants.check_orders(day, open_before=open_before, numbers=self.numbers)
         found += self.check_proposals(day)
+        found += self.check_groups(day)
+        found += invariants.check_harvest_washes(day, self.reported_washes, self.numbers)
         found += self.check_returns(day, everyone=final or day == self.days[-1])
         found += invariants.check_notifications(day, self.numbers)
         self.summary.violations += self._report(found)
@@ -61,6 +67,7 @@ class Reporting(Faults):
         approved = (
             RebalanceProposal.objects.filter(status=RebalanceProposal.Status.APPROVED)
             .exclude(pk__in=self.checked_proposals)
+            .select_related("account", "harvest")
             .prefetch_related("orders__security")
             .order_by("pk")
         )
@@ -81,15 +88,99 @@ class Reporting(Faults):
                 sign = Decimal(1) if side == "buy" else Decimal(-1)
                 shares, cash = executed.get(symbol, (ZERO, ZERO))
                 executed[symbol] = (shares + sign * quantity, cash - sign * amount)
-            lines = invariants.drift_after_plan(proposal.inputs, executed)
-            found += invariants.check_bands(
-                day,
-                account=self.numbers.get(proposal.account_id, str(proposal.account_id)),
-                proposal_id=proposal.pk,
-                lines=lines,
-                notes=list(proposal.notes or []),
-            )
+            notes = list(proposal.notes or [])
+            account = self.numbers.get(proposal.account_id, str(proposal.account_id))
+            if notes and notes[0].startswith(GROUP_HEADER):
+                continue  # measured with its household's group (check_groups)
+            pairs = self.pairs.get(proposal.account.model_id or 0, {})
+            lines = invariants.drift_after_plan(proposal.inputs, executed, pairs)
+            if hasattr(proposal, "harvest"):
+                before = invariants.drift_after_plan(proposal.inputs, {}, pairs)
+                found += invariants.check_harvest_bands(
+                    day, account=account, proposal_id=proposal.pk, before=before, after=lines, notes=notes[1:]
+                )
+                self.summary.counts["harvests filled and checked"] += 1
+                continue
+            found += invariants.check_bands(day, account=account, proposal_id=proposal.pk, lines=lines, notes=notes)
             self.summary.counts["proposals filled and checked"] += 1
+        return found
+
+    # --- household groups ----------------------------------------------------------------------------
+
+    def capture_group_plans(self, day: date) -> None:
+        """Right after the night that made them (before any of their orders can fill), what each
+        group held when its proposals were made: the state its plan is measured from. A group
+        with other orders still open is not captured (their fills would blur the measure)."""
+        made: dict[int, list[RebalanceProposal]] = defaultdict(list)
+        for proposal in RebalanceProposal.objects.filter(
+            as_of=day, account__rebalancing_membership__group__isnull=False
+        ).select_related("account__rebalancing_membership__group__model"):
+            if proposal.notes and proposal.notes[0].startswith(GROUP_HEADER):
+                made[proposal.account.rebalancing_membership.group_id].append(proposal)
+        for proposals in made.values():
+            group = proposals[0].account.rebalancing_membership.group
+            members = list(group.members.values_list("account_id", flat=True))
+            ids = [p.pk for p in proposals]
+            if (
+                Order.objects.filter(account_id__in=members)
+                .exclude(status__in=END_STATES)
+                .exclude(proposal_id__in=ids)
+                .exists()
+            ):
+                self.summary.counts["group plans with other orders open"] += 1
+                continue
+            snapshots = engine_snapshots(account_ids=members, as_of=day)
+            self.group_plans.append(
+                invariants.GroupPlan(
+                    group=f"group {group.pk} ({', '.join(self.numbers.get(a, str(a)) for a in sorted(members))})",
+                    day=day,
+                    proposal_ids=ids,
+                    holdings={
+                        a: {h.symbol: h.quantity for h in snap.holdings if h.quantity} for a, snap in snapshots.items()
+                    },
+                    cash={
+                        a: snap.cash + (ZERO if snap.flow_in_cash else snap.external_flow)
+                        for a, snap in snapshots.items()
+                    },
+                    prices={h.symbol: h.price for snap in snapshots.values() for h in snap.holdings},
+                    targets={t.security.symbol: t.weight for t in group.model.targets.select_related("security")},
+                    cash_target=group.model.cash_target,
+                    threshold=group.drift_threshold,
+                    pairs=self.pairs.get(group.model_id, {}),
+                    notes=list(proposals[0].notes[1:]),
+                )
+            )
+
+    def check_groups(self, day: date) -> list[Violation]:
+        found: list[Violation] = []
+        waiting = []
+        for plan in self.group_plans:
+            proposals = list(RebalanceProposal.objects.filter(pk__in=plan.proposal_ids).prefetch_related("orders"))
+            if any(p.status != RebalanceProposal.Status.APPROVED for p in proposals):
+                if all(p.status != RebalanceProposal.Status.PROPOSED for p in proposals):
+                    self.summary.counts["group plans not approved"] += 1
+                else:
+                    waiting.append(plan)
+                continue
+            orders = [o for p in proposals for o in p.orders.all()]
+            if any(o.status not in END_STATES for o in orders):
+                waiting.append(plan)
+                continue
+            if any(o.status != "filled" for o in orders):
+                self.summary.counts["group plans not fully filled"] += 1
+                continue
+            executed: dict[int, dict[str, tuple[Decimal, Decimal]]] = defaultdict(dict)
+            for account_id, symbol, side, quantity, amount, traded in Execution.objects.filter(
+                order__proposal_id__in=plan.proposal_ids
+            ).values_list("order__account_id", "order__security__symbol", "order__side", "quantity", "amount",
+                          "trade_date"):  # fmt: skip
+                quantity = self.in_plan_shares(symbol, quantity, planned=plan.day, traded=traded)
+                sign = Decimal(1) if side == "buy" else Decimal(-1)
+                shares, cash = executed[account_id].get(symbol, (ZERO, ZERO))
+                executed[account_id][symbol] = (shares + sign * quantity, cash - sign * amount)
+            found += invariants.check_group_bands(plan, invariants.group_drift_after(plan, executed), day)
+            self.summary.counts["group plans filled and checked"] += 1
+        self.group_plans = waiting
         return found
 
     def check_returns(self, day: date, *, everyone: bool) -> list[Violation]:

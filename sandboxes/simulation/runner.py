@@ -13,6 +13,9 @@ every service, the sandboxes and the webhook signatures see the simulated day):
          HTTP server in this process (the fills post to the ledger there); the events relay
          publishes the round's events, as beat runs it (not after every commit);
 - 16:00  the close: day orders still open expire at the custodian, every webhook is delivered;
+- 16:30  the tax-loss harvesting scan (`trading.harvest_scan`): proposals the advisors approve
+         in the morning (a quarter of the opening households also hold an IRA, the two accounts a
+         rebalancing group, which the nightly's household stage rebalances as one);
 - 17:30  the nightly job (`operations.nightly`: prices from the market-data sandbox, valuations,
          drift scan with proposals and automatic approvals, household rebalancing groups,
          settlement T+1, reconciliation) runs
@@ -93,6 +96,9 @@ class Simulation(Reporting):
             self.trading_round()
         self.clock.at(day, 16, 0)
         self.close_of_day()
+        if self.config.harvesting:
+            self.clock.at(day, 16, 30)
+            trading_tasks.harvest_scan.delay(day.isoformat())
         self.clock.at(day, 17, 30)
         if day == self.kill_day:
             self.nightly_with_killed_worker(day)

@@ -7,17 +7,27 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from django.db.models import Count, Q
 
 from accounts.services import advisor_create, firm_create, household_create, investor_create, system_user, user_create
 from compliance.models import ComplianceSettings
 from demo.compliance import clear_for_trading
+from kronos.history import save_attributed
 from operations import services as ops
-from portfolios.models import CorporateAction, CorporateActionEntitlement, InvestmentAccount, Security
+from portfolios.models import (
+    CorporateAction,
+    CorporateActionEntitlement,
+    HarvestSettings,
+    InvestmentAccount,
+    Security,
+    SubstitutionPair,
+)
 from portfolios.services import (
     account_create,
     model_portfolio_create,
+    rebalancing_group_create,
     security_create,
     transfer_in,
 )
@@ -93,6 +103,8 @@ class FirmSetup(Harness):
                 )
             )
         self.draw_corporate_actions()
+        if self.config.harvesting:
+            self.harvesting_on(holdable)
         self.schedule = ops.fee_schedule_create(
             firm=self.firm,
             name="Standard tiered",
@@ -102,6 +114,34 @@ class FirmSetup(Harness):
         )
         for i in range(self.config.accounts):
             self.open_account(first, opening=True, index=i)
+
+    def harvesting_on(self, holdable: list[str]) -> None:
+        """The firm harvests losses of 5% and 500.00 (advisor-approved), each model target paired
+        with a substitute the model does not hold (from a generator of its own, so the world's
+        choices stay what the seed made them)."""
+        rng = random.Random(f"harvesting:{self.config.seed}")  # noqa: S311  # nosec B311 -- seeded simulation
+        save_attributed(
+            HarvestSettings(
+                firm=self.firm,
+                loss_threshold_amount=Decimal("500.00"),
+                loss_threshold_percent=Decimal("0.05"),
+                automatic=False,
+            ),
+            acting_user=self.system,
+            reason="simulated firm: harvesting on",
+        )
+        securities = {s.symbol: s for s in Security.objects.filter(symbol__in=holdable)}
+        for model in self.models:
+            targets = sorted(t.security.symbol for t in model.targets.select_related("security"))
+            spare = [s for s in holdable if s not in targets]
+            rng.shuffle(spare)
+            self.pairs[model.pk] = dict(zip(targets, spare, strict=False))
+            for symbol, substitute in self.pairs[model.pk].items():
+                save_attributed(
+                    SubstitutionPair(model=model, security=securities[symbol], substitute=securities[substitute]),
+                    acting_user=self.system,
+                    reason="simulated firm: substitution pair",
+                )
 
     def _weights(self, count: int) -> list[Decimal]:
         """Weights in whole percents, none above 20%, summing to 98% (2% cash target)."""
@@ -155,44 +195,9 @@ class FirmSetup(Harness):
         size = Decimal(int(self.rng.lognormvariate(12.3, 0.9))).quantize(Decimal(1))  # ~ $220k median
         size = max(Decimal(20000), min(size, Decimal(5000000)))
         if opening:
-            before = self.market.previous_day(day)
-            targets = {t.security.symbol: t.weight for t in model.targets.select_related("security")}
-            positions = []
-            spent = ZERO
-            for symbol, weight in sorted(targets.items()):
-                tilt = Decimal(str(round(self.rng.uniform(0.75, 1.25), 2)))
-                price = self.market.close(symbol, before)
-                quantity = (size * weight * tilt / price).to_integral_value(rounding=ROUND_DOWN)
-                if quantity <= 0:
-                    continue
-                cost = (quantity * price * Decimal(str(round(self.rng.uniform(0.6, 1.1), 2)))).quantize(CENT)
-                positions.append(
-                    {
-                        "symbol": symbol,
-                        "quantity": quantity,
-                        "cost_basis": cost,
-                        "acquired_on": day - timedelta(days=400 + self.rng.randrange(0, 900)),
-                    }
-                )
-                spent += quantity * price
-            cash = max(Decimal(1000), (size - spent).quantize(CENT)) if spent < size else Decimal("1000.00")
-            transfer_in(
-                account=account,
-                acting_user=self.system,
-                idempotency_key=f"sim:{seed}:open:{number}",
-                positions=positions,
-                cash=cash,
-                effective_date=day,
-                memo="Transfer in from the previous custodian",
-            )
-            if positions:  # the previous custodian's transfer arrives whole
-                self._custodian_post(
-                    f"/v1/accounts/{number}/positions",
-                    {"positions": [{"symbol": p["symbol"], "quantity": str(p["quantity"])} for p in positions]},
-                )
-            self._custodian_post(f"/v1/accounts/{number}/cash", {"amount": str(cash)})
-            value = sum((p["quantity"] * self.market.close(p["symbol"], day) for p in positions), ZERO)
-            self.flows[account.pk][day] += value.quantize(CENT, rounding=ROUND_HALF_EVEN) + cash
+            self.fund_opening(account, number, model, day, size, self.rng)
+            if self.config.group_share and index % self.config.group_share == 0:
+                self.open_group_ira(household, advisor, account, model, day, index)
         else:
             transfer = transfer_create(
                 account=account,
@@ -204,6 +209,81 @@ class FirmSetup(Harness):
             self.pending_transfers[transfer.pk] = (account.pk, "deposit", transfer.amount, day)
             self.summary.counts["new accounts"] += 1
         return account.pk
+
+    def fund_opening(
+        self, account: InvestmentAccount, number: str, model: Any, day: date, size: Decimal, rng: random.Random
+    ) -> None:
+        """The opening book's account arrives whole from its previous custodian: the model's
+        securities (tilted, at old costs) and cash, at Kronos and at the custodian."""
+        before = self.market.previous_day(day)
+        targets = {t.security.symbol: t.weight for t in model.targets.select_related("security")}
+        positions = []
+        spent = ZERO
+        for symbol, weight in sorted(targets.items()):
+            tilt = Decimal(str(round(rng.uniform(0.75, 1.25), 2)))
+            price = self.market.close(symbol, before)
+            quantity = (size * weight * tilt / price).to_integral_value(rounding=ROUND_DOWN)
+            if quantity <= 0:
+                continue
+            cost = (quantity * price * Decimal(str(round(rng.uniform(0.6, 1.1), 2)))).quantize(CENT)
+            positions.append(
+                {
+                    "symbol": symbol,
+                    "quantity": quantity,
+                    "cost_basis": cost,
+                    "acquired_on": day - timedelta(days=400 + rng.randrange(0, 900)),
+                }
+            )
+            spent += quantity * price
+        cash = max(Decimal(1000), (size - spent).quantize(CENT)) if spent < size else Decimal("1000.00")
+        transfer_in(
+            account=account,
+            acting_user=self.system,
+            idempotency_key=f"sim:{self.config.seed}:open:{number}",
+            positions=positions,
+            cash=cash,
+            effective_date=day,
+            memo="Transfer in from the previous custodian",
+        )
+        if positions:  # the previous custodian's transfer arrives whole
+            self._custodian_post(
+                f"/v1/accounts/{number}/positions",
+                {"positions": [{"symbol": p["symbol"], "quantity": str(p["quantity"])} for p in positions]},
+            )
+        self._custodian_post(f"/v1/accounts/{number}/cash", {"amount": str(cash)})
+        value = sum((p["quantity"] * self.market.close(p["symbol"], day) for p in positions), ZERO)
+        self.flows[account.pk][day] += value.quantize(CENT, rounding=ROUND_HALF_EVEN) + cash
+
+    def open_group_ira(
+        self, household: Any, advisor: Any, taxable: InvestmentAccount, model: Any, day: date, index: int
+    ) -> None:
+        """The household's traditional IRA on the same model, funded by its own transfer, and the
+        two accounts made a rebalancing group (from a generator of its own)."""
+        rng = random.Random(f"group:{self.config.seed}:{index}")  # noqa: S311  # nosec B311 -- seeded simulation
+        number = f"SIM{self.config.seed}-{index + 1:06d}-IRA"
+        ira = account_create(
+            household=household,
+            name=f"IRA {index + 1:05d}",
+            custodian_account_number=number,
+            account_type=InvestmentAccount.AccountType.TRADITIONAL_IRA,
+            acting_user=self.system,
+            model=model,
+            opened_on=day,
+            drift_threshold=Decimal("0.05"),
+            rebalance_mode=taxable.rebalance_mode,
+        )
+        self.numbers[ira.pk] = number
+        size = max(Decimal(20000), Decimal(int(rng.lognormvariate(11.5, 0.8))))
+        self.fund_opening(ira, number, model, day, size, rng)
+        rebalancing_group_create(
+            household=household,
+            name="Household",
+            model=model,
+            accounts=[taxable, ira],
+            drift_threshold=Decimal("0.05"),
+            acting_user=advisor.user,
+        )
+        self.summary.counts["household groups"] += 1
 
     # --- corporate actions ---------------------------------------------------------------------------
 

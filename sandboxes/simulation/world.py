@@ -8,6 +8,8 @@ from datetime import date
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from django.db.models import Q
+
 from operations import services as ops
 from operations import tasks
 from operations.engine import fees as fee_math
@@ -126,12 +128,13 @@ class World(FirmSetup):
         self.summary.counts["model switches"] += 1
 
     def advisor_decisions(self, day: date) -> None:
-        """Last night's proposals of accounts in approval mode: most approved, some left, a few discarded."""
+        """Last night's proposals of accounts in approval mode, and every harvest proposal (the
+        firm harvests with its advisors' approval): most approved, some left, a few discarded."""
         proposals = (
             RebalanceProposal.objects.filter(
+                Q(account__rebalance_mode="approval") | Q(harvest__isnull=False),
                 status=RebalanceProposal.Status.PROPOSED,
                 needed=True,
-                account__rebalance_mode="approval",
                 account__household__firm=self.firm,
             )
             .select_related("account__household__advisor__user")

@@ -193,6 +193,121 @@ def test_band_check_catches_an_account_left_out_of_band_with_no_reason():
     assert invariants.check_bands(DAY, account="SIM-4", proposal_id=9, lines=lines, notes=notes) == []
 
 
+# --- harvests and household groups ------------------------------------------------------------------
+
+PAIRS = {"AAA": "CCC"}  # harvesting AAA buys CCC, which no model targets
+
+
+def test_a_harvest_is_measured_with_its_substitute_standing_in_for_the_security():
+    # Sell all 50 AAA (5,000) and buy 49 CCC (4,900): the AAA slot still holds 49%.
+    harvest = {"AAA": (D(-50), D(5000)), "CCC": (D(49), D(-4900))}
+    before = invariants.drift_after_plan(INPUTS, {}, PAIRS)
+    after = invariants.drift_after_plan(INPUTS, harvest, PAIRS)
+    assert {line.symbol: line.actual for line in after}["AAA"] == D("0.49")  # CCC priced from its fill
+    # BBB (40% of 49%) and cash were outside before: a harvest does not rebalance, so that stands.
+    assert (
+        invariants.check_harvest_bands(DAY, account="SIM-6", proposal_id=3, before=before, after=after, notes=[]) == []
+    )
+
+
+def test_harvest_check_catches_a_harvest_that_moves_a_slot_out_of_its_band():
+    before = invariants.drift_after_plan(INPUTS, {}, PAIRS)
+    # The substitute's buy never happened: the AAA slot falls from 50% to 0%.
+    sold_only = invariants.drift_after_plan(INPUTS, {"AAA": (D(-50), D(5000))}, PAIRS)
+    found = invariants.check_harvest_bands(
+        DAY, account="SIM-6", proposal_id=3, before=before, after=sold_only, notes=[]
+    )
+    assert [v.invariant for v in found] == ["harvest allocation"]
+    assert "moved AAA out of its band: 0.00% against 49.00%" in found[0].detail
+    # Measured without the pair, the substitute itself is off the model: caught too.
+    harvest = {"AAA": (D(-50), D(5000)), "CCC": (D(49), D(-4900))}
+    unpaired = invariants.drift_after_plan(INPUTS, harvest, {})
+    assert {v.detail.split(" moved ")[1][:3] for v in invariants.check_harvest_bands(
+        DAY, account="SIM-6", proposal_id=3, before=before, after=unpaired, notes=[]
+    )} == {"AAA", "CCC"}  # fmt: skip
+
+
+def _group_plan() -> invariants.GroupPlan:
+    """Taxable (1): 60 AAA. IRA (2): 20 BBB and 2,000 cash. A 50/50 model, no cash target."""
+    return invariants.GroupPlan(
+        group="group 1 (SIM-T, SIM-I)",
+        day=DAY,
+        proposal_ids=[11, 12],
+        holdings={1: {"AAA": D(60)}, 2: {"BBB": D(20)}},
+        cash={1: D(0), 2: D(2000)},
+        prices={"AAA": D(100), "BBB": D(100)},
+        targets={"AAA": D("0.5"), "BBB": D("0.5")},
+        cash_target=D(0),
+        threshold=D("0.05"),
+        pairs={},
+        notes=[],
+    )
+
+
+def test_group_check_measures_the_household_not_each_account():
+    plan = _group_plan()
+    # Taxable sells 10 AAA and buys 10 BBB with it; the IRA buys 20 BBB: 50/50/0 for the household
+    # (the taxable account alone is 50 AAA / 10 BBB, far off the model, and that is right).
+    executed = {1: {"AAA": (D(-10), D(1000)), "BBB": (D(10), D(-1000))}, 2: {"BBB": (D(20), D(-2000))}}
+    assert invariants.check_group_bands(plan, invariants.group_drift_after(plan, executed), DAY) == []
+
+
+def test_group_check_catches_a_household_left_out_of_band_with_no_reason():
+    plan = _group_plan()
+    # The taxable account's BBB buy was dropped: BBB 40%, cash 10% for the household.
+    executed = {1: {"AAA": (D(-10), D(1000))}, 2: {"BBB": (D(20), D(-2000))}}
+    found = invariants.check_group_bands(plan, invariants.group_drift_after(plan, executed), DAY)
+    assert [v.invariant for v in found] == ["group out of band", "group out of band"]
+    assert found[0].account == "group 1 (SIM-T, SIM-I)"
+    assert "BBB is 40.00% of the household against 50.00%" in found[0].detail
+    plan.notes = ["BBB: not bought, the minimum trade is 1,500.00; the cash waits (minimum trade)."]
+    assert invariants.check_group_bands(plan, invariants.group_drift_after(plan, executed), DAY) == []
+
+
+def test_harvest_wash_check_catches_a_harvested_loss_bought_back_within_30_days(
+    alice,
+    alice_household,
+    securities,  # noqa: F811 -- the fixture imported above
+    settings,
+    override_checks,
+):
+    from portfolios.models import Security, SubstitutionPair
+    from trading.checks import FUNDING_CHECKS
+
+    override_checks(PRETRADE_CHECKS)
+    override_checks(FUNDING_CHECKS)
+    settings.TRADING_RELAY_ON_COMMIT = False
+    from tests.trading.factories import filled_trade, make_security, model_of
+    from trading import services
+
+    make_security("SCHB", "48.70")
+    model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
+    SubstitutionPair.objects.create(
+        model=model, security=Security.objects.get(symbol="VTI"), substitute=Security.objects.get(symbol="SCHB")
+    )
+    taxable = account_with(alice_household, cash="30.00", positions=[("VTI", "300", "250")], model=model)
+    [proposal] = services.harvest_proposals_create(household=alice_household, acting_user=alice.user).proposals
+    for order in services.proposal_approve(proposal=proposal, acting_user=alice.user):
+        order.refresh_from_db()
+        if order.side == "sell":
+            services.execution_apply(
+                fill=services.Fill(
+                    order.client_order_id, f"H-{order.pk}", order.quantity, D("200"), timezone.localdate()
+                ),
+                acting_user=system_user(),
+            )
+    seen: set[int] = set()
+    assert invariants.check_harvest_washes(DAY, seen) == []
+
+    # The spouse's account buys VTI back the same week: the harvested loss is washed.
+    other = account_with(alice_household, cash="5000.00")
+    filled_trade(other, "VTI", "buy", "10", "200", timezone.localdate(), alice.user)
+    found = invariants.check_harvest_washes(DAY, seen, {taxable.pk: "SIM-H"})
+    assert [(v.invariant, v.account) for v in found] == [("harvest washed", "SIM-H")]
+    assert "the harvested loss on VTI was disallowed (500.00)" in found[0].detail
+    assert invariants.check_harvest_washes(DAY, seen) == []  # reported once
+
+
 # --- time-weighted return -------------------------------------------------------------------------
 
 
