@@ -39,6 +39,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-kill", action="store_true", help="with --faults, run every night eagerly")
         parser.add_argument("--verbose", action="store_true", help="keep the services' log lines")
         parser.add_argument(
+            "--group-share",
+            type=int,
+            default=4,
+            help="every n-th opening household also holds an IRA, the two in a rebalancing group (0: none)",
+        )
+        parser.add_argument("--no-harvesting", action="store_true", help="no tax-loss harvesting")
+        parser.add_argument(
             "--force-actions",
             type=str,
             default="",
@@ -48,6 +55,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["accounts"] < 1 or options["days"] < 1:
             raise CommandError("--accounts and --days must be at least 1.")
+        if options["group_share"] < 0:
+            raise CommandError("--group-share must be 0 (no groups) or more.")
         if connection.vendor != "postgresql":
             raise CommandError("simulate_firm runs on PostgreSQL (set DATABASE_URL).")
         config = Config(
@@ -59,6 +68,8 @@ class Command(BaseCommand):
             csv_path=Path(options["csv"]) if options["csv"] else None,
             kill_worker=False if options["no_kill"] else None,
             verbose=options["verbose"],
+            group_share=options["group_share"],
+            harvesting=not options["no_harvesting"],
             force_actions=tuple(k.strip() for k in (options["force_actions"] or "").split(",") if k.strip()),
             out=lambda line: self.stdout.write(line),
         )
