@@ -121,26 +121,27 @@ def test_a_group_waits_while_one_of_its_accounts_has_a_harvest_proposal(
     assert RebalanceProposal.objects.count() == 1
 
 
-def test_a_harvest_proposal_awaiting_its_advisor_survives_the_nights_drift_scan(
-    eager,
-    day,
-    alice,
-    alice_household,
-    securities,  # noqa: F811 -- the fixture imported above
-    django_capture_on_commit_callbacks,
-):
-    """The drift scan replaces an account's open proposals; a harvest is not its to replace."""
+@pytest.fixture
+def waiting_harvest(alice, alice_household, securities):  # noqa: F811 -- the fixture imported above
+    """300 VTI at 250 (now 200: -15,000) on a 60/40 VTI/BND model with VTI -> SCHB, far off the
+    model (no BND): the drift scan would trade it. Its harvest proposal waits for the advisor."""
     make_security("SCHB", "48.70")
     model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
     SubstitutionPair.objects.create(
         model=model, security=Security.objects.get(symbol="VTI"), substitute=Security.objects.get(symbol="SCHB")
     )
-    # 300 VTI at 250 (now 200: -15,000), and far off the 60/40 model (no BND): the scan would trade it.
     account = account_with(alice_household, cash="30.00", positions=[("VTI", "300", "250")], model=model)
     [harvest] = services.harvest_proposals_create(
         household=alice_household, acting_user=alice.user, automatic=False
     ).proposals
+    return account, harvest
 
+
+def test_a_harvest_proposal_awaiting_its_advisor_survives_the_nights_drift_scan(
+    eager, day, waiting_harvest, django_capture_on_commit_callbacks
+):
+    """The drift scan replaces an account's open proposals; a harvest is not its to replace."""
+    account, harvest = waiting_harvest
     scan = _run("drift_scan", day, django_capture_on_commit_callbacks)
     assert scan.status == JobRun.Status.SUCCEEDED
     harvest.refresh_from_db()
@@ -149,26 +150,13 @@ def test_a_harvest_proposal_awaiting_its_advisor_survives_the_nights_drift_scan(
 
 
 def test_a_harvest_proposal_of_an_earlier_day_is_the_drift_scans_to_replace(
-    eager,
-    day,
-    alice,
-    alice_household,
-    securities,  # noqa: F811 -- the fixture imported above
-    django_capture_on_commit_callbacks,
+    eager, day, waiting_harvest, django_capture_on_commit_callbacks
 ):
     """The harvest scan proposes again each day while the loss lasts; a stale one (the loss gone,
     or the advisor away) must not hold the account out of its rebalancing for good."""
     from datetime import timedelta
 
-    make_security("SCHB", "48.70")
-    model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
-    SubstitutionPair.objects.create(
-        model=model, security=Security.objects.get(symbol="VTI"), substitute=Security.objects.get(symbol="SCHB")
-    )
-    account = account_with(alice_household, cash="30.00", positions=[("VTI", "300", "250")], model=model)
-    [harvest] = services.harvest_proposals_create(
-        household=alice_household, acting_user=alice.user, automatic=False
-    ).proposals
+    account, harvest = waiting_harvest
     RebalanceProposal.objects.filter(pk=harvest.pk).update(as_of=day - timedelta(days=1))
 
     _run("drift_scan", day, django_capture_on_commit_callbacks)
