@@ -360,8 +360,13 @@ def generate_trades(
         for i in order:
             if budget <= ZERO:
                 break
-            if rows[i].breached or _buy_blocked(holdings[i], snapshot.as_of):
-                continue  # already tried, or not bought
+            if rows[i].breached:
+                continue  # already tried
+            blocked = _buy_blocked(holdings[i], snapshot.as_of)
+            if blocked:  # not bought: the cash it would have taken stays, and the plan says why
+                if blocked not in planner.notes:
+                    planner.notes.append(blocked)
+                continue
             budget = planner.buy(i, targets[i] - values[i], budget)
 
     # 6. the whole-share remainder: what is left above max(floor, cash target) buys more units

@@ -191,6 +191,32 @@ def test_a_restricted_security_is_never_bought():
     assert "B is restricted and is not bought." in plan.notes
 
 
+def test_cash_over_its_band_left_by_wash_sale_blocks_is_explained_on_the_plan():
+    """Found by the firm simulation: after a night's sells at a loss, the holdings cash would buy
+    were in their bands but wash-blocked, and the plan left cash 5 points over its band, silently."""
+    sold = AS_OF - timedelta(days=13)
+    account = snapshot(
+        [
+            holding("A", 47, 100, "0.5", last_loss_sale_on=sold),  # 47% of 50%: in its band
+            holding("B", 45, 100, "0.48", last_loss_sale_on=sold),  # 45% of 48%: in its band
+        ],
+        cash="800",  # 8% against 2%: out of its band
+    )
+    plan = generate_trades(account)
+    assert trades_of(plan) == []
+    assert [n for n in plan.notes if "wash sale" in n] == [
+        f"A was sold at a loss on {sold.isoformat()} and is not bought again within 30 days (wash sale).",
+        f"B was sold at a loss on {sold.isoformat()} and is not bought again within 30 days (wash sale).",
+    ]
+    # On day 31 the same cash buys them back to target: 3 A and 3 B.
+    later = snapshot(
+        [holding("A", 47, 100, "0.5", last_loss_sale_on=sold - timedelta(days=18)),
+         holding("B", 45, 100, "0.48", last_loss_sale_on=sold - timedelta(days=18))],
+        cash="800",
+    )  # fmt: skip
+    assert trades_of(generate_trades(later)) == [("buy", "A", D(3)), ("buy", "B", D(3))]
+
+
 def test_a_loss_sale_blocks_a_repurchase_for_thirty_days_but_not_on_day_thirty_one():
     day_30 = generate_trades(sixty_forty_held_seventy_thirty(b={"last_loss_sale_on": AS_OF - timedelta(days=30)}))
     assert ("buy", "B", D(10)) not in trades_of(day_30)
