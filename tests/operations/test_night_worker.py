@@ -113,6 +113,7 @@ def test_whole_nights_through_a_real_worker_and_a_second_run_changes_nothing(
                 "corporate_actions": "succeeded",
                 "valuations": "succeeded",
                 "drift_scan": "succeeded",
+                "household_rebalancing": "succeeded",
                 "settlement": "succeeded",
                 "reconciliation": "succeeded",
             }
