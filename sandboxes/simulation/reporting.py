@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 from operations.models import JobRun, ReconciliationBreak
-from portfolios.models import InvestmentAccount
+from portfolios.models import InvestmentAccount, RebalancingGroupMember
 from portfolios.selectors import account_performance, engine_snapshots
 from sandboxes.simulation import invariants
 from sandboxes.simulation.config import CENT, ZERO
@@ -71,6 +71,7 @@ class Reporting(Faults):
             .prefetch_related("orders__security")
             .order_by("pk")
         )
+        grouped = set(RebalancingGroupMember.objects.filter(group__is_active=True).values_list("account_id", flat=True))
         for proposal in approved:
             orders = list(proposal.orders.all())
             if not orders or any(o.status not in END_STATES for o in orders):
@@ -92,6 +93,11 @@ class Reporting(Faults):
             account = self.numbers.get(proposal.account_id, str(proposal.account_id))
             if notes and notes[0].startswith(GROUP_HEADER):
                 continue  # measured with its household's group (check_groups)
+            if proposal.account_id in grouped and not hasattr(proposal, "harvest"):
+                # A grouped account raising cash for a withdrawal or a fee: alone it is not meant
+                # to be on the model (asset location), its group's next plan measures it.
+                self.summary.counts["grouped accounts' cash raises"] += 1
+                continue
             pairs = self.pairs.get(proposal.account.model_id or 0, {})
             lines = invariants.drift_after_plan(proposal.inputs, executed, pairs)
             if hasattr(proposal, "harvest"):

@@ -67,3 +67,23 @@ def test_a_withdrawal_the_cash_covers_is_made_at_once(on_target, alice):
     transfer, proposal = services.withdrawal_request(account=on_target, amount=Decimal("10.00"), acting_user=alice.user)
     assert proposal is None
     assert transfer.direction == "withdrawal" and transfer.amount == Decimal("10.00")
+
+
+def test_a_deposit_into_a_grouped_account_is_left_to_the_households_plan(on_target, alice):
+    """Alone, the account would buy VTI and BND for the deposit; in a group its holdings are the
+    household's to place (asset location), so the group's plan invests the cash, in this account."""
+    from portfolios import services as portfolio_services
+    from tests.trading.factories import account_with
+
+    ira = account_with(on_target.household, cash="0.00", account_type="traditional_ira", model=on_target.model)
+    group = portfolio_services.rebalancing_group_create(
+        household=on_target.household, name="Family", model=on_target.model, accounts=[on_target, ira],
+        acting_user=alice.user,
+    )  # fmt: skip
+    _deposit(on_target, alice, amount="5000.00")
+    assert not RebalanceProposal.objects.exists()
+
+    result = services.household_rebalance_propose(group=group, acting_user=alice.user)
+    [proposal] = result.proposals
+    assert proposal.account_id == on_target.pk  # the deposit's own account, none of the IRA's cash
+    assert {t.side for t in proposal.trades.all()} == {"buy"}

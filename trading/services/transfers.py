@@ -32,7 +32,7 @@ from kronos.errors import DomainError
 from kronos.history import save_attributed
 from portfolios import ledger
 from portfolios.ledger import PostingSpec
-from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook
+from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook, RebalancingGroupMember
 from trading.adapters.banking import TRANSFER_FAILED_STATES, get_banking
 from trading.errors import TradingError
 from trading.models import BankLink, CashTransfer, OutboxMessage
@@ -271,7 +271,11 @@ def transfer_status_apply(
 def _invest_deposit(transfer: CashTransfer, *, acting_user: User) -> None:
     """A settled deposit is invested in the account's underweight holdings: a cash-flow proposal
     (approved at once in automatic mode). Planning is not the deposit's business: a plan that
-    cannot be made is logged and the deposit still settles (the nightly scan sees the cash)."""
+    cannot be made is logged and the deposit still settles (the nightly scan sees the cash).
+    An account in an active rebalancing group is measured with its household, not alone: the
+    nightly household stage invests its deposit, in that account, with the group's plan."""
+    if RebalancingGroupMember.objects.filter(account_id=transfer.account_id, group__is_active=True).exists():
+        return
     try:
         with transaction.atomic():
             proposal_for_cash_flow(
