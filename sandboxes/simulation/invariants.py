@@ -47,6 +47,10 @@ from trading.models import Execution, Order
 
 ZERO = Decimal(0)
 TWR_TOLERANCE = Decimal("1e-12")
+# A harvest's fills (at the market's prices, not the plan's) and the substitute's whole shares
+# move the account's weights by a little: half a point is what a harvest may move a line past
+# its band (a harvest that does not buy its substitute moves its slot by the slot's weight).
+HARVEST_TOLERANCE = Decimal("0.005")
 REASON_WORDS = ("whole share", "whole-share", "restrict", "wash", "minimum", "min_trade", "reserve", "not enough")
 
 
@@ -291,8 +295,10 @@ def check_harvest_bands(
     notes: Sequence[str],
 ) -> list[Violation]:
     """A filled harvest keeps the allocation: no line it leaves outside its band was inside before
-    (harvesting sells and buys the substitute, it does not rebalance), unless the plan's notes
-    (after its own description, which names every symbol it trades) give the reason."""
+    (harvesting sells and buys the substitute, it does not rebalance) -- beyond
+    `HARVEST_TOLERANCE`, what the fills' prices and the substitute's whole shares may move a line
+    that sat at its band's edge -- unless the plan's notes (after its own description, which
+    names every symbol it trades) give the reason."""
     was_outside = {line.symbol for line in before if line.outside}
     return [
         Violation(
@@ -304,7 +310,10 @@ def check_harvest_bands(
             "no reason given",
         )
         for line in after
-        if line.outside and line.symbol not in was_outside and not _mentions(notes, line.symbol)
+        if line.outside
+        and line.symbol not in was_outside
+        and abs(line.drift) > line.band + HARVEST_TOLERANCE
+        and not _mentions(notes, line.symbol)
     ]
 
 

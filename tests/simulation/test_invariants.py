@@ -210,6 +210,21 @@ def test_a_harvest_is_measured_with_its_substitute_standing_in_for_the_security(
     )
 
 
+def test_harvest_check_tolerates_the_fills_nudging_a_line_at_its_bands_edge():
+    # Cash at 6.90% against 2% (4.90 points, inside); the fills leave it at 7.20%: 0.30 past.
+    edge = {
+        **INPUTS,
+        "cash": "690",
+        "holdings": [["AAA", "50", "100", "0.49", False], ["BBB", "43.1", "100", "0.49", False]],
+    }
+    before = invariants.drift_after_plan(edge, {}, PAIRS)
+    nudged = invariants.drift_after_plan(edge, {"AAA": (D(-50), D(5030)), "CCC": (D(50), D(-5000))}, PAIRS)
+    assert next(line for line in nudged if line.symbol == "CASH").outside
+    assert (
+        invariants.check_harvest_bands(DAY, account="SIM-6", proposal_id=3, before=before, after=nudged, notes=[]) == []
+    )
+
+
 def test_harvest_check_catches_a_harvest_that_moves_a_slot_out_of_its_band():
     before = invariants.drift_after_plan(INPUTS, {}, PAIRS)
     # The substitute's buy never happened: the AAA slot falls from 50% to 0%.
