@@ -114,6 +114,23 @@ def test_automatic_mode_approves_as_it_harvests(alice, harvestable):
     assert [(o.side, o.security.symbol) for o in result.orders] == [("sell", "VTI"), ("buy", "SCHB")]
 
 
+def test_one_households_failure_does_not_stop_the_days_scan(harvestable, bob_household, monkeypatch, caplog):
+    from trading.services import harvest as harvest_module
+
+    real = harvest_module.harvest_proposals_create
+    first = account_with(bob_household, cash="10.00", positions=[("VTI", "10", "250")], model=harvestable.model)
+
+    def failing_for_bob(*, household, **kwargs):
+        if household.pk == first.household_id:
+            raise RuntimeError("a bug in one household")
+        return real(household=household, **kwargs)
+
+    monkeypatch.setattr(harvest_module, "harvest_proposals_create", failing_for_bob)
+    assert services.harvest_scan_run() == 1  # alice's household still harvested
+    assert RebalanceProposal.objects.get().account_id == harvestable.pk
+    assert f"household {first.household_id} not harvested" in caplog.text
+
+
 def test_the_daily_scan_harvests_each_household_once_a_day_and_skips_disabled_firms(harvestable):
     from trading.tasks import harvest_scan
 

@@ -8,6 +8,7 @@ the engine chose (highest cost first, the fill path's default relief)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -29,13 +30,15 @@ from portfolios.selectors import (
     realised_gains_in_year,
     substitution_pairs,
 )
-from trading.errors import TradingError
 from trading.lifecycle import OPEN_STATES
 from trading.models import HarvestRecord, Order, RebalanceProposal, Side
 from trading.services.proposal_store import proposals_store
 from trading.services.proposals import proposal_approve, reserved_for_open_buys
 
 ZERO = Decimal(0)
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -202,7 +205,11 @@ def harvest_scan_run(*, as_of: date | None = None, acting_user: User | None = No
     made = 0
     for household in households:
         try:
-            made += len(harvest_proposals_create(household=household, acting_user=acting_user, as_of=as_of).proposals)
-        except TradingError:
+            with transaction.atomic():  # a savepoint: one household's failure undoes only its own work
+                made += len(
+                    harvest_proposals_create(household=household, acting_user=acting_user, as_of=as_of).proposals
+                )
+        except Exception:  # logged with the household; the scan goes on for the others
+            logger.exception("harvest scan: household %s not harvested", household.pk)
             continue
     return made
