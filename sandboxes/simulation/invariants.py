@@ -293,12 +293,14 @@ def check_harvest_bands(
     before: Sequence[independent.DriftLine],
     after: Sequence[independent.DriftLine],
     notes: Sequence[str],
+    whole_shares: Decimal = ZERO,
 ) -> list[Violation]:
     """A filled harvest keeps the allocation: no line it leaves outside its band was inside before
-    (harvesting sells and buys the substitute, it does not rebalance) -- beyond
-    `HARVEST_TOLERANCE`, what the fills' prices and the substitute's whole shares may move a line
-    that sat at its band's edge -- unless the plan's notes (after its own description, which
-    names every symbol it trades) give the reason."""
+    (harvesting sells and buys the substitute, it does not rebalance) -- beyond what the fills'
+    prices (`HARVEST_TOLERANCE`) and the substitutes' whole shares (`whole_shares`: one share of
+    each substitute bought, as a weight; `harvest_whole_shares`) may move a line that sat at its
+    band's edge -- unless the plan's notes (after its own description, which names every symbol
+    it trades) give the reason."""
     was_outside = {line.symbol for line in before if line.outside}
     return [
         Violation(
@@ -312,9 +314,19 @@ def check_harvest_bands(
         for line in after
         if line.outside
         and line.symbol not in was_outside
-        and abs(line.drift) > line.band + HARVEST_TOLERANCE
+        and abs(line.drift) > line.band + HARVEST_TOLERANCE + whole_shares
         and not _mentions(notes, line.symbol)
     ]
+
+
+def harvest_whole_shares(inputs: Mapping[str, Any], executed: Mapping[str, tuple[Decimal, Decimal]]) -> Decimal:
+    """One share of each symbol the harvest bought (at its fills' average price), as a weight of
+    the account's value when the plan was made: what whole shares may leave in cash."""
+    columns = inputs.get("holding_columns") or ["symbol", "quantity", "price", "target_weight", "restricted"]
+    rows = [dict(zip(columns, row, strict=False)) for row in inputs.get("holdings", [])]
+    total = sum((Decimal(r["quantity"]) * Decimal(r["price"]) for r in rows), Decimal(inputs.get("cash", "0")))
+    bought = sum((abs(cash / shares) for shares, cash in executed.values() if shares > 0), ZERO)
+    return bought / total if total > 0 else ZERO
 
 
 @dataclass

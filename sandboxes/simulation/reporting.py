@@ -103,7 +103,13 @@ class Reporting(Faults):
             if hasattr(proposal, "harvest"):
                 before = invariants.drift_after_plan(proposal.inputs, {}, pairs)
                 found += invariants.check_harvest_bands(
-                    day, account=account, proposal_id=proposal.pk, before=before, after=lines, notes=notes[1:]
+                    day,
+                    account=account,
+                    proposal_id=proposal.pk,
+                    before=before,
+                    after=lines,
+                    notes=notes[1:],
+                    whole_shares=invariants.harvest_whole_shares(proposal.inputs, executed),
                 )
                 self.summary.counts["harvests filled and checked"] += 1
                 continue

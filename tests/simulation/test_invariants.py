@@ -225,6 +225,26 @@ def test_harvest_check_tolerates_the_fills_nudging_a_line_at_its_bands_edge():
     )
 
 
+def test_harvest_check_allows_one_share_of_each_substitute_left_in_cash():
+    # Cash at 6.90% (inside); the substitute costs 400 a share, so 200 of the proceeds stay: 8.90%.
+    edge = {
+        **INPUTS,
+        "cash": "690",
+        "holdings": [["AAA", "50", "100", "0.49", False], ["BBB", "43.1", "100", "0.49", False]],
+    }
+    harvest = {"AAA": (D(-50), D(5000)), "CCC": (D(12), D(-4800))}
+    before = invariants.drift_after_plan(edge, {}, PAIRS)
+    after = invariants.drift_after_plan(edge, harvest, PAIRS)
+    share = invariants.harvest_whole_shares(edge, harvest)
+    assert share == D("0.04")  # one CCC share: 400 of 10,000
+    assert (
+        invariants.check_harvest_bands(DAY, account="SIM-6", proposal_id=3, before=before, after=after, notes=[]) != []
+    )
+    assert invariants.check_harvest_bands(
+        DAY, account="SIM-6", proposal_id=3, before=before, after=after, notes=[], whole_shares=share
+    ) == []  # fmt: skip
+
+
 def test_harvest_check_catches_a_harvest_that_moves_a_slot_out_of_its_band():
     before = invariants.drift_after_plan(INPUTS, {}, PAIRS)
     # The substitute's buy never happened: the AAA slot falls from 50% to 0%.
