@@ -18,8 +18,11 @@ model's. A substitute the model targets in its own right, or one not held, chang
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from portfolios.engine.rebalancing import AccountSnapshot, Holding
 
 ZERO = Decimal(0)
 WEIGHT_PLACES = Decimal("0.000001")  # the model targets' own precision
@@ -43,3 +46,20 @@ def stand_in_targets(
         out[substitute] = share
         out[security] = weight - share
     return out
+
+
+def on_model(
+    snapshot: AccountSnapshot, weights: Mapping[str, Decimal], prices: Mapping[str, Decimal], **changes: Any
+) -> AccountSnapshot:
+    """`snapshot` measured against another model's `weights` (symbol -> target): an account in a
+    rebalancing group is measured against the group's model, whatever its own. Held symbols take
+    their weight (0 when the model does not hold them); a targeted symbol not held is added at
+    `prices`. `changes` replace other fields (cash, cash target, band)."""
+    holdings = [replace(h, target_weight=weights.get(h.symbol, ZERO)) for h in snapshot.holdings]
+    seen = {h.symbol for h in holdings}
+    holdings += [
+        Holding(symbol=s, quantity=ZERO, price=prices[s], target_weight=w)
+        for s, w in sorted(weights.items())
+        if w and s not in seen and s in prices
+    ]
+    return replace(snapshot, holdings=tuple(holdings), **changes)

@@ -59,7 +59,9 @@ from portfolios.selectors.snapshots import engine_snapshots
 from portfolios.selectors.tax import (
     household_last_loss_sales,
     household_wash_window,
+    households_with_losses_to_harvest,
     model_substitutes,
+    model_targets_and_substitutes,
     realised_gains_in_year,
     substitution_pairs,
 )
@@ -110,6 +112,7 @@ __all__ = [
     "household_performance_periods",
     "household_wash_sale_history",
     "household_wash_window",
+    "households_with_losses_to_harvest",
     "latest_prices",
     "lot_rows",
     "market_value",
@@ -117,6 +120,7 @@ __all__ = [
     "model_portfolio_list",
     "model_portfolio_list_for_user",
     "model_substitutes",
+    "model_targets_and_substitutes",
     "months_before",
     "performance_between",
     "performance_periods",

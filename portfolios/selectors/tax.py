@@ -8,11 +8,11 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import BigIntegerField, DecimalField, Max, Sum, Value
+from django.db.models import BigIntegerField, DecimalField, Exists, F, Max, OuterRef, Q, Subquery, Sum, Value
 
 from portfolios.engine.rebalancing import WASH_SALE_DAYS
 from portfolios.engine.wash_sales import Acquisition, LossSale
-from portfolios.models import LotClosure, ModelTarget, SubstitutionPair, TaxLot
+from portfolios.models import InvestmentAccount, LotClosure, ModelTarget, Price, SubstitutionPair, TaxLot
 
 
 def household_wash_window(
@@ -124,3 +124,27 @@ def substitution_pairs(*, model_ids: Sequence[int]) -> dict[int, dict[str, str]]
     for pair in SubstitutionPair.objects.filter(model_id__in=model_ids).select_related("security", "substitute"):
         out[pair.model_id][pair.security.symbol] = pair.substitute.symbol
     return out
+
+
+def households_with_losses_to_harvest(*, as_of: date, exclude_firms: Iterable[int] = ()) -> list[int]:
+    """The households the harvest scan need look at, in one query: those with an open lot in a
+    taxable, open account, closing (on or before `as_of`) below its cost, of a security its
+    model -- the account's own or its rebalancing group's -- pairs with a substitute. A superset
+    of what `engine.harvest.plan_harvest` can harvest (it also asks the firm's thresholds and the
+    wash-sale window), so a household left out has nothing to harvest."""
+    close = Price.objects.filter(security_id=OuterRef("security_id"), date__lte=as_of).order_by("-date")
+    paired = SubstitutionPair.objects.filter(security_id=OuterRef("security_id")).filter(
+        Q(model_id=OuterRef("account__model_id"))
+        | Q(model_id=OuterRef("account__rebalancing_membership__group__model_id"))
+    )
+    return list(
+        TaxLot.objects.filter(quantity__gt=0, account__status=InvestmentAccount.Status.OPEN)
+        .exclude(account__account_type__in=InvestmentAccount.TAX_DEFERRED_TYPES)
+        .exclude(account__household__firm_id__in=list(exclude_firms))
+        .annotate(close=Subquery(close.values("close")[:1]))
+        .filter(close__lt=F("cost_per_share"))
+        .filter(Exists(paired))
+        .values_list("account__household_id", flat=True)
+        .distinct()
+        .order_by("account__household_id")
+    )

@@ -131,6 +131,37 @@ def test_one_households_failure_does_not_stop_the_days_scan(harvestable, bob_hou
     assert f"household {first.household_id} not harvested" in caplog.text
 
 
+def test_the_scan_looks_only_at_households_with_a_paired_lot_at_a_loss(alice, harvestable, bob_household, monkeypatch):
+    from portfolios.selectors import households_with_losses_to_harvest
+    from trading.services import harvest as harvest_module
+
+    today = timezone.localdate()
+    # Bob: VTI at a gain (bought at 150, now 200) on the same paired model; and VTI at a loss in
+    # an IRA, where a loss is worth nothing: nothing to harvest.
+    account_with(bob_household, positions=[("VTI", "10", "150")], model=harvestable.model)
+    account_with(bob_household, positions=[("VTI", "10", "300")], model=harvestable.model, account_type="roth_ira")
+    assert households_with_losses_to_harvest(as_of=today) == [harvestable.household_id]
+    assert households_with_losses_to_harvest(as_of=today, exclude_firms=[alice.firm.pk]) == []
+    # An account without a model of its own is paired through its rebalancing group's model.
+    ira = account_with(harvestable.household, account_type="roth_ira", model=harvestable.model)
+    portfolio_services.rebalancing_group_create(
+        household=harvestable.household, name="Family", model=harvestable.model, accounts=[harvestable, ira],
+        acting_user=alice.user,
+    )  # fmt: skip
+    harvestable.__class__.objects.filter(pk=harvestable.pk).update(model=None)
+    assert households_with_losses_to_harvest(as_of=today) == [harvestable.household_id]
+
+    seen = []
+    real = harvest_module.harvest_proposals_create
+    monkeypatch.setattr(
+        harvest_module, "harvest_proposals_create", lambda **kw: seen.append(kw["household"].pk) or real(**kw)
+    )
+    assert services.harvest_scan_run() == 1  # the grouped account's harvest, on the group's model
+    assert seen == [harvestable.household_id]  # bob's household is not even read
+    proposal = RebalanceProposal.objects.get(account=harvestable)
+    assert {r["symbol"]: r["target_weight"] for r in proposal.drift_before}["VTI"] == "0.600000"
+
+
 def test_the_daily_scan_harvests_each_household_once_a_day_and_skips_disabled_firms(harvestable):
     from trading.tasks import harvest_scan
 

@@ -21,12 +21,15 @@ from accounts.services import system_user
 from kronos.history import save_attributed
 from portfolios.engine import AccountSnapshot, TradePlan, calculate_drift
 from portfolios.engine.harvest import HarvestAccount, HarvestHolding, HarvestPlan, HarvestSnapshot, plan_harvest
+from portfolios.engine.substitutes import on_model
 from portfolios.engine.wash_sales import Acquisition
-from portfolios.models import HarvestSettings, InvestmentAccount, RebalancingGroupMember
+from portfolios.models import HarvestSettings, InvestmentAccount, RebalancingGroupMember, Security
 from portfolios.selectors import (
     engine_snapshots,
     household_wash_window,
+    households_with_losses_to_harvest,
     latest_prices,
+    model_targets_and_substitutes,
     realised_gains_in_year,
     substitution_pairs,
 )
@@ -90,6 +93,20 @@ def harvest_snapshot(
         sub for p in pairs.values() for sub in p.values()
     }
     prices = {p.symbol: p.close for p in latest_prices(sorted(symbols), as_of=as_of).values()}
+    # An account in a group is measured against the group's model (its proposal's drift rows;
+    # without targets a proposal would not be stored at all).
+    regrouped = {a.pk: groups[a.pk] for a in accounts if a.pk in groups and groups[a.pk] != a.model_id}
+    if regrouped:
+        weights, _ = model_targets_and_substitutes(model_ids=set(regrouped.values()))
+        symbol_of = dict(
+            Security.objects.filter(pk__in={s for w in weights.values() for s in w}).values_list("pk", "symbol")
+        )
+        missing = sorted(set(symbol_of.values()) - set(prices))
+        prices.update({p.symbol: p.close for p in latest_prices(missing, as_of=as_of).values()})
+        for account_id, group_model in regrouped.items():
+            if account_id in snapshots:
+                named = {symbol_of[sid]: w for sid, w in weights.get(group_model, {}).items()}
+                snapshots[account_id] = on_model(snapshots[account_id], named, prices)
     harvest_accounts = []
     for account in accounts:
         account_snapshot = snapshots.get(account.pk)
@@ -193,15 +210,9 @@ def harvest_scan_run(*, as_of: date | None = None, acting_user: User | None = No
     own transaction; one that fails is logged and the scan goes on. Returns the proposals made."""
     acting_user = acting_user or system_user()
     disabled = set(HarvestSettings.objects.filter(enabled=False).values_list("firm_id", flat=True))
-    households = (
-        Household.objects.filter(
-            investment_accounts__status=InvestmentAccount.Status.OPEN,
-            investment_accounts__model__isnull=False,
-        )
-        .exclude(firm_id__in=disabled)
-        .distinct()
-        .order_by("pk")
-    )
+    # Only the households with a paired lot at a loss can harvest: one query finds them.
+    candidates = households_with_losses_to_harvest(as_of=as_of or timezone.localdate(), exclude_firms=disabled)
+    households = Household.objects.filter(pk__in=candidates).order_by("pk")
     made = 0
     for household in households:
         try:

@@ -8,7 +8,7 @@ after its own trades, so no account's buys wait for another account's sells."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from portfolios.engine import AccountSnapshot, Holding, TradePlan, calculate_drift
+from portfolios.engine import AccountSnapshot, TradePlan, calculate_drift
 from portfolios.engine.household import (
     GroupAccount,
     GroupHolding,
@@ -25,7 +25,7 @@ from portfolios.engine.household import (
     GroupSnapshot,
     plan_household,
 )
-from portfolios.engine.substitutes import stand_in_targets
+from portfolios.engine.substitutes import on_model, stand_in_targets
 from portfolios.models import InvestmentAccount, RebalancingGroup, Security
 from portfolios.selectors import engine_snapshots, household_last_loss_sales, latest_prices, substitution_pairs
 from trading.errors import TradingError
@@ -115,17 +115,13 @@ def group_snapshot(
 
 def _account_snapshot_on_model(snapshot: AccountSnapshot, group: GroupSnapshot, cash: Decimal) -> AccountSnapshot:
     """The account's snapshot measured against the group's model (its proposal's drift rows)."""
-    weights = {s.symbol: s.target_weight for s in group.securities}
-    prices = {s.symbol: s.price for s in group.securities}
-    holdings = [replace(h, target_weight=weights.get(h.symbol, ZERO)) for h in snapshot.holdings]
-    seen = {h.symbol for h in holdings}
-    holdings += [
-        Holding(symbol=s, quantity=ZERO, price=prices[s], target_weight=w)
-        for s, w in sorted(weights.items())
-        if w and s not in seen
-    ]
-    return replace(
-        snapshot, holdings=tuple(holdings), cash=cash, cash_target=group.cash_target, threshold=group.threshold
+    return on_model(
+        snapshot,
+        {s.symbol: s.target_weight for s in group.securities},
+        {s.symbol: s.price for s in group.securities},
+        cash=cash,
+        cash_target=group.cash_target,
+        threshold=group.threshold,
     )
 
 
