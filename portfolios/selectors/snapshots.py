@@ -50,8 +50,7 @@ def engine_snapshots(
     On PostgreSQL this is the nightly batch's hot path: one raw query per table with
     `= ANY(%s)` arrays, tuples straight from psycopg (its Decimals and dates as they come),
     no model instances. Elsewhere (SQLite for `make run`) the ORM version below gives the same
-    result in the same number of queries
-    and one more (the substitution pairs).
+    result in one query more (the substitution pairs, which PostgreSQL reads with the targets).
     """
     as_of = as_of or timezone.localdate()
     ids = list(account_ids)

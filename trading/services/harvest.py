@@ -205,8 +205,9 @@ def harvest_proposals_create(
 
 
 def harvest_scan_run(*, as_of: date | None = None, acting_user: User | None = None) -> int:
-    """The daily scan: every household with a taxable open account on a model, of the firms whose
-    harvesting is on (firms without settings harvest with the defaults). Each household in its
+    """The daily scan: every household with a paired lot at a loss in a taxable open account
+    (`portfolios.selectors.households_with_losses_to_harvest`), of the firms whose harvesting is
+    on (firms without settings harvest with the defaults). Each household in its
     own transaction; one that fails is logged and the scan goes on. Returns the proposals made."""
     acting_user = acting_user or system_user()
     disabled = set(HarvestSettings.objects.filter(enabled=False).values_list("firm_id", flat=True))
