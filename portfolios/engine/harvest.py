@@ -73,6 +73,9 @@ class HarvestSnapshot:
     # (closures at a loss) within the wash-sale window, every account included.
     acquisitions: tuple[Acquisition, ...] = ()
     loss_sales: tuple[LossSale, ...] = ()
+    # The buys of the household's open proposals: an advisor may approve one beside the harvest.
+    # An account's own do not count against its harvest (its harvest proposal replaces them).
+    proposed_buys: tuple[Acquisition, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +172,8 @@ def plan_harvest(snapshot: HarvestSnapshot) -> HarvestPlan:
             # Conservative: a lot sold in the same sale is still a replacement for the others' loss
             # (only a lot's own purchase is not), so a harvest never books a wash sale under the
             # stricter reading of the rule.
-            if proposed_sale_wash(sales=sales, acquisitions=acquisitions):
+            others_proposed = [a for a in snapshot.proposed_buys if a.account_id != account.account_id]
+            if proposed_sale_wash(sales=sales, acquisitions=[*acquisitions, *others_proposed]):
                 notes.append(f"{where}: not harvested, shares were bought in the household within 30 days.")
                 continue
             price = snapshot.prices.get(substitute, ZERO)

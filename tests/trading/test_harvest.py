@@ -11,6 +11,7 @@ from portfolios import services as portfolio_services
 from portfolios.models import HarvestSettings, Position, Security, SubstitutionPair
 from tests.trading.factories import account_with, make_security, model_of
 from trading import selectors, services
+from trading.errors import TradingError
 from trading.models import HarvestRecord, Order, RebalanceProposal
 from trading.services.fills import Fill
 
@@ -105,6 +106,76 @@ def test_a_purchase_in_the_spouses_ira_ten_days_before_blocks_the_harvest(alice,
     )
     result = services.harvest_proposals_create(household=harvestable.household, acting_user=alice.user)
     assert result.proposals == [] and "bought in the household within 30 days" in result.plan.notes[0]
+
+
+def _spouses_ira(harvestable, cash="20000.00"):
+    return account_with(
+        harvestable.household, cash=cash, account_type="roth_ira", model=harvestable.model, drift_threshold=D("0.01")
+    )
+
+
+def test_an_open_proposal_buying_it_in_the_spouses_ira_blocks_the_harvest(alice, harvestable):
+    """Found by the firm simulation: the household stage proposed a VTI buy in the IRA one night,
+    the next afternoon's scan harvested VTI in the taxable account, the advisor approved both the
+    next morning and the harvested loss was disallowed."""
+    ira = _spouses_ira(harvestable)
+    [pending] = services.proposal_create_for_accounts(account_ids=[ira.pk], acting_user=system_user())
+    assert pending.trades.filter(symbol="VTI", side="buy").exists()
+    result = services.harvest_proposals_create(household=harvestable.household, acting_user=alice.user)
+    assert result.proposals == [] and "bought in the household within 30 days" in result.plan.notes[0]
+    services.proposal_discard(proposal=pending, acting_user=alice.user)
+    [harvest] = services.harvest_proposals_create(household=harvestable.household, acting_user=alice.user).proposals
+    assert harvest.account_id == harvestable.pk
+
+
+def test_an_accounts_own_open_proposal_does_not_block_its_harvest(harvestable):
+    """Its harvest proposal replaces it: only the household's other accounts' proposals count."""
+    import dataclasses
+
+    from portfolios.engine.harvest import plan_harvest
+    from portfolios.engine.wash_sales import Acquisition
+    from trading.services.harvest import harvest_settings_for, harvest_snapshot
+
+    settings = harvest_settings_for(harvestable.household.firm_id)
+    snapshot, _ = harvest_snapshot(harvestable.household, as_of=timezone.localdate(), settings=settings)
+
+    def buying_vti_in(account_id):
+        buy = Acquisition("p:1", "p:1", account_id, "VTI", snapshot.as_of, D("5"))
+        return plan_harvest(dataclasses.replace(snapshot, proposed_buys=(buy,)))
+
+    assert [h.symbol for h in buying_vti_in(harvestable.pk).harvests] == ["VTI"]
+    assert buying_vti_in(harvestable.pk + 1000).harvests == ()
+
+
+def test_approving_a_harvest_once_the_household_has_a_buy_of_it_open_is_refused(alice, harvestable):
+    [harvest] = services.harvest_proposals_create(household=harvestable.household, acting_user=alice.user).proposals
+    ira = _spouses_ira(harvestable)
+    services.order_create(
+        account=ira, security="VTI", side="buy", quantity=D("10"), acting_user=alice.user, source=Order.Source.ADVISOR
+    )
+    with pytest.raises(TradingError) as refused:
+        services.proposal_approve(proposal=harvest, acting_user=alice.user)
+    assert refused.value.code == "wash_sale" and "VTI was bought in the household" in str(refused.value)
+    harvest.refresh_from_db()
+    assert harvest.status == "proposed" and not harvest.orders.exists()
+
+
+def test_approving_a_buy_after_a_harvest_sold_it_at_a_loss_is_refused(alice, harvestable):
+    [harvest] = services.harvest_proposals_create(household=harvestable.household, acting_user=alice.user).proposals
+    ira = _spouses_ira(harvestable)
+    [buy_vti] = services.proposal_create_for_accounts(account_ids=[ira.pk], acting_user=system_user())
+    orders = services.proposal_approve(proposal=harvest, acting_user=alice.user)
+    # The harvest's sell is open: buying VTI in the IRA now would wash the loss it is realising.
+    with pytest.raises(TradingError, match="VTI was sold at a loss in the household"):
+        services.proposal_approve(proposal=buy_vti, acting_user=alice.user)
+    _fill_all(orders, alice)
+    _fill_all(orders, alice)
+    # Filled: the loss is realised; the IRA's buy would still wash it.
+    with pytest.raises(TradingError, match="VTI was sold at a loss in the household"):
+        services.proposal_approve(proposal=buy_vti, acting_user=alice.user)
+    buy_vti.refresh_from_db()
+    assert buy_vti.status == "proposed" and not buy_vti.orders.exists()
+    assert not harvest.account.lots.filter(closures__wash_sale_disallowed__gt=0).exists()
 
 
 def test_automatic_mode_approves_as_it_harvests(alice, harvestable):

@@ -2,8 +2,9 @@
 one proposal per account that harvests, approved by the advisor -- or at once in the firm's
 automatic mode -- and the daily scan over every household of the firms that harvest.
 
-The scan reads the household's wash-sale window from every account (IRAs included) and the
-household's open buy orders (purchases about to happen); a harvest's sells relieve the lots
+The scan reads the household's wash-sale window from every account (IRAs included), the
+household's open buy orders (purchases about to happen) and its other accounts' open proposals'
+buys (purchases an advisor may approve beside the harvest); a harvest's sells relieve the lots
 the engine chose (highest cost first, the fill path's default relief)."""
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from portfolios.selectors import (
     substitution_pairs,
 )
 from trading.lifecycle import OPEN_STATES
-from trading.models import HarvestRecord, Order, RebalanceProposal, Side
+from trading.models import HarvestRecord, Order, ProposalTrade, RebalanceProposal, Side
 from trading.services.proposal_store import proposals_store
 from trading.services.proposals import proposal_approve, reserved_for_open_buys
 
@@ -64,6 +65,20 @@ def _open_buys(account_ids: list[int], as_of: date) -> list[Acquisition]:
         for pk, account_id, symbol, quantity in Order.objects.filter(
             account_id__in=account_ids, side=Side.BUY, status__in=OPEN_STATES
         ).values_list("pk", "account_id", "security__symbol", "quantity")
+    ]
+
+
+def _proposed_buys(account_ids: list[int], as_of: date) -> list[Acquisition]:
+    """The buys of the household's open proposals (one account has none to count against)."""
+    if len(account_ids) < 2:
+        return []
+    return [
+        Acquisition(f"proposal-trade:{pk}", f"proposal-trade:{pk}", account_id, symbol, as_of, quantity)
+        for pk, account_id, symbol, quantity in ProposalTrade.objects.filter(
+            proposal__account_id__in=account_ids,
+            proposal__status=RebalanceProposal.Status.PROPOSED,
+            side=Side.BUY,
+        ).values_list("pk", "proposal__account_id", "symbol", "quantity")
     ]
 
 
@@ -139,6 +154,7 @@ def harvest_snapshot(
         threshold_percent=settings.loss_threshold_percent,
         acquisitions=tuple(acquisitions),
         loss_sales=tuple(loss_sales),
+        proposed_buys=tuple(_proposed_buys(ids, as_of)),
     )
     return harvest_input, snapshots
 

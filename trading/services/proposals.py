@@ -27,6 +27,7 @@ from trading.services.common import ZERO, held_for_withdrawals_of
 from trading.services.events import proposal_event
 from trading.services.orders import order_create
 from trading.services.proposal_store import proposals_store
+from trading.services.wash_guard import approval_wash_conflicts
 
 P = RebalanceProposal.Status
 MONEY = DecimalField(max_digits=20, decimal_places=2)
@@ -131,7 +132,10 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: User) -> list[
     cover but the sells' proceeds do waits for them (`awaiting_funds`) and is sent when they
     fill (see `trading.services.orders.release_funded_buys`). An order that its checks reject or
     send to review, a buy short of cash even with the proceeds included, is written with its
-    reason and named in the proposal's notes."""
+    reason and named in the proposal's notes.
+
+    Refused (`wash_sale`, nothing written) when approving now would make a wash sale in the
+    household that was not there when the proposal was planned (`trading.services.wash_guard`)."""
     with transaction.atomic():
         locked = RebalanceProposal.objects.select_for_update().get(pk=proposal.pk)
         if locked.status == P.APPROVED:
@@ -145,6 +149,9 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: User) -> list[
         # A harvest's sells relieve the lots the harvest chose (its losses, highest cost first),
         # whatever the account's own relief method: under FIFO they would realise older gains.
         harvest = HarvestRecord.objects.filter(proposal=proposal).exists()
+        conflicts = approval_wash_conflicts(proposal, harvest=harvest)
+        if conflicts:
+            raise TradingError(" ".join(conflicts), code="wash_sale")
         for trade in proposal.trades.select_related("security").order_by("position", "id"):
             orders.append(
                 order_create(
