@@ -7,16 +7,12 @@ signed-in user grants a client access, is not: a token must never be had with th
 alone where pages would ask for the second factor."""
 
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
-from django_otp.middleware import OTPMiddleware
-
-from kronos import readcache
 
 EXEMPT_PREFIXES = (
     "/static/",
@@ -53,15 +49,3 @@ class RequireSecondFactorMiddleware:
         if request.path.startswith(EXEMPT_PREFIXES):
             return False
         return bool(user.needs_second_factor and not user.is_verified())
-
-
-class CachedOTPMiddleware(OTPMiddleware):
-    """django-otp's middleware with the session's verified device read through the read cache:
-    a device write (deleted, unconfirmed) moves the data version, so a revoked device stops
-    counting from the very next request, as when it was read from the database every time."""
-
-    def _device_from_persistent_id(self, persistent_id: str) -> Any:
-        def load() -> Any:
-            return super(CachedOTPMiddleware, self)._device_from_persistent_id(persistent_id)
-
-        return readcache.cached(f"otp-device:{persistent_id}", load)

@@ -10,9 +10,9 @@ one endpoint at a time, at 16 and 64 concurrent clients, in two regimes:
   times (see WRK_SCHEDULE), so the load generator, in C, leaves the two cores to the server;
   locust's constant_throughput users do it where wrk is missing. The target (p95 under 50 ms
   at 300 req/s or more for reads, on 2 cores) is read here.
-- the same, while the data changes BENCH_LOAD_CHANGES times a second (default 2, the read
-  cache's data version moved as each committed write moves it when orders, fills and prices
-  land): with no writes every answer above comes from the read cache; here each change makes
+- the same, while the data changes BENCH_LOAD_CHANGES times a second (default 2, the demo
+  firm's read-cache version moved as each of its committed writes moves it when orders, fills
+  and prices land): with no writes every answer above comes from the read cache; here each change makes
   the next answers be computed again.
 
 Each endpoint is warmed up first (a new worker's first requests import and compile), the
@@ -95,7 +95,7 @@ def run() -> list[tuple[str, str]]:
                 )
             if CHANGES:
                 for clients in CONCURRENCY:
-                    with _data_changing(CHANGES):
+                    with _data_changing(CHANGES, firm_id=advisor.firm_id):
                         figures = offered(port, path, auth, secret, clients, rate=RATE)
                     lines.append(
                         (
@@ -107,22 +107,25 @@ def run() -> list[tuple[str, str]]:
 
 
 class _data_changing:
-    """The data version moved `per_second` times a second while the load runs (a background
-    thread), as every committed write moves it when orders, fills and prices land during the day:
-    the answers are computed again after each move (the figures above them are all cache hits)."""
+    """The demo firm's data version moved `per_second` times a second while the load runs (a
+    background thread), as the firm's committed writes move it when its orders, fills and
+    prices land during the day: the answers are computed again after each move (the figures
+    above them are all cache hits)."""
 
-    def __init__(self, per_second: float):
+    def __init__(self, per_second: float, *, firm_id: int):
         import threading
 
         self.interval = 1 / per_second
+        self.firm_id = firm_id
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         from kronos import readcache
 
+        scope = readcache.firm_scope(self.firm_id)
         while not self.stop.wait(self.interval):
-            readcache.bump()  # what every committed write does to the readers (the data is left alone)
+            readcache.bump(scope)  # what each of the firm's committed writes does (the data is left alone)
 
     def __enter__(self) -> "_data_changing":
         self.thread.start()

@@ -47,7 +47,7 @@ FirmFilter = Callable[[int], Q]
 
 
 def _path(lookup: str) -> FirmFilter:
-    return lambda firm_id: Q(**{lookup: firm_id})
+    return _any_path(lookup)
 
 
 def _any_path(*lookups: str) -> FirmFilter:
@@ -57,6 +57,7 @@ def _any_path(*lookups: str) -> FirmFilter:
             q |= Q(**{lookup: firm_id})
         return q
 
+    build.paths = lookups  # type: ignore[attr-defined]  # the read cache's scopes follow them too
     return build
 
 
@@ -160,3 +161,32 @@ def audit_firm_filter(label: str, *, firm_id: int | None, all_firms: bool) -> Q 
     if scope is None or firm_id is None:
         return None
     return scope(firm_id)
+
+
+def register_read_cache_scopes() -> None:
+    """Name each audited model's firm for the read cache (`kronos.readcache.scopes`), by the same
+    paths as the audit trail's firm filter: a write touches only its firm's cached answers."""
+    from django.apps import apps
+
+    from kronos import readcache
+
+    for label, scope in FIRM_SCOPE.items():
+        paths = getattr(scope, "paths", None)
+        if paths:
+            readcache.register_paths(apps.get_model(label), *paths)
+    readcache.register("accounts.User", _users_firms)
+    # An entry is its postings: they are written with it (and a reversal is a new entry with
+    # postings of its own), and each touches its book's firm.
+    readcache.register("portfolios.JournalEntry", lambda rows: set())
+    for label in FIRMLESS:
+        readcache.register_shared(label)
+
+
+def _users_firms(rows: Any) -> set[str]:
+    from kronos import readcache
+
+    firms = {u.firm_id for u in rows if u.firm_id is not None}
+    others = [u.pk for u in rows if u.firm_id is None and u.pk is not None]
+    if others:
+        firms |= set(Investor.objects.filter(user_id__in=others).values_list("firm_id", flat=True))
+    return {readcache.firm_scope(f) for f in firms}

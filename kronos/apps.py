@@ -13,13 +13,12 @@ class KronosConfig(AppConfig):
     def ready(self) -> None:
         # Imported here: these modules define or use models, which need the app registry ready.
         from django.contrib.auth.signals import user_logged_in
-        from django.db.backends.signals import connection_created
 
         from kronos import checks_registry, history, idempotency, metrics, readcache, security
 
         history.cache_history_managers()
 
-        connection_created.connect(readcache.install, dispatch_uid="kronos.readcache.install")
+        readcache.scopes.install()  # every history row touches its firm's read-cache scope
         user_logged_in.connect(security.stamp_activity_on_login, dispatch_uid="kronos.security.stamp_activity")
 
         checks.register(idempotency.check_store)

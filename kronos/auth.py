@@ -1,24 +1,12 @@
-"""The session's user through the read cache.
+"""The session's user, read fresh from the database on every request.
 
-Django's auth middleware loads the signed-in user (and the navigation then their roles) from
-the database on every page. Here that user comes from the read cache under its data version,
-which moves when any user, group membership or permission changes: a deactivated user or a
-changed role counts from the very next request, as before.
+Security lookups are never cached (the signed-in user, OAuth tokens, second-factor devices): a
+deactivated user, a changed role, a revoked token or device counts from the very next request.
+The class keeps the name its first release gave it: sessions store the backend's dotted path.
 """
-
-from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 
-from kronos import readcache
-
 
 class CachedModelBackend(ModelBackend):
-    def get_user(self, user_id: Any) -> Any:
-        def load() -> Any:
-            user = super(CachedModelBackend, self).get_user(user_id)
-            if user is not None:
-                _ = user.roles  # computed once and kept with the cached user
-            return user
-
-        return readcache.cached(f"user:{user_id}", load, store=bool)
+    """Django's model backend (the name is kept for the sessions that store it; nothing is cached)."""

@@ -8,8 +8,8 @@ history date, the change reason, the type ('+' created, '~' changed) and the act
 with COPY and `INSERT ... SELECT`, in the caller's transaction. They are for PostgreSQL
 (`enabled()`); callers keep the ORM path for other databases (SQLite in `make run`).
 
-Each write ends with a statement through Django's cursor (the history INSERT), so whatever
-watches the connection's writes sees them.
+Each write names the read-cache scopes it changes (`kronos.readcache`): the rows' firms where
+the helper has the rows, else what the caller passes (SHARED, everyone's answers, by default).
 """
 
 from __future__ import annotations
@@ -70,10 +70,17 @@ def next_ids(model: type[Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def copy_rows(model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """COPY `rows` (values in `columns` order, as psycopg adapts them) into the model's table;
-    database errors (a unique key taken) raise as Django's."""
-    readcache.copy_rows(model._meta.db_table, columns, rows)  # the one COPY in the project
+def copy_rows(
+    model: type[Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    scopes: Iterable[str] = (readcache.SHARED,),
+) -> None:
+    """COPY `rows` (values in `columns` order, as psycopg adapts them) into the model's table,
+    touching `scopes` (the read-cache scopes the rows belong to); database errors (a unique key
+    taken) raise as Django's."""
+    readcache.copy_rows(model._meta.db_table, columns, rows, scopes=scopes)  # the one COPY in the project
 
 
 def history_parts(model: type[Model]) -> tuple[str, str, str]:
@@ -96,9 +103,12 @@ def history_from_table(
     reason: str,
     now: datetime,
     history_type: str = "+",
+    scopes: Iterable[str] = (readcache.SHARED,),
 ) -> int:
     """One history row for each row of the model's table matching `where` (SQL on its columns,
-    with `params`), as simple_history's bulk writers make it. Returns the rows written."""
+    with `params`), as simple_history's bulk writers make it, touching `scopes` (those rows'
+    read-cache scopes). Returns the rows written."""
+    readcache.touch(*scopes)
     if not history_enabled():
         return 0
     table, columns, tracked = history_parts(model)
@@ -155,7 +165,10 @@ def create_with_history(
                 setattr(obj, field.attname, now)
     getters = [_getter(field) for field in fields]
     with transaction.atomic(savepoint=False):
-        copy_rows(model, [str(f.column) for f in fields], ([get(obj) for get in getters] for obj in objs))
+        scopes = readcache.scopes_of(model, objs)
+        copy_rows(
+            model, [str(f.column) for f in fields], ([get(obj) for get in getters] for obj in objs), scopes=scopes
+        )
         history_from_table(
             model,
             where=pk_array(model),
@@ -163,6 +176,7 @@ def create_with_history(
             acting_user=acting_user,
             reason=reason,
             now=now,
+            scopes=scopes,
         )
     for obj in objs:
         obj._state.adding = False
@@ -200,6 +214,7 @@ def update_with_history(
             staging,
             ["pk", *[f"c{n}" for n in range(1, len(columns) + 1)]],
             ([row.pk, *[get(row) for get in getters]] for row in rows),
+            scopes=(),  # a temporary table: the rows it updates are touched with their history
         )
         with connection.cursor() as cursor:
             cursor.execute(
@@ -215,4 +230,5 @@ def update_with_history(
             reason=reason,
             now=now,
             history_type="~",
+            scopes=readcache.scopes_of(model, rows),
         )

@@ -1,7 +1,8 @@
-"""The API's read cache: a repeated read is served without recomputing it, and every write that
-another reader could see (a service, the ORM, raw SQL, a price import's COPY) makes it stale.
-The whole suite runs with the cache on, so every write-then-read test also guards it; these
-tests pin the cases that need real commits from another connection."""
+"""The read cache: a repeated read is served without recomputing it; every write that names its
+scope (each audited write through its history row, a price import, a COPY) makes that firm's
+answers (or, for reference data, everyone's) stale, and only those. No SQL is watched and no
+security lookup is cached. The whole suite runs with the cache on, so every write-then-read test
+also guards it; these tests pin the cases that need real commits from another connection."""
 
 import threading
 import time
@@ -15,9 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.services import system_user
 from kronos import readcache
-from kronos.readcache import versions
 from portfolios import services as portfolio_services
-from portfolios.models import Price
 from tests.trading.factories import account_with, make_security
 
 
@@ -44,6 +43,13 @@ def _in_another_connection(fn):
 def account(alice_household):
     make_security("AAPL", "150")
     return account_with(alice_household, cash="1000.00", positions=[("AAPL", "10", "100")])
+
+
+@pytest.fixture
+def other_firm_advisor(db):
+    from tests.accounts.factories import AdvisorFactory
+
+    return AdvisorFactory(user__email="dora@example.com", user__full_name="Dora Advisor")
 
 
 def _value(client, pk):
@@ -90,16 +96,39 @@ def test_writes_committed_by_another_connection_are_seen_on_the_next_read(api, a
     )
     assert _value(client, account.pk)["market_value"]["amount"] == "2600.00"
 
-    # Raw SQL in autocommit, outside any service, is noticed too.
-    def raw_update():
-        with connections["default"].cursor() as cursor:
-            cursor.execute(
-                "UPDATE portfolios_price SET close = %s WHERE security_id = %s",
-                [Decimal("170"), Price.objects.get(date=date.today()).security_id],
-            )
+    # A write through the ORM outside any service still leaves a history row: noticed too.
+    _in_another_connection(lambda: type(account).objects.get(pk=account.pk).save())
+    assert _value(client, account.pk)["name"] == "Renamed elsewhere"
 
-    _in_another_connection(raw_update)
-    assert _value(client, account.pk)["market_value"]["amount"] == "2700.00"
+
+@pytest.mark.django_db(transaction=True)
+def test_one_firms_writes_leave_another_firms_answers_cached(api, alice, account, other_firm_advisor):
+    """The version is per firm: a busy firm's writes do not make another firm's reads compute."""
+    other = api(other_firm_advisor.user)
+    other.get("/api/v1/accounts/")
+    with CaptureQueriesContext(connection) as hit:
+        other.get("/api/v1/accounts/")
+    assert not any("portfolios_investmentaccount" in q["sql"] for q in hit.captured_queries)
+
+    _in_another_connection(
+        lambda: portfolio_services.account_update(account=account, name="Alice's firm", acting_user=system_user())
+    )
+    with CaptureQueriesContext(connection) as still:
+        other.get("/api/v1/accounts/")
+    assert not any("portfolios_investmentaccount" in q["sql"] for q in still.captured_queries)
+    assert _value(api(alice.user), account.pk)["name"] == "Alice's firm"  # and alice's own is fresh
+
+
+def test_every_audited_model_names_its_firm_for_the_read_cache():
+    """A model whose writes touched SHARED would make every firm's answers stale on each write."""
+    from django.apps import apps
+
+    from kronos.readcache import scopes
+
+    audited = {
+        m._meta.label for m in apps.get_models() if hasattr(m, "history") and not m.__name__.startswith("Historical")
+    }
+    assert audited - set(scopes._resolvers) == set()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -130,7 +159,7 @@ def test_a_bulk_copy_committed_elsewhere_is_seen_on_the_next_read(api, alice, ac
 def test_a_rolled_back_write_leaves_the_cached_answer_standing(api, alice, account):
     client = api(alice.user)
     _value(client, account.pk)
-    version = readcache.version()
+    version = readcache.version(readcache.firm_scope(alice.firm.pk))
 
     def rolled_back():
         from django.db import transaction
@@ -140,7 +169,7 @@ def test_a_rolled_back_write_leaves_the_cached_answer_standing(api, alice, accou
             raise RuntimeError("abandon")
 
     _in_another_connection(rolled_back)
-    assert readcache.version() == version
+    assert readcache.version(readcache.firm_scope(alice.firm.pk)) == version
     assert _value(client, account.pk)["name"] == account.name
 
 
@@ -168,28 +197,6 @@ def test_nothing_is_cached_when_the_cache_is_off(api, alice, account, settings):
     with CaptureQueriesContext(connection) as again:
         client.get("/api/v1/accounts/")
     assert any("portfolios_investmentaccount" in q["sql"] for q in again.captured_queries)
-
-
-@pytest.mark.parametrize(
-    ("sql", "tracked"),
-    [
-        ('INSERT INTO "portfolios_position" ("account_id") VALUES (%s)', True),
-        ('UPDATE "trading_order" SET "status" = %s', True),
-        ('DELETE FROM "accounts_household" WHERE id = %s', True),
-        ("WITH moved AS (UPDATE portfolios_cashbalance SET amount = 0 RETURNING id) SELECT * FROM moved", True),
-        ("TRUNCATE portfolios_price", True),
-        ('SELECT "id" FROM "portfolios_position" FOR UPDATE', False),
-        ("WITH x AS (SELECT 1) SELECT * FROM x", False),
-        ('UPDATE "django_session" SET "session_data" = %s', False),
-        ('INSERT INTO "axes_accessattempt" ("username") VALUES (%s)', False),
-        ('UPDATE "django_celery_beat_periodictask" SET "last_run_at" = %s', False),
-        ('UPDATE "otp_totp_totpdevice" SET "last_t" = %s', True),
-        ('DELETE FROM "oauth2_provider_accesstoken" WHERE "id" = %s', True),
-        ("SAVEPOINT s1", False),
-    ],
-)
-def test_which_statements_count_as_writes(sql, tracked):
-    assert versions._writes_tracked_table(sql) is tracked
 
 
 @pytest.mark.django_db(transaction=True)
@@ -228,7 +235,7 @@ def test_a_revoked_token_or_a_deactivated_user_is_refused_on_the_next_request(ma
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert client.get("/api/v1/me/").status_code == 200
-    assert client.get("/api/v1/me/").status_code == 200  # the token now comes from the cache
+    assert client.get("/api/v1/me/").status_code == 200
 
     token_id = get_access_token_model().objects.get(user=alice.user).pk
     _in_another_connection(lambda: get_access_token_model().objects.filter(pk=token_id).delete())
@@ -247,7 +254,7 @@ def test_a_signed_in_users_role_change_or_deactivation_counts_on_the_next_page(v
 
     client = verified_client(alice.user)
     assert client.get("/book/").status_code == 200
-    assert client.get("/book/").status_code == 200  # the user (and roles) now come from the cache
+    assert client.get("/book/").status_code == 200  # the page now comes from the cache: roles are in its key
 
     # Operations take the advisor role away: the book is for advisors and staff only.
     _in_another_connection(lambda: alice.user.groups.remove(Group.objects.get(name="advisor")))
@@ -276,7 +283,9 @@ def test_a_page_is_served_whole_from_the_cache_with_this_sessions_csrf_token(ver
     with CaptureQueriesContext(connection) as again:
         second = client.get("/book/")
     assert second.status_code == 200 and account.name in second.content.decode()
-    assert len(again.captured_queries) == 0  # session, user, device and page all from the cache
+    # The security lookups are read fresh (the user, their device, their roles); the page, none.
+    tables = [q["sql"].split(" FROM ")[1].split()[0] for q in again.captured_queries]
+    assert tables == ['"accounts_user"', '"otp_totp_totpdevice"', '"auth_group"'], tables
     placeholder = readcache.csrf_placeholder_text()
     assert placeholder not in first.content.decode() and placeholder not in second.content.decode()
     assert 'name="csrfmiddlewaretoken"' in second.content.decode()
@@ -296,7 +305,7 @@ def test_a_page_is_served_whole_from_the_cache_with_this_sessions_csrf_token(ver
     client.get("/households/")  # cached by the first browser (the login moved the version)
     with CaptureQueriesContext(connection) as served:
         page = other.get("/households/")
-    assert page.status_code == 200 and len(served.captured_queries) == 0  # the cached copy
+    assert page.status_code == 200 and len(served.captured_queries) == 3  # the security lookups; the cached copy
     html = page.content.decode()
     assert placeholder not in html
     token = html.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
@@ -335,7 +344,7 @@ def test_a_flash_message_is_shown_once_and_a_revoked_device_counts_on_the_next_p
 def test_readers_that_miss_together_share_one_computation():
     """After a write, the requests in flight for one answer wait for the first one's
     computation instead of each asking the database."""
-    readcache.bump()
+    readcache.bump(readcache.SHARED)
     started, release, calls, answers = threading.Event(), threading.Event(), [], []
 
     def compute():
@@ -364,7 +373,7 @@ def test_readers_that_miss_together_share_one_computation():
 
 @pytest.mark.django_db
 def test_a_reader_waiting_on_an_answer_that_is_not_kept_computes_it_itself():
-    readcache.bump()
+    readcache.bump(readcache.SHARED)
     started, release, calls, answers = threading.Event(), threading.Event(), [], []
 
     def not_kept():

@@ -1,4 +1,13 @@
-"""Answers kept under the data version: `cached()` (one computation per answer) and `remember()`."""
+"""Answers kept under their scopes' data versions: `cached()` (one computation per answer) and
+`remember()` (what one user sees at one URL).
+
+Why this is safe: a reader takes the versions *before* it reads the data, and a write moves its
+scopes' versions *after* its commit. Whatever a reader caches under version v was read after v
+was current, so it is at least as new as every write that moved the version to v. Answers cached
+while a commit was landing are filed under a version that is already (or about to be) old. What
+names no scope (an operator's psql session, a restored backup) is bounded by READ_CACHE_SECONDS;
+when the cache cannot be reached reads skip it and writes log it, and when it is back SHARED
+moves once (kronos/cache.py), since the writes made meanwhile could not move anything."""
 
 from __future__ import annotations
 
@@ -14,7 +23,7 @@ from django.db import connection as default_connection
 from django.utils import timezone
 from prometheus_client import Counter
 
-from kronos.readcache.versions import database_scope, enabled, settle_own_writes, version
+from kronos.readcache.versions import SHARED, database_scope, enabled, firm_scope, settle_own_writes, versions
 
 logger = logging.getLogger(__name__)
 
@@ -33,15 +42,23 @@ READS = Counter(
 _MISSING = object()
 
 
-def cached(name: str, compute: Callable[[], Any], *, store: Callable[[Any], bool] = lambda _: True) -> Any:
-    """`compute()`'s result under `name` and the current data version: from the cache when it
-    has it, else computed and kept (when `store(result)`) for READ_CACHE_SECONDS. The version
-    is read before anything is computed (see the module docstring)."""
+def cached(
+    name: str,
+    compute: Callable[[], Any],
+    *,
+    scopes: tuple[str, ...] = (SHARED,),
+    store: Callable[[Any], bool] = lambda _: True,
+) -> Any:
+    """`compute()`'s result under `name` and the current versions of `scopes` (what the answer
+    reads: SHARED and the reader's firm): from the cache when it has it, else computed and kept
+    (when `store(result)`) for READ_CACHE_SECONDS. The versions are read before anything is
+    computed (see the module docstring)."""
     if not enabled():
         return compute()
     try:
         settle_own_writes(default_connection)
-        key = f"kronos:read:{database_scope()}:{version()}:{name}"
+        stamp = ".".join(str(v) for v in versions(scopes))
+        key = f"kronos:read:{database_scope()}:{':'.join(scopes)}:{stamp}:{name}"
         found = cache.get(key, _MISSING)
     except Exception:  # no cache: answer from the database
         logger.warning("read cache unreachable; answering from the database", exc_info=True)
@@ -109,12 +126,25 @@ def _wait_for(key: str, lock: str) -> Any:
 def remember(
     request: Any, name: str, compute: Callable[[], Any], *, store: Callable[[Any], bool] = lambda _: True
 ) -> Any:
-    """`cached()` for what one user sees at one URL on one business date. The result must
-    pickle and must carry nothing of the session (no CSRF tokens: cache data and fragments,
+    """`cached()` for what one user of a firm sees at one URL on one business date, under the
+    firm's and SHARED's versions, with the user's roles in the key (a role taken away is a new
+    key). Users of no firm (investors, superusers) are answered from the database. The result
+    must pickle and must carry nothing of the session (no CSRF tokens: cache data and fragments,
     not whole pages)."""
-    if not request.user.is_authenticated:
+    scopes = reader_scopes(request.user)
+    if scopes is None:
         return compute()
     path = hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
     htmx = "h" if request.headers.get("HX-Request") else "p"
     day = timezone.localdate().isoformat()
-    return cached(f"{name}:{request.user.pk}:{day}:{htmx}:{path}", compute, store=store)
+    roles = hashlib.sha256(",".join(sorted(request.user.roles)).encode()).hexdigest()[:12]
+    return cached(f"{name}:{request.user.pk}:{roles}:{day}:{htmx}:{path}", compute, scopes=scopes, store=store)
+
+
+def reader_scopes(user: Any) -> tuple[str, ...] | None:
+    """The scopes a user's answers read: SHARED and their firm's; None for a user of no firm
+    (their answers are not cached)."""
+    firm_id = getattr(user, "firm_id", None) if getattr(user, "is_authenticated", False) else None
+    if firm_id is None or getattr(user, "is_superuser", False):
+        return None
+    return (SHARED, firm_scope(firm_id))

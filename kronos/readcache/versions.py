@@ -1,9 +1,22 @@
-"""The data version: noticing writes on every connection and moving the version after they commit."""
+"""Data versions per scope, moved explicitly by the writes that change a scope, after they commit.
+
+A scope is what a cached answer depends on: `firm:<id>` (the firm's clients, accounts, orders,
+models...) or SHARED (reference data every firm reads: securities, prices, corporate actions).
+A firm's reader's answers are kept under both versions (see `answers.cached`).
+
+Writes name their scopes, no SQL is parsed:
+- every audited write names itself: each history row (one save, or a bulk of them through
+  simple_history or `kronos.bulk`) touches the scopes of the rows it records
+  (`kronos.readcache.scopes`, resolved from the rows' firm paths);
+- writes without history (price imports, COPYs) call `touch()` themselves.
+Inside a transaction the touched scopes move once, when it commits (a rollback moves nothing);
+in autocommit at once. A read on a connection whose open transaction touched a scope moves it
+first, so code that writes and then reads in one transaction reads its writes.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
@@ -19,34 +32,20 @@ from kronos import cache as kcache
 
 logger = logging.getLogger(__name__)
 
+#: Reference data read by every firm (securities, prices, corporate actions, the watch list); also
+#: the scope of a write whose firm cannot be named, so that nothing is left stale.
+SHARED = "shared"
+
+
+def firm_scope(firm_id: int) -> str:
+    return f"firm:{firm_id}"
+
 
 def database_scope() -> str:
-    """The database the answers come from: one version per database (parallel test runs each
-    have their own), and answers of one database never served for another."""
+    """The database the answers come from: one set of versions per database (parallel test runs
+    each have their own), and answers of one database never served for another."""
     return str(default_connection.settings_dict["NAME"])
 
-
-#: Tables whose writes no cached answer reads: sessions, login attempts, Celery's own books.
-#: (OAuth tokens and second-factor devices are not ignored: token lookups and the signed-in
-#: user's device are cached too, so a revoked token or device counts from the next request.)
-IGNORED_TABLES = (
-    "django_session",
-    "axes_",
-    "django_celery_beat_",
-    "django_celery_results_",
-    "django_admin_log",
-    # Events and webhook deliveries: no cached answer reads them (the events replay is not
-    # cached), and the relay's publishing and retries would otherwise move the version.
-    "accounts_event",
-    "accounts_webhookdelivery",
-    "accounts_webhookattempt",
-)
-
-_WRITE = re.compile(
-    r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO)\s+(?:ONLY\s+)?"?([\w.]+)"?',
-    re.IGNORECASE,
-)
-_CTE_WRITE = re.compile(r"\b(?:INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 BUMP_FAILURES = Counter(
     "kronos_read_cache_bump_failures_total",
@@ -58,65 +57,56 @@ def enabled() -> bool:
     return int(getattr(settings, "READ_CACHE_SECONDS", 0)) > 0
 
 
-# --- noticing writes ------------------------------------------------------------------------------
+# --- writes name their scopes ---------------------------------------------------------------------
 
 
-def _writes_tracked_table(sql: str) -> bool:
-    head = sql.lstrip()[:12].upper()
-    if head.startswith(("SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK", "SET ", "SHOW", "BEGIN", "COMMIT")):
-        return False
-    if head.startswith("WITH"):
-        return bool(_CTE_WRITE.search(sql))
-    match = _WRITE.match(sql)
-    if match is None:
-        return head.startswith(("COPY", "ALTER", "CREATE", "DROP"))  # schema changes and COPY: stale
-    table = match.group(1).lower()
-    return not table.startswith(IGNORED_TABLES)
+class _Pending:
+    """The scopes an open transaction touched, moved by one on_commit callback."""
+
+    def __init__(self) -> None:
+        self.scopes: set[str] = set()
+
+    def __call__(self) -> None:
+        bump(*self.scopes)
 
 
-def _watch(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
-    result = execute(sql, params, many, context)
-    if isinstance(sql, str) and _writes_tracked_table(sql):
-        note_write(context["connection"])
-    return result
-
-
-def install(connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    """connection_created receiver: watch this connection's statements (once per wrapper)."""
-    if _watch not in connection.execute_wrappers:
-        connection.execute_wrappers.append(_watch)
-
-
-def note_write(connection: BaseDatabaseWrapper | None = None) -> None:
-    """Record that `connection` changed data: the version moves now (autocommit) or at commit."""
+def touch(*scopes: str, connection: BaseDatabaseWrapper | None = None) -> None:
+    """Record that `scopes` changed on `connection`: moved now (autocommit) or when it commits."""
+    if not scopes or not enabled():
+        return
     connection = connection or default_connection
-    if not enabled():
-        return
     if not connection.in_atomic_block:
-        bump()
+        bump(*scopes)
         return
-    connection._kronos_read_dirty = True  # type: ignore[attr-defined]  # read-your-writes, see _pending_in_transaction
-    if not any(entry[1] is bump for entry in connection.run_on_commit):
-        connection.on_commit(bump, robust=True)
+    pending: _Pending | None = getattr(connection, "_kronos_pending", None)
+    # The callback of an earlier transaction, or one dropped with a rolled-back savepoint, is gone
+    # from run_on_commit: start a new one (what it held was committed or rolled back).
+    if pending is None or not any(entry[1] is pending for entry in connection.run_on_commit):
+        pending = _Pending()
+        connection._kronos_pending = pending  # type: ignore[attr-defined]
+        connection.on_commit(pending, robust=True)
+    pending.scopes.update(scopes)
+    connection._kronos_read_dirty = True  # type: ignore[attr-defined]  # see settle_own_writes
 
 
 def settle_own_writes(connection: BaseDatabaseWrapper) -> None:
     """Before a cached read on a connection that wrote in its still-open transaction: move the
-    version, so the read does not find an answer cached before those writes."""
+    scopes it touched, so the read does not find an answer cached before those writes."""
     if connection.in_atomic_block and getattr(connection, "_kronos_read_dirty", False):
-        bump()
+        pending: _Pending | None = getattr(connection, "_kronos_pending", None)
+        if pending is not None:
+            bump(*pending.scopes)
         connection._kronos_read_dirty = False  # type: ignore[attr-defined]
 
 
-#: Inside a request (RequestVersionMiddleware): the data version read once and used for every
-#: cached read of that request. Safe by the same argument as above: everything the request
-#: computes is read after that version was current. A write in the request forgets it.
+#: Inside a request (RequestVersionMiddleware): the versions read once and used for every cached
+#: read of that request. Safe by the argument in answers.py: everything the request computes is
+#: read after those versions were current. A write in the request forgets them.
 _request_memo: ContextVar[dict[str, int] | None] = ContextVar("kronos_read_version", default=None)
 
 
 class RequestVersionMiddleware:
-    """Read the data version at most once per request (one cache round trip instead of one per
-    cached read: the session user, their device, the page)."""
+    """Read each scope's version at most once per request."""
 
     def __init__(self, get_response: Callable[[Any], Any]):
         self.get_response = get_response
@@ -129,44 +119,67 @@ class RequestVersionMiddleware:
             _request_memo.reset(token)
 
 
-def bump() -> None:
-    """Move the data version (after a committed write; and when Redis returns after an outage,
-    since the writes made meanwhile could not move it: kronos/cache.py's recovery hook)."""
+def _key(scope: str) -> str:
+    return f"kronos:read:version:{database_scope()}:{scope}"
+
+
+def bump(*scopes: str) -> None:
+    """Move the versions of `scopes` (after a committed write; SHARED when Redis returns after an
+    outage, since the writes made meanwhile could not move anything: kronos/cache.py's hook)."""
+    if not scopes:
+        return
     memo = _request_memo.get()
     if memo:
         memo.clear()
-    try:
-        # Seeded from the clock, so a version key lost to eviction restarts above every old one.
-        key = f"kronos:read:version:{database_scope()}"
-        cache.add(key, time.time_ns() // 1000, timeout=None)
-        cache.incr(key)
-    except Exception:  # the write itself is done and committed; the cache must not undo it
-        BUMP_FAILURES.inc()
-        logger.warning("read cache: could not move the data version", exc_info=True)
+    for scope in sorted(scopes):
+        try:
+            # Seeded from the clock, so a version key lost to eviction restarts above every old one.
+            key = _key(scope)
+            cache.add(key, time.time_ns() // 1000, timeout=None)
+            cache.incr(key)
+        except Exception:  # the write itself is done and committed; the cache must not undo it
+            BUMP_FAILURES.inc()
+            logger.warning("read cache: could not move the data version of %s", scope, exc_info=True)
 
 
-kcache.on_recovery(bump)
+def _recovered() -> None:
+    # Every firm's answers read SHARED's version: moving it makes them all stale at once.
+    bump(SHARED)
 
 
-def version() -> int:
+kcache.on_recovery(_recovered)
+
+
+def versions(scopes: Sequence[str]) -> tuple[int, ...]:
+    """The current versions of `scopes` (read once per request), in their order."""
     memo = _request_memo.get()
-    scope = database_scope()
-    if memo is not None and scope in memo:
-        return memo[scope]
-    key = f"kronos:read:version:{scope}"
-    current = cache.get(key)
-    if current is None:
-        cache.add(key, time.time_ns() // 1000, timeout=None)
-        current = cache.get(key)
-    if memo is not None:
-        memo[scope] = int(current)
-    return int(current)
+    missing = [s for s in scopes if memo is None or s not in memo]
+    found: dict[str, int] = {}
+    if missing:
+        keys = {_key(s): s for s in missing}
+        stored = cache.get_many(list(keys))
+        for key, scope in keys.items():
+            if key not in stored:
+                cache.add(key, time.time_ns() // 1000, timeout=None)
+                stored[key] = cache.get(key)
+            found[scope] = int(stored[key])
+        if memo is not None:
+            memo.update(found)
+    return tuple(found[s] if s in found else memo[s] for s in scopes)  # type: ignore[index]
 
 
-def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def version(scope: str = SHARED) -> int:
+    return versions([scope])[0]
+
+
+def copy_rows(
+    table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, scopes: Iterable[str] = (SHARED,)
+) -> None:
     """PostgreSQL COPY of `rows` (values in `columns` order, as psycopg adapts them) into `table`
-    on the default connection, noted as a write. Names are quoted here (an already-quoted name
-    is kept); database errors (a unique key taken) raise as Django's."""
+    on the default connection, touching `scopes` (the caller names what it changed; by default
+    SHARED, everyone's answers: a COPY that does not know its firm leaves nothing stale; a
+    temporary staging table: none). Names are quoted here (an already-quoted name is kept);
+    database errors (a unique key taken) raise as Django's."""
     ops = default_connection.ops
     names = ", ".join(ops.quote_name(c) for c in columns)
     with (
@@ -176,4 +189,4 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]])
     ):
         for row in rows:
             copy.write_row(row)
-    note_write(default_connection)
+    touch(*scopes, connection=default_connection)

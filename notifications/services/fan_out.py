@@ -48,6 +48,7 @@ from django.utils import timezone
 
 from accounts.models import Event, Household, HouseholdMember, Investor, Role, User
 from accounts.subscribers import EVENT_SUBSCRIBERS
+from kronos import readcache
 from kronos.relay import enqueue_after_commit
 from notifications.catalogue import KINDS, Delivery
 from notifications.models import Notification, NotificationPreference
@@ -428,6 +429,11 @@ def notifications_fan_out(*, events: Sequence[Event]) -> int:
     if not rows:
         return 0
     Notification.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+    if readcache.enabled():  # the unread count in the staff's cached pages' navigation
+        staff_firms = User.objects.filter(pk__in={r.user_id for r in rows}, firm__isnull=False).values_list(
+            "firm_id", flat=True
+        )
+        readcache.touch(*{readcache.firm_scope(f) for f in staff_firms})
     if any(r.delivery == Delivery.IMMEDIATE for r in rows):
         enqueue_after_commit("notifications.send_emails", once=True)
     return len(rows)

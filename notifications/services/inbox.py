@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from kronos import readcache
 from notifications.catalogue import KINDS, Delivery
 from notifications.errors import NotificationsError
 from notifications.models import Notification, NotificationPreference
@@ -21,12 +22,21 @@ def notification_mark_read(*, notification: Notification, acting_user: User) -> 
     if notification.read_at is None:
         notification.read_at = timezone.now()
         Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=notification.read_at)
+        _touch_inbox(acting_user)
     return notification
 
 
 def notifications_mark_all_read(*, acting_user: User) -> int:
     """Mark every unread notification of `acting_user` read; returns how many were."""
-    return Notification.objects.filter(user=acting_user, read_at__isnull=True).update(read_at=timezone.now())
+    count = Notification.objects.filter(user=acting_user, read_at__isnull=True).update(read_at=timezone.now())
+    _touch_inbox(acting_user)
+    return count
+
+
+def _touch_inbox(user: User) -> None:
+    """The unread count in the navigation of a staff member's cached pages changed."""
+    if user.firm_id is not None:
+        readcache.touch(readcache.firm_scope(user.firm_id))
 
 
 @transaction.atomic

@@ -15,7 +15,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from accounts.models import User
-from kronos import bulk
+from kronos import bulk, readcache
 from portfolios.errors import PortfoliosError
 from portfolios.ledger.posting import PostingSpec, _validate
 from portfolios.models import (
@@ -224,6 +224,8 @@ def _post_bulk(
     ]
     entries = bulk.create_with_history(entries, JournalEntry, acting_user=acting_user, reason=reason, now=now)
     if entries and bulk.enabled():
+        books = {p.book.pk: p.book for i in accepted for p in specs[i].postings}
+        scopes = readcache.scopes_of(LedgerBook, list(books.values()))
         bulk.copy_rows(
             Posting,
             bulk.check_columns(Posting, POSTING_COLUMNS, generated=["id"]),
@@ -239,6 +241,7 @@ def _post_bulk(
                 for i, entry in zip(accepted, entries, strict=True)
                 for p in specs[i].postings
             ),
+            scopes=scopes,
         )
         bulk.history_from_table(
             Posting,
@@ -247,6 +250,7 @@ def _post_bulk(
             acting_user=acting_user,
             reason=reason,
             now=now,
+            scopes=scopes,
         )
     elif entries:
         bulk_create_with_history(

@@ -16,6 +16,7 @@ from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
 from accounts.services import system_user
+from kronos import readcache
 from kronos.history import save_attributed
 from portfolios.adapters.market_data import get_provider
 from portfolios.errors import PortfoliosError
@@ -212,6 +213,7 @@ def _prices_upsert_postgresql(rows: Sequence[tuple[int, date, Decimal]], *, sour
         changed = cursor.rowcount
         cursor.execute(_PRICE_INSERT_SQL, [source])
         inserted = cursor.rowcount
+        readcache.touch(readcache.SHARED)  # prices: every firm's valuations read them
     return PriceStoreResult(rows=len(rows), inserted=inserted, changed=changed)
 
 
@@ -241,6 +243,7 @@ def _prices_upsert_portable(rows: Sequence[tuple[int, date, Decimal]], *, source
             Price.objects.bulk_update(updated, ["close", "source", "updated_at"])
             inserted += len(new)
             changed += len(updated)
+        readcache.touch(readcache.SHARED)  # prices: every firm's valuations read them
     return PriceStoreResult(rows=len(rows), inserted=inserted, changed=changed)
 
 

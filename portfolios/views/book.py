@@ -80,8 +80,9 @@ def book(request: AuthedHttpRequest) -> HttpResponse:
         return redirect("accounts:household_list")
     # The filter's choices need names only (no targets prefetched), kept in the read cache
     # with the table: the page then asks the database nothing of its own when nothing changed.
-    models = readcache.cached(
-        f"book-models:{request.user.pk}",
+    models = readcache.remember(
+        request,
+        "book-models",
         lambda: list(
             model_portfolio_list_for_user(user=request.user, active_only=False)
             .prefetch_related(None)

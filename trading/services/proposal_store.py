@@ -14,7 +14,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from accounts.models import User
-from kronos import bulk
+from kronos import bulk, readcache
 from portfolios.models import Security
 from trading.errors import TradingError
 from trading.models import ProposalTrade, RebalanceProposal
@@ -247,7 +247,11 @@ def _write_pg(
                 None,
             )
         )
-    bulk.copy_rows(RebalanceProposal, bulk.check_columns(RebalanceProposal, PROPOSAL_COLUMNS), rows)
+    # The accounts' firms: the read-cache scopes of the proposals and their trades.
+    scopes = readcache.scopes_of(
+        RebalanceProposal, [RebalanceProposal(account_id=account_id) for account_id, *_ in stored]
+    )
+    bulk.copy_rows(RebalanceProposal, bulk.check_columns(RebalanceProposal, PROPOSAL_COLUMNS), rows, scopes=scopes)
     bulk.history_from_table(
         RebalanceProposal,
         where="id = ANY(%s::bigint[])",
@@ -255,6 +259,7 @@ def _write_pg(
         acting_user=acting_user,
         reason="proposed",
         now=now,
+        scopes=scopes,
     )
     needed_ids = [pk for pk, (_, _, _, needed) in zip(ids, stored, strict=True) if needed]
     trade_rows = [
@@ -264,7 +269,12 @@ def _write_pg(
         for row in _trade_rows(plan, securities)
     ]
     if trade_rows:
-        bulk.copy_rows(ProposalTrade, bulk.check_columns(ProposalTrade, TRADE_COLUMNS, generated=["id"]), trade_rows)
+        bulk.copy_rows(
+            ProposalTrade,
+            bulk.check_columns(ProposalTrade, TRADE_COLUMNS, generated=["id"]),
+            trade_rows,
+            scopes=scopes,
+        )
         bulk.history_from_table(
             ProposalTrade,
             where="proposal_id = ANY(%s::bigint[])",
@@ -272,6 +282,7 @@ def _write_pg(
             acting_user=acting_user,
             reason="proposed",
             now=now,
+            scopes=scopes,
         )
     proposals = [_instance(row, parse_json=not scheduled) for row in rows]
     counts: dict[int, int] = {}
@@ -298,6 +309,7 @@ def _expire_open_pg(account_ids: list[int], *, acting_user: User, now: Any) -> i
     (what bulk_update_with_history writes), so the expired rows never travel to Python."""
     if not account_ids:
         return 0
+    readcache.touch(*readcache.scopes_of(RebalanceProposal, [RebalanceProposal(account_id=a) for a in account_ids]))
     table = connection.ops.quote_name(RebalanceProposal._meta.db_table)
     with connection.cursor() as cursor:
         if not bulk.history_enabled():
