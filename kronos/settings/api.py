@@ -65,8 +65,8 @@ OAUTH2_PROVIDER = {
     "WRITE_SCOPE": "trade",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_TTL_SECONDS", default=30 * 24 * 3600),
     "PKCE_REQUIRED": True,
-    # Token lookups through the read cache; revocation moves its version (kronos/api/tokens.py).
-    "OAUTH2_VALIDATOR_CLASS": "kronos.api.tokens.CachedTokenValidator",
+    # Token lookups read fresh on every request; a deactivated user's token is refused (kronos/api/tokens.py).
+    "OAUTH2_VALIDATOR_CLASS": "kronos.api.tokens.ActiveUserTokenValidator",
     # RFC 9700 (OAuth 2.0 security best practice): no implicit or password grant, S256 PKCE only,
     # no tokens in query strings, hashed token storage, refresh-token replay revokes the family.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
