@@ -76,7 +76,10 @@ def _parents_firms(parent: type[Model], ids: set[int], rest: str) -> set[int]:
 
 
 def scopes_of(model: type[Model], rows: Sequence[Model]) -> set[str]:
-    """The scopes `rows` of `model` belong to (SHARED when unknown)."""
+    """The scopes `rows` of `model` belong to (SHARED when unknown); none while the read cache
+    is off (nothing is kept that a write could make stale, so nothing is looked up)."""
+    if not enabled():
+        return set()
     resolver = _resolvers.get(model._meta.label)
     if resolver is None:
         return {SHARED}
@@ -90,8 +93,6 @@ def scopes_of(model: type[Model], rows: Sequence[Model]) -> set[str]:
 
 def touch_rows(model: type[Model], rows: Iterable[Model]) -> None:
     """A write of `rows` of `model` (saved, with their ids and foreign keys set)."""
-    if not enabled():
-        return
     rows = list(rows)
     if rows:
         touch(*scopes_of(model, rows))

@@ -59,9 +59,12 @@ def proposals_store(
     breaches = {a: plan.drift_before for a, plan, _, _ in stored if scheduled and plan.drift_before.breached}
     if bulk.enabled():
         with transaction.atomic():
-            _expire_open_pg([a for a, *_ in stored], acting_user=acting_user, now=now)
+            # The accounts' firms: the read-cache scopes of what is expired and written.
+            scopes = readcache.scopes_of(RebalanceProposal, [RebalanceProposal(account_id=a) for a, *_ in stored])
+            _expire_open_pg([a for a, *_ in stored], acting_user=acting_user, now=now, scopes=scopes)
             written = _write_pg(
                 stored,
+                scopes=scopes,
                 reserved=reserved,
                 run_keys=keys,
                 securities=securities,
@@ -208,6 +211,7 @@ def _write_pg(
     acting_user: User,
     as_of: date,
     now: Any,
+    scopes: set[str],
 ) -> list[RebalanceProposal]:
     """Write the chunk's proposals (`stored`: account id, plan, snapshot, needed) and trades by
     COPY, their JSON as text made by `JsonText`, and their history rows from them.
@@ -247,10 +251,6 @@ def _write_pg(
                 None,
             )
         )
-    # The accounts' firms: the read-cache scopes of the proposals and their trades.
-    scopes = readcache.scopes_of(
-        RebalanceProposal, [RebalanceProposal(account_id=account_id) for account_id, *_ in stored]
-    )
     bulk.copy_rows(RebalanceProposal, bulk.check_columns(RebalanceProposal, PROPOSAL_COLUMNS), rows, scopes=scopes)
     bulk.history_from_table(
         RebalanceProposal,
@@ -304,12 +304,12 @@ def _instance(row: tuple[Any, ...], *, parse_json: bool) -> RebalanceProposal:
     return RebalanceProposal.from_db(connection.alias, names, values)
 
 
-def _expire_open_pg(account_ids: list[int], *, acting_user: User, now: Any) -> int:
+def _expire_open_pg(account_ids: list[int], *, acting_user: User, now: Any, scopes: set[str]) -> int:
     """`_expire_open` in one statement: the UPDATE's RETURNING rows become the '~' history rows
     (what bulk_update_with_history writes), so the expired rows never travel to Python."""
     if not account_ids:
         return 0
-    readcache.touch(*readcache.scopes_of(RebalanceProposal, [RebalanceProposal(account_id=a) for a in account_ids]))
+    readcache.touch(*scopes)
     table = connection.ops.quote_name(RebalanceProposal._meta.db_table)
     with connection.cursor() as cursor:
         if not bulk.history_enabled():

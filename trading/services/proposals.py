@@ -149,10 +149,11 @@ def proposal_approve(*, proposal: RebalanceProposal, acting_user: User) -> list[
         # A harvest's sells relieve the lots the harvest chose (its losses, highest cost first),
         # whatever the account's own relief method: under FIFO they would realise older gains.
         harvest = HarvestRecord.objects.filter(proposal=proposal).exists()
-        conflicts = approval_wash_conflicts(proposal, harvest=harvest)
+        trades = list(proposal.trades.select_related("security").order_by("position", "id"))
+        conflicts = approval_wash_conflicts(proposal, trades, harvest=harvest)
         if conflicts:
             raise TradingError(" ".join(conflicts), code="wash_sale")
-        for trade in proposal.trades.select_related("security").order_by("position", "id"):
+        for trade in trades:
             orders.append(
                 order_create(
                     account=proposal.account,

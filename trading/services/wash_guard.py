@@ -16,19 +16,24 @@ Refused, nothing is written and the proposal stays open: the next scan replaces 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db.models import Q
 
 from portfolios.models import LotClosure
 from trading.lifecycle import OPEN_STATES
-from trading.models import Order, RebalanceProposal, Side
+from trading.models import Order, ProposalTrade, RebalanceProposal, Side
 
 
-def approval_wash_conflicts(proposal: RebalanceProposal, *, harvest: bool) -> list[str]:
-    """Why approving `proposal` now would make a wash sale in its household (empty: it would not)."""
+def approval_wash_conflicts(
+    proposal: RebalanceProposal, trades: Sequence[ProposalTrade], *, harvest: bool
+) -> list[str]:
+    """Why approving `proposal` (its `trades`) now would make a wash sale in its household
+    (empty: it would not)."""
     household_id = proposal.account.household_id
     sides: dict[str, set[int]] = {Side.BUY: set(), Side.SELL: set()}
-    for side, security_id in proposal.trades.values_list("side", "security_id"):
-        sides[side].add(security_id)
+    for trade in trades:
+        sides[trade.side].add(trade.security_id)
     found: list[str] = []
     if harvest and sides[Side.SELL]:
         bought = (
