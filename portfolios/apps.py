@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class PortfoliosConfig(AppConfig):
     name = "portfolios"
+
+    def ready(self) -> None:
+        from portfolios import signals
+
+        signals.connect()

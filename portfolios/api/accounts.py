@@ -25,9 +25,13 @@ from portfolios.api.common import (
     _require_account_editor,
 )
 from portfolios.models import ACCOUNT_SETTINGS, InvestmentAccount, ModelPortfolio
-from portfolios.selectors.accounts import account_get_for_user, account_list_for_user, model_portfolio_list_for_user
+from portfolios.selectors.accounts import (
+    account_row_for_user,
+    account_rows_for_user,
+    model_portfolio_list_for_user,
+)
+from portfolios.selectors.figures import ComputedFigures, kept_figures
 from portfolios.selectors.holdings import account_positions
-from portfolios.selectors.pages import AccountFigures, FigureInput, account_figures, account_total
 from portfolios.services.accounts import account_create, account_update, model_assign
 from portfolios.services.ownership import BeneficiarySpec
 
@@ -65,12 +69,15 @@ class AccountOutput(serializers.Serializer):
     def get_min_trade_amount(self, account: InvestmentAccount) -> dict[str, str]:
         return self._money(account.min_trade_amount, account)
 
+    def _figures(self, account: InvestmentAccount) -> ComputedFigures:
+        return self.context["figures"][account.pk]  # type: ignore[no-any-return]
+
     def get_market_value(self, account: InvestmentAccount) -> dict[str, str]:
         """Securities plus cash: the account's total value."""
-        return self._money(account_total(account), account)
+        return self._money(self._figures(account).total_value, account)
 
     def get_cash(self, account: InvestmentAccount) -> dict[str, str]:
-        return self._money(account.cash, account)  # type: ignore[attr-defined]
+        return self._money(self._figures(account).cash, account)
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_owners(self, account: InvestmentAccount) -> list[dict[str, Any]]:
@@ -84,10 +91,11 @@ class AccountOutput(serializers.Serializer):
         ]
 
     def get_max_drift(self, account: InvestmentAccount) -> str | None:
-        figures: AccountFigures | None = self.context.get("figures", {}).get(account.pk)
-        if figures is None or figures.max_drift is None:
-            return None
-        return FractionField(**WEIGHT_OUT).to_representation(figures.max_drift)
+        drift = self._figures(account).max_drift
+        return None if drift is None else _DRIFT_OUT.to_representation(drift)
+
+
+_DRIFT_OUT = FractionField(**WEIGHT_OUT)
 
 
 class AccountSettingsInput(InputSerializer):
@@ -166,16 +174,11 @@ def _settings_of(validated: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _figures(accounts: list[InvestmentAccount]) -> dict[int, AccountFigures]:
-    """Max drift of the listed accounts: the book's four-query read, not the full engine snapshot."""
-    return account_figures([FigureInput.of(a) for a in accounts])
-
-
 def _account_answer(request: Request, pk: int) -> dict[str, Any]:
     user = api_user(request)
-    account = account_get_for_user(user=user, pk=pk)
+    account = account_row_for_user(user=user, pk=pk)
     prefetch_related_objects([account], "owners__investor", "beneficiaries")
-    return dict(AccountOutput(account, context={"figures": _figures([account])}).data)
+    return dict(AccountOutput(account, context={"figures": kept_figures([account])}).data)
 
 
 @extend_schema(
@@ -230,9 +233,9 @@ def accounts(request: Request) -> Response:
         if value is not None:
             filters[key] = value
     paginator = Pagination()
-    page = paginator.paginate_queryset(account_list_for_user(user=user, **filters), request)
+    page = paginator.paginate_queryset(account_rows_for_user(user=user, **filters), request)
     prefetch_related_objects(page or [], "owners__investor", "beneficiaries")
-    figures = _figures(page or [])
+    figures = kept_figures(page or [])
     return paginator.get_paginated_response(AccountOutput(page, many=True, context={"figures": figures}).data)
 
 
@@ -243,7 +246,7 @@ def accounts(request: Request) -> Response:
 def account_detail(request: Request, pk: int) -> Response:
     """One account; PATCH changes its name, type, model or rebalancing settings (its advisor only)."""
     user = api_user(request)
-    account = account_get_for_user(user=user, pk=pk)
+    account = account_row_for_user(user=user, pk=pk)
     if request.method == "PATCH":
         _require_account_editor(user, account.household)
         data = AccountSettingsInput(data=request.data, partial=True, context={"user": user})
@@ -279,8 +282,8 @@ class PositionOutput(serializers.Serializer):
 def positions(request: Request, pk: int) -> Response:
     """The account's holdings at the latest prices (a list; weights of the account's total value)."""
     user = api_user(request)
-    account = account_get_for_user(user=user, pk=pk)
-    holdings = account_positions(account)
+    account = account_row_for_user(user=user, pk=pk)
+    holdings = account_positions(account, with_targets=False)  # no target weight in the answer
     currency = account.base_currency
     rows = [
         {

@@ -17,6 +17,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from accounts.models import User
 from kronos import bulk, readcache
 from portfolios.errors import PortfoliosError
+from portfolios.figures import refresh_figures
 from portfolios.ledger.posting import PostingSpec, _validate
 from portfolios.models import (
     ZERO,
@@ -278,6 +279,7 @@ def _post_bulk(
             bulk_create_with_history(
                 created, model, batch_size=2000, default_user=acting_user, default_change_reason=reason
             )
+    refresh_figures({key[0] for key in touched_positions} | {key[0] for key in touched_cash})
     # A key repeated within `specs` gets its first spec's outcome.
     for i, spec in enumerate(specs):
         if results[i] is None and spec.idempotency_key:

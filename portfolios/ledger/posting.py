@@ -16,6 +16,7 @@ from accounts.models import User
 from kronos.db import create_or_winner
 from kronos.history import attribute
 from portfolios.errors import PortfoliosError
+from portfolios.figures import refresh_figures
 from portfolios.models import (
     CASH_PLACES,
     QUANTITY_PLACES,
@@ -215,6 +216,7 @@ def _post(
             kind=kind,
             allow_negative=allow_negative,
         )
+        refresh_figures(account_ids)  # the accounts' kept figures move with their balances
     return entry
 
 

@@ -31,6 +31,7 @@ from portfolios.models.fields import (
     validate_positive,
     weight_field,
 )
+from portfolios.models.figures import DRIFT_PLACES, AccountFigures
 from portfolios.models.households import RebalancingGroup, RebalancingGroupMember
 from portfolios.models.ledger import (
     CashBalance,
@@ -58,11 +59,13 @@ from portfolios.models.tax import HarvestSettings, SubstitutionPair
 __all__ = [
     "ACCOUNT_SETTINGS",
     "CASH_PLACES",
+    "DRIFT_PLACES",
     "ONE",
     "PRICE_PLACES",
     "QUANTITY_PLACES",
     "WEIGHT_PLACES",
     "ZERO",
+    "AccountFigures",
     "AccountOwner",
     "AssetClass",
     "Benchmark",

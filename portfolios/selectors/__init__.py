@@ -13,6 +13,7 @@ from portfolios.selectors.accounts import (
     model_portfolio_list,
     model_portfolio_list_for_user,
 )
+from portfolios.selectors.figures import ComputedFigures, FigureInput, account_figures, figure_inputs
 from portfolios.selectors.holdings import AccountHoldings, PositionRow, account_drift, account_lots, account_positions
 from portfolios.selectors.lots import (
     GainRow,
@@ -26,11 +27,8 @@ from portfolios.selectors.lots import (
 from portfolios.selectors.pages import (
     BOOK_SORTS,
     AccountDrift,
-    AccountFigures,
     AccountOverview,
     BookRow,
-    FigureInput,
-    account_figures,
     account_overview,
     account_total,
     book_accounts,
@@ -71,12 +69,12 @@ __all__ = [
     "BOOK_SORTS",
     "EXTERNAL_FLOW_KINDS",
     "AccountDrift",
-    "AccountFigures",
     "AccountHoldings",
     "AccountOverview",
     "AccountValue",
     "BenchmarkSpec",
     "BookRow",
+    "ComputedFigures",
     "FigureInput",
     "GainRow",
     "LatestPrice",
@@ -107,6 +105,7 @@ __all__ = [
     "drift_reports",
     "engine_snapshots",
     "fees_by_day",
+    "figure_inputs",
     "household_last_loss_sales",
     "household_performance_between",
     "household_performance_periods",

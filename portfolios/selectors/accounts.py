@@ -90,22 +90,16 @@ def account_queryset(*, as_of: date | None = None) -> QuerySet[InvestmentAccount
     )
 
 
-def account_list_for_user(
+def _filtered(
+    qs: QuerySet[InvestmentAccount],
     *,
     user: User,
     search: str = "",
     household_id: int | None = None,
     model_id: int | None = None,
     status: str | None = None,
-    as_of: date | None = None,
 ) -> QuerySet[InvestmentAccount]:
-    """The user's accounts for the book page and the API list: one query per page.
-
-    Each row has `household` (with `advisor.user` and `firm`), `model`, and the
-    annotations `market_value`, `cash` and `total_value`.
-    """
-    scoped = InvestmentAccount.objects.filter(permissions.account_scope_q(user)).values("pk")
-    qs = account_queryset(as_of=as_of).filter(pk__in=scoped)
+    qs = qs.filter(pk__in=InvestmentAccount.objects.filter(permissions.account_scope_q(user)).values("pk"))
     if search:
         # Account name or number, household name, or a client's name (first, last or full).
         qs = qs.filter(
@@ -122,9 +116,59 @@ def account_list_for_user(
     return qs.order_by("household__name", "name", "id")
 
 
+def account_list_for_user(
+    *,
+    user: User,
+    search: str = "",
+    household_id: int | None = None,
+    model_id: int | None = None,
+    status: str | None = None,
+    as_of: date | None = None,
+) -> QuerySet[InvestmentAccount]:
+    """The user's accounts valued from the records: one query per page.
+
+    Each row has `household` (with `advisor.user` and `firm`), `model`, and the
+    annotations `market_value`, `cash` and `total_value` (at `as_of`'s closes when given).
+    For today's figures read `account_rows_for_user`: the kept rows, no sums.
+    """
+    return _filtered(
+        account_queryset(as_of=as_of),
+        user=user,
+        search=search,
+        household_id=household_id,
+        model_id=model_id,
+        status=status,
+    )
+
+
+def account_rows_for_user(
+    *,
+    user: User,
+    search: str = "",
+    household_id: int | None = None,
+    model_id: int | None = None,
+    status: str | None = None,
+) -> QuerySet[InvestmentAccount]:
+    """The user's accounts with their model and kept `figures` row joined (`AccountFigures`;
+    None for an account not yet given one): one query per page, nothing summed."""
+    return _filtered(
+        InvestmentAccount.objects.select_related("model", "figures"),
+        user=user,
+        search=search,
+        household_id=household_id,
+        model_id=model_id,
+        status=status,
+    )
+
+
 def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
     """One of the user's accounts (annotated as in the list), or 404."""
     return get_object_or_404(account_list_for_user(user=user), pk=pk)
+
+
+def account_row_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
+    """One of the user's accounts as `account_rows_for_user` reads it, or 404."""
+    return get_object_or_404(account_rows_for_user(user=user), pk=pk)
 
 
 def model_affected_accounts(*, user: User, model: ModelPortfolio) -> list[InvestmentAccount]:

@@ -48,8 +48,11 @@ class AccountHoldings:
     cash_weight: Decimal
 
 
-def account_positions(account: InvestmentAccount, *, as_of: date | None = None) -> AccountHoldings:
-    """The account's holdings with price, market value, weight, target and cost basis (five queries)."""
+def account_positions(
+    account: InvestmentAccount, *, as_of: date | None = None, with_targets: bool = True
+) -> AccountHoldings:
+    """The account's holdings with price, market value, weight, target and cost basis (five
+    queries; four without the model's targets, `with_targets=False`: every target weight 0)."""
     positions = list(
         Position.objects.filter(account=account)
         .exclude(quantity=0)
@@ -60,15 +63,20 @@ def account_positions(account: InvestmentAccount, *, as_of: date | None = None) 
     costs = {
         r["security_id"]: r["cost"]
         for r in TaxLot.objects.filter(account=account, quantity__gt=0)
+        .order_by()
         .values("security_id")
         .annotate(cost=Sum(F("quantity") * F("cost_per_share"), output_field=_MONEY))
     }
-    if account.model_id:
+    if account.model_id and with_targets:
         model_targets, pairs = model_targets_and_substitutes(model_ids=[account.model_id])
         wanted = model_targets.get(account.model_id, {})
     else:
         wanted, pairs = {}, {}
-    cash = CashBalance.objects.filter(account=account, currency=account.base_currency).values_list("amount", flat=True)
+    cash = (
+        CashBalance.objects.filter(account=account, currency=account.base_currency)
+        .order_by()
+        .values_list("amount", flat=True)
+    )
     cash_amount = next(iter(cash), ZERO)
     values = {}
     for p in positions:

@@ -263,9 +263,10 @@ def account_update(*, account: InvestmentAccount, acting_user: User, **changes: 
     for field, value in cleaned.items():
         setattr(account, field, value.strip() if field == "name" else value)
     try:
-        return save_attributed(account, acting_user=acting_user, reason="account updated")
+        save_attributed(account, acting_user=acting_user, reason="account updated")
     except ValidationError as exc:
         raise PortfoliosError.from_validation(exc) from exc
+    return account  # its figures: the InvestmentAccount receiver in portfolios.signals
 
 
 @transaction.atomic
@@ -287,6 +288,7 @@ def model_assign(*, account: InvestmentAccount, model: ModelPortfolio | None, ac
             raise PortfoliosError(f"The model {model.name} is not active.", field="model")
         _model_assign_checks(account, model)
     account.model = model
+    # Its figures (drift against the new model): the InvestmentAccount receiver in portfolios.signals.
     return save_attributed(
         account, acting_user=acting_user, reason=f"model assigned: {model.name}" if model else "model removed"
     )

@@ -141,6 +141,7 @@ def model_portfolio_update(
     for field, value in changes.items():
         setattr(model, field, value.strip() if field == "name" else value)
     try:
+        # The drift of every account on it: the ModelPortfolio receiver in portfolios.signals.
         return save_attributed(model, acting_user=acting_user, reason="model updated")
     except ValidationError as exc:
         raise PortfoliosError.from_validation(exc) from exc

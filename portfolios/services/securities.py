@@ -20,6 +20,7 @@ from kronos import readcache
 from kronos.history import save_attributed
 from portfolios.adapters.market_data import get_provider
 from portfolios.errors import PortfoliosError
+from portfolios.figures import refresh_following
 from portfolios.models import (
     AssetClass,
     Price,
@@ -214,6 +215,8 @@ def _prices_upsert_postgresql(rows: Sequence[tuple[int, date, Decimal]], *, sour
         cursor.execute(_PRICE_INSERT_SQL, [source])
         inserted = cursor.rowcount
         readcache.touch(readcache.SHARED)  # prices: every firm's valuations read them
+        if inserted or changed:
+            refresh_following(security_ids={r[0] for r in rows})
     return PriceStoreResult(rows=len(rows), inserted=inserted, changed=changed)
 
 
@@ -244,6 +247,8 @@ def _prices_upsert_portable(rows: Sequence[tuple[int, date, Decimal]], *, source
             inserted += len(new)
             changed += len(updated)
         readcache.touch(readcache.SHARED)  # prices: every firm's valuations read them
+        if inserted or changed:
+            refresh_following(security_ids={r[0] for r in rows})
     return PriceStoreResult(rows=len(rows), inserted=inserted, changed=changed)
 
 

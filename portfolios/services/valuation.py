@@ -12,6 +12,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from accounts.models import User
 from accounts.services import system_user
 from portfolios.errors import PortfoliosError
+from portfolios.figures import refresh_figures
 from portfolios.models import (
     InvestmentAccount,
     ValuationSnapshot,
@@ -88,4 +89,5 @@ def valuation_snapshots_write(
                 default_user=acting_user,
                 default_change_reason=reason,
             )
+        refresh_figures(ids)  # the day's closes (and a new day) move the kept figures too
     return len(new) + len(changed)

@@ -21,6 +21,8 @@ with what the simulator computed itself (`independent`) or with the ledger's own
   disallowed as a wash sale (whichever account of the household bought);
 - twr: the time-weighted return Kronos reports equals the simulator's own from its values and flows;
 - fees: each fee charged equals the simulator's own recomputation, to the cent;
+- figures: every account's kept figures (`AccountFigures`: value, cash, drift, breach) equal what
+  its records give at the end of the day — the book and the API read them;
 - notifications: every published fill has told the account's advisor (the events' fan-out ran in
   the relay, once: the inbox holds one notification per event and user).
 """
@@ -40,6 +42,7 @@ from accounts.models import Event
 from notifications.models import Notification
 from operations.models import ReconciliationBreak
 from portfolios import ledger
+from portfolios.figures import figure_differences
 from portfolios.models import CashBalance, Position, WashSaleAdjustment
 from sandboxes.simulation import independent
 from trading.lifecycle import END_STATES
@@ -113,6 +116,16 @@ def check_balances(day: date, numbers: Mapping[int, str] | None = None) -> list[
         .values_list("account_id", "security__symbol", "quantity")
     ]
     return out
+
+
+# --- kept figures ------------------------------------------------------------------------------
+
+
+def check_figures(day: date, numbers: Mapping[int, str] | None = None) -> list[Violation]:
+    return [
+        Violation(day, "figures", _label(account, numbers), f"kept {field} is {have}, the records give {want}")
+        for account, field, have, want in figure_differences()
+    ]
 
 
 # --- orders -------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ class Reporting(Faults):
         found += invariants.check_ledger(day)
         found += invariants.check_reconciliation(day, self.numbers)
         found += invariants.check_balances(day, self.numbers)
+        found += invariants.check_figures(day, self.numbers)
         open_before = None if final else _business_days_before(self.days, day, self.config.end_days)
         if final or open_before is not None:
             found += invariants.check_orders(day, open_before=open_before, numbers=self.numbers)
@@ -98,7 +99,9 @@ class Reporting(Faults):
                 # to be on the model (asset location), its group's next plan measures it.
                 self.summary.counts["grouped accounts' cash raises"] += 1
                 continue
-            pairs = self.pairs.get(proposal.account.model_id or 0, {})
+            pairs = self.pairs.get(self.model_when_made(proposal), {})
+            if hasattr(proposal, "harvest"):
+                pairs = {**pairs, **proposal.harvest.substitutes}
             lines = invariants.drift_after_plan(proposal.inputs, executed, pairs)
             if hasattr(proposal, "harvest"):
                 before = invariants.drift_after_plan(proposal.inputs, {}, pairs)
@@ -116,6 +119,18 @@ class Reporting(Faults):
             found += invariants.check_bands(day, account=account, proposal_id=proposal.pk, lines=lines, notes=notes)
             self.summary.counts["proposals filled and checked"] += 1
         return found
+
+    @staticmethod
+    def model_when_made(proposal: RebalanceProposal) -> int:
+        """The model the account was on when the proposal was made (its substitutes are the ones
+        that stood in for the plan): a switch since then must not change how the plan is measured."""
+        model = (
+            InvestmentAccount.history.filter(id=proposal.account_id, history_date__lte=proposal.created_at)
+            .order_by("-history_date", "-history_id")
+            .values_list("model_id", flat=True)
+            .first()
+        )
+        return model or proposal.account.model_id or 0
 
     # --- household groups ----------------------------------------------------------------------------
 

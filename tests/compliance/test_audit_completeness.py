@@ -25,6 +25,8 @@ NO_HISTORY_NEEDED = {
     "accounts.Event": "the outbox of outgoing events: append-only copies of changes whose records have history",
     "accounts.WebhookDelivery": "the outgoing delivery log itself (one row per event and subscriber, with its attempts)",
     "accounts.WebhookAttempt": "an append-only log of outgoing HTTP attempts; never changed",
+    "portfolios.AccountFigures": "derived figures kept for reading, rebuilt from the ledger, positions and prices "
+    "(which have history) by the same transaction that changes them",
 }
 #: Apps whose infrastructure tables hold neither client nor financial data (checked by prefix).
 NO_HISTORY_PREFIXES = {

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.services import system_user
 from operations.models import ReconciliationBreak
+from portfolios.checks import MODEL_ASSIGN_CHECKS
 from portfolios.models import CashBalance, Position, Posting
 from sandboxes.simulation import independent, invariants
 from tests.trading.factories import account_with, securities  # noqa: F401 -- fixture
@@ -60,6 +61,22 @@ def test_balance_check_catches_negative_cash_and_shares(account):
     assert [(v.invariant, v.account) for v in found] == [("negative cash", "SIM-1"), ("negative shares", "SIM-1")]
     assert "-0.01" in found[0].line() and "AAPL quantity is -3" in found[1].line()
     assert found[0].line().startswith("VIOLATION 2016-04-01 [negative cash] account SIM-1")
+
+
+# --- kept figures -----------------------------------------------------------------------------
+
+
+@pytest.mark.unbalanced_ledger
+def test_figures_check_catches_a_cash_balance_moved_around_the_services(account):
+    numbers = {account.pk: "SIM-1"}
+    assert invariants.check_figures(DAY, numbers) == []
+    cash = CashBalance.objects.get(account=account)
+    CashBalance.objects.filter(pk=cash.pk).update(amount=cash.amount + D("0.01"))  # no service, no refresh
+
+    found = invariants.check_figures(DAY, numbers)
+
+    assert [(v.invariant, v.account) for v in found] == [("figures", "SIM-1")]
+    assert f"kept cash is {cash.amount}, the records give {cash.amount + D('0.01')}" in found[0].line()
 
 
 # --- reconciliation ---------------------------------------------------------------------------
@@ -162,6 +179,25 @@ def test_rejection_check_catches_a_buy_rejected_without_a_word_on_the_proposal(a
     proposal.notes = []
     proposal = RebalanceProposal.objects.prefetch_related("orders__security").get(pk=proposal.pk)
     assert invariants.check_rejections(DAY, [proposal]) == []
+
+
+def test_a_proposal_is_measured_with_the_model_it_was_made_on_after_a_switch(account, override_checks):
+    from portfolios.services import model_assign
+    from sandboxes.simulation.reporting import Reporting
+    from tests.trading.factories import model_of
+
+    override_checks(MODEL_ASSIGN_CHECKS)
+    first = model_of(account.household.firm, {"AAPL": "0.98"})
+    second = model_of(account.household.firm, {"VTI": "0.98"})
+    model_assign(account=account, model=first, acting_user=system_user())
+    proposal = RebalanceProposal.objects.create(
+        account=account, needed=True, as_of=DAY, status="approved", notes=[], created_by=system_user()
+    )
+    model_assign(account=account, model=second, acting_user=system_user())  # switched before the fills
+    proposal.refresh_from_db()
+
+    assert proposal.account.model_id == second.pk
+    assert Reporting.model_when_made(proposal) == first.pk  # its substitutes, not the new model's
 
 
 INPUTS = {

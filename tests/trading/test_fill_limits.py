@@ -227,8 +227,10 @@ def test_a_fill_books_in_a_fixed_number_of_statements(client, submitted, advisor
     # the order and account locked; the execution and refusal looked up; the three books in one
     # read; the entry (idempotency read, savepoint, entry and postings with their history, the
     # balances locked, read and moved with history); the lot; the execution; the order's sums and
-    # its update; two events; the event's result; and the household's wash sales looked at (5).
-    with django_assert_num_queries(37):
+    # its update; two events; the event's result; the household's wash sales looked at (5); and
+    # the account's kept figures refreshed (5: the account, positions, cash, the model's targets
+    # with the last closes, the upsert).
+    with django_assert_num_queries(42):
         response = post(client, fill(submitted, event_id="evt-q2", execution_id="X-Q2", quantity="6"))
     assert response.status_code == 200
     submitted.refresh_from_db()
