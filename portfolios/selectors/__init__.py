@@ -31,7 +31,6 @@ from portfolios.selectors.pages import (
     BookRow,
     account_overview,
     account_total,
-    book_accounts,
     book_for_user,
     drift_reports,
 )
@@ -100,7 +99,6 @@ __all__ = [
     "benchmark_performance",
     "benchmark_series",
     "benchmark_symbol",
-    "book_accounts",
     "book_for_user",
     "drift_reports",
     "engine_snapshots",

@@ -2,8 +2,7 @@
 
 Built only on the selectors (scoped account lists, holdings, engine snapshots,
 valuations) and the pure engines, so every read here keeps a fixed query count:
-- `book_for_user` — the advisor's book with each account's kept value and max drift (1 query),
-  and `book_accounts` for the rows of one page (1 query);
+- `book_for_user` — the advisor's book with each account's kept value and max drift (1 query);
 - `drift_reports` — drift with the rebalance decision for many accounts at once (7 queries);
 - `account_overview` — everything the account page shows (about a dozen queries);
 - `performance_between` — the time-weighted return over a period with the benchmark's.
@@ -15,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from accounts.models import User
 from portfolios.engine import rebalancing
 from portfolios.models import InvestmentAccount
 from portfolios.selectors.accounts import account_rows_for_user
-from portfolios.selectors.figures import FigureInput, account_figures
+from portfolios.selectors.figures import account_figures, figure_inputs
 from portfolios.selectors.holdings import AccountHoldings, account_positions
 from portfolios.selectors.performance import (
     Performance,
@@ -79,6 +79,11 @@ class BookRow:
     total_value: Decimal
     max_drift: Decimal | None  # None without a model
     breached: bool
+    household_id: int = 0
+    account_type: str = ""
+    number: str = ""
+    currency: str = "USD"
+    model: str | None = None  # the model's name
 
 
 def book_for_user(
@@ -92,12 +97,13 @@ def book_for_user(
 ) -> list[BookRow]:
     """Every open account of the user's households (advisor: their clients; compliance and
     operations: the firm) with value and max drift, filtered and sorted: one query reading each
-    account's kept `AccountFigures` row (`account_figures` computes any account without one).
-    The page's rows are read whole with `book_accounts`; sorting, filtering and the breach count
-    need every row's figures."""
+    account's kept `AccountFigures` row with what a line of the page shows; an account without a
+    row yet is computed (`account_figures`, after one more query for its inputs). Sorting,
+    filtering and the breach count need every row's figures."""
     light = (
         account_rows_for_user(user=user, search=search, model_id=model_id)
         .exclude(status=InvestmentAccount.Status.CLOSED)
+        .order_by()  # sorted below, by the figures
         .values_list(
             "pk",
             "household__name",
@@ -106,25 +112,24 @@ def book_for_user(
             "figures__cash",
             "figures__max_drift",
             "figures__breached",
+            "household_id",
+            "account_type",
+            "custodian_account_number",
             "base_currency",
-            "model_id",
-            "model__cash_target",
-            "drift_threshold",
-            "band_mode",
-            "relative_band",
+            "model__name",
         )
     )
     rows: list[BookRow] = []
-    missing: list[FigureInput] = []
-    names: dict[int, tuple[str, str]] = {}
-    for pk, household, name, market_value, cash, drift, breached, *inputs in light:
+    missing: dict[int, tuple[Any, ...]] = {}
+    for pk, household, name, market_value, cash, drift, breached, *line in light:
         if market_value is None:  # no kept row yet: computed below
-            names[pk] = (household, name)
-            missing.append(FigureInput(pk, *inputs))
+            missing[pk] = (household, name, *line)
         else:
-            rows.append(BookRow(pk, household, name, market_value + cash, drift, breached))
-    for pk, f in account_figures(missing).items():
-        rows.append(BookRow(pk, names[pk][0], names[pk][1], f.total_value, f.max_drift, f.breached))
+            rows.append(BookRow(pk, household, name, market_value + cash, drift, breached, *line))  # type: ignore[arg-type]
+    if missing:
+        for pk, f in account_figures(figure_inputs(list(missing))).items():
+            household, name, *line = missing[pk]
+            rows.append(BookRow(pk, household, name, f.total_value, f.max_drift, f.breached, *line))  # type: ignore[arg-type]
     if breached_only:
         rows = [r for r in rows if r.breached]
     if sort == "value":
@@ -142,11 +147,6 @@ def book_for_user(
         if descending:
             rows.reverse()
     return rows
-
-
-def book_accounts(pks: Sequence[int]) -> dict[int, InvestmentAccount]:
-    """The accounts of one book page with household and model (one query)."""
-    return {a.pk: a for a in InvestmentAccount.objects.filter(pk__in=pks).select_related("household", "model")}
 
 
 # --- The account page -------------------------------------------------------------------------

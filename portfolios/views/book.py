@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -20,8 +21,9 @@ from portfolios import permissions
 from portfolios.forms import (
     BookFilterForm,
 )
+from portfolios.models import InvestmentAccount
 from portfolios.selectors.accounts import model_portfolio_list_for_user
-from portfolios.selectors.pages import book_accounts, book_for_user
+from portfolios.selectors.pages import book_for_user
 from portfolios.views.common import (
     BOOK_PAGE_SIZE,
     _money,
@@ -35,8 +37,9 @@ from portfolios.views.common import (
 class BookLine:
     pk: int
     household: str
-    household_id: int
+    household_url: str
     name: str
+    account_url: str
     account_type: str
     number: str
     value: str
@@ -45,28 +48,32 @@ class BookLine:
     breached: bool
 
 
+_TYPES = dict(InvestmentAccount.AccountType.choices)
+
+
 def _book_page(user: User, filters: dict[str, Any], page_number: str | None) -> tuple[Any, list[BookLine], int, int]:
     """The book's page of lines with the totals over all its rows: what the book page caches."""
     rows = book_for_user(user=user, **filters)
     page = Paginator(rows, BOOK_PAGE_SIZE).get_page(page_number)
-    accounts = book_accounts([row.pk for row in page.object_list])
-    lines = []
-    for row in page.object_list:
-        account = accounts[row.pk]
-        lines.append(
-            BookLine(
-                pk=row.pk,
-                household=row.household,
-                household_id=account.household_id,
-                name=row.name,
-                account_type=account.get_account_type_display(),
-                number=account.custodian_account_number or "opening",
-                value=_money(row.total_value, account.base_currency),
-                model=account.model.name if account.model is not None else "—",
-                max_drift=_percent(row.max_drift),
-                breached=row.breached,
-            )
+    # Each line's links from one reverse each (a page is 50 lines of two links).
+    household_url = reverse("accounts:household_detail", args=[0]).removesuffix("0/")
+    account_url = reverse("portfolios:account_detail", args=[0]).removesuffix("0/")
+    lines = [
+        BookLine(
+            pk=row.pk,
+            household=row.household,
+            household_url=f"{household_url}{row.household_id}/",
+            name=row.name,
+            account_url=f"{account_url}{row.pk}/",
+            account_type=_TYPES.get(row.account_type, row.account_type),
+            number=row.number or "opening",
+            value=_money(row.total_value, row.currency),
+            model=row.model if row.model is not None else "—",
+            max_drift=_percent(row.max_drift),
+            breached=row.breached,
         )
+        for row in page.object_list
+    ]
     return page, lines, len(rows), sum(1 for r in rows if r.breached)
 
 
