@@ -149,10 +149,10 @@ def account_rows_for_user(
     model_id: int | None = None,
     status: str | None = None,
 ) -> QuerySet[InvestmentAccount]:
-    """The user's accounts with their model and kept `figures` row joined (`AccountFigures`;
-    None for an account not yet given one): one query per page, nothing summed."""
+    """The user's accounts with their kept `figures` row joined (`AccountFigures`; none for an
+    account not yet given one): one query per page, nothing summed."""
     return _filtered(
-        InvestmentAccount.objects.select_related("model", "figures"),
+        InvestmentAccount.objects.select_related("figures"),
         user=user,
         search=search,
         household_id=household_id,

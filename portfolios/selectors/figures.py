@@ -148,15 +148,17 @@ def figure_inputs(account_ids: Sequence[int]) -> list[FigureInput]:
 
 def kept_figures(accounts: Sequence[InvestmentAccount]) -> dict[int, ComputedFigures]:
     """The figures of accounts read with their `figures` row joined (`account_rows_for_user`):
-    the kept rows, and for an account without one (not yet refreshed) computed from the records."""
+    the kept rows, and for an account without one (not yet refreshed) computed from the records
+    (one more query, for their inputs)."""
     out: dict[int, ComputedFigures] = {}
-    missing: list[FigureInput] = []
+    missing: list[int] = []
     for account in accounts:
         try:
             row = account.figures  # type: ignore[attr-defined]
         except ObjectDoesNotExist:
-            missing.append(FigureInput.of(account))
+            missing.append(account.pk)
             continue
         out[account.pk] = ComputedFigures(row.market_value + row.cash, row.max_drift, row.breached, row.cash)
-    out.update(account_figures(missing))
+    if missing:
+        out.update(account_figures(figure_inputs(missing)))
     return out

@@ -137,3 +137,39 @@ def test_an_owner_outside_the_household_is_refused(alice_household, alice, bob_h
 def test_an_account_with_its_own_number_is_recorded_as_it_is(alice_household, alice):
     account = open_(alice_household, alice.user, account_type="roth_ira", custodian_account_number="XFER-1")
     assert account.status == "open" and account.custodian_account_number == "XFER-1"
+
+
+def test_the_accounts_apis_lean_answer_is_what_its_schema_serializer_writes(
+    alice_household, alice, adult, second_adult, api
+):
+    """The list builds each account's answer directly (`account_dict`); `AccountOutput` is its
+    schema: for every kind of account (owners, beneficiaries, no model, settings off their
+    defaults) the two write the same keys, in the same order, with the same strings."""
+    from django.db.models import prefetch_related_objects
+
+    from portfolios.api.accounts import AccountOutput, account_dict, account_parties
+    from portfolios.selectors.accounts import account_rows_for_user
+    from portfolios.selectors.figures import kept_figures
+
+    open_(
+        alice_household,
+        alice.user,
+        account_type="roth_ira",
+        owners=[adult],
+        beneficiaries=[
+            BeneficiarySpec("Ana", "child", Decimal("100")),
+            BeneficiarySpec("Cy", "sibling", Decimal("100"), "contingent"),
+        ],
+    )
+    open_(alice_household, alice.user, account_type="joint", owners=[adult, second_adult], name="Joint",
+          drift_threshold=Decimal("0.0325"), cash_reserve=Decimal("0.015"), min_trade_amount=Decimal("25.50"))  # fmt: skip
+    accounts = list(account_rows_for_user(user=alice.user))
+    prefetch_related_objects(accounts, "owners__investor", "beneficiaries")
+    figures = kept_figures(accounts)
+    assert len(accounts) == 2
+    for account in accounts:
+        lean = account_dict(account, figures, account_parties([a.pk for a in accounts]))
+        schema = AccountOutput(account, context={"figures": figures}).data
+        assert list(lean) == list(schema) and lean == dict(schema)
+    listed = api(alice.user).get("/api/v1/accounts/").json()["results"]
+    assert {a["name"] for a in listed} >= {"Joint"} and listed[0]["owners"]
