@@ -69,6 +69,36 @@ def test_the_nightly_run_records_none_needed_slimly_and_a_rerun_writes_nothing(
     assert {p.pk for p in again} == {p.pk for p in stored}
 
 
+def test_a_night_that_plans_the_same_trades_leaves_the_open_proposal_standing(alice_household, securities):
+    """Storage: a proposal is written only when it differs from the account's open one. The
+    same orders planned again (prices moved, quantities did not) write nothing; different
+    orders expire it and write the new one; the kept proposal still counts as tonight's."""
+    from portfolios.models import Price
+
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    account = account_with(alice_household, cash="10000.00", model=model)
+    system = system_user()
+    today = date.today()
+    (first,) = proposal_create_for_accounts(
+        account_ids=[account.pk], acting_user=system, as_of=today - timedelta(days=1), scheduled=True
+    )
+    rows = (RebalanceProposal.objects.count(), RebalanceProposal.history.count(), ProposalTrade.history.count())
+    Price.objects.filter(security__symbol="AAPL").update(close=Decimal("150.01"))  # a cent: the same shares
+    (second,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=system, as_of=today, scheduled=True)
+    assert second.pk == first.pk and second.status == "proposed"
+    assert (RebalanceProposal.objects.count(), RebalanceProposal.history.count(), ProposalTrade.history.count()) == rows
+
+    Price.objects.filter(security__symbol="AAPL").update(close=Decimal("120"))  # more shares for the money
+    (third,) = proposal_create_for_accounts(
+        account_ids=[account.pk], acting_user=system, as_of=today + timedelta(days=1), scheduled=True
+    )
+    first.refresh_from_db()
+    assert third.pk != first.pk and first.status == "expired"
+    assert {t.symbol: t.quantity for t in third.trades.all()}["AAPL"] > {
+        t.symbol: t.quantity for t in first.trades.all()
+    }["AAPL"]
+
+
 def test_a_new_proposal_expires_the_open_one_with_history(alice_household, alice, securities):
     model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
     account = account_with(alice_household, cash="10000.00", model=model)
@@ -180,12 +210,15 @@ def test_the_copy_path_stores_what_the_orm_path_stores(alice_household, alice, s
     today = date.today()
     for ids, use_copy in ((orm, False), (copy, True)):
         monkeypatch.setattr(proposal_store.bulk, "enabled", lambda use_copy=use_copy: use_copy)
-        for day in (today - timedelta(days=1), today):  # the second expires the first's open ones
+        # The second night plans the same trades (its two open proposals stand; the slim record
+        # of the account inside its bands is written again); the advisor's run expires both.
+        for day in (today - timedelta(days=1), today):
             proposal_create_for_accounts(account_ids=ids, acting_user=system, as_of=day, scheduled=True)
         proposal_create_for_accounts(account_ids=ids, acting_user=alice.user, as_of=today)
     stored_orm, stored_copy = _stored(orm), _stored(copy)
     assert stored_orm == stored_copy
-    assert [len(part) for part in stored_copy] == [9, 12, 13, 12]  # 4 expired: 9 + 4 proposal history rows
+    # 7 proposals (3 + 1 + 3), 4 needing trades of 2 + 4 trades; 2 expired: 7 + 2 history rows
+    assert [len(part) for part in stored_copy] == [7, 8, 9, 8]
 
 
 def test_the_json_text_writer_writes_the_documents_the_dict_builders_make():

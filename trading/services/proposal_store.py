@@ -57,6 +57,12 @@ def proposals_store(
         stored.append((account_id, plan, snapshot, bool(plan.needed and plan.trades)))
     # The nightly scan (a scheduled run) tells the advisor of each account outside its bands.
     breaches = {a: plan.drift_before for a, plan, _, _ in stored if scheduled and plan.drift_before.breached}
+    # A scheduled plan that trades exactly what the account's open proposal trades leaves that
+    # proposal standing: nothing is expired or written for it (returned as it is).
+    kept = _unchanged_open(stored, reserved) if scheduled else []
+    if kept:
+        unchanged = {p.account_id for p in kept}
+        stored = [s for s in stored if s[0] not in unchanged]
     if bulk.enabled():
         with transaction.atomic():
             # The accounts' firms: the read-cache scopes of what is expired and written.
@@ -72,8 +78,8 @@ def proposals_store(
                 as_of=as_of,
                 now=now,
             )
-            drift_breach_events_bulk(written, breaches=breaches)
-            return written
+            drift_breach_events_bulk([*written, *kept], breaches=breaches)
+            return [*written, *kept]
     proposals = [
         RebalanceProposal(
             account_id=account_id,
@@ -132,8 +138,67 @@ def proposals_store(
         for trade in trades:
             counts[trade.proposal.pk] = counts.get(trade.proposal.pk, 0) + 1
         proposal_events_bulk(created, trade_counts=counts)
-        drift_breach_events_bulk(created, breaches=breaches)
-    return list(created)
+        drift_breach_events_bulk([*created, *kept], breaches=breaches)
+    return [*created, *kept]
+
+
+def _unchanged_open(stored: list[tuple[int, Any, Any, bool]], reserved: dict[int, Decimal]) -> list[RebalanceProposal]:
+    """The open proposals (one per account, needing trades) that tonight's plan would write
+    again: the same trades -- security, side and quantity, in order -- planned from the same
+    holdings, cash, targets and settings (its inputs equal tonight's but for the prices and the
+    date). Three queries. Prices move every night; while the account and the orders a proposal
+    would place stay the same, rewriting it (with its history) would store the same decision
+    again, and its inputs still describe the account it would trade."""
+    planned = {
+        account_id: (tuple((t.symbol, str(t.side), t.quantity) for t in plan.trades), snapshot)
+        for account_id, plan, snapshot, needed in stored
+        if needed
+    }
+    if not planned:
+        return []
+    open_trades: dict[int, list[tuple[str, str, Decimal]]] = {}
+    account_of: dict[int, int] = {}
+    for proposal_id, account_id, symbol, side, quantity in (
+        ProposalTrade.objects.filter(
+            proposal__account_id__in=list(planned), proposal__status=P.PROPOSED, proposal__needed=True
+        )
+        .order_by("proposal_id", "position", "id")
+        .values_list("proposal_id", "proposal__account_id", "symbol", "side", "quantity")
+    ):
+        open_trades.setdefault(proposal_id, []).append((symbol, side, quantity))
+        account_of[proposal_id] = account_id
+    by_account: dict[int, list[int]] = {}
+    for proposal_id, account_id in account_of.items():
+        by_account.setdefault(account_id, []).append(proposal_id)
+    same_trades = [
+        ids[0]
+        for account_id, ids in by_account.items()
+        if len(ids) == 1 and tuple(open_trades[ids[0]]) == planned[account_id][0]
+    ]
+    if not same_trades:
+        return []
+    same = [
+        pk
+        for pk, account_id, inputs in RebalanceProposal.objects.filter(pk__in=same_trades).values_list(
+            "pk", "account_id", "inputs"
+        )
+        if _but_prices(inputs) == _but_prices(inputs_document(planned[account_id][1], reserved.get(account_id, ZERO)))
+    ]
+    return list(
+        RebalanceProposal.objects.filter(pk__in=same, status=P.PROPOSED).defer(
+            "inputs", "drift_before", "drift_after", "notes"
+        )
+    )
+
+
+def _but_prices(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A proposal's inputs without its date and its holdings' prices: the account it planned for."""
+    columns = inputs.get("holding_columns") or []
+    price = columns.index("price") if "price" in columns else None
+    return {
+        **{k: v for k, v in inputs.items() if k not in ("as_of", "holdings")},
+        "holdings": [[v for i, v in enumerate(row) if i != price] for row in inputs.get("holdings", [])],
+    }
 
 
 def _trade_rows(plan: Any, securities: dict[str, int]) -> list[tuple[Any, ...]]:
