@@ -15,7 +15,12 @@ warm processes:
 2. 1 worker: the second worker stops consuming (`cancel_consumer`); the scan of D1 (the next
    trading day), which expires D0's open proposals and writes a new one per account;
 3. 2 workers: the second worker consumes again (`add_consumer`); the scan of D2, the same work
-   as D1's (the same prices, so the same proposals, and D1's open ones to expire).
+   as D1's (the same prices, so the same plans: the open proposals stand, and each account
+   inside its bands gets its slim record);
+4. a market move: every close 3% up on D3 (2 workers), so the plans that trade change their
+   quantities and their proposals are expired and written again.
+After nights D0, D1 and D3 the bytes the proposals, their trades and their history rows grew by
+on disk (tables, indexes and TOAST) are printed per account: the storage of an account-night.
 The proposals created, those that need trades, the failures and the chunks each worker did are
 printed, so the runs can be seen to do the same work. The job's tasks go to a queue of the
 bench's own (settings.OPERATIONS_QUEUE, the workers' `--queues`), so a developer's worker on the
@@ -34,6 +39,7 @@ import sys
 import tempfile
 import time
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -192,6 +198,37 @@ def _chunks_by_worker(run) -> str:
     return ", ".join(f"{row['worker'].split('@')[0]} {row['n']}" for row in done)
 
 
+PROPOSAL_TABLES = (
+    "trading_rebalanceproposal",
+    "trading_proposaltrade",
+    "trading_historicalrebalanceproposal",
+    "trading_historicalproposaltrade",
+)
+
+
+def _proposal_bytes() -> int:
+    """What the proposals, their trades and their history rows take on disk (tables, indexes, TOAST)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT sum(pg_total_relation_size(c)) FROM unnest(%s::regclass[]) AS c", [list(PROPOSAL_TABLES)]
+        )
+        return int(cursor.fetchone()[0] or 0)
+
+
+def _move_prices(day: date, factor: Decimal) -> int:
+    """Every security's close on `day`: its last close times `factor` (a market move: the night's
+    plans change their quantities)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO portfolios_price (security_id, date, close, source, updated_at) "
+            "SELECT DISTINCT ON (security_id) security_id, %s, round(close * %s, 4), 'bench', now() "
+            "FROM portfolios_price WHERE date < %s ORDER BY security_id, date DESC "
+            "ON CONFLICT DO NOTHING",
+            [day, factor, day],
+        )
+        return cursor.rowcount
+
+
 def _line(label: str, accounts: int, took: float, counts: dict[str, int], chunks: str) -> tuple[str, str]:
     return (
         f"{label}: {accounts:,} accounts, {counts.get('proposals', 0):,} proposals "
@@ -205,10 +242,10 @@ def run():
     from kronos.celery import app
     from operations.stages import _modelled_accounts
 
-    d0, d1, d2 = _trading_days_before(timezone.localdate(), 3)
+    d0, d1, d2, d3 = _trading_days_before(timezone.localdate(), 4)
     figures = []
     started = time.perf_counter()
-    counts = seed_scale(accounts=ACCOUNTS, as_of=d0)  # prices of D0: D1 and D2 see the same closes
+    counts = seed_scale(accounts=ACCOUNTS, as_of=d0)  # prices of D0: D1 and D2 see the same closes, D3 moved ones
     figures.append(
         (
             f"seed_scale: {counts['accounts']:,} accounts, {counts['positions']:,} holdings",
@@ -225,18 +262,41 @@ def run():
     workers = Workers(["bench-a", "bench-b"])
     try:
         workers.start()
+
+        def stored(day: date) -> tuple[str, str]:
+            grew = _proposal_bytes() - before
+            return (f"  proposal storage written by the night of {day}", f"{grew / accounts:,.0f} bytes per account")
+
+        before = _proposal_bytes()
         took, counts, chunks = _scan(d0, workers)
         figures.append(_line(f"warm-up, cold ({d0}), 2 workers", accounts, took, counts, chunks))
+        figures.append(stored(d0))
 
         workers.consume("bench-b", on=False)
+        before = _proposal_bytes()
         took, counts, chunks = _scan(d1, workers)
         one = took
-        figures.append(_line(f"drift scan + proposals, 1 worker ({d1})", accounts, took, counts, chunks))
+        figures.append(
+            _line(f"drift scan + proposals, 1 worker ({d1}, prices unchanged)", accounts, took, counts, chunks)
+        )
+        figures.append(stored(d1))
 
         workers.consume("bench-b", on=True)
         took, counts, chunks = _scan(d2, workers)
-        figures.append(_line(f"drift scan + proposals, 2 workers ({d2})", accounts, took, counts, chunks))
+        figures.append(
+            _line(f"drift scan + proposals, 2 workers ({d2}, prices unchanged)", accounts, took, counts, chunks)
+        )
         figures.append(("speed-up, 2 workers over 1", f"{one / took:.2f}x"))
+
+        # A market move: every close 3% up, so most plans that trade change their quantities and
+        # their open proposals are expired and written again.
+        _move_prices(d3, Decimal("1.03"))
+        before = _proposal_bytes()
+        took, counts, chunks = _scan(d3, workers)
+        figures.append(
+            _line(f"drift scan + proposals, 2 workers ({d3}, every close +3%)", accounts, took, counts, chunks)
+        )
+        figures.append(stored(d3))
     finally:
         workers.stop()
         for name, value in saved.items():
