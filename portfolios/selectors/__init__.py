@@ -32,6 +32,7 @@ from portfolios.selectors.pages import (
     account_overview,
     account_total,
     book_for_user,
+    book_page_for_user,
     drift_reports,
 )
 from portfolios.selectors.performance import (
@@ -100,6 +101,7 @@ __all__ = [
     "benchmark_series",
     "benchmark_symbol",
     "book_for_user",
+    "book_page_for_user",
     "drift_reports",
     "engine_snapshots",
     "fees_by_day",

@@ -3,6 +3,7 @@
 Built only on the selectors (scoped account lists, holdings, engine snapshots,
 valuations) and the pure engines, so every read here keeps a fixed query count:
 - `book_for_user` — the advisor's book with each account's kept value and max drift (1 query);
+- `book_page_for_user` — one page of it, sorted, paged and counted by the database (1 query);
 - `drift_reports` — drift with the rebalance decision for many accounts at once (7 queries);
 - `account_overview` — everything the account page shows (about a dozen queries);
 - `performance_between` — the time-weighted return over a period with the benchmark's.
@@ -15,6 +16,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
+
+from django.db import connection
+from django.db.models import Case, Count, F, IntegerField, Q, Sum, When, Window
+from django.db.models.functions import Collate, Lower
 
 from accounts.models import User
 from portfolios.engine import rebalancing
@@ -141,12 +146,132 @@ def book_for_user(
             key=lambda r: (r.max_drift, r.pk),
             reverse=descending,
         )
-        rows = with_drift + [r for r in rows if r.max_drift is None]
+        rows = with_drift + sorted((r for r in rows if r.max_drift is None), key=lambda r: r.pk, reverse=descending)
     else:
         rows.sort(key=lambda r: (r.household.lower(), r.name.lower(), r.pk))
         if descending:
             rows.reverse()
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class BookPage:
+    """One page of the book: its rows, the page's number (1-based, within range) and the counts
+    over every row the filters keep."""
+
+    rows: list[BookRow]
+    number: int
+    total: int
+    breached: int
+
+
+_BOOK_COLUMNS = (
+    "pk",
+    "household__name",
+    "name",
+    "figures__market_value",
+    "figures__cash",
+    "figures__max_drift",
+    "figures__breached",
+    "household_id",
+    "account_type",
+    "custodian_account_number",
+    "base_currency",
+    "model__name",
+)
+
+
+def _lowered(field_name: str) -> Any:
+    """lower(field) in code-point order, as Python's str.lower() sorts: the "C" collation on
+    PostgreSQL (its default collation would ignore spaces and punctuation); SQLite's default
+    (binary) already is."""
+    lowered = Lower(field_name)
+    return Collate(lowered, "C") if connection.vendor == "postgresql" else lowered
+
+
+def book_page_for_user(
+    *,
+    user: User,
+    page: int | str | None = 1,
+    size: int = 50,
+    search: str = "",
+    model_id: int | None = None,
+    breached_only: bool = False,
+    sort: str = "household",
+    descending: bool = False,
+) -> BookPage:
+    """One page of `book_for_user` (the same rows in the same order), read in one query: the
+    database sorts the kept figures, cuts the page and counts every row and every breach with
+    window aggregates, so a page costs its 50 rows whatever the book's size. When an account of
+    the book has no kept figures yet, or the page asked for is past the last, it falls back to
+    reading the whole book (`book_for_user`) and cutting the page in Python."""
+    number = _page_number(page)
+    rows = (
+        account_rows_for_user(user=user, search=search, model_id=model_id)
+        .exclude(status=InvestmentAccount.Status.CLOSED)
+        .annotate(
+            book_total=Window(Count("pk")),
+            book_breached=Window(
+                Sum(Case(When(figures__breached=True, then=1), default=0, output_field=IntegerField()))
+            ),
+            book_missing=Window(
+                Sum(Case(When(figures__market_value__isnull=True, then=1), default=0, output_field=IntegerField()))
+            ),
+        )
+    )
+    if breached_only:  # and the accounts without figures, which may be (they send it to the fallback)
+        rows = rows.filter(Q(figures__breached=True) | Q(figures__market_value__isnull=True))
+    rows = rows.order_by(*_book_order(sort, descending))
+    start = (number - 1) * size
+    got = list(rows.values_list(*_BOOK_COLUMNS, "book_total", "book_breached", "book_missing")[start : start + size])
+    if got and not got[0][-1]:
+        return BookPage(
+            rows=[
+                BookRow(pk, household, name, market_value + cash, drift, breached, *line)  # type: ignore[arg-type]
+                for pk, household, name, market_value, cash, drift, breached, *line, _t, _b, _m in got
+            ],
+            number=number,
+            total=got[0][-3],
+            breached=got[0][-2] or 0,
+        )
+    if not got and number == 1:
+        return BookPage(rows=[], number=1, total=0, breached=0)
+    # An account without kept figures (computed here) or a page past the last (the last instead).
+    everything = book_for_user(
+        user=user, search=search, model_id=model_id, breached_only=breached_only, sort=sort, descending=descending
+    )
+    last = max(1, -(-len(everything) // size))
+    number = min(number, last)
+    return BookPage(
+        rows=everything[(number - 1) * size : number * size],
+        number=number,
+        total=len(everything),
+        breached=sum(1 for r in everything if r.breached),
+    )
+
+
+def _page_number(page: int | str | None) -> int:
+    """The page asked for, 1 when it is not a positive whole number (as Paginator.get_page)."""
+    try:
+        number = int(page or 1)
+    except (TypeError, ValueError):
+        return 1
+    return number if number >= 1 else 1
+
+
+def _book_order(sort: str, descending: bool) -> list[Any]:
+    """The database's ORDER BY for `book_for_user`'s sorts (the same order, ties by pk)."""
+    if sort == "value":
+        value = F("figures__market_value") + F("figures__cash")
+        return [value.desc(), F("pk").desc()] if descending else [value.asc(), F("pk").asc()]
+    if sort == "drift":
+        # Accounts without a model (no drift) below every drift, whichever the direction.
+        drift = F("figures__max_drift")
+        if descending:
+            return [drift.desc(nulls_last=True), F("pk").desc()]
+        return [drift.asc(nulls_last=True), F("pk").asc()]
+    keys = [_lowered("household__name"), _lowered("name"), F("pk")]
+    return [k.desc() for k in keys] if descending else [k.asc() for k in keys]
 
 
 # --- The account page -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -23,7 +23,7 @@ from portfolios.forms import (
 )
 from portfolios.models import InvestmentAccount
 from portfolios.selectors.accounts import model_portfolio_list_for_user
-from portfolios.selectors.pages import book_for_user
+from portfolios.selectors.pages import BookRow, book_page_for_user
 from portfolios.views.common import (
     BOOK_PAGE_SIZE,
     _money,
@@ -53,8 +53,9 @@ _TYPES = dict(InvestmentAccount.AccountType.choices)
 
 def _book_page(user: User, filters: dict[str, Any], page_number: str | None) -> tuple[Any, list[BookLine], int, int]:
     """The book's page of lines with the totals over all its rows: what the book page caches."""
-    rows = book_for_user(user=user, **filters)
-    page = Paginator(rows, BOOK_PAGE_SIZE).get_page(page_number)
+    book = book_page_for_user(user=user, page=page_number, size=BOOK_PAGE_SIZE, **filters)
+    # Paginator over the count alone: the page's rows are read already.
+    page: Page[BookRow] = Page(book.rows, book.number, Paginator(range(book.total), BOOK_PAGE_SIZE))  # type: ignore[arg-type]
     # Each line's links from one reverse each (a page is 50 lines of two links).
     household_url = reverse("accounts:household_detail", args=[0]).removesuffix("0/")
     account_url = reverse("portfolios:account_detail", args=[0]).removesuffix("0/")
@@ -72,9 +73,9 @@ def _book_page(user: User, filters: dict[str, Any], page_number: str | None) -> 
             max_drift=_percent(row.max_drift),
             breached=row.breached,
         )
-        for row in page.object_list
+        for row in book.rows
     ]
-    return page, lines, len(rows), sum(1 for r in rows if r.breached)
+    return page, lines, book.total, book.breached
 
 
 @login_required
