@@ -29,7 +29,7 @@ with what the simulator computed itself (`independent`) or with the ledger's own
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -274,6 +274,31 @@ def drift_after_plan(
     )
 
 
+def plan_context(proposal: Any, executed: Mapping[str, tuple[Decimal, Decimal]], symbol: str) -> str:
+    """Where an out-of-band plan came from, to trace it: its run (the nightly scan's key, or made
+    by hand or by a cash flow), the day it was planned and approved, the flow it was made for,
+    the symbol's shares in its inputs and what its orders did in it."""
+    inputs = proposal.inputs or {}
+    columns = inputs.get("holding_columns") or ["symbol", "quantity"]
+    held = next(
+        (
+            dict(zip(columns, row, strict=False)).get("quantity")
+            for row in inputs.get("holdings", [])
+            if row[0] == symbol
+        ),
+        "0",
+    )
+    shares, cash = executed.get(symbol, (ZERO, ZERO))
+    flow = (inputs.get("settings") or {}).get("external_flow", "0")
+    return (
+        f" [plan {proposal.run_key or 'made by hand or a cash flow'}, as of {proposal.as_of}, created "
+        f"{proposal.created_at:%Y-%m-%d %H:%M}, decided {proposal.decided_at:%Y-%m-%d %H:%M}; flow {flow}; "
+        f"{symbol}: {held} held, {shares.normalize():f} traded for {cash.normalize():f}; cash {inputs.get('cash')}]"
+        if proposal.decided_at
+        else f" [plan {proposal.run_key}, as of {proposal.as_of}]"
+    )
+
+
 def check_bands(
     day: date,
     *,
@@ -281,8 +306,10 @@ def check_bands(
     proposal_id: int,
     lines: Sequence[independent.DriftLine],
     notes: Sequence[str],
+    context: Callable[[str], str] = lambda symbol: "",
 ) -> list[Violation]:
-    """Every line inside its band, or the proposal's notes give the reason."""
+    """Every line inside its band, or the proposal's notes give the reason. `context(symbol)`:
+    what else the violation prints to be traced (the plan's origin, the line's shares)."""
     out = []
     for line in lines:
         if line.outside and not _mentions(notes, line.symbol):
@@ -292,7 +319,8 @@ def check_bands(
                     "out of band",
                     account,
                     f"proposal {proposal_id} filled but {line.symbol} is {line.actual * 100:.2f}% against a target "
-                    f"of {line.target * 100:.2f}% (band {line.band * 100:.2f} points) and the proposal gives no reason",
+                    f"of {line.target * 100:.2f}% (band {line.band * 100:.2f} points) and the proposal gives no reason"
+                    f"{context(line.symbol)}",
                 )
             )
     return out

@@ -4,6 +4,7 @@ against the simulator's own figures, and the daily CSV row."""
 from __future__ import annotations
 
 import csv
+import functools
 from collections import defaultdict
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -116,7 +117,14 @@ class Reporting(Faults):
                 )
                 self.summary.counts["harvests filled and checked"] += 1
                 continue
-            found += invariants.check_bands(day, account=account, proposal_id=proposal.pk, lines=lines, notes=notes)
+            found += invariants.check_bands(
+                day,
+                account=account,
+                proposal_id=proposal.pk,
+                lines=lines,
+                notes=notes,
+                context=functools.partial(invariants.plan_context, proposal, executed),
+            )
             self.summary.counts["proposals filled and checked"] += 1
         return found
 

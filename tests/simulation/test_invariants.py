@@ -5,7 +5,7 @@ broken behind the services' back (a posting, a balance, an execution, a break); 
 checks are given the simulator's figures with one number off.
 """
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -227,6 +227,34 @@ def test_band_check_catches_an_account_left_out_of_band_with_no_reason():
     # A reason on the proposal (a wash-sale block of BBB) makes it explained.
     notes = ["BBB was sold at a loss in the last 30 days: buying it now makes that loss a wash sale."]
     assert invariants.check_bands(DAY, account="SIM-4", proposal_id=9, lines=lines, notes=notes) == []
+
+
+def test_an_out_of_band_violation_says_where_its_plan_came_from():
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    made = datetime(2016, 3, 31, 22, 0, tzinfo=UTC)
+    proposal = SimpleNamespace(
+        inputs={**INPUTS, "cash": "1000"},
+        run_key="drift:4:2016-03-31",
+        as_of=DAY,
+        created_at=made,
+        decided_at=made.replace(day=1, month=4, hour=9),
+    )
+    executed = {"BBB": (D(2), D(-200))}  # too few: BBB stays 7 points under
+    lines = invariants.drift_after_plan(INPUTS, executed)
+    found = invariants.check_bands(
+        DAY,
+        account="SIM-4",
+        proposal_id=9,
+        lines=lines,
+        notes=[],
+        context=lambda symbol: invariants.plan_context(proposal, executed, symbol),
+    )
+    assert found and found[0].detail.endswith(
+        "[plan drift:4:2016-03-31, as of 2016-04-01, created 2016-03-31 22:00, decided 2016-04-01 09:00; "
+        "flow 0; BBB: 40 held, 2 traded for -200; cash 1000]"
+    )
 
 
 # --- harvests and household groups ------------------------------------------------------------------
