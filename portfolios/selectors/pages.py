@@ -91,6 +91,23 @@ class BookRow:
     model: str | None = None  # the model's name
 
 
+# A book line's columns: the account, its household, its kept figures and what the line shows.
+_BOOK_COLUMNS = (
+    "pk",
+    "household__name",
+    "name",
+    "figures__market_value",
+    "figures__cash",
+    "figures__max_drift",
+    "figures__breached",
+    "household_id",
+    "account_type",
+    "custodian_account_number",
+    "base_currency",
+    "model__name",
+)
+
+
 def book_for_user(
     *,
     user: User,
@@ -109,20 +126,7 @@ def book_for_user(
         account_rows_for_user(user=user, search=search, model_id=model_id)
         .exclude(status=InvestmentAccount.Status.CLOSED)
         .order_by()  # sorted below, by the figures
-        .values_list(
-            "pk",
-            "household__name",
-            "name",
-            "figures__market_value",
-            "figures__cash",
-            "figures__max_drift",
-            "figures__breached",
-            "household_id",
-            "account_type",
-            "custodian_account_number",
-            "base_currency",
-            "model__name",
-        )
+        .values_list(*_BOOK_COLUMNS)
     )
     rows: list[BookRow] = []
     missing: dict[int, tuple[Any, ...]] = {}
@@ -163,22 +167,6 @@ class BookPage:
     number: int
     total: int
     breached: int
-
-
-_BOOK_COLUMNS = (
-    "pk",
-    "household__name",
-    "name",
-    "figures__market_value",
-    "figures__cash",
-    "figures__max_drift",
-    "figures__breached",
-    "household_id",
-    "account_type",
-    "custodian_account_number",
-    "base_currency",
-    "model__name",
-)
 
 
 def _lowered(field_name: str) -> Any:
