@@ -175,3 +175,75 @@ def test_an_order_made_before_a_split_waits_in_the_outbox_until_the_split_is_app
     sell.refresh_from_db()
     assert sell.status == "submitted"
     assert D(sandbox.sandbox.get(sell.client_order_id)[1]["quantity"]) == 120
+
+
+def test_a_split_adjusts_an_open_proposals_trades_and_approving_it_trades_post_split_shares(
+    alice_household, securities, sandbox
+):
+    """A proposal planned before a split and approved after it trades the shares of the day it is
+    approved: 2-for-1 on VTI, the proposal's 19 VTI sold at 200 become 38 at 100, the amount
+    unchanged, and the order placed is for 38."""
+    from tests.trading.factories import model_of
+    from trading.models import RebalanceProposal
+    from trading.services import proposal_approve, proposal_create_for_accounts
+
+    model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
+    account = account_with(alice_household, cash="10.00", positions=[("VTI", "50", "150")], model=model)
+    user = system_user()
+    (proposal,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=user)
+    sell = proposal.trades.get(symbol="VTI")
+    assert (sell.side, sell.quantity, sell.estimated_amount) == ("sell", D(19), D("3800.00"))
+    buy_before = proposal.trades.get(symbol="BND")
+    ex = date.today() + timedelta(days=1)
+    action = corporate_action_create(
+        security=securities["VTI"], kind="split", ex_date=ex, ratio_numerator=2, ratio_denominator=1, acting_user=user
+    )
+
+    corporate_actions_process(as_of=ex, acting_user=user)
+
+    sell.refresh_from_db()
+    assert (sell.quantity, sell.price, sell.estimated_amount) == (D(38), D("100.000000"), D("3800.00"))
+    assert sell.history.first().history_change_reason == f"2-for-1 split #{action.pk}"
+    buy = proposal.trades.get(symbol="BND")
+    assert (buy.quantity, buy.estimated_amount) == (buy_before.quantity, buy_before.estimated_amount)
+    assert Position.objects.get(account=account, security=securities["VTI"]).quantity == D(100)
+    proposal.refresh_from_db()
+    assert proposal.status == RebalanceProposal.Status.PROPOSED
+
+    orders = proposal_approve(proposal=proposal, acting_user=user)
+
+    assert [(o.side, o.security.symbol, o.quantity) for o in orders] == [("sell", "VTI", D(38)), ("buy", "BND", D(54))]
+
+
+def test_a_reverse_split_that_leaves_a_proposals_trade_with_nothing_expires_the_proposal(alice_household, securities):
+    from tests.trading.factories import model_of
+    from trading.models import RebalanceProposal
+    from trading.services import proposal_create_for_accounts
+
+    # 100 VTI at 200 against 92/8: the plan sells 8 VTI (8 / 10 is nothing after a 1-for-10
+    # reverse split) to buy BND.
+    model = model_of(alice_household.firm, {"VTI": "0.92", "BND": "0.08"})
+    account = account_with(alice_household, cash="0.00", positions=[("VTI", "100", "150")], model=model)
+    user = system_user()
+    (proposal,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=user)
+    assert [(t.side, t.symbol, t.quantity) for t in proposal.trades.all()][0] == ("sell", "VTI", D(8))
+    ex = date.today() + timedelta(days=1)
+    action = corporate_action_create(
+        security=securities["VTI"],
+        kind="reverse_split",
+        ex_date=ex,
+        ratio_numerator=1,
+        ratio_denominator=10,
+        cash_in_lieu_price="2000.00",
+        acting_user=user,
+    )
+
+    corporate_actions_process(as_of=ex, acting_user=user)
+
+    proposal.refresh_from_db()
+    assert proposal.status == RebalanceProposal.Status.EXPIRED
+    assert proposal.notes[-1] == f"1-for-10 reverse split #{action.pk}: the trade in VTI was left with nothing."
+    assert (
+        proposal.history.first().history_change_reason
+        == f"1-for-10 reverse split #{action.pk}: a trade left with nothing"
+    )

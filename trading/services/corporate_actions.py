@@ -9,6 +9,13 @@ ratio to cents (buys down, sells up), the estimated price / the ratio (6 places,
 ROUND_HALF_EVEN); an order left with nothing to fill is cancelled. Each changed order keeps a
 history row naming the acting user and the action.
 
+`proposals_adjust_for_split` -- registered beside it: an open proposal's trades in the security
+were planned at pre-split quantities and prices, so on the ex-date they take the same rule as
+the orders (quantity x the ratio, whole shares ROUND_DOWN when whole; the price / the ratio, 6
+places ROUND_HALF_EVEN; the estimated amount re-priced to cents ROUND_HALF_EVEN), each with a
+history row naming the action. A proposal left with a trade of nothing (a reverse split of
+fewer shares than its ratio) is expired with that reason: the next night plans it again.
+
 `dividends_reinvest` -- registered with `register_reinvestment_handler`: the dividends paid to
 accounts that reinvest are invested through the cash-flow path (the engine's
 `invest_cash_flow`: the most underweight holdings first, whole shares unless the account
@@ -35,12 +42,13 @@ from portfolios.models import ZERO, CorporateAction, CorporateActionEntitlement,
 from portfolios.selectors import engine_snapshots
 from trading.adapters.custodian.interface import split_adjusted_leaves, split_adjusted_limit_price
 from trading.lifecycle import OPEN_STATES
-from trading.models import Order, RebalanceProposal
+from trading.models import Order, ProposalTrade, RebalanceProposal
 from trading.services.orders import order_cancel
 from trading.services.proposal_store import proposals_store
 from trading.services.proposals import proposal_approve, reserved_for_open_buys
 
 PRICE_QUANTUM = Decimal("0.000001")
+CENT = Decimal("0.01")
 
 
 def orders_adjust_for_split(*, action: CorporateAction, acting_user: User) -> int:
@@ -67,6 +75,42 @@ def orders_adjust_for_split(*, action: CorporateAction, acting_user: User) -> in
         if left is not None and left <= 0:
             order_cancel(order=order, acting_user=acting_user, reason=f"{reason}: nothing left to fill")
     return len(orders)
+
+
+def proposals_adjust_for_split(*, action: CorporateAction, acting_user: User) -> int:
+    """Adjust the open proposals' trades in the split security (see the module docstring);
+    returns how many proposals were adjusted or expired."""
+    num, den = action.ratio_numerator, action.ratio_denominator
+    if action.is_dividend or not num or not den:
+        return 0
+    trades = list(
+        ProposalTrade.objects.select_for_update(of=("self",))
+        .select_related("proposal")
+        .filter(
+            security_id=action.security_id,
+            proposal__status=RebalanceProposal.Status.PROPOSED,
+            proposal__needed=True,
+        )
+        .order_by("proposal_id", "pk")
+    )
+    reason = f"{action.describe()} #{action.pk}"
+    emptied: dict[int, tuple[RebalanceProposal, str]] = {}
+    for trade in trades:
+        quantity = split_adjusted_leaves(trade.quantity, split_to=num, split_from=den)
+        if quantity <= 0:
+            emptied[trade.proposal_id] = (trade.proposal, trade.symbol)
+            continue
+        trade.quantity = quantity
+        trade.price = (trade.price * den / num).quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
+        trade.estimated_amount = (quantity * trade.price).quantize(CENT, rounding=ROUND_HALF_EVEN)
+        save_attributed(trade, acting_user=acting_user, reason=reason, validate=False)
+    for proposal, symbol in emptied.values():
+        proposal.status = RebalanceProposal.Status.EXPIRED
+        proposal.notes = [*(proposal.notes or []), f"{reason}: the trade in {symbol} was left with nothing."]
+        save_attributed(
+            proposal, acting_user=acting_user, reason=f"{reason}: a trade left with nothing", validate=False
+        )
+    return len({t.proposal_id for t in trades})
 
 
 def dividends_reinvest(
