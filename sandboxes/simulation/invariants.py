@@ -29,6 +29,7 @@ with what the simulator computed itself (`independent`) or with the ledger's own
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -201,9 +202,14 @@ def check_orders(
 # --- proposals: rejections and bands --------------------------------------------------------------
 
 
-def _mentions(notes: Iterable[str], symbol: str) -> bool:
-    text = " ".join(notes).lower()
-    return symbol.lower() in text or any(w in text for w in REASON_WORDS)
+def _mentions(notes: Iterable[str], *symbols: str | None) -> bool:
+    """The notes name one of `symbols` (as a word: "T" is not in "the", "GE" not in "change") or
+    give a reason that holds for any line (`REASON_WORDS`)."""
+    text = " ".join(notes)
+    if any(re.search(rf"(?<![\w.-]){re.escape(s)}(?![\w-])", text) for s in symbols if s):
+        return True
+    lowered = text.lower()
+    return any(w in lowered for w in REASON_WORDS)
 
 
 def check_rejections(day: date, proposals: Iterable[Any], numbers: Mapping[int, str] | None = None) -> list[Violation]:
@@ -306,13 +312,17 @@ def check_bands(
     proposal_id: int,
     lines: Sequence[independent.DriftLine],
     notes: Sequence[str],
+    pairs: Mapping[str, str] | None = None,
     context: Callable[[str], str] = lambda symbol: "",
 ) -> list[Violation]:
-    """Every line inside its band, or the proposal's notes give the reason. `context(symbol)`:
-    what else the violation prints to be traced (the plan's origin, the line's shares)."""
+    """Every line inside its band, or the proposal's notes give the reason. A line is a security
+    with its harvest substitute counted in (`pairs`, as `drift_after_plan` merged them): the notes
+    may name either, as the engine names the one that held the target. `context(symbol)`: what
+    else the violation prints to be traced (the plan's origin, the line's shares)."""
     out = []
+    pairs = pairs or {}
     for line in lines:
-        if line.outside and not _mentions(notes, line.symbol):
+        if line.outside and not _mentions(notes, line.symbol, pairs.get(line.symbol)):
             out.append(
                 Violation(
                     day,
@@ -430,7 +440,7 @@ def check_group_bands(plan: GroupPlan, lines: Sequence[independent.DriftLine], d
             f"(band {line.band * 100:.2f} points) and the plan gives no reason",
         )
         for line in lines
-        if line.outside and not _mentions(plan.notes, line.symbol)
+        if line.outside and not _mentions(plan.notes, line.symbol, plan.pairs.get(line.symbol))
     ]
 
 

@@ -123,6 +123,7 @@ class Reporting(Faults):
                 proposal_id=proposal.pk,
                 lines=lines,
                 notes=notes,
+                pairs=pairs,
                 context=functools.partial(invariants.plan_context, proposal, executed),
             )
             self.summary.counts["proposals filled and checked"] += 1

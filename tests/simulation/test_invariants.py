@@ -492,3 +492,46 @@ def test_the_band_check_reads_the_inputs_columns_the_proposal_writer_writes():
     from trading.services.proposal_documents import HOLDING_COLUMNS
 
     assert INPUTS["holding_columns"] == HOLDING_COLUMNS
+
+
+def test_a_line_counted_with_its_substitute_is_explained_by_a_note_naming_the_substitute():
+    """The engine moves a blocked security's target to its harvest substitute and names the
+    substitute in its notes; the check merges the pair under the security's name. A withdrawal's
+    plan that leaves the pair under its band with the note naming the substitute is explained;
+    a note naming neither is not."""
+    inputs = {
+        **INPUTS,
+        "holdings": [
+            ["AAA", "0", "100", "0", False],
+            ["SUB", "40", "100", "0.49", False],
+            ["BBB", "50", "100", "0.49", False],
+        ],
+    }
+    lines = invariants.drift_after_plan(inputs, {}, {"AAA": "SUB"})
+    assert [(line.symbol, line.outside) for line in lines if line.outside] == [("AAA", True), ("CASH", True)]
+    note = "Outside the band after the withdrawal: SUB, CASH (a cash flow is invested or raised, not rebalanced)."
+
+    found = invariants.check_bands(DAY, account="SIM-4", proposal_id=9, lines=lines, notes=[note], pairs={"AAA": "SUB"})
+    assert found == []
+    unexplained = invariants.check_bands(
+        DAY, account="SIM-4", proposal_id=9, lines=lines, notes=["BBB sold."], pairs={"AAA": "SUB"}
+    )
+    assert [v.detail.split(" is ")[0] for v in unexplained] == [
+        "proposal 9 filled but AAA",
+        "proposal 9 filled but CASH",
+    ]
+
+
+def test_a_note_names_a_symbol_only_as_a_word():
+    # "T" is in "the" and "GE" in "change" -- neither names the security.
+    lines = invariants.drift_after_plan(
+        {**INPUTS, "holdings": [["T", "50", "100", "0.49", False], ["GE", "40", "100", "0.49", False]]}, {}
+    )
+    notes = ["The model change left the plan with nothing to do."]
+    found = invariants.check_bands(DAY, account="SIM-4", proposal_id=9, lines=lines, notes=notes)
+    assert [v.detail.split(" is ")[0] for v in found] == ["proposal 9 filled but GE", "proposal 9 filled but CASH"]
+    assert (
+        invariants.check_bands(DAY, account="SIM-4", proposal_id=9, lines=lines, notes=["GE: not enough cash."]) == []
+    )
+    waited = invariants.check_bands(DAY, account="SIM-4", proposal_id=9, lines=lines, notes=["GE's buy waited."])
+    assert [v.detail.split(" is ")[0] for v in waited] == ["proposal 9 filled but CASH"]
