@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 
 from portfolios.engine import rebalancing
 from portfolios.engine.substitutes import stand_in_targets
@@ -15,10 +15,10 @@ from portfolios.models import (
     CashBalance,
     InvestmentAccount,
     Position,
+    Price,
     TaxLot,
 )
 from portfolios.selectors.common import _MONEY, CENT
-from portfolios.selectors.prices import latest_prices
 from portfolios.selectors.snapshots import engine_snapshots
 from portfolios.selectors.tax import model_targets_and_substitutes
 
@@ -51,58 +51,83 @@ class AccountHoldings:
 def account_positions(
     account: InvestmentAccount, *, as_of: date | None = None, with_targets: bool = True
 ) -> AccountHoldings:
-    """The account's holdings with price, market value, weight, target and cost basis (five
-    queries; four without the model's targets, `with_targets=False`: every target weight 0)."""
-    positions = list(
-        Position.objects.filter(account=account)
-        .exclude(quantity=0)
-        .select_related("security")
-        .order_by("security__symbol")
-    )
-    prices = latest_prices([p.security_id for p in positions], as_of=as_of)
-    costs = {
-        r["security_id"]: r["cost"]
-        for r in TaxLot.objects.filter(account=account, quantity__gt=0)
+    """The account's holdings with price, market value, weight, target and cost basis.
+
+    One query reads the positions with each one's last close on or before `as_of`, its open
+    lots' cost and the account's cash; an account holding nothing reads its cash in a second.
+    The model's targets cost one more query (`with_targets=False`: every target weight 0)."""
+    closes = Price.objects.filter(security_id=OuterRef("security_id"))
+    if as_of is not None:
+        closes = closes.filter(date__lte=as_of)
+    closes = closes.order_by("-date")
+    lot_cost = (
+        TaxLot.objects.filter(account_id=OuterRef("account_id"), security_id=OuterRef("security_id"), quantity__gt=0)
         .order_by()
         .values("security_id")
         .annotate(cost=Sum(F("quantity") * F("cost_per_share"), output_field=_MONEY))
-    }
+        .values("cost")
+    )
+    cash_of = (
+        CashBalance.objects.filter(account_id=OuterRef("account_id"), currency=account.base_currency)
+        .order_by()
+        .values("amount")[:1]
+    )
+    positions = list(
+        Position.objects.filter(account=account)
+        .exclude(quantity=0)
+        .order_by("security__symbol")
+        .values_list(
+            "security_id",
+            "security__symbol",
+            "security__name",
+            "security__asset_class",
+            "quantity",
+        )
+        .annotate(
+            close=Subquery(closes.values("close")[:1]),
+            close_date=Subquery(closes.values("date")[:1]),
+            cost=Subquery(lot_cost, output_field=_MONEY),
+            cash=Subquery(cash_of, output_field=_MONEY),
+        )
+    )
+    if positions:
+        cash_amount = positions[0][8] if positions[0][8] is not None else ZERO
+    else:
+        cash = (
+            CashBalance.objects.filter(account=account, currency=account.base_currency)
+            .order_by()
+            .values_list("amount", flat=True)
+        )
+        cash_amount = next(iter(cash), ZERO)
     if account.model_id and with_targets:
         model_targets, pairs = model_targets_and_substitutes(model_ids=[account.model_id])
         wanted = model_targets.get(account.model_id, {})
     else:
         wanted, pairs = {}, {}
-    cash = (
-        CashBalance.objects.filter(account=account, currency=account.base_currency)
-        .order_by()
-        .values_list("amount", flat=True)
-    )
-    cash_amount = next(iter(cash), ZERO)
-    values = {}
-    for p in positions:
-        price = prices.get(p.security_id)
-        values[p.security_id] = (p.quantity * price.close).quantize(CENT, ROUND_HALF_EVEN) if price else ZERO
+    values = {
+        sec_id: (qty * close).quantize(CENT, ROUND_HALF_EVEN) if close is not None else ZERO
+        for sec_id, _s, _n, _a, qty, close, *_ in positions
+    }
     invested = sum(values.values(), ZERO)
     # A held substitute stands in for its security (engine.substitutes), as in the drift.
     targets = stand_in_targets(wanted, values, pairs[account.model_id]) if account.model_id in pairs else wanted
     total = invested + cash_amount
     rows = []
-    for p in positions:
-        price = prices.get(p.security_id)
-        cost = (costs.get(p.security_id) or ZERO).quantize(CENT, ROUND_HALF_EVEN)
-        mv = values[p.security_id]
+    for sec_id, symbol, name, asset_class, qty, close, close_date, cost_raw, _cash in positions:
+        cost = (cost_raw or ZERO).quantize(CENT, ROUND_HALF_EVEN)
+        mv = values[sec_id]
         rows.append(
             PositionRow(
-                security_id=p.security_id,
-                symbol=p.security.symbol,
-                name=p.security.name,
-                asset_class=p.security.asset_class,
-                quantity=p.quantity,
-                price=price.close if price else None,
-                price_date=price.date if price else None,
+                security_id=sec_id,
+                symbol=symbol,
+                name=name,
+                asset_class=asset_class,
+                quantity=qty,
+                price=close,
+                price_date=close_date,
                 market_value=mv,
                 weight=(mv / total) if total else ZERO,
-                target_weight=targets.get(p.security_id, ZERO),
+                target_weight=targets.get(sec_id, ZERO),
                 cost_basis=cost,
                 unrealised_gain=mv - cost,
             )

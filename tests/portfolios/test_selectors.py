@@ -83,8 +83,8 @@ def test_the_book_takes_one_query_for_10_or_500_accounts(alice, alice_household,
     assert sum(r.market_value for r in rows) == 10 * (2 * 150 + 5 * 70) + 490 * 150
 
 
-def test_account_positions_have_price_value_weight_and_cost(funded, securities, django_assert_max_num_queries):
-    with django_assert_max_num_queries(5):
+def test_account_positions_have_price_value_weight_and_cost(funded, securities, django_assert_num_queries):
+    with django_assert_num_queries(1):
         holdings = selectors.account_positions(funded)
     aapl, bnd = holdings.positions
     assert (aapl.symbol, aapl.price, aapl.market_value, aapl.cost_basis) == (
@@ -97,6 +97,57 @@ def test_account_positions_have_price_value_weight_and_cost(funded, securities, 
     assert aapl.weight == Decimal("1500") / Decimal("9500")
     assert holdings.total_value == Decimal("9500.00")
     assert sum((p.weight for p in holdings.positions), holdings.cash_weight) == 1
+
+
+def test_account_positions_read_the_model_targets_in_one_more_query(funded, securities, django_assert_num_queries):
+    model = ModelPortfolioFactory(firm=funded.household.firm, cash_target=Decimal("0.1"))
+    ModelTargetFactory(model=model, security=securities["AAPL"], weight=Decimal("0.5"))
+    ModelTargetFactory(model=model, security=securities["BND"], weight=Decimal("0.4"))
+    InvestmentAccount.objects.filter(pk=funded.pk).update(model=model)
+    funded.refresh_from_db()
+    with django_assert_num_queries(2):
+        holdings = selectors.account_positions(funded)
+    assert {p.symbol: p.target_weight for p in holdings.positions} == {"AAPL": Decimal("0.5"), "BND": Decimal("0.4")}
+    with django_assert_num_queries(1):
+        bare = selectors.account_positions(funded, with_targets=False)
+    assert {p.target_weight for p in bare.positions} == {Decimal("0")}
+
+
+def test_account_positions_as_of_a_day_use_that_days_closes(funded, securities):
+    holdings = selectors.account_positions(funded, as_of=date.today() - timedelta(days=1))
+    aapl, bnd = holdings.positions
+    assert (aapl.price, aapl.price_date, aapl.market_value) == (
+        Decimal("149"),
+        date.today() - timedelta(days=1),
+        Decimal("1490.00"),
+    )
+    assert (bnd.price, bnd.market_value) == (Decimal("69"), Decimal("6900.00"))
+    assert holdings.total_value == Decimal("9390.00")
+
+
+def test_a_position_without_a_close_is_shown_at_zero_value(funded, securities):
+    holdings = selectors.account_positions(funded, as_of=date.today() - timedelta(days=30))
+    assert [(p.symbol, p.price, p.price_date, p.market_value) for p in holdings.positions] == [
+        ("AAPL", None, None, Decimal("0")),
+        ("BND", None, None, Decimal("0")),
+    ]
+    assert (holdings.cash, holdings.total_value, holdings.cash_weight) == (Decimal("1000.00"), Decimal("1000.00"), 1)
+
+
+def test_a_cash_only_account_reads_its_cash(alice_household, securities, django_assert_num_queries):
+    from tests.trading.factories import account_with
+
+    account = account_with(alice_household, cash="2500.01")
+    with django_assert_num_queries(2):
+        holdings = selectors.account_positions(account)
+    assert (holdings.positions, holdings.cash, holdings.total_value, holdings.cash_weight) == (
+        (),
+        Decimal("2500.01"),
+        Decimal("2500.01"),
+        1,
+    )
+    empty = account_with(alice_household)
+    assert (selectors.account_positions(empty).total_value, selectors.account_positions(empty).cash_weight) == (0, 0)
 
 
 def test_engine_snapshots_hold_everything_the_engine_needs(funded, securities, alice):
