@@ -85,8 +85,8 @@ class MeView(APIView):
     @extend_schema(responses=MeOutput)
     @method_decorator(cached_read)
     def get(self, request: Request) -> Response:
-        user = User.objects.select_related("firm").get(pk=api_user(request).pk)
-        return Response(MeOutput(user).data)
+        # The request's user, read this request with its firm and roles (kronos.auth).
+        return Response(MeOutput(api_user(request)).data)
 
 
 class HouseholdCreateInput(InputSerializer):

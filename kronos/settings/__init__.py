@@ -225,7 +225,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    # ModelBackend with the signed-in user read through the read cache (kronos/auth.py).
+    # ModelBackend reading the signed-in user with its firm and roles in one query (kronos/auth.py).
     "kronos.auth.CachedModelBackend",
 ]
 LOGIN_URL = "accounts:login"
