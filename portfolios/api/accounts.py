@@ -25,6 +25,7 @@ from portfolios.api.common import (
 )
 from portfolios.models import ACCOUNT_SETTINGS, AccountOwner, Beneficiary, InvestmentAccount, ModelPortfolio
 from portfolios.selectors.accounts import (
+    account_for_user,
     account_row_for_user,
     account_rows_for_user,
     model_portfolio_list_for_user,
@@ -341,7 +342,7 @@ class PositionOutput(serializers.Serializer):
 def positions(request: Request, pk: int) -> Response:
     """The account's holdings at the latest prices (a list; weights of the account's total value)."""
     user = api_user(request)
-    account = account_row_for_user(user=user, pk=pk)
+    account = account_for_user(user=user, pk=pk)
     holdings = account_positions(account, with_targets=False)  # no target weight in the answer
     currency = account.base_currency
     rows = [

@@ -14,7 +14,7 @@ from kronos.readcache import cached_read
 from portfolios.api.common import (
     WEIGHT_OUT,
 )
-from portfolios.selectors.accounts import account_get_for_user
+from portfolios.selectors.accounts import account_for_user
 from portfolios.selectors.pages import drift_reports
 
 
@@ -41,7 +41,7 @@ class DriftOutput(serializers.Serializer):
 def drift(request: Request, pk: int) -> Response:
     """Actual against target weight per holding (cash as the symbol CASH), and whether to rebalance."""
     user = api_user(request)
-    account = account_get_for_user(user=user, pk=pk)
+    account = account_for_user(user=user, pk=pk)
     report = drift_reports([account]).get(account.pk)
     if report is None:
         body = {

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from kronos.api.fields import DecimalStringField, QuantityField, money_dict
 from kronos.api.permissions import api_user
 from kronos.readcache import cached_read
-from portfolios.selectors.accounts import account_get_for_user
+from portfolios.selectors.accounts import account_for_user
 from portfolios.selectors.lots import lot_rows, realised_gains
 
 MIN_YEAR, MAX_YEAR = 1900, 2100
@@ -44,7 +44,7 @@ class LotOutput(serializers.Serializer):
 @cached_read
 def lots(request: Request, pk: int) -> Response:
     """The account's open tax lots at the latest prices, with their term as of today (a list)."""
-    account = account_get_for_user(user=api_user(request), pk=pk)
+    account = account_for_user(user=api_user(request), pk=pk)
     currency = account.base_currency
 
     def money(amount: Any) -> dict[str, str] | None:
@@ -105,7 +105,7 @@ class RealisedGainsOutput(serializers.Serializer):
 def realized_gains(request: Request, pk: int) -> Response:
     """The lots the account closed in `year`: each with its gain, term and wash-sale disallowed
     loss; the year's short- and long-term totals (what counts for tax: gain + disallowed loss)."""
-    account = account_get_for_user(user=api_user(request), pk=pk)
+    account = account_for_user(user=api_user(request), pk=pk)
     query = GainsQuery(data=request.query_params.dict())  # "year=" is a bad year, not no year
     query.is_valid(raise_exception=True)
     year = query.validated_data.get("year") or timezone.localdate().year

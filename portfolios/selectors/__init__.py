@@ -6,6 +6,7 @@ submodule.
 """
 
 from portfolios.selectors.accounts import (
+    account_for_user,
     account_get_for_user,
     account_list_for_user,
     account_queryset,
@@ -85,6 +86,7 @@ __all__ = [
     "WashSaleHistory",
     "account_drift",
     "account_figures",
+    "account_for_user",
     "account_get_for_user",
     "account_list_for_user",
     "account_lots",

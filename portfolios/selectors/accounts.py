@@ -166,6 +166,14 @@ def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
     return get_object_or_404(account_list_for_user(user=user), pk=pk)
 
 
+def account_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
+    """One of the user's accounts, the plain row (nothing summed, no figures joined), or 404:
+    for reads that need only the account's identity and settings (its positions, lots, drift)."""
+    # The scope as a subquery: it may join household members, which would repeat the row.
+    scope = InvestmentAccount.objects.filter(permissions.account_scope_q(user)).values("pk")
+    return get_object_or_404(InvestmentAccount.objects.filter(pk__in=scope), pk=pk)
+
+
 def account_row_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
     """One of the user's accounts as `account_rows_for_user` reads it, or 404."""
     return get_object_or_404(account_rows_for_user(user=user), pk=pk)

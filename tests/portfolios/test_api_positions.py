@@ -4,6 +4,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Group
 
 from portfolios import services
 from portfolios.models import InvestmentAccount, Security, TaxLot
@@ -94,3 +95,19 @@ def test_performance_refuses_bad_dates(api, alice, modelled, params):
     answer = api(alice.user, "read").get(f"/api/v1/accounts/{modelled.pk}/performance/", params)
     assert answer.status_code == 400
     assert set(answer.json()) & {"start", "end"}
+
+
+@pytest.mark.parametrize("path", ["positions", "lots", "drift", "realized-gains"])
+def test_an_advisor_who_is_also_a_member_of_the_household_reads_the_account_once(api, alice, modelled, bob, path):
+    """The scope joins the household's members: an advisor who is also one of several members
+    must still get the one account (not a duplicated row, a 500), and another advisor a 404."""
+    from accounts.models import Role
+    from tests.accounts.factories import InvestorFactory
+
+    household = modelled.household
+    alice.user.groups.add(*Group.objects.filter(name=Role.INVESTOR))
+    InvestorFactory(user=alice.user, firm=household.firm, households=[household])
+    InvestorFactory(firm=household.firm, households=[household])
+    response = api(alice.user, "read").get(f"/api/v1/accounts/{modelled.pk}/{path}/")
+    assert response.status_code == 200, response.content
+    assert api(bob.user, "read").get(f"/api/v1/accounts/{modelled.pk}/{path}/").status_code == 404
