@@ -18,6 +18,22 @@ pytestmark = pytest.mark.django_db
 D = Decimal
 
 
+def reverse_split_1_for_10_tomorrow(security, *, cash_in_lieu_price, acting_user):
+    """A 1-for-10 reverse split of `security` going ex tomorrow, entered and applied."""
+    ex = date.today() + timedelta(days=1)
+    action = corporate_action_create(
+        security=security,
+        kind="reverse_split",
+        ex_date=ex,
+        ratio_numerator=1,
+        ratio_denominator=10,
+        cash_in_lieu_price=cash_in_lieu_price,
+        acting_user=acting_user,
+    )
+    corporate_actions_process(as_of=ex, acting_user=acting_user)
+    return action
+
+
 def test_a_1_for_10_reverse_split_adjusts_an_open_limit_order_and_cancels_one_left_with_nothing(alice_household):
     xyz = make_security("XYZ", "3.20")
     account = account_with(alice_household, cash="1000.00", positions=[("XYZ", "125", "3.10")])
@@ -43,18 +59,7 @@ def test_a_1_for_10_reverse_split_adjusts_an_open_limit_order_and_cancels_one_le
         source=Order.Source.API,
     )
     assert (buy.status, sell.status) == ("approved", "approved")
-    ex = date.today() + timedelta(days=1)
-    action = corporate_action_create(
-        security=xyz,
-        kind="reverse_split",
-        ex_date=ex,
-        ratio_numerator=1,
-        ratio_denominator=10,
-        cash_in_lieu_price="38.00",
-        acting_user=user,
-    )
-
-    corporate_actions_process(as_of=ex, acting_user=user)
+    action = reverse_split_1_for_10_tomorrow(xyz, cash_in_lieu_price="38.00", acting_user=user)
 
     buy.refresh_from_db()
     sell.refresh_from_db()
@@ -227,18 +232,7 @@ def test_a_reverse_split_that_leaves_a_proposals_trade_with_nothing_expires_the_
     user = system_user()
     (proposal,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=user)
     assert [(t.side, t.symbol, t.quantity) for t in proposal.trades.all()][0] == ("sell", "VTI", D(8))
-    ex = date.today() + timedelta(days=1)
-    action = corporate_action_create(
-        security=securities["VTI"],
-        kind="reverse_split",
-        ex_date=ex,
-        ratio_numerator=1,
-        ratio_denominator=10,
-        cash_in_lieu_price="2000.00",
-        acting_user=user,
-    )
-
-    corporate_actions_process(as_of=ex, acting_user=user)
+    action = reverse_split_1_for_10_tomorrow(securities["VTI"], cash_in_lieu_price="2000.00", acting_user=user)
 
     proposal.refresh_from_db()
     assert proposal.status == RebalanceProposal.Status.EXPIRED
