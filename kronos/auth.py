@@ -19,7 +19,7 @@ class CachedModelBackend(ModelBackend):
 
     The request's user comes with its firm and, on PostgreSQL, its roles in the same query (the
     roles as an array subquery): every page and API read asks for both, so a request's security
-    lookups are the user and the second-factor device, two queries instead of four."""
+    lookups are the user and the second-factor device, two queries instead of three."""
 
     def get_user(self, user_id: Any) -> Any:
         users = get_user_model()._default_manager.select_related("firm")
