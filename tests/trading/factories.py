@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from accounts.services import system_user
 from portfolios import services as portfolio_services
@@ -13,6 +14,11 @@ from tests.portfolios.factories import InvestmentAccountFactory, PriceFactory, S
 from trading import services as trading_services
 
 _numbers = itertools.count(1)
+
+
+def today() -> date:
+    """The services' today, read when a test runs, not when the module is imported (a run may cross midnight)."""
+    return timezone.localdate()
 
 
 def make_security(symbol: str, price: str | Decimal, *, active: bool = True) -> Security:

@@ -7,10 +7,11 @@ from datetime import date, timedelta
 import pytest
 
 from tests.accounts.factories import AdvisorFactory
-from tests.trading.factories import account_with, filled_trade, make_security
+from tests.trading.factories import account_with, filled_trade, make_security, today
 
 pytestmark = pytest.mark.django_db
-TODAY = date.today()
+
+
 OLD = date(2020, 3, 2)
 
 
@@ -20,14 +21,14 @@ def household_book(alice_household, alice):
     joint = account_with(alice_household, cash="10000.00", name="Joint brokerage")
     ira = account_with(alice_household, cash="1000.00", name="Spouse IRA", account_type="traditional_ira")
     filled_trade(joint, "XYZ", "buy", "100", "50", OLD, alice.user)
-    filled_trade(ira, "XYZ", "buy", "10", "45", TODAY - timedelta(days=10), alice.user)
-    filled_trade(joint, "XYZ", "sell", "44", "40", TODAY, alice.user)
+    filled_trade(ira, "XYZ", "buy", "10", "45", today() - timedelta(days=10), alice.user)
+    filled_trade(joint, "XYZ", "sell", "44", "40", today(), alice.user)
     return joint, ira
 
 
 def test_the_account_page_shows_the_loss_and_the_disallowed_part(verified_client, alice, household_book):
     joint, _ = household_book
-    page = verified_client(alice.user).get(f"/accounts/{joint.pk}/gains/?year={TODAY.year}")
+    page = verified_client(alice.user).get(f"/accounts/{joint.pk}/gains/?year={today().year}")
     assert page.status_code == 200
     text = page.content.decode()
     # the display rule writes a loss with a minus sign (U+2212)
@@ -53,10 +54,10 @@ def test_the_csv_export_has_the_rows_and_totals(verified_client, alice, househol
     rows = list(csv.reader(io.StringIO(answer.content.decode())))
     realised = [r for r in rows if r[0] == "realised"]
     assert realised == [
-        ["realised", "Joint brokerage", "XYZ", "44.000000000", OLD.isoformat(), TODAY.isoformat(), "1760.00",
+        ["realised", "Joint brokerage", "XYZ", "44.000000000", OLD.isoformat(), today().isoformat(), "1760.00",
          "2200.00", "-440.00", "long", "100.00"],
     ]  # fmt: skip
-    assert ["total", f"realised {TODAY.year} long term", "", "", "", "", "", "", "-340.00"] in rows
+    assert ["total", f"realised {today().year} long term", "", "", "", "", "", "", "-340.00"] in rows
     assert len([r for r in rows if r[0] == "unrealised"]) == 2
 
 
@@ -123,5 +124,5 @@ def test_the_household_gains_page_keeps_a_fixed_query_count(verified_client, ali
     for n in range(3):
         account = account_with(alice_household, cash="1000.00", name=f"More {n}")
         filled_trade(account, "QQQ", "buy", "5", "12", OLD, alice.user)
-        filled_trade(account, "QQQ", "sell", "2", "10", TODAY, alice.user)
+        filled_trade(account, "QQQ", "sell", "2", "10", today(), alice.user)
     assert count() == before

@@ -9,12 +9,13 @@ import pytest
 from portfolios.models import LotClosure, TaxLot
 from tests.accounts.factories import AdvisorFactory
 from tests.portfolios.api_helpers import count_queries
-from tests.trading.factories import account_with, filled_trade, make_security
+from tests.trading.factories import account_with, filled_trade, make_security, today
 from trading.models import Order
 
 D = Decimal
 pytestmark = pytest.mark.django_db
-TODAY = date.today()
+
+
 OLD = date(2020, 3, 2)
 
 
@@ -28,8 +29,8 @@ def washed(alice_household, alice):
     make_security("XYZ", "40")
     account = account_with(alice_household, cash="10000.00")
     filled_trade(account, "XYZ", "buy", "100", "50", OLD, alice.user)
-    filled_trade(account, "XYZ", "buy", "10", "45", TODAY - timedelta(days=10), alice.user)
-    filled_trade(account, "XYZ", "sell", "44", "40", TODAY, alice.user)
+    filled_trade(account, "XYZ", "buy", "10", "45", today() - timedelta(days=10), alice.user)
+    filled_trade(account, "XYZ", "sell", "44", "40", today(), alice.user)
     return account
 
 
@@ -49,8 +50,8 @@ def test_lots_answer_the_contract_fields(api, alice, washed):
         "term": "long",
         "wash_sale_disallowed": money("0.00"),
     }
-    held_from = TODAY - timedelta(days=10) - timedelta(days=(TODAY - OLD).days)
-    assert replacement["acquired_on"] == (TODAY - timedelta(days=10)).isoformat()
+    held_from = today() - timedelta(days=10) - timedelta(days=(today() - OLD).days)
+    assert replacement["acquired_on"] == (today() - timedelta(days=10)).isoformat()
     assert replacement["held_from"] == held_from.isoformat()
     assert replacement["term"] == "long"  # the sold lot's holding period carried over
     assert replacement["cost_basis"] == money("550.00")  # 450 + the $100 disallowed
@@ -59,8 +60,8 @@ def test_lots_answer_the_contract_fields(api, alice, washed):
 
 
 def test_realized_gains_answer_totals_and_rows(api, alice, washed):
-    body = api(alice.user, "read").get(f"/api/v1/accounts/{washed.pk}/realized-gains/?year={TODAY.year}").json()
-    assert body["year"] == TODAY.year
+    body = api(alice.user, "read").get(f"/api/v1/accounts/{washed.pk}/realized-gains/?year={today().year}").json()
+    assert body["year"] == today().year
     assert body["long_term"] == money("-340.00")  # -440 with $100 of it disallowed
     assert body["short_term"] == money("0.00")
     assert body["wash_sale_disallowed"] == money("100.00")
@@ -71,7 +72,7 @@ def test_realized_gains_answer_totals_and_rows(api, alice, washed):
         "symbol": "XYZ",
         "quantity": "44",
         "acquired_on": OLD.isoformat(),
-        "closed_on": TODAY.isoformat(),
+        "closed_on": today().isoformat(),
         "proceeds": money("1760.00"),
         "cost_basis": money("2200.00"),
         "gain": money("-440.00"),
@@ -96,7 +97,7 @@ def test_lots_and_gains_keep_a_fixed_query_count(api, alice, washed):
     make_security("QQQ", "10")
     for n in range(3):
         filled_trade(washed, "QQQ", "buy", "5", "12", OLD + timedelta(days=n), alice.user)
-    filled_trade(washed, "QQQ", "sell", "12", "10", TODAY, alice.user)
+    filled_trade(washed, "QQQ", "sell", "12", "10", today(), alice.user)
     assert count_queries(client, f"/api/v1/accounts/{washed.pk}/lots/") == lots_before
     assert count_queries(client, f"/api/v1/accounts/{washed.pk}/realized-gains/") == gains_before
 

@@ -8,13 +8,14 @@ import pytest
 
 from compliance.pretrade import OrderIntent, run_pretrade_checks
 from portfolios.models import InvestmentAccount, LotClosure, TaxLot, WashSaleAdjustment
-from tests.trading.factories import account_with, filled_trade, make_security
+from tests.trading.factories import account_with, filled_trade, make_security, today
 from trading import services
 from trading.errors import TradingError
 
 D = Decimal
 pytestmark = pytest.mark.django_db
-TODAY = date.today()
+
+
 trade = filled_trade
 OLD = date(2020, 3, 2)
 
@@ -36,19 +37,19 @@ def spouse_ira(alice_household, xyz):
 
 def test_the_issue_example_disallows_100_and_adds_it_to_the_replacement_lot(joint, alice):
     trade(joint, "XYZ", "buy", "100", "50", OLD, alice.user)
-    trade(joint, "XYZ", "buy", "10", "45", TODAY - timedelta(days=10), alice.user)
-    sell = trade(joint, "XYZ", "sell", "44", "40", TODAY, alice.user)
+    trade(joint, "XYZ", "buy", "10", "45", today() - timedelta(days=10), alice.user)
+    sell = trade(joint, "XYZ", "sell", "44", "40", today(), alice.user)
 
     [closure] = LotClosure.objects.filter(lot__account=joint)
     assert closure.lot.acquired_on == OLD  # highest cost first: the $50 lot
     assert (closure.quantity, closure.proceeds, closure.cost, closure.gain) == (D(44), D("1760"), D("2200"), D("-440"))
     assert closure.wash_sale_disallowed == D("100.00")  # 10 replacement shares x $10 loss per share
     assert sell.realised_gain == D("-440.00")
-    replacement = TaxLot.objects.get(account=joint, acquired_on=TODAY - timedelta(days=10))
+    replacement = TaxLot.objects.get(account=joint, acquired_on=today() - timedelta(days=10))
     assert replacement.quantity == D(10) and replacement.cost_per_share == D("55")  # 450 + 100 over 10 shares
     assert replacement.wash_sale_adjustment == D("100.00")
-    held = (TODAY - OLD).days
-    assert replacement.held_from == TODAY - timedelta(days=10) - timedelta(days=held)
+    held = (today() - OLD).days
+    assert replacement.held_from == today() - timedelta(days=10) - timedelta(days=held)
     adjustment = WashSaleAdjustment.objects.get()
     assert (adjustment.closure, adjustment.replacement, adjustment.quantity, adjustment.held_days) == (
         closure,
@@ -60,7 +61,7 @@ def test_the_issue_example_disallows_100_and_adds_it_to_the_replacement_lot(join
 
 def test_a_purchase_30_days_after_a_loss_sale_is_a_wash_sale_31_days_is_not(joint, alice, xyz):
     make_security("QQQ", "40")
-    sold_on = TODAY - timedelta(days=60)
+    sold_on = today() - timedelta(days=60)
     for symbol, wait in (("XYZ", 30), ("QQQ", 31)):
         trade(joint, symbol, "buy", "10", "50", OLD, alice.user)
         trade(joint, symbol, "sell", "10", "40", sold_on, alice.user)
@@ -76,7 +77,7 @@ def test_a_purchase_30_days_after_a_loss_sale_is_a_wash_sale_31_days_is_not(join
 
 def test_a_purchase_in_the_spouses_ira_10_days_before_a_loss_sale_is_flagged_and_booked(joint, spouse_ira, alice):
     trade(joint, "XYZ", "buy", "100", "50", OLD, alice.user)
-    trade(spouse_ira, "XYZ", "buy", "5", "44", TODAY - timedelta(days=10), alice.user)
+    trade(spouse_ira, "XYZ", "buy", "5", "44", today() - timedelta(days=10), alice.user)
 
     intent = OrderIntent(
         account=joint, security=joint_security(), side="sell", quantity=D(20), amount=None, price=D(40)
@@ -86,7 +87,7 @@ def test_a_purchase_in_the_spouses_ira_10_days_before_a_loss_sale_is_flagged_and
     assert "5 shares were bought" in check.message and "50.00 USD of the loss is disallowed" in check.message
     assert spouse_ira.name in check.message
 
-    trade(joint, "XYZ", "sell", "20", "40", TODAY, alice.user)
+    trade(joint, "XYZ", "sell", "20", "40", today(), alice.user)
     assert LotClosure.objects.get(lot__account=joint).wash_sale_disallowed == D("50.00")
     ira_lot = TaxLot.objects.get(account=spouse_ira)
     assert ira_lot.cost_per_share == D("54") and ira_lot.wash_sale_adjustment == D("50.00")
@@ -100,7 +101,7 @@ def joint_security():
 
 def test_a_buy_flagged_30_days_after_a_loss_sale_in_another_account_not_31(joint, spouse_ira, alice, xyz):
     trade(joint, "XYZ", "buy", "10", "50", OLD, alice.user)
-    trade(joint, "XYZ", "sell", "10", "40", TODAY - timedelta(days=30), alice.user)
+    trade(joint, "XYZ", "sell", "10", "40", today() - timedelta(days=30), alice.user)
 
     def check(account):
         intent = OrderIntent(account=account, security=xyz, side="buy", quantity=D(3), amount=None, price=D(40))
@@ -108,18 +109,18 @@ def test_a_buy_flagged_30_days_after_a_loss_sale_in_another_account_not_31(joint
 
     flagged = check(spouse_ira)
     assert flagged.outcome == "warn" and "30.00 USD of that loss disallowed" in flagged.message
-    assert (TODAY - timedelta(days=30)).isoformat() in flagged.message and joint.name in flagged.message
+    assert (today() - timedelta(days=30)).isoformat() in flagged.message and joint.name in flagged.message
 
-    LotClosure.objects.update(closed_on=TODAY - timedelta(days=31))  # the same sale, a day earlier
+    LotClosure.objects.update(closed_on=today() - timedelta(days=31))  # the same sale, a day earlier
     assert check(spouse_ira).outcome == "pass"
 
 
 def test_a_split_replacement_keeps_the_rest_of_the_purchase_in_its_lot(joint, alice):
     trade(joint, "XYZ", "buy", "10", "50", OLD, alice.user)
-    trade(joint, "XYZ", "buy", "30", "41", TODAY - timedelta(days=5), alice.user)
-    trade(joint, "XYZ", "sell", "10", "40", TODAY, alice.user, lot_selection={"method": "fifo"})
+    trade(joint, "XYZ", "buy", "30", "41", today() - timedelta(days=5), alice.user)
+    trade(joint, "XYZ", "sell", "10", "40", today(), alice.user, lot_selection={"method": "fifo"})
 
-    rest, replacement = TaxLot.objects.filter(account=joint, acquired_on=TODAY - timedelta(days=5)).order_by("id")
+    rest, replacement = TaxLot.objects.filter(account=joint, acquired_on=today() - timedelta(days=5)).order_by("id")
     assert (rest.quantity, rest.original_quantity, rest.cost_per_share) == (D(20), D(20), D(41))
     assert (replacement.quantity, replacement.cost_per_share, replacement.split_from) == (D(10), D(51), rest)
     assert LotClosure.objects.get().wash_sale_disallowed == D("100.00")
@@ -135,7 +136,7 @@ def four_lots(joint, alice):
     trade(joint, "XYZ", "buy", "10", "50", date(2020, 5, 1), alice.user)
     trade(joint, "XYZ", "buy", "10", "45", date(2021, 5, 1), alice.user)
     trade(joint, "XYZ", "buy", "10", "30", date(2021, 6, 1), alice.user)
-    trade(joint, "XYZ", "buy", "10", "39", TODAY - timedelta(days=60), alice.user)
+    trade(joint, "XYZ", "buy", "10", "39", today() - timedelta(days=60), alice.user)
     return {lot.cost_per_share: lot.pk for lot in TaxLot.objects.filter(account=joint)}
 
 
@@ -154,14 +155,14 @@ def _sold(joint):
 def test_the_accounts_relief_method_picks_the_expected_lots(joint, alice, four_lots, method, expected):
     InvestmentAccount.objects.filter(pk=joint.pk).update(lot_relief_method=method)
     joint.refresh_from_db()
-    trade(joint, "XYZ", "sell", "25", "40", TODAY, alice.user)
+    trade(joint, "XYZ", "sell", "25", "40", today(), alice.user)
     assert _sold(joint) == expected
 
 
 def test_tax_optimised_takes_long_term_gains_before_short_term(joint, alice, four_lots):
     joint.lot_relief_method = "tax_optimised"
     joint.save()
-    trade(joint, "XYZ", "sell", "35", "40", TODAY, alice.user)
+    trade(joint, "XYZ", "sell", "35", "40", today(), alice.user)
     # losses (10 at $10, 10 at $5), long-term gain ($10/share), then short-term gain ($1/share)
     assert _sold(joint) == [(D(50), D(10)), (D(45), D(10)), (D(30), D(10)), (D(39), D(5))]
 
@@ -187,7 +188,7 @@ def test_specific_lots_named_on_the_order_are_relieved_across_partial_fills(join
     services.order_transition(order, "submitted", acting_user=alice.user)
     for n, quantity in enumerate(("3", "3")):
         services.execution_apply(
-            fill=services.Fill(order.client_order_id, f"S{n}", D(quantity), D(40), TODAY), acting_user=alice.user
+            fill=services.Fill(order.client_order_id, f"S{n}", D(quantity), D(40), today()), acting_user=alice.user
         )
     assert _sold(joint) == [(D(30), D(3)), (D(30), D(1)), (D(39), D(2))]
 
@@ -257,7 +258,7 @@ def test_a_loss_sale_in_the_spouses_ira_blocks_the_repurchase_in_the_joint_accou
 
     ira = account_with(alice_household, cash="1000.00", account_type="traditional_ira")
     trade(ira, "AAPL", "buy", "2", "200", OLD, alice.user)
-    trade(ira, "AAPL", "sell", "2", "150", TODAY - timedelta(days=30), alice.user)
+    trade(ira, "AAPL", "sell", "2", "150", today() - timedelta(days=30), alice.user)
     model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
     joint = account_with(alice_household, cash="10000.00", model=model)
     (proposal,) = services.proposal_create_for_accounts(account_ids=[joint.pk], acting_user=system_user())
@@ -275,8 +276,8 @@ def test_the_proposal_notes_the_loss_a_household_purchase_disallows(
     joint = account_with(alice_household, cash="5450.00", model=model)
     ira = account_with(alice_household, cash="1000.00", account_type="roth_ira")
     trade(joint, "XYZ", "buy", "100", "50", OLD, alice.user)
-    trade(ira, "XYZ", "buy", "10", "45", TODAY - timedelta(days=10), alice.user)
-    trade(joint, "XYZ", "buy", "10", "45", TODAY - timedelta(days=10), alice.user)
+    trade(ira, "XYZ", "buy", "10", "45", today() - timedelta(days=10), alice.user)
+    trade(joint, "XYZ", "buy", "10", "45", today() - timedelta(days=10), alice.user)
     # the joint account's cash is now 0: 110 XYZ at $40 = $4,400, against 60% XYZ / 40% BND
     (proposal,) = services.proposal_create_for_accounts(account_ids=[joint.pk], acting_user=system_user())
     [sell] = [t for t in proposal.trades.all() if t.side == "sell"]
