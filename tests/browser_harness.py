@@ -4,7 +4,8 @@ so every app's browser tests share ONE Chromium session.
 Headless system Chromium (Playwright) against pytest-django's live server.
 
 - Never downloads a browser: Playwright drives /usr/bin/chromium (override with
-  KRONOS_CHROMIUM); tests are skipped when it is missing.
+  KRONOS_CHROMIUM). When it is missing the browser tests fail (CI must never pass without
+  them); KRONOS_SKIP_BROWSER=1 skips them on purpose, on a developer's machine without Chromium.
 - The live server runs on a transactional database, so data made in a test is visible to it.
 - `login(user)` signs in through the real login page and then passes the real second factor:
   it enrols a TOTP device for the user and types the current code computed with django_otp's
@@ -32,14 +33,25 @@ CHROMIUM_ARGS = [
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+def chromium() -> str:
+    """The browser's path; a missing one fails the browser tests unless KRONOS_SKIP_BROWSER=1."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("KRONOS_SKIP_BROWSER") == "1":
+            pytest.skip(f"no Chromium at {CHROMIUM} (KRONOS_SKIP_BROWSER=1)")
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: install Debian's chromium (scripts/ensure_services.sh does, as root), "
+            "point KRONOS_CHROMIUM at one, or set KRONOS_SKIP_BROWSER=1 to skip the browser tests on purpose"
+        )
+    return CHROMIUM
+
+
 @pytest.fixture(scope="session")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    executable = chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield instance
         instance.close()
 

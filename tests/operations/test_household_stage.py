@@ -2,14 +2,18 @@
 the `household_rebalancing` stage (not account by account by the drift scan), and a harvest
 proposal waiting for its advisor survives the night's drift scan."""
 
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
+from django.conf import settings
 from django.utils import timezone
 
 from kronos.celery import app
 from operations import jobs
+from operations.engine.calendar import last_trading_day_on_or_before
 from operations.models import JobRun
 from portfolios import services as portfolio_services
 from portfolios.models import InvestmentAccount, Price, Security, SubstitutionPair
@@ -32,11 +36,15 @@ def eager():
 
 @pytest.fixture
 def day():
-    """Today, if a business day; the test's prices are today's (tests/trading/factories.py)."""
-    today = timezone.localdate()
-    if today.weekday() >= 5:
-        pytest.skip("the nightly stages pass over weekends")  # pragma: no cover -- runs on weekdays in CI
-    return today
+    """A trading day, and every clock of the process on it (at noon in the firm's zone): today, or
+    the last trading day before it on a weekend or a holiday, when the nightly stages pass over —
+    the tests run every day of the week. The test's prices are dated that day (the factories price
+    `date.today()`), so the fixture comes before the ones that make securities."""
+    on = last_trading_day_on_or_before(timezone.localdate())
+    noon = datetime.combine(on, time(12), tzinfo=ZoneInfo(settings.TIME_ZONE))
+    with time_machine.travel(noon, tick=True):
+        assert timezone.localdate() == date.today() == on
+        yield on
 
 
 @pytest.fixture

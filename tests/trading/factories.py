@@ -23,7 +23,7 @@ def today() -> date:
 
 def make_security(symbol: str, price: str | Decimal, *, active: bool = True) -> Security:
     security = SecurityFactory(symbol=symbol, is_active=active)
-    Price.objects.update_or_create(security=security, date=date.today(), defaults={"close": Decimal(price)})
+    Price.objects.update_or_create(security=security, date=today(), defaults={"close": Decimal(price)})
     PriceFactory(security=security, date=date.today() - timedelta(days=3), close=Decimal(price))
     return security
 
