@@ -29,6 +29,14 @@ def pytest_configure(config: Any) -> None:
         settings.CACHES["default"]["LOCATION"] = f"{base}/{10 + int(worker[2:]) % 6}"
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-django's ordering (database tests, then transactional ones)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The firm simulation first: the suite's longest test (minutes) in its own database
+    (tests/simulation/test_simulate_firm.py). Under xdist the first worker starts with it while
+    the others take the rest, instead of it starting late and running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("simulation") is None)
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
     """Throttles and locks live in the cache (Redis in the suite): start each test empty, and

@@ -5,21 +5,68 @@ real worker for the killed night), the sandboxes over HTTP and the webhook endpo
 
 Marked `simulation` (and `worker`, `slow`): `pytest -m simulation` runs it alone. It asserts that
 no invariant was broken on any day (the run prints each violation with its account, day and numbers).
+
+The run is the suite's longest test, so it goes first (tests/conftest.py puts `simulation` tests at
+the head of the collection: under xdist one worker starts with it while the other runs the rest).
+It runs in a database of its own (`firm_database`, migrated for it and dropped after), not as a
+transactional test of the worker's test database, which a transactional test empties when it
+ends: the tests after it on the same worker keep the data the migrations wrote.
 """
 
+import os
+from collections.abc import Iterator
 from datetime import date
 
+import psycopg
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection, connections
 
-pytestmark = [pytest.mark.simulation, pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.simulation, pytest.mark.worker, pytest.mark.slow]
 
 
-def test_sixty_business_days_of_a_hundred_accounts_with_faults_break_no_invariant(capsys):
+def _admin(settings_dict: dict) -> psycopg.Connection:
+    """A connection to the server's maintenance database, to create and drop whole databases."""
+    return psycopg.connect(
+        dbname="postgres",
+        user=settings_dict["USER"] or None,
+        password=settings_dict["PASSWORD"] or None,
+        host=settings_dict["HOST"] or None,
+        port=settings_dict["PORT"] or None,
+        autocommit=True,
+    )
+
+
+@pytest.fixture
+def firm_database(django_db_blocker) -> Iterator[str]:
+    """A database of the simulation's own, migrated from empty, that it runs in (every thread and
+    the Celery worker it starts included); dropped after. The name is this process's, so xdist
+    workers never share one."""
+    with django_db_blocker.unblock():
+        before = connection.settings_dict["NAME"]
+        name = f"kronos_firm_{os.getpid()}"
+        connections.close_all()
+        with _admin(connection.settings_dict) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+        connection.settings_dict["NAME"] = settings.DATABASES["default"]["NAME"] = name
+        try:
+            call_command("migrate", verbosity=0, interactive=False)
+            yield name
+        finally:
+            connections.close_all()
+            connection.settings_dict["NAME"] = settings.DATABASES["default"]["NAME"] = before
+            with _admin(connection.settings_dict) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_sixty_business_days_of_a_hundred_accounts_with_faults_break_no_invariant(firm_database, capsys):
     # From 2016-02-01: crosses the first of April, so the quarter's fees are billed and checked.
     from kronos.celery import app
 
+    assert connection.settings_dict["NAME"] == firm_database
     app.control.purge()
     try:
         call_command("simulate_firm", accounts=100, days=60, seed=13, faults=True, start="2016-02-01")
