@@ -5,6 +5,7 @@ investor in one of alice's households)."""
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -160,7 +161,7 @@ def _ledger_balances_after_every_test(request):
         yield
         return
     request.getfixturevalue("_django_db_helper")  # tear down before the database is rolled back
-    _restore_role_groups()
+    _restore_migration_data()
     yield
     from portfolios.ledger import verify
 
@@ -168,11 +169,30 @@ def _ledger_balances_after_every_test(request):
     assert not problems, "ledger out of balance after the test:\n" + "\n".join(problems[:20])
 
 
-def _restore_role_groups():
-    """A transactional test's flush empties the groups the data migration made: put them back."""
+def _restore_migration_data():
+    """A transactional test ends with a flush, which empties what the data migrations wrote: the
+    role groups and their permissions, the beat schedule. A later test on the same worker (xdist
+    deals tests out in no fixed order) would find none of it, so it is put back by replaying the
+    project's data migrations in migration order (each is idempotent: get_or_create by name).
+    Schema-only RunPython steps are marked elidable and skipped."""
+    from django.apps import apps
     from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.operations import RunPython
 
-    from accounts.models import Role
-
-    if not Group.objects.exists():
-        Group.objects.bulk_create([Group(name=role) for role in Role])
+    if Group.objects.exists():
+        return
+    root = Path(settings.BASE_DIR).resolve()
+    ours = {app.label for app in apps.get_app_configs() if Path(app.path).resolve().parent == root}
+    graph = MigrationLoader(connection, ignore_no_migrations=True).graph
+    plan: dict[tuple[str, str], None] = {}
+    for leaf in graph.leaf_nodes():
+        plan.update(dict.fromkeys(graph.forwards_plan(leaf)))
+    with connection.schema_editor(atomic=True) as editor:
+        for key in plan:
+            if key[0] not in ours:
+                continue
+            for operation in graph.nodes[key].operations:
+                if isinstance(operation, RunPython) and not operation.elidable:
+                    operation.code(apps, editor)
