@@ -173,26 +173,24 @@ def _restore_migration_data():
     """A transactional test ends with a flush, which empties what the data migrations wrote: the
     role groups and their permissions, the beat schedule. A later test on the same worker (xdist
     deals tests out in no fixed order) would find none of it, so it is put back by replaying the
-    project's data migrations in migration order (each is idempotent: get_or_create by name).
+    project's data migrations in migration order (each step is idempotent: running it again changes nothing).
     Schema-only RunPython steps are marked elidable and skipped."""
     from django.apps import apps
     from django.contrib.auth.models import Group
     from django.db import connection
-    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.executor import MigrationExecutor
     from django.db.migrations.operations import RunPython
 
     if Group.objects.exists():
         return
     root = Path(settings.BASE_DIR).resolve()
     ours = {app.label for app in apps.get_app_configs() if Path(app.path).resolve().parent == root}
-    graph = MigrationLoader(connection, ignore_no_migrations=True).graph
-    plan: dict[tuple[str, str], None] = {}
-    for leaf in graph.leaf_nodes():
-        plan.update(dict.fromkeys(graph.forwards_plan(leaf)))
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes(), clean_start=True)
     with connection.schema_editor(atomic=True) as editor:
-        for key in plan:
-            if key[0] not in ours:
+        for migration, _ in plan:
+            if migration.app_label not in ours:
                 continue
-            for operation in graph.nodes[key].operations:
+            for operation in migration.operations:
                 if isinstance(operation, RunPython) and not operation.elidable:
                     operation.code(apps, editor)
