@@ -8,6 +8,7 @@ from io import StringIO
 from pathlib import Path
 
 from django.core.management import call_command
+from django.db import connection
 
 from bench.harness import SHARED_DATA, per_second, timed
 from portfolios.models import Price, Security
@@ -39,7 +40,7 @@ def _load(path: Path, *args: str) -> str:
 def run() -> list[tuple[str, str]]:
     figures = []
     wide = SHARED_DATA / "stock_prices.csv"
-    Price.objects.all().delete()
+    _delete_prices()
     seconds, _ = timed(lambda: _load(wide))
     rows = Price.objects.count()
     again, report = timed(lambda: _load(wide))
@@ -59,6 +60,20 @@ def run() -> list[tuple[str, str]]:
         ("  re-import of the same file (nothing changes)", per_second(count, again)),
         ("  re-import report", report_again),
     ]
-    Price.objects.filter(security__symbol__startswith="BL").delete()
+    _delete_prices("BL")
     Security.objects.filter(symbol__startswith="BL").delete()
     return figures
+
+
+def _delete_prices(prefix: str = "") -> None:
+    """The scratch database's prices (of symbols starting with `prefix`), in one statement.
+
+    Not `QuerySet.delete()`: a price's post_delete receiver (the account figures) makes Django
+    fetch and delete the rows one at a time, which for the million long rows took longer than
+    the whole benchmark. No account holds these securities, so no figure moves."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM portfolios_price p USING portfolios_security s "
+            "WHERE s.id = p.security_id AND s.symbol LIKE %s",
+            [prefix + "%"],
+        )
