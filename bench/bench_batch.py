@@ -162,7 +162,7 @@ class Workers:
                 proc.wait(timeout=10)
 
 
-def _scan(day: date, workers: Workers) -> tuple[float, dict[str, int], int]:
+def _scan(day: date, workers: Workers) -> tuple[float, dict[str, int], str]:
     """Dispatch the drift-scan job for `day` as the schedule does and wait for its run to close."""
     from operations import jobs
     from operations.models import JobRun
@@ -206,13 +206,107 @@ PROPOSAL_TABLES = (
 )
 
 
-def _proposal_bytes() -> int:
-    """What the proposals, their trades and their history rows take on disk (tables, indexes, TOAST)."""
+def _proposal_bytes() -> dict[str, int]:
+    """What the proposals, their trades and their history rows take on disk (tables, indexes,
+    TOAST), by table."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT sum(pg_total_relation_size(c)) FROM unnest(%s::regclass[]) AS c", [list(PROPOSAL_TABLES)]
+            "SELECT c::text, pg_total_relation_size(c) FROM unnest(%s::regclass[]) AS c", [list(PROPOSAL_TABLES)]
         )
-        return int(cursor.fetchone()[0] or 0)
+        return {name: int(size or 0) for name, size in cursor.fetchall()}
+
+
+def _read_floor(as_of: date) -> tuple[float, int]:
+    """The scan's input read raw: each of its snapshot queries (`SNAPSHOT_SQL`) over every
+    account of the book at once, by COPY ... TO STDOUT, nothing parsed. (seconds, bytes)."""
+    from portfolios.selectors.snapshots import SNAPSHOT_SQL
+
+    since = as_of - timedelta(days=30)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, model_id, household_id FROM portfolios_investmentaccount WHERE model_id IS NOT NULL")
+        rows = cursor.fetchall()
+        cursor.execute("SELECT id FROM portfolios_security")
+        securities = [r[0] for r in cursor.fetchall()]
+    ids = [r[0] for r in rows]
+    models = sorted({r[1] for r in rows})
+    households = sorted({r[2] for r in rows})
+    params = {
+        "accounts": [ids],
+        "positions": [ids],
+        "lots": [ids],
+        "targets": [models, models],
+        "cash": [ids],
+        "securities": [as_of, securities],
+        "loss_sales": [households, since, as_of],
+        "recent_buys": [households, since, as_of],
+    }
+    size = 0
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        for name, query in SNAPSHOT_SQL.items():
+            with cursor.cursor.copy(f"COPY ({query}) TO STDOUT", params[name]) as copy:
+                for data in copy:
+                    size += len(data)
+    return time.perf_counter() - started, size
+
+
+def _write_floor(day: date) -> tuple[float, int]:
+    """The night's output written raw: the proposals of `day`, their trades and the history
+    rows of both, COPY'd out (not timed) and then COPY'd into empty tables with the same
+    columns and indexes, in one transaction (timed). (seconds, rows)."""
+    from django.db import transaction
+
+    proposals = "SELECT id FROM trading_rebalanceproposal WHERE as_of = %s"
+    parts = {
+        "trading_rebalanceproposal": (f"SELECT * FROM trading_rebalanceproposal WHERE id IN ({proposals})", [day]),
+        "trading_proposaltrade": (f"SELECT * FROM trading_proposaltrade WHERE proposal_id IN ({proposals})", [day]),
+        "trading_historicalrebalanceproposal": (
+            f"SELECT * FROM trading_historicalrebalanceproposal WHERE id IN ({proposals})",
+            [day],
+        ),
+        "trading_historicalproposaltrade": (
+            f"SELECT * FROM trading_historicalproposaltrade WHERE proposal_id IN ({proposals})",
+            [day],
+        ),
+    }
+    captured: dict[str, list[bytes]] = {}
+    rows = 0
+    with connection.cursor() as cursor:
+        for table, (query, params) in parts.items():
+            with cursor.cursor.copy(f"COPY ({query}) TO STDOUT", params) as copy:
+                captured[table] = [bytes(data) for data in copy]
+            rows += sum(chunk.count(b"\n") for chunk in captured[table])
+    try:
+        with connection.cursor() as cursor:
+            for table in parts:
+                cursor.execute(f"CREATE TABLE floor_{table} (LIKE {table} INCLUDING DEFAULTS INCLUDING INDEXES)")
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            for table, chunks in captured.items():
+                with cursor.cursor.copy(f"COPY floor_{table} FROM STDIN") as copy:
+                    for chunk in chunks:
+                        copy.write(chunk)
+        took = time.perf_counter() - started
+    finally:
+        with connection.cursor() as cursor:
+            for table in parts:
+                cursor.execute(f"DROP TABLE IF EXISTS floor_{table}")
+    return took, rows
+
+
+def _floor_lines(day: date, took: float) -> list[tuple[str, str]]:
+    """The raw I/O floor of the night of `day` (one connection, after the scan), and the scan's
+    time over it."""
+    read, read_bytes = _read_floor(day)
+    write, write_rows = _write_floor(day)
+    floor = read + write
+    return [
+        (
+            f"  raw I/O floor of {day}: the input by COPY out + the output by COPY in",
+            f"{floor:.2f} s (read {read:.2f} s, {read_bytes / 1e6:,.1f} MB; write {write:.2f} s, {write_rows:,} rows)",
+        ),
+        ("  the scan's time over its floor", f"{took / floor:.2f}x"),
+    ]
 
 
 def _move_prices(day: date, factor: Decimal) -> int:
@@ -264,8 +358,13 @@ def run():
         workers.start()
 
         def stored(day: date) -> tuple[str, str]:
-            grew = _proposal_bytes() - before
-            return (f"  proposal storage written by the night of {day}", f"{grew / accounts:,.0f} bytes per account")
+            after = _proposal_bytes()
+            grew = {name: after[name] - before.get(name, 0) for name in after}
+            parts = ", ".join(f"{name.removeprefix('trading_')} {size / accounts:,.0f}" for name, size in grew.items())
+            return (
+                f"  proposal storage written by the night of {day}",
+                f"{sum(grew.values()) / accounts:,.0f} bytes per account ({parts})",
+            )
 
         before = _proposal_bytes()
         took, counts, chunks = _scan(d0, workers)
@@ -280,6 +379,7 @@ def run():
             _line(f"drift scan + proposals, 1 worker ({d1}, prices unchanged)", accounts, took, counts, chunks)
         )
         figures.append(stored(d1))
+        figures += _floor_lines(d1, one)
 
         workers.consume("bench-b", on=True)
         took, counts, chunks = _scan(d2, workers)
@@ -297,6 +397,7 @@ def run():
             _line(f"drift scan + proposals, 2 workers ({d3}, every close +3%)", accounts, took, counts, chunks)
         )
         figures.append(stored(d3))
+        figures += _floor_lines(d3, took)
     finally:
         workers.stop()
         for name, value in saved.items():

@@ -27,6 +27,7 @@ from portfolios.engine.rebalancing import (
     calculate_drift,
     calendar_due,
     decide,
+    drift_after_trades,
 )
 from portfolios.engine.trades import generate_trades, invest_cash_flow
 from portfolios.engine.wash_sales import (
@@ -61,6 +62,7 @@ __all__ = [
     "calendar_due",
     "cyclic_gc_paused",
     "decide",
+    "drift_after_trades",
     "generate_trades",
     "holding_term",
     "in_wash_window",

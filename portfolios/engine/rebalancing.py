@@ -12,7 +12,7 @@ Cash is the pseudo-symbol CASH in drift reports.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -268,6 +268,40 @@ def calculate_drift(snapshot: AccountSnapshot) -> DriftReport:
     """
     holdings, values = _sorted(snapshot)
     return _report(snapshot, holdings, values, snapshot.cash)
+
+
+def drift_after_trades(snapshot: AccountSnapshot, trades: Iterable[tuple[str, str, Decimal, Decimal]]) -> DriftReport:
+    """The drift once `trades` -- (symbol, side, quantity, amount in the account currency) -- are
+    done at the snapshot's prices, each paying `commission_per_trade` from cash: a plan's
+    `drift_after` (`generate_trades` computes it here), and so what a proposal that keeps only
+    its inputs and trades derives again when it is read. Every symbol is one of the holdings."""
+    holdings, values = _sorted(snapshot)
+    return _after_trades(snapshot, holdings, values, trades)
+
+
+def _after_trades(
+    snapshot: AccountSnapshot,
+    holdings: list[Holding],
+    values: list[Decimal],
+    trades: Iterable[tuple[str, str, Decimal, Decimal]],
+) -> DriftReport:
+    """`drift_after_trades` on the holdings already in symbol order with their values."""
+    values = list(values)
+    index = {h.symbol: i for i, h in enumerate(holdings)}
+    moved: dict[int, Decimal] = {}
+    cash = snapshot.cash
+    fee = snapshot.commission_per_trade
+    for symbol, side, quantity, amount in trades:
+        i = index[symbol]
+        if side == BUY:
+            moved[i] = moved.get(i, ZERO) + quantity
+            cash -= amount + fee
+        else:
+            moved[i] = moved.get(i, ZERO) - quantity
+            cash += amount - fee
+    for i, change in moved.items():
+        values[i] = (holdings[i].quantity + change) * holdings[i].price
+    return _report(snapshot, holdings, values, cash)
 
 
 def _points(weight: Decimal) -> str:

@@ -26,6 +26,7 @@ from portfolios.engine.rebalancing import (
     LotSale,
     Trade,
     TradePlan,
+    _after_trades,
     _report,
     _sorted,
     _unit,
@@ -183,7 +184,6 @@ class _Planner:
         holdings = self.holdings
         trades: list[Trade] = []
         realised = ZERO
-        new_values = list(self.values)
         for i in sorted(self.sells):
             h = holdings[i]
             quantity = self.sells[i]
@@ -195,13 +195,25 @@ class _Planner:
                 Trade(h.symbol, SELL, quantity, h.price, self.money(quantity * h.price), lot_sales, gain, washed)
             )
             realised += gain
-            new_values[i] = (h.quantity - quantity) * h.price
         for i in sorted(self.buys):
             h = holdings[i]
             quantity = self.buys[i]
             trades.append(Trade(h.symbol, BUY, quantity, h.price, self.money(quantity * h.price)))
-            new_values[i] = (h.quantity + quantity) * h.price
-        after = _report(s, holdings, new_values, self.cash) if trades or cash_after_flow is not None else drift
+        if cash_after_flow is not None:  # a cash flow: measured once the flow has landed
+            new_values = list(self.values)
+            for i, quantity in self.sells.items():
+                new_values[i] = (holdings[i].quantity - quantity) * holdings[i].price
+            for i, quantity in self.buys.items():
+                new_values[i] = (holdings[i].quantity + quantity) * holdings[i].price
+            after = _report(s, holdings, new_values, self.cash)
+        elif trades:
+            # From the trades themselves, as a proposal that keeps only its inputs and trades
+            # derives it again when read (`drift_after_trades`).
+            after = _after_trades(
+                s, holdings, self.values, [(t.symbol, t.side, t.quantity, t.estimated_amount) for t in trades]
+            )
+        else:
+            after = drift
         return TradePlan(
             account_id=s.account_id,
             needed=bool(trades),

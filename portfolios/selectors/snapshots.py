@@ -63,7 +63,7 @@ def engine_snapshots(
 _BAND_MODES = {m.value: m for m in rebalancing.BandMode}
 
 # Fixed SQL (table names are the models' default db_table), parameters always bound.
-_SNAPSHOT_SQL = {
+SNAPSHOT_SQL = {
     "accounts": """
         SELECT a.id, a.base_currency, a.model_id, m.cash_target, a.drift_threshold, a.band_mode,
                a.relative_band, a.cash_reserve, a.min_trade_amount, a.fractional_shares, a.rebalance_schedule,
@@ -126,7 +126,7 @@ def _lot_order(lot: rebalancing.Lot) -> tuple[date, int | str]:
 
 def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.AccountSnapshot]:
     Lot, Holding, Snapshot = rebalancing.Lot, rebalancing.Holding, rebalancing.AccountSnapshot
-    sql = _SNAPSHOT_SQL
+    sql = SNAPSHOT_SQL
     with connection.cursor() as cursor:
         cursor.execute(sql["accounts"], [ids])
         accounts = cursor.fetchall()

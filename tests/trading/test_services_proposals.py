@@ -48,7 +48,7 @@ def test_it_stores_a_compact_inputs_snapshot_without_lots(alice_household, alice
     assert [Decimal(v) for v in rows["AAPL"][1:4]] == [Decimal(100), Decimal(150), Decimal("0.5")]
     assert "lots" not in str(inputs)
     assert inputs["settings"]["threshold"] and inputs["cash"] == "1000.00"
-    assert proposal.drift_before and {"symbol", "drift"} <= set(proposal.drift_before[0])
+    assert proposal.drift_before_rows and {"symbol", "drift"} <= set(proposal.drift_before_rows[0])
 
 
 def test_the_nightly_run_records_none_needed_slimly_and_a_rerun_writes_nothing(

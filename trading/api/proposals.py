@@ -39,8 +39,8 @@ class ProposalOutput(serializers.Serializer):
     estimated_cost = DecimalStringField(output_places=2, read_only=True)
     realised_gain = DecimalStringField(output_places=2, read_only=True)
     trades = ProposalTradeOutput(many=True)
-    drift_before = serializers.JSONField()
-    drift_after = serializers.JSONField()
+    drift_before = serializers.JSONField(source="drift_before_rows")
+    drift_after = serializers.JSONField(source="drift_after_rows")
     created_at = serializers.DateTimeField()
 
 

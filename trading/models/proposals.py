@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 from simple_history.models import HistoricalRecords
 
 from portfolios.models import cash_field, quantity_field
+from trading.drift_documents import DRIFT_DERIVED, derived_drift
 from trading.models.common import ZERO, Side, SnapshotJSONField, drift_field, price_field
 
 
@@ -72,6 +76,23 @@ class RebalanceProposal(models.Model):
 
     def __str__(self) -> str:
         return f"Proposal {self.pk} for account {self.account_id} ({self.status})"
+
+    @cached_property
+    def drift_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The drift rows before and after its trades: as stored, or derived again from its
+        inputs and trades when it keeps only those (`trading.drift_documents`). Reads its
+        trades (prefetch them where many are shown)."""
+        if (self.inputs or {}).get("drift") == DRIFT_DERIVED:
+            return derived_drift(self.inputs, self.trades.all())
+        return self.drift_before, self.drift_after
+
+    @property
+    def drift_before_rows(self) -> list[dict[str, Any]]:
+        return self.drift_rows[0]
+
+    @property
+    def drift_after_rows(self) -> list[dict[str, Any]]:
+        return self.drift_rows[1]
 
 
 class ProposalTrade(models.Model):

@@ -9,21 +9,31 @@ from decimal import Decimal
 from typing import Any
 
 from portfolios import engine as rebalancing
+from trading.drift_documents import DRIFT_DERIVED, HOLDING_COLUMNS, decimal_text, drift_rows
 
 INPUTS_VERSION = 1
-HOLDING_COLUMNS = ["symbol", "quantity", "price", "target_weight", "restricted"]
 
 
-def decimal_text(value: Decimal) -> str:
-    return format(value, "f")
+__all__ = [
+    "DRIFT_DERIVED",
+    "HOLDING_COLUMNS",
+    "INPUTS_VERSION",
+    "JsonText",
+    "decimal_text",
+    "drift_derivable",
+    "drift_rows",
+    "inputs_document",
+]
 
 
-def inputs_document(snapshot: rebalancing.AccountSnapshot, reserved: Decimal) -> dict[str, Any]:
+def inputs_document(
+    snapshot: rebalancing.AccountSnapshot, reserved: Decimal, *, derived: bool = False
+) -> dict[str, Any]:
     """The compact inputs snapshot a proposal keeps: enough to reproduce and audit it (cash,
     cash held back by open buys, each holding's symbol, quantity, price and target, and the
     account's settings) — not every tax lot. Decimals as strings; built by hand (no
     `dataclasses.asdict`, whose deep copy of every lot was most of the old write cost)."""
-    return {
+    document: dict[str, Any] = {
         "v": INPUTS_VERSION,
         "as_of": snapshot.as_of.isoformat(),
         "currency": snapshot.currency,
@@ -46,22 +56,22 @@ def inputs_document(snapshot: rebalancing.AccountSnapshot, reserved: Decimal) ->
             for h in snapshot.holdings
         ],
     }
+    if derived:
+        document["drift"] = DRIFT_DERIVED
+    return document
 
 
-def drift_rows(report: rebalancing.DriftReport | None) -> list[dict[str, Any]]:
-    if report is None:
-        return []
-    return [
-        {
-            "symbol": r.symbol,
-            "target_weight": decimal_text(r.target_weight),
-            "actual_weight": decimal_text(r.actual_weight),
-            "drift": decimal_text(r.drift),
-            "band": decimal_text(r.band),
-            "breached": r.breached,
-        }
-        for r in report.rows
-    ]
+def drift_derivable(snapshot: rebalancing.AccountSnapshot, plan: Any) -> bool:
+    """True when `derived_drift` of this plan's inputs and trades gives its drift rows: its
+    `drift_before` is the snapshot's drift (no calendar rebalance), its `drift_after` is
+    `drift_after_trades` of its trades (no cash flow, every trade in one of the holdings), and
+    its amounts are in cents, as its trades store them."""
+    if plan.drift_after is None or snapshot.external_flow or snapshot.money_places != 2:
+        return False
+    if rebalancing.calendar_due(snapshot.schedule, snapshot.as_of):
+        return False
+    held = {h.symbol for h in snapshot.holdings}
+    return all(t.symbol in held for t in plan.trades)
 
 
 class JsonText:
@@ -112,7 +122,7 @@ class JsonText:
             + "]"
         )
 
-    def inputs(self, snapshot: rebalancing.AccountSnapshot, reserved: Decimal) -> str:
+    def inputs(self, snapshot: rebalancing.AccountSnapshot, reserved: Decimal, *, derived: bool = False) -> str:
         q, d = self.q, self.d
         holdings = ", ".join(
             [
@@ -130,7 +140,8 @@ class JsonText:
             f'"fractional_shares": {"true" if snapshot.fractional_shares else "false"}, '
             f'"commission_per_trade": "{d(snapshot.commission_per_trade)}", '
             f'"external_flow": "{d(snapshot.external_flow)}"}}, '
-            f'"holding_columns": {self.HOLDINGS_HEADER}, "holdings": [{holdings}]}}'
+            f'"holding_columns": {self.HOLDINGS_HEADER}, "holdings": [{holdings}]'
+            + (f', "drift": "{DRIFT_DERIVED}"}}' if derived else "}")
         )
 
     def slim_inputs(self, snapshot: rebalancing.AccountSnapshot) -> str:

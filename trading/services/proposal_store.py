@@ -20,7 +20,14 @@ from trading.errors import TradingError
 from trading.models import ProposalTrade, RebalanceProposal
 from trading.services.common import ZERO, cents
 from trading.services.events import drift_breach_events_bulk, proposal_events_bulk
-from trading.services.proposal_documents import INPUTS_VERSION, JsonText, decimal_text, drift_rows, inputs_document
+from trading.services.proposal_documents import (
+    INPUTS_VERSION,
+    JsonText,
+    decimal_text,
+    drift_derivable,
+    drift_rows,
+    inputs_document,
+)
 
 P = RebalanceProposal.Status
 
@@ -63,6 +70,8 @@ def proposals_store(
     if kept:
         unchanged = {p.account_id for p in kept}
         stored = [s for s in stored if s[0] not in unchanged]
+    # The proposals whose drift rows follow from their inputs and trades keep only those.
+    derived = {a for a, plan, snapshot, needed in stored if needed and drift_derivable(snapshot, plan)}
     if bulk.enabled():
         with transaction.atomic():
             # The accounts' firms: the read-cache scopes of what is expired and written.
@@ -70,6 +79,7 @@ def proposals_store(
             _expire_open_pg([a for a, *_ in stored], acting_user=acting_user, now=now, scopes=scopes)
             written = _write_pg(
                 stored,
+                derived=derived,
                 scopes=scopes,
                 reserved=reserved,
                 run_keys=keys,
@@ -93,10 +103,10 @@ def proposals_store(
                     "band_mode": str(snapshot.band_mode),
                 }
                 if scheduled and not needed
-                else inputs_document(snapshot, reserved.get(account_id, ZERO))
+                else inputs_document(snapshot, reserved.get(account_id, ZERO), derived=account_id in derived)
             ),
-            drift_before=[] if scheduled and not needed else drift_rows(plan.drift_before),
-            drift_after=[] if scheduled and not needed else drift_rows(plan.drift_after),
+            drift_before=[] if (scheduled and not needed) or account_id in derived else drift_rows(plan.drift_before),
+            drift_after=[] if (scheduled and not needed) or account_id in derived else drift_rows(plan.drift_after),
             max_drift_before=plan.drift_before.max_drift,
             max_drift_after=plan.drift_after.max_drift if plan.drift_after is not None else None,
             estimated_cost=cents(plan.estimated_cost),
@@ -192,11 +202,12 @@ def _unchanged_open(stored: list[tuple[int, Any, Any, bool]], reserved: dict[int
 
 
 def _but_prices(inputs: dict[str, Any]) -> dict[str, Any]:
-    """A proposal's inputs without its date and its holdings' prices: the account it planned for."""
+    """A proposal's inputs without its date and its holdings' prices (nor how its drift rows are
+    kept): the account it planned for."""
     columns = inputs.get("holding_columns") or []
     price = columns.index("price") if "price" in columns else None
     return {
-        **{k: v for k, v in inputs.items() if k not in ("as_of", "holdings")},
+        **{k: v for k, v in inputs.items() if k not in ("as_of", "holdings", "drift")},
         "holdings": [[v for i, v in enumerate(row) if i != price] for row in inputs.get("holdings", [])],
     }
 
@@ -270,6 +281,7 @@ TRADE_COLUMNS = (
 def _write_pg(
     stored: list[tuple[int, Any, Any, bool]],
     *,
+    derived: set[int],
     reserved: dict[int, Decimal],
     run_keys: dict[int, str],
     securities: dict[str, int],
@@ -294,6 +306,7 @@ def _write_pg(
     for pk, (account_id, plan, snapshot, needed) in zip(ids, stored, strict=True):
         slim = scheduled and not needed
         after = plan.drift_after
+        rows_kept = not slim and account_id not in derived
         rows.append(
             (
                 pk,
@@ -302,9 +315,13 @@ def _write_pg(
                 needed,
                 as_of,
                 run_keys.get(account_id),
-                text.slim_inputs(snapshot) if slim else text.inputs(snapshot, reserved.get(account_id, ZERO)),
-                "[]" if slim else text.drift(plan.drift_before),
-                "[]" if slim else text.drift(after),
+                (
+                    text.slim_inputs(snapshot)
+                    if slim
+                    else text.inputs(snapshot, reserved.get(account_id, ZERO), derived=account_id in derived)
+                ),
+                text.drift(plan.drift_before) if rows_kept else "[]",
+                text.drift(after) if rows_kept else "[]",
                 plan.drift_before.max_drift,
                 after.max_drift if after is not None else None,
                 cents(plan.estimated_cost),
