@@ -151,6 +151,11 @@ def _seed():
         print(f"  note: seed_demo failed ({type(exc).__name__}: {exc}); seeding accounts only", flush=True)
         if not User.objects.filter(email=demo.ADVISOR_EMAIL).exists():
             demo.seed()
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # the planner's statistics, as autovacuum keeps a live database's
     return User.objects.get(email=demo.ADVISOR_EMAIL)
 
 
