@@ -41,6 +41,7 @@ from django.utils import timezone
 from accounts.models import KINDS, Event
 from accounts.services.webhooks import deliveries_create_for
 from accounts.subscribers import EVENT_SUBSCRIBERS
+from kronos import bulk, readcache
 from kronos.relay import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
@@ -112,12 +113,55 @@ def event_emit(
     return event
 
 
+#: The columns the COPY path writes (the rest keep their defaults: no position, unpublished).
+_COPY_COLUMNS = (
+    "kind",
+    "firm_id",
+    "household_id",
+    "investor_id",
+    "account_id",
+    "subject_type",
+    "subject_id",
+    "payload",
+    "occurred_at",
+)
+
+
 def events_emit_bulk(specs: Sequence[EventSpec]) -> int:
     """Write many events in the caller's transaction in one statement (bulk paths: the
-    nightly proposals, the relay's batch of submissions, billing, reconciliation)."""
+    nightly proposals, the relay's batch of submissions, billing, reconciliation).
+
+    On PostgreSQL by COPY, each payload encoded to JSON text once: an INSERT of thousands of
+    rows spent most of its time in the driver rewriting its placeholders (a tenth of the
+    nightly scan). The events' firms' read-cache scopes are touched."""
     if not specs:
         return 0
     now = timezone.now()
+    if bulk.enabled():
+        for spec in specs:
+            _check_kind(spec.kind)
+        encode = DjangoJSONEncoder(separators=(", ", ": ")).encode
+        bulk.copy_rows(
+            Event,
+            bulk.check_columns(Event, _COPY_COLUMNS, generated=["id", "position", "published_at"]),
+            (
+                (
+                    spec.kind,
+                    spec.firm_id,
+                    spec.household_id,
+                    spec.investor_id,
+                    spec.account_id,
+                    spec.subject_type,
+                    spec.subject_id,
+                    encode(spec.payload),
+                    now,
+                )
+                for spec in specs
+            ),
+            scopes={readcache.firm_scope(spec.firm_id) for spec in specs},
+        )
+        _publish_after_commit()
+        return len(specs)
     rows = []
     for spec in specs:
         _check_kind(spec.kind)

@@ -362,13 +362,44 @@ def test_proposals_written_by_copy_emit_their_events_in_the_same_transaction(ali
     assert all(e.payload["trades"] >= 1 and e.household_id == alice_household.pk for e in events)
 
 
-def test_event_insert_is_one_statement_for_a_bulk_emit(alice, alice_household, django_assert_num_queries):
+def test_event_insert_is_one_copy_for_a_bulk_emit(alice, alice_household, django_assert_num_queries, monkeypatch):
+    from accounts.services import EventSpec, events_emit_bulk
+    from kronos import bulk
+
+    specs = [
+        EventSpec(
+            kind="statement.ready",
+            firm_id=alice.firm_id,
+            household_id=alice_household.pk,
+            payload={"n": n, "amount": D("12.30"), "name": 'O\'Brien "Jr"\t\\'},
+        )
+        for n in range(50)
+    ]
+    copies = []
+    real_copy = bulk.copy_rows
+    monkeypatch.setattr(
+        bulk,
+        "copy_rows",
+        lambda model, columns, rows, **kw: copies.append(model) or real_copy(model, columns, rows, **kw),
+    )
+    with django_assert_num_queries(0):  # one COPY, which Django's query log does not see
+        assert events_emit_bulk(specs) == 50
+    assert copies == [Event] and connection.vendor == "postgresql"
+    stored = list(Event.objects.filter(kind="statement.ready").order_by("id"))
+    assert [e.payload["n"] for e in stored] == list(range(50))
+    # decimals as strings (as the API writes them); quotes, tabs and backslashes survive the COPY
+    assert stored[0].payload == {"n": 0, "amount": "12.30", "name": 'O\'Brien "Jr"\t\\'}
+    assert {e.household_id for e in stored} == {alice_household.pk} and all(e.position is None for e in stored)
+    assert all(e.occurred_at == stored[0].occurred_at for e in stored)
+
+
+def test_a_bulk_emit_refuses_an_unknown_kind_and_writes_nothing(alice):
     from accounts.services import EventSpec, events_emit_bulk
 
     specs = [
-        EventSpec(kind="statement.ready", firm_id=alice.firm_id, household_id=alice_household.pk, payload={"n": n})
-        for n in range(50)
+        EventSpec(kind="statement.ready", firm_id=alice.firm_id, payload={}),
+        EventSpec(kind="nope", firm_id=alice.firm_id, payload={}),
     ]
-    with django_assert_num_queries(1):
+    with pytest.raises(ValueError, match="Unknown event kind"):
         events_emit_bulk(specs)
-    assert connection.vendor == "postgresql"
+    assert not Event.objects.filter(kind="statement.ready").exists()
