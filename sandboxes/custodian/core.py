@@ -45,6 +45,7 @@ class CustodianCore:
         self.seed = seed
         self.rng = random.Random(seed)  # noqa: S311 -- fault injection, not security  # nosec B311 -- not for security: deterministic demo data or retry jitter
         self._draws: dict[str, int] = {}
+        self._deferred_once: set[str] = set()  # webhooks already held back once (by what they say)
         self.today = today or business_date
         self._lock = threading.RLock()
         self._orders: dict[str, SandboxOrder] = {}
@@ -83,6 +84,13 @@ class CustodianCore:
         digest = hashlib.sha256(f"{self.seed}|{key}|{n}".encode()).digest()
         return random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311  # nosec B311 -- fault injection
 
+    def _generator(self, key: str) -> random.Random:
+        """`_draw(key)` with a seed; the shared `rng` without one."""
+        return self._draw(key) if self.seed is not None else self.rng
+
+    def _choice(self, key: str) -> float:
+        return self._generator(key).random()
+
     @staticmethod
     def _order_key(payload: dict[str, Any]) -> str:
         return "|".join(str(payload.get(k) or "") for k in ("account", "symbol", "side", "quantity", "amount"))
@@ -109,9 +117,19 @@ class CustodianCore:
         body = json.dumps(event, separators=(",", ":")).encode()
         with self._lock:
             self._webhooks.append(body)
-            if self.options.duplicate_rate and self.rng.random() < self.options.duplicate_rate:
+            if (
+                self.options.duplicate_rate
+                and self._choice(f"duplicate|{kind}|{_data_key(data)}") < self.options.duplicate_rate
+            ):
                 self._webhooks.append(body)
             self._wake.notify_all()
 
     def _session_open(self) -> bool:
         return not self.options.market_hours or market_is_open()
+
+
+def _data_key(data: dict[str, Any]) -> str:
+    """A webhook's data as a seeded choice's key: what it is about (as the delivery rounds sort
+    it), the same for the same event in every run."""
+    fields = ("account", "symbol", "side", "order_quantity", "cumulative_quantity", "client_order_id", "request_id")
+    return "|".join(str(data.get(k, "")) for k in fields)

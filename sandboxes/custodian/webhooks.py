@@ -22,17 +22,24 @@ class WebhookDelivery(CustodianCore):
             # choices, so a seed decides the same way every run.
             batch.sort(key=_event_sort_key)
         if self.options.defer_rate:
+            # Each webhook is held back at most once, by a draw keyed by what it says: how many
+            # are held back does not depend on how the dispatch thread's rounds cut the queue.
             kept: list[bytes] = []
             deferred: list[bytes] = []
             for body in batch:
-                (deferred if self.rng.random() < self.options.defer_rate else kept).append(body)
+                key = _webhook_key(body)
+                if key not in self._deferred_once and self._choice(f"defer|{key}") < self.options.defer_rate:
+                    self._deferred_once.add(key)
+                    deferred.append(body)
+                else:
+                    kept.append(body)
             if deferred:
                 self.stats.deferred_webhooks += len(deferred)
                 with self._lock:
                     self._webhooks[:0] = deferred
             batch = kept
         if self.options.reorder:
-            self.rng.shuffle(batch)
+            self._generator("reorder|" + "||".join(_webhook_key(body) for body in batch)).shuffle(batch)
         return batch
 
     def flush_deferred(self) -> None:
@@ -91,6 +98,11 @@ class WebhookDelivery(CustodianCore):
                 self._stop.wait(min(2.0, 0.05 * 2**attempt))
             else:
                 attempt = 0
+
+
+def _webhook_key(body: bytes) -> str:
+    """What a webhook says, as a seeded choice's key (not its random event id, the sort key's last)."""
+    return "|".join(_event_sort_key(body)[:-1])
 
 
 def _event_sort_key(body: bytes) -> tuple[str, ...]:
