@@ -36,7 +36,11 @@ def snapshot_from_inputs(inputs: dict[str, Any]) -> rebalancing.AccountSnapshot:
         row = dict(zip(columns, values, strict=False))
         holdings.append(
             rebalancing.Holding(
-                row["symbol"], Decimal(row["quantity"]), Decimal(row["price"]), Decimal(row["target_weight"])
+                row["symbol"],
+                Decimal(row["quantity"]),
+                Decimal(row["price"]),
+                Decimal(row["target_weight"]),
+                band_share=Decimal(row.get("band_share", "1")),
             )
         )
     return rebalancing.AccountSnapshot(

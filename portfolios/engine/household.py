@@ -77,6 +77,7 @@ class GroupSecurity:
     asset_class: str = "us_equity"
     restricted: bool = False  # never bought
     last_loss_sale_on: date | None = None  # the household's latest sale of it at a loss
+    band_share: Decimal = Decimal(1)  # its fraction of a sleeve shared with a harvest substitute
 
     @property
     def tax_inefficient(self) -> bool:
@@ -139,7 +140,13 @@ def group_drift(snapshot: GroupSnapshot, quantities: dict[str, Decimal], cash: D
         invested += actual
         drift = actual - security.target_weight
         rows.append(
-            GroupDriftRow(security.symbol, security.target_weight, actual, drift, abs(drift) > snapshot.threshold)
+            GroupDriftRow(
+                security.symbol,
+                security.target_weight,
+                actual,
+                drift,
+                abs(drift) > snapshot.threshold * security.band_share,
+            )
         )
     actual = ONE - invested if total > 0 else ZERO
     drift = actual - snapshot.cash_target

@@ -56,6 +56,10 @@ class Holding:
     # Purchases of the security in the household's accounts in the 30 days up to `as_of`, not
     # yet replacement shares (`wash_sales.Acquisition`s): a loss sale now would be a wash sale.
     recent_buys: tuple[Any, ...] = ()
+    # Its fraction of its model sleeve when a harvest substitute shares the sleeve's target
+    # (`substitutes.stand_in`): the absolute band is the threshold times this, so the pair
+    # breaches together. 1 for a holding that is its sleeve alone.
+    band_share: Decimal = ONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +217,10 @@ def _report(snapshot: AccountSnapshot, holdings: list[Holding], values: list[Dec
         drift = actual - target
         if relative:
             band = target * relative_band if target else threshold
+        elif h.band_share != ONE:
+            band = threshold * h.band_share
+        else:
+            band = threshold
         size = -drift if drift < ZERO else drift
         if size > max_drift:
             max_drift = size

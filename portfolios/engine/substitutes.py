@@ -10,7 +10,8 @@ inside the window, undoing the harvest (and washing its loss).
 `stand_in_targets` shares the security's target between the two in proportion to their market
 values while the substitute is held: the pair is measured as one sleeve (its drift is the sum's),
 nothing is traded between them, and new money to the sleeve goes to each in proportion -- all of
-it to the substitute once the security is sold out. The substitute's share is rounded half-even
+it to the substitute once the security is sold out. The sleeve's absolute band is shared the
+same way (`Holding.band_share`), so the pair breaches when it is outside the band together. The substitute's share is rounded half-even
 to `WEIGHT_PLACES` and the security keeps the rest, so the weights still sum exactly to the
 model's. A substitute the model targets in its own right, or one not held, changes nothing.
 """
@@ -35,7 +36,19 @@ def stand_in_targets(
 ) -> dict[K, Decimal]:
     """The model's `targets` with each held substitute standing in for its security (see the
     module docstring). `values`: market value held per key; `pairs`: security -> substitute."""
+    return stand_in(targets, values, pairs)[0]
+
+
+def stand_in(
+    targets: Mapping[K, Decimal], values: Mapping[K, Decimal], pairs: Mapping[K, K]
+) -> tuple[dict[K, Decimal], dict[K, Decimal]]:
+    """`stand_in_targets`, and for each key whose target was shared, its fraction of the sleeve's
+    target (`Holding.band_share`): the sleeve keeps one absolute band, shared the same way, so
+    it breaches when the pair together is outside it -- each row's drift is its share of the
+    sleeve's, and a band of the whole threshold on each let a pair drift by twice it unseen.
+    Keys not shared are absent (their share is 1)."""
     out = dict(targets)
+    shares: dict[K, Decimal] = {}
     for security, substitute in pairs.items():
         weight = targets.get(security)
         held = values.get(substitute, ZERO)
@@ -45,7 +58,10 @@ def stand_in_targets(
         share = (weight * held / (held + own)).quantize(WEIGHT_PLACES, rounding=ROUND_HALF_EVEN)
         out[substitute] = share
         out[security] = weight - share
-    return out
+        if weight > ZERO:
+            shares[substitute] = share / weight
+            shares[security] = (weight - share) / weight
+    return out, shares
 
 
 def on_model(

@@ -15,7 +15,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from portfolios.engine import rebalancing
-from portfolios.engine.substitutes import stand_in_targets
+from portfolios.engine.substitutes import stand_in
 from portfolios.models import CashBalance, InvestmentAccount, Position, Price, Security
 from portfolios.selectors.tax import model_targets_and_substitutes
 
@@ -110,11 +110,18 @@ def account_figures(accounts: Sequence[FigureInput], *, as_of: date | None = Non
             out[a.pk] = ComputedFigures(value, None, False, cash[a.pk])
             continue
         wanted = targets.get(a.model_id, {})
+        shares: dict[int, Decimal] = {}
         if a.model_id in pairs:  # a held substitute stands in for its security (engine.substitutes)
             values = {sid: q * securities[sid][1] for sid, q in held.items()}
-            wanted = stand_in_targets(wanted, values, pairs[a.model_id])
+            wanted, shares = stand_in(wanted, values, pairs[a.model_id])
         holdings = tuple(
-            rebalancing.Holding(securities[sid][0], held.get(sid, ZERO), securities[sid][1], wanted.get(sid, ZERO))
+            rebalancing.Holding(
+                securities[sid][0],
+                held.get(sid, ZERO),
+                securities[sid][1],
+                wanted.get(sid, ZERO),
+                band_share=shares.get(sid, rebalancing.ONE),
+            )
             for sid in held.keys() | wanted.keys()
         )
         report = rebalancing.calculate_drift(

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from portfolios.engine import rebalancing, substitutes, wash_sales
 from portfolios.engine.memory import cyclic_gc_paused
+from portfolios.engine.rebalancing import ONE
 from portfolios.models import (
     ZERO,
     CashBalance,
@@ -188,8 +189,9 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
     ) in accounts:
         held = positions.get(account_id, {})
         wanted = targets.get(model_id, {}) if model_id is not None else {}
+        shares: dict[int, Decimal] = {}
         if model_id in pairs:
-            wanted = _stand_in(wanted, held, pairs[model_id], lambda sid: securities[sid][1])
+            wanted, shares = _stand_in(wanted, held, pairs[model_id], lambda sid: securities[sid][1])
         holdings = []
         for security_id in sorted(held.keys() | wanted.keys(), key=rank):
             symbol, price, restricted = securities[security_id]
@@ -207,6 +209,7 @@ def _engine_snapshots_pg(ids: list[int], as_of: date) -> dict[int, rebalancing.A
                     restricted,
                     loss_sales.get((household_id, security_id)),
                     recent_buys.get((household_id, security_id), ()),
+                    shares.get(security_id, ONE),
                 )
             )
         out[account_id] = Snapshot(
@@ -241,10 +244,11 @@ def _recent_buys(rows: Iterable[tuple[Any, ...]]) -> dict[tuple[int, int], tuple
 
 def _stand_in(
     wanted: dict[int, Decimal], held: dict[int, Decimal], pairs: dict[int, int], price: Any
-) -> dict[int, Decimal]:
-    """The model's targets with the account's held substitutes standing in (`engine.substitutes`)."""
+) -> tuple[dict[int, Decimal], dict[int, Decimal]]:
+    """The model's targets with the account's held substitutes standing in, and the shared
+    sleeves' band shares (`engine.substitutes.stand_in`)."""
     values = {sid: held[sid] * price(sid) for sid in {*pairs, *pairs.values()} if sid in held}
-    return substitutes.stand_in_targets(wanted, values, pairs)
+    return substitutes.stand_in(wanted, values, pairs)
 
 
 def _close(price: Any) -> Decimal:
@@ -334,8 +338,9 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
     for account in accounts:
         held = positions.get(account.pk, {})
         wanted = targets.get(account.model_id, {}) if account.model_id else {}
+        shares: dict[int, Decimal] = {}
         if account.model_id in pairs:
-            wanted = _stand_in(wanted, held, pairs[account.model_id], lambda sid: _close(prices.get(sid)))
+            wanted, shares = _stand_in(wanted, held, pairs[account.model_id], lambda sid: _close(prices.get(sid)))
         holdings = []
         for security_id in sorted(set(held) | set(wanted), key=lambda s: securities[s][0]):
             symbol, active = securities[security_id]
@@ -350,6 +355,7 @@ def _engine_snapshots_orm(ids: list[int], as_of: date) -> dict[int, rebalancing.
                     restricted=not active or price is None,
                     last_loss_sale_on=loss_sales.get((account.household_id, security_id)),
                     recent_buys=recent_buys.get((account.household_id, security_id), ()),
+                    band_share=shares.get(security_id, ONE),
                 )
             )
         out[account.pk] = rebalancing.AccountSnapshot(

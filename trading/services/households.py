@@ -25,7 +25,7 @@ from portfolios.engine.household import (
     GroupSnapshot,
     plan_household,
 )
-from portfolios.engine.substitutes import on_model, stand_in_targets
+from portfolios.engine.substitutes import on_model, stand_in
 from portfolios.models import InvestmentAccount, RebalancingGroup, Security
 from portfolios.selectors import engine_snapshots, household_last_loss_sales, latest_prices, substitution_pairs
 from trading.errors import TradingError
@@ -68,7 +68,7 @@ def group_snapshot(
     for account_snapshot in snapshots.values():
         for h in account_snapshot.holdings:
             values[h.symbol] += h.quantity * prices.get(h.symbol, ZERO)
-    weights = stand_in_targets(
+    weights, band_shares = stand_in(
         {symbol: t.weight for symbol, t in targets.items()},
         values,
         substitution_pairs(model_ids=[group.model_id]).get(group.model_id, {}),
@@ -84,6 +84,7 @@ def group_snapshot(
                 asset_class=security.asset_class,
                 restricted=not security.is_active or symbol not in prices,
                 last_loss_sale_on=loss_sales.get(symbol),
+                band_share=band_shares.get(symbol, Decimal(1)),
             )
         )
     accounts = []

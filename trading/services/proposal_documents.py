@@ -56,9 +56,17 @@ def inputs_document(
             for h in snapshot.holdings
         ],
     }
+    if _shares_a_sleeve(snapshot):  # the bands a harvest substitute's shared sleeve gives its rows
+        document["holding_columns"] = [*HOLDING_COLUMNS, "band_share"]
+        for row, h in zip(document["holdings"], snapshot.holdings, strict=True):
+            row.append(decimal_text(h.band_share))
     if derived:
         document["drift"] = DRIFT_DERIVED
     return document
+
+
+def _shares_a_sleeve(snapshot: rebalancing.AccountSnapshot) -> bool:
+    return any(h.band_share != 1 for h in snapshot.holdings)
 
 
 def drift_derivable(snapshot: rebalancing.AccountSnapshot, plan: Any) -> bool:
@@ -81,6 +89,7 @@ class JsonText:
     them; strings (symbols, codes) JSON-quoted once per chunk."""
 
     HOLDINGS_HEADER = json.dumps(HOLDING_COLUMNS)
+    SHARED_HOLDINGS_HEADER = json.dumps([*HOLDING_COLUMNS, "band_share"])
     DRIFT_ROW = (
         '{"symbol": %s, "target_weight": "%s", "actual_weight": "%s", "drift": "%s", "band": "%s", "breached": %s}'
     )
@@ -124,13 +133,15 @@ class JsonText:
 
     def inputs(self, snapshot: rebalancing.AccountSnapshot, reserved: Decimal, *, derived: bool = False) -> str:
         q, d = self.q, self.d
+        shared = _shares_a_sleeve(snapshot)
         holdings = ", ".join(
             [
                 f'[{q(h.symbol)}, "{d(h.quantity)}", "{d(h.price)}", "{d(h.target_weight)}", '
-                f"{'true' if h.restricted else 'false'}]"
+                f"{'true' if h.restricted else 'false'}" + (f', "{d(h.band_share)}"]' if shared else "]")
                 for h in snapshot.holdings
             ]
         )
+        header = self.SHARED_HOLDINGS_HEADER if shared else self.HOLDINGS_HEADER
         return (
             f'{{"v": {INPUTS_VERSION}, "as_of": "{snapshot.as_of.isoformat()}", "currency": {q(snapshot.currency)}, '
             f'"cash": "{d(snapshot.cash)}", "reserved_for_open_buys": "{d(reserved)}", '
@@ -140,7 +151,7 @@ class JsonText:
             f'"fractional_shares": {"true" if snapshot.fractional_shares else "false"}, '
             f'"commission_per_trade": "{d(snapshot.commission_per_trade)}", '
             f'"external_flow": "{d(snapshot.external_flow)}"}}, '
-            f'"holding_columns": {self.HOLDINGS_HEADER}, "holdings": [{holdings}]'
+            f'"holding_columns": {header}, "holdings": [{holdings}]'
             + (f', "drift": "{DRIFT_DERIVED}"}}' if derived else "}")
         )
 
