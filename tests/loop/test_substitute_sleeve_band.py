@@ -92,3 +92,23 @@ def test_the_stored_inputs_keep_the_shares_and_derive_the_same_rows():
 
     before, after = derived_drift(document, [Stored(t) for t in plan.trades])
     assert before == drift_rows(plan.drift_before) and after == drift_rows(plan.drift_after)
+
+
+def test_a_household_groups_shared_sleeve_breaches_as_one_too():
+    from portfolios.engine.household import GroupSecurity, group_drift, household_snapshot
+
+    values = {"BAC": D("3800"), "WMT": D("4720"), "GE": D("91480")}  # the sleeve 8.52% of 100,000
+    targets, shares = stand_in({"BAC": D("0.15"), "GE": D("0.83")}, values, {"BAC": "WMT"})
+    prices = {"BAC": D("1"), "WMT": D("1"), "GE": D("1")}
+
+    def rows(with_shares: bool) -> dict:
+        securities = [
+            GroupSecurity(s, prices[s], targets[s], band_share=shares.get(s, D(1)) if with_shares else D(1))
+            for s in sorted(targets)
+        ]
+        snapshot = household_snapshot(group_id=1, as_of=date(1994, 9, 26), accounts=[], securities=securities)
+        return {r.symbol: r for r in group_drift(snapshot, values, D(0))}
+
+    shared, whole = rows(True), rows(False)
+    assert shared["BAC"].breached and shared["WMT"].breached  # together 6.5 points under
+    assert not whole["BAC"].breached and not whole["WMT"].breached  # each row's share, inside the whole band
