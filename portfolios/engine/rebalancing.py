@@ -263,12 +263,14 @@ def _after_trades(
     holdings: list[Holding],
     values: list[Decimal],
     trades: Iterable[tuple[str, str, Decimal, Decimal]],
+    cash: Decimal | None = None,
 ) -> DriftReport:
-    """`drift_after_trades` on the holdings already in symbol order with their values."""
+    """`drift_after_trades` on the holdings already in symbol order with their values, from
+    `cash` (the snapshot's by default; a cash flow's plan starts once the flow has landed)."""
     values = list(values)
     index = {h.symbol: i for i, h in enumerate(holdings)}
     moved: dict[int, Decimal] = {}
-    cash = snapshot.cash
+    cash = snapshot.cash if cash is None else cash
     fee = snapshot.commission_per_trade
     for symbol, side, quantity, amount in trades:
         i = index[symbol]

@@ -199,21 +199,19 @@ class _Planner:
             h = holdings[i]
             quantity = self.buys[i]
             trades.append(Trade(h.symbol, BUY, quantity, h.price, self.money(quantity * h.price)))
-        if cash_after_flow is not None:  # a cash flow: measured once the flow has landed
-            new_values = list(self.values)
-            for i, quantity in self.sells.items():
-                new_values[i] = (holdings[i].quantity - quantity) * holdings[i].price
-            for i, quantity in self.buys.items():
-                new_values[i] = (holdings[i].quantity + quantity) * holdings[i].price
-            after = _report(s, holdings, new_values, self.cash)
-        elif trades:
-            # From the trades themselves, as a proposal that keeps only its inputs and trades
-            # derives it again when read (`drift_after_trades`).
-            after = _after_trades(
-                s, holdings, self.values, [(t.symbol, t.side, t.quantity, t.estimated_amount) for t in trades]
+        # From the trades themselves, as a proposal that keeps only its inputs and trades derives
+        # it again when read (`drift_after_trades`); a cash flow's from the cash once it landed.
+        after = (
+            _after_trades(
+                s,
+                holdings,
+                self.values,
+                [(t.symbol, t.side, t.quantity, t.estimated_amount) for t in trades],
+                cash=cash_after_flow,
             )
-        else:
-            after = drift
+            if trades or cash_after_flow is not None
+            else drift
+        )
         return TradePlan(
             account_id=s.account_id,
             needed=bool(trades),
