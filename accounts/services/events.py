@@ -136,10 +136,10 @@ def events_emit_bulk(specs: Sequence[EventSpec]) -> int:
     nightly scan). The events' firms' read-cache scopes are touched."""
     if not specs:
         return 0
+    for spec in specs:
+        _check_kind(spec.kind)
     now = timezone.now()
     if bulk.enabled():
-        for spec in specs:
-            _check_kind(spec.kind)
         encode = DjangoJSONEncoder(separators=(", ", ": ")).encode
         bulk.copy_rows(
             Event,
@@ -164,7 +164,6 @@ def events_emit_bulk(specs: Sequence[EventSpec]) -> int:
         return len(specs)
     rows = []
     for spec in specs:
-        _check_kind(spec.kind)
         rows.append(
             Event(
                 kind=spec.kind,
