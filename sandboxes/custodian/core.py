@@ -128,8 +128,11 @@ class CustodianCore:
         return not self.options.market_hours or market_is_open()
 
 
+#: What a webhook is about, in its data: the delivery rounds sort by these, the seeded choices key on them.
+WEBHOOK_SUBJECT_FIELDS = ("account", "symbol", "side", "order_quantity", "cumulative_quantity")
+
+
 def _data_key(data: dict[str, Any]) -> str:
-    """A webhook's data as a seeded choice's key: what it is about (as the delivery rounds sort
-    it), the same for the same event in every run."""
-    fields = ("account", "symbol", "side", "order_quantity", "cumulative_quantity", "client_order_id", "request_id")
-    return "|".join(str(data.get(k, "")) for k in fields)
+    """A webhook's data as a seeded choice's key: what it is about, the same for the same event
+    in every run."""
+    return "|".join(str(data.get(k, "")) for k in (*WEBHOOK_SUBJECT_FIELDS, "client_order_id", "request_id"))

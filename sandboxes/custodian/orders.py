@@ -77,7 +77,7 @@ class Orders(CorporateActions):
                 order = self._new_order(coid, payload)
             except ValueError as exc:
                 return 422, {"detail": str(exc)}
-            choice = self._draw(f"order|{self._order_key(payload)}") if self.seed is not None else self.rng
+            choice = self._generator(f"order|{self._order_key(payload)}")
             if self.options.reject_rate and choice.random() < self.options.reject_rate:
                 self.stats.injected_rejections += 1
                 return 422, {"detail": f"Order rejected by the custodian (injected): {order.symbol} {order.side}."}

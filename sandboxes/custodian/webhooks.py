@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import requests
 
-from sandboxes.custodian.core import CustodianCore
+from sandboxes.custodian.core import WEBHOOK_SUBJECT_FIELDS, CustodianCore
 from trading.adapters.custodian import signing
 
 
@@ -113,11 +113,7 @@ def _event_sort_key(body: bytes) -> tuple[str, ...]:
     except ValueError:
         return ("", body.decode(errors="replace"))
     return (
-        str(data.get("account", "")),
-        str(data.get("symbol", "")),
-        str(data.get("side", "")),
-        str(data.get("order_quantity", "")),
-        str(data.get("cumulative_quantity", "")),
+        *(str(data.get(k, "")) for k in WEBHOOK_SUBJECT_FIELDS),
         str(event.get("type", "")),
         str(data.get("client_order_id", "")),
         str(event.get("id", "")),
