@@ -11,9 +11,9 @@ inside the window, undoing the harvest (and washing its loss).
 values while the substitute is held: the pair is measured as one sleeve (its drift is the sum's),
 nothing is traded between them, and new money to the sleeve goes to each in proportion -- all of
 it to the substitute once the security is sold out. The sleeve's absolute band is shared the
-same way (`Holding.band_share`), so the pair breaches when it is outside the band together. The substitute's share is rounded half-even
-to `WEIGHT_PLACES` and the security keeps the rest, so the weights still sum exactly to the
-model's. A substitute the model targets in its own right, or one not held, changes nothing.
+same way (`Holding.band_share`), so the pair breaches when it is outside the band together. The
+substitute's share is rounded half-even to `WEIGHT_PLACES` and the security keeps the rest, so
+the weights still sum exactly to the model's. A substitute the model targets in its own right, or one not held, changes nothing.
 """
 
 from __future__ import annotations
