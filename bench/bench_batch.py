@@ -200,6 +200,7 @@ def _chunks_by_worker(run) -> str:
 
 PROPOSAL_TABLES = (
     "trading_rebalanceproposal",
+    "trading_proposaldocument",
     "trading_proposaltrade",
     "trading_historicalrebalanceproposal",
     "trading_historicalproposaltrade",
@@ -250,14 +251,23 @@ def _read_floor(as_of: date) -> tuple[float, int]:
     return time.perf_counter() - started, size
 
 
-def _write_floor(day: date) -> tuple[float, int]:
-    """The night's output written raw: the proposals of `day`, their trades and the history
-    rows of both, COPY'd out (not timed) and then COPY'd into empty tables with the same
-    columns and indexes, in one transaction (timed). (seconds, rows)."""
+def _last_document_id() -> int:
+    """The newest proposal document's id: those the next night stores have larger ones."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM trading_proposaldocument")
+        return int(cursor.fetchone()[0])
+
+
+def _write_floor(day: date, documents_after: int) -> tuple[float, int]:
+    """The night's output written raw: the proposals of `day`, the inputs documents it stored
+    (ids after `documents_after`), their trades and the history rows of both, COPY'd out (not
+    timed) and then COPY'd into empty tables with the same columns and indexes, in one
+    transaction (timed). (seconds, rows)."""
     from django.db import transaction
 
     proposals = "SELECT id FROM trading_rebalanceproposal WHERE as_of = %s"
     parts = {
+        "trading_proposaldocument": ("SELECT * FROM trading_proposaldocument WHERE id > %s", [documents_after]),
         "trading_rebalanceproposal": (f"SELECT * FROM trading_rebalanceproposal WHERE id IN ({proposals})", [day]),
         "trading_proposaltrade": (f"SELECT * FROM trading_proposaltrade WHERE proposal_id IN ({proposals})", [day]),
         "trading_historicalrebalanceproposal": (
@@ -294,11 +304,11 @@ def _write_floor(day: date) -> tuple[float, int]:
     return took, rows
 
 
-def _floor_lines(day: date, took: float) -> list[tuple[str, str]]:
+def _floor_lines(day: date, took: float, documents_after: int) -> list[tuple[str, str]]:
     """The raw I/O floor of the night of `day` (one connection, after the scan), and the scan's
     time over it."""
     read, read_bytes = _read_floor(day)
-    write, write_rows = _write_floor(day)
+    write, write_rows = _write_floor(day, documents_after)
     floor = read + write
     return [
         (
@@ -373,13 +383,14 @@ def run():
 
         workers.consume("bench-b", on=False)
         before = _proposal_bytes()
+        documents = _last_document_id()
         took, counts, chunks = _scan(d1, workers)
         one = took
         figures.append(
             _line(f"drift scan + proposals, 1 worker ({d1}, prices unchanged)", accounts, took, counts, chunks)
         )
         figures.append(stored(d1))
-        figures += _floor_lines(d1, one)
+        figures += _floor_lines(d1, one, documents)
 
         workers.consume("bench-b", on=True)
         took, counts, chunks = _scan(d2, workers)
@@ -392,12 +403,13 @@ def run():
         # their open proposals are expired and written again.
         _move_prices(d3, Decimal("1.03"))
         before = _proposal_bytes()
+        documents = _last_document_id()
         took, counts, chunks = _scan(d3, workers)
         figures.append(
             _line(f"drift scan + proposals, 2 workers ({d3}, every close +3%)", accounts, took, counts, chunks)
         )
         figures.append(stored(d3))
-        figures += _floor_lines(d3, took)
+        figures += _floor_lines(d3, took, documents)
     finally:
         workers.stop()
         for name, value in saved.items():

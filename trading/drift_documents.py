@@ -27,6 +27,26 @@ def decimal_text(value: Decimal) -> str:
 DRIFT_DERIVED = "derived"
 
 
+def join_inputs(account_part: dict[str, Any], prices: dict[str, Any]) -> dict[str, Any]:
+    """An inputs document from the two parts the nightly scan stores once and references
+    (`ProposalDocument`): the account's part -- the document without its day, each holding's
+    price left null -- and the night's prices, by symbol, with the day."""
+    columns = account_part.get("holding_columns") or HOLDING_COLUMNS
+    at = columns.index("price")
+    by_symbol = prices["prices"]
+    holdings = []
+    for values in account_part.get("holdings") or []:
+        row = list(values)
+        row[at] = by_symbol[row[0]]
+        holdings.append(row)
+    return {
+        "v": account_part.get("v"),
+        "as_of": prices["as_of"],
+        **{k: v for k, v in account_part.items() if k not in ("v", "holdings")},
+        "holdings": holdings,
+    }
+
+
 def snapshot_from_inputs(inputs: dict[str, Any]) -> rebalancing.AccountSnapshot:
     """The snapshot an inputs document describes, as far as drift needs it (no lots)."""
     settings = inputs.get("settings") or {}

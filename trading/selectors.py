@@ -18,6 +18,7 @@ from portfolios.selectors import model_portfolio_list_for_user
 from trading import permissions
 from trading.lifecycle import OPEN_STATES
 from trading.models import (
+    INPUTS_RELATED,
     CashTransfer,
     Execution,
     FillAnomaly,
@@ -75,7 +76,7 @@ def order_get_for_user(*, user: User, pk: int | str) -> Order:
 def proposal_get_for_user(*, user: User, pk: int | str) -> RebalanceProposal:
     return get_object_or_404(
         RebalanceProposal.objects.filter(account_id__in=permissions.visible_account_ids(user))
-        .select_related("account__household__advisor", "created_by")
+        .select_related("account__household__advisor", "created_by", *INPUTS_RELATED)
         .prefetch_related(
             Prefetch("trades", queryset=ProposalTrade.objects.order_by("position", "id")),
             Prefetch("orders", queryset=Order.objects.select_related("security").order_by("id")),

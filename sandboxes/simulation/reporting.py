@@ -18,7 +18,7 @@ from sandboxes.simulation.config import CENT, ZERO
 from sandboxes.simulation.faults import Faults
 from sandboxes.simulation.invariants import Violation
 from trading.lifecycle import END_STATES
-from trading.models import Execution, Order, RebalanceProposal
+from trading.models import INPUTS_RELATED, Execution, Order, RebalanceProposal
 
 GROUP_HEADER = "Household rebalancing, group"  # the first note of a household group's proposals
 
@@ -69,7 +69,7 @@ class Reporting(Faults):
         approved = (
             RebalanceProposal.objects.filter(status=RebalanceProposal.Status.APPROVED)
             .exclude(pk__in=self.checked_proposals)
-            .select_related("account", "harvest")
+            .select_related("account", "harvest", *INPUTS_RELATED)
             .prefetch_related("orders__security")
             .order_by("pk")
         )

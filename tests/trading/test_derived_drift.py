@@ -96,8 +96,8 @@ def test_a_stored_proposal_keeps_no_rows_and_shows_the_same_rows_as_one_that_kee
     (stored,) = proposal_create_for_accounts(account_ids=[kept.pk], acting_user=alice.user)
     monkeypatch.undo()
 
-    row = RebalanceProposal.objects.values("inputs", "drift_before", "drift_after").get(pk=derived.pk)
-    assert row["drift_before"] == [] and row["drift_after"] == [] and row["inputs"]["drift"] == "derived"
+    row = RebalanceProposal.objects.values("inputs_ref__document", "drift_before", "drift_after").get(pk=derived.pk)
+    assert row["drift_before"] == [] and row["drift_after"] == [] and row["inputs_ref__document"]["drift"] == "derived"
     assert RebalanceProposal.objects.get(pk=stored.pk).drift_before  # the other keeps its rows
 
     client = api(alice.user, "read")

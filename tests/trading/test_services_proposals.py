@@ -262,8 +262,87 @@ def test_the_json_text_writer_writes_the_documents_the_dict_builders_make():
     assert json.loads(text.inputs(snapshot, odd[2])) == inputs_document(snapshot, odd[2])
     assert json.loads(text.drift(report)) == drift_rows(report)
     assert json.loads(text.drift(None)) == drift_rows(None) == []
+    # The two parts a proposal references join back into the same document (a shared sleeve's
+    # band_share column and the derived-drift mark included).
+    from dataclasses import replace
+
+    from trading.drift_documents import join_inputs
+
+    sleeve = replace(snapshot, holdings=(replace(holdings[0], band_share=Decimal("0.4")), *holdings[1:]))
+    for case, derived in ((snapshot, False), (sleeve, True)):
+        part = json.loads(text.account_part(case, odd[2], derived=derived))
+        assert "as_of" not in part and all(row[2] is None for row in part["holdings"])
+        joined = join_inputs(part, json.loads(text.prices(case.as_of, case.holdings)))
+        assert joined == inputs_document(case, odd[2], derived=derived)
     assert json.loads(text.slim_inputs(snapshot)) == {
         "v": 1,
         "threshold": "0.000000000000000000000000000",
         "band_mode": "relative",
     }
+
+
+def test_nights_that_plan_from_the_same_account_store_its_inputs_once(alice_household, alice, securities):
+    """The scan's proposals reference their inputs: a second night with new prices and the same
+    holdings writes a new proposal (its trades changed) that references the first night's
+    account part and a new prices document, and reads back the whole document it planned from."""
+    from portfolios.models import Price, Security
+    from portfolios.selectors import engine_snapshots
+    from trading.models import ProposalDocument
+    from trading.services.proposal_documents import inputs_document
+
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    account = account_with(alice_household, cash="10000.00", positions=[("AAPL", "10", "100")], model=model)
+    system = system_user()
+    day1 = date.today() - timedelta(days=1)
+    day2 = date.today()
+    (first,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=system, as_of=day1, scheduled=True)
+    aapl = Security.objects.get(symbol="AAPL")
+    Price.objects.update_or_create(security=aapl, date=day2, defaults={"close": Decimal("121.5000")})
+    documents = ProposalDocument.objects.count()
+    (second,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=system, as_of=day2, scheduled=True)
+
+    assert first.pk != second.pk and first.needed and second.needed
+    first.refresh_from_db()
+    assert first.status == RebalanceProposal.Status.EXPIRED
+    assert second.inputs_ref_id == first.inputs_ref_id  # the account's part, stored once
+    assert second.prices_ref_id != first.prices_ref_id
+    assert ProposalDocument.objects.count() == documents + 1  # only the night's prices are new
+    assert first.inline_inputs == {} and RebalanceProposal.objects.get(pk=second.pk).inline_inputs == {}
+    (snapshot,) = engine_snapshots(account_ids=[account.pk], as_of=day2).values()
+    stored = RebalanceProposal.objects.select_related("inputs_ref", "prices_ref").get(pk=second.pk)
+    assert stored.inputs == inputs_document(snapshot, Decimal(0), derived=True)
+    holdings = {row[0]: row for row in stored.inputs["holdings"]}
+    assert holdings["AAPL"][2] == "121.500000" and stored.inputs["as_of"] == day2.isoformat()
+    assert RebalanceProposal.objects.get(pk=first.pk).inputs["as_of"] == day1.isoformat()
+
+
+def test_a_chunks_proposals_share_one_prices_document_unless_a_snapshot_priced_a_symbol_otherwise():
+    import json
+    from types import SimpleNamespace
+
+    from portfolios import engine as rebalancing
+    from trading.drift_documents import join_inputs
+    from trading.services.proposal_documents import JsonText, inputs_document
+    from trading.services.proposal_store import _input_parts
+
+    def snapshot(account_id, prices):
+        holdings = tuple(
+            rebalancing.Holding(symbol, Decimal(10), Decimal(price), Decimal("0.3")) for symbol, price in prices
+        )
+        return rebalancing.AccountSnapshot(account_id, date(2026, 12, 4), "USD", Decimal(100), holdings)
+
+    snapshots = [
+        snapshot(1, [("AAPL", "100"), ("BND", "70")]),
+        snapshot(2, [("AAPL", "100"), ("MSFT", "300")]),
+        snapshot(3, [("AAPL", "100.01")]),  # priced otherwise: a document of its own
+        snapshot(4, [("BND", "70")]),  # needs nothing on a scheduled run: inline, no parts
+    ]
+    stored = [(s.account_id, SimpleNamespace(), s, s.account_id != 4) for s in snapshots]
+    parts, documents = _input_parts(stored, text=JsonText(), reserved={}, derived=set(), scheduled=True)
+
+    assert set(parts) == {1, 2, 3}
+    assert parts[1][1] == parts[2][1] != parts[3][1]
+    assert json.loads(documents[parts[1][1]])["prices"] == {"AAPL": "100", "BND": "70", "MSFT": "300"}
+    for s in snapshots[:3]:
+        account_part, prices = (json.loads(documents[key]) for key in parts[s.account_id])
+        assert join_inputs(account_part, prices) == inputs_document(s, Decimal(0))

@@ -11,10 +11,11 @@ from trading.models.blocks import BlockExecution, BlockOrder
 from trading.models.common import ZERO, Side, SnapshotJSONField, drift_field, price_field
 from trading.models.messages import CustodianAccountRequest, OutboxMessage, WebhookEvent
 from trading.models.orders import REASON_STATES, Execution, FillAnomaly, Order, OrderCheck
-from trading.models.proposals import HarvestRecord, ProposalTrade, RebalanceProposal
+from trading.models.proposals import INPUTS_RELATED, HarvestRecord, ProposalDocument, ProposalTrade, RebalanceProposal
 from trading.models.transfers import BankLink, CashTransfer
 
 __all__ = [
+    "INPUTS_RELATED",
     "REASON_STATES",
     "ZERO",
     "BankLink",
@@ -28,6 +29,7 @@ __all__ = [
     "Order",
     "OrderCheck",
     "OutboxMessage",
+    "ProposalDocument",
     "ProposalTrade",
     "RebalanceProposal",
     "Side",

@@ -12,7 +12,7 @@ from django.utils.functional import cached_property
 from simple_history.models import HistoricalRecords
 
 from portfolios.models import cash_field, quantity_field
-from trading.drift_documents import DRIFT_DERIVED, derived_drift
+from trading.drift_documents import DRIFT_DERIVED, derived_drift, join_inputs
 from trading.models.common import ZERO, Side, SnapshotJSONField, drift_field, price_field
 
 
@@ -44,7 +44,20 @@ class RebalanceProposal(models.Model):
         blank=True,
         help_text="Set by the scheduled job (account and date) so a rerun makes no second proposal.",
     )
-    inputs = SnapshotJSONField(default=dict, help_text="The snapshot the engine saw (decimals as strings).")
+    # What the engine saw, in one of two forms (`inputs` gives either as one document): the
+    # nightly scan's proposals reference it -- the account's part (`inputs_ref`, without the day
+    # and the prices) and the prices (`prices_ref`, with the day) as shared `ProposalDocument`s,
+    # so the nights that plan from the same holdings store them once -- and the rest keep it
+    # inline here (the ORM path, slim records, and proposals made before the references).
+    inline_inputs = SnapshotJSONField(
+        default=dict, db_column="inputs", help_text="The snapshot the engine saw (decimals as strings), inline."
+    )
+    inputs_ref = models.ForeignKey(
+        "trading.ProposalDocument", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    prices_ref = models.ForeignKey(
+        "trading.ProposalDocument", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     drift_before = SnapshotJSONField(default=list)
     drift_after = SnapshotJSONField(default=list)
     max_drift_before = drift_field(default=ZERO)
@@ -67,7 +80,7 @@ class RebalanceProposal(models.Model):
     # account its firm scope joins through), not the model's others: the nightly scan writes a
     # history row per account per night, and each index is one more write for each.
     history = HistoricalRecords(
-        excluded_fields=["inputs", "drift_before", "drift_after", "notes"],
+        excluded_fields=["inline_inputs", "inputs_ref", "prices_ref", "drift_before", "drift_after", "notes"],
         no_db_index=["run_key", "created_at", "created_by", "decided_by"],
     )
 
@@ -78,6 +91,15 @@ class RebalanceProposal(models.Model):
 
     def __str__(self) -> str:
         return f"Proposal {self.pk} for account {self.account_id} ({self.status})"
+
+    @cached_property
+    def inputs(self) -> dict[str, Any]:
+        """The snapshot the engine saw, as one document (`join_inputs` of its references, or
+        inline). Select its references with it where many are read (`INPUTS_RELATED`)."""
+        account_part, prices = self.inputs_ref, self.prices_ref
+        if account_part is not None and prices is not None:
+            return join_inputs(account_part.document, prices.document)
+        return self.inline_inputs or {}
 
     @cached_property
     def drift_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -95,6 +117,24 @@ class RebalanceProposal(models.Model):
     @property
     def drift_after_rows(self) -> list[dict[str, Any]]:
         return self.drift_rows[1]
+
+
+INPUTS_RELATED = ("inputs_ref", "prices_ref")  # select_related() these to read many proposals' inputs
+
+
+class ProposalDocument(models.Model):
+    """A part of proposals' inputs stored once and referenced (`RebalanceProposal.inputs_ref`,
+    `prices_ref`): an account's holdings, cash, targets and settings without the day's prices
+    (the same every night until the account trades or its model changes), or a night's prices
+    with its date (shared by the accounts holding the same securities). Keyed by the SHA-256 of
+    its JSON text, written once and never changed -- no history of its own: the proposals that
+    reference it carry the audit trail. Holds no name or identifier of an account or a firm."""
+
+    digest = models.BinaryField(max_length=32, unique=True)
+    document = SnapshotJSONField()
+
+    def __str__(self) -> str:
+        return f"Proposal document {self.pk}"
 
 
 class ProposalTrade(models.Model):

@@ -4,7 +4,8 @@ or written straight as JSON text (the COPY path of the nightly scan)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -63,6 +64,10 @@ def inputs_document(
     if derived:
         document["drift"] = DRIFT_DERIVED
     return document
+
+
+def _symbol(holding: rebalancing.Holding) -> str:
+    return holding.symbol
 
 
 def _shares_a_sleeve(snapshot: rebalancing.AccountSnapshot) -> bool:
@@ -132,18 +137,37 @@ class JsonText:
         )
 
     def inputs(self, snapshot: rebalancing.AccountSnapshot, reserved: Decimal, *, derived: bool = False) -> str:
+        """`inputs_document` as JSON text."""
+        return self._inputs(snapshot, reserved, derived=derived, whole=True)
+
+    def account_part(self, snapshot: rebalancing.AccountSnapshot, reserved: Decimal, *, derived: bool = False) -> str:
+        """The inputs without the day and the prices (each holding's price null): what stays the
+        same from night to night until the account trades (`drift_documents.join_inputs`)."""
+        return self._inputs(snapshot, reserved, derived=derived, whole=False)
+
+    def prices(self, as_of: date, holdings: Iterable[rebalancing.Holding]) -> str:
+        """The day and the holdings' prices, by symbol in symbol order: the other part of inputs
+        (of every account whose holdings it prices)."""
+        q, d = self.q, self.d
+        by_symbol = ", ".join(f'{q(h.symbol)}: "{d(h.price)}"' for h in sorted(holdings, key=_symbol))
+        return f'{{"as_of": "{as_of.isoformat()}", "prices": {{{by_symbol}}}}}'
+
+    def _inputs(self, snapshot: rebalancing.AccountSnapshot, reserved: Decimal, *, derived: bool, whole: bool) -> str:
         q, d = self.q, self.d
         shared = _shares_a_sleeve(snapshot)
         holdings = ", ".join(
             [
-                f'[{q(h.symbol)}, "{d(h.quantity)}", "{d(h.price)}", "{d(h.target_weight)}", '
-                f"{'true' if h.restricted else 'false'}" + (f', "{d(h.band_share)}"]' if shared else "]")
+                f'[{q(h.symbol)}, "{d(h.quantity)}", '
+                + (f'"{d(h.price)}"' if whole else "null")
+                + f', "{d(h.target_weight)}", {"true" if h.restricted else "false"}'
+                + (f', "{d(h.band_share)}"]' if shared else "]")
                 for h in snapshot.holdings
             ]
         )
         header = self.SHARED_HOLDINGS_HEADER if shared else self.HOLDINGS_HEADER
+        day = f'"as_of": "{snapshot.as_of.isoformat()}", ' if whole else ""
         return (
-            f'{{"v": {INPUTS_VERSION}, "as_of": "{snapshot.as_of.isoformat()}", "currency": {q(snapshot.currency)}, '
+            f'{{"v": {INPUTS_VERSION}, {day}"currency": {q(snapshot.currency)}, '
             f'"cash": "{d(snapshot.cash)}", "reserved_for_open_buys": "{d(reserved)}", '
             f'"cash_target": "{d(snapshot.cash_target)}", "settings": {{"threshold": "{d(snapshot.threshold)}", '
             f'"band_mode": {q(str(snapshot.band_mode))}, "relative_band": "{d(snapshot.relative_band)}", '

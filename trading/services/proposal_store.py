@@ -3,6 +3,7 @@ proposals, trades and their history rows written in one transaction (on PostgreS
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import date
@@ -16,14 +17,13 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from accounts.models import User
 from kronos import bulk, readcache
 from portfolios.models import Security
+from trading.drift_documents import join_inputs
 from trading.errors import TradingError
-from trading.models import ProposalTrade, RebalanceProposal
+from trading.models import ProposalDocument, ProposalTrade, RebalanceProposal
 from trading.services.common import ZERO, cents
 from trading.services.events import drift_breach_events_bulk, proposal_events_bulk
 from trading.services.proposal_documents import (
-    INPUTS_VERSION,
     JsonText,
-    decimal_text,
     drift_derivable,
     drift_rows,
     inputs_document,
@@ -90,21 +90,15 @@ def proposals_store(
             )
             drift_breach_events_bulk([*written, *kept], breaches=breaches)
             return [*written, *kept]
+    text = JsonText()
+    parts, documents = _input_parts(stored, text=text, reserved=reserved, derived=derived, scheduled=scheduled)
     proposals = [
         RebalanceProposal(
             account_id=account_id,
             needed=needed,
             as_of=as_of,
             run_key=keys.get(account_id),
-            inputs=(
-                {
-                    "v": INPUTS_VERSION,
-                    "threshold": decimal_text(snapshot.threshold),
-                    "band_mode": str(snapshot.band_mode),
-                }
-                if scheduled and not needed
-                else inputs_document(snapshot, reserved.get(account_id, ZERO), derived=account_id in derived)
-            ),
+            inline_inputs={} if account_id in parts else json.loads(text.slim_inputs(snapshot)),
             drift_before=[] if (scheduled and not needed) or account_id in derived else drift_rows(plan.drift_before),
             drift_after=[] if (scheduled and not needed) or account_id in derived else drift_rows(plan.drift_after),
             max_drift_before=plan.drift_before.max_drift,
@@ -118,6 +112,11 @@ def proposals_store(
         for account_id, plan, snapshot, needed in stored
     ]
     with transaction.atomic():
+        document_ids = _store_documents(documents)
+        for proposal in proposals:
+            refs = parts.get(proposal.account_id)
+            if refs:
+                proposal.inputs_ref_id, proposal.prices_ref_id = document_ids[refs[0]], document_ids[refs[1]]
         _expire_open([p.account_id for p in proposals], acting_user=acting_user)
         created = bulk_create_with_history(
             proposals,
@@ -129,6 +128,10 @@ def proposals_store(
         )
         if not all(p.pk for p in created):  # backends that don't return ids
             created = list(RebalanceProposal.objects.filter(account_id__in=ids, created_at=now))
+        for proposal in created:
+            joined = _parts_text(parts.get(proposal.account_id), documents)
+            if joined is not None:
+                proposal.__dict__["inputs"] = join_inputs(json.loads(joined[0]), json.loads(joined[1]))
         trades = [
             ProposalTrade(proposal=proposal, **dict(zip(TRADE_COLUMNS[1:], row, strict=True)))
             for proposal in created
@@ -189,16 +192,13 @@ def _unchanged_open(stored: list[tuple[int, Any, Any, bool]], reserved: dict[int
         return []
     same = [
         pk
-        for pk, account_id, inputs in RebalanceProposal.objects.filter(pk__in=same_trades).values_list(
-            "pk", "account_id", "inputs"
-        )
-        if _but_prices(inputs) == _but_prices(inputs_document(planned[account_id][1], reserved.get(account_id, ZERO)))
+        for pk, account_id, inline, account_part, prices in RebalanceProposal.objects.filter(
+            pk__in=same_trades
+        ).values_list("pk", "account_id", "inline_inputs", "inputs_ref__document", "prices_ref__document")
+        if _but_prices(join_inputs(account_part, prices) if account_part is not None and prices is not None else inline)
+        == _but_prices(inputs_document(planned[account_id][1], reserved.get(account_id, ZERO)))
     ]
-    return list(
-        RebalanceProposal.objects.filter(pk__in=same, status=P.PROPOSED).defer(
-            "inputs", "drift_before", "drift_after", "notes"
-        )
-    )
+    return list(RebalanceProposal.objects.filter(pk__in=same, status=P.PROPOSED).defer(*_JSON_FIELDS))
 
 
 def _but_prices(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -253,6 +253,8 @@ PROPOSAL_COLUMNS = (
     "as_of",
     "run_key",
     "inputs",
+    "inputs_ref_id",
+    "prices_ref_id",
     "drift_before",
     "drift_after",
     "max_drift_before",
@@ -302,11 +304,14 @@ def _write_pg(
     text = JsonText()
     ids = bulk.next_ids(RebalanceProposal, len(stored))
     user_id = getattr(acting_user, "pk", None)
+    parts, documents = _input_parts(stored, text=text, reserved=reserved, derived=derived, scheduled=scheduled)
+    document_ids = _store_documents(documents)
     rows = []
     for pk, (account_id, plan, snapshot, needed) in zip(ids, stored, strict=True):
         slim = scheduled and not needed
         after = plan.drift_after
         rows_kept = not slim and account_id not in derived
+        refs = parts.get(account_id)
         rows.append(
             (
                 pk,
@@ -315,11 +320,9 @@ def _write_pg(
                 needed,
                 as_of,
                 run_keys.get(account_id),
-                (
-                    text.slim_inputs(snapshot)
-                    if slim
-                    else text.inputs(snapshot, reserved.get(account_id, ZERO), derived=account_id in derived)
-                ),
+                text.slim_inputs(snapshot) if slim else "{}",
+                document_ids[refs[0]] if refs else None,
+                document_ids[refs[1]] if refs else None,
                 text.drift(plan.drift_before) if rows_kept else "[]",
                 text.drift(after) if rows_kept else "[]",
                 plan.drift_before.max_drift,
@@ -366,7 +369,9 @@ def _write_pg(
             now=now,
             scopes=scopes,
         )
-    proposals = [_instance(row, parse_json=not scheduled) for row in rows]
+    proposals = [
+        _instance(row, parse_json=not scheduled, parts=_parts_text(parts.get(row[1]), documents)) for row in rows
+    ]
     counts: dict[int, int] = {}
     for row in trade_rows:
         counts[row[0]] = counts.get(row[0], 0) + 1
@@ -375,15 +380,100 @@ def _write_pg(
     return proposals
 
 
-_JSON_FIELDS = frozenset({"inputs", "drift_before", "drift_after", "notes"})
+_JSON_FIELDS = ("inline_inputs", "drift_before", "drift_after", "notes")
 
 
-def _instance(row: tuple[Any, ...], *, parse_json: bool) -> RebalanceProposal:
-    """The model instance of a COPY row: its JSON fields parsed, or left deferred (loaded if read)."""
+def _input_parts(
+    stored: list[tuple[int, Any, Any, bool]],
+    *,
+    text: JsonText,
+    reserved: dict[int, Decimal],
+    derived: set[int],
+    scheduled: bool,
+) -> tuple[dict[int, tuple[bytes, bytes]], dict[bytes, str]]:
+    """Each proposal's inputs as the two parts it references (`ProposalDocument`): the digests
+    of its account part and its prices by account, and the documents' text by digest. The
+    chunk's proposals of one day share one prices document (every holding's price by symbol);
+    an account whose snapshot priced a symbol otherwise gets its own. A slim record (a
+    scheduled run's account that needs nothing) keeps its few settings inline."""
+    parts: dict[int, tuple[bytes, bytes]] = {}
+    documents: dict[bytes, str] = {}
+    referenced = [(a, snapshot) for a, _plan, snapshot, needed in stored if needed or not scheduled]
+    shared: dict[date, dict[str, Any]] = {}  # day -> symbol -> the Holding that priced it first
+    own: set[int] = set()
+    for account_id, snapshot in referenced:
+        prices = shared.setdefault(snapshot.as_of, {})
+        for h in snapshot.holdings:
+            if prices.setdefault(h.symbol, h).price != h.price:
+                own.add(account_id)
+    shared_keys: dict[date, bytes] = {}
+    for day, by_symbol in shared.items():
+        prices_text = text.prices(day, by_symbol.values())
+        shared_keys[day] = _digest(prices_text)
+        documents[shared_keys[day]] = prices_text
+    for account_id, snapshot in referenced:
+        account_part = text.account_part(snapshot, reserved.get(account_id, ZERO), derived=account_id in derived)
+        key = _digest(account_part)
+        documents[key] = account_part
+        if account_id in own:
+            prices_text = text.prices(snapshot.as_of, snapshot.holdings)
+            documents[_digest(prices_text)] = prices_text
+            parts[account_id] = (key, _digest(prices_text))
+        else:
+            parts[account_id] = (key, shared_keys[snapshot.as_of])
+    return parts, documents
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _store_documents(documents: dict[bytes, str]) -> dict[bytes, int]:
+    """The ids of `documents` (JSON text by the SHA-256 of the text), each stored once: those
+    not yet stored are inserted -- in digest order, so two chunks storing the same documents
+    at once wait for each other in the same order rather than deadlock -- and the others found.
+    Two queries."""
+    if not documents:
+        return {}
+    digests = sorted(documents)
+    if not bulk.enabled():
+        ProposalDocument.objects.bulk_create(
+            [ProposalDocument(digest=d, document=json.loads(documents[d])) for d in digests], ignore_conflicts=True
+        )
+        return {
+            bytes(digest): pk
+            for digest, pk in ProposalDocument.objects.filter(digest__in=digests).values_list("digest", "id")
+        }
+    table = connection.ops.quote_name(ProposalDocument._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (digest, document) SELECT d, t::jsonb "  # noqa: S608  # nosec B608 -- the table name from the model, values as parameters
+            "FROM unnest(%s::bytea[], %s::text[]) AS u(d, t) ORDER BY d ON CONFLICT (digest) DO NOTHING",
+            [digests, [documents[d] for d in digests]],
+        )
+        cursor.execute(f"SELECT digest, id FROM {table} WHERE digest = ANY(%s::bytea[])", [digests])  # noqa: S608  # nosec B608 -- as above
+        return {bytes(digest): pk for digest, pk in cursor.fetchall()}
+
+
+def _parts_text(keys: tuple[bytes, bytes] | None, documents: dict[bytes, str]) -> tuple[str, str] | None:
+    return (documents[keys[0]], documents[keys[1]]) if keys else None
+
+
+def _instance(row: tuple[Any, ...], *, parse_json: bool, parts: tuple[str, str] | None) -> RebalanceProposal:
+    """The model instance of a COPY row: its JSON fields parsed, its inputs joined from their
+    parts (`parts`, the texts its references were stored from), or left deferred (loaded if
+    read)."""
     by_column = dict(zip(PROPOSAL_COLUMNS, row, strict=True))
-    names = [f.attname for f in RebalanceProposal._meta.concrete_fields if parse_json or f.attname not in _JSON_FIELDS]
-    values = [json.loads(by_column[n]) if n in _JSON_FIELDS else by_column[n] for n in names]
-    return RebalanceProposal.from_db(connection.alias, names, values)
+    fields = [
+        (f.attname, str(f.column))
+        for f in RebalanceProposal._meta.concrete_fields
+        if parse_json or f.attname not in _JSON_FIELDS
+    ]
+    values = [json.loads(by_column[column]) if name in _JSON_FIELDS else by_column[column] for name, column in fields]
+    proposal = RebalanceProposal.from_db(connection.alias, [name for name, _ in fields], values)
+    if parse_json and parts is not None:
+        proposal.__dict__["inputs"] = join_inputs(json.loads(parts[0]), json.loads(parts[1]))  # the cached property
+    return proposal
 
 
 def _expire_open_pg(account_ids: list[int], *, acting_user: User, now: Any, scopes: set[str]) -> int:
@@ -420,7 +510,7 @@ def _expire_open(account_ids: list[int], *, acting_user: User) -> int:
     stale = list(
         RebalanceProposal.objects.select_for_update()
         .filter(account_id__in=account_ids, status=P.PROPOSED, needed=True)
-        .defer("inputs", "drift_before", "drift_after", "notes")
+        .defer(*_JSON_FIELDS)
     )
     if not stale:
         return 0
