@@ -51,10 +51,6 @@ from trading.models import Execution, Order
 
 ZERO = Decimal(0)
 TWR_TOLERANCE = Decimal("1e-12")
-# A harvest's fills (at the market's prices, not the plan's) and the substitute's whole shares
-# move the account's weights by a little: half a point is what a harvest may move a line past
-# its band (a harvest that does not buy its substitute moves its slot by the slot's weight).
-HARVEST_TOLERANCE = Decimal("0.005")
 REASON_WORDS = ("whole share", "whole-share", "restrict", "wash", "minimum", "min_trade", "reserve", "not enough")
 
 
@@ -345,11 +341,13 @@ def check_harvest_bands(
     after: Sequence[independent.DriftLine],
     notes: Sequence[str],
     whole_shares: Decimal = ZERO,
+    fills: Decimal = ZERO,
 ) -> list[Violation]:
     """A filled harvest keeps the allocation: no line it leaves outside its band was inside before
     (harvesting sells and buys the substitute, it does not rebalance) -- beyond what the fills'
-    prices (`HARVEST_TOLERANCE`) and the substitutes' whole shares (`whole_shares`: one share of
-    each substitute bought, as a weight; `harvest_whole_shares`) may move a line that sat at its
+    prices (`fills`: how far they moved the cash from the plan's estimate, as a weight;
+    `harvest_fill_prices`) and the substitutes' whole shares (`whole_shares`: one share of each
+    substitute bought, as a weight; `harvest_whole_shares`) may move a line that sat at its
     band's edge -- unless the plan's notes (after its own description, which names every symbol
     it trades) give the reason."""
     was_outside = {line.symbol for line in before if line.outside}
@@ -365,17 +363,38 @@ def check_harvest_bands(
         for line in after
         if line.outside
         and line.symbol not in was_outside
-        and abs(line.drift) > line.band + HARVEST_TOLERANCE + whole_shares
+        and abs(line.drift) > line.band + fills + whole_shares
         and not _mentions(notes, line.symbol)
     ]
+
+
+def harvest_fill_prices(
+    inputs: Mapping[str, Any], executed: Mapping[str, tuple[Decimal, Decimal]], planned: Mapping[str, Decimal]
+) -> Decimal:
+    """How far the fills' prices moved the account from its plan: what the orders raised and spent
+    (`executed`: symbol -> (signed shares, cash)) against what the plan estimated (`planned`:
+    symbol -> signed cash, its trades' estimated amounts), as a weight of the account's value
+    when the plan was made or after the fills, whichever is smaller. A sale filled above the
+    plan's price leaves that much more cash, and no line moves by more than that weight."""
+    total = _inputs_total(inputs)
+    moved = sum(
+        (abs(executed.get(symbol, (ZERO, ZERO))[1] - planned.get(symbol, ZERO)) for symbol in {*executed, *planned}),
+        ZERO,
+    )
+    smaller = min(total, total - moved)
+    return moved / smaller if smaller > 0 else ZERO
+
+
+def _inputs_total(inputs: Mapping[str, Any]) -> Decimal:
+    columns = inputs.get("holding_columns") or ["symbol", "quantity", "price", "target_weight", "restricted"]
+    rows = [dict(zip(columns, row, strict=False)) for row in inputs.get("holdings", [])]
+    return sum((Decimal(r["quantity"]) * Decimal(r["price"]) for r in rows), Decimal(inputs.get("cash", "0")))
 
 
 def harvest_whole_shares(inputs: Mapping[str, Any], executed: Mapping[str, tuple[Decimal, Decimal]]) -> Decimal:
     """One share of each symbol the harvest bought (at its fills' average price), as a weight of
     the account's value when the plan was made: what whole shares may leave in cash."""
-    columns = inputs.get("holding_columns") or ["symbol", "quantity", "price", "target_weight", "restricted"]
-    rows = [dict(zip(columns, row, strict=False)) for row in inputs.get("holdings", [])]
-    total = sum((Decimal(r["quantity"]) * Decimal(r["price"]) for r in rows), Decimal(inputs.get("cash", "0")))
+    total = _inputs_total(inputs)
     bought = sum((abs(cash / shares) for shares, cash in executed.values() if shares > 0), ZERO)
     return bought / total if total > 0 else ZERO
 

@@ -28,6 +28,14 @@ def _business_days_before(days: list[date], day: date, n: int) -> date | None:
     return earlier[-1 - n] if len(earlier) > n else None
 
 
+def _planned_cash(proposal: RebalanceProposal) -> dict[str, Decimal]:
+    """What the plan's trades were to raise (+) and spend (-), by symbol: their estimated amounts."""
+    planned: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for trade in proposal.trades.all():
+        planned[trade.symbol] += trade.estimated_amount if trade.side == "sell" else -trade.estimated_amount
+    return planned
+
+
 class Reporting(Faults):
     def after_night(self, day: date, *, final: bool = False) -> None:
         self.capture_group_plans(day)
@@ -70,7 +78,7 @@ class Reporting(Faults):
             RebalanceProposal.objects.filter(status=RebalanceProposal.Status.APPROVED)
             .exclude(pk__in=self.checked_proposals)
             .select_related("account", "harvest", *INPUTS_RELATED)
-            .prefetch_related("orders__security")
+            .prefetch_related("orders__security", "trades")
             .order_by("pk")
         )
         grouped = set(RebalancingGroupMember.objects.filter(group__is_active=True).values_list("account_id", flat=True))
@@ -114,6 +122,7 @@ class Reporting(Faults):
                     after=lines,
                     notes=notes[1:],
                     whole_shares=invariants.harvest_whole_shares(proposal.inputs, executed),
+                    fills=invariants.harvest_fill_prices(proposal.inputs, executed, _planned_cash(proposal)),
                 )
                 self.summary.counts["harvests filled and checked"] += 1
                 continue

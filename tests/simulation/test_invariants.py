@@ -5,6 +5,7 @@ broken behind the services' back (a posting, a balance, an execution, a break); 
 checks are given the simulator's figures with one number off.
 """
 
+import functools
 from datetime import UTC, date, timedelta
 from decimal import Decimal
 
@@ -282,11 +283,18 @@ def test_harvest_check_tolerates_the_fills_nudging_a_line_at_its_bands_edge():
         "holdings": [["AAA", "50", "100", "0.49", False], ["BBB", "43.1", "100", "0.49", False]],
     }
     before = invariants.drift_after_plan(edge, {}, PAIRS)
-    nudged = invariants.drift_after_plan(edge, {"AAA": (D(-50), D(5030)), "CCC": (D(50), D(-5000))}, PAIRS)
+    executed = {"AAA": (D(-50), D(5030)), "CCC": (D(50), D(-5000))}
+    nudged = invariants.drift_after_plan(edge, executed, PAIRS)
     assert next(line for line in nudged if line.symbol == "CASH").outside
-    assert (
-        invariants.check_harvest_bands(DAY, account="SIM-6", proposal_id=3, before=before, after=nudged, notes=[]) == []
-    )
+    # The plan sold AAA for 5,000 and bought CCC for 5,000: the sale filled 30 higher.
+    fills = invariants.harvest_fill_prices(edge, executed, {"AAA": D(5000), "CCC": D(-5000)})
+    assert fills == D(30) / D(9970)  # of the value before (10,000), less what the fills moved
+    check = functools.partial(invariants.check_harvest_bands, DAY, account="SIM-6", proposal_id=3, notes=[])
+    assert check(before=before, after=nudged, fills=fills) == []
+    assert [v.invariant for v in check(before=before, after=nudged)] == ["harvest allocation"]
+    # Filled as planned, the same cash past its band is the harvest's doing: caught.
+    planned = {"AAA": D(5030), "CCC": D(-5000)}
+    assert check(before=before, after=nudged, fills=invariants.harvest_fill_prices(edge, executed, planned)) != []
 
 
 def test_harvest_check_allows_one_share_of_each_substitute_left_in_cash():
