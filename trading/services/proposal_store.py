@@ -446,12 +446,23 @@ def _store_documents(documents: dict[bytes, str]) -> dict[bytes, int]:
         }
     table = connection.ops.quote_name(ProposalDocument._meta.db_table)
     with connection.cursor() as cursor:
+        # By COPY into a staging table: as query parameters, a chunk's documents were quoted
+        # one by one on the client (a fifth of a chunk's time).
         cursor.execute(
-            f"INSERT INTO {table} (digest, document) SELECT d, t::jsonb "  # noqa: S608  # nosec B608 -- the table name from the model, values as parameters
-            "FROM unnest(%s::bytea[], %s::text[]) AS u(d, t) ORDER BY d ON CONFLICT (digest) DO NOTHING",
-            [digests, [documents[d] for d in digests]],
+            "CREATE TEMPORARY TABLE IF NOT EXISTS trading_proposaldocument_load (digest bytea, document text) "
+            "ON COMMIT DROP"
         )
-        cursor.execute(f"SELECT digest, id FROM {table} WHERE digest = ANY(%s::bytea[])", [digests])  # noqa: S608  # nosec B608 -- as above
+        cursor.execute("TRUNCATE trading_proposaldocument_load")
+        with cursor.cursor.copy("COPY trading_proposaldocument_load (digest, document) FROM STDIN") as copy:
+            for digest in digests:
+                copy.write_row((digest, documents[digest]))
+        cursor.execute(
+            f"INSERT INTO {table} (digest, document) SELECT digest, document::jsonb "  # noqa: S608  # nosec B608 -- the table name from the model
+            "FROM trading_proposaldocument_load ORDER BY digest ON CONFLICT (digest) DO NOTHING"
+        )
+        cursor.execute(
+            f"SELECT l.digest, d.id FROM trading_proposaldocument_load l JOIN {table} d USING (digest)"  # noqa: S608  # nosec B608 -- as above
+        )
         return {bytes(digest): pk for digest, pk in cursor.fetchall()}
 
 
