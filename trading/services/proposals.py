@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from kronos.db import create_or_winner
 from kronos.history import save_attributed
+from portfolios.engine.memory import cyclic_gc_paused
 from portfolios.engine.workflow import run_rebalancing_workflow
 from portfolios.selectors import engine_snapshots
 from trading.errors import TradingError
@@ -95,6 +96,23 @@ def proposal_create_for_accounts(
         ids = [a for a in ids if a not in done]
     if not ids:
         return existing
+    # The chunk's snapshots (hundreds of thousands of acyclic objects) stay alive until it is
+    # stored: the cyclic collector walking them took a third of a chunk's time after the workflow
+    # had resumed it. Paused for the whole chunk (reference counting frees what it made; the
+    # collector takes any cycle once it resumes).
+    with cyclic_gc_paused():
+        return _plan_and_store(ids, keys=keys, existing=existing, acting_user=acting_user, as_of=as_of)
+
+
+def _plan_and_store(
+    ids: list[int],
+    *,
+    keys: dict[int, str],
+    existing: list[RebalanceProposal],
+    acting_user: User,
+    as_of: date,
+) -> list[RebalanceProposal]:
+    scheduled = bool(keys)
     snapshots, plans, reserved = _run_workflow(ids, as_of)
 
     def store() -> list[RebalanceProposal]:
