@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from operator import attrgetter
+from functools import partial
+from itertools import repeat
+from operator import attrgetter, gt, sub, truediv
 from typing import Any, NamedTuple
 
 CASH = "CASH"
@@ -186,67 +188,139 @@ def _unit(snapshot: AccountSnapshot) -> Decimal:
     return _UNITS[snapshot.quantity_places] if snapshot.fractional_shares else ONE
 
 
-def _sorted(snapshot: AccountSnapshot) -> tuple[list[Holding], list[Decimal]]:
-    holdings = sorted(snapshot.holdings, key=_by_symbol)
-    return holdings, [h.quantity * h.price for h in holdings]
+class _Frame:
+    """What every report of one snapshot shares, in symbol order: the holdings, their values at
+    the snapshot's quantities, and each row's target and band (they depend on the settings
+    alone). Built once a plan and used by the report before the trades and the one after."""
 
+    __slots__ = ("bands", "cash_band", "holdings", "index", "snapshot", "symbols", "targets", "values")
 
-_new_tuple = tuple.__new__
-
-
-def _report(snapshot: AccountSnapshot, holdings: list[Holding], values: list[Decimal], cash: Decimal) -> DriftReport:
-    """The drift of `holdings` (in symbol order) valued at `values`, with `cash`."""
-    total = sum(values, cash)
-    threshold = snapshot.threshold
-    relative = snapshot.band_mode == BandMode.RELATIVE
-    relative_band = snapshot.relative_band
-    valued = total > ZERO
-    new = _new_tuple
-    row_type = DriftRow
-    rows: list[DriftRow] = []
-    append = rows.append
-    weight_sum = ZERO
-    max_drift = ZERO
-    breached = False
-    band = threshold
-    for h, value in zip(holdings, values, strict=True):
-        # this loop runs ~20 times an account, twice a plan
-        target = h.target_weight
-        actual = value / total if valued else ZERO
-        weight_sum += actual
-        drift = actual - target
-        if relative:
-            band = target * relative_band if target else threshold
-        elif h.band_share != ONE:
-            band = threshold * h.band_share
+    def __init__(self, snapshot: AccountSnapshot):
+        self.snapshot = snapshot
+        holdings = self.holdings = sorted(snapshot.holdings, key=_by_symbol)
+        self.values: list[Decimal] = [h.quantity * h.price for h in holdings]
+        self.symbols: list[str] = [h.symbol for h in holdings]
+        targets = self.targets = [h.target_weight for h in holdings]
+        threshold = snapshot.threshold
+        cash_target = snapshot.cash_target
+        if snapshot.band_mode == BandMode.RELATIVE:
+            relative_band = snapshot.relative_band
+            self.bands = [target * relative_band if target else threshold for target in targets]
+            self.cash_band = cash_target * relative_band if cash_target else threshold
         else:
-            band = threshold
-        size = -drift if drift < ZERO else drift
-        if size > max_drift:
-            max_drift = size
-        out = valued and size > band
-        if out:
-            breached = True
-        append(new(row_type, (h.symbol, target, actual, drift, band, out)))
-    target = snapshot.cash_target
-    actual = ONE - weight_sum if valued else ZERO
-    drift = actual - target
-    band = target * relative_band if relative and target else threshold
-    size = -drift if drift < ZERO else drift
-    out = valued and size > band
-    append(DriftRow(CASH, target, actual, drift, band, out))
-    return DriftReport(snapshot.account_id, total, tuple(rows), max(max_drift, size), breached or out)
+            shares = [h.band_share for h in holdings]
+            if shares.count(ONE) == len(shares):  # no shared sleeve (list.count: identity first)
+                self.bands = [threshold] * len(shares)
+            else:
+                self.bands = [threshold if share == ONE else threshold * share for share in shares]
+            self.cash_band = threshold
+        self.index: dict[str, int] | None = None
+
+    def position(self, symbol: str) -> int:
+        if self.index is None:
+            self.index = {symbol: i for i, symbol in enumerate(self.symbols)}
+        return self.index[symbol]
+
+
+class _Weights(NamedTuple):
+    """The working lists of a report of a valued account, kept so that the report after the
+    trades recomputes only the rows the trades moved (`_report`'s `prior`)."""
+
+    total: Decimal
+    actuals: list[Decimal]
+    sizes: list[Decimal]  # |drift|
+    outs: list[bool]
+    rows: list[DriftRow]
+
+
+_row = partial(tuple.__new__, DriftRow)
+
+
+def _report(
+    frame: _Frame,
+    values: list[Decimal],
+    cash: Decimal,
+    prior: _Weights | None = None,
+    moved: Iterable[int] = (),
+) -> tuple[DriftReport, _Weights | None]:
+    """The drift of the frame's holdings valued at `values`, with `cash`, and its working lists
+    (None for an account worth nothing).
+
+    Every number is the one the row-by-row definition gives (`calculate_drift`'s docstring):
+    actual = value / total and drift = actual - target at the context's precision, cash's
+    actual 1 - the running sum of the securities' actuals in symbol order. `prior` is an
+    earlier report of the same frame whose values differ only at the indices `moved`: when
+    its total is the same number to the digit (`compare_total`: the same coefficient and
+    exponent, so every quotient is too), the other rows are the same rows and are reused.
+    """
+    snapshot = frame.snapshot
+    total = sum(values, cash)
+    targets = frame.targets
+    bands = frame.bands
+    n = len(values)
+    weights: _Weights | None = None
+    if total > ZERO:
+        if prior is not None and not total.compare_total(prior.total):
+            actuals = prior.actuals.copy()
+            sizes = prior.sizes.copy()
+            outs = prior.outs.copy()
+            rows = prior.rows.copy()
+            for i in moved:
+                actual = values[i] / total
+                drift = actual - targets[i]
+                size = abs(drift)
+                out = size > bands[i]
+                actuals[i] = actual
+                sizes[i] = size
+                outs[i] = out
+                rows[i] = _row((frame.symbols[i], targets[i], actual, drift, bands[i], out))
+        else:
+            actuals = list(map(truediv, values, repeat(total, n)))
+            drifts = list(map(sub, actuals, targets))
+            sizes = list(map(abs, drifts))
+            outs = list(map(gt, sizes, bands))
+            rows = list(map(_row, zip(frame.symbols, targets, actuals, drifts, bands, outs, strict=True)))
+        cash_actual = ONE - sum(actuals, ZERO)
+        weights = _Weights(total, actuals, sizes, outs, rows)
+    else:  # worth nothing: every actual weight 0, nothing breached
+        actuals = [ZERO] * n
+        drifts = list(map(sub, actuals, targets))
+        sizes = list(map(abs, drifts))
+        outs = [False] * n
+        rows = list(map(_row, zip(frame.symbols, targets, actuals, drifts, bands, outs, strict=True)))
+        cash_actual = ZERO
+    cash_target = snapshot.cash_target
+    cash_drift = cash_actual - cash_target
+    cash_size = abs(cash_drift)
+    cash_out = weights is not None and cash_size > frame.cash_band
+    # the largest |drift|: the first row strictly above every earlier one, from 0
+    max_drift = max(sizes, default=ZERO)
+    if not max_drift > ZERO:
+        max_drift = ZERO
+    if cash_size > max_drift:
+        max_drift = cash_size
+    report = DriftReport(
+        snapshot.account_id,
+        total,
+        (*rows, _row((CASH, cash_target, cash_actual, cash_drift, frame.cash_band, cash_out))),
+        max_drift,
+        cash_out or True in outs,
+    )
+    return report, weights
 
 
 def calculate_drift(snapshot: AccountSnapshot) -> DriftReport:
     """Actual weight minus target weight for every security (symbol order) and CASH (last).
 
-    A row breaches when |drift| > its band: `threshold` in absolute mode, target x
-    `relative_band` in relative mode (the absolute threshold for a target of 0). An account
-    worth nothing has all actual weights 0 and breaches nothing.
+    A row breaches when |drift| > its band: `threshold` in absolute mode (times the holding's
+    `band_share`), target x `relative_band` in relative mode (the absolute threshold for a
+    target of 0). Weights are exact quotients at the context's precision: actual = value /
+    total value, drift = actual - target; cash's actual weight is 1 minus the running sum of
+    the securities' (so a valued account's weights sum to exactly 1). An account worth
+    nothing has all actual weights 0 and breaches nothing.
     """
-    holdings, values = _sorted(snapshot)
-    return _report(snapshot, holdings, values, snapshot.cash)
+    frame = _Frame(snapshot)
+    return _report(frame, frame.values, snapshot.cash)[0]
 
 
 def drift_after_trades(snapshot: AccountSnapshot, trades: Iterable[tuple[str, str, Decimal, Decimal]]) -> DriftReport:
@@ -254,39 +328,44 @@ def drift_after_trades(snapshot: AccountSnapshot, trades: Iterable[tuple[str, st
     done at the snapshot's prices, each paying `commission_per_trade` from cash: a plan's
     `drift_after` (`generate_trades` computes it here), and so what a proposal that keeps only
     its inputs and trades derives again when it is read. Every symbol is one of the holdings."""
-    holdings, values = _sorted(snapshot)
-    return _after_trades(snapshot, holdings, values, trades)
+    return _after_trades(_Frame(snapshot), trades)
 
 
 def _after_trades(
-    snapshot: AccountSnapshot,
-    holdings: list[Holding],
-    values: list[Decimal],
+    frame: _Frame,
     trades: Iterable[tuple[str, str, Decimal, Decimal]],
     cash: Decimal | None = None,
+    prior: _Weights | None = None,
 ) -> DriftReport:
-    """`drift_after_trades` on the holdings already in symbol order with their values, from
-    `cash` (the snapshot's by default; a cash flow's plan starts once the flow has landed)."""
-    values = list(values)
-    index = {h.symbol: i for i, h in enumerate(holdings)}
+    """`drift_after_trades` on a frame, from `cash` (the snapshot's by default; a cash flow's
+    plan starts once the flow has landed). `prior`: the frame's report at that cash before
+    the trades, whose unmoved rows are reused when the total did not change."""
+    snapshot = frame.snapshot
     moved: dict[int, Decimal] = {}
     cash = snapshot.cash if cash is None else cash
     fee = snapshot.commission_per_trade
+    position = frame.position
     for symbol, side, quantity, amount in trades:
-        i = index[symbol]
+        i = position(symbol)
         if side == BUY:
             moved[i] = moved.get(i, ZERO) + quantity
             cash -= amount + fee
         else:
             moved[i] = moved.get(i, ZERO) - quantity
             cash += amount - fee
+    values = frame.values.copy()
+    holdings = frame.holdings
     for i, change in moved.items():
         values[i] = (holdings[i].quantity + change) * holdings[i].price
-    return _report(snapshot, holdings, values, cash)
+    return _report(frame, values, cash, prior, moved)[0]
+
+
+_HUNDRED = Decimal(100)
+_HUNDREDTH = Decimal("0.01")
 
 
 def _points(weight: Decimal) -> str:
-    return f"{(weight * 100).quantize(Decimal('0.01'), ROUND_HALF_EVEN)}"
+    return f"{(weight * _HUNDRED).quantize(_HUNDREDTH, ROUND_HALF_EVEN)}"
 
 
 PERIOD_MONTHS = {"monthly": 1, "quarterly": 3}

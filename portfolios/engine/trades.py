@@ -27,9 +27,10 @@ from portfolios.engine.rebalancing import (
     Trade,
     TradePlan,
     _after_trades,
+    _Frame,
     _report,
-    _sorted,
     _unit,
+    _Weights,
     calculate_drift,
     calendar_due,
     decide,
@@ -50,15 +51,35 @@ def _buy_blocked(holding: Holding, as_of: date) -> str | None:
     return None
 
 
+def _buyable(holding: Holding, as_of: date) -> bool:
+    """`_buy_blocked(holding, as_of) is None`, without writing the reason."""
+    sold = holding.last_loss_sale_on
+    return not holding.restricted and (sold is None or (as_of - sold).days > WASH_SALE_DAYS) and holding.price > ZERO
+
+
 class _Planner:
     """Mutable working state of one plan: quantities to sell and buy, and the cash they move."""
 
-    __slots__ = ("buys", "cash", "cents", "fee", "holdings", "minimum", "notes", "sells", "snapshot", "unit", "values")
+    __slots__ = (
+        "buys",
+        "cash",
+        "cents",
+        "fee",
+        "frame",
+        "holdings",
+        "minimum",
+        "notes",
+        "sells",
+        "snapshot",
+        "unit",
+        "values",
+    )
 
-    def __init__(self, snapshot: AccountSnapshot, holdings: list[Holding], values: list[Decimal], cash: Decimal):
-        self.snapshot = snapshot
-        self.holdings = holdings
-        self.values = values
+    def __init__(self, frame: _Frame, cash: Decimal):
+        snapshot = self.snapshot = frame.snapshot
+        self.frame = frame
+        self.holdings = frame.holdings
+        self.values = frame.values
         self.cash = cash
         self.unit = _unit(snapshot)
         self.cents = _UNITS[snapshot.money_places]
@@ -149,41 +170,80 @@ class _Planner:
         s = self.snapshot
         if s.fractional_shares or total <= ZERO:
             return
-        candidates = [
-            i
-            for i, h in enumerate(self.holdings)
-            if h.target_weight > ZERO and i not in self.sells and _buy_blocked(h, s.as_of) is None
-        ]
-        while candidates:
+        holdings = self.holdings
+        buys = self.buys
+        sells = self.sells
+        as_of = s.as_of
+        everyone = range(len(holdings))
+        # What one more share of a holding costs and how far below its target it is depend only
+        # on its planned quantity: computed when first needed and again once it changes (None:
+        # not a candidate, or no share fits its band or the minimum). While cash is inside its
+        # band only the holdings the plan buys are candidates, so only they are looked at.
+        offers: dict[int, tuple[tuple[Decimal, str], Decimal] | None] = {}
+        while True:
             budget = self.cash - floor
             best: tuple[tuple[Decimal, str], int, Decimal] | None = None
-            cash_over = self.cash > cash_ceiling
-            for i in candidates:
-                h = self.holdings[i]
-                planned = self.buys.get(i, ZERO)
-                if not planned and not cash_over:
+            for i in everyone if self.cash > cash_ceiling else sorted(buys):
+                if i in offers:
+                    offer = offers[i]
+                else:
+                    h = holdings[i]
+                    offer = offers[i] = (
+                        self._one_more_share(i, rows[i].band, targets[i], total)
+                        if h.target_weight > ZERO and i not in sells and _buyable(h, as_of)
+                        else None
+                    )
+                if offer is None:
                     continue
-                amount = self.money((planned + ONE) * h.price)
-                cost = amount - self.money(planned * h.price) + (ZERO if planned else self.fee)
-                if cost > budget or amount < self.minimum:
+                key, cost = offer
+                if cost > budget:
                     continue
-                value = self.values[i] + planned * h.price
-                if value >= targets[i] or abs(value + h.price - targets[i]) > rows[i].band * total:
-                    continue  # one more share would take it out of its band
-                key = (value - targets[i], h.symbol)  # most underweight first
                 if best is None or key < best[0]:
                     best = (key, i, cost)
             if best is None:
                 return
             _, i, cost = best
-            self.buys[i] = self.buys.get(i, ZERO) + ONE
+            buys[i] = buys.get(i, ZERO) + ONE
             self.cash -= cost
+            del offers[i]
 
-    def plan(self, drift: DriftReport, decision: Decision | None, cash_after_flow: Decimal | None = None) -> TradePlan:
+    def _one_more_share(
+        self, i: int, band: Decimal, target: Decimal, total: Decimal
+    ) -> tuple[tuple[Decimal, str], Decimal] | None:
+        """`spend_remainder`'s offer of holding i: (how far its value is from its target, its
+        symbol) and the cash one more share takes (its commission too when the plan did not
+        buy it yet); None when that share would take it past its target or out of its band,
+        or the buy would be under the minimum trade."""
+        h = self.holdings[i]
+        price = h.price
+        planned = self.buys.get(i, ZERO)
+        amount = self.money((planned + ONE) * price)
+        cost = amount - self.money(planned * price) + (ZERO if planned else self.fee)
+        if amount < self.minimum:
+            return None
+        value = self.values[i] + planned * price
+        if value >= target or abs(value + price - target) > band * total:
+            return None  # one more share would take it out of its band
+        return (value - target, h.symbol), cost  # most underweight first
+
+    def plan(
+        self,
+        drift: DriftReport,
+        decision: Decision | None,
+        cash_after_flow: Decimal | None = None,
+        prior: _Weights | None = None,
+    ) -> TradePlan:
         s = self.snapshot
         holdings = self.holdings
+        money = self.money
+        fee = self.fee
         trades: list[Trade] = []
         realised = ZERO
+        # The drift after is the trades' own (`drift_after_trades`, as a proposal that keeps only
+        # its inputs and trades derives it again when read); a cash flow's from the cash once it
+        # landed. Its cash and quantities move here, trade by trade in the plan's order.
+        cash = s.cash if cash_after_flow is None else cash_after_flow
+        moved: dict[int, Decimal] = {}
         for i in sorted(self.sells):
             h = holdings[i]
             quantity = self.sells[i]
@@ -191,34 +251,37 @@ class _Planner:
             if unmatched > ZERO and h.lots:
                 self.notes.append(f"{unmatched} {h.symbol} sold without a matching tax lot.")
             washed = sum((sale.wash_sale_disallowed for sale in lot_sales), ZERO)
-            trades.append(
-                Trade(h.symbol, SELL, quantity, h.price, self.money(quantity * h.price), lot_sales, gain, washed)
-            )
+            amount = money(quantity * h.price)
+            trades.append(Trade(h.symbol, SELL, quantity, h.price, amount, lot_sales, gain, washed))
             realised += gain
+            moved[i] = moved.get(i, ZERO) - quantity
+            cash += amount - fee
         for i in sorted(self.buys):
             h = holdings[i]
             quantity = self.buys[i]
-            trades.append(Trade(h.symbol, BUY, quantity, h.price, self.money(quantity * h.price)))
-        # From the trades themselves, as a proposal that keeps only its inputs and trades derives
-        # it again when read (`drift_after_trades`); a cash flow's from the cash once it landed.
-        after = (
-            _after_trades(
-                s,
-                holdings,
-                self.values,
-                [(t.symbol, t.side, t.quantity, t.estimated_amount) for t in trades],
-                cash=cash_after_flow,
+            amount = money(quantity * h.price)
+            trades.append(Trade(h.symbol, BUY, quantity, h.price, amount))
+            moved[i] = moved.get(i, ZERO) + quantity
+            cash -= amount + fee
+        frame = self.frame
+        if not trades and cash_after_flow is None:
+            after = drift
+        elif len(set(frame.symbols)) < len(frame.symbols):  # a symbol twice: by symbol, as derived
+            after = _after_trades(
+                frame, [(t.symbol, t.side, t.quantity, t.estimated_amount) for t in trades], cash_after_flow, prior
             )
-            if trades or cash_after_flow is not None
-            else drift
-        )
+        else:
+            values = frame.values.copy()
+            for i, change in moved.items():
+                values[i] = (holdings[i].quantity + change) * holdings[i].price
+            after = _report(frame, values, cash, prior, moved)[0]
         return TradePlan(
             account_id=s.account_id,
             needed=bool(trades),
             trades=tuple(trades),
             drift_before=drift,
             drift_after=after,
-            estimated_cost=self.fee * len(trades),
+            estimated_cost=fee * len(trades),
             realised_gain=realised,
             notes=tuple(self.notes),
             decision=decision,
@@ -295,10 +358,13 @@ def generate_trades(
     never bought, no trade is under `min_trade_amount`, and cash never ends below the
     reserve (nor below zero) through a buy. `drift` and `decision` are computed when not given.
     """
+    frame = None
+    weights = None  # the working lists of a report this call computed (reused after the trades)
     if drift is None:
-        drift = calculate_drift(snapshot)
+        frame = _Frame(snapshot)
+        drift, weights = _report(frame, frame.values, snapshot.cash)
     if snapshot.external_flow:
-        return invest_cash_flow(snapshot, drift)
+        return _invest_cash_flow(snapshot, drift, frame, weights)
     if decision is None:
         decision = decide(snapshot, drift)
     if not decision.rebalance:
@@ -307,8 +373,10 @@ def generate_trades(
         # To target whatever the threshold: every row off its target counts as breaching.
         drift = calculate_drift(replace(snapshot, threshold=ZERO, band_mode=BandMode.ABSOLUTE))
 
-    holdings, values = _sorted(snapshot)
-    planner = _Planner(snapshot, holdings, values, snapshot.cash)
+    if frame is None:
+        frame = _Frame(snapshot)
+    holdings, values = frame.holdings, frame.values
+    planner = _Planner(frame, snapshot.cash)
     rows = drift.rows
     n = len(holdings)
     total = drift.total_value
@@ -321,22 +389,20 @@ def generate_trades(
     floor = max(reserve, cash_target if cash >= cash_target or cash_row.breached else cash, ZERO)
     targets = [row.target_weight * total for row in rows[:n]]
 
-    # 1. breaching overweight holdings back to target
-    for i in range(n):
-        row = rows[i]
-        if row.breached and row.drift > ZERO and holdings[i].price > ZERO:
-            planner.sell_to_target(i, targets[i])
-
-    # 2. what the breaching underweight holdings need, most underweight first
+    # 1. breaching overweight holdings back to target, and 2. what the breaching underweight
+    # holdings need, most underweight first (one pass: a sale writes no note)
     wants: list[tuple[Decimal, str, int]] = []
-    for i in range(n):
-        row = rows[i]
-        if row.breached and row.drift < ZERO:
+    for i in [i for i in range(n) if rows[i].breached]:
+        drift_i = rows[i].drift
+        if drift_i > ZERO:
+            if holdings[i].price > ZERO:
+                planner.sell_to_target(i, targets[i])
+        elif drift_i < ZERO:
             blocked = _buy_blocked(holdings[i], snapshot.as_of)
             if blocked:
                 planner.notes.append(blocked)
             else:
-                wants.append((row.drift, holdings[i].symbol, i))
+                wants.append((drift_i, holdings[i].symbol, i))
     wants.sort()
 
     # 3. when cash above the floor does not cover them, sell in-band overweight holdings
@@ -363,11 +429,11 @@ def generate_trades(
     # 5. cash still above its band goes to in-band underweight holdings, most underweight first
     if planner.cash > (cash_row.target_weight + cash_row.band) * total:
         budget = planner.cash - max(floor, cash_target)
-        order = sorted(
-            (i for i in range(n) if i not in planner.buys and rows[i].drift < ZERO),
-            key=lambda i: (rows[i].drift, holdings[i].symbol),
+        # by (drift, symbol), ties in symbol order as the holdings are
+        underweight = sorted(
+            (rows[i].drift, holdings[i].symbol, i) for i in range(n) if i not in planner.buys and rows[i].drift < ZERO
         )
-        for i in order:
+        for _, _, i in underweight:
             if budget <= ZERO:
                 break
             if rows[i].breached:
@@ -383,7 +449,7 @@ def generate_trades(
     planner.spend_remainder(
         rows[:n], targets, max(floor, cash_target), total, (cash_row.target_weight + cash_row.band) * total
     )
-    return planner.plan(drift, decision)
+    return planner.plan(drift, decision, prior=weights)
 
 
 def invest_cash_flow(snapshot: AccountSnapshot, drift: DriftReport | None = None) -> TradePlan:
@@ -395,16 +461,34 @@ def invest_cash_flow(snapshot: AccountSnapshot, drift: DriftReport | None = None
     and the reserve; only if that is not enough are other holdings sold (most overweight first).
     Weights are measured after the flow lands. `drift_after` is after the flow and the trades.
     """
+    return _invest_cash_flow(snapshot, drift)
+
+
+def _invest_cash_flow(
+    snapshot: AccountSnapshot,
+    drift: DriftReport | None,
+    frame: _Frame | None = None,
+    weights: _Weights | None = None,
+) -> TradePlan:
+    """`invest_cash_flow`, with the frame and the working lists of `drift` when the caller
+    computed them from the snapshot (`generate_trades`)."""
+    if frame is None:
+        frame = _Frame(snapshot)
     if drift is None:
-        drift = calculate_drift(snapshot)
+        drift, weights = _report(frame, frame.values, snapshot.cash)
     flow = snapshot.external_flow
     cash = snapshot.cash if snapshot.flow_in_cash else snapshot.cash + flow
-    holdings, values = _sorted(snapshot)
-    landed = _report(snapshot, holdings, values, cash)
+    landed: DriftReport
+    landed_weights: _Weights | None
+    if snapshot.flow_in_cash and weights is not None:
+        landed, landed_weights = drift, weights  # the flow is in the cash the drift was measured with
+    else:
+        landed, landed_weights = _report(frame, frame.values, cash)
+    holdings, values = frame.holdings, frame.values
     total = landed.total_value
     rows = landed.rows
     n = len(holdings)
-    planner = _Planner(snapshot, holdings, values, cash)
+    planner = _Planner(frame, cash)
     targets = [row.target_weight * total for row in rows[:n]]
     reserve = max(snapshot.cash_reserve * total, ZERO)
     if flow > ZERO:
@@ -439,7 +523,7 @@ def invest_cash_flow(snapshot: AccountSnapshot, drift: DriftReport | None = None
     else:
         return generate_trades(snapshot, drift)
     decision = Decision(snapshot.account_id, True, f"Cash flow: a {kind} of {abs(flow)}.")
-    plan = planner.plan(drift, decision, cash_after_flow=cash)
+    plan = planner.plan(drift, decision, cash_after_flow=cash, prior=landed_weights)
     outside = [row.symbol for row in (plan.drift_after.rows if plan.drift_after else ()) if row.breached]
     if plan.needed and outside:
         # The plan says why it leaves the account out of band (the drift scan is what rebalances).
