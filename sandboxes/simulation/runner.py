@@ -45,12 +45,17 @@ from sandboxes.simulation import invariants
 from sandboxes.simulation.config import Config, Summary
 from sandboxes.simulation.reporting import Reporting
 from trading import tasks as trading_tasks
+from trading.lifecycle import END_STATES
 from trading.models import CashTransfer, Execution, Order
 from trading.services import (
     order_review_decide,
 )
 
 __all__ = ["Config", "Simulation", "Summary"]
+
+# After the last day, mornings of trading rounds while an order is still open: the last night's
+# proposals go out the first; a buy their sells release at its close, the second.
+FINISH_MORNINGS = 3
 
 
 class Simulation(Reporting):
@@ -189,17 +194,27 @@ class Simulation(Reporting):
                 self.awaiting_fees.pop(pk)
                 self.summary.counts["fees not debited"] += 1
 
+    def mornings_after(self, last: date) -> None:
+        """Trading rounds and a close on each morning after `last` until every order has ended
+        (at most `FINISH_MORNINGS`)."""
+        for morning in range(1, FINISH_MORNINGS + 1):
+            nxt = last + timedelta(days=morning)
+            self.clock.at(nxt, 9, 30)
+            self.today = nxt
+            for _ in range(self.config.rounds):
+                self.clock.shift(30)
+                self.trading_round()
+            self.close_of_day()
+            self.summary.counts["mornings after the last day"] = morning
+            if not Order.objects.exclude(status__in=END_STATES).exists():
+                return
+
     def finish(self) -> None:
-        """The morning after the last day: the orders still queued go out and end; then every order
-        must have ended."""
+        """The mornings after the last day: the orders still queued go out and end -- another
+        morning while any has not (a buy its proposal's sells released at a close goes out the
+        next morning, as on any day), at most `FINISH_MORNINGS`; then every order must have ended."""
         last = self.days[-1]
-        nxt = last + timedelta(days=1)
-        self.clock.at(nxt, 9, 30)
-        self.today = nxt
-        for _ in range(self.config.rounds):
-            self.clock.shift(30)
-            self.trading_round()
-        self.close_of_day()
+        self.mornings_after(last)
         self.today = last
         found = invariants.check_orders(last, open_before=None, numbers=self.numbers)
         found += invariants.check_ledger(last)
