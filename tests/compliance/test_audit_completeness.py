@@ -27,6 +27,8 @@ NO_HISTORY_NEEDED = {
     "accounts.WebhookAttempt": "an append-only log of outgoing HTTP attempts; never changed",
     "portfolios.AccountFigures": "derived figures kept for reading, rebuilt from the ledger, positions and prices "
     "(which have history) by the same transaction that changes them",
+    "trading.ProposalDocument": "proposals' inputs stored once and referenced: content-addressed by their digest, "
+    "written once and never changed; the proposals that reference them have history",
 }
 #: Apps whose infrastructure tables hold neither client nor financial data (checked by prefix).
 NO_HISTORY_PREFIXES = {
