@@ -432,7 +432,8 @@ def _store_documents(documents: dict[bytes, str]) -> dict[bytes, int]:
     """The ids of `documents` (JSON text by the SHA-256 of the text), each stored once: those
     not yet stored are inserted -- in digest order, so two chunks storing the same documents
     at once wait for each other in the same order rather than deadlock -- and the others found.
-    Two queries."""
+    Two queries through the ORM; on PostgreSQL a COPY into a staging table, one INSERT and one
+    SELECT."""
     if not documents:
         return {}
     digests = sorted(documents)
@@ -447,7 +448,7 @@ def _store_documents(documents: dict[bytes, str]) -> dict[bytes, int]:
     table = connection.ops.quote_name(ProposalDocument._meta.db_table)
     with connection.cursor() as cursor:
         # By COPY into a staging table: as query parameters, a chunk's documents were quoted
-        # one by one on the client (a fifth of a chunk's time).
+        # one by one on the client (1.1 s of a 6 s profile of two 1,000-account chunks).
         cursor.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS trading_proposaldocument_load (digest bytea, document text) "
             "ON COMMIT DROP"
