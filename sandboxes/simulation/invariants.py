@@ -250,8 +250,7 @@ def drift_after_plan(
     """The drift the approved plan leaves: the proposal's inputs (holdings, cash and prices when it
     was made) with its orders' executions applied (`executed`: symbol -> (signed shares, cash)),
     a harvest's substitutes counted as their securities (`pairs`, the model's)."""
-    columns = inputs.get("holding_columns") or ["symbol", "quantity", "price", "target_weight", "restricted"]
-    rows = [dict(zip(columns, row, strict=False)) for row in inputs.get("holdings", [])]
+    rows = _holding_rows(inputs)
     quantities = {r["symbol"]: Decimal(r["quantity"]) for r in rows}
     prices = {r["symbol"]: Decimal(r["price"]) for r in rows}
     targets = {r["symbol"]: Decimal(r["target_weight"]) for r in rows}
@@ -385,9 +384,14 @@ def harvest_fill_prices(
     return moved / smaller if smaller > 0 else ZERO
 
 
-def _inputs_total(inputs: Mapping[str, Any]) -> Decimal:
+def _holding_rows(inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A proposal's inputs' holdings, each as a dict by column."""
     columns = inputs.get("holding_columns") or ["symbol", "quantity", "price", "target_weight", "restricted"]
-    rows = [dict(zip(columns, row, strict=False)) for row in inputs.get("holdings", [])]
+    return [dict(zip(columns, row, strict=False)) for row in inputs.get("holdings", [])]
+
+
+def _inputs_total(inputs: Mapping[str, Any]) -> Decimal:
+    rows = _holding_rows(inputs)
     return sum((Decimal(r["quantity"]) * Decimal(r["price"]) for r in rows), Decimal(inputs.get("cash", "0")))
 
 
