@@ -158,6 +158,16 @@ class SharedClientRedisCacheClient(RedisCacheClient):
 
 _MISS = object()
 
+#: get_or_lock: the answer when there is one, else whether this caller took the lock. The lock's
+#: value is what Django stores for the integer 1 (`cache.add(lock, 1)`), so readers that
+#: `get_many` it see the same.
+_GET_OR_LOCK = """
+local value = redis.call('GET', KEYS[1])
+if value then return {1, value} end
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return {0, 1} end
+return {0, 0}
+"""
+
 
 class RedisCache(DjangoRedisCache):
     """Django's RedisCache with the shared client and degraded mode (see the module docstring)."""
@@ -169,6 +179,7 @@ class RedisCache(DjangoRedisCache):
         options.setdefault("socket_timeout", float(getattr(settings, "CACHE_SOCKET_TIMEOUT", 2.0)))
         super().__init__(server, {**params, "OPTIONS": options})
         self._class = SharedClientRedisCacheClient
+        self._scripts: dict[int, Any] = {}  # get_or_lock's registered script, per shared client
 
     def _degrade(self, operation: str, call: Callable[[], Any], fallback: Any) -> Any:
         if not available():
@@ -224,6 +235,38 @@ class RedisCache(DjangoRedisCache):
 
     def decr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
         return self._degrade("decr", lambda: super(RedisCache, self).decr(key, delta, version), CacheUnavailable)
+
+    # the read cache's single-flight answers, each in one round trip (kronos/readcache/answers.py)
+    def get_or_lock(self, key: Any, lock: Any, lock_timeout: int, default: Any = None) -> tuple[Any, bool]:
+        """`key`'s value, or -- when it has none -- `default` and whether this caller took `lock`
+        (SET NX with `lock_timeout` seconds), both in one round trip. Without Redis: (default,
+        True): nothing to share, the caller computes."""
+
+        def call() -> tuple[Any, bool]:
+            client = self._cache.get_client(write=True)
+            script = self._scripts.get(id(client))
+            if script is None:
+                script = self._scripts.setdefault(id(client), client.register_script(_GET_OR_LOCK))
+            found, value = script(
+                keys=[self.make_and_validate_key(key), self.make_and_validate_key(lock)], args=[int(lock_timeout)]
+            )
+            if found:
+                return self._cache._serializer.loads(value), False
+            return default, bool(value)
+
+        return self._degrade("get_or_lock", call, (default, True))  # type: ignore[no-any-return]
+
+    def set_and_unlock(self, key: Any, value: Any, timeout: Any, lock: Any | None) -> None:
+        """SET `key` (for `timeout` seconds) and DEL `lock` (when given), in one round trip."""
+
+        def call() -> None:
+            pipe = self._cache.get_client(write=True).pipeline(transaction=False)
+            pipe.set(self.make_and_validate_key(key), self._cache._serializer.dumps(value), ex=int(timeout))
+            if lock is not None:
+                pipe.delete(self.make_and_validate_key(lock))
+            pipe.execute()
+
+        self._degrade("set_and_unlock", call, None)
 
     def ping(self) -> None:
         """Ask Redis directly, past the breaker (the health check's probe); raises when away."""

@@ -192,6 +192,7 @@ def test_reads_go_to_the_database_when_the_cache_is_down(api, alice, account, mo
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr(cache, "get", down)
+    monkeypatch.setattr(cache, "get_or_lock", down)
     assert _value(api(alice.user), account.pk)["name"] == account.name
 
 
@@ -406,3 +407,31 @@ def test_a_reader_waiting_on_an_answer_that_is_not_kept_computes_it_itself():
         t.join(10)
     assert sorted(calls) == ["first", "second"]
     assert sorted(answers, key=str) == [None, "computed"]
+
+
+@pytest.mark.django_db
+def test_an_answer_costs_redis_four_round_trips_computed_and_three_from_the_cache(api, alice, account, monkeypatch):
+    """Computed after a write: the rate limit (one pipeline), the versions (MGET), the
+    answer-or-lock (one script) and the answer kept with the lock released (one pipeline); from
+    the cache: the rate limit, the versions and the answer. The JSON is rendered once."""
+    from redis.connection import Connection
+    from rest_framework.renderers import JSONRenderer
+
+    sends, renders = [], []
+    send = Connection.send_packed_command
+    render = JSONRenderer.render
+    monkeypatch.setattr(Connection, "send_packed_command", lambda self, *a, **k: sends.append(1) or send(self, *a, **k))
+    monkeypatch.setattr(JSONRenderer, "render", lambda self, *a, **k: renders.append(1) or render(self, *a, **k))
+    client = api(alice.user)
+    client.get("/api/v1/accounts/")  # the throttle's and the token's first use
+    readcache.bump(readcache.SHARED)
+    sends.clear(), renders.clear()
+    computed = client.get(f"/api/v1/accounts/{account.pk}/positions/")
+    computed_sends, computed_renders = len(sends), len(renders)
+    sends.clear(), renders.clear()
+    hit = client.get(f"/api/v1/accounts/{account.pk}/positions/")
+    assert computed.status_code == hit.status_code == 200
+    assert computed.content == hit.content and computed["Content-Type"] == hit["Content-Type"]
+    assert [row["symbol"] for row in hit.json()] == ["AAPL"]
+    assert (computed_sends, computed_renders) == (4, 1)
+    assert (len(sends), len(renders)) == (3, 0)

@@ -59,7 +59,12 @@ def cached(
         settle_own_writes(default_connection)
         stamp = ".".join(str(v) for v in versions(scopes))
         key = f"kronos:read:{database_scope()}:{':'.join(scopes)}:{stamp}:{name}"
-        found = cache.get(key, _MISSING)
+        # One computation per answer: the first reader to miss computes it; readers that miss
+        # while it does wait for its answer instead of all asking the database at once (after
+        # every write, every busy page would otherwise be computed by every request in flight).
+        # The answer is good for them: it was computed after the version they read was current.
+        lock = f"{key}:computing"
+        found, leader = _get_or_lock(key, lock)
     except Exception:  # no cache: answer from the database
         logger.warning("read cache unreachable; answering from the database", exc_info=True)
         READS.labels("bypass").inc()
@@ -67,35 +72,58 @@ def cached(
     if found is not _MISSING:
         READS.labels("hit").inc()
         return found
-    # One computation per answer: the first reader to miss computes it; readers that miss while
-    # it does wait for its answer instead of all asking the database at once (after every write,
-    # every busy page would otherwise be computed by every request in flight). The answer is
-    # good for them: it was computed after the version they read was current.
-    lock = f"{key}:computing"
-    try:
-        leader = bool(cache.add(lock, 1, timeout=COMPUTE_LOCK_SECONDS))
-    except Exception:  # noqa: BLE001 -- no cache: compute, as above
-        leader = True
     if not leader:
         found = _wait_for(key, lock)
         if found is not _MISSING:
             READS.labels("shared").inc()
             return found
+    kept = False
     try:
         result = compute()
         if store(result):
             READS.labels("miss").inc()
             try:
-                cache.set(key, result, timeout=int(settings.READ_CACHE_SECONDS))
+                _set_and_unlock(key, result, lock if leader else None)
+                kept = True
             except Exception:  # the answer is good; only its copy is lost
                 logger.warning("read cache: could not store an answer", exc_info=True)
     finally:
-        if leader:
+        if leader and not kept:
             try:
                 cache.delete(lock)
             except Exception:
                 logger.warning("read cache: could not release a computation lock", exc_info=True)
     return result
+
+
+def _get_or_lock(key: str, lock: str) -> tuple[Any, bool]:
+    """The answer under `key` (or _MISSING) and, when there is none, whether this reader took
+    the computation's `lock`: one round trip where the cache can (kronos.cache.RedisCache),
+    else a get and an add. A lock that cannot be taken for want of a cache leads."""
+    fast = getattr(cache, "get_or_lock", None)
+    if fast is not None:
+        found, leader = fast(key, lock, COMPUTE_LOCK_SECONDS, default=_MISSING)
+        return found, bool(leader)
+    found = cache.get(key, _MISSING)
+    if found is not _MISSING:
+        return found, False
+    try:
+        return _MISSING, bool(cache.add(lock, 1, timeout=COMPUTE_LOCK_SECONDS))
+    except Exception:  # noqa: BLE001 -- no cache: compute
+        return _MISSING, True
+
+
+def _set_and_unlock(key: str, result: Any, lock: str | None) -> None:
+    """Keep `result` under `key` for READ_CACHE_SECONDS and release `lock` (when this reader
+    holds it): one round trip where the cache can, else a set and a delete."""
+    timeout = int(settings.READ_CACHE_SECONDS)
+    fast = getattr(cache, "set_and_unlock", None)
+    if fast is not None:
+        fast(key, result, timeout, lock)
+        return
+    cache.set(key, result, timeout=timeout)
+    if lock is not None:
+        cache.delete(lock)
 
 
 #: How long one reader may hold an answer's computation for itself (a crashed one included),

@@ -105,9 +105,16 @@ def cached_read(view: Callable[..., Any]) -> Callable[..., Any]:
             return renderer.render(answer.data, media_type, {"request": request, "response": answer})
 
         body = remember(request, f"api:{media_type}", compute, store=lambda result: result is not None)
-        if answer is not None:  # computed here: DRF renders it as usual
+        if body is None:  # computed here and not kept (not a 200, not a Response): as the view gave it
             return answer
-        return HttpResponse(body, content_type=_content_type(renderer))
+        # Computed here or not, the answer is the body already rendered (once), as the cache
+        # keeps it; headers the view set go with it.
+        response = HttpResponse(body, content_type=_content_type(renderer))
+        if answer is not None:
+            for header, value in answer.items():
+                if header.lower() != "content-type":
+                    response[header] = value
+        return response
 
     return wrapper
 
