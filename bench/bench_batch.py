@@ -19,7 +19,9 @@ warm processes:
    inside its bands gets its slim record);
 4. a market move: every close 3% up on D3 (2 workers), so the plans that trade change their
    quantities and their proposals are expired and written again.
-After nights D0, D1 and D3 the bytes the proposals, their trades and their history rows grew by
+5. the steady state: the proposal tables VACUUMed (as autovacuum does after such a night), and
+   another market move on D4, whose storage is what a night adds to a live database.
+After nights D0, D1, D3 and D4 the bytes the proposals, their trades and their history rows grew by
 on disk (tables, indexes and TOAST) are printed per account: the storage of an account-night.
 The proposals created, those that need trades, the failures and the chunks each worker did are
 printed, so the runs can be seen to do the same work. The job's tasks go to a queue of the
@@ -217,6 +219,13 @@ def _proposal_bytes() -> dict[str, int]:
         return {name: int(size or 0) for name, size in cursor.fetchall()}
 
 
+def _vacuum(tables: tuple[str, ...]) -> None:
+    """VACUUM (ANALYZE) `tables`, as autovacuum does after a night's writes (outside a transaction)."""
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(table)}")
+
+
 def _read_floor(as_of: date) -> tuple[float, int]:
     """The scan's input read raw: each of its snapshot queries (`SNAPSHOT_SQL`) over every
     account of the book at once, by COPY ... TO STDOUT, nothing parsed. (seconds, bytes)."""
@@ -346,7 +355,7 @@ def run():
     from kronos.celery import app
     from operations.stages import _modelled_accounts
 
-    d0, d1, d2, d3 = _trading_days_before(timezone.localdate(), 4)
+    d0, d1, d2, d3, d4 = _trading_days_before(timezone.localdate(), 5)
     figures = []
     started = time.perf_counter()
     counts = seed_scale(accounts=ACCOUNTS, as_of=d0)  # prices of D0: D1 and D2 see the same closes, D3 moved ones
@@ -410,6 +419,20 @@ def run():
         )
         figures.append(stored(d3))
         figures += _floor_lines(d3, took, documents)
+
+        # The steady state: another market move the next night, after a VACUUM of the proposal
+        # tables -- what autovacuum does after a night that expired a proposal per account -- so
+        # the space of the rows the expiry replaced is reused, as it is night after night in a
+        # live database. What a night adds then is what the book grows by a year.
+        _vacuum(PROPOSAL_TABLES)
+        _move_prices(d4, Decimal("1.03"))
+        before = _proposal_bytes()
+        took, counts, chunks = _scan(d4, workers)
+        figures.append(
+            _line(f"drift scan + proposals, 2 workers ({d4}, every close +3% again)", accounts, took, counts, chunks)
+        )
+        steady = stored(d4)
+        figures.append((steady[0].replace("written by", "steady state: written, after VACUUM, by"), steady[1]))
     finally:
         workers.stop()
         for name, value in saved.items():
