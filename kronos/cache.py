@@ -251,7 +251,7 @@ class RedisCache(DjangoRedisCache):
                 keys=[self.make_and_validate_key(key), self.make_and_validate_key(lock)], args=[int(lock_timeout)]
             )
             if found:
-                return self._cache._serializer.loads(value), False
+                return self._cache._serializer.loads(value), False  # type: ignore[attr-defined]  # Django's own, unstubbed
             return default, bool(value)
 
         return self._degrade("get_or_lock", call, (default, True))  # type: ignore[no-any-return]
@@ -261,7 +261,8 @@ class RedisCache(DjangoRedisCache):
 
         def call() -> None:
             pipe = self._cache.get_client(write=True).pipeline(transaction=False)
-            pipe.set(self.make_and_validate_key(key), self._cache._serializer.dumps(value), ex=int(timeout))
+            serialized = self._cache._serializer.dumps(value)  # type: ignore[attr-defined]  # unstubbed
+            pipe.set(self.make_and_validate_key(key), serialized, ex=int(timeout))
             if lock is not None:
                 pipe.delete(self.make_and_validate_key(lock))
             pipe.execute()
