@@ -208,7 +208,26 @@ def test_a_split_adjusts_an_open_proposals_trades_and_approving_it_trades_post_s
 
     sell.refresh_from_db()
     assert (sell.quantity, sell.price, sell.estimated_amount) == (D(38), D("100.000000"), D("3800.00"))
-    assert sell.history.first().history_change_reason == f"2-for-1 split #{action.pk}"
+    # The trade's history starts at this first change: as proposed (the proposal's time and
+    # user), then the split's adjustment; the trade it did not change has none.
+    proposed, adjusted = sell.history.order_by("history_date", "history_id")
+    assert (proposed.history_type, proposed.quantity, proposed.price, proposed.estimated_amount) == (
+        "+",
+        D(19),
+        D("200.000000"),
+        D("3800.00"),
+    )
+    assert (proposed.history_date, proposed.history_user_id, proposed.history_change_reason) == (
+        proposal.created_at,
+        proposal.created_by_id,
+        "proposed",
+    )
+    assert (adjusted.history_type, adjusted.quantity, adjusted.history_change_reason) == (
+        "~",
+        D(38),
+        f"2-for-1 split #{action.pk}",
+    )
+    assert not buy_before.history.exists()
     buy = proposal.trades.get(symbol="BND")
     assert (buy.quantity, buy.estimated_amount) == (buy_before.quantity, buy_before.estimated_amount)
     assert Position.objects.get(account=account, security=securities["VTI"]).quantity == D(100)

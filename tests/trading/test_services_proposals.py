@@ -217,8 +217,9 @@ def test_the_copy_path_stores_what_the_orm_path_stores(alice_household, alice, s
         proposal_create_for_accounts(account_ids=ids, acting_user=alice.user, as_of=today)
     stored_orm, stored_copy = _stored(orm), _stored(copy)
     assert stored_orm == stored_copy
-    # 7 proposals (3 + 1 + 3), 4 needing trades of 2 + 4 trades; 2 expired: 7 + 2 history rows
-    assert [len(part) for part in stored_copy] == [7, 8, 9, 8]
+    # 7 proposals (3 + 1 + 3), 4 needing trades of 2 + 4 trades; 2 expired: 7 + 2 history rows;
+    # no trade history: a trade's history starts at its first change (proposal_store's docstring)
+    assert [len(part) for part in stored_copy] == [7, 8, 9, 0]
 
 
 def test_the_json_text_writer_writes_the_documents_the_dict_builders_make():
@@ -346,3 +347,22 @@ def test_a_chunks_proposals_share_one_prices_document_unless_a_snapshot_priced_a
     for s in snapshots[:3]:
         account_part, prices = (json.loads(documents[key]) for key in parts[s.account_id])
         assert join_inputs(account_part, prices) == inputs_document(s, Decimal(0))
+
+
+def test_a_proposed_trades_as_proposed_history_row_is_written_once(alice_household, securities):
+    """Before a trade's first change its '+' row goes in as proposed; a second change finds it."""
+    from trading.models import ProposalTrade
+    from trading.services.proposal_store import trades_history_as_proposed
+
+    model = model_of(alice_household.firm, {"AAPL": "0.5", "BND": "0.5"})
+    account = account_with(alice_household, cash="10000.00", model=model)
+    (proposal,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=system_user())
+    trades = list(proposal.trades.select_related("proposal"))
+    assert len(trades) == 2 and not ProposalTrade.history.exists()
+
+    assert trades_history_as_proposed(trades) == 2
+    assert trades_history_as_proposed(trades) == 0
+    rows = ProposalTrade.history.order_by("id")
+    assert [(h.id, h.history_type, h.quantity, h.history_date) for h in rows] == [
+        (t.pk, "+", t.quantity, proposal.created_at) for t in sorted(trades, key=lambda t: t.pk)
+    ]

@@ -150,8 +150,10 @@ class ProposalTrade(models.Model):
     realised_gain = cash_field(default=ZERO)
     position = models.PositiveSmallIntegerField(default=0, help_text="Sells first, then buys.")
 
-    # About ten trades per proposal a night: the history keeps the audit trail's indexes (see
-    # RebalanceProposal.history), the proposal its firm scope joins through, not the security.
+    # About ten trades per proposal a night. Their history starts at their first change (the
+    # proposal's '+' row records their writing; `proposal_store`'s docstring). It keeps the audit
+    # trail's indexes (see RebalanceProposal.history), the proposal its firm scope joins
+    # through, not the security.
     history = HistoricalRecords(no_db_index=["security"])
 
     class Meta:

@@ -13,8 +13,10 @@ history row naming the acting user and the action.
 were planned at pre-split quantities and prices, so on the ex-date they take the same rule as
 the orders (quantity x the ratio, whole shares ROUND_DOWN when whole; the price / the ratio, 6
 places ROUND_HALF_EVEN; the estimated amount re-priced to cents ROUND_HALF_EVEN), each with a
-history row naming the action. A proposal left with a trade of nothing (a reverse split of
-fewer shares than its ratio) is expired with that reason: the next night plans it again.
+history row naming the action (after its as-proposed row, when this is its first change:
+`proposal_store.trades_history_as_proposed`). A proposal left with a trade of nothing (a
+reverse split of fewer shares than its ratio) is expired with that reason: the next night
+plans it again.
 
 `dividends_reinvest` -- registered with `register_reinvestment_handler`: the dividends paid to
 accounts that reinvest are invested through the cash-flow path (the engine's
@@ -44,7 +46,7 @@ from trading.adapters.custodian.interface import split_adjusted_leaves, split_ad
 from trading.lifecycle import OPEN_STATES
 from trading.models import Order, ProposalTrade, RebalanceProposal
 from trading.services.orders import order_cancel
-from trading.services.proposal_store import proposals_store
+from trading.services.proposal_store import proposals_store, trades_history_as_proposed
 from trading.services.proposals import proposal_approve, reserved_for_open_buys
 
 PRICE_QUANTUM = Decimal("0.000001")
@@ -95,11 +97,16 @@ def proposals_adjust_for_split(*, action: CorporateAction, acting_user: User) ->
     )
     reason = f"{action.describe()} #{action.pk}"
     emptied: dict[int, tuple[RebalanceProposal, str]] = {}
+    adjusted: list[tuple[ProposalTrade, Decimal]] = []
     for trade in trades:
         quantity = split_adjusted_leaves(trade.quantity, split_to=num, split_from=den)
         if quantity <= 0:
             emptied[trade.proposal_id] = (trade.proposal, trade.symbol)
-            continue
+        else:
+            adjusted.append((trade, quantity))
+    # A proposed trade's history starts at its first change: its as-proposed row first.
+    trades_history_as_proposed([trade for trade, _ in adjusted])
+    for trade, quantity in adjusted:
         trade.quantity = quantity
         trade.price = (trade.price * den / num).quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
         trade.estimated_amount = (quantity * trade.price).quantize(CENT, rounding=ROUND_HALF_EVEN)

@@ -1,5 +1,14 @@
 """Storing a chunk's rebalance plans as proposals, in bulk: superseded proposals expired,
-proposals, trades and their history rows written in one transaction (on PostgreSQL by COPY)."""
+proposals, trades and their history rows written in one transaction (on PostgreSQL by COPY).
+
+A proposed trade's history starts at its first change. The trades are written with their
+proposal, in its transaction, by its acting user, and the proposal's '+' history row records
+that write; until one of them changes (only a split does: `corporate_actions`), the trade row
+itself is its as-proposed state, never rewritten. Before that first change,
+`trades_history_as_proposed` writes the trade's '+' row as it was proposed (the proposal's time
+and user), then the change writes its '~' row: the audit trail holds every state a trade had
+and who made it, without a second copy of every trade of every night (the nightly scan's
+largest table, about 40% of what a night stored)."""
 
 from __future__ import annotations
 
@@ -138,15 +147,8 @@ def proposals_store(
             if proposal.needed
             for row in _trade_rows(plans[proposal.account_id], securities)
         ]
-        if trades:
-            bulk_create_with_history(
-                trades,
-                ProposalTrade,
-                batch_size=WRITE_BATCH,
-                default_user=acting_user,
-                default_change_reason="proposed",
-                default_date=now,
-            )
+        if trades:  # their history starts at their first change (the module docstring)
+            ProposalTrade.objects.bulk_create(trades, batch_size=WRITE_BATCH)
         counts: dict[int, int] = {}
         for trade in trades:
             counts[trade.proposal.pk] = counts.get(trade.proposal.pk, 0) + 1
@@ -346,27 +348,17 @@ def _write_pg(
         now=now,
         scopes=scopes,
     )
-    needed_ids = [pk for pk, (_, _, _, needed) in zip(ids, stored, strict=True) if needed]
     trade_rows = [
         (pk, *row)
         for pk, (account_id, plan, _, needed) in zip(ids, stored, strict=True)
         if needed
         for row in _trade_rows(plan, securities)
     ]
-    if trade_rows:
+    if trade_rows:  # their history starts at their first change (the module docstring)
         bulk.copy_rows(
             ProposalTrade,
             bulk.check_columns(ProposalTrade, TRADE_COLUMNS, generated=["id"]),
             trade_rows,
-            scopes=scopes,
-        )
-        bulk.history_from_table(
-            ProposalTrade,
-            where="proposal_id = ANY(%s::bigint[])",
-            params=[needed_ids],
-            acting_user=acting_user,
-            reason="proposed",
-            now=now,
             scopes=scopes,
         )
     proposals = [
@@ -537,3 +529,26 @@ def _expire_open(account_ids: list[int], *, acting_user: User) -> int:
         default_change_reason="superseded",
     )
     return len(stale)
+
+
+def trades_history_as_proposed(trades: Sequence[ProposalTrade]) -> int:
+    """Before the first change to `trades` (loaded with their proposals, not yet changed): a '+'
+    history row for each one that has none, as it was proposed -- its proposal's creation time
+    and acting user, reason "proposed" (see the module docstring). Returns the rows written."""
+    if not trades or not bulk.history_enabled():
+        return 0
+    history = ProposalTrade.history.model
+    recorded = set(history.objects.filter(id__in=[t.pk for t in trades], history_type="+").values_list("id", flat=True))
+    rows = [
+        history(
+            history_date=trade.proposal.created_at,
+            history_user_id=trade.proposal.created_by_id,
+            history_change_reason="proposed",
+            history_type="+",
+            **{field.attname: getattr(trade, field.attname) for field in history.tracked_fields},
+        )
+        for trade in trades
+        if trade.pk not in recorded
+    ]
+    history.objects.bulk_create(rows)
+    return len(rows)

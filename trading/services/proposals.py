@@ -83,8 +83,8 @@ def proposal_create_for_accounts(
     bulk write with history); with `scheduled=True` at most one proposal per account and
     day exists — a rerun returns the stored ones and writes nothing (the unique
     `run_key`). Cash reserved by open buy orders is not proposed again. Accounts without a
-    model are skipped. Proposals, trades and their history rows are written in batches in
-    one transaction.
+    model are skipped. Proposals, trades and the proposals' history rows are written in
+    batches in one transaction (a trade's history starts at its first change: proposal_store).
     """
     as_of = as_of or timezone.localdate()
     ids = sorted({int(a) for a in account_ids})
