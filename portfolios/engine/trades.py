@@ -61,6 +61,7 @@ class _Planner:
     """Mutable working state of one plan: quantities to sell and buy, and the cash they move."""
 
     __slots__ = (
+        "bought",
         "buys",
         "cash",
         "cents",
@@ -71,6 +72,7 @@ class _Planner:
         "notes",
         "sells",
         "snapshot",
+        "sold",
         "unit",
         "values",
     )
@@ -87,6 +89,9 @@ class _Planner:
         self.minimum = snapshot.min_trade_amount
         self.sells: dict[int, Decimal] = {}
         self.buys: dict[int, Decimal] = {}
+        # each planned trade's estimated amount, money(quantity x price), kept as it is computed
+        self.sold: dict[int, Decimal] = {}
+        self.bought: dict[int, Decimal] = {}
         self.notes: list[str] = []
 
     def money(self, amount: Decimal) -> Decimal:
@@ -95,7 +100,7 @@ class _Planner:
     def sell(self, i: int, quantity: Decimal) -> bool:
         """Sell `quantity` more of holding i unless it is nothing or under the minimum trade."""
         price = self.holdings[i].price
-        amount = self.money(quantity * price)
+        amount = (quantity * price).quantize(self.cents, ROUND_HALF_EVEN)
         if quantity <= ZERO or amount <= ZERO or amount < self.minimum:
             return False
         previous = self.sells.get(i)
@@ -103,10 +108,13 @@ class _Planner:
             if amount <= self.fee:  # a sale that does not even pay its commission raises nothing
                 return False
             self.sells[i] = quantity
+            self.sold[i] = amount
             self.cash += amount - self.fee
         else:  # one trade: cash moves by the rounded amount of the whole sale
-            self.sells[i] = previous + quantity
-            self.cash += self.money(self.sells[i] * price) - self.money(previous * price)
+            whole = self.sells[i] = previous + quantity
+            amount = (whole * price).quantize(self.cents, ROUND_HALF_EVEN)
+            self.cash += amount - self.sold[i]  # sold[i]: money(previous x price)
+            self.sold[i] = amount
         return True
 
     def sell_to_target(self, i: int, target_value: Decimal) -> None:
@@ -140,20 +148,23 @@ class _Planner:
     def buy(self, i: int, want: Decimal, budget: Decimal) -> Decimal:
         """Buy up to `want` (never more than `budget`, fee included) of holding i, rounded down;
         returns the budget left."""
-        spend = min(want, budget - self.fee)
-        if spend <= ZERO or spend < self.minimum:
+        fee = self.fee
+        spend = min(want, budget - fee)
+        minimum = self.minimum
+        if spend <= ZERO or spend < minimum:
             return budget
         price = self.holdings[i].price
         quantity = (spend / price).quantize(self.unit, ROUND_DOWN)
-        amount = self.money(quantity * price)
-        if amount + self.fee > budget:  # rounding the amount up must not overdraw the budget
-            quantity = ((budget - self.fee - self.cents / 2) / price).quantize(self.unit, ROUND_DOWN)
-            amount = self.money(quantity * price)
-        if quantity <= ZERO or amount < self.minimum or amount <= ZERO:
+        amount = (quantity * price).quantize(self.cents, ROUND_HALF_EVEN)
+        if amount + fee > budget:  # rounding the amount up must not overdraw the budget
+            quantity = ((budget - fee - self.cents / 2) / price).quantize(self.unit, ROUND_DOWN)
+            amount = (quantity * price).quantize(self.cents, ROUND_HALF_EVEN)
+        if quantity <= ZERO or amount < minimum or amount <= ZERO:
             return budget
         self.buys[i] = quantity
-        self.cash -= amount + self.fee
-        return budget - amount - self.fee
+        self.bought[i] = amount
+        self.cash -= amount + fee
+        return budget - amount - fee
 
     def spend_remainder(
         self, rows: Sequence[DriftRow], targets: list[Decimal], floor: Decimal, total: Decimal, cash_ceiling: Decimal
@@ -179,10 +190,10 @@ class _Planner:
         # on its planned quantity: computed when first needed and again once it changes (None:
         # not a candidate, or no share fits its band or the minimum). While cash is inside its
         # band only the holdings the plan buys are candidates, so only they are looked at.
-        offers: dict[int, tuple[tuple[Decimal, str], Decimal] | None] = {}
+        offers: dict[int, tuple[tuple[Decimal, str], Decimal, Decimal] | None] = {}
         while True:
             budget = self.cash - floor
-            best: tuple[tuple[Decimal, str], int, Decimal] | None = None
+            best: tuple[tuple[Decimal, str], int, Decimal, Decimal] | None = None
             for i in everyone if self.cash > cash_ceiling else sorted(buys):
                 if i in offers:
                     offer = offers[i]
@@ -195,36 +206,42 @@ class _Planner:
                     )
                 if offer is None:
                     continue
-                key, cost = offer
+                key, cost, amount = offer
                 if cost > budget:
                     continue
                 if best is None or key < best[0]:
-                    best = (key, i, cost)
+                    best = (key, i, cost, amount)
             if best is None:
                 return
-            _, i, cost = best
+            _, i, cost, amount = best
             buys[i] = buys.get(i, ZERO) + ONE
+            self.bought[i] = amount
             self.cash -= cost
             del offers[i]
 
     def _one_more_share(
         self, i: int, band: Decimal, target: Decimal, total: Decimal
-    ) -> tuple[tuple[Decimal, str], Decimal] | None:
+    ) -> tuple[tuple[Decimal, str], Decimal, Decimal] | None:
         """`spend_remainder`'s offer of holding i: (how far its value is from its target, its
-        symbol) and the cash one more share takes (its commission too when the plan did not
-        buy it yet); None when that share would take it past its target or out of its band,
-        or the buy would be under the minimum trade."""
+        symbol), the cash one more share takes (its commission too when the plan did not
+        buy it yet) and the buy's amount with it; None when that share would take it past its
+        target or out of its band, or the buy would be under the minimum trade."""
         h = self.holdings[i]
         price = h.price
-        planned = self.buys.get(i, ZERO)
-        amount = self.money((planned + ONE) * price)
-        cost = amount - self.money(planned * price) + (ZERO if planned else self.fee)
+        planned = self.buys.get(i)
+        if planned is None:  # the first share: money(1 x price), and the commission
+            amount = (ONE * price).quantize(self.cents, ROUND_HALF_EVEN)  # rounded to the context first
+            cost = amount + self.fee
+            value = self.values[i]
+        else:  # bought[i] is money(planned x price)
+            amount = ((planned + ONE) * price).quantize(self.cents, ROUND_HALF_EVEN)
+            cost = amount - self.bought[i]
+            value = self.values[i] + planned * price
         if amount < self.minimum:
             return None
-        value = self.values[i] + planned * price
         if value >= target or abs(value + price - target) > band * total:
             return None  # one more share would take it out of its band
-        return (value - target, h.symbol), cost  # most underweight first
+        return (value - target, h.symbol), cost, amount  # most underweight first
 
     def plan(
         self,
@@ -235,7 +252,6 @@ class _Planner:
     ) -> TradePlan:
         s = self.snapshot
         holdings = self.holdings
-        money = self.money
         fee = self.fee
         trades: list[Trade] = []
         realised = ZERO
@@ -247,11 +263,10 @@ class _Planner:
         for i in sorted(self.sells):
             h = holdings[i]
             quantity = self.sells[i]
-            lot_sales, gain, unmatched = self._lot_sales(h, quantity)
+            lot_sales, gain, unmatched, washed = self._lot_sales(h, quantity)
             if unmatched > ZERO and h.lots:
                 self.notes.append(f"{unmatched} {h.symbol} sold without a matching tax lot.")
-            washed = sum((sale.wash_sale_disallowed for sale in lot_sales), ZERO)
-            amount = money(quantity * h.price)
+            amount = self.sold[i]  # money(quantity x price)
             trades.append(Trade(h.symbol, SELL, quantity, h.price, amount, lot_sales, gain, washed))
             realised += gain
             moved[i] = moved.get(i, ZERO) - quantity
@@ -259,7 +274,7 @@ class _Planner:
         for i in sorted(self.buys):
             h = holdings[i]
             quantity = self.buys[i]
-            amount = money(quantity * h.price)
+            amount = self.bought[i]  # money(quantity x price)
             trades.append(Trade(h.symbol, BUY, quantity, h.price, amount))
             moved[i] = moved.get(i, ZERO) + quantity
             cash -= amount + fee
@@ -287,11 +302,11 @@ class _Planner:
             decision=decision,
         )
 
-    def _lot_sales(self, h: Holding, quantity: Decimal) -> tuple[tuple[LotSale, ...], Decimal, Decimal]:
+    def _lot_sales(self, h: Holding, quantity: Decimal) -> tuple[tuple[LotSale, ...], Decimal, Decimal, Decimal]:
         """The lots in the account's relief order (`lots.relief_order`; highest cost first by
         default: the least gain realised). A lot sold at a loss while the household bought the
         security in the last 30 days is a wash sale: the disallowed loss is on its LotSale and
-        in a note."""
+        in a note. Returns the sales, the gain, the quantity no lot covers and the loss disallowed."""
         s = self.snapshot
         remaining = quantity
         taken: list[tuple[Lot, Decimal, Decimal]] = []
@@ -337,10 +352,12 @@ class _Planner:
                     f"{h.symbol} is sold at a loss within {WASH_SALE_DAYS} days of a purchase in the household "
                     f"({shares.normalize():f} shares): a wash sale, {total:,.2f} {s.currency} of the loss disallowed."
                 )
+        if not disallowed:
+            return tuple([LotSale(lot.lot_id, take, lot_gain) for lot, take, lot_gain in taken]), gain, remaining, ZERO
         sales_out = tuple(
             LotSale(lot.lot_id, take, lot_gain, disallowed.get(lot.lot_id, ZERO)) for lot, take, lot_gain in taken
         )
-        return sales_out, gain, remaining
+        return sales_out, gain, remaining, sum((sale.wash_sale_disallowed for sale in sales_out), ZERO)
 
 
 def generate_trades(
