@@ -12,7 +12,7 @@ Cash is the pseudo-symbol CASH in drift reports.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -162,6 +162,131 @@ class TradePlan:
     decision: Decision | None = None  # why the plan was (or was not) needed
 
 
+# --- building the frozen results --------------------------------------------------------
+#
+# A frozen dataclass's `__init__` sets every field through `object.__setattr__` (a type lookup
+# and a wrapped call a field): a `Trade` costs about three times what a plain object of the same
+# slots does, and a plan builds several. The hot paths build them through these classes
+# instead: each has exactly the slots of its public class, takes every field positionally,
+# stores them as plain attributes and then becomes an instance of the public class
+# (`__class__` assignment, which Python allows between classes of one layout). What comes out
+# is an ordinary `Trade` (`DriftReport`, ...), equal to and indistinguishable from one built by
+# its `__init__`; tests/portfolios/test_engine_builders.py holds the two in step.
+
+
+class _BuildDecision:
+    __slots__ = Decision.__slots__
+
+    def __init__(self, account_id: int | str, rebalance: bool, reason: str):
+        self.account_id = account_id
+        self.rebalance = rebalance
+        self.reason = reason
+        self.__class__ = Decision  # type: ignore[assignment]
+
+
+class _BuildDriftReport:
+    __slots__ = DriftReport.__slots__
+
+    def __init__(
+        self,
+        account_id: int | str,
+        total_value: Decimal,
+        rows: tuple[DriftRow, ...],
+        max_drift: Decimal,
+        breached: bool,
+    ):
+        self.account_id = account_id
+        self.total_value = total_value
+        self.rows = rows
+        self.max_drift = max_drift
+        self.breached = breached
+        self.__class__ = DriftReport  # type: ignore[assignment]
+
+
+class _BuildLotSale:
+    __slots__ = LotSale.__slots__
+
+    def __init__(self, lot_id: int | str, quantity: Decimal, realised_gain: Decimal, wash_sale_disallowed: Decimal):
+        self.lot_id = lot_id
+        self.quantity = quantity
+        self.realised_gain = realised_gain
+        self.wash_sale_disallowed = wash_sale_disallowed
+        self.__class__ = LotSale  # type: ignore[assignment]
+
+
+class _BuildTrade:
+    __slots__ = Trade.__slots__
+
+    def __init__(
+        self,
+        symbol: str,
+        side: str,
+        quantity: Decimal,
+        price: Decimal,
+        estimated_amount: Decimal,
+        lot_sales: tuple[LotSale, ...],
+        realised_gain: Decimal,
+        wash_sale_disallowed: Decimal,
+    ):
+        self.symbol = symbol
+        self.side = side
+        self.quantity = quantity
+        self.price = price
+        self.estimated_amount = estimated_amount
+        self.lot_sales = lot_sales
+        self.realised_gain = realised_gain
+        self.wash_sale_disallowed = wash_sale_disallowed
+        self.__class__ = Trade  # type: ignore[assignment]
+
+
+class _BuildTradePlan:
+    __slots__ = TradePlan.__slots__
+
+    def __init__(
+        self,
+        account_id: int | str,
+        needed: bool,
+        trades: tuple[Trade, ...],
+        drift_before: DriftReport,
+        drift_after: DriftReport | None,
+        estimated_cost: Decimal,
+        realised_gain: Decimal,
+        notes: tuple[str, ...],
+        decision: Decision | None,
+    ):
+        self.account_id = account_id
+        self.needed = needed
+        self.trades = trades
+        self.drift_before = drift_before
+        self.drift_after = drift_after
+        self.estimated_cost = estimated_cost
+        self.realised_gain = realised_gain
+        self.notes = notes
+        self.decision = decision
+        self.__class__ = TradePlan  # type: ignore[assignment]
+
+
+# Typed as what they return: every field, positionally, in the dataclass's order.
+new_decision: Callable[[int | str, bool, str], Decision] = _BuildDecision  # type: ignore[assignment]
+new_drift_report: Callable[[int | str, Decimal, tuple[DriftRow, ...], Decimal, bool], DriftReport] = _BuildDriftReport  # type: ignore[assignment]
+new_lot_sale: Callable[[int | str, Decimal, Decimal, Decimal], LotSale] = _BuildLotSale  # type: ignore[assignment]
+new_trade: Callable[[str, str, Decimal, Decimal, Decimal, tuple[LotSale, ...], Decimal, Decimal], Trade] = _BuildTrade  # type: ignore[assignment]
+new_trade_plan: Callable[
+    [
+        int | str,
+        bool,
+        tuple[Trade, ...],
+        DriftReport,
+        DriftReport | None,
+        Decimal,
+        Decimal,
+        tuple[str, ...],
+        Decision | None,
+    ],
+    TradePlan,
+] = _BuildTradePlan  # type: ignore[assignment]
+
+
 # --- the engine --------------------------------------------------------------------------
 #
 # Rounding, at named places only:
@@ -299,7 +424,7 @@ def _report(
         max_drift = ZERO
     if cash_size > max_drift:
         max_drift = cash_size
-    report = DriftReport(
+    report = new_drift_report(
         snapshot.account_id,
         total,
         (*rows, _row((CASH, cash_target, cash_actual, cash_drift, frame.cash_band, cash_out))),
@@ -387,9 +512,9 @@ def decide(snapshot: AccountSnapshot, drift: DriftReport) -> Decision:
     beside it: on the first business day of the account's period (`calendar_due`) rebalance
     whatever the drift."""
     if drift.total_value <= ZERO:
-        return Decision(snapshot.account_id, False, "The account has no value.")
+        return new_decision(snapshot.account_id, False, "The account has no value.")
     if calendar_due(snapshot.schedule, snapshot.as_of) and drift.max_drift > ZERO:
-        return Decision(
+        return new_decision(
             snapshot.account_id,
             True,
             f"Calendar rebalance ({snapshot.schedule}): the first business day of the period, "
@@ -404,8 +529,8 @@ def decide(snapshot: AccountSnapshot, drift: DriftReport) -> Decision:
         places = _UNITS[snapshot.money_places]
         reasons.append(f"cash {snapshot.cash.quantize(places)} is below the reserve of {reserve.quantize(places)}")
     if reasons:
-        return Decision(snapshot.account_id, True, "; ".join(reasons) + ".")
-    return Decision(
+        return new_decision(snapshot.account_id, True, "; ".join(reasons) + ".")
+    return new_decision(
         snapshot.account_id,
         False,
         f"Every weight is inside its band (largest drift {_points(drift.max_drift)} points).",

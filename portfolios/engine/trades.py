@@ -34,6 +34,9 @@ from portfolios.engine.rebalancing import (
     calculate_drift,
     calendar_due,
     decide,
+    new_lot_sale,
+    new_trade,
+    new_trade_plan,
 )
 from portfolios.engine.wash_sales import LossSale, wash_sale_matches
 
@@ -267,7 +270,7 @@ class _Planner:
             if unmatched > ZERO and h.lots:
                 self.notes.append(f"{unmatched} {h.symbol} sold without a matching tax lot.")
             amount = self.sold[i]  # money(quantity x price)
-            trades.append(Trade(h.symbol, SELL, quantity, h.price, amount, lot_sales, gain, washed))
+            trades.append(new_trade(h.symbol, SELL, quantity, h.price, amount, lot_sales, gain, washed))
             realised += gain
             moved[i] = moved.get(i, ZERO) - quantity
             cash += amount - fee
@@ -275,7 +278,7 @@ class _Planner:
             h = holdings[i]
             quantity = self.buys[i]
             amount = self.bought[i]  # money(quantity x price)
-            trades.append(Trade(h.symbol, BUY, quantity, h.price, amount))
+            trades.append(new_trade(h.symbol, BUY, quantity, h.price, amount, (), ZERO, ZERO))
             moved[i] = moved.get(i, ZERO) + quantity
             cash -= amount + fee
         frame = self.frame
@@ -290,16 +293,16 @@ class _Planner:
             for i, change in moved.items():
                 values[i] = (holdings[i].quantity + change) * holdings[i].price
             after = _report(frame, values, cash, prior, moved)[0]
-        return TradePlan(
-            account_id=s.account_id,
-            needed=bool(trades),
-            trades=tuple(trades),
-            drift_before=drift,
-            drift_after=after,
-            estimated_cost=fee * len(trades),
-            realised_gain=realised,
-            notes=tuple(self.notes),
-            decision=decision,
+        return new_trade_plan(
+            s.account_id,
+            bool(trades),
+            tuple(trades),
+            drift,
+            after,
+            fee * len(trades),
+            realised,
+            tuple(self.notes),
+            decision,
         )
 
     def _lot_sales(self, h: Holding, quantity: Decimal) -> tuple[tuple[LotSale, ...], Decimal, Decimal, Decimal]:
@@ -353,9 +356,14 @@ class _Planner:
                     f"({shares.normalize():f} shares): a wash sale, {total:,.2f} {s.currency} of the loss disallowed."
                 )
         if not disallowed:
-            return tuple([LotSale(lot.lot_id, take, lot_gain) for lot, take, lot_gain in taken]), gain, remaining, ZERO
+            return (
+                tuple([new_lot_sale(lot.lot_id, take, lot_gain, ZERO) for lot, take, lot_gain in taken]),
+                gain,
+                remaining,
+                ZERO,
+            )
         sales_out = tuple(
-            LotSale(lot.lot_id, take, lot_gain, disallowed.get(lot.lot_id, ZERO)) for lot, take, lot_gain in taken
+            new_lot_sale(lot.lot_id, take, lot_gain, disallowed.get(lot.lot_id, ZERO)) for lot, take, lot_gain in taken
         )
         return sales_out, gain, remaining, sum((sale.wash_sale_disallowed for sale in sales_out), ZERO)
 
@@ -385,7 +393,7 @@ def generate_trades(
     if decision is None:
         decision = decide(snapshot, drift)
     if not decision.rebalance:
-        return TradePlan(snapshot.account_id, False, (), drift, drift, decision=decision)
+        return new_trade_plan(snapshot.account_id, False, (), drift, drift, ZERO, ZERO, (), decision)
     if calendar_due(snapshot.schedule, snapshot.as_of):
         # To target whatever the threshold: every row off its target counts as breaching.
         drift = calculate_drift(replace(snapshot, threshold=ZERO, band_mode=BandMode.ABSOLUTE))
