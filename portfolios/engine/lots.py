@@ -65,6 +65,18 @@ def relief_order(lots: Sequence[Lot], *, method: str, price: Decimal, on: date) 
     "specific" has no order of its own (the order names its lots) and is refused here.
     """
     if method == ReliefMethod.HIFO:
+        if len(lots) == 2:  # most positions: the two lots compared as the sort's keys compare
+            first, second = lots
+            cost, other = -first.cost_per_share, -second.cost_per_share  # negated, as the keys are
+            if cost != other:
+                second_first = other < cost
+            elif first.acquired_on != second.acquired_on:
+                second_first = second.acquired_on < first.acquired_on
+            else:
+                second_first = _id_key(second.lot_id) < _id_key(first.lot_id)
+            return [second, first] if second_first else [first, second]
+        if len(lots) < 2:
+            return list(lots)
         return sorted(lots, key=lambda lot: (-lot.cost_per_share, lot.acquired_on, _id_key(lot.lot_id)))
     if method == ReliefMethod.FIFO:
         return sorted(lots, key=lambda lot: (lot.acquired_on, _id_key(lot.lot_id)))

@@ -506,6 +506,10 @@ def calendar_due(schedule: str, as_of: date) -> bool:
     return all(date(as_of.year, as_of.month, d).weekday() >= 5 for d in range(1, as_of.day))
 
 
+def _breach_order(row: DriftRow) -> tuple[Decimal, str]:
+    return -abs(row.drift), row.symbol
+
+
 def decide(snapshot: AccountSnapshot, drift: DriftReport) -> Decision:
     """Threshold strategy: rebalance when any row is outside its band (or cash is below the
     reserve, which the trades must restore); the reason names every breach. Calendar strategy
@@ -521,9 +525,17 @@ def decide(snapshot: AccountSnapshot, drift: DriftReport) -> Decision:
             f"largest drift {_points(drift.max_drift)} points.",
         )
     reasons = []
-    for row in sorted((r for r in drift.rows if r.breached), key=lambda r: (-abs(r.drift), r.symbol)):
+    breached = [r for r in drift.rows if r.breached]
+    if len(breached) > 1:
+        breached.sort(key=_breach_order)
+    band: Decimal | None = None
+    band_points = ""
+    for row in breached:
         side = "over" if row.drift > ZERO else "under"
-        reasons.append(f"{row.symbol} is {_points(abs(row.drift))} points {side} target (band {_points(row.band)})")
+        if row.band is not band:  # the rows of an absolute band share one Decimal
+            band = row.band
+            band_points = _points(band)
+        reasons.append(f"{row.symbol} is {_points(abs(row.drift))} points {side} target (band {band_points})")
     reserve = snapshot.cash_reserve * drift.total_value
     if snapshot.cash < reserve:
         places = _UNITS[snapshot.money_places]

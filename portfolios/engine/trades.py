@@ -170,7 +170,12 @@ class _Planner:
         return budget - amount - fee
 
     def spend_remainder(
-        self, rows: Sequence[DriftRow], targets: list[Decimal], floor: Decimal, total: Decimal, cash_ceiling: Decimal
+        self,
+        rows: Sequence[DriftRow],
+        targets: Sequence[Decimal],
+        floor: Decimal,
+        total: Decimal,
+        cash_ceiling: Decimal,
     ) -> None:
         """The last pass against cash drag (whole-share accounts; with fractions the buys reach
         their targets already): while the cash above `floor` pays for one more share of a model
@@ -417,7 +422,7 @@ def generate_trades(
     # 1. breaching overweight holdings back to target, and 2. what the breaching underweight
     # holdings need, most underweight first (one pass: a sale writes no note)
     wants: list[tuple[Decimal, str, int]] = []
-    for i in [i for i in range(n) if rows[i].breached]:
+    for i in [i for i, row in enumerate(rows[:n]) if row.breached]:
         drift_i = rows[i].drift
         if drift_i > ZERO:
             if holdings[i].price > ZERO:
@@ -452,17 +457,22 @@ def generate_trades(
         planner.notes.append("Cash stays below the reserve: no overweight holding is left to sell.")
 
     # 5. cash still above its band goes to in-band underweight holdings, most underweight first
-    if planner.cash > (cash_row.target_weight + cash_row.band) * total:
+    cash_ceiling = (cash_row.target_weight + cash_row.band) * total
+    if planner.cash > cash_ceiling:
         budget = planner.cash - max(floor, cash_target)
-        # by (drift, symbol), ties in symbol order as the holdings are
+        # by (drift, symbol), ties in symbol order as the holdings are; not the breaching ones
+        # (already tried)
+        buys = planner.buys
         underweight = sorted(
-            (rows[i].drift, holdings[i].symbol, i) for i in range(n) if i not in planner.buys and rows[i].drift < ZERO
+            [
+                (row.drift, holdings[i].symbol, i)
+                for i, row in enumerate(rows[:n])
+                if not row.breached and i not in buys and row.drift < ZERO
+            ]
         )
         for _, _, i in underweight:
             if budget <= ZERO:
                 break
-            if rows[i].breached:
-                continue  # already tried
             blocked = _buy_blocked(holdings[i], snapshot.as_of)
             if blocked:  # not bought: the cash it would have taken stays, and the plan says why
                 if blocked not in planner.notes:
@@ -471,9 +481,7 @@ def generate_trades(
             budget = planner.buy(i, targets[i] - values[i], budget)
 
     # 6. the whole-share remainder: what is left above max(floor, cash target) buys more units
-    planner.spend_remainder(
-        rows[:n], targets, max(floor, cash_target), total, (cash_row.target_weight + cash_row.band) * total
-    )
+    planner.spend_remainder(rows[:n], targets, max(floor, cash_target), total, cash_ceiling)
     return planner.plan(drift, decision, prior=weights)
 
 
