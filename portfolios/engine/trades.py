@@ -198,6 +198,10 @@ class _Planner:
         # on its planned quantity: computed when first needed and again once it changes (None:
         # not a candidate, or no share fits its band or the minimum). While cash is inside its
         # band only the holdings the plan buys are candidates, so only they are looked at.
+        # With a commission >= 0 every share costs >= 0, so the budget never grows: an offer
+        # dearer than the budget never fits and is dropped for good, before its band is
+        # checked (`prune`).
+        prune = self.fee >= ZERO
         offers: dict[int, tuple[tuple[Decimal, str], Decimal, Decimal] | None] = {}
         while True:
             budget = self.cash - floor
@@ -208,7 +212,7 @@ class _Planner:
                 else:
                     h = holdings[i]
                     offer = offers[i] = (
-                        self._one_more_share(i, rows[i].band, targets[i], total)
+                        self._one_more_share(i, rows[i].band, targets[i], total, budget if prune else None)
                         if h.target_weight > ZERO and i not in sells and _buyable(h, as_of)
                         else None
                     )
@@ -228,12 +232,13 @@ class _Planner:
             del offers[i]
 
     def _one_more_share(
-        self, i: int, band: Decimal, target: Decimal, total: Decimal
+        self, i: int, band: Decimal, target: Decimal, total: Decimal, budget: Decimal | None = None
     ) -> tuple[tuple[Decimal, str], Decimal, Decimal] | None:
         """`spend_remainder`'s offer of holding i: (how far its value is from its target, its
         symbol), the cash one more share takes (its commission too when the plan did not
         buy it yet) and the buy's amount with it; None when that share would take it past its
-        target or out of its band, or the buy would be under the minimum trade."""
+        target or out of its band, or the buy would be under the minimum trade; None too when
+        it costs more than `budget` (given only when the budget cannot grow)."""
         h = self.holdings[i]
         price = h.price
         planned = self.buys.get(i)
@@ -245,7 +250,7 @@ class _Planner:
             amount = ((planned + ONE) * price).quantize(self.cents, ROUND_HALF_EVEN)
             cost = amount - self.bought[i]
             value = self.values[i] + planned * price
-        if amount < self.minimum:
+        if amount < self.minimum or (budget is not None and cost > budget):
             return None
         if value >= target or abs(value + price - target) > band * total:
             return None  # one more share would take it out of its band
