@@ -490,7 +490,7 @@ _HUNDREDTH = Decimal("0.01")
 
 
 def _points(weight: Decimal) -> str:
-    return f"{(weight * _HUNDRED).quantize(_HUNDREDTH, ROUND_HALF_EVEN)}"
+    return str((weight * _HUNDRED).quantize(_HUNDREDTH, ROUND_HALF_EVEN))  # str(): what format(x, "") gives
 
 
 PERIOD_MONTHS = {"monthly": 1, "quarterly": 3}

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
+from itertools import repeat
+from operator import attrgetter, mul
 
 from portfolios.engine.lots import ReliefMethod, relief_order
 from portfolios.engine.rebalancing import (
@@ -40,6 +42,7 @@ from portfolios.engine.rebalancing import (
 )
 from portfolios.engine.wash_sales import LossSale, wash_sale_matches
 
+_target_weight = attrgetter("target_weight")
 _ORDERED = (ReliefMethod.HIFO, ReliefMethod.TAX_OPTIMISED, ReliefMethod.FIFO)
 
 
@@ -422,7 +425,7 @@ def generate_trades(
     # Cash above its target (and the reserve) pays for buys first; cash below its target but
     # inside its band is not spent further; cash outside its band goes back to its target.
     floor = max(reserve, cash_target if cash >= cash_target or cash_row.breached else cash, ZERO)
-    targets = [row.target_weight * total for row in rows[:n]]
+    targets = list(map(mul, map(_target_weight, rows[:n]), repeat(total, n)))  # target weight x total
 
     # 1. breaching overweight holdings back to target, and 2. what the breaching underweight
     # holdings need, most underweight first (one pass: a sale writes no note)
@@ -475,6 +478,8 @@ def generate_trades(
                 if not row.breached and i not in buys and row.drift < ZERO
             ]
         )
+        # `buy` spends at most budget - fee and never under the minimum: below that it buys nothing
+        short = budget - planner.fee < planner.minimum
         for _, _, i in underweight:
             if budget <= ZERO:
                 break
@@ -483,7 +488,10 @@ def generate_trades(
                 if blocked not in planner.notes:
                     planner.notes.append(blocked)
                 continue
-            budget = planner.buy(i, targets[i] - values[i], budget)
+            if not short:
+                budget = planner.buy(i, targets[i] - values[i], budget)
+                if i in planner.buys:  # bought: the budget moved
+                    short = budget - planner.fee < planner.minimum
 
     # 6. the whole-share remainder: what is left above max(floor, cash target) buys more units
     planner.spend_remainder(rows[:n], targets, max(floor, cash_target), total, cash_ceiling)
