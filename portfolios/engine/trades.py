@@ -153,24 +153,28 @@ class _Planner:
 
     def buy(self, i: int, want: Decimal, budget: Decimal) -> Decimal:
         """Buy up to `want` (never more than `budget`, fee included) of holding i, rounded down;
-        returns the budget left."""
+        returns the budget left. The budget and the planner's cash are compared and subtracted,
+        never output, so only their values count: with no commission its terms are left out."""
         fee = self.fee
-        spend = min(want, budget - fee)
+        spend = min(want, budget - fee if fee else budget)
         minimum = self.minimum
         if spend <= ZERO or spend < minimum:
             return budget
         price = self.holdings[i].price
         quantity = (spend / price).quantize(self.unit, ROUND_DOWN)
         amount = (quantity * price).quantize(self.cents, ROUND_HALF_EVEN)
-        if amount + fee > budget:  # rounding the amount up must not overdraw the budget
+        if (amount + fee if fee else amount) > budget:  # rounding the amount up must not overdraw the budget
             quantity = ((budget - fee - self.cents / 2) / price).quantize(self.unit, ROUND_DOWN)
             amount = (quantity * price).quantize(self.cents, ROUND_HALF_EVEN)
         if quantity <= ZERO or amount < minimum or amount <= ZERO:
             return budget
         self.buys[i] = quantity
         self.bought[i] = amount
-        self.cash -= amount + fee
-        return budget - amount - fee
+        if fee:
+            self.cash -= amount + fee
+            return budget - amount - fee
+        self.cash -= amount
+        return budget - amount
 
     def spend_remainder(
         self,
@@ -275,6 +279,9 @@ class _Planner:
         # its inputs and trades derives it again when read); a cash flow's from the cash once it
         # landed. Its cash and quantities move here, trade by trade in the plan's order.
         cash = s.cash if cash_after_flow is None else cash_after_flow
+        # amount +- a commission of exactly 0 (the default) is the amount to the digit (its
+        # exponent, -money_places, is <= 0's): then cash moves by the amounts alone
+        no_fee = fee is ZERO or str(fee) == "0"
         moved: dict[int, Decimal] = {}
         for i in sorted(self.sells):
             h = holdings[i]
@@ -286,14 +293,14 @@ class _Planner:
             trades.append(new_trade(h.symbol, SELL, quantity, h.price, amount, lot_sales, gain, washed))
             realised += gain
             moved[i] = moved.get(i, ZERO) - quantity
-            cash += amount - fee
+            cash += amount if no_fee else amount - fee
         for i in sorted(self.buys):
             h = holdings[i]
             quantity = self.buys[i]
             amount = self.bought[i]  # money(quantity x price)
             trades.append(new_trade(h.symbol, BUY, quantity, h.price, amount, (), ZERO, ZERO))
             moved[i] = moved.get(i, ZERO) + quantity
-            cash -= amount + fee
+            cash -= amount if no_fee else amount + fee
         frame = self.frame
         if not trades and cash_after_flow is None:
             after = drift
