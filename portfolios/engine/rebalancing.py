@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from functools import partial
 from itertools import repeat
 from operator import attrgetter, gt, sub, truediv
 from typing import Any, NamedTuple
@@ -358,7 +357,10 @@ class _Weights(NamedTuple):
     rows: list[DriftRow]
 
 
-_row = partial(tuple.__new__, DriftRow)
+# A row is tuple.__new__(DriftRow, fields): one C call (the named tuple's __new__ is Python);
+# map(_new_tuple, _DRIFT_ROW, zip(...)) builds a report's rows so (the repeat is endless).
+_new_tuple = tuple.__new__
+_DRIFT_ROW = repeat(DriftRow)
 
 
 def _report(
@@ -398,13 +400,15 @@ def _report(
                 actuals[i] = actual
                 sizes[i] = size
                 outs[i] = out
-                rows[i] = _row((frame.symbols[i], targets[i], actual, drift, bands[i], out))
+                rows[i] = _new_tuple(DriftRow, (frame.symbols[i], targets[i], actual, drift, bands[i], out))
         else:
             actuals = list(map(truediv, values, repeat(total, n)))
             drifts = list(map(sub, actuals, targets))
             sizes = list(map(abs, drifts))
             outs = list(map(gt, sizes, bands))
-            rows = list(map(_row, zip(frame.symbols, targets, actuals, drifts, bands, outs, strict=True)))
+            rows = list(
+                map(_new_tuple, _DRIFT_ROW, zip(frame.symbols, targets, actuals, drifts, bands, outs, strict=True))
+            )
         cash_actual = ONE - sum(actuals, ZERO)
         weights = _Weights(total, actuals, sizes, outs, rows)
     else:  # worth nothing: every actual weight 0, nothing breached
@@ -412,7 +416,7 @@ def _report(
         drifts = list(map(sub, actuals, targets))
         sizes = list(map(abs, drifts))
         outs = [False] * n
-        rows = list(map(_row, zip(frame.symbols, targets, actuals, drifts, bands, outs, strict=True)))
+        rows = list(map(_new_tuple, _DRIFT_ROW, zip(frame.symbols, targets, actuals, drifts, bands, outs, strict=True)))
         cash_actual = ZERO
     cash_target = snapshot.cash_target
     cash_drift = cash_actual - cash_target
@@ -427,7 +431,7 @@ def _report(
     report = new_drift_report(
         snapshot.account_id,
         total,
-        (*rows, _row((CASH, cash_target, cash_actual, cash_drift, frame.cash_band, cash_out))),
+        (*rows, _new_tuple(DriftRow, (CASH, cash_target, cash_actual, cash_drift, frame.cash_band, cash_out))),
         max_drift,
         cash_out or True in outs,
     )
