@@ -25,6 +25,7 @@ from kronos.readcache.scopes import (
     register,
     register_paths,
     register_shared,
+    remember_firm,
     scopes_of,
     touch_rows,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "register_paths",
     "register_shared",
     "remember",
+    "remember_firm",
     "scopes_of",
     "touch",
     "touch_rows",

@@ -75,6 +75,17 @@ def _parents_firms(parent: type[Model], ids: set[int], rest: str) -> set[int]:
     return {f for f in (_memo[(label, i, rest)] for i in ids) if f is not None}
 
 
+def remember_firm(model: type[Model], pks: Iterable[int], path: str, firm_id: int) -> None:
+    """Rows `pks` of `model` belong to `firm_id` through `path` (e.g. "account__household__firm_id"):
+    a caller that read them with that path joined tells it here, and the rows hanging from them
+    (an order's executions, a lot's closures) are resolved without a lookup of their own."""
+    if len(_memo) > MEMO_LIMIT:
+        _memo.clear()
+    label = model._meta.label
+    for pk in pks:
+        _memo[(label, pk, path)] = firm_id
+
+
 def scopes_of(model: type[Model], rows: Sequence[Model]) -> set[str]:
     """The scopes `rows` of `model` belong to (SHARED when unknown); none while the read cache
     is off (nothing is kept that a write could make stale, so nothing is looked up)."""

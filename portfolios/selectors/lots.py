@@ -39,13 +39,16 @@ def household_wash_sale_history(
     end: date,
     security_ids: Collection[int] | None = None,
     days: int = WASH_SALE_DAYS,
+    only_if_matchable: bool = False,
 ) -> WashSaleHistory:
     """Every account of the household (IRAs included): the loss sales closed in [start, end] and
     the purchases that could replace them, acquired in [start - days, end + days] and still
-    open. Three queries whatever the number of accounts."""
-    accounts = list(InvestmentAccount.objects.filter(household_id=household_id).values_list("pk", flat=True))
-    lots = TaxLot.objects.filter(account_id__in=accounts)
-    closures = LotClosure.objects.filter(lot__account_id__in=accounts, gain__lt=0, closed_on__range=(start, end))
+    open. Two queries whatever the number of accounts; with `only_if_matchable`, one when no
+    sale has a loss left to match (no purchases read: `wash_sale_matches` would match nothing)."""
+    lots = TaxLot.objects.filter(account__household_id=household_id)
+    closures = LotClosure.objects.filter(
+        lot__account__household_id=household_id, gain__lt=0, closed_on__range=(start, end)
+    )
     if security_ids is not None:
         lots = lots.filter(security_id__in=list(security_ids))
         closures = closures.filter(lot__security_id__in=list(security_ids))
@@ -79,6 +82,8 @@ def household_wash_sale_history(
                 held_days=(closed_on - (held or acquired)).days,
             )
         )
+    if only_if_matchable and not any(sale.quantity > ZERO and sale.loss_per_share > ZERO for sale in sales):
+        return WashSaleHistory(sales=sales, acquisitions=[])
     used = WashSaleAdjustment.objects.filter(replacement_id=OuterRef("pk"))
     acquisitions = [
         Acquisition(pk, split_from or pk, account_id, security_id, acquired, quantity)

@@ -11,6 +11,7 @@ from django.db import transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from accounts.models import User
+from kronos import readcache
 from kronos.history import save_attributed
 from portfolios.engine.lots import ReliefMethod, relief_order
 from portfolios.engine.rebalancing import Lot
@@ -24,6 +25,9 @@ from portfolios.models import (
     TaxLot,
 )
 from portfolios.services.common import COST_QUANTUM, parse_decimal, to_cents
+
+#: A row's firm through its account (the read cache's path, `compliance.permissions.FIRM_SCOPE`).
+ACCOUNT_FIRM = "account__household__firm_id"
 
 
 def lot_open(
@@ -66,7 +70,6 @@ def lot_open(
         return save_attributed(lot, acting_user=acting_user, reason="lot opened", validate=False)
 
 
-@transaction.atomic
 def lots_relieve(
     *,
     account: InvestmentAccount,
@@ -78,6 +81,8 @@ def lots_relieve(
     method: str | None = None,
     chosen: Sequence[tuple[int, Decimal]] = (),
     entry: JournalEntry | None = None,
+    new_entry: bool = False,
+    savepoint: bool = True,
 ) -> list[LotClosure]:
     """Close `quantity` shares out of the open lots and record each lot's realised gain.
 
@@ -89,8 +94,40 @@ def lots_relieve(
 
     Proceeds and cost are rounded to cents (ROUND_HALF_EVEN) per closure; gain = proceeds - cost.
     Refuses a quantity larger than the open lots hold. Idempotent per `entry`: if closures
-    for that entry exist already, they are returned.
+    for that entry exist already, they are returned (not looked for when the caller made the
+    entry in its transaction: `new_entry`).
+
+    In one transaction; `savepoint=False` (a fill's, whose failure rolls everything back) takes
+    none of its own inside the caller's.
     """
+    with transaction.atomic(savepoint=savepoint):
+        return _lots_relieve(
+            account=account,
+            security=security,
+            quantity=quantity,
+            price=price,
+            closed_on=closed_on,
+            acting_user=acting_user,
+            method=method,
+            chosen=chosen,
+            entry=entry,
+            find_done=not new_entry,
+        )
+
+
+def _lots_relieve(
+    *,
+    account: InvestmentAccount,
+    security: Security,
+    quantity: Decimal,
+    price: Decimal,
+    closed_on: date,
+    acting_user: User,
+    method: str | None,
+    chosen: Sequence[tuple[int, Decimal]],
+    entry: JournalEntry | None,
+    find_done: bool,
+) -> list[LotClosure]:
     quantity = parse_decimal(quantity, field="quantity", what="The quantity")
     price = parse_decimal(price, field="price", what="The price")
     if quantity <= 0:
@@ -100,7 +137,7 @@ def lots_relieve(
     method = method or account.lot_relief_method
     if method not in ORDERED_METHODS:
         raise PortfoliosError(f"'{method}' is not a lot relief method ({', '.join(ORDERED_METHODS)}).", field="method")
-    if entry is not None:
+    if entry is not None and find_done:
         done = list(LotClosure.objects.filter(entry=entry, lot__security=security, lot__account=account))
         if done:
             return done
@@ -116,6 +153,9 @@ def lots_relieve(
             f"cannot relieve {quantity.normalize():f}.",
             field="quantity",
         )
+    if InvestmentAccount.household.is_cached(account):  # type: ignore[attr-defined]
+        # The lots' firm is the account's: their closures' history rows need no lookup of it.
+        readcache.remember_firm(TaxLot, [lot.pk for lot in lots], ACCOUNT_FIRM, account.household.firm_id)
     ordered = relief_plan(lots, quantity=quantity, method=method, chosen=chosen, price=price, on=closed_on)
     closures: list[LotClosure] = []
     touched: list[TaxLot] = []

@@ -19,8 +19,9 @@ from portfolios.selectors.lots import household_wash_sale_history
 from portfolios.services.common import COST_QUANTUM
 
 
-@transaction.atomic
-def wash_sales_apply(*, household_id: int, security_id: int, on: date, acting_user: User) -> list[WashSaleAdjustment]:
+def wash_sales_apply(
+    *, household_id: int, security_id: int, on: date, acting_user: User, savepoint: bool = True
+) -> list[WashSaleAdjustment]:
     """Book the wash sales a trade in `security_id` on `on` made in the household: loss sales
     closed within 30 days of `on` against the household's purchases within 30 days of them.
 
@@ -29,12 +30,21 @@ def wash_sales_apply(*, household_id: int, security_id: int, on: date, acting_us
     an open lot, the rest staying in the original lot) have that loss added to their cost (per
     share, rounded to 6 places, ROUND_HALF_EVEN; `wash_sale_adjustment` keeps the amount) and
     their holding period moved back by the sold lot's (`held_from`). Idempotent: a match once
-    booked uses up its shares, so running it again books nothing more."""
+    booked uses up its shares, so running it again books nothing more.
+
+    In one transaction; `savepoint=False` (a fill's, whose failure rolls everything back) takes
+    none of its own inside the caller's."""
+    with transaction.atomic(savepoint=savepoint):
+        return _wash_sales_apply(household_id=household_id, security_id=security_id, on=on, acting_user=acting_user)
+
+
+def _wash_sales_apply(*, household_id: int, security_id: int, on: date, acting_user: User) -> list[WashSaleAdjustment]:
     history = household_wash_sale_history(
         household_id=household_id,
         security_ids=[security_id],
         start=on - timedelta(days=WASH_SALE_DAYS),
         end=on + timedelta(days=WASH_SALE_DAYS),
+        only_if_matchable=True,
     )
     matches = wash_sale_matches(history.sales, history.acquisitions)
     if not matches:
