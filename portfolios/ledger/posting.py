@@ -10,7 +10,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from django.db import connection, transaction
+from django.db.models import Field
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history, get_history_manager_for_model
 
 from accounts.models import User
 from kronos.db import create_or_winner
@@ -118,9 +120,17 @@ def post_entry(
     reference_id: str | int = "",
     reverses: JournalEntry | None = None,
     allow_negative: bool = False,
+    locked: bool = False,
 ) -> JournalEntry:
-    """Post one balanced entry and move the client balances it touches (see the module docstring)."""
-    if idempotency_key:
+    """Post one balanced entry and move the client balances it touches (see the module docstring).
+
+    `locked`: the caller holds, in its transaction, the locks that make the entry safe without
+    this function's own -- it has locked (`select_for_update`) the client accounts the postings
+    touch, and under that lock found `idempotency_key` unused (a fill: its order and account
+    locked, its execution id new). Then the key is not looked up first, the accounts are not
+    locked again and no savepoint is taken: a duplicate key is an IntegrityError that rolls the
+    caller back, and so is any refusal."""
+    if idempotency_key and not locked:
         existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
@@ -129,6 +139,22 @@ def post_entry(
     if acting_user is None:
         raise PortfoliosError("A journal entry needs the acting user.", field="acting_user")
     _validate(postings)
+
+    if locked:
+        with transaction.atomic(savepoint=False):
+            return _post(
+                kind=kind,
+                postings=postings,
+                effective_date=effective_date,
+                acting_user=acting_user,
+                memo=memo,
+                idempotency_key=idempotency_key or None,
+                reference_type=reference_type,
+                reference_id=str(reference_id),
+                reverses=reverses,
+                allow_negative=allow_negative,
+                lock_accounts=False,
+            )
 
     def winner() -> JournalEntry | None:
         # A concurrent retry with the same key committed first: its entry is the answer.
@@ -146,6 +172,7 @@ def post_entry(
             reference_id=str(reference_id),
             reverses=reverses,
             allow_negative=allow_negative,
+            lock_accounts=True,
         ),
         winner,
     )
@@ -163,6 +190,7 @@ def _post(
     reference_id: str,
     reverses: JournalEntry | None,
     allow_negative: bool,
+    lock_accounts: bool,
 ) -> JournalEntry:
     entry = JournalEntry(
         kind=kind,
@@ -196,9 +224,15 @@ def _post(
             cash_deltas[(account_id, spec.currency)] += spec.quantity
     account_ids = sorted({a for a, _ in position_deltas} | {a for a, _ in cash_deltas})
     if account_ids:
-        # Lock the accounts first, in id order: serialises every ledger write per account
-        # (so missing balance rows can be created safely) and never deadlocks.
-        list(InvestmentAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
+        if lock_accounts:
+            # Lock the accounts first, in id order: serialises every ledger write per account
+            # (so missing balance rows can be created safely) and never deadlocks.
+            list(
+                InvestmentAccount.objects.select_for_update()
+                .filter(pk__in=account_ids)
+                .order_by("pk")
+                .values_list("pk")
+            )
         symbols = {spec.security.pk: spec.security.symbol for spec in postings if spec.security is not None}
         _apply_balances(
             POSITIONS,
@@ -251,6 +285,9 @@ def _apply_balances(
     deltas = {k: v for k, v in deltas.items() if v != 0}
     if not deltas:
         return
+    if connection.vendor == "postgresql":
+        _add_in_place(balances, deltas, short=short, acting_user=acting_user, kind=kind, allow_negative=allow_negative)
+        return
     rows = {
         (row.account_id, getattr(row, balances.key)): row
         # Ordered by pk: the model's default ordering would join (and so lock) the account's
@@ -282,3 +319,61 @@ def _apply_balances(
         )
     if created:
         bulk_create_with_history(created, balances.model, default_user=acting_user, default_change_reason=reason)
+
+
+def _add_in_place(
+    balances: _Balances,
+    deltas: dict[tuple[int, Any], Decimal],
+    *,
+    short: Callable[[tuple[int, Any], Decimal], str],
+    acting_user: User,
+    kind: str,
+    allow_negative: bool,
+) -> None:
+    """`_apply_balances` on PostgreSQL: the existing rows locked, moved and read back in one
+    UPDATE ... RETURNING (not a locking read and then an update), the missing ones created.
+    Rows, values (`updated_at` untouched, as a bulk update leaves it) and history rows are the
+    same; a refused debit raises after the statement, and the caller's transaction (or the
+    entry's savepoint) rolls it back with the rest of the entry."""
+    model = balances.model
+    meta = model._meta
+    qn = connection.ops.quote_name
+    key_field, amount_field = meta.get_field(balances.key), meta.get_field(balances.amount)
+    assert isinstance(key_field, Field) and isinstance(amount_field, Field)
+    key, amount = qn(str(key_field.column)), qn(str(amount_field.column))
+    attnames = [f.attname for f in meta.concrete_fields]
+    returning = ", ".join(f"t.{qn(str(f.column))}" for f in meta.concrete_fields)
+    values = ", ".join(f"(%s::bigint, %s::{key_field.cast_db_type(connection)}, %s::numeric)" for _ in deltas)
+    sql = (
+        f"UPDATE {qn(meta.db_table)} AS t SET {amount} = t.{amount} + v.delta "  # noqa: S608 (identifiers from the model's _meta)  # nosec B608 -- values as parameters
+        f"FROM (VALUES {values}) AS v(account_id, key, delta) "
+        f"WHERE t.account_id = v.account_id AND t.{key} = v.key RETURNING {returning}"
+    )
+    params: list[Any] = [p for (account_id, k), delta in deltas.items() for p in (account_id, k, delta)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = cursor.fetchall()
+    rows: dict[tuple[int, Any], Position | CashBalance] = {}
+    for values_row in returned:
+        row = model.from_db(connection.alias, attnames, values_row)
+        rows[(row.account_id, getattr(row, balances.key))] = row
+    changed: list[Position | CashBalance] = []
+    created: list[Position | CashBalance] = []
+    for row_key, delta in deltas.items():
+        found = rows.get(row_key)
+        if found is None:
+            found = balances.new_row(*row_key)
+            setattr(found, balances.amount, getattr(found, balances.amount) + delta)
+            created.append(found)
+        else:
+            changed.append(found)
+        moved = getattr(found, balances.amount)
+        if delta < 0 and moved < 0 and not allow_negative:
+            raise PortfoliosError(short(row_key, moved), field=balances.amount)
+    reason = f"ledger: {kind}"
+    if changed:
+        get_history_manager_for_model(model).bulk_history_create(
+            changed, update=True, default_user=acting_user, default_change_reason=reason
+        )
+    if created:
+        bulk_create_with_history(created, model, default_user=acting_user, default_change_reason=reason)
