@@ -24,13 +24,13 @@ SECRET = "test-webhook-secret"
 
 #: Statements per webhook, by case.
 EXPECTED = {
-    "partial buy": 43,
-    "full buy": 42,
+    "partial buy": 30,
+    "full buy": 31,
     "duplicate event": 4,
     "duplicate execution": 7,
-    "buy before acknowledgement": 46,
-    "partial sell": 50,
-    "buy, modelled account": 44,
+    "buy before acknowledgement": 33,
+    "partial sell": 34,
+    "buy, modelled account": 32,
 }
 
 

@@ -17,14 +17,17 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.db import transaction
+from django.db.models import Exists, Subquery
 from django.utils import timezone
 
 from accounts.models import User
+from kronos import readcache
 from kronos.history import save_attributed
 from portfolios import ledger
 from portfolios import services as portfolio_services
 from portfolios.ledger import PostingSpec
-from portfolios.models import JournalEntry, LedgerBook, LotClosure
+from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook, LotClosure
+from portfolios.services.lots import ACCOUNT_FIRM
 from trading.errors import TradingError
 from trading.lifecycle import END_STATES, OrderStatus
 from trading.models import Execution, FillAnomaly, Order, Side
@@ -133,17 +136,31 @@ def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execut
         )
         if order is None:
             raise TradingError(f"No order with client order id {fill.client_order_id!r}.", field="client_order_id")
-        if Execution.objects.filter(execution_id=fill.execution_id).exists():
+        # Under the lock, in a statement of its own (one that started before the lock was
+        # granted would not see a concurrent delivery's execution): booked before, or refused?
+        booked, refused = (
+            Order.objects.filter(pk=order.pk)
+            .annotate(
+                booked=Exists(Execution.objects.filter(execution_id=fill.execution_id)),
+                refused=Subquery(FillAnomaly.objects.filter(execution_id=fill.execution_id).values("pk")[:1]),
+            )
+            .values_list("booked", "refused")
+            .get()
+        )
+        if booked:
             return None
-        seen = FillAnomaly.objects.filter(execution_id=fill.execution_id).first()
-        if seen is not None:
-            return seen  # refused before: refused again, recorded once
+        if refused is not None:
+            return FillAnomaly.objects.get(pk=refused)  # refused before: refused again, recorded once
         refusal = _anomaly_reason(order, fill)
         if refusal is not None:
             return _record_anomaly(
                 order=order, fill=fill, reason=refusal[0], why=refusal[1], event_id=event_id, acting_user=acting_user
             )
         account, security = order.account, order.security
+        # The rows this fill writes hang from the order and the account, whose firm is loaded:
+        # the read cache need not look it up for their history rows.
+        readcache.remember_firm(Order, [order.pk], ACCOUNT_FIRM, account.household.firm_id)
+        readcache.remember_firm(InvestmentAccount, [account.pk], "household__firm_id", account.household.firm_id)
         amount = fill.amount if fill.amount is not None else cents(fill.quantity * fill.price)
         book, market, clearing = ledger.books_for(
             account, LedgerBook.Kind.MARKET, LedgerBook.Kind.CUSTODIAN_CLEARING, firm=account.household.firm_id
@@ -170,6 +187,7 @@ def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execut
             reference_type="trading.order",
             reference_id=order.pk,
             allow_negative=order.side == Side.BUY,
+            locked=True,  # the order and its account are locked, and the execution id is new
         )
         gain = ZERO
         if order.side == Side.BUY:
@@ -194,12 +212,18 @@ def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execut
                 method=method,
                 chosen=chosen,
                 entry=entry,
+                new_entry=True,
+                savepoint=False,
             )
             gain = sum((c.gain for c in closures), ZERO)
         # Household-wide: a buy may wash a loss sale of the 30 days before it, in any account of
         # the household; a loss sale may be washed by a buy of the 30 days before it.
         portfolio_services.wash_sales_apply(
-            household_id=account.household_id, security_id=security.pk, on=fill.trade_date, acting_user=acting_user
+            household_id=account.household_id,
+            security_id=security.pk,
+            on=fill.trade_date,
+            acting_user=acting_user,
+            savepoint=False,
         )
         execution = Execution(
             order=order,
@@ -213,7 +237,7 @@ def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execut
             entry=entry,
         )
         save_attributed(execution, acting_user=acting_user, reason="fill", validate=False)
-        _refresh_order(order, fill=fill, acting_user=acting_user)
+        _refresh_order(order, fill=fill, execution=execution, acting_user=acting_user)
         fill_event(order, execution)
         return execution
 
@@ -238,8 +262,25 @@ def _lot_choice(order: Order) -> tuple[str | None, list[tuple[int, Decimal]]]:
     return None, chosen
 
 
-def _refresh_order(order: Order, *, fill: Fill, acting_user: User) -> None:
-    executions = list(order.executions.values_list("quantity", "price", "amount", "realised_gain"))
+_SUMMED = ("quantity", "price", "amount", "realised_gain")
+
+
+def _as_stored(execution: Execution) -> tuple[Decimal, ...] | None:
+    """The execution's summed values as its row holds them: None when one has more places than
+    its column keeps (the database would round it, so only the row read back is exact)."""
+    values = tuple(getattr(execution, name) for name in _SUMMED)
+    for name, value in zip(_SUMMED, values, strict=True):
+        exponent = value.as_tuple().exponent
+        if not isinstance(exponent, int) or -exponent > Execution._meta.get_field(name).decimal_places:  # type: ignore[union-attr]
+            return None
+    return values
+
+
+def _refresh_order(order: Order, *, fill: Fill, execution: Execution, acting_user: User) -> None:
+    # The order's first execution (its filled quantity is the sum of its executions, each
+    # positive, and its row is locked): the sums are this execution's own, nothing to read.
+    first = _as_stored(execution) if order.filled_quantity == ZERO else None
+    executions = [first] if first is not None else list(order.executions.values_list(*_SUMMED))
     filled = sum((q for q, _, _, _ in executions), ZERO)
     value = sum((q * p for q, p, _, _ in executions), ZERO)
     order.filled_quantity = filled
