@@ -25,7 +25,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.db.models import Q
 
 from portfolios.models import DRIFT_PLACES, AccountFigures, InvestmentAccount, ModelTarget, Position, SubstitutionPair
-from portfolios.selectors.figures import ComputedFigures, account_figures, figure_inputs
+from portfolios.selectors.figures import ComputedFigures, FigureInput, account_figures, figure_inputs
 
 CHUNK = 2000
 _DRIFT_QUANTUM = Decimal(1).scaleb(-DRIFT_PLACES)
@@ -48,19 +48,23 @@ def _row(pk: int, currency: str, figures: ComputedFigures) -> AccountFigures:
     )
 
 
-def computed_rows(account_ids: Sequence[int]) -> list[AccountFigures]:
-    """The rows the records give for these accounts now (unsaved)."""
-    inputs = figure_inputs(account_ids)
+def computed_rows(account_ids: Sequence[int], *, inputs: Sequence[FigureInput] = ()) -> list[AccountFigures]:
+    """The rows the records give for these accounts now (unsaved). `inputs`: the accounts'
+    `FigureInput`s when the caller has read them (with their rows locked) in its transaction;
+    read here unless they are given for every one of the accounts."""
+    if not inputs or {a.pk for a in inputs} != set(account_ids):
+        inputs = figure_inputs(account_ids)
     figures = account_figures(inputs)
     return [_row(a.pk, a.base_currency, figures[a.pk]) for a in inputs]
 
 
-def refresh_figures(account_ids: Iterable[int]) -> int:
-    """Recompute and upsert the figures of these accounts (in the caller's transaction); the count."""
+def refresh_figures(account_ids: Iterable[int], *, inputs: Sequence[FigureInput] = ()) -> int:
+    """Recompute and upsert the figures of these accounts (in the caller's transaction); the count.
+    `inputs`: as `computed_rows` takes them (one read fewer)."""
     ids = sorted(set(account_ids))
     done = 0
     for start in range(0, len(ids), CHUNK):
-        rows = computed_rows(ids[start : start + CHUNK])
+        rows = computed_rows(ids[start : start + CHUNK], inputs=inputs if len(ids) <= CHUNK else ())
         AccountFigures.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["account"], update_fields=_FIELDS
         )

@@ -64,6 +64,7 @@ def books_for(account: InvestmentAccount, *kinds: str, firm: Any) -> tuple[Ledge
         for b in LedgerBook.objects.filter(code__in=codes if cached else [*codes, f"client:{account.pk}"])
     }
     client = cached or found.get(account.pk) or client_book(account)
+    client.account = account  # the same row: the book's readers need not fetch it again
     account._ledger_book = client  # type: ignore[attr-defined]
     return (client, *(found.get(code) or system_book(kind, firm=firm) for kind, code in zip(kinds, codes, strict=True)))
 

@@ -31,6 +31,7 @@ from portfolios.models import (
     Posting,
     Security,
 )
+from portfolios.selectors.figures import FigureInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +251,25 @@ def _post(
             kind=kind,
             allow_negative=allow_negative,
         )
-        refresh_figures(account_ids)  # the accounts' kept figures move with their balances
+        # The accounts' kept figures move with their balances. Under the caller's locks, the
+        # accounts it read with their model (locked, so current) need not be read again.
+        refresh_figures(account_ids, inputs=_locked_inputs(postings) if not lock_accounts else ())
     return entry
+
+
+def _locked_inputs(postings: Sequence[PostingSpec]) -> list[FigureInput]:
+    """The `FigureInput`s of the client accounts the postings' books carry loaded with their model
+    (`books_for` gives the client book its account), by account."""
+    accounts = {}
+    for spec in postings:
+        book = spec.book
+        if book.kind != LedgerBook.Kind.CLIENT or not LedgerBook.account.is_cached(book):  # type: ignore[attr-defined]
+            continue
+        account = book.account
+        if account is None or (account.model_id is not None and not InvestmentAccount.model.is_cached(account)):  # type: ignore[attr-defined]
+            continue
+        accounts[account.pk] = account
+    return [FigureInput.of(account) for account in accounts.values()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,8 @@ def model_targets_and_substitutes(
     """Each model's targets (security id -> weight) and substitution pairs (security id ->
     substitute id), in one query (a union), for the readers that measure drift."""
     ids = list(model_ids)
+    if not ids:
+        return {}, {}  # no query to make (building the union that finds nothing costs ms a call)
     targets: dict[int, dict[int, Decimal]] = defaultdict(dict)
     pairs: dict[int, dict[int, int]] = defaultdict(dict)
     rows = (

@@ -130,7 +130,7 @@ def execute_fill(*, fill: Fill, acting_user: User, event_id: str = "") -> Execut
             # its lock, and a fill changes both: without it a withdrawal could read the cash from
             # before a fill and the reservations from after it, and overdraw.
             Order.objects.select_for_update(of=("self", "account"))
-            .select_related("account__household", "security")
+            .select_related("account__household", "account__model", "security")
             .filter(client_order_id=fill.client_order_id)
             .first()
         )
