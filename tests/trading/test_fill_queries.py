@@ -13,8 +13,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.services import system_user
 from portfolios.figures import figures_stale
-from portfolios.models import Position, TaxLot
+from portfolios.models import CashBalance, Position, TaxLot
 from tests.trading.factories import account_with, model_of
 from trading import services
 from trading.adapters.custodian import signing
@@ -98,7 +99,21 @@ def test_a_fill_partial_full_and_duplicates_cost_a_fixed_number_of_statements(cl
     assert response.json() == {"result": "duplicate fill"}
     order.refresh_from_db()
     assert order.status == "filled" and order.filled_quantity == 10 and order.executions.count() == 2
-    assert Position.objects.get(account=advisor_account, security__symbol="AAPL").quantity == 110
+    position = Position.objects.get(account=advisor_account, security__symbol="AAPL")
+    cash = CashBalance.objects.get(account=advisor_account, currency="USD")
+    assert position.quantity == 110
+    # Each balance moved leaves its history row as before: the row's values, the system user
+    # acting for the custodian, the ledger's reason.
+    for row in (position, cash):
+        kept = row.history.order_by("-history_id").first()
+        assert (kept.history_type, kept.history_change_reason, kept.history_user) == (
+            "~",
+            "ledger: trade",
+            system_user(),
+        )
+        assert {f: getattr(kept, f) for f in ("quantity", "amount", "updated_at") if hasattr(row, f)} == {
+            f: getattr(row, f) for f in ("quantity", "amount", "updated_at") if hasattr(row, f)
+        }
     counts = {"partial buy": partial, "full buy": full, "duplicate event": duplicate, "duplicate execution": again}
     assert counts == {k: EXPECTED[k] for k in counts}
 

@@ -27,7 +27,6 @@ from portfolios import ledger
 from portfolios import services as portfolio_services
 from portfolios.ledger import PostingSpec
 from portfolios.models import InvestmentAccount, JournalEntry, LedgerBook, LotClosure
-from portfolios.services.lots import ACCOUNT_FIRM
 from trading.errors import TradingError
 from trading.lifecycle import END_STATES, OrderStatus
 from trading.models import Execution, FillAnomaly, Order, Side
@@ -38,6 +37,8 @@ from trading.services.order_status import order_transition
 logger = logging.getLogger(__name__)
 S = OrderStatus
 SETTLEMENT_DAYS = 1
+#: An order's firm, through its account (the read cache's path, `compliance.permissions.FIRM_SCOPE`).
+ACCOUNT_FIRM = "account__household__firm_id"
 
 
 @dataclass(frozen=True)
