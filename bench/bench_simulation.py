@@ -1,5 +1,6 @@
 """A firm's year with faults: `simulate_firm` for 252 business days and 2,000 accounts
-(BENCH_SIM_DAYS, BENCH_SIM_ACCOUNTS override), printing days per second and the summary.
+(BENCH_SIM_DAYS, BENCH_SIM_ACCOUNTS override), printing days per second, the seconds a day
+(the first week, when the book is first invested, and after it) and the summary.
 
 The simulation runs the firm-wide nightly job, so it needs a database without other accounts: it
 runs in a child process on a scratch database of its own (`python -m bench.bench_simulation
@@ -7,6 +8,8 @@ runs in a child process on a scratch database of its own (`python -m bench.bench
 """
 
 import os
+import re
+import statistics
 import subprocess  # nosec B404 -- our own manage command
 import sys
 import time
@@ -40,10 +43,35 @@ def run() -> list[tuple[str, str]]:
                  if "days/s" in part), "")  # fmt: skip
     if rate:
         figures.append(("business days per second (the simulation, setup included)", rate))
+    figures += _day_lines(lines)
     figures += [("summary", line) for line in summary[-12:]]
     if child.returncode:
         figures.append(("exit", f"{child.returncode}: {(child.stderr or '').strip().splitlines()[-1:]}"))
     return figures
+
+
+#: A simulated day's line ends with its wall time: "1994-05-16: 250 accounts, ... (8.5 s)".
+_DAY_LINE = re.compile(r"^\d{4}-\d{2}-\d{2}: .* \((\d+(?:\.\d+)?) s\)$")
+
+
+def _day_lines(lines: list[str]) -> list[tuple[str, str]]:
+    """Seconds a business day: the first week (the book is first invested) and the days after it,
+    and -- for a run shorter than a year -- what 252 of the later days would take at their median
+    (a projection from this run, not a measurement)."""
+    seconds = [float(m.group(1)) for m in map(_DAY_LINE.match, lines) if m]
+    if not seconds:
+        return []
+    first, later = seconds[:5], seconds[5:]
+    out = [("seconds a business day, days 1-5: median (slowest)", f"{statistics.median(first):.1f} ({max(first):.1f})")]
+    if later:
+        out.append(
+            (f"seconds a business day, days 6-{len(seconds)}: median (slowest)",
+             f"{statistics.median(later):.1f} ({max(later):.1f})")
+        )  # fmt: skip
+        if len(seconds) < 252:
+            year = (sum(first) + statistics.median(later) * (252 - len(first))) / 3600
+            out.append(("252 days at that median (a projection, not measured)", f"{year:.1f} h"))
+    return out
 
 
 def main(argv: list[str]) -> int:
