@@ -223,15 +223,15 @@ def test_a_fill_books_in_a_fixed_number_of_statements(client, submitted, advisor
     """The hot path of a firm's day (issue 13: a year of fills): the webhook's fill takes one
     statement per row it writes plus the locks and reads it needs, not one per book or lot."""
     assert post(client, fill(submitted, event_id="evt-q1", execution_id="X-Q1", quantity="4")).status_code == 200
-    # 30 in a test's transaction (two of them its savepoint): the system user; the event recorded;
+    # 28 in a test's transaction (two of them its savepoint): the system user; the event recorded;
     # the order and account locked (the account's model joined); the execution and refusal looked
     # up (one statement); the three books in one read; the entry and postings with their history
     # (no idempotency read, savepoint or second account lock: the order's lock covers them); each
     # balance moved in one UPDATE ... RETURNING with its history; the account's kept figures
-    # refreshed (4: positions, cash, the last closes, the upsert); the lot; the household's loss
+    # refreshed (2: its records in one statement, the upsert); the lot; the household's loss
     # sales looked at (1: none to match, so no purchases read); the execution; the order's sums
     # (read: not its first fill) and its update; two events; the event's result.
-    with django_assert_num_queries(30):
+    with django_assert_num_queries(28):
         response = post(client, fill(submitted, event_id="evt-q2", execution_id="X-Q2", quantity="6"))
     assert response.status_code == 200
     submitted.refresh_from_db()
