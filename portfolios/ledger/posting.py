@@ -3,6 +3,7 @@ it moves (see `portfolios.ledger` for the guarantees)."""
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -141,42 +142,28 @@ def post_entry(
         raise PortfoliosError("A journal entry needs the acting user.", field="acting_user")
     _validate(postings)
 
+    post = functools.partial(
+        _post,
+        kind=kind,
+        postings=postings,
+        effective_date=effective_date,
+        acting_user=acting_user,
+        memo=memo,
+        idempotency_key=idempotency_key or None,
+        reference_type=reference_type,
+        reference_id=str(reference_id),
+        reverses=reverses,
+        allow_negative=allow_negative,
+    )
     if locked:
         with transaction.atomic(savepoint=False):
-            return _post(
-                kind=kind,
-                postings=postings,
-                effective_date=effective_date,
-                acting_user=acting_user,
-                memo=memo,
-                idempotency_key=idempotency_key or None,
-                reference_type=reference_type,
-                reference_id=str(reference_id),
-                reverses=reverses,
-                allow_negative=allow_negative,
-                lock_accounts=False,
-            )
+            return post(lock_accounts=False)
 
     def winner() -> JournalEntry | None:
         # A concurrent retry with the same key committed first: its entry is the answer.
         return JournalEntry.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
 
-    return create_or_winner(
-        lambda: _post(
-            kind=kind,
-            postings=postings,
-            effective_date=effective_date,
-            acting_user=acting_user,
-            memo=memo,
-            idempotency_key=idempotency_key or None,
-            reference_type=reference_type,
-            reference_id=str(reference_id),
-            reverses=reverses,
-            allow_negative=allow_negative,
-            lock_accounts=True,
-        ),
-        winner,
-    )
+    return create_or_winner(lambda: post(lock_accounts=True), winner)
 
 
 def _post(
