@@ -1,6 +1,7 @@
 """Trading test data, built through the real services (holdings and cash arrive by transfer in)."""
 
 import itertools
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from portfolios import services as portfolio_services
 from portfolios.models import ModelPortfolio, ModelTarget, Price, Security
 from tests.portfolios.factories import InvestmentAccountFactory, PriceFactory, SecurityFactory
 from trading import services as trading_services
+from trading.adapters.custodian import signing
 
 _numbers = itertools.count(1)
 
@@ -100,3 +102,31 @@ def filled_trade(account, symbol, side, quantity, price, on, user, **kwargs):
     )
     order.refresh_from_db()
     return order
+
+
+#: The custodian webhook secret the trading tests configure (tests/trading/conftest.py).
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+def fill(order, *, event_id, execution_id, quantity, price="150", order_quantity=None):
+    """A custodian `order.fill` event for `order` (its order quantity only when given)."""
+    data = {
+        "client_order_id": order.client_order_id,
+        "execution_id": execution_id,
+        "quantity": quantity,
+        "price": price,
+    }
+    if order_quantity is not None:
+        data["order_quantity"] = order_quantity
+    return {"id": event_id, "type": "order.fill", "data": data}
+
+
+def post(client, event):
+    """`event` signed and posted to the custodian webhook, as the custodian sends it."""
+    body = json.dumps(event).encode()
+    return client.post(
+        "/webhooks/custodian/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_CUSTODIAN_SIGNATURE=signing.sign(WEBHOOK_SECRET, body),
+    )

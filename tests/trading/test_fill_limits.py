@@ -3,42 +3,18 @@ quantity, or for an order that has ended, is refused (422), recorded as a FillAn
 operations (with history, on the operations page) and books nothing; numbers that do not fit
 (1e30, 1e-20, NaN, Infinity, negative, too many places, full-width digits) are a 400, never a 500."""
 
-import json
 from decimal import Decimal as D
 
 import pytest
 
 from portfolios.models import CashBalance, Position
 from tests.accounts.factories import UserFactory
+from tests.trading.factories import fill, post
 from trading import services
-from trading.adapters.custodian import signing
 from trading.errors import TradingError
 from trading.models import Execution, FillAnomaly, Order, WebhookEvent
 
 pytestmark = pytest.mark.django_db
-SECRET = "test-webhook-secret"
-
-
-def fill(order, *, event_id, execution_id, quantity, price="150", order_quantity=None):
-    data = {
-        "client_order_id": order.client_order_id,
-        "execution_id": execution_id,
-        "quantity": quantity,
-        "price": price,
-    }
-    if order_quantity is not None:
-        data["order_quantity"] = order_quantity
-    return {"id": event_id, "type": "order.fill", "data": data}
-
-
-def post(client, event):
-    body = json.dumps(event).encode()
-    return client.post(
-        "/webhooks/custodian/",
-        data=body,
-        content_type="application/json",
-        HTTP_X_CUSTODIAN_SIGNATURE=signing.sign(SECRET, body),
-    )
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ status, events, and a history row for each change). Counted through the test cli
 test's own transaction makes the webhook's outer `atomic()` a savepoint: two statements
 (SAVEPOINT, RELEASE) that are BEGIN and COMMIT, not counted, in production."""
 
-import json
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -16,13 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from accounts.services import system_user
 from portfolios.figures import figures_stale
 from portfolios.models import CashBalance, Position, TaxLot
-from tests.trading.factories import account_with, model_of
+from tests.trading.factories import account_with, fill, model_of, post
 from trading import services
-from trading.adapters.custodian import signing
 from trading.models import Order
 
 pytestmark = pytest.mark.django_db
-SECRET = "test-webhook-secret"
 
 #: Statements per webhook, by case.
 EXPECTED = {
@@ -36,28 +33,9 @@ EXPECTED = {
 }
 
 
-def _post(client, event):
-    body = json.dumps(event).encode()
-    return client.post(
-        "/webhooks/custodian/",
-        data=body,
-        content_type="application/json",
-        HTTP_X_CUSTODIAN_SIGNATURE=signing.sign(SECRET, body),
-    )
-
-
-def _event(order, *, event_id, execution_id, quantity, price="150"):
-    return {
-        "id": event_id,
-        "type": "order.fill",
-        "data": {
-            "client_order_id": order.client_order_id,
-            "execution_id": execution_id,
-            "quantity": quantity,
-            "price": price,
-            "order_quantity": str(order.quantity),
-        },
-    }
+def _event(order, **fields):
+    """A fill event for `order`, naming its order quantity as the custodian does."""
+    return fill(order, order_quantity=str(order.quantity), **fields)
 
 
 def _order(account, user, side="buy", quantity="10", security="AAPL", submitted=True):
@@ -71,13 +49,13 @@ def _warm(client, account, user):
     """A first fill on the account: its firm's system books made, the read cache's lookups of
     the account and its books remembered (the state every later fill of the firm finds)."""
     order = _order(account, user, security="VTI", quantity="1")
-    response = _post(client, _event(order, event_id=f"warm-{account.pk}", execution_id=f"W{account.pk}", quantity="1"))
+    response = post(client, _event(order, event_id=f"warm-{account.pk}", execution_id=f"W{account.pk}", quantity="1"))
     assert response.json() == {"result": "applied"}
 
 
 def _count(client, event):
     with CaptureQueriesContext(connection) as ctx:
-        response = _post(client, event)
+        response = post(client, event)
     # What the fill wrote of the account's kept figures is what the records give.
     assert figures_stale() == []
     if os.environ.get("FILL_QUERIES_DUMP"):  # a directory: each webhook's statements, to read
