@@ -33,6 +33,7 @@ from portfolios.services import (
 from trading.models import CashTransfer, RebalanceProposal
 from trading.services import (
     add_business_days,
+    group_snapshots,
     household_rebalance_propose,
     proposal_approve,
     proposal_create_for_accounts,
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 #: up) to a month ahead (announcements arrive before their ex-date).
 CORPORATE_ACTIONS_BACK_DAYS = 7
 CORPORATE_ACTIONS_AHEAD_DAYS = 31
+#: Rebalancing groups whose inputs the household stage reads together (`group_snapshots`).
+GROUP_BATCH = 200
 
 
 def _open_accounts(business_date: date) -> list[int]:
@@ -238,19 +241,31 @@ def household_rebalancing_step(*, business_date: date, acting_user: User) -> Chu
         .distinct()
         .order_by("pk")
     )
+    ready = []
     for group in groups:
         if group.busy:
             outcome.add("groups_waiting")
-            continue
-        try:
-            with transaction.atomic():
-                made = household_rebalance_propose(group=group, acting_user=acting_user, as_of=business_date)
-        except Exception as exc:  # noqa: BLE001 -- recorded per group, the others go on
-            outcome.fail(account_id=None, firm_id=None, error=f"group {group.pk}: {type(exc).__name__}: {exc}")
-            continue
-        outcome.add("groups")
-        outcome.add("proposals", len(made.proposals))
-        _approve_automatic(made.proposals, outcome, acting_user=acting_user)
+        else:
+            ready.append(group)
+    for start in range(0, len(ready), GROUP_BATCH):
+        batch = ready[start : start + GROUP_BATCH]
+        try:  # the batch's inputs in a fixed number of queries; a failing read falls back to each group's own
+            prepared = group_snapshots(batch, as_of=business_date)
+        except Exception:
+            logger.warning("household stage: reading a batch of %s groups failed", len(batch), exc_info=True)
+            prepared = {}
+        for group in batch:
+            try:
+                with transaction.atomic():
+                    made = household_rebalance_propose(
+                        group=group, acting_user=acting_user, as_of=business_date, prepared=prepared.get(group.pk)
+                    )
+            except Exception as exc:  # noqa: BLE001 -- recorded per group, the others go on
+                outcome.fail(account_id=None, firm_id=None, error=f"group {group.pk}: {type(exc).__name__}: {exc}")
+                continue
+            outcome.add("groups")
+            outcome.add("proposals", len(made.proposals))
+            _approve_automatic(made.proposals, outcome, acting_user=acting_user)
     return outcome
 
 

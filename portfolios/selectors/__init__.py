@@ -58,6 +58,7 @@ from portfolios.selectors.snapshots import engine_snapshots
 from portfolios.selectors.tax import (
     household_last_loss_sales,
     household_wash_window,
+    households_last_loss_sales,
     households_with_losses_to_harvest,
     model_substitutes,
     model_targets_and_substitutes,
@@ -113,6 +114,7 @@ __all__ = [
     "household_performance_periods",
     "household_wash_sale_history",
     "household_wash_window",
+    "households_last_loss_sales",
     "households_with_losses_to_harvest",
     "latest_prices",
     "lot_rows",

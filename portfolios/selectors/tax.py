@@ -58,17 +58,28 @@ def household_last_loss_sales(*, household_id: int, as_of: date, days: int = WAS
     """Per security symbol, the latest day in the `days` before `as_of` (and on it) that any
     account of the household sold it at a loss -- what a buy must not follow (wash sale). One
     query."""
+    return households_last_loss_sales(household_ids=[household_id], as_of=as_of, days=days).get(household_id, {})
+
+
+def households_last_loss_sales(
+    *, household_ids: Iterable[int], as_of: date, days: int = WASH_SALE_DAYS
+) -> dict[int, dict[str, date]]:
+    """`household_last_loss_sales` for many households in one query: household -> symbol -> day
+    (a household without a loss sale in the window is absent)."""
     rows = (
         LotClosure.objects.filter(
-            lot__account__household_id=household_id,
+            lot__account__household_id__in=list(household_ids),
             gain__lt=0,
             closed_on__gte=as_of - timedelta(days=days),
             closed_on__lte=as_of,
         )
-        .values("lot__security__symbol")
+        .values("lot__account__household_id", "lot__security__symbol")
         .annotate(last=Max("closed_on"))
     )
-    return {r["lot__security__symbol"]: r["last"] for r in rows}
+    out: dict[int, dict[str, date]] = defaultdict(dict)
+    for r in rows:
+        out[r["lot__account__household_id"]][r["lot__security__symbol"]] = r["last"]
+    return dict(out)
 
 
 def realised_gains_in_year(*, account_ids: Sequence[int], year: int) -> dict[int, Decimal]:

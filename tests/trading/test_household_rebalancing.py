@@ -1,5 +1,6 @@
 """Household rebalancing through the services and the API: one group, one model, the IRA trades."""
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -133,3 +134,35 @@ def test_the_household_plan_does_not_buy_back_what_the_household_sold_at_a_loss(
     LotClosure.objects.filter(pk=closure.pk).update(closed_on=today - timedelta(days=31))
     [again] = services.household_rebalance_propose(group=group, acting_user=alice.user).proposals
     assert [(t.symbol, t.side) for t in again.trades.order_by("position")] == [("VTI", "sell"), ("BND", "buy")]
+
+
+def test_groups_read_together_are_read_as_each_alone_in_a_fixed_number_of_queries(
+    alice, bob, household_group, bob_household, django_assert_max_num_queries
+):
+    """The nightly household stage reads its groups a batch at a time (`group_snapshots`): each
+    group's input is the one `group_snapshot` reads for it alone, with a second household's group
+    (another model, other accounts) beside it, and two groups cost what one does."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from trading.services.households import group_snapshot, group_snapshots
+
+    group, _, _ = household_group
+    other_model = model_of(bob_household.firm, {"VTI": "0.3", "BND": "0.7"})
+    mine = account_with(bob_household, positions=[("VTI", "40", "300"), ("BND", "10", "90")], cash="1000")
+    ira = account_with(bob_household, positions=[("BND", "5", "60")], account_type="roth_ira")
+    other = portfolio_services.rebalancing_group_create(
+        household=bob_household, name="Bennett", model=other_model, accounts=[mine, ira], acting_user=bob.user
+    )
+    groups = list(type(group).objects.filter(pk__in=[group.pk, other.pk]).select_related("model").order_by("pk"))
+    alone = {g.pk: group_snapshot(g, as_of=date.today()) for g in groups}
+    with CaptureQueriesContext(connection) as one:
+        group_snapshots(groups[:1], as_of=date.today())
+    with django_assert_max_num_queries(len(one)):
+        together = group_snapshots(groups, as_of=date.today())
+    assert together == alone
+    assert [(a.account_id, a.tax_deferred) for a in together[other.pk][0].accounts] == [
+        (mine.pk, False),
+        (ira.pk, True),
+    ]
+    assert {s.symbol: s.target_weight for s in together[other.pk][0].securities} == {"VTI": D("0.3"), "BND": D("0.7")}

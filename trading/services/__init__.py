@@ -7,7 +7,7 @@ from trading.services.cash_flow import proposal_for_cash_flow, proposal_to_raise
 from trading.services.common import add_business_days, lock_account, withdrawable_cash
 from trading.services.fills import Fill, FillRefused, execution_apply, fill_anomaly_resolve
 from trading.services.harvest import HarvestResult, harvest_proposals_create, harvest_scan_run, harvest_settings_for
-from trading.services.households import HouseholdProposals, household_rebalance_propose
+from trading.services.households import HouseholdProposals, group_snapshots, household_rebalance_propose
 from trading.services.order_status import order_transition, release_funded_buys
 from trading.services.orders import order_cancel, order_create, order_review_decide
 from trading.services.outbox import RelayResult, outbox_backlog, relay_outbox
@@ -35,6 +35,7 @@ __all__ = [
     "cash_raise_shortfall",
     "execution_apply",
     "fill_anomaly_resolve",
+    "group_snapshots",
     "harvest_proposals_create",
     "harvest_scan_run",
     "harvest_settings_for",
