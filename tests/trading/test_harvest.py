@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.services import system_user
 from portfolios import services as portfolio_services
-from portfolios.models import HarvestSettings, Position, Security, SubstitutionPair
+from portfolios.models import HarvestSettings, InvestmentAccount, Position, Security, SubstitutionPair
 from tests.trading.factories import account_with, make_security, model_of
 from trading import selectors, services
 from trading.errors import TradingError
@@ -313,3 +313,57 @@ def test_a_harvest_sells_its_loss_lots_even_when_the_account_relieves_fifo(alice
     _fill_all(orders[:1], None)
     [row] = selectors.harvested_losses(account_ids=[account.pk])
     assert row["realised"] == D("-5000.00")
+
+
+def test_households_read_together_are_read_as_each_alone_in_a_fixed_number_of_queries(
+    alice, bob, harvestable, bob_household, django_assert_max_num_queries
+):
+    """The daily scan reads its households a batch at a time (`harvest_snapshots`): each
+    household's input is the one `harvest_snapshot` reads for it alone -- its own accounts, lots,
+    purchases, open buys, open proposals' buys and prices, never another household's -- and two
+    households cost what one does."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import Household
+    from trading.services.harvest import harvest_settings_for, harvest_snapshot, harvest_snapshots
+
+    today = timezone.localdate()
+    # Alice: an IRA measured against the household group's model, not its own (regrouped).
+    own = model_of(alice.firm, {"VTI": "0.3", "BND": "0.7"})
+    ira = account_with(harvestable.household, account_type="roth_ira", model=own, positions=[("BND", "20", "75")])
+    portfolio_services.rebalancing_group_create(
+        household=harvestable.household, name="Family", model=harvestable.model, accounts=[harvestable, ira],
+        acting_user=alice.user,
+    )  # fmt: skip
+    # Bob: a loss on another model with its own pair, an IRA, an open buy and an open proposal.
+    make_security("ITOT", "100")
+    theirs = model_of(bob.firm, {"VTI": "0.5", "BND": "0.5"})
+    SubstitutionPair.objects.create(
+        model=theirs, security=Security.objects.get(symbol="VTI"), substitute=Security.objects.get(symbol="ITOT")
+    )
+    taxable = account_with(bob_household, cash="5000", positions=[("VTI", "20", "260")], model=theirs)
+    account_with(bob_household, positions=[("BND", "10", "80")], account_type="roth_ira", model=theirs)
+    services.order_create(
+        account=taxable, security="BND", side="buy", quantity=D("3"), acting_user=bob.user, source=Order.Source.ADVISOR
+    )
+    services.proposal_create_for_accounts(account_ids=[taxable.pk], acting_user=bob.user)
+    households = list(Household.objects.filter(pk__in=[harvestable.household_id, bob_household.pk]).order_by("pk"))
+    settings_of = {alice.firm.pk: harvest_settings_for(alice.firm.pk)}
+    alone = {h.pk: harvest_snapshot(h, as_of=today, settings=settings_of[h.firm_id]) for h in households}
+    with CaptureQueriesContext(connection) as one:
+        harvest_snapshots(households[:1], as_of=today, settings_of=settings_of)
+    with django_assert_max_num_queries(len(one)):
+        together = harvest_snapshots(households, as_of=today, settings_of=settings_of)
+    assert together == alone
+    bobs = together[bob_household.pk][0]
+    assert {a.account_id for a in bobs.accounts} == set(
+        InvestmentAccount.objects.filter(household=bob_household).values_list("pk", flat=True)
+    )
+    assert "ITOT" in bobs.prices and "SCHB" not in bobs.prices
+    assert [a.lot_id.split(":")[0] for a in bobs.acquisitions if isinstance(a.lot_id, str)] == ["order"]
+    assert {a.lot_id.split(":")[0] for a in bobs.proposed_buys} == {"proposal-trade"}
+    assert together[harvestable.household_id][0].proposed_buys == ()
+    # The grouped IRA is measured against the group's 60/40, not its own 30/70.
+    weights = {h.symbol: h.target_weight for h in together[harvestable.household_id][1][ira.pk].holdings}
+    assert (weights["VTI"], weights["BND"]) == (D("0.6"), D("0.4"))
