@@ -12,8 +12,9 @@ Rules: kyc, aml, account_restriction, restricted_security, suitability, concentr
 funds, wash_sale. `account_may_transact(account)` is the subset that gates funding too.
 """
 
-from dataclasses import asdict, dataclass, replace
-from datetime import timedelta
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ from portfolios import selectors as portfolio_selectors
 from portfolios import services as portfolio_services
 from portfolios.engine import wash_sales
 from portfolios.models import CashBalance, InvestmentAccount, Position, Price, TaxLot
+from portfolios.selectors import WashSaleHistory
 from trading.checks import PretradeIntent
 
 Outcome = Literal["pass", "fail", "warn"]
@@ -180,7 +182,7 @@ def _holdings(account: Any) -> tuple[dict[int, Decimal], Decimal, dict[int, Deci
     return quantities, Decimal(cash or 0), prices
 
 
-def _wash_sale_problem(intent: PretradeIntent) -> str | None:
+def _wash_sale_problem(intent: PretradeIntent, facts: "_AccountFacts") -> str | None:
     """Household-wide, both directions (`portfolios.engine.wash_sales`): a buy within 30 days
     after a loss sale of the security in any account of the household; a sale at a loss (of the
     lots the order would relieve) within 30 days after a purchase in any of them. The message
@@ -191,12 +193,7 @@ def _wash_sale_problem(intent: PretradeIntent) -> str | None:
     price = Decimal(intent.price)
     if quantity <= 0:
         return None
-    history = portfolio_selectors.household_wash_sale_history(
-        household_id=account.household_id,
-        security_ids=[security.pk],
-        start=today - timedelta(days=WASH_SALE_DAYS),
-        end=today,
-    )
+    history = facts.wash_history(security.pk, start=today - timedelta(days=WASH_SALE_DAYS), end=today)
     if intent.side == "buy":
         matches = wash_sales.proposed_purchase_wash(
             security_id=security.pk, account_id=account.pk, bought_on=today, quantity=quantity, sales=history.sales
@@ -212,7 +209,7 @@ def _wash_sale_problem(intent: PretradeIntent) -> str | None:
             f"{security.symbol} was sold at a loss in the last {WASH_SALE_DAYS} days ({where}): buying it now is a "
             f"wash sale, {wash_sales.disallowed_total(matches):,.2f} {account.base_currency} of that loss disallowed."
         )
-    lots = list(TaxLot.objects.filter(account=account, security=security, quantity__gt=0).order_by("acquired_on", "id"))
+    lots = facts.open_lots(security.pk)
     selection = getattr(intent, "lot_selection", None) or {}
     chosen = [(int(i["id"]), Decimal(str(i["quantity"]))) for i in selection.get("lots", [])]
     method = selection.get("method") if selection.get("method") != "specific" else None
@@ -272,10 +269,17 @@ class _AccountFacts:
     owners: list[HouseholdMember]
     aml_cases: list[AMLCase]
     holdings: tuple[dict[int, Decimal], Decimal, dict[int, Decimal]]
+    # Read for a context: its orders share the reads below too (the household's wash-sale window
+    # and the account's open lots, every security at once; the firm's restricted list). Orders
+    # move no shares or cash, so what one order read is still true for the next.
+    shared: bool = False
     _suitability: tuple[str | None] | None = None
+    _wash: dict[tuple[date, date], WashSaleHistory] = field(default_factory=dict)
+    _lots: dict[int, list[TaxLot]] | None = None
+    _restricted: dict[int, str] | None = None
 
     @classmethod
-    def read(cls, account: Any) -> "_AccountFacts":
+    def read(cls, account: Any, *, shared: bool = False) -> "_AccountFacts":
         owners = _owners(account)
         return cls(
             account=account,
@@ -283,7 +287,53 @@ class _AccountFacts:
             owners=owners,
             aml_cases=_freezing_cases(account, owners),
             holdings=_holdings(account),
+            shared=shared,
         )
+
+    def wash_history(self, security_id: int, *, start: date, end: date) -> WashSaleHistory:
+        """The household's loss sales and purchases of the security in the window."""
+        household_id = self.account.household_id
+        if not self.shared:
+            return portfolio_selectors.household_wash_sale_history(
+                household_id=household_id, security_ids=[security_id], start=start, end=end
+            )
+        whole = self._wash.get((start, end))
+        if whole is None:
+            whole = self._wash[(start, end)] = portfolio_selectors.household_wash_sale_history(
+                household_id=household_id, start=start, end=end
+            )
+        return WashSaleHistory(
+            sales=[s for s in whole.sales if s.security_id == security_id],
+            acquisitions=[a for a in whole.acquisitions if a.security_id == security_id],
+        )
+
+    def open_lots(self, security_id: int) -> list[TaxLot]:
+        """The account's open lots of the security, oldest first."""
+        if not self.shared:
+            return list(
+                TaxLot.objects.filter(account=self.account, security_id=security_id, quantity__gt=0).order_by(
+                    "acquired_on", "id"
+                )
+            )
+        if self._lots is None:
+            self._lots = defaultdict(list)
+            for lot in TaxLot.objects.filter(account=self.account, quantity__gt=0).order_by("acquired_on", "id"):
+                self._lots[lot.security_id].append(lot)
+        return list(self._lots.get(security_id, ()))
+
+    def restricted(self, firm_id: int, security_id: int) -> str | None:
+        """Why the firm restricts the security, or None."""
+        if not self.shared:
+            return (
+                RestrictedSecurity.objects.filter(firm_id=firm_id, security_id=security_id, is_active=True)
+                .values_list("reason", flat=True)
+                .first()
+            )
+        if self._restricted is None:
+            self._restricted = dict(
+                RestrictedSecurity.objects.filter(firm_id=firm_id, is_active=True).values_list("security_id", "reason")
+            )
+        return self._restricted.get(security_id)
 
     def suitability(self) -> str | None:
         """The buy-side suitability problem (read on the first buy)."""
@@ -311,7 +361,7 @@ def run_pretrade_checks(intent: PretradeIntent) -> list[CheckResult]:
     else:
         facts = context.get(("compliance.pretrade", account.pk))
         if facts is None:
-            facts = context[("compliance.pretrade", account.pk)] = _AccountFacts.read(account)
+            facts = context[("compliance.pretrade", account.pk)] = _AccountFacts.read(account, shared=True)
     rules = facts.rules
     results: list[CheckResult | None] = []
     owners = facts.owners
@@ -332,11 +382,7 @@ def run_pretrade_checks(intent: PretradeIntent) -> list[CheckResult]:
             "The account is not restricted.",
         )
     )
-    restricted = (
-        RestrictedSecurity.objects.filter(firm_id=firm_id, security=security, is_active=True)
-        .values_list("reason", flat=True)
-        .first()
-    )
+    restricted = facts.restricted(firm_id, security.pk)
     results.append(
         _result(
             "restricted_security",
@@ -385,7 +431,8 @@ def run_pretrade_checks(intent: PretradeIntent) -> list[CheckResult]:
         funds = f"Not enough shares: the trade sells {quantity.normalize():f} {security.symbol}, the account holds {held.normalize():f}."
     results.append(_result("funds", rules.funds_mode, funds, funds_ok))
 
-    results.append(_result("wash_sale", rules.wash_sale_mode, _wash_sale_problem(intent), "No wash sale."))
+    wash = _wash_sale_problem(intent, facts) if rules.wash_sale_mode != RuleMode.OFF else None
+    results.append(_result("wash_sale", rules.wash_sale_mode, wash, "No wash sale."))
     return [r for r in results if r is not None]
 
 

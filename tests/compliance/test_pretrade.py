@@ -178,3 +178,63 @@ def test_a_buy_after_a_loss_sale_warns_of_a_wash_sale(account):
     results = run_pretrade_checks(buy(account, security, amount="100"))
     assert by_rule(results)["wash_sale"].outcome == "warn"
     assert summarize(results)[0] == "clear"
+
+
+def test_orders_checked_together_read_the_household_once_and_get_each_ones_own_answer(
+    account, security, alice, alice_household
+):
+    """A proposal's orders are checked with one shared context: the household's wash-sale window,
+    the account's open lots and the firm's restricted list are read once for all of them, and
+    each order gets the answers it gets when checked alone -- the wash sale only for the
+    security sold or bought at a loss, the restriction only for the restricted one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portfolios.models import LotClosure, TaxLot
+    from tests.portfolios.factories import InvestmentAccountFactory
+
+    today = date.today()
+    bnd, gld = SecurityFactory(symbol="BND"), SecurityFactory(symbol="GLD")
+    for s in (bnd, gld):
+        PriceFactory(security=s, close=Decimal("100.00"))
+    ira = InvestmentAccountFactory(household=alice_household, account_type="roth_ira")
+    # BND sold at a loss in the household's IRA five days ago: buying it now is a wash sale.
+    sold = TaxLot.objects.create(
+        account=ira, security=bnd, quantity=0, original_quantity=10, cost_per_share=Decimal("120"),
+        acquired_on=today - timedelta(days=90), closed_on=today - timedelta(days=5),
+    )  # fmt: skip
+    LotClosure.objects.create(
+        lot=sold, quantity=10, proceeds=Decimal("1000"), cost=Decimal("1200"), gain=Decimal("-200"),
+        closed_on=today - timedelta(days=5),
+    )  # fmt: skip
+    # VTI bought at 150 sixty days ago here, and in the IRA three days ago: selling the dear lot at
+    # 100 now is a loss that purchase washes.
+    TaxLot.objects.create(
+        account=account, security=security, quantity=10, original_quantity=10, cost_per_share=Decimal("150"),
+        acquired_on=today - timedelta(days=60),
+    )  # fmt: skip
+    TaxLot.objects.create(
+        account=ira, security=security, quantity=5, original_quantity=5, cost_per_share=Decimal("100"),
+        acquired_on=today - timedelta(days=3),
+    )  # fmt: skip
+    services.restricted_security_add(
+        firm=account.household.firm, security=gld, reason="Insider holding", acting_user=alice.user
+    )
+    sell = OrderIntent(
+        account=account, security=security, side="sell", quantity=Decimal("10"), amount=None, price=Decimal("100")
+    )
+    sell.lot_selection = {"method": "hifo"}  # type: ignore[attr-defined]
+    intents = [sell, buy(account, bnd, amount="100"), buy(account, gld, amount="100"), buy(account, security, "100")]
+    alone = [run_pretrade_checks(intent) for intent in intents]
+    context: dict = {}
+    for intent in intents:
+        intent.context = context  # type: ignore[attr-defined]
+    with CaptureQueriesContext(connection) as queries:
+        together = [run_pretrade_checks(intent) for intent in intents]
+    assert together == alone
+    assert [by_rule(r)["wash_sale"].outcome for r in together] == ["warn", "warn", "pass", "pass"]
+    assert [by_rule(r)["restricted_security"].outcome for r in together] == ["pass", "pass", "fail", "pass"]
+    reads = [q["sql"] for q in queries.captured_queries]
+    assert sum('FROM "portfolios_lotclosure"' in q for q in reads) == 1
+    assert sum('FROM "portfolios_taxlot"' in q and "portfolios_lotclosure" not in q for q in reads) <= 2
+    assert sum('FROM "compliance_restrictedsecurity"' in q for q in reads) == 1
