@@ -31,7 +31,7 @@ from portfolios.selectors.accounts import (
     model_portfolio_list_for_user,
 )
 from portfolios.selectors.figures import ComputedFigures, kept_figures
-from portfolios.selectors.holdings import account_positions
+from portfolios.selectors.holdings import PositionRow, account_positions
 from portfolios.services.accounts import account_create, account_update, model_assign
 from portfolios.services.ownership import BeneficiarySpec
 
@@ -344,17 +344,26 @@ def positions(request: Request, pk: int) -> Response:
     user = api_user(request)
     account = account_for_user(user=user, pk=pk)
     holdings = account_positions(account, with_targets=False)  # no target weight in the answer
-    currency = account.base_currency
-    rows = [
+    return Response(position_dicts(holdings.positions, account.base_currency))
+
+
+_QUANTITY_OUT = QuantityField()
+_PRICE_OUT = DecimalStringField(allow_null=True)
+_WEIGHT_OUT = FractionField(**WEIGHT_OUT)
+
+
+def position_dicts(positions: tuple[PositionRow, ...], currency: str) -> list[dict[str, Any]]:
+    """What `PositionOutput` writes for each position (the same keys, in its order, and the same
+    strings), built directly as `account_dict` is; a test keeps them equal."""
+    return [
         {
-            "symbol": p.symbol,
-            "quantity": p.quantity,
-            "price": p.price,
+            "symbol": str(p.symbol),
+            "quantity": _QUANTITY_OUT.to_representation(p.quantity),
+            "price": None if p.price is None else _PRICE_OUT.to_representation(p.price),
             "market_value": money_dict(p.market_value, currency),
-            "weight": p.weight,
+            "weight": _WEIGHT_OUT.to_representation(p.weight),
             "cost_basis": money_dict(p.cost_basis, currency),
             "unrealised_gain": money_dict(p.unrealised_gain, currency),
         }
-        for p in holdings.positions
+        for p in positions
     ]
-    return Response(PositionOutput(rows, many=True).data)

@@ -6,10 +6,12 @@ from datetime import date
 
 from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
 from accounts.selectors import household_search_q
+from kronos.db import CompiledRead
 from portfolios import permissions
 from portfolios.models import (
     ZERO,
@@ -166,12 +168,47 @@ def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
     return get_object_or_404(account_list_for_user(user=user), pk=pk)
 
 
+def scope_shape(user: User) -> tuple[bool, frozenset[str], bool] | None:
+    """What of `user` changes the SQL of `permissions.account_scope_q(user)` (its values aside),
+    to key a `CompiledRead` of a scoped read; None for a user whose scope is empty."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    return (bool(user.is_superuser), user.roles, user.firm_id is not None)
+
+
+def scope_stand_in(shape: tuple[bool, frozenset[str], bool], user_id: int, firm_id: int) -> User:
+    """An unsaved user of `shape` with these values, for a `CompiledRead` builder to scope with."""
+    superuser, roles, has_firm = shape
+    stand_in = User(pk=user_id, firm_id=firm_id if has_firm else None, is_active=True, is_superuser=superuser)
+    stand_in._roles_cache = roles  # type: ignore[attr-defined]
+    return stand_in
+
+
+def _account_for_user(user: User, pk: int | str) -> QuerySet[InvestmentAccount]:
+    # The scope as a subquery: it may join household members, which would repeat the row.
+    scope = InvestmentAccount.objects.filter(permissions.account_scope_q(user)).values("pk")
+    return InvestmentAccount.objects.filter(pk__in=scope).filter(pk=pk)
+
+
+#: `account_for_user`'s query (asked by every positions, lots and drift read), built once per scope shape.
+_ACCOUNT_FOR_USER: dict[tuple[bool, frozenset[str], bool], CompiledRead] = {}
+
+
 def account_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
     """One of the user's accounts, the plain row (nothing summed, no figures joined), or 404:
     for reads that need only the account's identity and settings (its positions, lots, drift)."""
-    # The scope as a subquery: it may join household members, which would repeat the row.
-    scope = InvestmentAccount.objects.filter(permissions.account_scope_q(user)).values("pk")
-    return get_object_or_404(InvestmentAccount.objects.filter(pk__in=scope), pk=pk)
+    shape = scope_shape(user)
+    if shape is None or type(pk) is not int or not 0 < pk < 2**31:
+        return get_object_or_404(_account_for_user(user, pk))
+    read = _ACCOUNT_FOR_USER.get(shape)
+    if read is None:
+        read = _ACCOUNT_FOR_USER[shape] = CompiledRead(
+            lambda user_id, firm_id, pk: _account_for_user(scope_stand_in(shape, user_id, firm_id), pk), int, int, int
+        )
+    found = read.rows(user.pk, user.firm_id or 0, pk)
+    if not found:
+        raise Http404("No InvestmentAccount matches the given query.")
+    return found[0]  # type: ignore[no-any-return]
 
 
 def account_row_for_user(*, user: User, pk: int | str) -> InvestmentAccount:

@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 
+from kronos.db import CompiledRead
 from portfolios.engine import rebalancing
 from portfolios.engine.substitutes import stand_in_targets
 from portfolios.models import (
@@ -48,14 +49,9 @@ class AccountHoldings:
     cash_weight: Decimal
 
 
-def account_positions(
-    account: InvestmentAccount, *, as_of: date | None = None, with_targets: bool = True
-) -> AccountHoldings:
-    """The account's holdings with price, market value, weight, target and cost basis.
-
-    One query reads the positions with each one's last close on or before `as_of`, its open
-    lots' cost and the account's cash; an account holding nothing reads its cash in a second.
-    The model's targets cost one more query (`with_targets=False`: every target weight 0)."""
+def _positions(account_id: int, currency: str, as_of: date | None) -> QuerySet[Position, tuple[object, ...]]:
+    """An account's positions with each one's last close on or before `as_of`, its open lots'
+    cost and the account's cash in `currency` (on every row)."""
     closes = Price.objects.filter(security_id=OuterRef("security_id"))
     if as_of is not None:
         closes = closes.filter(date__lte=as_of)
@@ -68,12 +64,10 @@ def account_positions(
         .values("cost")
     )
     cash_of = (
-        CashBalance.objects.filter(account_id=OuterRef("account_id"), currency=account.base_currency)
-        .order_by()
-        .values("amount")[:1]
+        CashBalance.objects.filter(account_id=OuterRef("account_id"), currency=currency).order_by().values("amount")[:1]
     )
-    positions = list(
-        Position.objects.filter(account=account)
+    return (
+        Position.objects.filter(account_id=account_id)
         .exclude(quantity=0)
         .order_by("security__symbol")
         .values_list(
@@ -90,6 +84,24 @@ def account_positions(
             cash=Subquery(cash_of, output_field=_MONEY),
         )
     )
+
+
+#: The latest holdings' query (the positions API, the account page), its SQL built once.
+_POSITIONS = CompiledRead(lambda account_id, currency: _positions(account_id, currency, None), int, str)
+
+
+def account_positions(
+    account: InvestmentAccount, *, as_of: date | None = None, with_targets: bool = True
+) -> AccountHoldings:
+    """The account's holdings with price, market value, weight, target and cost basis.
+
+    One query reads the positions with each one's last close on or before `as_of`, its open
+    lots' cost and the account's cash; an account holding nothing reads its cash in a second.
+    The model's targets cost one more query (`with_targets=False`: every target weight 0)."""
+    if as_of is None:
+        positions = _POSITIONS.rows(account.pk, account.base_currency)
+    else:
+        positions = list(_positions(account.pk, account.base_currency, as_of))
     if positions:
         cash_amount = positions[0][8] if positions[0][8] is not None else ZERO
     else:

@@ -111,3 +111,38 @@ def test_an_advisor_who_is_also_a_member_of_the_household_reads_the_account_once
     response = api(alice.user, "read").get(f"/api/v1/accounts/{modelled.pk}/{path}/")
     assert response.status_code == 200, response.content
     assert api(bob.user, "read").get(f"/api/v1/accounts/{modelled.pk}/{path}/").status_code == 404
+
+
+def test_the_positions_lean_answer_is_what_its_schema_serializer_writes(modelled):
+    """The positions answer is built directly (`position_dicts`); `PositionOutput` is its schema:
+    both write the same keys, in the same order, with the same strings (a fractional quantity, a
+    security with no close yet and a zero weight included)."""
+    from dataclasses import replace
+
+    from kronos.api.fields import money_dict
+    from portfolios.api.accounts import PositionOutput, position_dicts
+    from portfolios.selectors.holdings import account_positions
+
+    held = account_positions(modelled, with_targets=False).positions
+    assert held
+    unpriced = replace(held[0], symbol="NEW", quantity=Decimal("0.123456789"), price=None, weight=Decimal(0))
+    positions = (*held, unpriced)
+    for currency in ("USD", "JPY"):
+        lean = position_dicts(positions, currency)
+        schema = PositionOutput(
+            [
+                {
+                    "symbol": p.symbol,
+                    "quantity": p.quantity,
+                    "price": p.price,
+                    "market_value": money_dict(p.market_value, currency),
+                    "weight": p.weight,
+                    "cost_basis": money_dict(p.cost_basis, currency),
+                    "unrealised_gain": money_dict(p.unrealised_gain, currency),
+                }
+                for p in positions
+            ],
+            many=True,
+        ).data
+        assert [list(row) for row in lean] == [list(row) for row in schema]
+        assert lean == [dict(row) for row in schema]
