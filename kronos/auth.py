@@ -28,7 +28,7 @@ def _users(pk: Any = None) -> QuerySet[Any]:
 
 
 #: The same query, its SQL built once: on every request, its building cost more than its run.
-_USER = CompiledRead(_users, int)
+_USER = CompiledRead(lambda _postgres, pk: _users(pk), int)
 _BIGINT = 2**63
 
 

@@ -38,17 +38,19 @@ class CompiledRead:
     1.5 ms against 0.1 to 0.3 ms in PostgreSQL for the reads every request makes), and the SQL of
     a read differs only by its values.
 
-    `build(*values)` returns the QuerySet for those values. It is built twice, with two sets of
-    stand-in values (integers or strings, as `kinds` says), and the SQL is kept only when both
-    give the same text and their parameters differ exactly where the stand-ins are: each value
-    reaches the SQL unchanged as a parameter, or not at all. A builder that changes the SQL with
-    a value (a branch on it, a `LIKE` pattern made of it) fails at its first call: what changes
-    the text goes in `shape`, a key the caller passes with the values. The rows come back as the
+    `build(shape, *values)` returns the QuerySet for those values. It is built twice, with two
+    sets of stand-in values (integers or strings, as `kinds` says), and the SQL is kept only when
+    both give the same text and their parameters differ exactly where the stand-ins are: each
+    value reaches the SQL unchanged as a parameter, or not at all. A builder that changes the SQL
+    with a value (a branch on it, a `LIKE` pattern made of it) fails at its first call: what
+    changes the text (a role, a filter given or not, a slice) goes in `shape`, a hashable key the
+    caller passes with the values (at most SHAPES of them are kept). The rows come back as the
     QuerySet gives them (values_list tuples, or model instances with their select_related
     objects and annotations), through the same converters; the statement is one query, as
     before, and runs on the connection's current transaction."""
 
     _STAND_INS = ((1_900_000_000, "\ue000a"), (1_800_000_000, "\ue000b"))
+    SHAPES = 256
 
     def __init__(self, build: Callable[..., Any], *kinds: type[int] | type[str]) -> None:
         self.build = build
@@ -63,6 +65,8 @@ class CompiledRead:
         kept: dict[tuple[str, Hashable], _Compiled] = self._local.__dict__.setdefault("kept", {})
         found = kept.get((using, shape))
         if found is None:
+            if len(kept) >= self.SHAPES:
+                kept.clear()
             found = kept[(using, shape)] = self._compile(shape, using)
         return found
 
@@ -70,7 +74,7 @@ class CompiledRead:
         compiled = []
         for which in (0, 1):
             stand_ins = self._stand_ins(which)
-            queryset = self.build(*stand_ins)
+            queryset = self.build(shape, *stand_ins)
             compiler = queryset.query.get_compiler(using=using)
             try:
                 sql, params = compiler.as_sql()

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def test_it_answers_what_the_queryset_answers_in_one_query(alice, bob, alice_household, bob_household):
     read = CompiledRead(
-        lambda advisor_user_id, name: (
+        lambda _shape, advisor_user_id, name: (
             Household.objects.filter(advisor__user_id=advisor_user_id, name=name)
             .order_by("pk")
             .values_list("pk", "name", "advisor__user__email")
@@ -35,7 +35,8 @@ def test_it_answers_what_the_queryset_answers_in_one_query(alice, bob, alice_hou
 def test_model_rows_come_with_their_related_objects_and_annotations(alice, alice_household):
     HouseholdFactory(advisor=alice, firm=alice.firm, name="Second")
     read = CompiledRead(
-        lambda pk: User.objects.select_related("firm").annotate(n=Count("advisor__households")).filter(pk=pk), int
+        lambda _shape, pk: User.objects.select_related("firm").annotate(n=Count("advisor__households")).filter(pk=pk),
+        int,
     )
     (user,) = read.rows(alice.user.pk)
     expected = User.objects.select_related("firm").annotate(n=Count("advisor__households")).get(pk=alice.user.pk)
@@ -49,18 +50,18 @@ def test_model_rows_come_with_their_related_objects_and_annotations(alice, alice
 
 
 def test_a_builder_whose_sql_changes_with_a_value_is_refused(alice):
-    searched = CompiledRead(lambda name: Household.objects.filter(name__icontains=name).values_list("pk"), str)
+    searched = CompiledRead(lambda _shape, name: Household.objects.filter(name__icontains=name).values_list("pk"), str)
     with pytest.raises(ImproperlyConfigured):
         searched.rows("Alv")
     branching = CompiledRead(
-        lambda pk: Household.objects.filter(pk=pk) if pk > 1_850_000_000 else Household.objects.none(), int
+        lambda _shape, pk: Household.objects.filter(pk=pk) if pk > 1_850_000_000 else Household.objects.none(), int
     )
     with pytest.raises(ImproperlyConfigured):
         branching.rows(1)
 
 
 def test_an_empty_scope_asks_nothing(alice, alice_household):
-    read = CompiledRead(lambda pk: Household.objects.filter(pk__in=[]).filter(pk=pk).values_list("pk"), int)
+    read = CompiledRead(lambda _shape, pk: Household.objects.filter(pk__in=[]).filter(pk=pk).values_list("pk"), int)
     with CaptureQueriesContext(connection) as queries:
         assert read.rows(alice_household.pk) == []
     assert not queries

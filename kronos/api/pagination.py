@@ -1,6 +1,9 @@
 import re
+from collections.abc import Callable
 from typing import Any
 
+from django.core.paginator import Page
+from django.core.paginator import Paginator as DjangoPaginator
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
@@ -16,6 +19,10 @@ class Pagination(PageNumberPagination):
     max_page_size = 500
 
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
+        self._check(request)
+        return super().paginate_queryset(queryset, request, view)
+
+    def _check(self, request: Any) -> None:
         errors = {
             name: ["Give a whole number from 1."]
             for name in (self.page_query_param, self.page_size_query_param)
@@ -23,7 +30,29 @@ class Pagination(PageNumberPagination):
         }
         if errors:
             raise serializers.ValidationError(errors)
-        return super().paginate_queryset(queryset, request, view)
+
+    def paginate_counted(
+        self, fetch: Callable[[int, int], tuple[list[Any], int]], queryset: Callable[[], Any], request: Any
+    ) -> list[Any]:
+        """`paginate_queryset` for a read that counts all its rows with its page (a window
+        aggregate): one query where DRF asks two (a count, then the page). `fetch(offset, limit)`
+        gives the page's rows and the count of every row. "last", and a page past the last (no
+        rows), go through `queryset()` and `paginate_queryset`: the same last page, or 404."""
+        self._check(request)
+        page_size = self.get_page_size(request)
+        raw = request.query_params.get(self.page_query_param) or "1"
+        if not page_size or raw in self.last_page_strings:
+            return self.paginate_queryset(queryset(), request)  # type: ignore[no-any-return]
+        number = int(raw)
+        rows, count = fetch((number - 1) * page_size, page_size)
+        if not rows and number > 1:
+            return self.paginate_queryset(queryset(), request)  # type: ignore[no-any-return]
+        self.request = request
+        paginator = DjangoPaginator(range(count), page_size)  # the count alone: the rows are read
+        self.page = Page(rows, number, paginator)  # type: ignore[arg-type]
+        if paginator.num_pages > 1 and self.template is not None:
+            self.display_page_controls = True
+        return rows
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return [

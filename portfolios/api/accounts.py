@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -17,6 +18,7 @@ from kronos.api.fields import DecimalStringField, FractionField, InputSerializer
 from kronos.api.pagination import Pagination, paginated
 from kronos.api.params import id_parameter, query_id
 from kronos.api.permissions import api_user
+from kronos.db import CompiledRead
 from kronos.idempotency import idempotent_when_keyed
 from kronos.readcache import cached_read
 from portfolios.api.common import (
@@ -28,6 +30,7 @@ from portfolios.selectors.accounts import (
     account_for_user,
     account_row_for_user,
     account_rows_for_user,
+    account_rows_page_for_user,
     model_portfolio_list_for_user,
 )
 from portfolios.selectors.figures import ComputedFigures, kept_figures
@@ -102,22 +105,44 @@ _FRACTION_OUT = FractionField()
 Parties = dict[int, list[dict[str, Any]]]
 
 
+def _owners(account_ids: list[int]) -> QuerySet[AccountOwner, tuple[Any, ...]]:
+    return (
+        AccountOwner.objects.filter(account_id__in=account_ids)
+        .order_by("account_id", "id")
+        .values_list("account_id", "investor_id", "investor__first_name", "investor__last_name", "role")
+    )
+
+
+def _beneficiaries(account_ids: list[int]) -> QuerySet[Beneficiary, tuple[Any, ...]]:
+    return (
+        Beneficiary.objects.filter(account_id__in=account_ids)
+        .order_by("account_id", "kind", "id")
+        .values_list("account_id", "name", "relationship", "share_percent", "kind")
+    )
+
+
+#: The two reads for each number of accounts (a page's length: at most the largest page size),
+#: their SQL built once.
+_PARTIES: dict[int, tuple[CompiledRead, CompiledRead]] = {}
+
+
 def account_parties(account_ids: list[int]) -> tuple[Parties, Parties]:
     """The owners and beneficiaries of these accounts as the answer writes them (two queries,
     no model instances: a prefetch builds a queryset per account)."""
     owners: Parties = {pk: [] for pk in account_ids}
     beneficiaries: Parties = {pk: [] for pk in account_ids}
-    for account_id, investor_id, first, last, role in (
-        AccountOwner.objects.filter(account_id__in=account_ids)
-        .order_by("account_id", "id")
-        .values_list("account_id", "investor_id", "investor__first_name", "investor__last_name", "role")
-    ):
+    if not account_ids:
+        return owners, beneficiaries
+    reads = _PARTIES.get(len(account_ids))
+    if reads is None:
+        kinds = [int] * len(account_ids)
+        reads = _PARTIES[len(account_ids)] = (
+            CompiledRead(lambda _shape, *ids: _owners(list(ids)), *kinds),
+            CompiledRead(lambda _shape, *ids: _beneficiaries(list(ids)), *kinds),
+        )
+    for account_id, investor_id, first, last, role in reads[0].rows(*account_ids):
         owners[account_id].append({"investor": investor_id, "name": f"{first} {last}".strip(), "role": role})
-    for account_id, name, relationship, share, kind in (
-        Beneficiary.objects.filter(account_id__in=account_ids)
-        .order_by("account_id", "kind", "id")
-        .values_list("account_id", "name", "relationship", "share_percent", "kind")
-    ):
+    for account_id, name, relationship, share, kind in reads[1].rows(*account_ids):
         beneficiaries[account_id].append(
             {"name": name, "relationship": relationship, "share_percent": str(share), "kind": kind}
         )
@@ -292,8 +317,11 @@ def accounts(request: Request) -> Response:
         if value is not None:
             filters[key] = value
     paginator = Pagination()
-    page = paginator.paginate_queryset(account_rows_for_user(user=user, **filters), request)
-    accounts = page or []
+    accounts = paginator.paginate_counted(
+        lambda offset, limit: account_rows_page_for_user(user=user, offset=offset, limit=limit, **filters),
+        lambda: account_rows_for_user(user=user, **filters),
+        request,
+    )
     figures = kept_figures(accounts)
     parties = account_parties([a.pk for a in accounts])
     return paginator.get_paginated_response([account_dict(a, figures, parties) for a in accounts])

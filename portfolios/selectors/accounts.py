@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -163,6 +163,55 @@ def account_rows_for_user(
     )
 
 
+def _rows_page(
+    user: User, search: str, household_id: int | None, model_id: int | None, offset: int, limit: int
+) -> QuerySet[InvestmentAccount]:
+    rows = account_rows_for_user(user=user, search=search, household_id=household_id, model_id=model_id)
+    return rows.annotate(rows_total=Window(Count("pk")))[offset : offset + limit]
+
+
+#: The accounts API's page without a search, built once per scope shape, filters given and slice.
+_ROWS_PAGE = CompiledRead(
+    lambda shape, user_id, firm_id, household_id, model_id: _rows_page(
+        scope_stand_in(shape[0], user_id, firm_id),
+        "",
+        household_id if shape[1] else None,
+        model_id if shape[2] else None,
+        shape[3],
+        shape[4],
+    ),
+    int,
+    int,
+    int,
+    int,
+)
+
+
+def account_rows_page_for_user(
+    *,
+    user: User,
+    offset: int,
+    limit: int,
+    search: str = "",
+    household_id: int | None = None,
+    model_id: int | None = None,
+) -> tuple[list[InvestmentAccount], int]:
+    """`limit` rows of `account_rows_for_user` from `offset`, and the count of all its rows (0
+    when the page has none), in one query: the count is a window aggregate over the rows."""
+    shape = scope_shape(user)
+    if search or shape is None:
+        rows = list(_rows_page(user, search, household_id, model_id, offset, limit))
+    else:
+        rows = _ROWS_PAGE.rows(
+            user.pk,
+            user.firm_id or 0,
+            household_id or 0,
+            model_id or 0,
+            shape=(shape, household_id is not None, model_id is not None, offset, limit),
+        )
+    return rows, (rows[0].rows_total if rows else 0)  # type: ignore[attr-defined]
+
+
 def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
     """One of the user's accounts (annotated as in the list), or 404."""
     return get_object_or_404(account_list_for_user(user=user), pk=pk)
@@ -191,21 +240,18 @@ def _account_for_user(user: User, pk: int | str) -> QuerySet[InvestmentAccount]:
 
 
 #: `account_for_user`'s query (asked by every positions, lots and drift read), built once per scope shape.
-_ACCOUNT_FOR_USER: dict[tuple[bool, frozenset[str], bool], CompiledRead] = {}
+_ACCOUNT_FOR_USER = CompiledRead(
+    lambda shape, user_id, firm_id, pk: _account_for_user(scope_stand_in(shape, user_id, firm_id), pk), int, int, int
+)
 
 
 def account_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
     """One of the user's accounts, the plain row (nothing summed, no figures joined), or 404:
     for reads that need only the account's identity and settings (its positions, lots, drift)."""
     shape = scope_shape(user)
-    if shape is None or type(pk) is not int or not 0 < pk < 2**31:
+    if shape is None or type(pk) is not int or not 0 < pk < 2**63:
         return get_object_or_404(_account_for_user(user, pk))
-    read = _ACCOUNT_FOR_USER.get(shape)
-    if read is None:
-        read = _ACCOUNT_FOR_USER[shape] = CompiledRead(
-            lambda user_id, firm_id, pk: _account_for_user(scope_stand_in(shape, user_id, firm_id), pk), int, int, int
-        )
-    found = read.rows(user.pk, user.firm_id or 0, pk)
+    found = _ACCOUNT_FOR_USER.rows(user.pk, user.firm_id or 0, pk, shape=shape)
     if not found:
         raise Http404("No InvestmentAccount matches the given query.")
     return found[0]  # type: ignore[no-any-return]

@@ -87,7 +87,7 @@ def _positions(account_id: int, currency: str, as_of: date | None) -> QuerySet[P
 
 
 #: The latest holdings' query (the positions API, the account page), its SQL built once.
-_POSITIONS = CompiledRead(lambda account_id, currency: _positions(account_id, currency, None), int, str)
+_POSITIONS = CompiledRead(lambda _shape, account_id, currency: _positions(account_id, currency, None), int, str)
 
 
 def account_positions(

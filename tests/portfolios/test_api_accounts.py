@@ -170,3 +170,28 @@ def test_an_unchanged_account_answers_304_to_its_etag_and_a_change_gives_a_new_o
     assert changed.headers["ETag"] != etag
     # Another user's answer is never a 304 to this one's tag: the tag is the body's hash.
     assert api(alice.user).get("/api/v1/accounts/", HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+@pytest.mark.usefixtures("uncached")
+def test_the_list_pages_count_with_their_rows(api, alice, alice_household, bob_household):
+    """A page and the count of every row come in one query (a window count); the links, "last",
+    a filter and a page past the last answer as DRF's paginator does (404 "Invalid page.")."""
+    mine = [InvestmentAccountFactory(household=alice_household, name=f"Account {i}") for i in range(5)]
+    InvestmentAccountFactory(household=bob_household)
+    client = api(alice.user, "read")
+    first = client.get("/api/v1/accounts/", {"page_size": 2}).json()
+    assert first["count"] == 5 and first["previous"] is None
+    assert first["next"] == "http://testserver/api/v1/accounts/?page=2&page_size=2"
+    assert [a["id"] for a in first["results"]] == [a.pk for a in mine[:2]]
+    second = client.get("/api/v1/accounts/", {"page_size": 2, "page": 2}).json()
+    assert second["previous"] == "http://testserver/api/v1/accounts/?page_size=2"
+    assert second["next"] == "http://testserver/api/v1/accounts/?page=3&page_size=2"
+    last = client.get("/api/v1/accounts/", {"page_size": 2, "page": "last"}).json()
+    assert [a["id"] for a in last["results"]] == [mine[4].pk] and last["next"] is None and last["count"] == 5
+    assert client.get("/api/v1/accounts/", {"page_size": 2, "page": 3}).json() == last
+    past = client.get("/api/v1/accounts/", {"page_size": 2, "page": 4})
+    assert past.status_code == 404 and past.json()["detail"] == "Invalid page."
+    only = client.get("/api/v1/accounts/", {"household": alice_household.pk, "page_size": 4, "page": 2}).json()
+    assert only["count"] == 5 and [a["id"] for a in only["results"]] == [mine[4].pk]
+    empty = client.get("/api/v1/accounts/", {"household": bob_household.pk}).json()
+    assert empty == {"count": 0, "next": None, "previous": None, "results": []}
