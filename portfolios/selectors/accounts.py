@@ -50,6 +50,26 @@ def model_portfolio_list_for_user(*, user: User, active_only: bool = True) -> Qu
     return model_portfolio_list(firm_id=firm_id, active_only=active_only)
 
 
+#: A firm's models' ids and names, all of them, in the list's order; the SQL built once.
+_MODEL_NAMES = CompiledRead(
+    lambda _shape, firm_id: (
+        model_portfolio_list(firm_id=firm_id, active_only=False).prefetch_related(None).values_list("pk", "name")
+    ),
+    int,
+)
+
+
+def model_names_for_user(*, user: User) -> list[tuple[int, str]]:
+    """The ids and names of every model of the user's firm (superusers: every firm's), active or
+    not, in `model_portfolio_list_for_user`'s order: a filter's choices."""
+    firm_id = None if permissions.sees_every_firm(user) else permissions.model_firm_id(user)
+    if firm_id is None:
+        return list(
+            model_portfolio_list_for_user(user=user, active_only=False).prefetch_related(None).values_list("pk", "name")
+        )
+    return _MODEL_NAMES.rows(firm_id)
+
+
 # --- Accounts -------------------------------------------------------------------------------
 
 

@@ -18,13 +18,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, F, IntegerField, Q, Sum, When, Window
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, When, Window
 from django.db.models.functions import Collate, Lower
 
 from accounts.models import User
+from kronos.db import CompiledRead
 from portfolios.engine import rebalancing
 from portfolios.models import InvestmentAccount
-from portfolios.selectors.accounts import account_rows_for_user
+from portfolios.selectors.accounts import account_rows_for_user, scope_shape, scope_stand_in
 from portfolios.selectors.figures import account_figures, figure_inputs
 from portfolios.selectors.holdings import AccountHoldings, account_positions
 from portfolios.selectors.performance import (
@@ -177,6 +178,46 @@ def _lowered(field_name: str) -> Any:
     return Collate(lowered, "C") if connection.vendor == "postgresql" else lowered
 
 
+def _book_rows(
+    user: User,
+    search: str,
+    model_id: int | None,
+    breached_only: bool,
+    sort: str,
+    descending: bool,
+    start: int,
+    size: int,
+) -> QuerySet[InvestmentAccount, tuple[Any, ...]]:
+    rows = (
+        account_rows_for_user(user=user, search=search, model_id=model_id)
+        .exclude(status=InvestmentAccount.Status.CLOSED)
+        .annotate(
+            book_total=Window(Count("pk")),
+            book_breached=Window(
+                Sum(Case(When(figures__breached=True, then=1), default=0, output_field=IntegerField()))
+            ),
+            book_missing=Window(
+                Sum(Case(When(figures__market_value__isnull=True, then=1), default=0, output_field=IntegerField()))
+            ),
+        )
+    )
+    if breached_only:  # and the accounts without figures, which may be (they send it to the fallback)
+        rows = rows.filter(Q(figures__breached=True) | Q(figures__market_value__isnull=True))
+    rows = rows.order_by(*_book_order(sort, descending))
+    return rows.values_list(*_BOOK_COLUMNS, "book_total", "book_breached", "book_missing")[start : start + size]
+
+
+#: A book page without a search, its SQL built once per scope shape, filters, sort and slice.
+_BOOK_ROWS = CompiledRead(
+    lambda shape, user_id, firm_id, model_id: _book_rows(
+        scope_stand_in(shape[0], user_id, firm_id), "", model_id if shape[1] else None, *shape[2:]
+    ),
+    int,
+    int,
+    int,
+)
+
+
 def book_page_for_user(
     *,
     user: User,
@@ -194,24 +235,18 @@ def book_page_for_user(
     the book has no kept figures yet, or the page asked for is past the last, it falls back to
     reading the whole book (`book_for_user`) and cutting the page in Python."""
     number = _page_number(page)
-    rows = (
-        account_rows_for_user(user=user, search=search, model_id=model_id)
-        .exclude(status=InvestmentAccount.Status.CLOSED)
-        .annotate(
-            book_total=Window(Count("pk")),
-            book_breached=Window(
-                Sum(Case(When(figures__breached=True, then=1), default=0, output_field=IntegerField()))
-            ),
-            book_missing=Window(
-                Sum(Case(When(figures__market_value__isnull=True, then=1), default=0, output_field=IntegerField()))
-            ),
-        )
-    )
-    if breached_only:  # and the accounts without figures, which may be (they send it to the fallback)
-        rows = rows.filter(Q(figures__breached=True) | Q(figures__market_value__isnull=True))
-    rows = rows.order_by(*_book_order(sort, descending))
     start = (number - 1) * size
-    got = list(rows.values_list(*_BOOK_COLUMNS, "book_total", "book_breached", "book_missing")[start : start + size])
+    shape = scope_shape(user)
+    if search or shape is None:
+        got = list(_book_rows(user, search, model_id, breached_only, sort, descending, start, size))
+    else:
+        sort = sort if sort in ("value", "drift") else "household"
+        got = _BOOK_ROWS.rows(
+            user.pk,
+            user.firm_id or 0,
+            model_id or 0,
+            shape=(shape, model_id is not None, breached_only, sort, descending, start, size),
+        )
     if got and not got[0][-1]:
         return BookPage(
             rows=[

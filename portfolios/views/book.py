@@ -22,7 +22,7 @@ from portfolios.forms import (
     BookFilterForm,
 )
 from portfolios.models import InvestmentAccount
-from portfolios.selectors.accounts import model_portfolio_list_for_user
+from portfolios.selectors.accounts import model_names_for_user
 from portfolios.selectors.pages import BookRow, book_page_for_user
 from portfolios.views.common import (
     BOOK_PAGE_SIZE,
@@ -88,15 +88,7 @@ def book(request: AuthedHttpRequest) -> HttpResponse:
         return redirect("accounts:household_list")
     # The filter's choices need names only (no targets prefetched), kept in the read cache
     # with the table: the page then asks the database nothing of its own when nothing changed.
-    models = readcache.remember(
-        request,
-        "book-models",
-        lambda: list(
-            model_portfolio_list_for_user(user=request.user, active_only=False)
-            .prefetch_related(None)
-            .values_list("pk", "name")
-        ),
-    )
+    models = readcache.remember(request, "book-models", lambda: model_names_for_user(user=request.user))
     form = BookFilterForm(request.GET or None, models=models)
     filters = form.filters()
 
