@@ -435,3 +435,36 @@ def test_an_answer_costs_redis_four_round_trips_computed_and_three_from_the_cach
     assert [row["symbol"] for row in hit.json()] == ["AAPL"]
     assert (computed_sends, computed_renders) == (4, 1)
     assert (len(sends), len(renders)) == (3, 0)
+
+
+def test_a_page_computed_for_the_cache_asks_redis_for_the_page_alone(verified_client, alice, account, monkeypatch):
+    """The book computed after a write: the session, the versions (MGET), the page-or-lock (one
+    script) and the page kept with the lock released (one pipeline); its parts (the model filter's names, the
+    table) are computed with it, not looked up and kept apart. A render that skips the page's
+    cache (a flash message waiting) still keeps its parts, and the next such render uses them."""
+    from django.contrib.messages import constants
+    from django.contrib.messages.storage.base import Message
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.http import HttpRequest
+    from redis.connection import Connection
+
+    sends = []
+    send = Connection.send_packed_command
+    monkeypatch.setattr(Connection, "send_packed_command", lambda self, *a, **k: sends.append(1) or send(self, *a, **k))
+    client = verified_client(alice.user)
+    client.get("/book/")
+    readcache.bump(readcache.SHARED)
+    sends.clear()
+    with CaptureQueriesContext(connection) as computed:
+        page = client.get("/book/")
+    assert page.status_code == 200 and account.name in page.content.decode()
+    assert len(sends) == 4
+    assert any("portfolios_modelportfolio" in q["sql"] for q in computed.captured_queries)
+
+    flash = CookieStorage(HttpRequest())._encode([Message(constants.SUCCESS, "Saved.")])
+    client.cookies["messages"] = flash
+    assert "Saved." in client.get("/book/").content.decode()  # rendered fresh, its parts kept
+    client.cookies["messages"] = flash
+    with CaptureQueriesContext(connection) as again:
+        assert "Saved." in client.get("/book/").content.decode()
+    assert not any("portfolios_" in q["sql"] for q in again.captured_queries)  # the parts, from the cache

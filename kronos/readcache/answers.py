@@ -158,7 +158,15 @@ def remember(
     firm's and SHARED's versions, with the user's roles in the key (a role taken away is a new
     key). Users of no firm (investors, superusers) are answered from the database. The result
     must pickle and must carry nothing of the session (no CSRF tokens: cache data and fragments,
-    not whole pages)."""
+    not whole pages).
+
+    Inside a page `cached_page` is computing, a part is computed without asking the cache: the
+    page's copy under these versions is missing, and so are its parts under the same versions
+    unless a render that skipped the page's cache (flash messages waiting) kept them since the
+    data last changed; asking for them and keeping them cost Redis two round trips a part for
+    that rare hit. Those renders still keep and use their parts."""
+    if getattr(request, "_kronos_computing_page", False):
+        return compute()
     scopes = reader_scopes(request.user)
     if scopes is None:
         return compute()

@@ -45,7 +45,8 @@ def cached_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     What belongs to the session is kept out of the cached copy: the CSRF token is rendered as
     csrf_placeholder_text() and replaced by this request's masked token, and a request with flash
     messages waiting is rendered fresh and not cached. Only GET; redirects and errors are
-    never cached.
+    never cached. While the page is computed for the cache, the view's own `remember()`s compute
+    their parts without asking the cache (see `remember`).
     """
 
     @functools.wraps(view)
@@ -57,10 +58,12 @@ def cached_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         def compute() -> tuple[bytes, str, str] | None:
             nonlocal answer
             request._kronos_csrf_placeholder = True  # type: ignore[attr-defined]
+            request._kronos_computing_page = True  # type: ignore[attr-defined]
             try:
                 answer = view(request, *args, **kwargs)
             finally:
                 request._kronos_csrf_placeholder = False  # type: ignore[attr-defined]
+                request._kronos_computing_page = False  # type: ignore[attr-defined]
             if answer.status_code != 200 or answer.streaming or answer.cookies:
                 return None
             return answer.content, answer["Content-Type"], answer.get("Vary", "")
