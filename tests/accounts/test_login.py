@@ -108,3 +108,24 @@ def test_logout_ends_the_session(client, charlie):
     login(client, charlie.email)
     client.post("/accounts/logout/")
     assert client.get("/households/").status_code == 302
+
+
+def test_the_session_device_is_read_as_django_otp_reads_it(alice):
+    """The second-factor middleware reads the session's device on every request with its SQL
+    built once: what `Device.from_persistent_id` finds, and nothing for a removed device or an
+    id that names no device."""
+    from django_otp.models import Device
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.middleware import SecondFactorDeviceMiddleware
+
+    read = SecondFactorDeviceMiddleware(lambda request: None)._device_from_persistent_id
+    device = TOTPDevice.objects.create(user=alice.user, name="phone", confirmed=True)
+    found = read(device.persistent_id)
+    assert found == Device.from_persistent_id(device.persistent_id) == device
+    assert isinstance(found, TOTPDevice) and found.user_id == alice.user.pk and found.key == device.key
+    for garbage in ("otp_totp.totpdevice/x", "otp_totp.nosuch/1", "nothing", f"otp_totp.totpdevice/{2**70}"):
+        assert read(garbage) is None and Device.from_persistent_id(garbage) is None
+    persistent_id = device.persistent_id
+    device.delete()
+    assert read(persistent_id) is None
