@@ -66,3 +66,10 @@ def is_households_advisor(user: User, account: InvestmentAccount) -> bool:
 def account_scope_q(user: User) -> Q:
     """The accounts the user may see: those of the households in their scope."""
     return household_scope_q(user=user, prefix="household__")
+
+
+def account_scope_subquery_q(user: User) -> Q:
+    """`account_scope_q` as a subquery of the households in the user's scope, for a read that
+    must not repeat an account (the scope may join household members): the same accounts (every
+    account has a household), found without reading the accounts twice."""
+    return Q(household_id__in=Household.objects.filter(household_scope_q(user=user)).values("pk"))

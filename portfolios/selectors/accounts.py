@@ -121,7 +121,7 @@ def _filtered(
     model_id: int | None = None,
     status: str | None = None,
 ) -> QuerySet[InvestmentAccount]:
-    qs = qs.filter(pk__in=InvestmentAccount.objects.filter(permissions.account_scope_q(user)).values("pk"))
+    qs = qs.filter(permissions.account_scope_subquery_q(user))
     if search:
         # Account name or number, household name, or a client's name (first, last or full).
         qs = qs.filter(
@@ -238,7 +238,7 @@ def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
 
 
 def scope_shape(user: User) -> tuple[bool, frozenset[str], bool] | None:
-    """What of `user` changes the SQL of `permissions.account_scope_q(user)` (its values aside),
+    """What of `user` changes the SQL of its account scope (`permissions.account_scope_q`; its values aside),
     to key a `CompiledRead` of a scoped read; None for a user whose scope is empty."""
     if not user.is_authenticated or not user.is_active:
         return None
@@ -255,8 +255,7 @@ def scope_stand_in(shape: tuple[bool, frozenset[str], bool], user_id: int, firm_
 
 def _account_for_user(user: User, pk: int | str) -> QuerySet[InvestmentAccount]:
     # The scope as a subquery: it may join household members, which would repeat the row.
-    scope = InvestmentAccount.objects.filter(permissions.account_scope_q(user)).values("pk")
-    return InvestmentAccount.objects.filter(pk__in=scope).filter(pk=pk)
+    return InvestmentAccount.objects.filter(permissions.account_scope_subquery_q(user)).filter(pk=pk)
 
 
 #: `account_for_user`'s query (asked by every positions, lots and drift read), built once per scope shape.
