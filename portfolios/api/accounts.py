@@ -27,11 +27,13 @@ from portfolios.api.common import (
 )
 from portfolios.models import ACCOUNT_SETTINGS, AccountOwner, Beneficiary, InvestmentAccount, ModelPortfolio
 from portfolios.selectors.accounts import (
+    AccountRow,
     account_for_user,
     account_row_for_user,
-    account_rows_for_user,
+    account_row_values_for_user,
     account_rows_page_for_user,
     model_portfolio_list_for_user,
+    row_figures,
 )
 from portfolios.selectors.figures import ComputedFigures, kept_figures
 from portfolios.selectors.holdings import PositionRow, account_positions
@@ -150,7 +152,7 @@ def account_parties(account_ids: list[int]) -> tuple[Parties, Parties]:
 
 
 def account_dict(
-    account: InvestmentAccount, figures: dict[int, ComputedFigures], parties: tuple[Parties, Parties]
+    account: InvestmentAccount | AccountRow, figures: dict[int, ComputedFigures], parties: tuple[Parties, Parties]
 ) -> dict[str, Any]:
     """What `AccountOutput` writes for an account (the same keys, in its order, and the same
     strings), built directly: a page of 50 accounts is the list's hot path, and DRF's per-field
@@ -317,12 +319,15 @@ def accounts(request: Request) -> Response:
         if value is not None:
             filters[key] = value
     paginator = Pagination()
-    accounts = paginator.paginate_counted(
-        lambda offset, limit: account_rows_page_for_user(user=user, offset=offset, limit=limit, **filters),
-        lambda: account_rows_for_user(user=user, **filters),
-        request,
-    )
-    figures = kept_figures(accounts)
+    accounts = [
+        AccountRow._make(row)
+        for row in paginator.paginate_counted(
+            lambda offset, limit: account_rows_page_for_user(user=user, offset=offset, limit=limit, **filters),
+            lambda: account_row_values_for_user(user=user, **filters),
+            request,
+        )
+    ]
+    figures = row_figures(accounts)
     parties = account_parties([a.pk for a in accounts])
     return paginator.get_paginated_response([account_dict(a, figures, parties) for a in accounts])
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce
@@ -23,6 +26,7 @@ from portfolios.models import (
     Price,
 )
 from portfolios.selectors.common import _MONEY
+from portfolios.selectors.figures import ComputedFigures, account_figures, figure_inputs
 
 
 def model_portfolio_list(*, firm_id: int, active_only: bool = True) -> QuerySet[ModelPortfolio]:
@@ -183,10 +187,84 @@ def account_rows_for_user(
     )
 
 
+class AccountRow(NamedTuple):
+    """An account as the accounts API writes it (its settings, by the model's attribute names)
+    and its kept figures (`market_value` None: the account has no figures row yet)."""
+
+    pk: int
+    household_id: int
+    name: str
+    account_type: str
+    custodian_account_number: str | None
+    base_currency: str
+    status: str
+    model_id: int | None
+    drift_threshold: Decimal
+    cash_reserve: Decimal
+    min_trade_amount: Decimal
+    fractional_shares: bool
+    reinvest_dividends: bool
+    rebalance_mode: str
+    rebalance_schedule: str
+    lot_relief_method: str
+    market_value: Decimal | None
+    cash: Decimal | None
+    max_drift: Decimal | None
+    breached: bool | None
+
+
+_ROW_COLUMNS = (
+    "pk",
+    "household_id",
+    "name",
+    "account_type",
+    "custodian_account_number",
+    "base_currency",
+    "status",
+    "model_id",
+    "drift_threshold",
+    "cash_reserve",
+    "min_trade_amount",
+    "fractional_shares",
+    "reinvest_dividends",
+    "rebalance_mode",
+    "rebalance_schedule",
+    "lot_relief_method",
+    "figures__market_value",
+    "figures__cash",
+    "figures__max_drift",
+    "figures__breached",
+)
+
+
+def account_row_values_for_user(
+    *, user: User, search: str = "", household_id: int | None = None, model_id: int | None = None
+) -> QuerySet[InvestmentAccount, tuple[Any, ...]]:
+    """`account_rows_for_user`'s rows as `AccountRow` tuples (`AccountRow._make`): the columns
+    the accounts API writes, no model instances."""
+    rows = account_rows_for_user(user=user, search=search, household_id=household_id, model_id=model_id)
+    return rows.values_list(*_ROW_COLUMNS)
+
+
+def row_figures(rows: Sequence[AccountRow]) -> dict[int, ComputedFigures]:
+    """`kept_figures` for `AccountRow`s: their kept figures, and for an account without a row
+    (not yet refreshed) computed from the records (one more query, for their inputs)."""
+    out: dict[int, ComputedFigures] = {}
+    missing: list[int] = []
+    for row in rows:
+        if row.market_value is None or row.cash is None:
+            missing.append(row.pk)
+            continue
+        out[row.pk] = ComputedFigures(row.market_value + row.cash, row.max_drift, bool(row.breached), row.cash)
+    if missing:
+        out.update(account_figures(figure_inputs(missing)))
+    return out
+
+
 def _rows_page(
     user: User, search: str, household_id: int | None, model_id: int | None, offset: int, limit: int
-) -> QuerySet[InvestmentAccount]:
-    rows = account_rows_for_user(user=user, search=search, household_id=household_id, model_id=model_id)
+) -> QuerySet[InvestmentAccount, tuple[Any, ...]]:
+    rows = account_row_values_for_user(user=user, search=search, household_id=household_id, model_id=model_id)
     return rows.annotate(rows_total=Window(Count("pk")))[offset : offset + limit]
 
 
@@ -215,21 +293,21 @@ def account_rows_page_for_user(
     search: str = "",
     household_id: int | None = None,
     model_id: int | None = None,
-) -> tuple[list[InvestmentAccount], int]:
-    """`limit` rows of `account_rows_for_user` from `offset`, and the count of all its rows (0
-    when the page has none), in one query: the count is a window aggregate over the rows."""
+) -> tuple[list[AccountRow], int]:
+    """`limit` rows of `account_row_values_for_user` from `offset`, and the count of all its rows
+    (0 when the page has none), in one query: the count is a window aggregate over the rows."""
     shape = scope_shape(user)
     if search or shape is None:
-        rows = list(_rows_page(user, search, household_id, model_id, offset, limit))
+        got = list(_rows_page(user, search, household_id, model_id, offset, limit))
     else:
-        rows = _ROWS_PAGE.rows(
+        got = _ROWS_PAGE.rows(
             user.pk,
             user.firm_id or 0,
             household_id or 0,
             model_id or 0,
             shape=(shape, household_id is not None, model_id is not None, offset, limit),
         )
-    return rows, (rows[0].rows_total if rows else 0)  # type: ignore[attr-defined]
+    return [AccountRow._make(row[:-1]) for row in got], (got[0][-1] if got else 0)
 
 
 def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:

@@ -148,7 +148,12 @@ def test_the_accounts_apis_lean_answer_is_what_its_schema_serializer_writes(
     from django.db.models import prefetch_related_objects
 
     from portfolios.api.accounts import AccountOutput, account_dict, account_parties
-    from portfolios.selectors.accounts import account_rows_for_user
+    from portfolios.selectors.accounts import (
+        AccountRow,
+        account_row_values_for_user,
+        account_rows_for_user,
+        row_figures,
+    )
     from portfolios.selectors.figures import kept_figures
 
     open_(
@@ -167,9 +172,15 @@ def test_the_accounts_apis_lean_answer_is_what_its_schema_serializer_writes(
     prefetch_related_objects(accounts, "owners__investor", "beneficiaries")
     figures = kept_figures(accounts)
     assert len(accounts) == 2
-    for account in accounts:
+    # The list reads tuples (AccountRow), not model instances: the same answer.
+    rows = [AccountRow._make(r) for r in account_row_values_for_user(user=alice.user)]
+    assert [r.pk for r in rows] == [a.pk for a in accounts]
+    row_figures_ = row_figures(rows)
+    for account, row in zip(accounts, rows, strict=True):
         lean = account_dict(account, figures, account_parties([a.pk for a in accounts]))
         schema = AccountOutput(account, context={"figures": figures}).data
         assert list(lean) == list(schema) and lean == dict(schema)
+        from_row = account_dict(row, row_figures_, account_parties([a.pk for a in accounts]))
+        assert list(from_row) == list(lean) and from_row == lean
     listed = api(alice.user).get("/api/v1/accounts/").json()["results"]
     assert {a["name"] for a in listed} >= {"Joint"} and listed[0]["owners"]
