@@ -68,8 +68,9 @@ def account_scope_q(user: User) -> Q:
     return household_scope_q(user=user, prefix="household__")
 
 
-def account_scope_subquery_q(user: User) -> Q:
+def account_scope_subquery_q(user: User, prefix: str = "") -> Q:
     """`account_scope_q` as a subquery of the households in the user's scope, for a read that
     must not repeat an account (the scope may join household members): the same accounts (every
-    account has a household), found without reading the accounts twice."""
-    return Q(household_id__in=Household.objects.filter(household_scope_q(user=user)).values("pk"))
+    account has a household), found without reading the accounts twice. `prefix` reaches the
+    account from another model (`"account__"`)."""
+    return Q(**{f"{prefix}household_id__in": Household.objects.filter(household_scope_q(user=user)).values("pk")})

@@ -28,7 +28,6 @@ from portfolios.api.common import (
 from portfolios.models import ACCOUNT_SETTINGS, AccountOwner, Beneficiary, InvestmentAccount, ModelPortfolio
 from portfolios.selectors.accounts import (
     AccountRow,
-    account_for_user,
     account_row_for_user,
     account_row_values_for_user,
     account_rows_page_for_user,
@@ -36,7 +35,7 @@ from portfolios.selectors.accounts import (
     row_figures,
 )
 from portfolios.selectors.figures import ComputedFigures, kept_figures
-from portfolios.selectors.holdings import PositionRow, account_positions
+from portfolios.selectors.holdings import PositionRow, positions_for_user
 from portfolios.services.accounts import account_create, account_update, model_assign
 from portfolios.services.ownership import BeneficiarySpec
 
@@ -374,10 +373,8 @@ class PositionOutput(serializers.Serializer):
 @cached_read
 def positions(request: Request, pk: int) -> Response:
     """The account's holdings at the latest prices (a list; weights of the account's total value)."""
-    user = api_user(request)
-    account = account_for_user(user=user, pk=pk)
-    holdings = account_positions(account, with_targets=False)  # no target weight in the answer
-    return Response(position_dicts(holdings.positions, account.base_currency))
+    currency, holdings = positions_for_user(user=api_user(request), pk=pk)  # no target weights
+    return Response(position_dicts(holdings.positions, currency))
 
 
 _QUANTITY_OUT = QuantityField()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
-from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 
+from accounts.models import User
 from kronos.db import CompiledRead
 from portfolios.engine import rebalancing
 from portfolios.engine.substitutes import stand_in_targets
@@ -19,6 +21,8 @@ from portfolios.models import (
     Price,
     TaxLot,
 )
+from portfolios.permissions import account_scope_subquery_q
+from portfolios.selectors.accounts import account_for_user, scope_shape, scope_stand_in
 from portfolios.selectors.common import _MONEY, CENT
 from portfolios.selectors.snapshots import engine_snapshots
 from portfolios.selectors.tax import model_targets_and_substitutes
@@ -49,9 +53,9 @@ class AccountHoldings:
     cash_weight: Decimal
 
 
-def _positions(account_id: int, currency: str, as_of: date | None) -> QuerySet[Position, tuple[object, ...]]:
-    """An account's positions with each one's last close on or before `as_of`, its open lots'
-    cost and the account's cash in `currency` (on every row)."""
+def _positions(where: Q, currency: str | OuterRef, as_of: date | None) -> QuerySet[Position, tuple[object, ...]]:
+    """The positions `where` finds with each one's last close on or before `as_of`, its open
+    lots' cost and its account's cash in `currency` (on every row)."""
     closes = Price.objects.filter(security_id=OuterRef("security_id"))
     if as_of is not None:
         closes = closes.filter(date__lte=as_of)
@@ -67,7 +71,7 @@ def _positions(account_id: int, currency: str, as_of: date | None) -> QuerySet[P
         CashBalance.objects.filter(account_id=OuterRef("account_id"), currency=currency).order_by().values("amount")[:1]
     )
     return (
-        Position.objects.filter(account_id=account_id)
+        Position.objects.filter(where)
         .exclude(quantity=0)
         .order_by("security__symbol")
         .values_list(
@@ -86,8 +90,10 @@ def _positions(account_id: int, currency: str, as_of: date | None) -> QuerySet[P
     )
 
 
-#: The latest holdings' query (the positions API, the account page), its SQL built once.
-_POSITIONS = CompiledRead(lambda _shape, account_id, currency: _positions(account_id, currency, None), int, str)
+#: The latest holdings' query (the account page), its SQL built once.
+_POSITIONS = CompiledRead(
+    lambda _shape, account_id, currency: _positions(Q(account_id=account_id), currency, None), int, str
+)
 
 
 def account_positions(
@@ -101,19 +107,52 @@ def account_positions(
     if as_of is None:
         positions = _POSITIONS.rows(account.pk, account.base_currency)
     else:
-        positions = list(_positions(account.pk, account.base_currency, as_of))
-    if positions:
-        cash_amount = positions[0][8] if positions[0][8] is not None else ZERO
-    else:
-        cash = (
-            CashBalance.objects.filter(account=account, currency=account.base_currency)
-            .order_by()
-            .values_list("amount", flat=True)
-        )
-        cash_amount = next(iter(cash), ZERO)
-    if account.model_id and with_targets:
-        model_targets, pairs = model_targets_and_substitutes(model_ids=[account.model_id])
-        wanted = model_targets.get(account.model_id, {})
+        positions = list(_positions(Q(account_id=account.pk), account.base_currency, as_of))
+    cash_amount = (positions[0][8] if positions[0][8] is not None else ZERO) if positions else _cash(account)
+    return _holdings(positions, cash_amount, account.model_id if with_targets else None)
+
+
+def _cash(account: InvestmentAccount) -> Decimal:
+    cash = (
+        CashBalance.objects.filter(account=account, currency=account.base_currency)
+        .order_by()
+        .values_list("amount", flat=True)
+    )
+    return next(iter(cash), ZERO)
+
+
+def _scoped_positions(user: User, pk: int) -> QuerySet[Position, tuple[object, ...]]:
+    where = Q(account_id=pk) & account_scope_subquery_q(user, prefix="account__")
+    return _positions(where, OuterRef("account__base_currency"), None).annotate(currency=F("account__base_currency"))
+
+
+#: `positions_for_user`'s query, its SQL built once per scope shape.
+_SCOPED_POSITIONS = CompiledRead(
+    lambda shape, user_id, firm_id, pk: _scoped_positions(scope_stand_in(shape, user_id, firm_id), pk), int, int, int
+)
+
+
+def positions_for_user(*, user: User, pk: int) -> tuple[str, AccountHoldings]:
+    """The latest holdings of one of the user's accounts (no target weights) and the account's
+    base currency, or 404: one query, the account's scope checked in it, for an account that
+    holds something; an account holding nothing (or not the user's: 404) reads the account,
+    then its cash, as `account_for_user` and `account_positions` would."""
+    shape = scope_shape(user)
+    if shape is not None and type(pk) is int and 0 < pk < 2**63:
+        rows = _SCOPED_POSITIONS.rows(user.pk, user.firm_id or 0, pk, shape=shape)
+        if rows:
+            cash_amount = rows[0][8] if rows[0][8] is not None else ZERO
+            return rows[0][9], _holdings([row[:9] for row in rows], cash_amount, None)
+    account = account_for_user(user=user, pk=pk)
+    return account.base_currency, account_positions(account, with_targets=False)
+
+
+def _holdings(positions: list[Any], cash_amount: Decimal, model_id: int | None) -> AccountHoldings:
+    """Holdings from position rows (as `_positions` reads them) and the account's cash; the
+    target weights of model `model_id` (none: every target 0)."""
+    if model_id:
+        model_targets, pairs = model_targets_and_substitutes(model_ids=[model_id])
+        wanted = model_targets.get(model_id, {})
     else:
         wanted, pairs = {}, {}
     values = {
@@ -122,7 +161,7 @@ def account_positions(
     }
     invested = sum(values.values(), ZERO)
     # A held substitute stands in for its security (engine.substitutes), as in the drift.
-    targets = stand_in_targets(wanted, values, pairs[account.model_id]) if account.model_id in pairs else wanted
+    targets = stand_in_targets(wanted, values, pairs[model_id]) if model_id in pairs else wanted
     total = invested + cash_amount
     rows = []
     for sec_id, symbol, name, asset_class, qty, close, close_date, cost_raw, _cash in positions:

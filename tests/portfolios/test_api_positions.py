@@ -146,3 +146,28 @@ def test_the_positions_lean_answer_is_what_its_schema_serializer_writes(modelled
         ).data
         assert [list(row) for row in lean] == [list(row) for row in schema]
         assert lean == [dict(row) for row in schema]
+
+
+def test_positions_for_user_reads_the_holdings_with_the_scope_in_one_query(alice, bob, modelled):
+    """The positions API's read: for an account holding something, one query (its scope checked
+    in it) gives what `account_for_user` and `account_positions` gave; an account holding nothing
+    gives its cash alone, and another advisor's account is a 404."""
+    from django.db import connection
+    from django.http import Http404
+    from django.test.utils import CaptureQueriesContext
+
+    from portfolios.selectors.holdings import account_positions, positions_for_user
+    from tests.portfolios.factories import InvestmentAccountFactory
+
+    assert alice.user.roles  # read with the user, as every request reads them
+    with CaptureQueriesContext(connection) as queries:
+        currency, holdings = positions_for_user(user=alice.user, pk=modelled.pk)
+    assert len(queries) == 1 and holdings.positions
+    assert (currency, holdings) == (modelled.base_currency, account_positions(modelled, with_targets=False))
+    empty = InvestmentAccountFactory(household=modelled.household, custodian_account_number="KR-0002")
+    currency, holdings = positions_for_user(user=alice.user, pk=empty.pk)
+    assert (currency, holdings) == (empty.base_currency, account_positions(empty, with_targets=False))
+    assert holdings.positions == ()
+    for pk in (modelled.pk, str(modelled.pk), 2**40):
+        with pytest.raises(Http404):
+            positions_for_user(user=bob.user, pk=pk)
