@@ -168,6 +168,29 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return {0, 1} end
 return {0, 0}
 """
 
+# The read cache's versions and an answer-or-lock together (kronos/readcache/answers.py): the
+# scopes' versions (KEYS; a missing one seeded with ARGV[2], as versions.versions() does), the
+# answer's key made of them (ARGV[3] around ARGV[4], the stamp's place), then as _GET_OR_LOCK
+# with the lock's suffix ARGV[5] and timeout ARGV[6]. The answer's key is not among KEYS: one
+# Redis, not a cluster (as everything else here).
+_VERSIONS_GET_OR_LOCK = """
+local stamp = {}
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if not v then
+    redis.call('SET', KEYS[i], ARGV[2], 'NX')
+    v = redis.call('GET', KEYS[i])
+  end
+  stamp[i] = v
+end
+local at, to = string.find(ARGV[3], ARGV[4], 1, true)
+local key = string.sub(ARGV[3], 1, at - 1) .. table.concat(stamp, '.') .. string.sub(ARGV[3], to + 1)
+local value = redis.call('GET', key)
+if value then return {stamp, 1, value} end
+if redis.call('SET', key .. ARGV[5], '1', 'NX', 'EX', ARGV[6]) then return {stamp, 0, 1} end
+return {stamp, 0, 0}
+"""
+
 
 class RedisCache(DjangoRedisCache):
     """Django's RedisCache with the shared client and degraded mode (see the module docstring)."""
@@ -180,6 +203,7 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, {**params, "OPTIONS": options})
         self._class = SharedClientRedisCacheClient
         self._scripts: dict[int, Any] = {}  # get_or_lock's registered script, per shared client
+        self._version_scripts: dict[int, Any] = {}  # versions_get_or_lock's, per shared client
 
     def _degrade(self, operation: str, call: Callable[[], Any], fallback: Any) -> Any:
         if not available():
@@ -255,6 +279,41 @@ class RedisCache(DjangoRedisCache):
             return default, bool(value)
 
         return self._degrade("get_or_lock", call, (default, True))  # type: ignore[no-any-return]
+
+    def versions_get_or_lock(
+        self,
+        version_keys: list[str],
+        seed: int,
+        key: str,
+        stamp: str,
+        lock_suffix: str,
+        lock_timeout: int,
+        default: Any,
+    ) -> tuple[list[int], Any, bool] | None:
+        """`get_or_lock` for an answer whose key holds the current values of `version_keys` (in
+        place of the text `stamp`, joined by dots; a missing version is seeded with `seed`), those
+        values read in the same round trip. None when this cache's keys are not its key function's
+        prefix and the text itself (a custom KEY_FUNCTION): then ask in two steps. Raises
+        CacheUnavailable without Redis (the read cache then answers from the database)."""
+        full = self.make_and_validate_key(key)
+        if self.make_key(key + lock_suffix) != full + lock_suffix or full.count(stamp) != 1:
+            return None
+
+        def call() -> tuple[list[int], Any, bool]:
+            client = self._cache.get_client(write=True)
+            script = self._version_scripts.get(id(client))
+            if script is None:
+                script = self._version_scripts.setdefault(id(client), client.register_script(_VERSIONS_GET_OR_LOCK))
+            versions, found, value = script(
+                keys=[self.make_and_validate_key(k) for k in version_keys],
+                args=[len(version_keys), int(seed), full, stamp, lock_suffix, int(lock_timeout)],
+            )
+            numbers = [int(v) for v in versions]
+            if found:
+                return numbers, self._cache._serializer.loads(value), False  # type: ignore[attr-defined]
+            return numbers, default, bool(value)
+
+        return self._degrade("versions_get_or_lock", call, CacheUnavailable)  # type: ignore[no-any-return]
 
     def set_and_unlock(self, key: Any, value: Any, timeout: Any, lock: Any | None) -> None:
         """SET `key` (for `timeout` seconds) and DEL `lock` (when given), in one round trip."""

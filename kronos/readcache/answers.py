@@ -23,7 +23,17 @@ from django.db import connection as default_connection
 from django.utils import timezone
 from prometheus_client import Counter
 
-from kronos.readcache.versions import SHARED, database_scope, enabled, firm_scope, settle_own_writes, versions
+from kronos.readcache.versions import (
+    SHARED,
+    database_scope,
+    enabled,
+    firm_scope,
+    known_versions,
+    read_versions,
+    settle_own_writes,
+    version_key,
+    versions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +67,19 @@ def cached(
         return compute()
     try:
         settle_own_writes(default_connection)
-        stamp = ".".join(str(v) for v in versions(scopes))
-        key = f"kronos:read:{database_scope()}:{':'.join(scopes)}:{stamp}:{name}"
         # One computation per answer: the first reader to miss computes it; readers that miss
         # while it does wait for its answer instead of all asking the database at once (after
         # every write, every busy page would otherwise be computed by every request in flight).
         # The answer is good for them: it was computed after the version they read was current.
+        # The request's first read takes the versions with the answer (one round trip).
+        got = None if known_versions(scopes) is not None else _versions_get_or_lock(scopes, name)
+        if got is not None:
+            key, found, leader = got
+        else:
+            stamp = ".".join(str(v) for v in versions(scopes))
+            key = f"kronos:read:{database_scope()}:{':'.join(scopes)}:{stamp}:{name}"
+            found, leader = _get_or_lock(key, f"{key}:computing")
         lock = f"{key}:computing"
-        found, leader = _get_or_lock(key, lock)
     except Exception:  # no cache: answer from the database
         logger.warning("read cache unreachable; answering from the database", exc_info=True)
         READS.labels("bypass").inc()
@@ -94,6 +109,33 @@ def cached(
             except Exception:
                 logger.warning("read cache: could not release a computation lock", exc_info=True)
     return result
+
+
+_STAMP = "{versions}"
+
+
+def _versions_get_or_lock(scopes: tuple[str, ...], name: str) -> tuple[str, Any, bool] | None:
+    """The scopes' versions read (and kept for the request) with the answer under them or its
+    computation's lock, in one round trip where the cache can (kronos.cache.RedisCache): the
+    answer's key, the answer (or _MISSING) and whether this reader leads. None: ask in steps."""
+    fast = getattr(cache, "versions_get_or_lock", None)
+    if fast is None or _STAMP in name:
+        return None
+    template = f"kronos:read:{database_scope()}:{':'.join(scopes)}:{_STAMP}:{name}"
+    got = fast(
+        [version_key(s) for s in scopes],
+        time.time_ns() // 1000,
+        template,
+        _STAMP,
+        ":computing",
+        COMPUTE_LOCK_SECONDS,
+        default=_MISSING,
+    )
+    if got is None:
+        return None
+    numbers, found, leader = got
+    read_versions(scopes, numbers)
+    return template.replace(_STAMP, ".".join(str(v) for v in numbers)), found, bool(leader)
 
 
 def _get_or_lock(key: str, lock: str) -> tuple[Any, bool]:

@@ -168,6 +168,26 @@ def versions(scopes: Sequence[str]) -> tuple[int, ...]:
     return tuple(found[s] if s in found else memo[s] for s in scopes)  # type: ignore[index]
 
 
+def known_versions(scopes: Sequence[str]) -> tuple[int, ...] | None:
+    """The versions of `scopes` this request has read already, or None (not all read yet)."""
+    memo = _request_memo.get()
+    if memo is None or any(s not in memo for s in scopes):
+        return None
+    return tuple(memo[s] for s in scopes)
+
+
+def read_versions(scopes: Sequence[str], values: Sequence[int]) -> None:
+    """Versions read elsewhere (with an answer, in one round trip): kept for the request."""
+    memo = _request_memo.get()
+    if memo is not None:
+        memo.update(zip(scopes, values, strict=True))
+
+
+def version_key(scope: str) -> str:
+    """The cache key of `scope`'s version."""
+    return _key(scope)
+
+
 def version(scope: str = SHARED) -> int:
     return versions([scope])[0]
 
