@@ -10,6 +10,10 @@ from rest_framework.pagination import PageNumberPagination
 
 _WHOLE = re.compile(r"[0-9]+", re.ASCII)
 
+#: The largest row offset a database takes (PostgreSQL's OFFSET is a bigint): a page further on
+#: cannot hold rows, so it is not asked for -- it answers as any page past the last (404).
+LARGEST_OFFSET = 2**63 - 1
+
 
 class Pagination(PageNumberPagination):
     """Pages of 50 (`page_size` up to 500; larger asks get 500). A `page` or `page_size` that is not
@@ -37,14 +41,15 @@ class Pagination(PageNumberPagination):
         """`paginate_queryset` for a read that counts all its rows with its page (a window
         aggregate): one query where DRF asks two (a count, then the page). `fetch(offset, limit)`
         gives the page's rows and the count of every row. "last", and a page past the last (no
-        rows), go through `queryset()` and `paginate_queryset`: the same last page, or 404."""
+        rows, or further than any database offset), go through `queryset()` and `paginate_queryset`: the same last page, or 404."""
         self._check(request)
         page_size = self.get_page_size(request)
         raw = request.query_params.get(self.page_query_param) or "1"
         if not page_size or raw in self.last_page_strings:
             return self.paginate_queryset(queryset(), request)  # type: ignore[no-any-return]
         number = int(raw)
-        rows, count = fetch((number - 1) * page_size, page_size)
+        offset = (number - 1) * page_size
+        rows, count = fetch(offset, page_size) if offset <= LARGEST_OFFSET else ([], 0)
         if not rows and number > 1:
             return self.paginate_queryset(queryset(), request)  # type: ignore[no-any-return]
         self.request = request
