@@ -14,6 +14,12 @@ from django.db.models.query import ModelIterable, ValuesListIterable, get_relate
 T = TypeVar("T")
 
 
+#: The largest row offset a database takes (PostgreSQL's OFFSET is a bigint; asked for more it
+#: fails and aborts the transaction). A page further on cannot hold rows: callers answer it as a
+#: page past the last without asking.
+LARGEST_OFFSET = 2**63 - 1
+
+
 def create_or_winner(create: Callable[[], T], winner: Callable[[], T | None]) -> T:
     """Run `create` in a savepoint; when a unique constraint refuses it because a concurrent call
     (a retry with the same idempotency key, another run of a job) committed the same row first,

@@ -8,11 +8,9 @@ from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 
-_WHOLE = re.compile(r"[0-9]+", re.ASCII)
+from kronos.db import LARGEST_OFFSET
 
-#: The largest row offset a database takes (PostgreSQL's OFFSET is a bigint): a page further on
-#: cannot hold rows, so it is not asked for -- it answers as any page past the last (404).
-LARGEST_OFFSET = 2**63 - 1
+_WHOLE = re.compile(r"[0-9]+", re.ASCII)
 
 
 class Pagination(PageNumberPagination):

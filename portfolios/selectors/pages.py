@@ -22,7 +22,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Whe
 from django.db.models.functions import Collate, Lower
 
 from accounts.models import User
-from kronos.db import CompiledRead
+from kronos.db import LARGEST_OFFSET, CompiledRead
 from portfolios.engine import rebalancing
 from portfolios.models import InvestmentAccount
 from portfolios.selectors.accounts import account_rows_for_user, scope_shape, scope_stand_in
@@ -237,7 +237,9 @@ def book_page_for_user(
     number = _page_number(page)
     start = (number - 1) * size
     shape = scope_shape(user)
-    if search or shape is None:
+    if start > LARGEST_OFFSET:  # no database reads that far: past the last page
+        got = []
+    elif search or shape is None:
         got = list(_book_rows(user, search, model_id, breached_only, sort, descending, start, size))
     else:
         sort = sort if sort in ("value", "drift") else "household"

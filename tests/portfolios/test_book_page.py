@@ -77,7 +77,9 @@ def test_the_household_sort_is_pythons_lowercase_code_point_order(book):
     assert names[-1] == "Ávila"
 
 
-@pytest.mark.parametrize(("asked", "shown"), [("99", 5), ("5", 5), ("0", 1), ("-2", 1), ("two", 1), (None, 1)])
+@pytest.mark.parametrize(
+    ("asked", "shown"), [("99", 5), ("5", 5), ("0", 1), ("-2", 1), ("two", 1), (None, 1), (str(2**70), 5)]
+)
 def test_a_page_past_the_last_shows_the_last_and_a_malformed_one_the_first(book, asked, shown):
     whole = _whole(book)
     page = selectors.book_page_for_user(user=book, page=asked, size=SIZE)
