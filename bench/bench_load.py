@@ -10,10 +10,12 @@ one endpoint at a time, at 16 and 64 concurrent clients, in two regimes:
   times (see WRK_SCHEDULE), so the load generator, in C, leaves the two cores to the server;
   locust's constant_throughput users do it where wrk is missing. The target (p95 under 50 ms
   at 300 req/s or more for reads, on 2 cores) is read here.
-- the same, while the data changes BENCH_LOAD_CHANGES times a second (default 2, the demo
+- the same, while the data changes BENCH_LOAD_CHANGES times a second (default 20, the demo
   firm's read-cache version moved as each of its committed writes moves it when orders, fills
   and prices land): with no writes every answer above comes from the read cache; here each change makes
   the next answers be computed again.
+- with the read cache off (a second server, READ_CACHE_SECONDS=0): every answer computed, flat
+  out and offering the same rate, at the first client count (BENCH_LOAD_CLIENTS' first).
 
 Each endpoint is warmed up first (a new worker's first requests import and compile), the
 workers are not recycled during the run, and the server runs with production settings (read
@@ -37,7 +39,9 @@ from bench.load_tools import SECONDS, THREADS, WORKERS, WRK, figures_line, flat_
 CONCURRENCY = [int(n) for n in os.environ.get("BENCH_LOAD_CLIENTS", "16,64").split(",")]
 RATE = int(os.environ.get("BENCH_LOAD_RATE", "300"))
 #: Committed writes a second in the third regime (0: skip it).
-CHANGES = float(os.environ.get("BENCH_LOAD_CHANGES", "2"))
+CHANGES = float(os.environ.get("BENCH_LOAD_CHANGES", "20"))
+#: Run the read-cache-off regime (BENCH_LOAD_UNCACHED=0 skips it).
+UNCACHED = os.environ.get("BENCH_LOAD_UNCACHED", "1") != "0"
 ONLY = [w for w in os.environ.get("BENCH_LOAD_ONLY", "").split(",") if w]  # e.g. "me,book": a subset
 
 #: (label, path template, auth) — {account} is filled with one of the advisor's accounts.
@@ -67,16 +71,17 @@ def run() -> list[tuple[str, str]]:
             f"{os.environ.get('WEB_KEEPALIVE', '0')} s, {os.cpu_count()} cores shared with the load generator",
         )
     ]
+    endpoints = []  # (label, path, secret, auth)
+    for label, template, auth in ENDPOINTS:
+        if ONLY and not any(word in label for word in ONLY):
+            continue
+        if "{account}" in template and account is None:
+            lines.append((label, "skipped: no investment account in the seed yet"))
+            continue
+        endpoints.append((label, template.format(account=account), {"token": token, "session": session}[auth], auth))
     port = free_port()
     with gunicorn(port):
-        for label, template, auth in ENDPOINTS:
-            if ONLY and not any(word in label for word in ONLY):
-                continue
-            if "{account}" in template and account is None:
-                lines.append((label, "skipped: no investment account in the seed yet"))
-                continue
-            path = template.format(account=account)
-            secret = {"token": token, "session": session}[auth]
+        for label, path, secret, auth in endpoints:
             status = probe(port, path, auth, secret)
             if status != 200:
                 lines.append((label, f"skipped: {path} answers {status}"))
@@ -99,10 +104,42 @@ def run() -> list[tuple[str, str]]:
                         figures = offered(port, path, auth, secret, clients, rate=RATE)
                     lines.append(
                         (
-                            f"{label} {path} @ {clients} clients offering {RATE} req/s, data changing {CHANGES}/s",
+                            f"{label} {path} @ {clients} clients offering {RATE} req/s, data changing {CHANGES:g}/s",
                             figures_line(*figures),
                         )
                     )
+    if UNCACHED:
+        lines += _uncached(endpoints, flat_out_tool, offered_tool)
+    return lines
+
+
+def _uncached(
+    endpoints: list[tuple[str, str, str, str]], flat_out_tool: str, offered_tool: str
+) -> list[tuple[str, str]]:
+    """The same endpoints on a server with the read cache off (READ_CACHE_SECONDS=0): every
+    answer computed -- the server's floor when nothing can be kept."""
+    clients = CONCURRENCY[0]
+    lines: list[tuple[str, str]] = []
+    port = free_port()
+    with gunicorn(port, READ_CACHE_SECONDS="0"):
+        for label, path, secret, auth in endpoints:
+            if probe(port, path, auth, secret) != 200:
+                continue
+            flat_out(port, path, auth, secret, clients, seconds=2)  # warm-up, not reported
+            figures = flat_out(port, path, auth, secret, clients, seconds=SECONDS)
+            lines.append(
+                (
+                    f"{label} {path} @ {clients} clients flat out, read cache off ({flat_out_tool})",
+                    figures_line(*figures),
+                )
+            )
+            figures = offered(port, path, auth, secret, clients, rate=RATE)
+            lines.append(
+                (
+                    f"{label} {path} @ {clients} clients offering {RATE} req/s, read cache off ({offered_tool})",
+                    figures_line(*figures),
+                )
+            )
     return lines
 
 

@@ -155,8 +155,11 @@ def _server_env() -> dict[str, str]:
 
 
 class gunicorn:
-    def __init__(self, port: int):
+    """The server on `port`; `env` overrides its settings (READ_CACHE_SECONDS=0: the read cache off)."""
+
+    def __init__(self, port: int, **env: str):
         self.port = port
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in __exit__)
 
@@ -177,7 +180,7 @@ class gunicorn:
                 "kronos.wsgi:application",
             ],
             cwd=ROOT,
-            env=_server_env(),
+            env={**_server_env(), **self.env},
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
