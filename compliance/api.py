@@ -17,7 +17,7 @@ from accounts.selectors import household_get_for_user, household_scope_q
 from compliance import audit, permissions, selectors, services
 from compliance.engine import risk
 from compliance.models import RiskProfile
-from kronos.api.fields import InputSerializer
+from kronos.api.fields import DateTimeInputField, InputSerializer
 from kronos.api.params import parse_id
 from kronos.api.permissions import api_user
 from kronos.readcache import cached_read
@@ -129,8 +129,8 @@ class AuditQuery(serializers.Serializer):
     model = serializers.CharField(required=False, allow_blank=True)
     object_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
     user = serializers.CharField(required=False, allow_blank=True, help_text="A user id or email.")
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    since = DateTimeInputField(required=False)
+    until = DateTimeInputField(required=False)
     field = serializers.CharField(required=False, allow_blank=True, max_length=100)
     after = serializers.CharField(required=False, allow_blank=True, help_text="The `next` cursor of a page.")
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)

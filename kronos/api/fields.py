@@ -279,3 +279,14 @@ __all__ = [
     "money_dict",
     "parse_decimal",
 ]
+
+
+class DateTimeInputField(serializers.DateTimeField):
+    """A date and time asked for (a filter's bound): DRF's, but a value the time zone moves past
+    year 1 or 9999 ("9999-12-31T23:59:59" in UTC-5) is a field error, not an OverflowError (500)."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:
+            raise serializers.ValidationError("This date and time is out of range.") from None

@@ -157,3 +157,15 @@ def test_the_audit_csv_neutralises_formula_cells(officer, alice_household, verif
     assert '\'=HYPERLINK("http://evil","x")' in cells and "'+cmd|' /C calc'!A0" in cells
     formulas = [c for c in cells if c.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r"))]
     assert [c for c in formulas if not c.lstrip("+-").replace(".", "", 1).isdigit()] == []
+
+
+@pytest.mark.parametrize("bound", ["since", "until"])
+def test_a_bound_the_time_zone_moves_past_year_9999_is_a_field_error(officer, api, bound, settings):
+    """In a time zone behind UTC, 9999-12-31 23:59:59 is past the last datetime: a 400 naming the
+    field (it was an OverflowError, a 500); a bound inside the range filters as before."""
+    settings.TIME_ZONE = "America/New_York"
+    client = api(officer)
+    far = client.get("/api/v1/audit/", {bound: "9999-12-31T23:59:59"})
+    assert far.status_code == 400
+    assert far.json()[bound] == ["This date and time is out of range."]
+    assert client.get("/api/v1/audit/", {bound: "9999-12-30T00:00:00"}).status_code == 200
