@@ -240,3 +240,23 @@ def test_no_query_string_makes_a_page_without_an_id_fail(role, world, make_token
             if status >= 500:
                 problems.append(f"GET {url}?{sorted(query)} as {role}: {status}")
     assert not problems, f"{len(problems)} server errors for {role}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("role", ["compliance", "operations"])
+def test_no_query_string_makes_a_page_of_an_object_fail(role, world, make_token):
+    """The same hostile query strings on every page and API read of an object the role may see
+    (bob's household's, in the staff's own firm): never a 5xx."""
+    problems = []
+    for pattern in walked():
+        if not pattern.id_params or pattern.name not in OBJECT_OF:
+            continue
+        kwargs = world.kwargs(pattern, "bob")
+        if kwargs is None:
+            continue
+        url = _reverse(pattern, kwargs)
+        client = _client(role, pattern, world, make_token)
+        for query in HOSTILE_QUERIES:
+            status = client.get(url, query).status_code
+            if status >= 500:
+                problems.append(f"GET {url}?{sorted(query)} as {role}: {status}")
+    assert not problems, f"{len(problems)} server errors for {role}:\n" + "\n".join(problems)
