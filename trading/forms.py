@@ -45,7 +45,7 @@ class OrderForm(forms.Form):
         items = []
         for part in filter(None, (p.strip() for p in self.cleaned_data["lots"].split(","))):
             lot_id, sep, shares = part.partition(":")
-            if not sep or not lot_id.strip().isdigit():
+            if not sep or not (lot_id.strip().isascii() and lot_id.strip().isdigit()):
                 raise forms.ValidationError(f"Write each lot as number: shares ({part!r} is not).")
             items.append({"id": lot_id.strip(), "quantity": shares.strip()})
         return items

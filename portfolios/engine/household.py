@@ -10,7 +10,11 @@ The rules, in the order the planner applies them:
    account it leaves from (its most overweight holdings first, household-wide weights).
 2. **Decide.** The group's drift is each security's household weight minus its target (cash
    included); a rebalance is needed when a row breaches the group's absolute band, or a flow
-   is pending.
+   is pending. A breach no trade may help does not count: a security under its target that
+   cannot be bought (restricted, or inside its wash-sale window), and cash over its target by
+   no more than those securities' shortfall and the band (it waits for them). Otherwise every
+   night would trade the accounts against each other -- sales in one, buys with another's cash
+   -- and leave the household where it was; the plan names what waits instead.
 3. **Sells, with the least tax.** Every security over target is sold down to target. Accounts
    are tried in order: tax-deferred accounts first (a sale there is not taxed), then taxable
    accounts by the smallest realised gain per dollar sold (lots at a loss first). Within an
@@ -319,10 +323,14 @@ def plan_household(snapshot: GroupSnapshot, *, force: bool = False) -> GroupPlan
     before_qty = {s.symbol: book.held(s.symbol) for s in snapshot.securities}
     drift_before = group_drift(snapshot, before_qty, sum((a.cash for a in snapshot.accounts), ZERO))
     flows = any(a.external_flow for a in snapshot.accounts)
-    needed = force or flows or any(r.breached for r in drift_before)
+    needed = force or flows or _calls_for_trades(snapshot, drift_before)
     notes: list[str] = []
     if not needed:
-        return GroupPlan(snapshot.group_id, False, {}, drift_before, drift_before, notes=("Inside its bands.",))
+        if not any(r.breached for r in drift_before):
+            return GroupPlan(snapshot.group_id, False, {}, drift_before, drift_before, notes=("Inside its bands.",))
+        return GroupPlan(
+            snapshot.group_id, False, {}, drift_before, drift_before, notes=_waiting_notes(snapshot, drift_before)
+        )
     _raise_withdrawals(book, notes)
     total = book.total_value()
     by_symbol = {s.symbol: s for s in snapshot.securities}
@@ -400,6 +408,53 @@ def plan_household(snapshot: GroupSnapshot, *, force: bool = False) -> GroupPlan
         if rows:
             trades[account_id] = tuple(rows)
     return GroupPlan(snapshot.group_id, bool(trades), trades, drift_before, drift_after, realised, tuple(notes))
+
+
+def _unbuyable(snapshot: GroupSnapshot) -> dict[str, GroupSecurity]:
+    """The model's securities no plan may buy today: restricted, or sold at a loss inside the
+    wash-sale window."""
+    return {s.symbol: s for s in snapshot.securities if s.restricted or s.wash_blocked(snapshot.as_of)}
+
+
+def _calls_for_trades(snapshot: GroupSnapshot, drift: tuple[GroupDriftRow, ...]) -> bool:
+    """Whether a row outside its band is one that trades could bring back. Not a security under
+    its target that cannot be bought (`_unbuyable`), nor cash over its target by no more than what
+    waits for such securities (their shortfall, kept in cash until they can be bought) plus the
+    band: rebalancing the other rows to the penny every night would only trade the accounts against
+    each other (the sales in one account, the buys with another's cash) and leave the household
+    where it was."""
+    unbuyable = _unbuyable(snapshot)
+    waiting = sum((-r.drift for r in drift if r.symbol in unbuyable and r.drift < 0), ZERO)
+    for row in drift:
+        if not row.breached or (row.symbol in unbuyable and row.drift < 0):
+            continue
+        if row.symbol == CASH and row.drift > 0 and row.drift - waiting <= snapshot.threshold:
+            continue
+        return True
+    return False
+
+
+def _waiting_notes(snapshot: GroupSnapshot, drift: tuple[GroupDriftRow, ...]) -> tuple[str, ...]:
+    """Why a group outside its bands is not traded: each security that cannot be bought yet, and
+    the cash that waits for it."""
+    unbuyable = _unbuyable(snapshot)
+    notes = []
+    for row in drift:
+        security = unbuyable.get(row.symbol)
+        if security is None or not row.breached or row.drift >= 0:
+            continue
+        why = (
+            "is on the restricted list"
+            if security.restricted
+            else f"was sold at a loss on {security.last_loss_sale_on} and is not bought again within "
+            f"{WASH_SALE_DAYS} days (wash sale)"
+        )
+        notes.append(f"{row.symbol} is {abs(row.drift) * 100:.2f} points under its target: it {why}.")
+    notes.append(
+        "No trade: the household is outside its bands only where no trade may help; the cash waiting "
+        "for what cannot be bought yet stays in cash."
+    )
+    return tuple(notes)
 
 
 def _account_value(book: _Book, account_id: int) -> Decimal:

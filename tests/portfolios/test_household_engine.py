@@ -150,3 +150,69 @@ def test_a_security_sold_at_a_loss_is_not_bought_back_through_day_30_and_is_on_d
         ("BND", "buy", D("454")),
     ]
     assert not any("wash sale" in n for n in allowed.notes)
+
+
+def _waiting_group(*, cash, aaa, bbb, days_since_sale=10):
+    """CCC (30% of the model) was sold at a loss `days_since_sale` days ago and is held nowhere;
+    the cash it would take sits in account 1, with BBB; account 2 holds AAA. Prices $100."""
+    from datetime import timedelta
+
+    sold_on = TODAY - timedelta(days=days_since_sale)
+    return GroupSnapshot(
+        group_id=1,
+        as_of=TODAY,
+        accounts=(
+            GroupAccount(
+                1,
+                tax_deferred=True,
+                cash=D(cash),
+                holdings=(GroupHolding("BBB", D(bbb), (Lot("b", D(bbb), D(90), OLD),)),),
+            ),
+            GroupAccount(
+                2,
+                tax_deferred=False,
+                cash=D(0),
+                holdings=(GroupHolding("AAA", D(aaa), (Lot("a", D(aaa), D(90), OLD),)),),
+            ),
+        ),
+        securities=(
+            GroupSecurity("AAA", D(100), D("0.35")),
+            GroupSecurity("BBB", D(100), D("0.35")),
+            GroupSecurity("CCC", D(100), D("0.30"), last_loss_sale_on=sold_on),
+        ),
+        threshold=D("0.05"),
+    )
+
+
+def test_a_group_short_only_of_what_it_may_not_buy_yet_is_not_traded_against_itself():
+    """CCC is 30 points under its target and inside its wash-sale window; its 30,000 waits in
+    account 1's cash (cash 30 points over its target). AAA is half a point over, BBB half a point
+    under: inside their bands. Rebalancing them to the penny would sell AAA in account 2 and buy
+    BBB with account 1's cash every night, the household no nearer its model (the simulated year
+    did so for weeks). No trade; the notes say what waits and why."""
+    plan = plan_household(_waiting_group(cash="30000", aaa="355", bbb="345"))
+    assert not plan.needed and plan.trades == {}
+    assert [r.symbol for r in plan.drift_before if r.breached] == ["CCC", "CASH"]
+    assert plan.notes[0] == (
+        "CCC is 30.00 points under its target: it was sold at a loss on 2026-11-21 and is not bought "
+        "again within 30 days (wash sale)."
+    )
+    assert "No trade" in plan.notes[-1]
+    # Day 31: CCC may be bought, and the group is rebalanced with the cash that waited for it.
+    allowed = plan_household(_waiting_group(cash="30000", aaa="355", bbb="345", days_since_sale=31))
+    assert allowed.needed
+    assert [(t.symbol, t.side, t.quantity) for t in allowed.trades[1]] == [("BBB", "buy", D(5)), ("CCC", "buy", D(295))]
+    assert not any(r.breached for r in allowed.drift_after)
+
+
+def test_cash_beyond_what_waits_by_more_than_the_band_is_invested():
+    """Cash 35 points over its target with 30 waiting for CCC: 5 points spare, the band's edge, is
+    not a breach the plan acts on; $100 more cash (5.06 points spare) is, and buys AAA and BBB."""
+    edge = plan_household(_waiting_group(cash="35000", aaa="325", bbb="325"))
+    assert not edge.needed and edge.trades == {}
+    over = plan_household(_waiting_group(cash="35100", aaa="325", bbb="325"))
+    assert over.needed
+    assert {(t.symbol, t.side) for t in over.trades[1]} == {("AAA", "buy"), ("BBB", "buy")}
+    after = {r.symbol: r for r in over.drift_after}
+    assert not after["AAA"].breached and not after["BBB"].breached
+    assert after["CASH"].drift - D("0.30") <= D("0.05")  # what waits for CCC, and no more than the band

@@ -98,8 +98,9 @@ def test_the_order_page_lists_the_lots_and_sells_the_ones_chosen(verified_client
     body = {"symbol": "XYZ", "side": "sell", "order_type": "market", "quantity": "3", "lot_method": "specific"}
     bad = client.post(f"/accounts/{joint.pk}/orders/new/", {**body, "lots": f"{old.pk}: 2"})
     assert bad.status_code == 400 and "add up to 2, not the order&#x27;s 3 shares" in bad.content.decode()
-    garbled = client.post(f"/accounts/{joint.pk}/orders/new/", {**body, "lots": "twelve"})
-    assert garbled.status_code == 400 and b"Write each lot as number: shares" in garbled.content
+    for garble in ("twelve", "²: 3"):  # "²" is a digit to str.isdigit(), not to int()
+        garbled = client.post(f"/accounts/{joint.pk}/orders/new/", {**body, "lots": garble})
+        assert garbled.status_code == 400 and b"Write each lot as number: shares" in garbled.content
     assert not Order.objects.filter(account=joint, status="approved").exists()
     good = client.post(f"/accounts/{joint.pk}/orders/new/", {**body, "lots": f"{old.pk}: 3"})
     assert good.status_code == 302

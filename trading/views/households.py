@@ -100,7 +100,8 @@ def group_propose(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     """Propose for one of the household's groups (POST group=<id>) as a whole."""
     household = selectors.household_for_trading(user=request.user, pk=pk)
     raw = request.POST.get("group", "")
-    group = selectors.rebalancing_group_for_household(household=household, pk=int(raw)) if raw.isdigit() else None
+    wellformed = raw.isascii() and raw.isdigit() and len(raw) <= 18  # "²" is a digit int() refuses
+    group = selectors.rebalancing_group_for_household(household=household, pk=int(raw)) if wellformed else None
     if group is None:
         messages.error(request, "Choose one of the household's active rebalancing groups.")
         return redirect_to(request, reverse("trading:household_tax", args=[household.pk]))
@@ -108,6 +109,9 @@ def group_propose(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         result = services.household_rebalance_propose(group=group, acting_user=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
+        return redirect_to(request, reverse("trading:household_tax", args=[household.pk]))
+    if not result.proposals and any(row.breached for row in result.plan.drift_before):
+        messages.info(request, f"The group {group.name} is not traded. " + " ".join(result.plan.notes))
         return redirect_to(request, reverse("trading:household_tax", args=[household.pk]))
     if not result.proposals:
         messages.info(request, f"The group {group.name} is inside its bands: nothing to trade.")
