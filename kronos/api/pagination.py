@@ -39,7 +39,8 @@ class Pagination(PageNumberPagination):
         """`paginate_queryset` for a read that counts all its rows with its page (a window
         aggregate): one query where DRF asks two (a count, then the page). `fetch(offset, limit)`
         gives the page's rows and the count of every row. "last", and a page past the last (no
-        rows, or further than any database offset), go through `queryset()` and `paginate_queryset`: the same last page, or 404."""
+        rows, or further than any database offset), go through `queryset()` and
+        `paginate_queryset`: the same last page, or 404."""
         self._check(request)
         page_size = self.get_page_size(request)
         raw = request.query_params.get(self.page_query_param) or "1"
