@@ -173,12 +173,7 @@ def test_no_role_reaches_another_households_objects(role, world, make_token):
 @pytest.mark.parametrize("role", ROLES)
 def test_pages_without_an_id_show_only_the_roles_own_data(role, world, make_token):
     problems = []
-    for pattern in walked():
-        if pattern.id_params or pattern.params:
-            continue
-        url = "/" + pattern.route
-        if "^" in url or "$" in url:
-            continue  # a regex route (the OIDC discovery document), not a page with data
+    for pattern, url in _without_an_id():
         client = _client(role, pattern, world, make_token)
         response = client.get(url)
         body = _body(response) if response.status_code < 300 else ""
@@ -188,6 +183,25 @@ def test_pages_without_an_id_show_only_the_roles_own_data(role, world, make_toke
         elif leaked:
             problems.append(f"GET {url} as {role}: shows {leaked}")
     assert not problems, f"{len(problems)} problems for {role}:\n" + "\n".join(problems)
+
+
+def _without_an_id():
+    """(pattern, url) of every pattern that takes no parameter, regex routes aside (the OIDC
+    discovery document: not a page with data)."""
+    for pattern in walked():
+        url = "/" + pattern.route
+        if not (pattern.id_params or pattern.params or "^" in url or "$" in url):
+            yield pattern, url
+
+
+def _server_errors(client, url: str, role: str) -> list[str]:
+    """`url` asked with each of HOSTILE_QUERIES: the ones answered with a 5xx."""
+    found = []
+    for query in HOSTILE_QUERIES:
+        status = client.get(url, query).status_code
+        if status >= 500:
+            found.append(f"GET {url}?{sorted(query)} as {role}: {status}")
+    return found
 
 
 def _reverse(pattern: Pattern, kwargs: dict[str, Any]) -> str:
@@ -228,17 +242,8 @@ def test_no_query_string_makes_a_page_without_an_id_fail(role, world, make_token
     a redirect or the page -- never a 5xx (a 500 here once left the request's transaction aborted
     for everything after it)."""
     problems = []
-    for pattern in walked():
-        if pattern.id_params or pattern.params:
-            continue
-        url = "/" + pattern.route
-        if "^" in url or "$" in url:
-            continue
-        client = _client(role, pattern, world, make_token)
-        for query in HOSTILE_QUERIES:
-            status = client.get(url, query).status_code
-            if status >= 500:
-                problems.append(f"GET {url}?{sorted(query)} as {role}: {status}")
+    for pattern, url in _without_an_id():
+        problems += _server_errors(_client(role, pattern, world, make_token), url, role)
     assert not problems, f"{len(problems)} server errors for {role}:\n" + "\n".join(problems)
 
 
@@ -253,10 +258,5 @@ def test_no_query_string_makes_a_page_of_an_object_fail(role, world, make_token)
         kwargs = world.kwargs(pattern, "bob")
         if kwargs is None:
             continue
-        url = _reverse(pattern, kwargs)
-        client = _client(role, pattern, world, make_token)
-        for query in HOSTILE_QUERIES:
-            status = client.get(url, query).status_code
-            if status >= 500:
-                problems.append(f"GET {url}?{sorted(query)} as {role}: {status}")
+        problems += _server_errors(_client(role, pattern, world, make_token), _reverse(pattern, kwargs), role)
     assert not problems, f"{len(problems)} server errors for {role}:\n" + "\n".join(problems)

@@ -111,23 +111,11 @@ def test_the_household_plan_does_not_buy_back_what_the_household_sold_at_a_loss(
 
     from django.utils import timezone
 
-    from portfolios.models import LotClosure, TaxLot
+    from portfolios.models import LotClosure
 
     group, taxable, _ira = household_group
-    other = account_with(taxable.household, name="Trust")
     today = timezone.localdate()
-    lot = TaxLot.objects.create(
-        account=other,
-        security=Security.objects.get(symbol="BND"),
-        quantity=0,
-        original_quantity=10,
-        cost_per_share=D("120"),
-        acquired_on=today - timedelta(days=90),
-        closed_on=today - timedelta(days=30),
-    )
-    closure = LotClosure.objects.create(
-        lot=lot, quantity=10, proceeds=D("1000"), cost=D("1200"), gain=D("-200"), closed_on=today - timedelta(days=30)
-    )
+    closure = _bnd_sold_at_a_loss(taxable.household, days_ago=30)
     [proposal] = services.household_rebalance_propose(group=group, acting_user=alice.user).proposals
     assert [(t.symbol, t.side) for t in proposal.trades.order_by("position")] == [("VTI", "sell")]
     assert any("BND was sold at a loss" in n and "wash sale" in n for n in proposal.notes)
@@ -177,12 +165,9 @@ def test_a_group_whose_only_breach_waits_for_a_wash_sale_window_is_not_traded(
     VTI down to target into more idle cash (in the simulated year, every night on the price moves,
     the accounts traded against each other) -- and the page says what waits and why. A group id int() refuses is "choose
     a group", not a 500."""
-    from datetime import timedelta
 
     from django.urls import reverse
-    from django.utils import timezone
 
-    from portfolios.models import LotClosure, TaxLot
 
     Security.objects.filter(symbol="BND").update(asset_class="bonds")
     model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
@@ -197,19 +182,7 @@ def test_a_group_whose_only_breach_waits_for_a_wash_sale_window_is_not_traded(
     group = portfolio_services.rebalancing_group_create(
         household=alice_household, name="Family", model=model, accounts=[taxable, ira], acting_user=alice.user
     )
-    today = timezone.localdate()
-    lot = TaxLot.objects.create(
-        account=account_with(alice_household, name="Trust"),
-        security=Security.objects.get(symbol="BND"),
-        quantity=0,
-        original_quantity=10,
-        cost_per_share=D("120"),
-        acquired_on=today - timedelta(days=90),
-        closed_on=today - timedelta(days=10),
-    )
-    LotClosure.objects.create(
-        lot=lot, quantity=10, proceeds=D("1000"), cost=D("1200"), gain=D("-200"), closed_on=today - timedelta(days=10)
-    )
+    _bnd_sold_at_a_loss(alice_household, days_ago=10)
     result = services.household_rebalance_propose(group=group, acting_user=alice.user)
     assert result.proposals == [] and not result.plan.needed
     assert [r.symbol for r in result.plan.drift_before if r.breached] == ["BND", "CASH"]
@@ -224,3 +197,27 @@ def test_a_group_whose_only_breach_waits_for_a_wash_sale_window_is_not_traded(
     for raw in ("²", "9" * 40):
         refused = client.post(url, {"group": raw}, follow=True)
         assert refused.status_code == 200 and "Choose one of the household" in refused.text
+
+
+def _bnd_sold_at_a_loss(household, *, days_ago):
+    """10 BND bought at 120 and sold for 100 each `days_ago` days ago, in a "Trust" account of
+    `household` outside the group: the household's loss sale (its closure)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from portfolios.models import LotClosure, TaxLot
+
+    sold_on = timezone.localdate() - timedelta(days=days_ago)
+    lot = TaxLot.objects.create(
+        account=account_with(household, name="Trust"),
+        security=Security.objects.get(symbol="BND"),
+        quantity=0,
+        original_quantity=10,
+        cost_per_share=D("120"),
+        acquired_on=sold_on - timedelta(days=60),
+        closed_on=sold_on,
+    )
+    return LotClosure.objects.create(
+        lot=lot, quantity=10, proceeds=D("1000"), cost=D("1200"), gain=D("-200"), closed_on=sold_on
+    )
