@@ -168,7 +168,6 @@ def test_a_group_whose_only_breach_waits_for_a_wash_sale_window_is_not_traded(
 
     from django.urls import reverse
 
-
     Security.objects.filter(symbol="BND").update(asset_class="bonds")
     model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
     taxable = account_with(alice_household, positions=[("VTI", "250", "100")], name="Joint taxable")
