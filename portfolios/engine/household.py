@@ -356,10 +356,7 @@ def plan_household(snapshot: GroupSnapshot, *, force: bool = False) -> GroupPlan
             continue
         if s.wash_blocked(snapshot.as_of):
             if shortfall(s) >= s.price:
-                notes.append(
-                    f"{s.symbol} was sold at a loss on {s.last_loss_sale_on} and is not bought again within "
-                    f"{WASH_SALE_DAYS} days (wash sale)."
-                )
+                notes.append(f"{s.symbol} {_why_unbuyable(s)}.")
             continue
         wanted.append(s)
     for security in sorted(wanted, key=lambda s: (-shortfall(s), s.symbol)):
@@ -416,6 +413,16 @@ def _unbuyable(snapshot: GroupSnapshot) -> dict[str, GroupSecurity]:
     return {s.symbol: s for s in snapshot.securities if s.restricted or s.wash_blocked(snapshot.as_of)}
 
 
+def _why_unbuyable(security: GroupSecurity) -> str:
+    """Why `security` may not be bought today, as a plan's note says it after its symbol."""
+    if security.restricted:
+        return "is on the restricted list"
+    return (
+        f"was sold at a loss on {security.last_loss_sale_on} and is not bought again within "
+        f"{WASH_SALE_DAYS} days (wash sale)"
+    )
+
+
 def _calls_for_trades(snapshot: GroupSnapshot, drift: tuple[GroupDriftRow, ...]) -> bool:
     """Whether a row outside its band is one that trades could bring back. Not a security under
     its target that cannot be bought (`_unbuyable`), nor cash over its target by no more than what
@@ -443,13 +450,9 @@ def _waiting_notes(snapshot: GroupSnapshot, drift: tuple[GroupDriftRow, ...]) ->
         security = unbuyable.get(row.symbol)
         if security is None or not row.breached or row.drift >= 0:
             continue
-        why = (
-            "is on the restricted list"
-            if security.restricted
-            else f"was sold at a loss on {security.last_loss_sale_on} and is not bought again within "
-            f"{WASH_SALE_DAYS} days (wash sale)"
+        notes.append(
+            f"{row.symbol} is {abs(row.drift) * 100:.2f} points under its target: it {_why_unbuyable(security)}."
         )
-        notes.append(f"{row.symbol} is {abs(row.drift) * 100:.2f} points under its target: it {why}.")
     notes.append(
         "No trade: the household is outside its bands only where no trade may help; the cash waiting "
         "for what cannot be bought yet stays in cash."

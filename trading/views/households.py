@@ -110,11 +110,14 @@ def group_propose(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect_to(request, reverse("trading:household_tax", args=[household.pk]))
-    if not result.proposals and any(row.breached for row in result.plan.drift_before):
-        messages.info(request, f"The group {group.name} is not traded. " + " ".join(result.plan.notes))
-        return redirect_to(request, reverse("trading:household_tax", args=[household.pk]))
     if not result.proposals:
-        messages.info(request, f"The group {group.name} is inside its bands: nothing to trade.")
+        waiting = any(row.breached for row in result.plan.drift_before)  # outside, but no trade may help
+        messages.info(
+            request,
+            f"The group {group.name} is not traded. " + " ".join(result.plan.notes)
+            if waiting
+            else f"The group {group.name} is inside its bands: nothing to trade.",
+        )
         return redirect_to(request, reverse("trading:household_tax", args=[household.pk]))
     proposals = selectors.proposal_list_by_ids(ids=[p.pk for p in result.proposals])
     return render(
