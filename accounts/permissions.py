@@ -85,6 +85,23 @@ def household_scope_q(*, user: User, prefix: str = "") -> Q:
     return q
 
 
+def scope_shape(user: User) -> tuple[bool, frozenset[str], bool] | None:
+    """What of `user` changes the SQL of its scope (`household_scope_q` and the account scope built
+    on it; its values aside), to key a `CompiledRead` of a scoped read; None for a user whose scope
+    is empty."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    return (bool(user.is_superuser), user.roles, user.firm_id is not None)
+
+
+def scope_stand_in(shape: tuple[bool, frozenset[str], bool], user_id: int, firm_id: int) -> User:
+    """An unsaved user of `shape` with these values, for a `CompiledRead` builder to scope with."""
+    superuser, roles, has_firm = shape
+    stand_in = User(pk=user_id, firm_id=firm_id if has_firm else None, is_active=True, is_superuser=superuser)
+    stand_in._roles_cache = roles  # type: ignore[attr-defined]
+    return stand_in
+
+
 def household_may_edit(*, user: User, household: Household) -> bool:
     """The household's advisor and its firm's operations staff may change it."""
     if user.is_superuser:

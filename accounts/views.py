@@ -9,7 +9,6 @@ import qrcode.image.svg
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -23,7 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.errors import AccountsError
 from accounts.forms import HouseholdFilterForm, HouseholdForm, LoginForm, TokenForm
 from accounts.permissions import home_pages, household_may_edit
-from accounts.selectors.households import household_get_for_user, household_list_for_user
+from accounts.selectors.households import household_get_for_user, household_page_for_user
 from accounts.services.firms import household_update
 from kronos import readcache
 from kronos.typing import AuthedHttpRequest
@@ -104,10 +103,10 @@ def household_list(request: AuthedHttpRequest) -> HttpResponse:
     search = form.cleaned_data["q"] if form.is_valid() else ""
 
     def render_table() -> str:
-        page = Paginator(household_list_for_user(user=request.user, search=search), 25).get_page(
-            request.GET.get("page")
-        )
-        context = {"form": form, "page": page, "households": page.object_list}
+        page = household_page_for_user(user=request.user, page=request.GET.get("page"), size=25, search=search)
+        # Each row's link from one reverse (a page is 25 rows).
+        household_url = reverse("accounts:household_detail", args=[0]).removesuffix("0/")
+        context = {"form": form, "page": page, "households": page.object_list, "household_url": household_url}
         return render_to_string("accounts/household_list.html#household-table", context, request)
 
     # The table (no form, no CSRF token) is kept rendered in the read cache until the data changes.

@@ -20,6 +20,15 @@ T = TypeVar("T")
 LARGEST_OFFSET = 2**63 - 1
 
 
+def page_number(page: int | str | None) -> int:
+    """The page asked for, 1 when it is not a positive whole number (as `Paginator.get_page`)."""
+    try:
+        number = int(page or 1)
+    except (TypeError, ValueError):
+        return 1
+    return number if number >= 1 else 1
+
+
 def create_or_winner(create: Callable[[], T], winner: Callable[[], T | None]) -> T:
     """Run `create` in a savepoint; when a unique constraint refuses it because a concurrent call
     (a retry with the same idempotency key, another run of a job) committed the same row first,

@@ -3,16 +3,19 @@ what is `trading.permissions`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Count, Prefetch, QuerySet, Sum, Window
 from django.db.models.functions import ExtractYear
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Household, User
+from accounts.permissions import scope_shape, scope_stand_in
 from accounts.selectors import household_get_for_user
+from kronos.db import CompiledRead
 from portfolios.models import InvestmentAccount, JournalEntry, ModelPortfolio, Posting, RebalancingGroup
 from portfolios.selectors import model_portfolio_list_for_user
 from trading import permissions
@@ -55,16 +58,111 @@ def account_list_for_user(*, user: User, pks: list[int]) -> list[InvestmentAccou
 
 
 def order_list_for_user(*, user: User, account: InvestmentAccount | None = None, status: str = "") -> QuerySet[Order]:
-    qs = Order.objects.filter(account_id__in=permissions.visible_account_ids(user)).select_related(
-        "account", "security"
-    )
-    if account is not None:
-        qs = qs.filter(account=account)
+    qs = _orders(user, account.pk if account is not None else None, status).select_related("account", "security")
+    return qs.order_by("-created_at", "-id")
+
+
+def _orders(user: User, account_id: int | None, status: str) -> QuerySet[Order]:
+    qs = Order.objects.filter(account_id__in=permissions.visible_account_ids(user))
+    if account_id is not None:
+        qs = qs.filter(account_id=account_id)
     if status == "open":
         qs = qs.filter(status__in=OPEN_STATES)
     elif status:
         qs = qs.filter(status=status)
-    return qs.order_by("-created_at", "-id")
+    return qs
+
+
+class OrderRow(NamedTuple):
+    """An order as the orders API lists it, with its account's currency."""
+
+    pk: int
+    account_id: int
+    symbol: str
+    side: str
+    order_type: str
+    quantity: Decimal | None
+    amount: Decimal | None
+    limit_price: Decimal | None
+    status: str
+    status_reason: str
+    filled_quantity: Decimal
+    average_price: Decimal | None
+    client_order_id: str
+    source: str
+    created_at: datetime
+    lot_selection: Any
+    base_currency: str
+
+
+_ORDER_COLUMNS = (
+    "pk",
+    "account_id",
+    "security__symbol",
+    "side",
+    "order_type",
+    "quantity",
+    "amount",
+    "limit_price",
+    "status",
+    "status_reason",
+    "filled_quantity",
+    "average_price",
+    "client_order_id",
+    "source",
+    "created_at",
+    "lot_selection",
+    "account__base_currency",
+)
+
+
+def order_row_values_for_user(
+    *, user: User, account_id: int | None = None, status: str = ""
+) -> QuerySet[Order, tuple[Any, ...]]:
+    """`order_list_for_user`'s orders as `OrderRow` tuples: the columns the list writes."""
+    return _orders(user, account_id, status).order_by("-created_at", "-id").values_list(*_ORDER_COLUMNS)
+
+
+def _order_rows_page(
+    user: User, account_id: int | None, status: str, offset: int, limit: int
+) -> QuerySet[Order, tuple[Any, ...]]:
+    rows = order_row_values_for_user(user=user, account_id=account_id, status=status)
+    return rows.annotate(rows_total=Window(Count("pk")))[offset : offset + limit]
+
+
+#: The orders list's page, built once per scope shape, filters given and slice.
+_ORDER_ROWS_PAGE = CompiledRead(
+    lambda shape, user_id, firm_id, account_id, status: _order_rows_page(
+        scope_stand_in(shape[0], user_id, firm_id),
+        account_id if shape[1] else None,
+        {"": "", "open": "open"}.get(shape[2], status),
+        shape[3],
+        shape[4],
+    ),
+    int,
+    int,
+    int,
+    str,
+)
+
+
+def order_rows_page_for_user(
+    *, user: User, offset: int, limit: int, account_id: int | None = None, status: str = ""
+) -> tuple[list[OrderRow], int]:
+    """`limit` of `order_row_values_for_user`'s rows from `offset`, and the count of all of them
+    (0 when the page has none), in one query: the count is a window aggregate over the rows."""
+    shape = scope_shape(user)
+    if shape is None:
+        return [], 0
+    status_shape = status if status in ("", "open") else "one"  # one status: a value, not the SQL
+    got = _ORDER_ROWS_PAGE.rows(
+        user.pk,
+        user.firm_id or 0,
+        account_id or 0,
+        status,
+        shape=(shape, account_id is not None, status_shape, offset, limit),
+    )
+    return [OrderRow(*row[:-1]) for row in got], (got[0][-1] if got else 0)
 
 
 def order_get_for_user(*, user: User, pk: int | str) -> Order:

@@ -13,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
+from accounts.permissions import scope_shape, scope_stand_in
 from accounts.selectors import household_search_q
 from kronos.db import CompiledRead
 from portfolios import permissions
@@ -313,22 +314,6 @@ def account_rows_page_for_user(
 def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
     """One of the user's accounts (annotated as in the list), or 404."""
     return get_object_or_404(account_list_for_user(user=user), pk=pk)
-
-
-def scope_shape(user: User) -> tuple[bool, frozenset[str], bool] | None:
-    """What of `user` changes the SQL of its account scope (`permissions.account_scope_q`; its values aside),
-    to key a `CompiledRead` of a scoped read; None for a user whose scope is empty."""
-    if not user.is_authenticated or not user.is_active:
-        return None
-    return (bool(user.is_superuser), user.roles, user.firm_id is not None)
-
-
-def scope_stand_in(shape: tuple[bool, frozenset[str], bool], user_id: int, firm_id: int) -> User:
-    """An unsaved user of `shape` with these values, for a `CompiledRead` builder to scope with."""
-    superuser, roles, has_firm = shape
-    stand_in = User(pk=user_id, firm_id=firm_id if has_firm else None, is_active=True, is_superuser=superuser)
-    stand_in._roles_cache = roles  # type: ignore[attr-defined]
-    return stand_in
 
 
 def _account_for_user(user: User, pk: int | str) -> QuerySet[InvestmentAccount]:

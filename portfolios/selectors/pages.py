@@ -22,7 +22,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Whe
 from django.db.models.functions import Collate, Lower
 
 from accounts.models import User
-from kronos.db import LARGEST_OFFSET, CompiledRead
+from kronos.db import LARGEST_OFFSET, CompiledRead, page_number
 from portfolios.engine import rebalancing
 from portfolios.models import InvestmentAccount
 from portfolios.selectors.accounts import account_rows_for_user, scope_shape, scope_stand_in
@@ -234,7 +234,7 @@ def book_page_for_user(
     window aggregates, so a page costs its 50 rows whatever the book's size. When an account of
     the book has no kept figures yet, or the page asked for is past the last, it falls back to
     reading the whole book (`book_for_user`) and cutting the page in Python."""
-    number = _page_number(page)
+    number = page_number(page)
     start = (number - 1) * size
     shape = scope_shape(user)
     if start > LARGEST_OFFSET:  # no database reads that far: past the last page
@@ -273,15 +273,6 @@ def book_page_for_user(
         total=len(everything),
         breached=sum(1 for r in everything if r.breached),
     )
-
-
-def _page_number(page: int | str | None) -> int:
-    """The page asked for, 1 when it is not a positive whole number (as Paginator.get_page)."""
-    try:
-        number = int(page or 1)
-    except (TypeError, ValueError):
-        return 1
-    return number if number >= 1 else 1
 
 
 def _book_order(sort: str, descending: bool) -> list[Any]:

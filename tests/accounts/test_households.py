@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Household
+from accounts.models import Household, HouseholdMember
 from tests.accounts.factories import AdvisorFactory, HouseholdFactory, InvestorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -235,3 +235,95 @@ def test_a_household_is_never_hard_deleted(alice_household, verified_client):
     page = verified_client(ops).get(f"/admin/accounts/household/{alice_household.pk}/delete/")
     assert page.status_code == 403
     assert Household.objects.filter(pk=alice_household.pk).exists()
+
+
+# --- the lists read rows, not model instances ---------------------------------------------
+
+
+def _with_members(advisor, name, *investors):
+    household = HouseholdFactory(advisor=advisor, firm=advisor.firm, name=name)
+    for first, last, relationship in investors:
+        investor = InvestorFactory(firm=advisor.firm, first_name=first, last_name=last)
+        HouseholdMember.objects.create(household=household, investor=investor, relationship=relationship)
+    return household
+
+
+def test_the_households_apis_lean_answer_is_what_its_schema_serializer_writes(api, alice, charlie, alice_household):
+    """The list builds each household's answer from rows (`household_dict`); `HouseholdOutput`
+    is its schema: the two write the same keys, in the same order, with the same strings, for
+    a household with no investor, one, and several (two of one surname, in the order added)."""
+    from accounts.api.households import HouseholdOutput, household_dict
+    from accounts.selectors.households import (
+        household_list_for_user,
+        household_rows_page_for_user,
+        household_rows_with_members,
+    )
+
+    _with_members(alice, "Brooks Household", ("Priya", "Brooks", "primary"), ("Kenji", "Brooks", "joint"),
+                  ("Ada", "Abbott", "dependent"))  # fmt: skip
+    HouseholdFactory(advisor=alice, firm=alice.firm, name="Empty Household", status="prospect")
+    alice.user.full_name = ""  # str(advisor) falls back to the email
+    alice.user.save()
+    rows, total = household_rows_page_for_user(user=alice.user, offset=0, limit=50)
+    rows = household_rows_with_members(rows)
+    models = list(household_list_for_user(user=alice.user))
+    assert total == 3 and [r.pk for r in rows] == [h.pk for h in models]
+    for row, household in zip(rows, models, strict=True):
+        lean, schema = household_dict(row), HouseholdOutput(household).data
+        assert list(lean) == list(schema) and lean == dict(schema)
+    listed = api(alice.user).get("/api/v1/households/").json()
+    assert listed["count"] == 3
+    brooks = next(h for h in listed["results"] if h["name"] == "Brooks Household")
+    assert [i["name"] for i in brooks["investors"]] == ["Ada Abbott", "Priya Brooks", "Kenji Brooks"]
+    assert brooks["advisor"]["name"] == alice.user.email
+
+
+@pytest.mark.usefixtures("uncached")
+def test_the_households_api_reads_its_page_in_three_queries(api, alice):
+    """The token (with its user and roles), the page with the count of every row, the page's
+    investors: three queries, whatever the page's size."""
+    _book(alice, 60)
+    client = api(alice.user)
+    client.get("/api/v1/households/")  # the token's first use
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get("/api/v1/households/").json()
+    assert body["count"] == 60 and len(body["results"]) == 50
+    assert len(ctx.captured_queries) == 3, [q["sql"][:120] for q in ctx.captured_queries]
+
+
+def test_an_investor_sees_a_shared_household_once(api, client, charlie, alice, alice_household):
+    """An investor's scope joins the household's members: a household with three of them is one
+    row, counted once, on the API and on the page."""
+    for first in ("Dana", "Eli"):
+        investor = InvestorFactory(firm=alice.firm, first_name=first, last_name="Investor")
+        HouseholdMember.objects.create(household=alice_household, investor=investor, relationship="joint")
+    body = api(charlie).get("/api/v1/households/").json()
+    assert body["count"] == 1 and [h["name"] for h in body["results"]] == ["Alvarez Household"]
+    assert [i["name"] for i in body["results"][0]["investors"]] == ["Charlie Investor", "Dana Investor", "Eli Investor"]
+    client.force_login(charlie)
+    page = client.get("/households/").text
+    assert page.count("Alvarez Household") == 1 and "Charlie Investor, Dana Investor, Eli Investor" in page
+
+
+@pytest.mark.parametrize(
+    ("asked", "shown"), [("2", 2), ("3", 3), ("4", 3), (str(2**70), 3), ("0", 1), ("-1", 1), ("²", 1), ("x", 1)]
+)
+def test_the_households_page_shows_the_page_asked_or_the_last(verified_client, alice, asked, shown):
+    """25 a page: 60 households are three pages. A page past the last shows the last (as far as
+    any number goes), one that is not a page number the first."""
+    _book(alice, 60)
+    page = verified_client(alice.user).get("/households/", {"page": asked})
+    assert page.status_code == 200
+    first = (shown - 1) * 25
+    shown_rows = {n for n in range(60) if f"Book {n:04d}" in page.text}
+    assert shown_rows == set(range(first, min(first + 25, 60)))
+    assert f"Page {shown} of 3" in page.text
+
+
+def test_a_search_reads_the_same_rows_as_the_plain_list(api, alice, alice_household):
+    """A search is not a compiled read (its pattern is in the SQL): its rows are the plain
+    list's, filtered, with their investors."""
+    _with_members(alice, "Brooks Household", ("Priya", "Brooks", "primary"))
+    plain = api(alice.user).get("/api/v1/households/").json()["results"]
+    found = api(alice.user).get("/api/v1/households/", {"search": "priya"}).json()["results"]
+    assert found == [h for h in plain if h["name"] == "Brooks Household"]

@@ -174,3 +174,47 @@ def test_a_proposal_is_created_read_and_approved(api, alice, alice_household, se
     assert approved.status_code == 200, approved.json()
     assert {o["symbol"] for o in approved.json()["orders"]} == {"AAPL", "BND"}
     assert all(o["status"] == "approved" for o in approved.json()["orders"])
+
+
+@pytest.mark.usefixtures("uncached")
+def test_the_orders_list_writes_what_its_schema_serializer_writes_in_two_queries(api, alice, advisor_account):
+    """The list builds each order's answer from its row (`order_dict`); `OrderOutput` is its
+    schema: for a market, a limit, an amount order and a sell naming its lots, both write the
+    same keys in the same order with the same strings. The page and the count of every order
+    are one query after the token's; filtering by account reads the account first (404 for
+    another's)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from trading.api.orders import OrderOutput
+
+    client = api(alice.user)
+    bodies = [
+        {"symbol": "AAPL", "side": "buy", "quantity": "1.5"},
+        {"symbol": "AAPL", "side": "buy", "quantity": "2", "order_type": "limit", "limit_price": "99.125"},
+        {"symbol": "AAPL", "side": "buy", "amount": {"amount": "250.10", "currency": "USD"}},
+        {"symbol": "AAPL", "side": "sell", "quantity": "3", "lot_selection": {"method": "hifo"}},
+    ]
+    for i, body in enumerate(bodies):
+        answer = post(client, "/api/v1/orders/", {"account": advisor_account.pk, **body}, key=f"o-{i}")
+        assert answer.status_code == 201, answer.json()
+    client.get("/api/v1/orders/")  # the token's first use
+    with CaptureQueriesContext(connection) as ctx:
+        listed = client.get("/api/v1/orders/").json()
+    assert len(ctx.captured_queries) == 2, [q["sql"][:100] for q in ctx.captured_queries]
+    orders = Order.objects.select_related("account", "security").order_by("-created_at", "-id")
+    expected = [OrderOutput(order).data for order in orders]
+    assert listed["count"] == 4
+    assert [list(o) for o in listed["results"]] == [list(o) for o in expected]
+    assert listed["results"] == [dict(o) for o in expected]
+    assert {o["order_type"] for o in listed["results"]} == {"market", "limit"}
+    assert any(o["amount"] == {"amount": "250.10", "currency": "USD"} for o in listed["results"])
+    assert any(o["limit_price"] == "99.125" for o in listed["results"])
+    assert any(o["lot_selection"] == {"method": "hifo"} for o in listed["results"])
+    cancelled = listed["results"][0]["id"]
+    assert post(client, f"/api/v1/orders/{cancelled}/cancel/", key="cancel").status_code == 200
+    by_status = client.get("/api/v1/orders/", {"status": "cancelled", "account": advisor_account.pk}).json()
+    assert [o["id"] for o in by_status["results"]] == [cancelled] and by_status["count"] == 1
+    assert client.get("/api/v1/orders/", {"status": "open"}).json()["count"] == 3
+    assert client.get("/api/v1/orders/", {"page_size": 3, "page": 2}).json()["results"] == listed["results"][3:]
+    assert client.get("/api/v1/orders/", {"account": advisor_account.pk + 1000}).status_code == 404
