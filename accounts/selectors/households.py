@@ -97,6 +97,7 @@ class HouseholdRow(NamedTuple):
     def status_label(self) -> str:
         return str(Household.Status(self.status).label)
 
+
 _HOUSEHOLD_COLUMNS = (
     "pk",
     "name",
