@@ -5,8 +5,6 @@ count, the admin link of staff) stays in `_nav.html`, rendered on every page."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import template
 from django.conf import settings
 from django.template.loader import render_to_string
