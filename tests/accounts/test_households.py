@@ -276,6 +276,10 @@ def test_the_households_apis_lean_answer_is_what_its_schema_serializer_writes(ap
     brooks = next(h for h in listed["results"] if h["name"] == "Brooks Household")
     assert [i["name"] for i in brooks["investors"]] == ["Ada Abbott", "Priya Brooks", "Kenji Brooks"]
     assert brooks["advisor"]["name"] == alice.user.email
+    # "last", and a page past the last (read through the paginator's queryset): the same rows
+    last = api(alice.user).get("/api/v1/households/", {"page": "last", "page_size": 2}).json()
+    assert last["count"] == 3 and last["results"] == listed["results"][2:]
+    assert api(alice.user).get("/api/v1/households/", {"page": 3, "page_size": 2}).status_code == 404
 
 
 @pytest.mark.usefixtures("uncached")
