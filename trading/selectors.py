@@ -135,7 +135,7 @@ _ORDER_ROWS_PAGE = CompiledRead(
     lambda shape, user_id, firm_id, account_id, status: _order_rows_page(
         scope_stand_in(shape[0], user_id, firm_id),
         account_id if shape[1] else None,
-        {"": "", "open": "open"}.get(shape[2], status),
+        status if shape[2] == "one" else shape[2],  # "" and "open" are the SQL's; one status its value
         shape[3],
         shape[4],
     ),
