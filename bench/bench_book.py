@@ -1,10 +1,12 @@
 """The book page's server time for an advisor with 500 accounts.
 
-Builds 500 funded accounts on a 60/40 model through the portfolios services (in the
-scratch database), then renders /book/ (default sort, and sorted by drift) and two API
-reads through django.test.Client N times and reports the median and p95 in milliseconds:
-computed (the data version moved before each request, as after any write), with the query
-count of one such render, and answered from the read cache.
+Builds 500 funded accounts on a 60/40 model, each in a household of its own, through the
+portfolios services (in the scratch database), and an order (a sell of one share) in every
+second account through the trading services; then renders /book/ (default sort, sorted by
+drift, breached only), the households page and four API reads (accounts, positions,
+households, orders) through django.test.Client N times and reports the median and p95 in
+milliseconds: computed (the data version moved before each request, as after any write), with
+the query count of one such render, and answered from the read cache.
 """
 
 import statistics
@@ -59,6 +61,21 @@ def _build():  # type: ignore[no-untyped-def]
             cash=Decimal(100 + i),
             acting_user=user,
             idempotency_key=f"bench-book-{i}",
+        )
+    from portfolios.models import InvestmentAccount
+    from trading import services as trading_services
+    from trading.models import Order
+
+    accounts = InvestmentAccount.objects.filter(household__firm=firm).order_by("pk")
+    for i, account in enumerate(accounts[::2]):
+        trading_services.order_create(
+            account=account,
+            security="BBND",
+            side="sell",
+            quantity=Decimal(1),
+            acting_user=user,
+            source=Order.Source.API,
+            idempotency_key=f"bench-book-order-{i}",
         )
     device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
     client = Client()
@@ -116,17 +133,21 @@ def run() -> list[tuple[str, str]]:
             .values_list("pk", flat=True)
             .first()
         )
-        for label, params, path in (
-            ("book, by household", {}, "/book/"),
-            ("book, sorted by drift", {"sort": "drift", "dir": "desc"}, "/book/"),
-            ("book, breached only", {"breached": "on"}, "/book/"),
-            ("GET /api/v1/accounts/", {}, "/api/v1/accounts/"),
-            ("GET /api/v1/accounts/{id}/positions/", {}, f"/api/v1/accounts/{first}/positions/"),
+        book = f"{ACCOUNTS} accounts, pages of 50"
+        for label, params, path, size in (
+            ("book, by household", {}, "/book/", book),
+            ("book, sorted by drift", {"sort": "drift", "dir": "desc"}, "/book/", book),
+            ("book, breached only", {"breached": "on"}, "/book/", book),
+            ("GET /api/v1/accounts/", {}, "/api/v1/accounts/", book),
+            ("GET /api/v1/accounts/{id}/positions/", {}, f"/api/v1/accounts/{first}/positions/", book),
+            ("households page", {}, "/households/", f"{ACCOUNTS} households, pages of 25"),
+            ("GET /api/v1/households/", {}, "/api/v1/households/", f"{ACCOUNTS} households, pages of 50"),
+            ("GET /api/v1/orders/", {}, "/api/v1/orders/", f"{ACCOUNTS // 2} orders, pages of 50"),
         ):
             median, p95, queries = _time(client, params, path, cold=True)
             out.append(
                 (
-                    f"{label} ({ACCOUNTS} accounts, pages of 50), data changed: median / p95",
+                    f"{label} ({size}), data changed: median / p95",
                     f"{median:.1f} ms / {p95:.1f} ms",
                 )
             )
