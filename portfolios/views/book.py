@@ -10,6 +10,8 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -50,6 +52,51 @@ class BookLine(TypedDict):
 
 
 _TYPES = dict(InvestmentAccount.AccountType.choices)
+
+#: A line of the book's table. Its cells are written here, not by the template: fifty lines of
+#: eleven values were two thirds of a computed book page's rendering (Django's template engine
+#: costs about 80 microseconds a line, `format_html` about 10). Every value is escaped.
+_LINE = (
+    '<tr{} data-account="{}">{}'
+    '<td><a href="{}">{}</a></td>'
+    '<td><a href="{}">{}</a><br><span class="muted">{}</span></td>'
+    "<td>{}</td>"
+    '<td class="num">{}</td>'
+    "<td>{}</td>"
+    '<td class="num">{}</td>'
+    "</tr>\n"
+)
+_BREACHED_ROW = SafeString(' class="row-breach"')
+_NO_CLASS = SafeString("")
+_SELECT = '<td><input type="checkbox" name="account" value="{}" form="rebalance-selection" aria-label="Select {}"></td>'
+_BREACHED_DRIFT = (
+    '<span class="breach" title="Outside its band">{} ⚠</span> <span class="badge badge-breach">Breach</span>'
+)
+
+
+def book_rows_html(lines: list[BookLine], *, selects: bool) -> SafeString:
+    """The table's rows for `lines` (`selects`: each with its checkbox, for advisors)."""
+    return format_html_join(
+        "",
+        _LINE,
+        (
+            (
+                _BREACHED_ROW if line["breached"] else _NO_CLASS,
+                line["pk"],
+                format_html(_SELECT, line["pk"], line["name"]) if selects else _NO_CLASS,
+                line["household_url"],
+                line["household"],
+                line["account_url"],
+                line["name"],
+                line["number"],
+                line["account_type"],
+                line["value"],
+                line["model"],
+                format_html(_BREACHED_DRIFT, line["max_drift"]) if line["breached"] else line["max_drift"],
+            )
+            for line in lines
+        ),
+    )
 
 
 def _book_page(user: User, filters: dict[str, Any], page_number: str | None) -> tuple[Any, list[BookLine], int, int]:
@@ -95,13 +142,14 @@ def book(request: AuthedHttpRequest) -> HttpResponse:
 
     def render_table() -> str:
         page, lines, total, breached_count = _book_page(request.user, filters, request.GET.get("page"))
+        selects = Role.ADVISOR in request.user.roles  # advisors select accounts to rebalance
         context = {
             "form": form,
             "page": page,
-            "lines": lines,
+            "rows": book_rows_html(lines, selects=selects),
             "total": total,
             "breached_count": breached_count,
-            "selects": Role.ADVISOR in request.user.roles,  # advisors select accounts to rebalance
+            "selects": selects,
             "sort": filters["sort"],
             "descending": filters["descending"],
             "sort_links": {

@@ -120,3 +120,34 @@ def test_the_book_page_shows_the_counts_and_pages_of_the_whole_book(book, verifi
     assert f"{breaches} breaches" in text
     for row in whole[50:100] or whole[:50]:
         assert f'data-account="{row.pk}"' in text
+
+
+def test_the_books_lines_escape_every_value_and_mark_breaches_and_selection(book, verified_client, alice):
+    """The lines are written by `book_rows_html`, not the template: a household's name is
+    escaped, a breached line has its class, the drift its mark and badge; an advisor's lines
+    have a checkbox, an operations user's none."""
+    from tests.accounts.factories import UserFactory
+
+    household = Household.objects.get(name="O'Brien")
+    household.name = '<script>alert("x")</script> & Co'
+    household.save()
+    text = verified_client(book).get("/book/", {"page_size": 50}).text
+    assert "<script>alert" not in text
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Co" in text
+    whole = _whole(book)
+    breached = next(r for r in whole if r.breached)
+    inside = next(r for r in whole if not r.breached and r.max_drift is not None)
+
+    def line_of(pk):
+        at = text.index(f'data-account="{pk}"')
+        start = text.rindex("<tr", 0, at)
+        return text[start : text.index("</tr>", at)]
+
+    line = line_of(breached.pk)
+    assert 'class="row-breach"' in line and "⚠</span>" in line and "badge-breach" in line
+    assert f'name="account" value="{breached.pk}"' in line
+    line = line_of(inside.pk)
+    assert "row-breach" not in line and "badge-breach" not in line
+    ops = UserFactory(email="ops@example.com", roles=["operations"], firm=alice.firm)
+    seen = verified_client(ops).get("/book/").text
+    assert f'data-account="{breached.pk}"' in seen and 'name="account"' not in seen
