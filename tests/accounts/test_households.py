@@ -331,3 +331,12 @@ def test_a_search_reads_the_same_rows_as_the_plain_list(api, alice, alice_househ
     plain = api(alice.user).get("/api/v1/households/").json()["results"]
     found = api(alice.user).get("/api/v1/households/", {"search": "priya"}).json()["results"]
     assert found == [h for h in plain if h["name"] == "Brooks Household"]
+
+
+def test_the_households_rows_escape_every_value(verified_client, alice):
+    """The table's rows are written by `household_rows_html`, not the template: names escaped."""
+    _with_members(alice, '<b>Bold</b> & "Sons"', ("<i>Ivy</i>", "O'Neil", "primary"), ("Al", "O'Neil", "joint"))
+    text = verified_client(alice.user).get("/households/").text
+    assert "<b>Bold</b>" not in text and "<i>Ivy</i>" not in text
+    assert "&lt;b&gt;Bold&lt;/b&gt; &amp; &quot;Sons&quot;" in text
+    assert "&lt;i&gt;Ivy&lt;/i&gt; O&#x27;Neil, Al O&#x27;Neil" in text
