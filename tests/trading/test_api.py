@@ -213,7 +213,9 @@ def test_the_orders_list_writes_what_its_schema_serializer_writes_in_two_queries
     assert any(o["lot_selection"] == {"method": "hifo"} for o in listed["results"])
     cancelled = listed["results"][0]["id"]
     assert post(client, f"/api/v1/orders/{cancelled}/cancel/", key="cancel").status_code == 200
-    by_status = client.get("/api/v1/orders/", {"status": "cancelled", "account": advisor_account.pk}).json()
+    with CaptureQueriesContext(connection) as ctx:
+        by_status = client.get("/api/v1/orders/", {"status": "cancelled", "account": advisor_account.pk}).json()
+    assert len(ctx.captured_queries) == 3  # the token, the account (in the user's scope), the page
     assert [o["id"] for o in by_status["results"]] == [cancelled] and by_status["count"] == 1
     assert client.get("/api/v1/orders/", {"status": "open"}).json()["count"] == 3
     assert client.get("/api/v1/orders/", {"page_size": 3, "page": 2}).json()["results"] == listed["results"][3:]

@@ -19,6 +19,7 @@ from kronos.api.schema import IDEMPOTENCY_KEY
 from kronos.idempotency import idempotent, service_key
 from kronos.ratelimit import money_moving
 from kronos.readcache import cached_read
+from portfolios.selectors import account_for_user
 from trading import selectors, services
 from trading.api.common import account_for_write
 from trading.errors import TradingError
@@ -84,7 +85,7 @@ def order_list(request: Request) -> Response:
     user = api_user(request)
     account_id = query_id(request, "account")
     if account_id is not None:
-        selectors.account_get_for_user(user=user, pk=account_id)  # 404 when it is not the user's
+        account_for_user(user=user, pk=account_id)  # 404 when it is not the user's (the same scope)
     status = request.query_params.get("status", "")[:20]
     paginator = Pagination()
     page = paginator.paginate_counted(
