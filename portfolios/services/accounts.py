@@ -24,6 +24,7 @@ from portfolios.models import (
     Beneficiary,
     InvestmentAccount,
     ModelPortfolio,
+    RebalancingGroup,
 )
 from portfolios.services.common import parse_decimal
 from portfolios.services.ownership import BeneficiarySpec, ownership_errors
@@ -281,6 +282,19 @@ def model_assign(*, account: InvestmentAccount, model: ModelPortfolio | None, ac
         raise PortfoliosError("You may not change this account.", code="forbidden")
     if account.status == InvestmentAccount.Status.CLOSED:
         raise PortfoliosError("The account is closed.", field="account")
+    # An account in an active household rebalancing group is planned, harvested and measured on
+    # the group's model: a model of its own would show the advisor another drift than the one
+    # its trades follow (the firm simulation found a harvest sell what the account's own model
+    # counted as another target's substitute).
+    group = (
+        RebalancingGroup.objects.filter(is_active=True, members__account_id=account.pk).select_related("model").first()
+    )
+    if group is not None and (model is None or model.pk != group.model_id):
+        raise PortfoliosError(
+            f"The account is rebalanced with its household's group {group.name} on the model {group.model.name}: "
+            "change the group's model, or take the account out of the group first.",
+            field="model",
+        )
     if model is not None:
         if model.firm_id != account.household.firm_id:
             raise PortfoliosError("The model belongs to another firm.", field="model")

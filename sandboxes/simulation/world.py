@@ -14,6 +14,7 @@ from operations import services as ops
 from operations import tasks
 from operations.engine import fees as fee_math
 from operations.models import BillingRun
+from portfolios.errors import PortfoliosError
 from portfolios.models import InvestmentAccount
 from portfolios.services import (
     model_assign,
@@ -124,7 +125,11 @@ class World(FirmSetup):
         others = [m for m in self.models if m.pk != account.model_id]
         if not others:
             return
-        model_assign(account=account, model=self.rng.choice(others), acting_user=account.household.advisor.user)
+        try:
+            model_assign(account=account, model=self.rng.choice(others), acting_user=account.household.advisor.user)
+        except PortfoliosError:  # an account of a household group follows the group's model
+            self.summary.counts["model switches refused"] += 1
+            return
         self.summary.counts["model switches"] += 1
 
     def advisor_decisions(self, day: date) -> None:

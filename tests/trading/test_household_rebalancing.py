@@ -220,3 +220,29 @@ def _bnd_sold_at_a_loss(household, *, days_ago):
     return LotClosure.objects.create(
         lot=lot, quantity=10, proceeds=D("1000"), cost=D("1200"), gain=D("-200"), closed_on=sold_on
     )
+
+
+def test_an_account_of_a_group_follows_the_groups_model_and_may_not_take_another(
+    alice, household_group, override_checks
+):
+    """The firm simulation's year found a grouped account switched to a model of its own: it was
+    harvested on the group's model and shown against its own. `model_assign` now refuses any model
+    but the group's (and none) while the account is in an active group, naming the group; out of
+    the group, the account takes any model."""
+    from portfolios.checks import MODEL_ASSIGN_CHECKS
+    from portfolios.errors import PortfoliosError
+
+    override_checks(MODEL_ASSIGN_CHECKS)  # suitability is not what this test is about
+    group, taxable, _ira = household_group
+    other = model_of(taxable.household.firm, {"VTI": "1"})
+    for model in (other, None):
+        with pytest.raises(PortfoliosError, match="group Family"):
+            portfolio_services.model_assign(account=taxable, model=model, acting_user=alice.user)
+    taxable.refresh_from_db()
+    assert taxable.model_id is None or taxable.model_id == group.model_id
+    portfolio_services.model_assign(account=taxable, model=group.model, acting_user=alice.user)  # the group's: fine
+    group.is_active = False
+    group.save(update_fields=["is_active"])
+    portfolio_services.model_assign(account=taxable, model=other, acting_user=alice.user)
+    taxable.refresh_from_db()
+    assert taxable.model_id == other.pk
