@@ -183,3 +183,22 @@ def _converted(row: Sequence[Any], converters: list[tuple[int, tuple[list[Any], 
             value = function(value, expression, connection)
         out[position] = value
     return out
+
+
+class CompiledIdsRead:
+    """A read of the rows of a list of ids (`build(ids)` gives its QuerySet), its SQL built once
+    per number of ids (a page's length: at most the largest page size) as a `CompiledRead`."""
+
+    def __init__(self, build: Callable[[list[int]], Any]) -> None:
+        self.build = build
+        self._reads: dict[int, CompiledRead] = {}
+
+    def rows(self, ids: Sequence[int]) -> list[Any]:
+        if not ids:
+            return []
+        read = self._reads.get(len(ids))
+        if read is None:
+            read = self._reads[len(ids)] = CompiledRead(
+                lambda _shape, *values: self.build(list(values)), *([int] * len(ids))
+            )
+        return read.rows(*ids)

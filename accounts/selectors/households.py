@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.models import Household, HouseholdMember, Investor, Role, User
 from accounts.permissions import household_scope_q, scope_shape, scope_stand_in
-from kronos.db import LARGEST_OFFSET, CompiledRead, page_number
+from kronos.db import LARGEST_OFFSET, CompiledIdsRead, CompiledRead, page_number
 
 
 def household_search_q(search: str, *, prefix: str = "") -> Q:
@@ -166,8 +166,8 @@ def _members(household_ids: list[int]) -> QuerySet[HouseholdMember, tuple[Any, .
     )
 
 
-#: The members' read for each number of households (at most the largest page), built once.
-_MEMBERS: dict[int, CompiledRead] = {}
+#: The members' read, its SQL built once for each number of households.
+_MEMBERS = CompiledIdsRead(_members)
 
 
 def household_rows_with_members(rows: list[HouseholdRow]) -> list[HouseholdRow]:
@@ -175,11 +175,8 @@ def household_rows_with_members(rows: list[HouseholdRow]) -> list[HouseholdRow]:
     if not rows:
         return rows
     ids = [row.pk for row in rows]
-    read = _MEMBERS.get(len(ids))
-    if read is None:
-        read = _MEMBERS[len(ids)] = CompiledRead(lambda _shape, *pks: _members(list(pks)), *([int] * len(ids)))
     members: dict[int, list[MemberRow]] = {pk: [] for pk in ids}
-    for household_id, *member in read.rows(*ids):
+    for household_id, *member in _MEMBERS.rows(ids):
         members[household_id].append(MemberRow(*member))
     return [row._replace(members=tuple(members[row.pk])) for row in rows]
 

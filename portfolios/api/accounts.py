@@ -18,7 +18,7 @@ from kronos.api.fields import DecimalStringField, FractionField, InputSerializer
 from kronos.api.pagination import Pagination, paginated
 from kronos.api.params import id_parameter, query_id
 from kronos.api.permissions import api_user
-from kronos.db import CompiledRead
+from kronos.db import CompiledIdsRead
 from kronos.idempotency import idempotent_when_keyed
 from kronos.readcache import cached_read
 from portfolios.api.common import (
@@ -122,9 +122,9 @@ def _beneficiaries(account_ids: list[int]) -> QuerySet[Beneficiary, tuple[Any, .
     )
 
 
-#: The two reads for each number of accounts (a page's length: at most the largest page size),
-#: their SQL built once.
-_PARTIES: dict[int, tuple[CompiledRead, CompiledRead]] = {}
+#: The two reads, their SQL built once for each number of accounts.
+_OWNERS = CompiledIdsRead(_owners)
+_BENEFICIARIES = CompiledIdsRead(_beneficiaries)
 
 
 def account_parties(account_ids: list[int]) -> tuple[Parties, Parties]:
@@ -132,18 +132,9 @@ def account_parties(account_ids: list[int]) -> tuple[Parties, Parties]:
     no model instances: a prefetch builds a queryset per account)."""
     owners: Parties = {pk: [] for pk in account_ids}
     beneficiaries: Parties = {pk: [] for pk in account_ids}
-    if not account_ids:
-        return owners, beneficiaries
-    reads = _PARTIES.get(len(account_ids))
-    if reads is None:
-        kinds = [int] * len(account_ids)
-        reads = _PARTIES[len(account_ids)] = (
-            CompiledRead(lambda _shape, *ids: _owners(list(ids)), *kinds),
-            CompiledRead(lambda _shape, *ids: _beneficiaries(list(ids)), *kinds),
-        )
-    for account_id, investor_id, first, last, role in reads[0].rows(*account_ids):
+    for account_id, investor_id, first, last, role in _OWNERS.rows(account_ids):
         owners[account_id].append({"investor": investor_id, "name": f"{first} {last}".strip(), "role": role})
-    for account_id, name, relationship, share, kind in reads[1].rows(*account_ids):
+    for account_id, name, relationship, share, kind in _BENEFICIARIES.rows(account_ids):
         beneficiaries[account_id].append(
             {"name": name, "relationship": relationship, "share_percent": str(share), "kind": kind}
         )
