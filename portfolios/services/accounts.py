@@ -271,8 +271,11 @@ def account_update(*, account: InvestmentAccount, acting_user: User, **changes: 
 
 
 @transaction.atomic
-def model_assign(*, account: InvestmentAccount, model: ModelPortfolio | None, acting_user: User) -> InvestmentAccount:
-    """Assign (or, with None, remove) an account's model.
+def model_assign(
+    *, account: InvestmentAccount, model: ModelPortfolio | None, acting_user: User, reason: str = ""
+) -> InvestmentAccount:
+    """Assign (or, with None, remove) an account's model (`reason`, when given, follows the
+    history row's "model assigned: ...").
 
     The model must be active and belong to the account's firm; then `_model_assign_checks`
     may refuse it (compliance plugs suitability in there).
@@ -303,9 +306,8 @@ def model_assign(*, account: InvestmentAccount, model: ModelPortfolio | None, ac
         _model_assign_checks(account, model)
     account.model = model
     # Its figures (drift against the new model): the InvestmentAccount receiver in portfolios.signals.
-    return save_attributed(
-        account, acting_user=acting_user, reason=f"model assigned: {model.name}" if model else "model removed"
-    )
+    why = f"model assigned: {model.name}" if model else "model removed"
+    return save_attributed(account, acting_user=acting_user, reason=f"{why} ({reason})" if reason else why)
 
 
 def _model_assign_checks(account: InvestmentAccount, model: ModelPortfolio) -> None:

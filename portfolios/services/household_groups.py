@@ -8,9 +8,11 @@ from decimal import Decimal
 from django.db import transaction
 
 from accounts.models import Household, User
+from kronos.errors import DomainError
 from kronos.history import save_attributed
 from portfolios.errors import PortfoliosError
 from portfolios.models import InvestmentAccount, ModelPortfolio, RebalancingGroup, RebalancingGroupMember
+from portfolios.services.accounts import model_assign
 
 
 def _validate(
@@ -41,6 +43,25 @@ def _validate(
         raise PortfoliosError(f"{member.account.name} is already in the group {member.group.name}.", field="accounts")
 
 
+def _members_take_the_model(
+    accounts: Sequence[InvestmentAccount], model: ModelPortfolio, *, name: str, acting_user: User
+) -> None:
+    """The accounts joining the group `name` not already on `model` are put on it (before they
+    are members: `model_assign` refuses a grouped account any model but its group's)."""
+    on_it = set(
+        InvestmentAccount.objects.filter(pk__in=[a.pk for a in accounts], model=model).values_list("pk", flat=True)
+    )
+    for account in accounts:
+        if account.pk in on_it:
+            continue
+        try:
+            model_assign(account=account, model=model, acting_user=acting_user, reason=f"joined group {name}")
+        except DomainError as exc:
+            raise PortfoliosError(
+                f"{account.name} cannot take the group's model: {exc.message}", field="accounts"
+            ) from exc
+
+
 @transaction.atomic
 def rebalancing_group_create(
     *,
@@ -53,12 +74,18 @@ def rebalancing_group_create(
 ) -> RebalancingGroup:
     """A group of at least two open accounts of `household`, none in another group, managed to
     `model` (an active model of the household's firm). A group of the same name in the
-    household is returned as it is (a retried request makes no second group)."""
+    household is returned as it is (a retried request makes no second group).
+
+    Each member takes the group's model if it is on another (or none), through the model
+    assignment's own checks (suitability), each change in its history: a grouped account is
+    planned, harvested and measured on the group's model, and `model_assign` keeps it there. A
+    member the checks refuse refuses the group, naming the account; nothing is written."""
     existing = RebalancingGroup.objects.filter(household=household, name=name.strip()).first()
     if existing is not None:
         return existing
     accounts = list({a.pk: a for a in accounts}.values())
     _validate(household=household, name=name, model=model, accounts=accounts, group_id=None)
+    _members_take_the_model(accounts, model, name=name.strip(), acting_user=acting_user)
     group = RebalancingGroup(household=household, name=name.strip(), model=model, created_by=acting_user)
     if drift_threshold is not None:
         group.drift_threshold = drift_threshold

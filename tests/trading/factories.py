@@ -130,3 +130,19 @@ def post(client, event):
         content_type="application/json",
         HTTP_X_CUSTODIAN_SIGNATURE=signing.sign(WEBHOOK_SECRET, body),
     )
+
+
+def profiled_owner(household, level: int = 7):
+    """Every investor of `household` given a risk profile of `level` (its questionnaire answered
+    through the compliance service), and an owner made if it has none: models up to that risk are
+    suitable for the household's accounts, as assigning one (directly or by joining a rebalancing
+    group) requires."""
+    from accounts.models import Investor
+    from tests.accounts.factories import InvestorFactory
+    from tests.compliance.factories import profile
+
+    investors = list(Investor.objects.filter(households=household, risk_profile__isnull=True))
+    if not Investor.objects.filter(households=household).exists():
+        investors = [InvestorFactory(firm=household.firm, households=[household])]
+    for investor in investors:
+        profile(investor, level)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.services import system_user
 from portfolios import services as portfolio_services
 from portfolios.models import HarvestSettings, InvestmentAccount, Position, Security, SubstitutionPair
-from tests.trading.factories import account_with, make_security, model_of
+from tests.trading.factories import account_with, make_security, model_of, profiled_owner
 from trading import selectors, services
 from trading.errors import TradingError
 from trading.models import HarvestRecord, Order, RebalanceProposal
@@ -215,6 +215,7 @@ def test_the_scan_looks_only_at_households_with_a_paired_lot_at_a_loss(alice, ha
     assert households_with_losses_to_harvest(as_of=today, exclude_firms=[alice.firm.pk]) == []
     # An account without a model of its own is paired through its rebalancing group's model.
     ira = account_with(harvestable.household, account_type="roth_ira", model=harvestable.model)
+    profiled_owner(harvestable.household)
     portfolio_services.rebalancing_group_create(
         household=harvestable.household, name="Family", model=harvestable.model, accounts=[harvestable, ira],
         acting_user=alice.user,
@@ -280,12 +281,15 @@ def test_the_household_page_makes_a_group_harvests_and_lists_the_losses(verified
     )
     assert bad.status_code == 400 and b"at least two accounts" in bad.content
     ira = account_with(harvestable.household, account_type="roth_ira", name="Roth")
+    profiled_owner(harvestable.household)  # the Roth takes the group's model: it must suit the owners
     made = client.post(
         f"/households/{harvestable.household_id}/groups/new/",
         {"name": "Family", "model": harvestable.model_id, "accounts": [harvestable.pk, ira.pk], "drift_threshold": "5"},
     )
     assert made.status_code == 302
     assert b"Family" in client.get(url).content
+    ira.refresh_from_db()
+    assert ira.model_id == harvestable.model_id
 
 
 def test_a_harvest_sells_its_loss_lots_even_when_the_account_relieves_fifo(alice_household, securities):
@@ -332,10 +336,13 @@ def test_households_read_together_are_read_as_each_alone_in_a_fixed_number_of_qu
     # Alice: an IRA measured against the household group's model, not its own (regrouped).
     own = model_of(alice.firm, {"VTI": "0.3", "BND": "0.7"})
     ira = account_with(harvestable.household, account_type="roth_ira", model=own, positions=[("BND", "20", "75")])
+    profiled_owner(harvestable.household)
     portfolio_services.rebalancing_group_create(
         household=harvestable.household, name="Family", model=harvestable.model, accounts=[harvestable, ira],
         acting_user=alice.user,
     )  # fmt: skip
+    # Joining put the IRA on the group's model; an account grouped before that rule keeps its own.
+    type(ira).objects.filter(pk=ira.pk).update(model=own)
     # Bob: a loss on another model with its own pair, an IRA, an open buy and an open proposal.
     make_security("ITOT", "100")
     theirs = model_of(bob.firm, {"VTI": "0.5", "BND": "0.5"})

@@ -8,7 +8,7 @@ import pytest
 from portfolios import services as portfolio_services
 from portfolios.errors import PortfoliosError
 from portfolios.models import Security
-from tests.trading.factories import account_with, model_of
+from tests.trading.factories import account_with, model_of, profiled_owner
 from trading import services
 from trading.models import RebalanceProposal
 
@@ -21,6 +21,7 @@ def household_group(alice, alice_household, securities):
     """Taxable: 250 VTI bought at 100. IRA: 200 VTI and 100 BND. Model 60/40 VTI/BND (see the engine's
     known answer: the IRA sells 159 VTI and buys 454 BND; the taxable account does not trade)."""
     Security.objects.filter(symbol="BND").update(asset_class="bonds")
+    profiled_owner(alice_household)  # the members take the group's model: it must suit them
     model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
     taxable = account_with(alice_household, positions=[("VTI", "250", "100")], name="Joint taxable")
     ira = account_with(
@@ -137,6 +138,7 @@ def test_groups_read_together_are_read_as_each_alone_in_a_fixed_number_of_querie
 
     group, _, _ = household_group
     other_model = model_of(bob_household.firm, {"VTI": "0.3", "BND": "0.7"})
+    profiled_owner(bob_household)
     mine = account_with(bob_household, positions=[("VTI", "40", "300"), ("BND", "10", "90")], cash="1000")
     ira = account_with(bob_household, positions=[("BND", "5", "60")], account_type="roth_ira")
     other = portfolio_services.rebalancing_group_create(
@@ -169,6 +171,7 @@ def test_a_group_whose_only_breach_waits_for_a_wash_sale_window_is_not_traded(
     from django.urls import reverse
 
     Security.objects.filter(symbol="BND").update(asset_class="bonds")
+    profiled_owner(alice_household)  # the members take the group's model: it must suit them
     model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
     taxable = account_with(alice_household, positions=[("VTI", "250", "100")], name="Joint taxable")
     ira = account_with(
@@ -246,3 +249,49 @@ def test_an_account_of_a_group_follows_the_groups_model_and_may_not_take_another
     portfolio_services.model_assign(account=taxable, model=other, acting_user=alice.user)
     taxable.refresh_from_db()
     assert taxable.model_id == other.pk
+
+
+def test_accounts_joining_a_group_take_its_model_through_the_assignment_checks(
+    alice, alice_household, securities, override_checks
+):
+    """Grouping accounts on other models (or none) puts each on the group's model, attributed in its
+    history; a member the assignment's checks refuse refuses the whole group, naming the account,
+    and nothing is written (no group, no model changed)."""
+    from portfolios.checks import MODEL_ASSIGN_CHECKS
+    from portfolios.models import InvestmentAccount, RebalancingGroup
+
+    profiled_owner(alice_household)
+    group_model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
+    own_model = model_of(alice_household.firm, {"VTI": "1"})
+    taxable = account_with(alice_household, positions=[("VTI", "250", "100")], name="Joint taxable")
+    ira = account_with(alice_household, positions=[("VTI", "10", "100")], name="Spouse IRA")
+    portfolio_services.model_assign(account=ira, model=own_model, acting_user=alice.user)
+
+    def refuse_the_ira(*, account, model):
+        if account.pk == ira.pk:
+            raise PortfoliosError("The model is too risky for the account's investor.", field="model")
+
+    override_checks(MODEL_ASSIGN_CHECKS, refuse_the_ira)
+    with pytest.raises(
+        PortfoliosError, match="Spouse IRA cannot take the group's model: The model is too risky"
+    ) as exc:
+        portfolio_services.rebalancing_group_create(
+            household=alice_household, name="Family", model=group_model, accounts=[taxable, ira], acting_user=alice.user
+        )
+    assert exc.value.field == "accounts"
+    assert not RebalancingGroup.objects.filter(household=alice_household).exists()
+    assert {a.pk: a.model_id for a in InvestmentAccount.objects.filter(pk__in=[taxable.pk, ira.pk])} == {
+        taxable.pk: None,
+        ira.pk: own_model.pk,
+    }
+
+    override_checks(MODEL_ASSIGN_CHECKS)
+    group = portfolio_services.rebalancing_group_create(
+        household=alice_household, name="Family", model=group_model, accounts=[taxable, ira], acting_user=alice.user
+    )
+    for account in (taxable, ira):
+        account.refresh_from_db()
+        assert account.model_id == group.model_id == group_model.pk
+        last = account.history.first()
+        assert last.history_user == alice.user
+        assert last.history_change_reason == f"model assigned: {group_model.name} (joined group Family)"
