@@ -1,5 +1,6 @@
 """Household rebalancing through the services and the API: one group, one model, the IRA trades."""
 
+import io
 from datetime import date
 from decimal import Decimal
 
@@ -295,3 +296,53 @@ def test_accounts_joining_a_group_take_its_model_through_the_assignment_checks(
         last = account.history.first()
         assert last.history_user == alice.user
         assert last.history_change_reason == f"model assigned: {group_model.name} (joined group Family)"
+
+
+def test_align_group_models_lists_and_aligns_the_accounts_grouped_before_the_rule(
+    alice, household_group, override_checks
+):
+    """`manage.py align_group_models` lists the grouped accounts on another model (made before a
+    grouped account followed its group's) and exits non-zero; with --apply it assigns each its
+    group's model through the assignment's checks, as the system user, and reports a refusal."""
+    from django.core.management import CommandError, call_command
+
+    from accounts.services import system_user
+    from portfolios.checks import MODEL_ASSIGN_CHECKS
+    from portfolios.models import InvestmentAccount
+
+    group, taxable, ira = household_group
+    other = model_of(taxable.household.firm, {"VTI": "1"})
+    InvestmentAccount.objects.filter(pk=taxable.pk).update(model=other)
+    InvestmentAccount.objects.filter(pk=ira.pk).update(model=None)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="^2 grouped accounts are on a model other than their group's.$"):
+        call_command("align_group_models", stdout=out)
+    assert out.getvalue().splitlines() == [
+        f"{taxable.custodian_account_number} Joint taxable (Alvarez Household): on {other.name}, its group Family on {group.model.name}",
+        f"{ira.custodian_account_number} Spouse IRA (Alvarez Household): on no model, its group Family on {group.model.name}",
+    ]
+
+    def refuse_the_ira(*, account, model):
+        if account.pk == ira.pk:
+            raise PortfoliosError("Not suitable.", field="model")
+
+    override_checks(MODEL_ASSIGN_CHECKS, refuse_the_ira)
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="^1 grouped account is on a model other than its group's.$"):
+        call_command("align_group_models", "--apply", stdout=out, stderr=err)
+    assert out.getvalue().endswith(": aligned\n") and err.getvalue().endswith(": not aligned: Not suitable.\n")
+    taxable.refresh_from_db()
+    assert taxable.model_id == group.model_id
+    last = taxable.history.first()
+    assert last.history_user == system_user()
+    assert last.history_change_reason == f"model assigned: {group.model.name} (aligned with its group Family)"
+
+    override_checks(MODEL_ASSIGN_CHECKS)
+    out = io.StringIO()
+    call_command("align_group_models", "--apply", stdout=out)
+    assert out.getvalue().endswith("Every grouped account is on its group's model (1 aligned now).\n")
+    ira.refresh_from_db()
+    assert ira.model_id == group.model_id
+    out = io.StringIO()
+    call_command("align_group_models", stdout=out)
+    assert out.getvalue() == "Every grouped account is on its group's model.\n"
