@@ -31,6 +31,7 @@ from trading.models import (
     ProposalTrade,
     RebalanceProposal,
 )
+from trading.packed_trades import packed_count
 
 
 def account_get_for_user(*, user: User, pk: int | str) -> InvestmentAccount:
@@ -171,6 +172,11 @@ def order_get_for_user(*, user: User, pk: int | str) -> Order:
     )
 
 
+def _trade_count() -> Any:
+    """A proposal's trades: its rows and its packed trades (the nightly scan's)."""
+    return Count("trades") + packed_count()
+
+
 def proposal_get_for_user(*, user: User, pk: int | str) -> RebalanceProposal:
     return get_object_or_404(
         RebalanceProposal.objects.filter(account_id__in=permissions.visible_account_ids(user))
@@ -188,13 +194,13 @@ def proposal_list_by_ids(*, ids: list[int]) -> QuerySet[RebalanceProposal]:
     return (
         RebalanceProposal.objects.filter(pk__in=ids)
         .select_related("account__household")
-        .annotate(trade_count=Count("trades"))
+        .annotate(trade_count=_trade_count())
         .order_by("account__household__name", "account__name", "pk")
     )
 
 
 def proposal_list_for_account(*, account: InvestmentAccount) -> QuerySet[RebalanceProposal]:
-    return account.rebalance_proposals.annotate(trade_count=Count("trades")).order_by("-created_at", "-id")
+    return account.rebalance_proposals.annotate(trade_count=_trade_count()).order_by("-created_at", "-id")
 
 
 def transfer_list_for_account(*, account: InvestmentAccount) -> QuerySet[CashTransfer]:
@@ -266,7 +272,7 @@ def proposals_open_for_user(*, user: User, limit: int = 500) -> QuerySet[Rebalan
             account_id__in=InvestmentAccount.objects.filter(permissions.tradable_accounts_q(user)).values("pk"),
         )
         .select_related("account__household")
-        .annotate(trade_count=Count("trades"))
+        .annotate(trade_count=_trade_count())
         .order_by("account__household__name", "account__name", "pk")[:limit]
     )
 

@@ -67,7 +67,7 @@ def test_a_monthly_account_is_rebalanced_to_target_on_the_first_business_day(sli
     )
     assert proposal.needed
     # $6,200 of VTI against $6,000: sell 1 ($200) and buy 2 BND ($140) with it.
-    assert [(t.side, t.symbol, t.quantity) for t in proposal.trades.all()] == [
+    assert [(t.side, t.symbol, t.quantity) for t in proposal.trade_list] == [
         ("sell", "VTI", Decimal("1")),
         ("buy", "BND", Decimal("2")),
     ]

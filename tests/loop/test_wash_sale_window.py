@@ -45,7 +45,7 @@ def test_a_loss_sale_30_days_ago_still_blocks_the_repurchase(alice_household, se
     (proposal,) = services.proposal_create_for_accounts(
         account_ids=[account.pk], acting_user=system_user(), scheduled=scheduled
     )
-    assert [(t.side, t.symbol) for t in proposal.trades.all()] == [("buy", "BND")]
+    assert [(t.side, t.symbol) for t in proposal.trade_list] == [("buy", "BND")]
     assert any("AAPL was sold at a loss" in note and "wash sale" in note for note in proposal.notes)
 
 
@@ -55,5 +55,5 @@ def test_a_loss_sale_31_days_ago_no_longer_does(alice_household, securities, sna
     (proposal,) = services.proposal_create_for_accounts(
         account_ids=[account.pk], acting_user=system_user(), scheduled=scheduled
     )
-    assert {(t.side, t.symbol) for t in proposal.trades.all()} == {("buy", "AAPL"), ("buy", "BND")}
+    assert {(t.side, t.symbol) for t in proposal.trade_list} == {("buy", "AAPL"), ("buy", "BND")}
     assert not any("wash sale" in note for note in proposal.notes)

@@ -182,12 +182,14 @@ def test_an_order_made_before_a_split_waits_in_the_outbox_until_the_split_is_app
     assert D(sandbox.sandbox.get(sell.client_order_id)[1]["quantity"]) == 120
 
 
+@pytest.mark.parametrize("scheduled", [False, True], ids=["rows", "packed"])
 def test_a_split_adjusts_an_open_proposals_trades_and_approving_it_trades_post_split_shares(
-    alice_household, securities, sandbox
+    alice_household, securities, sandbox, scheduled
 ):
     """A proposal planned before a split and approved after it trades the shares of the day it is
     approved: 2-for-1 on VTI, the proposal's 19 VTI sold at 200 become 38 at 100, the amount
-    unchanged, and the order placed is for 38."""
+    unchanged, and the order placed is for 38. The nightly scan's proposal (`scheduled`) packs
+    its trades: the split unpacks them into rows (as proposed) and adjusts those the same way."""
     from tests.trading.factories import model_of
     from trading.models import RebalanceProposal
     from trading.services import proposal_approve, proposal_create_for_accounts
@@ -195,10 +197,12 @@ def test_a_split_adjusts_an_open_proposals_trades_and_approving_it_trades_post_s
     model = model_of(alice_household.firm, {"VTI": "0.6", "BND": "0.4"})
     account = account_with(alice_household, cash="10.00", positions=[("VTI", "50", "150")], model=model)
     user = system_user()
-    (proposal,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=user)
-    sell = proposal.trades.get(symbol="VTI")
+    (proposal,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=user, scheduled=scheduled)
+    planned = {t.symbol: t for t in proposal.trade_list}
+    assert proposal.trades.exists() is not scheduled
+    sell = planned["VTI"]
     assert (sell.side, sell.quantity, sell.estimated_amount) == ("sell", D(19), D("3800.00"))
-    buy_before = proposal.trades.get(symbol="BND")
+    buy_before = planned["BND"]
     ex = date.today() + timedelta(days=1)
     action = corporate_action_create(
         security=securities["VTI"], kind="split", ex_date=ex, ratio_numerator=2, ratio_denominator=1, acting_user=user
@@ -206,7 +210,9 @@ def test_a_split_adjusts_an_open_proposals_trades_and_approving_it_trades_post_s
 
     corporate_actions_process(as_of=ex, acting_user=user)
 
-    sell.refresh_from_db()
+    proposal.refresh_from_db()
+    assert proposal.packed_trades == ""  # rows now (or all along)
+    sell = proposal.trades.get(symbol="VTI")
     assert (sell.quantity, sell.price, sell.estimated_amount) == (D(38), D("100.000000"), D("3800.00"))
     # The trade's history starts at this first change: as proposed (the proposal's time and
     # user), then the split's adjustment; the trade it did not change has none.
@@ -227,8 +233,8 @@ def test_a_split_adjusts_an_open_proposals_trades_and_approving_it_trades_post_s
         D(38),
         f"2-for-1 split #{action.pk}",
     )
-    assert not buy_before.history.exists()
     buy = proposal.trades.get(symbol="BND")
+    assert not buy.history.exists()
     assert (buy.quantity, buy.estimated_amount) == (buy_before.quantity, buy_before.estimated_amount)
     assert Position.objects.get(account=account, security=securities["VTI"]).quantity == D(100)
     proposal.refresh_from_db()

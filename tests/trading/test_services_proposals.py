@@ -63,7 +63,8 @@ def test_the_nightly_run_records_none_needed_slimly_and_a_rerun_writes_nothing(
     slim = by_account[inside.pk]
     assert slim.needed is False and slim.drift_before == [] and slim.created_by == system
     assert slim.history.get().history_user == system  # attributable
-    assert by_account[drifted.pk].needed is True and by_account[drifted.pk].trades.count() == 1
+    assert by_account[drifted.pk].needed is True and len(by_account[drifted.pk].trade_list) == 1
+    assert not by_account[drifted.pk].trades.exists()  # the nightly scan's trades are packed, not rows
     with django_assert_max_num_queries(2):
         again = proposal_create_for_accounts(account_ids=[inside.pk, drifted.pk], acting_user=system, scheduled=True)
     assert {p.pk for p in again} == {p.pk for p in stored}
@@ -94,9 +95,9 @@ def test_a_night_that_plans_the_same_trades_leaves_the_open_proposal_standing(al
     )
     first.refresh_from_db()
     assert third.pk != first.pk and first.status == "expired"
-    assert {t.symbol: t.quantity for t in third.trades.all()}["AAPL"] > {
-        t.symbol: t.quantity for t in first.trades.all()
-    }["AAPL"]
+    assert {t.symbol: t.quantity for t in third.trade_list}["AAPL"] > {t.symbol: t.quantity for t in first.trade_list}[
+        "AAPL"
+    ]
 
 
 def test_a_new_proposal_expires_the_open_one_with_history(alice_household, alice, securities):
@@ -106,9 +107,21 @@ def test_a_new_proposal_expires_the_open_one_with_history(alice_household, alice
     (second,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=alice.user)
     first.refresh_from_db()
     assert first.status == "expired" and second.status == "proposed"
+    # The expiry's record is the new proposal's '+' history row, which names what it superseded
+    # (the same user, time and transaction): the expired one has no '~' row of its own.
+    (created,) = second.history.all()
+    assert (created.history_type, created.supersedes_id, created.history_user) == ("+", first.pk, alice.user)
+    assert [h.history_type for h in first.history.all()] == ["+"]
+    assert not hasattr(created, "inputs") and not hasattr(created, "as_of")  # history rows carry what moves
+    # Two open at once (the second made open again by hand): the newest is named, the other
+    # gets its '~' row.
+    type(first).objects.filter(pk=first.pk).update(status="proposed")
+    (third,) = proposal_create_for_accounts(account_ids=[account.pk], acting_user=alice.user)
+    assert third.supersedes_id == second.pk
+    assert set(type(first).objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True)) == {"expired"}
     latest = first.history.order_by("-history_id").first()
-    assert latest.status == "expired" and latest.history_change_reason == "superseded"
-    assert not hasattr(latest, "inputs")  # history rows do not repeat the JSON
+    assert (latest.history_type, latest.status, latest.history_change_reason) == ("~", "expired", "superseded")
+    assert [h.history_type for h in second.history.all()] == ["+"]
 
 
 def test_proposal_writes_take_fixed_queries_for_any_chunk(
@@ -169,7 +182,7 @@ def _stored(account_ids):
     from trading.models import ProposalTrade as Trade
 
     order = {a: n for n, a in enumerate(account_ids)}
-    skip = {"id", "account", "created_at", "run_key", "history_id", "history_date", "proposal"}
+    skip = {"id", "account", "created_at", "run_key", "history_id", "history_date", "proposal", "supersedes"}
 
     def row(obj, account_id):
         values = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.name not in skip}
@@ -217,9 +230,20 @@ def test_the_copy_path_stores_what_the_orm_path_stores(alice_household, alice, s
         proposal_create_for_accounts(account_ids=ids, acting_user=alice.user, as_of=today)
     stored_orm, stored_copy = _stored(orm), _stored(copy)
     assert stored_orm == stored_copy
-    # 7 proposals (3 + 1 + 3), 4 needing trades of 2 + 4 trades; 2 expired: 7 + 2 history rows;
-    # no trade history: a trade's history starts at its first change (proposal_store's docstring)
-    assert [len(part) for part in stored_copy] == [7, 8, 9, 0]
+    superseding = [
+        sorted(
+            (ids.index(p.account_id), p.supersedes is not None and p.supersedes.account_id == p.account_id)
+            for p in RebalanceProposal.objects.filter(account_id__in=ids)
+        )
+        for ids in (orm, copy)
+    ]
+    assert superseding[0] == superseding[1] and sum(named for _, named in superseding[1]) == 2
+    # 7 proposals (3 + 1 + 3), 4 needing trades of 2 + 4 trades: the 2 nightly ones' packed in
+    # their rows (compared above), the advisor's 2 as 4 rows; 2 expired, each named by the
+    # proposal that superseded it: 7 history rows ('+'); no trade history: a trade's history
+    # starts at its first change (proposal_store's docstring)
+    assert [len(part) for part in stored_copy] == [7, 4, 7, 0]
+    assert sum(len(p.trade_list) for p in RebalanceProposal.objects.filter(account_id__in=copy, needed=True)) == 8
 
 
 def test_the_json_text_writer_writes_the_documents_the_dict_builders_make():

@@ -38,7 +38,7 @@ class ProposalOutput(serializers.Serializer):
     max_drift_after = DecimalStringField(allow_null=True, read_only=True)
     estimated_cost = DecimalStringField(output_places=2, read_only=True)
     realised_gain = DecimalStringField(output_places=2, read_only=True)
-    trades = ProposalTradeOutput(many=True)
+    trades = ProposalTradeOutput(many=True, source="trade_list")
     drift_before = serializers.JSONField(source="drift_before_rows")
     drift_after = serializers.JSONField(source="drift_after_rows")
     created_at = serializers.DateTimeField()

@@ -65,6 +65,20 @@ class RebalanceProposal(models.Model):
     estimated_cost = cash_field(default=ZERO)
     realised_gain = cash_field(default=ZERO)
     notes = SnapshotJSONField(default=list)
+    # The nightly scan's proposals keep their trades here, packed (`trading.packed_trades`): a
+    # proposal a night per account out of its bands, about seven trades each, every night its
+    # plan moves with the prices. As rows (ProposalTrade) they were half of what a night stored;
+    # packed, a tenth. The other proposals (advisors', cash flows', harvests', households') keep
+    # rows. `trade_list` reads either.
+    packed_trades = models.TextField(blank=True, default="", db_column="trades_packed")
+    # The open proposal of the account this one expired when it was written (each night's
+    # supersedes the last): the expiry's record. Its '+' history row carries it, so the expired
+    # proposal's status move needs no history row of its own -- the same user, time and
+    # transaction, named here (a second expired at once, which one row cannot name, gets its
+    # '~' row "superseded").
+    supersedes = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     # Nothing looks proposals up by who made or decided them (users are never deleted), so
     # these keys have no index to keep up on the nightly scan's writes.
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
@@ -74,14 +88,32 @@ class RebalanceProposal(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
 
-    # The inputs, drift and notes are written once and never change: the row keeps them;
-    # history rows (one per status move) carry the rest, not a second copy of the JSON. The
-    # history keeps the indexes the audit trail reads by (object id, date, acting user, and the
+    # The inputs, drift, notes, trades and figures are written once and never change: the row
+    # keeps them; history rows (one per status move) carry what moves -- the status and who
+    # decided when -- with the account (the firm scope) and the acting user and time, not a
+    # second copy of the rest (what the proposal was is its row). The history keeps the indexes the audit trail reads by (object id, date, acting user, and the
     # account its firm scope joins through), not the model's others: the nightly scan writes a
     # history row per account per night, and each index is one more write for each.
     history = HistoricalRecords(
-        excluded_fields=["inline_inputs", "inputs_ref", "prices_ref", "drift_before", "drift_after", "notes"],
-        no_db_index=["run_key", "created_at", "created_by", "decided_by"],
+        excluded_fields=[
+            "inline_inputs",
+            "inputs_ref",
+            "prices_ref",
+            "drift_before",
+            "drift_after",
+            "notes",
+            "packed_trades",
+            "needed",
+            "as_of",
+            "run_key",
+            "max_drift_before",
+            "max_drift_after",
+            "estimated_cost",
+            "realised_gain",
+            "created_by",
+            "created_at",
+        ],
+        no_db_index=["decided_by", "supersedes"],
     )
 
     class Meta:
@@ -102,12 +134,22 @@ class RebalanceProposal(models.Model):
         return self.inline_inputs or {}
 
     @cached_property
+    def trade_list(self) -> list[ProposalTrade]:
+        """Its trades in order (sells first): unpacked (unsaved ProposalTrade instances, no id)
+        when the nightly scan packed them, else its rows (prefetch `trades` where many are read)."""
+        if self.packed_trades:
+            from trading.packed_trades import unpack
+
+            return unpack(self)
+        return list(self.trades.all())
+
+    @cached_property
     def drift_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The drift rows before and after its trades: as stored, or derived again from its
         inputs and trades when it keeps only those (`trading.drift_documents`). Reads its
         trades (prefetch them where many are shown)."""
         if (self.inputs or {}).get("drift") == DRIFT_DERIVED:
-            return derived_drift(self.inputs, self.trades.all())
+            return derived_drift(self.inputs, self.trade_list)
         return self.drift_before, self.drift_after
 
     @property

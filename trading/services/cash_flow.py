@@ -134,7 +134,7 @@ def proposal_to_raise_cash(*, account: Any, amount: Decimal, acting_user: User, 
         proposal = proposal_for_cash_flow(
             account=account, amount=-target, acting_user=acting_user, flow_in_cash=False, auto_approve=False
         )
-        sells = [t for t in proposal.trades.all() if t.side == Side.SELL] if proposal is not None else []
+        sells = [t for t in proposal.trade_list if t.side == Side.SELL] if proposal is not None else []
         raised = sum((t.estimated_amount for t in sells), ZERO)
         if proposal is None or raised < shortfall:
             raise TradingError(

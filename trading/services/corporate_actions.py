@@ -45,6 +45,7 @@ from portfolios.selectors import engine_snapshots
 from trading.adapters.custodian.interface import split_adjusted_leaves, split_adjusted_limit_price
 from trading.lifecycle import OPEN_STATES
 from trading.models import Order, ProposalTrade, RebalanceProposal
+from trading.packed_trades import materialize_for_security
 from trading.services.orders import order_cancel
 from trading.services.proposal_store import proposals_store, trades_history_as_proposed
 from trading.services.proposals import proposal_approve, reserved_for_open_buys
@@ -85,6 +86,7 @@ def proposals_adjust_for_split(*, action: CorporateAction, acting_user: User) ->
     num, den = action.ratio_numerator, action.ratio_denominator
     if action.is_dividend or not num or not den:
         return 0
+    materialize_for_security(action.security_id)  # the nightly scan's packed trades, as rows
     trades = list(
         ProposalTrade.objects.select_for_update(of=("self",))
         .select_related("proposal")

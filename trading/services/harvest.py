@@ -72,10 +72,11 @@ def _open_buys(account_ids: list[int], as_of: date) -> list[Acquisition]:
 
 
 def _proposed_buys(account_ids: list[int], as_of: date) -> list[Acquisition]:
-    """The buys of the accounts' open proposals."""
+    """The buys of the accounts' open proposals: their rows, then the packed ones (the nightly
+    scan's, `trading.packed_trades`; named by proposal and place)."""
     if not account_ids:
         return []
-    return [
+    rows = [
         Acquisition(f"proposal-trade:{pk}", f"proposal-trade:{pk}", account_id, symbol, as_of, quantity)
         for pk, account_id, symbol, quantity in ProposalTrade.objects.filter(
             proposal__account_id__in=account_ids,
@@ -85,6 +86,18 @@ def _proposed_buys(account_ids: list[int], as_of: date) -> list[Acquisition]:
         .order_by("pk")
         .values_list("pk", "proposal__account_id", "symbol", "quantity")
     ]
+    packed = [
+        Acquisition(name, name, proposal.account_id, t.symbol, as_of, t.quantity)
+        for proposal in RebalanceProposal.objects.filter(
+            account_id__in=account_ids, status=RebalanceProposal.Status.PROPOSED, packed_trades__gt=""
+        )
+        .only("pk", "account_id", "packed_trades")
+        .order_by("pk")
+        for t in proposal.trade_list
+        if t.side == Side.BUY
+        for name in (f"proposal-trade:{proposal.pk}.{t.position}",)
+    ]
+    return rows + packed
 
 
 HarvestInput = tuple[HarvestSnapshot, dict[int, AccountSnapshot]]
