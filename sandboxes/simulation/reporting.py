@@ -31,7 +31,7 @@ def _business_days_before(days: list[date], day: date, n: int) -> date | None:
 def _planned_cash(proposal: RebalanceProposal) -> dict[str, Decimal]:
     """What the plan's trades were to raise (+) and spend (-), by symbol: their estimated amounts."""
     planned: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for trade in proposal.trades.all():
+    for trade in proposal.trade_list:
         planned[trade.symbol] += trade.estimated_amount if trade.side == "sell" else -trade.estimated_amount
     return planned
 
