@@ -69,6 +69,9 @@ def run() -> list[tuple[str, str]]:
     # The write path alone (proposals, trades and history rows for one chunk that all need
     # trades — the worst case), best of three on fresh on-demand proposals (each run also
     # expires the previous run's, as a rerun would).
+    from django.db.models import Sum
+
+    from trading.packed_trades import packed_count
     from trading.services import proposals as proposal_services
 
     write_ids = ids[:WRITE_CHUNK]
@@ -92,7 +95,10 @@ def run() -> list[tuple[str, str]]:
         proposal_create_for_accounts(account_ids=ids[start : start + CHUNK], acting_user=system, scheduled=True)
     seconds = time.perf_counter() - started
     proposals = RebalanceProposal.objects.filter(account_id__in=ids, run_key__isnull=False).count()
-    trades = ProposalTrade.objects.filter(proposal__account_id__in=ids, proposal__run_key__isnull=False).count()
+    scheduled = RebalanceProposal.objects.filter(account_id__in=ids, run_key__isnull=False)
+    trades = ProposalTrade.objects.filter(proposal__in=scheduled).count() + (
+        scheduled.aggregate(packed=Sum(packed_count()))["packed"] or 0
+    )  # rows, and the trades packed in the scan's proposals
     return [
         (f"write path only, chunk of {len(write_ids):,} (best of 3)", per_second(len(write_ids), write_best)),
         (f"proposals for {len(ids):,} accounts end to end, chunks of {CHUNK}", per_second(proposals, seconds)),
