@@ -7,7 +7,8 @@ it) written without trailing zeros -- in the proposal's order (sells first): the
 `position` is its place. Unpacked, a trade is the ProposalTrade its row would be, unsaved (no
 id), each number at its field's places (what reading the row gives). A symbol with a comma or a
 semicolon cannot be packed (`packable`; its proposal keeps rows). About 30 bytes a trade, against
-about 140 for a row with its indexes.
+about 140 for a row with its indexes. It imports nothing of trading (the models import it): the
+trade class is passed in.
 """
 
 from __future__ import annotations
@@ -19,36 +20,27 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import F, Value
 from django.db.models.functions import Length, Replace
 
-from trading.models.common import Side
-
 if TYPE_CHECKING:
-    from django.db.models import Expression
-
-    from trading.models import ProposalTrade, RebalanceProposal
+    from django.db.models import Expression, Model
 
 END = ";"
-_SIDE_CODE = {Side.BUY: "b", Side.SELL: "s"}
-_SIDE_OF = {"b": Side.BUY, "s": Side.SELL}
+_SIDE_CODE = {"buy": "b", "sell": "s"}  # trading.models.Side's values
+_SIDE_OF = {"b": "buy", "s": "sell"}
 #: (field name, places) of the numbers, in the packed order after the side.
 NUMBERS = ("quantity", "price", "estimated_amount", "realised_gain")
 
 
-def _units() -> dict[str, Decimal]:
-    from trading.models import ProposalTrade
-
-    return {
-        name: Decimal(1).scaleb(-ProposalTrade._meta.get_field(name).decimal_places)  # type: ignore[union-attr]
-        for name in NUMBERS
-    }
+_UNITS: dict[type, dict[str, Decimal]] = {}
 
 
-_UNITS: dict[str, Decimal] = {}
-
-
-def units() -> dict[str, Decimal]:
-    if not _UNITS:
-        _UNITS.update(_units())
-    return _UNITS
+def units(trade_class: type[Model]) -> dict[str, Decimal]:
+    """The quantum of each number: one unit of its field's last place."""
+    if trade_class not in _UNITS:
+        _UNITS[trade_class] = {
+            name: Decimal(1).scaleb(-trade_class._meta.get_field(name).decimal_places)  # type: ignore[union-attr]
+            for name in NUMBERS
+        }
+    return _UNITS[trade_class]
 
 
 def _text(value: Decimal, unit: Decimal) -> str:
@@ -63,10 +55,10 @@ def packable(symbol: str) -> bool:
     return "," not in symbol and END not in symbol
 
 
-def pack(rows: Iterable[Sequence[Any]]) -> str:
+def pack(rows: Iterable[Sequence[Any]], trade_class: type[Model]) -> str:
     """`rows` -- (security id, symbol, side, quantity, price, estimated amount, realised gain), in
-    order -- as the packed text."""
-    unit = units()
+    order -- as the packed text, each number at its place in `trade_class` (ProposalTrade)."""
+    unit = units(trade_class)
     q, p, a, g = (unit[name] for name in NUMBERS)
     out = []
     for security_id, symbol, side, quantity, price, amount, gain in rows:
@@ -79,17 +71,15 @@ def pack(rows: Iterable[Sequence[Any]]) -> str:
     return "".join(out)
 
 
-def unpack(proposal: RebalanceProposal) -> list[ProposalTrade]:
-    """The proposal's packed trades as unsaved ProposalTrade instances, in order."""
-    from trading.models import ProposalTrade
-
-    unit = units()
+def unpack(proposal: Any, trade_class: type[Model]) -> list[Any]:
+    """The proposal's packed trades as unsaved `trade_class` (ProposalTrade) instances, in order."""
+    unit = units(trade_class)
     q, p, a, g = (unit[name] for name in NUMBERS)
     trades = []
     for position, item in enumerate(proposal.packed_trades.split(END)[:-1]):
         security_id, symbol, side, quantity, price, amount, gain = item.split(",")
         trades.append(
-            ProposalTrade(
+            trade_class(
                 proposal=proposal,
                 security_id=int(security_id),
                 symbol=symbol,
@@ -102,29 +92,6 @@ def unpack(proposal: RebalanceProposal) -> list[ProposalTrade]:
             )
         )
     return trades
-
-
-def materialize_for_security(security_id: int) -> int:
-    """Unpack into rows the trades of the open proposals (needing trades) that pack a trade in
-    `security_id`, the proposals locked: a split adjusts those trades as rows, each with its
-    history from its first change (`trading.services.corporate_actions`). The rows are the
-    trades as proposed; the proposal's history is untouched (what it proposes is the same).
-    Returns the proposals unpacked."""
-    from django.db.models import Q
-
-    from trading.models import ProposalTrade, RebalanceProposal
-
-    proposals = list(
-        RebalanceProposal.objects.select_for_update()
-        .filter(status=RebalanceProposal.Status.PROPOSED, needed=True)
-        .filter(Q(packed_trades__startswith=f"{security_id},") | Q(packed_trades__contains=f"{END}{security_id},"))
-        .only("pk", "packed_trades")
-        .order_by("pk")
-    )
-    if proposals:
-        ProposalTrade.objects.bulk_create([t for p in proposals for t in unpack(p)])
-        RebalanceProposal.objects.filter(pk__in=[p.pk for p in proposals]).update(packed_trades="")
-    return len(proposals)
 
 
 def packed_count() -> Expression:

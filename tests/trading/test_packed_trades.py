@@ -7,7 +7,7 @@ import pytest
 
 from accounts.services import system_user
 from tests.trading.factories import account_with, make_security, model_of
-from trading.models import Order, RebalanceProposal
+from trading.models import Order, ProposalTrade, RebalanceProposal
 from trading.packed_trades import pack, unpack
 from trading.selectors import proposal_list_for_account
 from trading.services import proposal_approve, proposal_create_for_accounts
@@ -94,7 +94,7 @@ def test_a_symbol_the_packing_cannot_hold_keeps_its_proposal_in_rows(alice_house
     assert proposal.packed_trades == ""
     assert [(t.symbol, t.quantity) for t in proposal.trades.all()] == [("BRK,B", D(10))]
     with pytest.raises(ValueError, match="cannot be packed"):
-        pack([(1, "BRK,B", "buy", D(1), D(1), D(1), D(0))])
+        pack([(1, "BRK,B", "buy", D(1), D(1), D(1), D(0))], ProposalTrade)
 
 
 def test_the_packed_text_is_short_and_reads_back_at_each_columns_places():
@@ -102,11 +102,12 @@ def test_the_packed_text_is_short_and_reads_back_at_each_columns_places():
         [
             (7, "VTI", "sell", D("1E+2"), D("200.000000"), D("20000.00"), D("-12.5")),
             (9, "BND", "buy", D("3.25"), D("70.1"), D("227.83"), D("-0.00")),
-        ]
+        ],
+        ProposalTrade,
     )
     assert text == "7,VTI,s,100,200,20000,-12.5;9,BND,b,3.25,70.1,227.83,0;"
     proposal = RebalanceProposal(pk=1, packed_trades=text)
-    first, second = unpack(proposal)
+    first, second = unpack(proposal, ProposalTrade)
     assert (str(first.quantity), str(first.price), str(first.estimated_amount), str(first.realised_gain)) == (
         "100.000000000",
         "200.000000",

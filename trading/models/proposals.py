@@ -140,7 +140,7 @@ class RebalanceProposal(models.Model):
         if self.packed_trades:
             from trading.packed_trades import unpack
 
-            return unpack(self)
+            return unpack(self, ProposalTrade)
         return list(self.trades.all())
 
     @cached_property

@@ -35,6 +35,7 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.db import transaction
+from django.db.models import Q
 
 from accounts.models import User
 from kronos.errors import DomainError
@@ -42,10 +43,10 @@ from kronos.history import save_attributed
 from portfolios.engine.workflow import run_rebalancing_workflow
 from portfolios.models import ZERO, CorporateAction, CorporateActionEntitlement, InvestmentAccount
 from portfolios.selectors import engine_snapshots
+from trading import packed_trades as packed
 from trading.adapters.custodian.interface import split_adjusted_leaves, split_adjusted_limit_price
 from trading.lifecycle import OPEN_STATES
 from trading.models import Order, ProposalTrade, RebalanceProposal
-from trading.packed_trades import materialize_for_security
 from trading.services.orders import order_cancel
 from trading.services.proposal_store import proposals_store, trades_history_as_proposed
 from trading.services.proposals import proposal_approve, reserved_for_open_buys
@@ -86,7 +87,7 @@ def proposals_adjust_for_split(*, action: CorporateAction, acting_user: User) ->
     num, den = action.ratio_numerator, action.ratio_denominator
     if action.is_dividend or not num or not den:
         return 0
-    materialize_for_security(action.security_id)  # the nightly scan's packed trades, as rows
+    _unpack_for_security(action.security_id)  # the nightly scan's packed trades, as rows
     trades = list(
         ProposalTrade.objects.select_for_update(of=("self",))
         .select_related("proposal")
@@ -120,6 +121,27 @@ def proposals_adjust_for_split(*, action: CorporateAction, acting_user: User) ->
             proposal, acting_user=acting_user, reason=f"{reason}: a trade left with nothing", validate=False
         )
     return len({t.proposal_id for t in trades})
+
+
+def _unpack_for_security(security_id: int) -> int:
+    """Unpack into rows the trades of the open proposals (needing trades) that pack a trade in
+    `security_id`, the proposals locked: a split adjusts those trades as rows, each with its
+    history from its first change (`proposals_adjust_for_split`). The rows are the
+    trades as proposed; the proposal's history is untouched (what it proposes is the same).
+    Returns the proposals unpacked."""
+    proposals = list(
+        RebalanceProposal.objects.select_for_update()
+        .filter(status=RebalanceProposal.Status.PROPOSED, needed=True)
+        .filter(
+            Q(packed_trades__startswith=f"{security_id},") | Q(packed_trades__contains=f"{packed.END}{security_id},")
+        )
+        .only("pk", "packed_trades")
+        .order_by("pk")
+    )
+    if proposals:
+        ProposalTrade.objects.bulk_create([t for p in proposals for t in p.trade_list])
+        RebalanceProposal.objects.filter(pk__in=[p.pk for p in proposals]).update(packed_trades="")
+    return len(proposals)
 
 
 def dividends_reinvest(

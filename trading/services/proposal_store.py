@@ -272,7 +272,7 @@ def _packed(stored: list[tuple[int, Any, Any, bool]], securities: dict[str, int]
         if needed:
             rows = _trade_rows(plan, securities)
             if all(packable(row[1]) for row in rows):
-                out[account_id] = pack(row[:-1] for row in rows)
+                out[account_id] = pack((row[:-1] for row in rows), ProposalTrade)
     return out
 
 
