@@ -14,6 +14,7 @@ from simple_history.models import HistoricalRecords
 from portfolios.models import cash_field, quantity_field
 from trading.drift_documents import DRIFT_DERIVED, derived_drift, join_inputs
 from trading.models.common import ZERO, Side, SnapshotJSONField, drift_field, price_field
+from trading.packed_trades import unpack
 
 
 class RebalanceProposal(models.Model):
@@ -91,7 +92,8 @@ class RebalanceProposal(models.Model):
     # The inputs, drift, notes, trades and figures are written once and never change: the row
     # keeps them; history rows (one per status move) carry what moves -- the status and who
     # decided when -- with the account (the firm scope) and the acting user and time, not a
-    # second copy of the rest (what the proposal was is its row). The history keeps the indexes the audit trail reads by (object id, date, acting user, and the
+    # second copy of the rest (what the proposal was is its row). The history keeps the
+    # indexes the audit trail reads by (object id, date, acting user, and the
     # account its firm scope joins through), not the model's others: the nightly scan writes a
     # history row per account per night, and each index is one more write for each.
     history = HistoricalRecords(
@@ -138,8 +140,6 @@ class RebalanceProposal(models.Model):
         """Its trades in order (sells first): unpacked (unsaved ProposalTrade instances, no id)
         when the nightly scan packed them, else its rows (prefetch `trades` where many are read)."""
         if self.packed_trades:
-            from trading.packed_trades import unpack
-
             return unpack(self, ProposalTrade)
         return list(self.trades.all())
 
