@@ -58,6 +58,22 @@ __all__ = ["Config", "Simulation", "Summary"]
 FINISH_MORNINGS = 3
 
 
+class _Phases:
+    """The seconds each part of a simulated day took, for its line ("morning 1.2, rounds 9.8, ...")."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self._seconds: list[tuple[str, float]] = []
+
+    def mark(self, name: str) -> None:
+        now = time.monotonic()
+        self._seconds.append((name, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f}" for name, seconds in self._seconds)
+
+
 class Simulation(Reporting):
     """The simulated firm and its days: `Simulation(config).run()` returns the summary."""
 
@@ -93,30 +109,37 @@ class Simulation(Reporting):
 
     def business_day(self, day: date) -> None:
         began = time.monotonic()
+        phases = _Phases()
         self.clock.at(day, 9, 30)
         self.world_events(day)
         self.advisor_decisions(day)
+        phases.mark("morning")
         for _ in range(self.config.rounds):
             self.clock.shift(45)
             self.trading_round()
+        phases.mark("rounds")
         self.clock.at(day, 16, 0)
         self.close_of_day()
+        phases.mark("close")
         if self.config.harvesting:
             self.clock.at(day, 16, 30)
             trading_tasks.harvest_scan.delay(day.isoformat())
+            phases.mark("harvest")
         self.clock.at(day, 17, 30)
         if day == self.kill_day:
             self.nightly_with_killed_worker(day)
         else:
             tasks.nightly.delay(day.isoformat())
         self.publish_events()
+        phases.mark("nightly")
         self.summary.business_days += 1
         self.after_night(day)
+        phases.mark("checks")
         row = self.csv_rows[-1]
         self.say(
             f"{day.isoformat()}: {row['accounts']} accounts, value {Decimal(row['total_value']):,.0f}, "
             f"{row['orders']} orders, {row['fills']} fills, {row['violations']} violations "
-            f"({time.monotonic() - began:.1f} s)"
+            f"[{phases}] ({time.monotonic() - began:.1f} s)"
         )
 
     def trading_round(self) -> None:
