@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
+import psycopg
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import Model
@@ -139,7 +141,7 @@ class CompiledRead:
             return []
         params = [c if slot is None else values[slot] for c, slot in zip(compiled.params, compiled.slots, strict=True)]
         connection = connections[using]
-        with connection.cursor() as cursor:
+        with _read_cursor(connection) as cursor:
             cursor.execute(compiled.sql, params)
             rows: list[Any] = cursor.fetchall()
         if compiled.converters:
@@ -156,6 +158,47 @@ class CompiledRead:
                 setattr(obj, name, row[position])
             objects.append(obj)
         return objects
+
+
+class _PreparingCursor(psycopg.Cursor[Any]):
+    """psycopg's server-side binding cursor, preparing every statement it runs. Its statement
+    (with $1 placeholders) stays readable as psycopg leaves it after an unprepared one, for
+    Django's query log (`connection.queries`, `CaptureQueriesContext`)."""
+
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
+    ) -> Any:
+        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+
+    def _send_query_prepared(self, name: bytes, pgq: Any, *, binary: bool | None = None) -> None:
+        self._query = pgq
+        super()._send_query_prepared(name, pgq, binary=binary)
+
+
+def _read_cursor(connection: Any) -> Any:
+    """A cursor for a compiled read. On PostgreSQL (unless DATABASE_PREPARED_READS is off) one
+    that binds its values on the server and prepares its statement (Django turns psycopg's
+    automatic preparing off for the ORM's statements, whose texts vary with their values), so
+    PostgreSQL plans it once a connection: a compiled read's text is the same for every call,
+    and planning was most of the database's
+    time for the larger ones (the book's page of accounts: 1.05 ms planned, 0.26 ms run). It
+    is wrapped as Django wraps its own (`connection.queries`, query counts, error wrapping) and
+    reads times in the connection's time zone as Django's do. The ORM's other statements keep
+    client-side binding. Off for a pooler that does not keep prepared statements (PgBouncer in
+    transaction mode before 1.21)."""
+    if connection.vendor != "postgresql" or not settings.DATABASE_PREPARED_READS:
+        return connection.cursor()
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = _PreparingCursor(connection.connection)
+        if connection.timezone != connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+            register_tzloader(connection.timezone, cursor)
+        return connection._prepare_cursor(cursor)
 
 
 class _ModelRows(NamedTuple):

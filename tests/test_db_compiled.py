@@ -84,3 +84,43 @@ def test_account_for_user_is_scoped_as_before(alice, bob, alice_household, bob_h
         with pytest.raises(Http404, match="No InvestmentAccount matches the given query."):
             account_for_user(user=alice.user, pk=pk)
     assert account_for_user(user=bob.user, pk=theirs.pk) == theirs
+
+
+def _prepared_statements() -> list[tuple[str, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        return list(cursor.fetchall())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_a_read_is_prepared_once_and_answers_as_before_and_the_orms_statements_are_not(
+    alice, bob, alice_household, bob_household
+):
+    read = CompiledRead(
+        lambda _shape, advisor_user_id: (
+            Household.objects.filter(advisor__user_id=advisor_user_id).order_by("pk").values_list("pk", "name")
+        ),
+        int,
+    )
+    before = {sql for sql, _ in _prepared_statements()}
+    for _ in range(3):
+        for user, household in ((alice.user, alice_household), (bob.user, bob_household)):
+            with CaptureQueriesContext(connection) as queries:
+                assert read.rows(user.pk) == [(household.pk, household.name)]
+            # still one logged statement, its text readable (the values as $n placeholders)
+            assert len(queries) == 1 and '"accounts_household"' in queries[0]["sql"]
+    list(Household.objects.filter(name="x").values_list("pk"))  # the ORM's: never prepared
+    new = [(sql, runs) for sql, runs in _prepared_statements() if sql not in before]
+    assert len(new) == 1, new
+    sql, runs = new[0]
+    assert '"accounts_household"' in sql and "$1" in sql and runs == 6  # one statement, run six times
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_with_prepared_reads_off_nothing_is_prepared(settings, alice, alice_household):
+    settings.DATABASE_PREPARED_READS = False
+    read = CompiledRead(lambda _shape, pk: Household.objects.filter(pk=pk).values_list("name"), int)
+    before = set(_prepared_statements())
+    assert read.rows(alice_household.pk) == [(alice_household.name,)]
+    assert read.rows(alice_household.pk) == [(alice_household.name,)]
+    assert set(_prepared_statements()) == before

@@ -154,6 +154,16 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and not env.bool("DATAB
     # it): a commit returns before its WAL is flushed to disk (about 2 ms a commit here). A crash of
     # the server may lose the last commits, never corrupt them; production leaves it on.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_commit=off"
+# The compiled reads (kronos.db.CompiledRead: the requests' user, token and device, the pages'
+# and list endpoints' rows) bind on the server and are prepared by psycopg after a few runs on a
+# connection: off for a pooler that keeps no prepared statements (PgBouncer in transaction mode
+# before 1.21).
+DATABASE_PREPARED_READS = env.bool("DATABASE_PREPARED_READS", default=True)
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and DATABASE_PREPARED_READS:
+    # psycopg prepares only what a cursor asks it to (the compiled reads' cursor asks for each
+    # statement; Django's client-side binding cursors never prepare): no statement is prepared
+    # by count. Django leaves this None, which turns preparing off altogether.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
     # The embedded demo runs web, worker and beat on one file: wait for locks, don't fail.
