@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any, TypedDict
 
 from django.contrib.auth.decorators import login_required
@@ -17,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.models import Role, User
 from kronos import readcache
+from kronos.html import escaped
 from kronos.typing import AuthedHttpRequest
 from portfolios import permissions
 from portfolios.forms import (
@@ -74,13 +74,6 @@ _BREACHED_DRIFT = (
 )
 
 
-def _escaped(value: object) -> str:
-    """`conditional_escape` without its lazy-string wrapper: HTML kept as it is, anything else
-    escaped as `django.utils.html.escape` escapes it (`html.escape`, quotes included)."""
-    html_of = getattr(value, "__html__", None)
-    return html_of() if html_of is not None else html.escape(str(value))
-
-
 def book_rows_html(lines: list[BookLine], *, selects: bool) -> SafeString:
     """The table's rows for `lines` (`selects`: each with its checkbox, for advisors). What
     `format_html_join` over `_LINE` gives, every value escaped, in a third of its time (each of
@@ -88,21 +81,21 @@ def book_rows_html(lines: list[BookLine], *, selects: bool) -> SafeString:
     out = []
     for line in lines:
         pk = line["pk"]
-        name = _escaped(line["name"])
-        drift = _escaped(line["max_drift"])
+        name = escaped(line["name"])
+        drift = escaped(line["max_drift"])
         out.append(
             _LINE.format(
                 _BREACHED_ROW if line["breached"] else _NO_CLASS,
                 pk,
                 _SELECT.format(pk, name) if selects else _NO_CLASS,
-                _escaped(line["household_url"]),
-                _escaped(line["household"]),
-                _escaped(line["account_url"]),
+                escaped(line["household_url"]),
+                escaped(line["household"]),
+                escaped(line["account_url"]),
                 name,
-                _escaped(line["number"]),
-                _escaped(line["account_type"]),
-                _escaped(line["value"]),
-                _escaped(line["model"]),
+                escaped(line["number"]),
+                escaped(line["account_type"]),
+                escaped(line["value"]),
+                escaped(line["model"]),
                 _BREACHED_DRIFT.format(drift) if line["breached"] else drift,
             )
         )
