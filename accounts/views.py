@@ -4,7 +4,7 @@ Views are thin: a user-scoped selector or a service, then a full page or, on an 
 request, the named partial of the same template.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import qrcode
 import qrcode.image.svg
@@ -104,7 +104,7 @@ _HOUSEHOLD_LINE = (
 )
 
 
-def household_rows_html(rows: Sequence[HouseholdRow], household_url: str) -> SafeString:
+def household_rows_html(rows: Iterable[HouseholdRow], household_url: str) -> SafeString:
     """The households table's rows, every value escaped (`kronos.html.escaped`)."""
     out = [
         _HOUSEHOLD_LINE.format(
