@@ -180,8 +180,8 @@ def _read_cursor(connection: Any) -> Any:
     that binds its values on the server and prepares its statement (Django turns psycopg's
     automatic preparing off for the ORM's statements, whose texts vary with their values), so
     PostgreSQL plans it once a connection: a compiled read's text is the same for every call,
-    and planning was most of the database's
-    time for the larger ones (the book's page of accounts: 1.05 ms planned, 0.26 ms run). It
+    and planning was most of the database's time for the larger ones (the book's page of
+    accounts: 1.05 ms planned, 0.26 ms run). It
     is wrapped as Django wraps its own (`connection.queries`, query counts, error wrapping) and
     reads times in the connection's time zone as Django's do. The ORM's other statements keep
     client-side binding. Off for a pooler that does not keep prepared statements (PgBouncer in

@@ -155,9 +155,9 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and not env.bool("DATAB
     # the server may lose the last commits, never corrupt them; production leaves it on.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_commit=off"
 # The compiled reads (kronos.db.CompiledRead: the requests' user, token and device, the pages'
-# and list endpoints' rows) bind on the server and are prepared by psycopg after a few runs on a
-# connection: off for a pooler that keeps no prepared statements (PgBouncer in transaction mode
-# before 1.21).
+# and list endpoints' rows) bind on the server and are prepared on their first run on a
+# connection (planned once): off for a pooler that keeps no prepared statements (PgBouncer in
+# transaction mode before 1.21).
 DATABASE_PREPARED_READS = env.bool("DATABASE_PREPARED_READS", default=True)
 if DATABASES["default"]["ENGINE"].endswith("postgresql") and DATABASE_PREPARED_READS:
     # psycopg prepares only what a cursor asks it to (the compiled reads' cursor asks for each

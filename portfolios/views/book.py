@@ -99,7 +99,7 @@ def book_rows_html(lines: list[BookLine], *, selects: bool) -> SafeString:
                 _BREACHED_DRIFT.format(drift) if line["breached"] else drift,
             )
         )
-    # Safe: the line templates are constants and every value in them went through `_escaped`
+    # Safe: the line templates are constants and every value in them went through `escaped`
     # (tests/portfolios/test_book_rows_html.py: the same HTML as format_html_join, hostile values).
     return SafeString("".join(out))  # nosec B703
 
