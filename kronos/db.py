@@ -10,8 +10,10 @@ import psycopg
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.backends.postgresql.psycopg_any import register_tzloader
 from django.db.models import Model
 from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
+from psycopg.pq import Format
 
 T = TypeVar("T")
 
@@ -160,6 +162,10 @@ class CompiledRead:
         return objects
 
 
+#: The OID whose text loader carries a connection's time zone (as Django's backend reads it).
+_TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
+
+
 class _PreparingCursor(psycopg.Cursor[Any]):
     """psycopg's server-side binding cursor, preparing every statement it runs. Its statement
     (with $1 placeholders) stays readable as psycopg leaves it after an unprepared one, for
@@ -188,15 +194,11 @@ def _read_cursor(connection: Any) -> Any:
     transaction mode before 1.21)."""
     if connection.vendor != "postgresql" or not settings.DATABASE_PREPARED_READS:
         return connection.cursor()
-    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID
-    from django.db.backends.postgresql.psycopg_any import register_tzloader
-    from psycopg.pq import Format
-
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
         cursor = _PreparingCursor(connection.connection)
-        if connection.timezone != connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+        if connection.timezone != connection.connection.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT).timezone:
             register_tzloader(connection.timezone, cursor)
         return connection._prepare_cursor(cursor)
 
