@@ -8,14 +8,18 @@ PY=.venv/bin/python
 # WhiteNoise from the source folders (WHITENOISE_USE_FINDERS), so the demo needs no collectstatic.
 export DEBUG=${DEBUG:-false} KRONOS_ENFORCE_2FA=${KRONOS_ENFORCE_2FA:-false}
 PORT=${PORT:-8000}
-mkdir -p var/celery-broker var/celery-processed var/log
+# The custodian sandbox posts its fills to SITE_URL's webhook: the port served here unless set.
+export SITE_URL=${SITE_URL:-http://127.0.0.1:${PORT}}
+# What it writes (the settings' VAR_DIR): var/, or KRONOS_VAR_DIR.
+VAR=${KRONOS_VAR_DIR:-var}
+mkdir -p "$VAR"/celery-broker "$VAR"/celery-processed "$VAR"/celery-control "$VAR"/log
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 for cmd in $($PY manage.py list_sandboxes 2>/dev/null || true); do
-  $PY manage.py "$cmd" >>var/log/"$cmd".log 2>&1 & pids+=($!)
+  $PY manage.py "$cmd" >>"$VAR"/log/"$cmd".log 2>&1 & pids+=($!)
 done
-.venv/bin/celery -A kronos worker -B --concurrency 2 --loglevel INFO -s var/celerybeat-schedule >>var/log/celery.log 2>&1 & pids+=($!)
+.venv/bin/celery -A kronos worker -B --concurrency 2 --loglevel INFO -s "$VAR"/celerybeat-schedule >>"$VAR"/log/celery.log 2>&1 & pids+=($!)
 cat <<MSG
 
   Kronos is running at http://127.0.0.1:${PORT}/
@@ -26,6 +30,6 @@ cat <<MSG
     compliance@demo.kronos   compliance officer
     ops@demo.kronos          operations (admin at /admin/)
 
-  API docs: http://127.0.0.1:${PORT}/api/v1/docs/   Logs: var/log/
+  API docs: http://127.0.0.1:${PORT}/api/v1/docs/   Logs: ${VAR}/log/
 MSG
 $PY manage.py runserver "127.0.0.1:${PORT}" --noreload

@@ -165,7 +165,7 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and DATABASE_PREPARED_R
     # by count. Django leaves this None, which turns preparing off altogether.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(exist_ok=True)
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     # The embedded demo runs web, worker and beat on one file: wait for locks, don't fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
@@ -213,6 +213,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(VAR_DIR / "celery-processed"),
+        "control_folder": str(VAR_DIR / "celery-control"),  # kombu's default: control/ in the working directory
         "store_processed": False,
     }
 else:

@@ -113,11 +113,14 @@ def model_targets_and_substitutes(
     targets: dict[int, dict[int, Decimal]] = defaultdict(dict)
     pairs: dict[int, dict[int, int]] = defaultdict(dict)
     rows = (
+        # no ORDER BY in the union's parts (the models' default orderings): SQLite refuses one
         ModelTarget.objects.filter(model_id__in=ids)
+        .order_by()
         .annotate(substitute=Value(None, output_field=BigIntegerField()))
         .values_list("model_id", "security_id", "weight", "substitute")
         .union(
             SubstitutionPair.objects.filter(model_id__in=ids)
+            .order_by()
             .annotate(no_weight=Value(None, output_field=DecimalField(max_digits=7, decimal_places=6)))
             .values_list("model_id", "security_id", "no_weight", "substitute_id"),
             all=True,
