@@ -17,7 +17,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 for cmd in $($PY manage.py list_sandboxes 2>/dev/null || true); do
-  $PY manage.py "$cmd" >>"$VAR"/log/"$cmd".log 2>&1 & pids+=($!)
+  args=()
+  # The custodian starts holding what the ledger holds (the seed wrote the books without it),
+  # or the first night's reconciliation would break on every position of every account.
+  [ "$cmd" = run_sandbox_custodian ] && args=(--books-from-database)
+  $PY manage.py "$cmd" "${args[@]}" >>"$VAR"/log/"$cmd".log 2>&1 & pids+=($!)
 done
 .venv/bin/celery -A kronos worker -B --concurrency 2 --loglevel INFO -s "$VAR"/celerybeat-schedule >>"$VAR"/log/celery.log 2>&1 & pids+=($!)
 cat <<MSG

@@ -8,7 +8,7 @@ import json
 import random
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from http.server import ThreadingHTTPServer
@@ -73,6 +73,17 @@ class CustodianCore:
         """Shares moved in (or out) from another custodian (an account transfer)."""
         with self._lock:
             self._book(account).moves.append((self.today(), symbol.upper(), quantity))
+
+    def open_books(self, moves: Iterable[tuple[str, date, str, Decimal]]) -> int:
+        """The books it already holds when it starts, as a custodian that has kept these accounts
+        would: (account, day, asset, change) moves, the asset "CASH" or a symbol. Returns how
+        many it took."""
+        taken = 0
+        with self._lock:
+            for account, day, asset, change in moves:
+                self._book(account).moves.append((day, asset if asset == "CASH" else asset.upper(), change))
+                taken += 1
+        return taken
 
     # --- seeded choices ----------------------------------------------------------------------
     def _draw(self, key: str) -> random.Random:

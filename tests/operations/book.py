@@ -64,19 +64,16 @@ def build_book(
 
 
 def mirror_into_sandbox(sandbox, accounts, *, day: date) -> None:
-    """Give the sandbox custodian the opening books a real custodian would already hold.
-
-    The sandbox has no public hook to seed or inject positions (only POST .../cash), so this
-    writes its in-process books directly; see the report for the hook asked of trading.
-    """
+    """Give the sandbox custodian the opening books a real custodian would already hold: our
+    books as of `day`, on that day (`SandboxCustodian.open_books`)."""
     from operations.services import book_holdings_as_of
 
     held = book_holdings_as_of(account_ids=[a.pk for a in accounts], as_of=day)
-    with sandbox._lock:
-        for account in accounts:
-            moves = sandbox._book(account.custodian_account_number).moves
-            for asset, quantity in held[account.pk].items():
-                moves.append((day, "CASH" if asset.startswith("CASH:") else asset, quantity))
+    sandbox.open_books(
+        (account.custodian_account_number, day, "CASH" if asset.startswith("CASH:") else asset, quantity)
+        for account in accounts
+        for asset, quantity in held[account.pk].items()
+    )
 
 
 def inject(sandbox, account, asset: str, delta: Decimal, *, day: date) -> None:

@@ -12,6 +12,7 @@ from operations.errors import OperationsError
 from operations.models import ReconciliationBreak
 from portfolios import ledger
 from portfolios.models import JournalEntry, Position
+from portfolios.services import transfer_in
 from sandboxes.custodian import SandboxCustodian
 from tests.operations.book import build_book, inject, mirror_into_sandbox
 from tests.operations.factories import ops_user
@@ -70,6 +71,40 @@ def test_injected_differences_become_exactly_those_breaks(book, sandbox, custodi
         (b.pk, "CASH:USD", Decimal(0), Decimal("12.34"), Decimal("12.34")),
         (b.pk, "AAPL", Decimal(0), Decimal(3), Decimal(3)),
     }
+
+
+def test_a_sandbox_opened_from_the_ledger_reconciles_clean_on_every_day(alice_household, sandbox, custodian):
+    """`run_sandbox_custodian --books-from-database` (make run's custodian): it holds what the
+    ledger holds, day by day, so reconciliation of today and of an earlier day finds nothing;
+    the same book with a custodian that starts empty breaks on every position and the cash."""
+    from sandboxes.management.commands.run_sandbox_custodian import ledger_moves
+
+    book = build_book(alice_household, funded_on=date(2025, 3, 3), price_days=[DAY])
+    account = book.accounts[0]
+    transfer_in(  # cash in a week later: a second day in the ledger
+        account=account,
+        acting_user=system_user(),
+        idempotency_key="later-cash",
+        positions=[],
+        cash=Decimal("2500.00"),
+        effective_date=date(2025, 3, 10),
+    )
+
+    # a custodian that starts empty: every position breaks, and the cash of the two funded accounts
+    assert _reconcile(book, custodian).counts["breaks"] == 4 * 3 + 2
+    ReconciliationBreak.objects.all().delete()
+
+    taken = sandbox.open_books(ledger_moves())
+    assert taken == 4 * 3 + 3  # a move a day and asset: the first account's cash came on two days
+    assert _reconcile(book, custodian).counts == {"accounts": 4, "clean": 4, "breaks": 0}
+    earlier = services.reconcile_accounts(
+        account_ids=[account.pk], business_date=date(2025, 3, 7), acting_user=system_user(), custodian=custodian
+    )
+    assert earlier.counts == {"accounts": 1, "clean": 1, "breaks": 0}
+    assert (
+        sandbox.statement(account.custodian_account_number, date(2025, 3, 7))["cash"]
+        != sandbox.statement(account.custodian_account_number, DAY)["cash"]
+    )
 
 
 class CountingCustodian(RestCustodian):
