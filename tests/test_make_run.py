@@ -38,12 +38,17 @@ print("households", client.get("/households/").status_code)
 
 
 def _make_run_env(var_dir: Path) -> dict[str, str]:
-    """What `make run` runs with: the project's defaults, nothing of the suite's services."""
+    """What `make run` runs with: the project's defaults, nothing of the suite's services. The
+    defaults are named too, so a developer's `.env` (read where the environment is silent) cannot
+    point the seed at another database or broker."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),  # nosec B108 -- a fallback home, nothing written there
         "DJANGO_SETTINGS_MODULE": "kronos.settings",
         "KRONOS_VAR_DIR": str(var_dir),
+        "DATABASE_URL": f"sqlite:///{var_dir / 'kronos.sqlite3'}",
+        "REDIS_URL": "",
+        "CELERY_BROKER_URL": "filesystem://",
         "DEBUG": "false",
         "KRONOS_ENFORCE_2FA": "false",
     }

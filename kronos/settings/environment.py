@@ -7,12 +7,13 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-# What the embedded setup writes (the SQLite database, the file-system broker's queues, static files):
-# var/ beside the project, or KRONOS_VAR_DIR.
-VAR_DIR = Path(os.environ.get("KRONOS_VAR_DIR") or BASE_DIR / "var")
 
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# What the embedded setup writes (the SQLite database, the file-system broker's queues, static files):
+# var/ beside the project, or KRONOS_VAR_DIR (the environment or .env).
+VAR_DIR = Path(os.environ.get("KRONOS_VAR_DIR") or BASE_DIR / "var")
 
 DEBUG = env.bool("DEBUG", default=False)
