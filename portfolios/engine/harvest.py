@@ -7,6 +7,8 @@ model names a substitute (`SubstitutionPair`):
 1. **Lots to harvest.** The holding's lots, highest cost first (the order a sale relieves them,
    so the sale closes exactly these): taken while each loses at least `threshold_percent` of
    its cost. The position is harvested when their loss together is at least `threshold_amount`.
+   A whole-share account sells the whole shares those lots hold (the last lot in part): its
+   lots may hold fractions after a split paid in lieu, its position does not.
 2. **No wash sale, household-wide** (`portfolios.engine.wash_sales`): the sale is dropped when
    shares of the security were bought in any account of the household (IRAs included) within
    30 days before it -- or are to be bought by this plan or an open order -- other than the
@@ -27,7 +29,7 @@ the next 30 days is what the pre-trade wash-sale check refuses (not this module'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
@@ -125,6 +127,21 @@ def harvestable_lots(holding: HarvestHolding, *, threshold_percent: Decimal) -> 
     return taken
 
 
+def whole_share_lots(lots: Sequence[Lot]) -> list[Lot]:
+    """`lots` (in the order a sale relieves them) cut to the whole shares they hold together,
+    the last lot taken in part (ROUND_DOWN): a whole-share account's lots may hold fractions
+    after a split paid in lieu, while its position is whole, and it sells whole shares only."""
+    left = sum((lot.quantity for lot in lots), ZERO).to_integral_value(rounding=ROUND_DOWN)
+    out: list[Lot] = []
+    for lot in lots:
+        if left <= 0:
+            break
+        taken = min(lot.quantity, left)
+        out.append(lot if taken == lot.quantity else replace(lot, quantity=taken))
+        left -= taken
+    return out
+
+
 def plan_harvest(snapshot: HarvestSnapshot) -> HarvestPlan:
     """The household's harvests (see the module docstring), accounts and symbols in order."""
     acquisitions = list(snapshot.acquisitions)
@@ -152,6 +169,8 @@ def plan_harvest(snapshot: HarvestSnapshot) -> HarvestPlan:
             if substitute is None or holding.quantity <= 0 or holding.price <= 0:
                 continue
             lots = harvestable_lots(holding, threshold_percent=snapshot.threshold_percent)
+            if not account.fractional_shares:
+                lots = whole_share_lots(lots)
             quantity = min(sum((lot.quantity for lot in lots), ZERO), holding.quantity)
             loss = _money(sum((lot.quantity * (lot.cost_per_share - holding.price) for lot in lots), ZERO))
             if not lots or quantity <= 0 or loss < snapshot.threshold_amount or loss <= 0:

@@ -83,6 +83,13 @@ def split_outcome(
     )
 
 
+def keeps_fractions(account: InvestmentAccount, quantity: Decimal) -> bool:
+    """Whether a split leaves the account its fraction of a share: it takes fractional shares, or
+    it holds a fraction already (shares transferred in) -- the custodian's rule, so both books
+    agree on the ex-date."""
+    return account.fractional_shares or quantity != quantity.to_integral_value()
+
+
 def split_apply(action: CorporateAction, *, acting_user: User) -> int:
     num, den = action.ratio_numerator, action.ratio_denominator
     assert num and den
@@ -96,15 +103,12 @@ def split_apply(action: CorporateAction, *, acting_user: User) -> int:
         if quantity <= 0:
             continue
         exact = quantity * num / den
-        needs_price = exact != exact.quantize(SHARE_QUANTUM if accounts[account_id].fractional_shares else WHOLE)
+        fractional = keeps_fractions(accounts[account_id], quantity)
+        needs_price = exact != exact.quantize(SHARE_QUANTUM if fractional else WHOLE)
         if needs_price and price is None:
             price = cash_in_lieu_price(action)
         outcomes[account_id] = split_outcome(
-            quantity,
-            numerator=num,
-            denominator=den,
-            fractional_shares=accounts[account_id].fractional_shares,
-            price=price or ZERO,
+            quantity, numerator=num, denominator=den, fractional_shares=fractional, price=price or ZERO
         )
     if price is not None and action.cash_in_lieu_price is None:
         action.cash_in_lieu_price = price

@@ -17,8 +17,9 @@ The rules, stated once:
   per account (kind `dividend`: the account's cash +, the firm's corporate-actions book -),
   keyed `corpaction:<id>:pay:<account>` so a re-run posts nothing twice.
 - **Splits and reverse splits** are applied on the ex-date: the new holding is the old one x
-  numerator / denominator, exactly. An account without fractional shares keeps the whole
-  shares (ROUND_DOWN) and is paid the fraction as cash in lieu at the action's cash-in-lieu
+  numerator / denominator, exactly. An account without fractional shares (and holding none:
+  one that holds a fraction, transferred in, keeps fractions as the custodian does) keeps the
+  whole shares (ROUND_DOWN) and is paid the fraction as cash in lieu at the action's cash-in-lieu
   price (default: the ex-date close, else the last close before it divided by the ratio),
   rounded to cents ROUND_HALF_EVEN; an account with fractional shares keeps 9 places
   (ROUND_DOWN) and is paid what is below that the same way (nothing, in practice). One entry

@@ -245,3 +245,79 @@ def test_the_sandbox_takes_a_whole_transfer_of_positions_in_one_call_or_none_of_
                 {"positions": ["AAPL"]}, {"positions": [{"symbol": "AAPL", "quantity": "NaN"}]}):  # fmt: skip
         assert requests.post(url, json=bad, timeout=5).status_code == 400
     assert sandbox.statement("KR-T", DAY)["positions"] == {"BND": "2.5", "VTI": "6"}
+
+
+@pytest.mark.parametrize(
+    ("held", "kept", "in_lieu"),
+    [
+        ("31", "15", "50.00"),  # whole shares: 15.5 -> 15 kept, 0.5 x 100.00 paid in lieu on both sides
+        ("31.25", "15.625", "0.00"),  # a fraction held (transferred in): both keep the fraction
+    ],
+    ids=["whole holding", "fractional holding"],
+)
+def test_a_split_of_a_whole_share_account_reconciles_with_the_custodian(alice_household, held, kept, in_lieu):
+    """The year's run, day 194: a whole-share account holding a fraction of T (sold by a harvest
+    in part lots after a reverse split) was split 2:1 -- Kronos kept the whole shares and paid
+    half a share in lieu, the custodian (told nothing of the account's setting) kept the
+    fraction a fractional holding gets: half a share and 3.41 apart, every night after. Kronos
+    now takes the custodian's rule -- a holder of a fraction keeps fractions -- and the books
+    agree on the ex-date, whole holding or not (here a 1:2 reverse split, 1 for 2)."""
+    from portfolios.models import CorporateAction
+    from portfolios.services import corporate_action_create, corporate_actions_process
+    from tests.portfolios.factories import InvestmentAccountFactory, PriceFactory, SecurityFactory
+
+    funded, ex_day = date(2025, 3, 3), date(2025, 3, 14)
+    xyz = SecurityFactory(symbol="XYZ")
+    PriceFactory(security=xyz, date=ex_day, close=Decimal("100.00"))
+    account = InvestmentAccountFactory(
+        household=alice_household, custodian_account_number="KR-SPLIT-1", fractional_shares=False
+    )
+    transfer_in(
+        account=account,
+        acting_user=system_user(),
+        idempotency_key="split-in",
+        positions=[{"symbol": "XYZ", "quantity": Decimal(held), "cost_basis": Decimal("1000.00")}],
+        cash=Decimal("500.00"),
+        effective_date=funded,
+    )
+    sandbox = SandboxCustodian(secret="s", today=lambda: DAY)
+    sandbox.start()
+    try:
+        mirror_into_sandbox(sandbox, [account], day=funded)
+        action = corporate_action_create(
+            security=xyz,
+            kind=CorporateAction.Kind.REVERSE_SPLIT,
+            ex_date=ex_day,
+            ratio_numerator=1,
+            ratio_denominator=2,
+            cash_in_lieu_price=Decimal("100.00"),
+            acting_user=system_user(),
+        )
+        status, _ = sandbox.corporate_action(
+            {
+                "id": f"split-{action.pk}",
+                "type": "split",
+                "symbol": "XYZ",
+                "ex_date": ex_day.isoformat(),
+                "split_to": 1,
+                "split_from": 2,
+                "cash_in_lieu_price": "100.00",
+            }
+        )
+        assert status == 201
+        corporate_actions_process(as_of=ex_day)
+
+        ours = services.book_holdings_as_of(account_ids=[account.pk], as_of=DAY)[account.pk]
+        assert ours["XYZ"] == Decimal(kept)
+        assert ours["CASH:USD"] == Decimal("500.00") + Decimal(in_lieu)
+        statement = sandbox.statement(account.custodian_account_number, DAY)
+        assert (Decimal(statement["positions"]["XYZ"]), Decimal(statement["cash"])) == (ours["XYZ"], ours["CASH:USD"])
+        outcome = services.reconcile_accounts(
+            account_ids=[account.pk],
+            business_date=DAY,
+            acting_user=system_user(),
+            custodian=RestCustodian(sandbox.url, retries=0),
+        )
+        assert outcome.counts == {"accounts": 1, "clean": 1, "breaks": 0}
+    finally:
+        sandbox.stop()

@@ -1,5 +1,6 @@
 """Tax-loss harvesting engine (pure): thresholds, substitutes, the household wash-sale rule, budgets."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -230,3 +231,50 @@ def test_a_harvested_account_keeps_every_slot_within_one_substitute_share_of_its
     total = D(vti_qty) * PRICES["VTI"] + D(bnd_qty) * PRICES["BND"] + D(cash)
     for slot in before:
         assert abs(after[slot] - before[slot]) <= PRICES["SCHB"] / total
+
+
+def _after_a_reverse_split(*, fractional_shares: bool) -> HarvestAccount:
+    """31 VTI in three lots, then a 1:4 reverse split: 7.75 shares, 7 kept (whole shares) and
+    0.75 paid in lieu from the costliest lot -- lots of 2.5, 2.5 and 2.0, the position whole,
+    the lots not. Each lot now at a loss (cost 1,000 and 1,100 a share, price 800)."""
+    lots = (
+        Lot(21, D("2.5"), D("1100"), TODAY - timedelta(days=300)),
+        Lot(22, D("2.5"), D("1000"), TODAY - timedelta(days=250)),
+        Lot(23, D("2.0"), D("1000"), TODAY - timedelta(days=200)),
+    )
+    quantity = D("7.75") if fractional_shares else D("7")
+    if fractional_shares:
+        lots = (Lot(21, D("2.75"), D("1100"), TODAY - timedelta(days=300)), *lots[1:])
+    holding = HarvestHolding("VTI", quantity, D("800"), lots, D("0.6"))
+    return replace(_taxable([holding], cash="30"), fractional_shares=fractional_shares, substitutes={"VTI": "SCHB"})
+
+
+def test_a_whole_share_account_with_fractional_lots_sells_whole_shares():
+    """Only the costliest lot (2.5 shares at 1,100, 27% down) passes a 25% threshold. Selling it
+    whole would sell 2.5 shares of a whole-share account and leave 4.5 -- which the custodian
+    counts as a fractional holding at the next split (the year's run: half a share apart). The
+    sale is 2 shares, 2 of the lot relieved: a loss of 2 x 300 = 600.00, 5 whole shares left."""
+    account = _after_a_reverse_split(fractional_shares=False)
+    plan = plan_harvest(_snapshot([account], amount="100", percent="0.25"))
+    [harvest] = plan.harvests
+    assert harvest.sell.quantity == D("2")
+    assert [(s.lot_id, s.quantity) for s in harvest.sell.lot_sales] == [(21, D("2"))]
+    assert harvest.loss == D("600.00")  # 2 x (1,100 - 800)
+    left = account.holdings[0].quantity - harvest.sell.quantity
+    assert left == left.to_integral_value()
+
+
+def test_a_fractional_share_account_sells_its_lots_exactly():
+    account = _after_a_reverse_split(fractional_shares=True)
+    plan = plan_harvest(_snapshot([account], amount="100", percent="0.25"))
+    [harvest] = plan.harvests
+    assert harvest.sell.quantity == D("2.75")
+    assert [(s.lot_id, s.quantity) for s in harvest.sell.lot_sales] == [(21, D("2.75"))]
+
+
+def test_a_whole_share_account_with_under_a_share_at_a_loss_harvests_nothing():
+    lot = Lot(31, D("0.5"), D("1100"), TODAY - timedelta(days=300))
+    rest = Lot(32, D("6.5"), D("700"), TODAY - timedelta(days=300))
+    holding = HarvestHolding("VTI", D("7"), D("800"), (lot, rest), D("0.6"))
+    account = replace(_taxable([holding], cash="30"), substitutes={"VTI": "SCHB"})
+    assert plan_harvest(_snapshot([account], amount="100", percent="0.15")).harvests == ()
