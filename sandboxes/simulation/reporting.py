@@ -95,7 +95,9 @@ class Reporting(Faults):
             for symbol, side, quantity, amount, traded in Execution.objects.filter(
                 order__proposal=proposal
             ).values_list("order__security__symbol", "order__side", "quantity", "amount", "trade_date"):
-                quantity = self.in_plan_shares(symbol, quantity, planned=proposal.as_of, traded=traded)
+                quantity = self.in_plan_shares(
+                    symbol, quantity, planned=proposal.as_of, traded=traded, made=proposal.created_at
+                )
                 sign = Decimal(1) if side == "buy" else Decimal(-1)
                 shares, cash = executed.get(symbol, (ZERO, ZERO))
                 executed[symbol] = (shares + sign * quantity, cash - sign * amount)

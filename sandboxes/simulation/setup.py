@@ -5,7 +5,7 @@ actions, registered with the market-data feed and the custodian."""
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -355,13 +355,28 @@ class FirmSetup(Harness):
             )
             self.summary.counts[f"corporate actions: {'reverse splits' if action.is_reverse else 'splits'}"] += 1
 
-    def in_plan_shares(self, symbol: str, quantity: Decimal, *, planned: date, traded: date) -> Decimal:
-        """Shares executed on `traded` in the shares of a plan made on `planned`: a split Kronos
-        applied in between (ex-date after the plan's night, on or before the trade) is undone."""
+    def in_plan_shares(
+        self, symbol: str, quantity: Decimal, *, planned: date, traded: date, made: datetime | None = None
+    ) -> Decimal:
+        """Shares executed on `traded` in the shares of a plan made on `planned` (at `made`): a
+        split Kronos applied after the plan, on or before the trade, is undone -- its ex-date
+        after the plan's day, or the plan's own day when the plan was made before that night
+        applied it (a harvest at 16:30 on the ex-date plans in the old shares; its orders wait
+        for the split and go out adjusted)."""
         for action in self.market.actions:
-            if action.symbol == symbol and not action.is_dividend and planned < action.ex_date <= traded:
+            if action.symbol != symbol or action.is_dividend or not action.ex_date <= traded:
+                continue
+            if planned < action.ex_date or (planned == action.ex_date and self._applied_after(action.id, made)):
                 quantity = quantity / action.ratio
         return quantity
+
+    @staticmethod
+    def _applied_after(external_id: str, made: datetime | None) -> bool:
+        """Whether Kronos applied the simulation's split `external_id` after `made`."""
+        if made is None:
+            return False
+        applied = CorporateAction.objects.filter(external_id=external_id).values_list("processed_at", flat=True).first()
+        return applied is not None and applied > made
 
     def reinvests(self, index: int) -> bool:
         """Whether the index-th account reinvests its dividends (every `reinvest_share`-th)."""

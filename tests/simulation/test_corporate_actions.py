@@ -147,3 +147,50 @@ def test_a_short_run_with_a_split_a_reverse_split_and_a_dividend_keeps_every_inv
             lots[symbol] = lots.get(symbol, D(0)) + quantity
         assert lots == held, number
     assert any(line.startswith("also:") and "corporate actions: reverse splits 1" in line for line in summary.lines())
+
+
+@pytest.mark.django_db
+def test_shares_of_a_plan_made_on_the_ex_date_before_the_night_applied_the_split_are_counted_in_the_old_shares():
+    """The year's run, day 195: a harvest planned at 16:30 on T's ex-date (a 2:1 split the night
+    applies at 17:30) planned in the old shares; its orders waited for the split and filled in
+    the new ones. The band check counted those fills in the old shares only for plans of an
+    earlier day, so it saw T sold twice over (0.10% against 18%). A plan made after the night
+    applied the split (the night's own scan) is in the new shares already."""
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from accounts.services import system_user
+    from portfolios.models import CorporateAction as KronosAction
+    from portfolios.services import corporate_action_create
+    from sandboxes.simulation.market import CorporateAction
+    from sandboxes.simulation.setup import FirmSetup
+    from tests.portfolios.factories import SecurityFactory
+
+    ex = date(1995, 2, 21)
+    split = CorporateAction(symbol="T", kind="split", ex_date=ex, pay_date=ex, split_to=2, split_from=1)
+    SecurityFactory(symbol="T")
+    kronos = corporate_action_create(
+        security="T",
+        kind=KronosAction.Kind.SPLIT,
+        ex_date=ex,
+        ratio_numerator=2,
+        ratio_denominator=1,
+        cash_in_lieu_price=Decimal("6.82"),
+        external_id=split.id,
+        acting_user=system_user(),
+    )
+    zone = timezone.get_current_timezone()
+    KronosAction.objects.filter(pk=kronos.pk).update(processed_at=datetime(1995, 2, 21, 17, 30, tzinfo=zone))
+    sim = FirmSetup.__new__(FirmSetup)
+    sim.market = SimpleNamespace(actions=[split])
+    next_day = date(1995, 2, 22)
+
+    def shares(planned: date, made: datetime | None) -> Decimal:
+        return sim.in_plan_shares("T", Decimal(200), planned=planned, traded=next_day, made=made)
+
+    assert shares(ex, datetime(1995, 2, 21, 16, 30, tzinfo=zone)) == Decimal(100)  # the harvest, before
+    assert shares(ex, datetime(1995, 2, 21, 17, 45, tzinfo=zone)) == Decimal(200)  # the night's scan, after
+    assert shares(date(1995, 2, 20), datetime(1995, 2, 20, 17, 45, tzinfo=zone)) == Decimal(100)
+    assert sim.in_plan_shares("T", Decimal(200), planned=ex, traded=date(1995, 2, 20), made=None) == Decimal(200)
