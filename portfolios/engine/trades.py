@@ -123,13 +123,29 @@ class _Planner:
             self.sold[i] = amount
         return True
 
-    def sell_to_target(self, i: int, target_value: Decimal) -> None:
+    def sell_to_target(self, i: int, target_value: Decimal, slack: Decimal | None = None) -> None:
+        """Sell holding i down to `target_value` in whole units (ROUND_DOWN) -- one unit more when
+        rounding down would leave it more than `slack` (its band, in value) above its target
+        and the unit more leaves it inside the band below (`into_band`)."""
         h = self.holdings[i]
         if target_value <= ZERO:
             quantity = h.quantity  # not in the model: sold entirely
         else:
-            quantity = ((self.values[i] - target_value) / h.price).quantize(self.unit, ROUND_DOWN)
+            excess = self.values[i] - target_value
+            quantity = (excess / h.price).quantize(self.unit, ROUND_DOWN)
+            if slack is not None and quantity < h.quantity:
+                quantity = self.into_band(i, quantity, excess, slack)
         self.sell(i, quantity)
+
+    def into_band(self, i: int, quantity: Decimal, gap: Decimal, slack: Decimal) -> Decimal:
+        """`quantity` of holding i (rounded down from `gap`, the value to trade), or one unit more
+        when `quantity` leaves more than `slack` of the gap undone -- the holding outside its band
+        -- and the unit more overshoots by no more than `slack`: inside the band on the other side."""
+        price = self.holdings[i].price
+        if gap - quantity * price <= slack:
+            return quantity
+        more = quantity + self.unit
+        return more if more * price - gap <= slack else quantity
 
     def raise_cash(self, need: Decimal, order: list[int], caps: Sequence[Decimal] | Mapping[int, Decimal]) -> Decimal:
         """Sell holdings in `order`, each at most `caps[i]` shares, until `need` is raised.
@@ -151,8 +167,10 @@ class _Planner:
                 need -= self.cash - before
         return need
 
-    def buy(self, i: int, want: Decimal, budget: Decimal) -> Decimal:
-        """Buy up to `want` (never more than `budget`, fee included) of holding i, rounded down;
+    def buy(self, i: int, want: Decimal, budget: Decimal, slack: Decimal | None = None) -> Decimal:
+        """Buy up to `want` (never more than `budget`, fee included) of holding i, rounded down --
+        for a holding outside its band (`slack`: the band, in value), one unit more when rounding
+        down would leave it outside and the unit more fits the budget and the band (`into_band`);
         returns the budget left. The budget and the planner's cash are compared and subtracted,
         never output, so only their values count: with no commission its terms are left out."""
         fee = self.fee
@@ -162,6 +180,10 @@ class _Planner:
             return budget
         price = self.holdings[i].price
         quantity = (spend / price).quantize(self.unit, ROUND_DOWN)
+        if slack is not None:
+            more = self.into_band(i, quantity, want, slack)
+            if more != quantity and (more * price).quantize(self.cents, ROUND_HALF_EVEN) + fee <= budget:
+                quantity = more
         amount = (quantity * price).quantize(self.cents, ROUND_HALF_EVEN)
         if (amount + fee if fee else amount) > budget:  # rounding the amount up must not overdraw the budget
             quantity = ((budget - fee - self.cents / 2) / price).quantize(self.unit, ROUND_DOWN)
@@ -397,7 +419,9 @@ def generate_trades(
     when `decide` says so: breaching overweight holdings are sold back to target (entirely
     when the model does not hold them); breaching underweight holdings are bought back to
     target, most underweight first, paid from cash above max(reserve, cash target) and the
-    sales; in-band overweight holdings are sold (most overweight first, never below target)
+    sales (in whole units rounded down, or one unit more when rounding down would leave the
+    holding outside its band and the unit more lands inside it: a share worth more than the gap
+    does not leave a holding out of band -- the same for the sales); in-band overweight holdings are sold (most overweight first, never below target)
     only when that cash falls short; in-band underweight holdings are bought only when cash
     would otherwise stay above its band. Restricted securities and wash-sale repurchases are
     never bought, no trade is under `min_trade_amount`, and cash never ends below the
@@ -441,7 +465,7 @@ def generate_trades(
         drift_i = rows[i].drift
         if drift_i > ZERO:
             if holdings[i].price > ZERO:
-                planner.sell_to_target(i, targets[i])
+                planner.sell_to_target(i, targets[i], rows[i].band * total)
         elif drift_i < ZERO:
             blocked = _buy_blocked(holdings[i], snapshot.as_of)
             if blocked:
@@ -467,7 +491,7 @@ def generate_trades(
     # 4. the buys, from cash above the floor
     budget = planner.cash - floor
     for _, _, i in wants:
-        budget = planner.buy(i, targets[i] - values[i], budget)
+        budget = planner.buy(i, targets[i] - values[i], budget, rows[i].band * total)
     if budget < ZERO and planner.cash < reserve:
         planner.notes.append("Cash stays below the reserve: no overweight holding is left to sell.")
 

@@ -352,3 +352,54 @@ def test_a_withdrawal_keeps_the_reserve():
     assert trades_of(plan) == [("sell", "A", D(8)), ("sell", "B", D(4))]
     # Cash ends at $200 of $9,000 (cash's weight is the remainder, equal to 28 digits).
     assert abs(plan.drift_after.rows[-1].actual_weight - D(200) / D(9000)) < D("1e-26")
+
+
+# --- a share worth a band --------------------------------------------------------------------
+
+
+def _one_goog_of_twenty_thousand(threshold="0.05") -> AccountSnapshot:
+    """The seed-2 simulation's SIM2-000082 (2018-02-02): 19,940.14 in eight holdings and 1,000
+    cash; GOOG, at 1,111.90 a share (5.58% of the account), is 5.42 points under its 11% target,
+    outside a 5-point band. Its gap is 2,193.42 - 1,111.90 = 1,081.52: 0.97 of a share."""
+    rows = [
+        ("BABA", 24, "187.309998", "0.19"),
+        ("BAC", 51, "31.830561", "0.09"),
+        ("GOOG", 1, "1111.900024", "0.11"),
+        ("MA", 6, "170.307480", "0.05"),
+        ("RRC", 181, "13.531981", "0.15"),
+        ("T", 76, "37.535759", "0.13"),
+        ("UAA", 272, "13.650000", "0.16"),
+        ("XOM", 20, "83.674362", "0.10"),
+    ]
+    return snapshot(
+        [holding(s, q, p, t) for s, q, p, t in rows], cash="1000.00", cash_target=D("0.02"), threshold=D(threshold)
+    )
+
+
+def test_a_holding_a_share_short_of_its_band_buys_the_share_that_brings_it_inside():
+    """Rounded down, the buy was 0 shares, the in-band holdings took the cash (sell 3 BABA, buy
+    6 BAC, 41 RRC, 4 XOM), and GOOG stayed 5.42 points under with no reason given: a filled
+    proposal out of band. One share more overshoots the target by 30.38 (0.15 point): inside
+    the band, so the plan buys it, before the in-band holdings' buys."""
+    plan = generate_trades(_one_goog_of_twenty_thousand())
+    assert ("buy", "GOOG", D(1)) in trades_of(plan)
+    assert not any(r.breached for r in plan.drift_after.rows)
+
+
+def test_a_share_that_would_overshoot_the_band_is_not_bought():
+    """At a 0.1-point band the share more would overshoot by 0.15 point: the buy stays at 0."""
+    plan = generate_trades(_one_goog_of_twenty_thousand(threshold="0.001"))
+    assert ("buy", "GOOG", D(1)) not in trades_of(plan)
+
+
+def _two_shares_of_a_thousand(band: str) -> AccountSnapshot:
+    # 2 X at 1,000 and 3,000 of BND = 5,000: X is 40% against 25%, 750.00 over (0.75 share).
+    return snapshot([holding("X", 2, "1000", "0.25"), holding("BND", 30, "100", "0.75")], cash="0", threshold=D(band))
+
+
+def test_an_overweight_holding_sells_the_share_that_brings_it_inside_at_the_bands_edge():
+    """Rounded down nothing is sold and X stays 15 points over. One share sold leaves 1,000
+    (20%): 5 points under, exactly the band's edge -- inside, so it is sold; at a 4.99-point
+    band it would land outside on the other side, and nothing is sold."""
+    assert ("sell", "X", D(1)) in trades_of(generate_trades(_two_shares_of_a_thousand("0.05")))
+    assert not any(t[1] == "X" for t in trades_of(generate_trades(_two_shares_of_a_thousand("0.0499"))))
