@@ -132,6 +132,7 @@ class Simulation(Reporting):
             tasks.nightly.delay(day.isoformat())
         self.publish_events()
         phases.mark("nightly")
+        self.analyse_as_autovacuum_would()
         self.summary.business_days += 1
         self.after_night(day)
         phases.mark("checks")
