@@ -421,8 +421,9 @@ def generate_trades(
     target, most underweight first, paid from cash above max(reserve, cash target) and the
     sales (in whole units rounded down, or one unit more when rounding down would leave the
     holding outside its band and the unit more lands inside it: a share worth more than the gap
-    does not leave a holding out of band -- the same for the sales); in-band overweight holdings are sold (most overweight first, never below target)
-    only when that cash falls short; in-band underweight holdings are bought only when cash
+    does not leave a holding out of band -- the same for the sales); in-band overweight
+    holdings are sold (most overweight first, never below target) only when that cash falls
+    short; in-band underweight holdings are bought only when cash
     would otherwise stay above its band. Restricted securities and wash-sale repurchases are
     never bought, no trade is under `min_trade_amount`, and cash never ends below the
     reserve (nor below zero) through a buy. `drift` and `decision` are computed when not given.
