@@ -8,7 +8,8 @@ no invariant was broken on any day (the run prints each violation with its accou
 
 The run is the suite's longest test, so it goes first (tests/conftest.py puts `simulation` tests at
 the head of the collection: under xdist one worker starts with it while the other runs the rest).
-It runs in a database of its own (`firm_database`, migrated for it and dropped after), not as a
+It runs in a database of its own (`firm_database`, a copy of the worker's freshly migrated test
+database, or migrated for it, and dropped after), not as a
 transactional test of the worker's test database, which a transactional test empties when it
 ends: the tests after it on the same worker keep the data the migrations wrote.
 """
@@ -23,14 +24,15 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections
+from django.db.backends.base.creation import TEST_DATABASE_PREFIX
 
 pytestmark = [pytest.mark.simulation, pytest.mark.worker, pytest.mark.slow]
 
 
-def _admin(settings_dict: dict) -> psycopg.Connection:
+def _admin(settings_dict: dict, dbname: str = "postgres") -> psycopg.Connection:
     """A connection to the server's maintenance database, to create and drop whole databases."""
     return psycopg.connect(
-        dbname="postgres",
+        dbname=dbname,
         user=settings_dict["USER"] or None,
         password=settings_dict["PASSWORD"] or None,
         host=settings_dict["HOST"] or None,
@@ -39,18 +41,44 @@ def _admin(settings_dict: dict) -> psycopg.Connection:
     )
 
 
+def _as_migrated(name: str) -> bool:
+    """Whether the worker's test database holds what the migrations wrote: its schema, and the
+    rows of the data migrations (the roles, the beat schedule) that a transactional test's
+    flush removes -- so a copy of it is a database migrated from empty."""
+    try:
+        with _admin(connection.settings_dict, dbname=name) as db:
+            row = db.execute(
+                "SELECT (SELECT count(*) FROM auth_group), (SELECT count(*) FROM django_celery_beat_periodictask)"
+            ).fetchone()
+    except psycopg.Error:  # not there, or not migrated
+        return False
+    return row is not None and row[0] > 0 and row[1] > 0
+
+
 @pytest.fixture
-def firm_database(django_db_blocker) -> Iterator[str]:
-    """A database of the simulation's own, migrated from empty, that it runs in (every thread and
-    the Celery worker it starts included); dropped after. The name is this process's, so xdist
-    workers never share one."""
+def firm_database(django_db_setup, django_db_blocker) -> Iterator[str]:
+    """A database of the simulation's own, as migrated from empty, that it runs in (every thread
+    and the Celery worker it starts included); dropped after. The name is this process's, so
+    xdist workers never share one. It is a copy of the worker's test database (`django_db_setup`:
+    the worker makes it for its other tests anyway) while that one is as the migrations left it
+    (the simulation runs first, so it is, unless --reuse-db kept an emptied one): a copy in
+    seconds rather than a migration of minutes under the suite's load; else migrated here."""
     with django_db_blocker.unblock():
         before = connection.settings_dict["NAME"]
         name = f"kronos_firm_{os.getpid()}"
+        # The worker's test database when django_db_setup made one (it does once any collected test
+        # uses the database), never the database the settings name.
+        template = before if before.startswith(TEST_DATABASE_PREFIX) and _as_migrated(before) else None
         connections.close_all()
         with _admin(connection.settings_dict) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{name}"')
+            if template is not None:
+                try:
+                    admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                except psycopg.errors.ObjectInUse:  # another session in it: migrate instead
+                    template = None
+            if template is None:
+                admin.execute(f'CREATE DATABASE "{name}"')
         connection.settings_dict["NAME"] = settings.DATABASES["default"]["NAME"] = name
         try:
             call_command("migrate", verbosity=0, interactive=False)
