@@ -47,6 +47,8 @@ class Orders(CorporateActions):
                 self._enqueue("account.rejected", {"request_id": request_id, "reason": record["message"]})
             else:
                 record.update(status="opened", account_number=number)
+                if "fractional_shares" in payload:  # told at the opening, as by the settings call
+                    self._book(number).fractional_shares = bool(payload["fractional_shares"])
                 self._enqueue("account.opened", {"request_id": request_id, "account_number": number})
         if failure == "after":
             return 503, {"detail": "The sandbox custodian lost the answer (injected)."}

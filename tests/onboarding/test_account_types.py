@@ -184,3 +184,39 @@ def test_the_accounts_apis_lean_answer_is_what_its_schema_serializer_writes(
         assert list(from_row) == list(lean) and from_row == lean
     listed = api(alice.user).get("/api/v1/accounts/").json()["results"]
     assert {a["name"] for a in listed} >= {"Joint"} and listed[0]["owners"]
+
+
+@pytest.mark.parametrize("fractional", [True, False])
+def test_the_custodian_is_told_at_the_opening_whether_the_account_trades_fractions(
+    alice_household, alice, adult, fractional
+):
+    """A split leaves a fractional account its fractions in Kronos's books; the custodian keeps
+    them too only when it knows the account trades fractions (a 200-account simulation with every
+    third account fractional broke on a 1:4 reverse split: ours 4,895.75 GE, the custodian's 4,895
+    and 8.85 in lieu). The opening request says so, and the sandbox custodian keeps it."""
+    from sandboxes.custodian import SandboxCustodian
+    from trading.adapters.custodian import RestCustodian
+    from trading.services.account_opening import account_opening_request
+
+    account = open_(
+        alice_household, alice.user, account_type="individual", owners=[adult], fractional_shares=fractional
+    )
+    sandbox = SandboxCustodian(secret="s", today=lambda: dt.date(2025, 3, 3))
+    sandbox.start()
+    try:
+        request = account_opening_request(account=account, acting_user=alice.user, custodian=RestCustodian(sandbox.url))
+        [(number, book)] = [(n, b) for n, b in sandbox._books.items()]
+        assert number.startswith("SBX-") and book.fractional_shares is fractional
+        assert request.request_id
+        # 31 shares, then a 1:4 reverse split: 7.75 kept when fractional, else 7 and 0.75 in lieu.
+        sandbox.open_books([(number, dt.date(2025, 3, 3), "XYZ", Decimal(31))])
+        sandbox.corporate_action(
+            {"id": "r", "type": "split", "symbol": "XYZ", "ex_date": "2025-03-04", "split_to": 1, "split_from": 4,
+             "cash_in_lieu_price": "40.00"}
+        )  # fmt: skip
+        statement = sandbox.statement(number, dt.date(2025, 3, 4))
+        assert (Decimal(statement["positions"]["XYZ"]), Decimal(statement["cash"])) == (
+            (Decimal("7.75"), Decimal(0)) if fractional else (Decimal(7), Decimal("30.00"))
+        )
+    finally:
+        sandbox.stop()

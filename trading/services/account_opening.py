@@ -85,6 +85,7 @@ def account_opening_request(
             title=account.name,
             currency=account.base_currency,
             owners=owners,
+            fractional_shares=account.fractional_shares,
         )
         request.attempts += 1
         request.requested_at = timezone.now()

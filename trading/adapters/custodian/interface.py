@@ -112,6 +112,9 @@ class AccountOpenRequest:
     title: str
     currency: str
     owners: tuple[AccountOwnerInfo, ...]
+    # The account trades fractional shares: the custodian keeps a split's fractions for it
+    # rather than paying them in lieu (the rule Kronos's books follow, so both agree).
+    fractional_shares: bool = False
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -120,6 +123,7 @@ class AccountOpenRequest:
             "title": self.title,
             "currency": self.currency,
             "owners": [o.as_json() for o in self.owners],
+            "fractional_shares": self.fractional_shares,
         }
 
 
