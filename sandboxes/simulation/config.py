@@ -45,6 +45,7 @@ class Config:
     # one each, on held symbols, on days spread over the run (market.corporate_actions).
     force_actions: tuple[str, ...] = ()
     reinvest_share: int = 3  # every n-th account reinvests its dividends
+    fractional_share: int = 0  # every n-th account takes fractional shares (0: none)
     # Every n-th household of the opening book also holds a traditional IRA on the same model, the
     # two accounts a rebalancing group (household rebalancing and asset location); 0: none.
     group_share: int = 4

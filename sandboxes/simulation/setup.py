@@ -187,11 +187,14 @@ class FirmSetup(Harness):
             opened_on=day,
             drift_threshold=Decimal("0.05"),
             reinvest_dividends=self.reinvests(index),
+            fractional_shares=self.fractional(index),
             rebalance_mode=InvestmentAccount.RebalanceMode.AUTOMATIC
             if automatic
             else InvestmentAccount.RebalanceMode.APPROVAL,
         )
         self.numbers[account.pk] = number
+        if account.fractional_shares:  # the account trades fractions at the custodian, as in our books
+            self._custodian_post(f"/v1/accounts/{number}/settings", {"fractional_shares": True})
         size = Decimal(int(self.rng.lognormvariate(12.3, 0.9))).quantize(Decimal(1))  # ~ $220k median
         size = max(Decimal(20000), min(size, Decimal(5000000)))
         if opening:
@@ -377,6 +380,11 @@ class FirmSetup(Harness):
             return False
         applied = CorporateAction.objects.filter(external_id=external_id).values_list("processed_at", flat=True).first()
         return applied is not None and applied > made
+
+    def fractional(self, index: int) -> bool:
+        """Whether the index-th account takes fractional shares (every `fractional_share`-th)."""
+        share = self.config.fractional_share
+        return share > 0 and index % share == share - 1
 
     def reinvests(self, index: int) -> bool:
         """Whether the index-th account reinvests its dividends (every `reinvest_share`-th)."""

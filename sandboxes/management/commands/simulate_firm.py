@@ -46,6 +46,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-harvesting", action="store_true", help="no tax-loss harvesting")
         parser.add_argument(
+            "--fractional-share",
+            type=int,
+            default=0,
+            help="every n-th account takes fractional shares (0: none, the default)",
+        )
+        parser.add_argument(
             "--force-actions",
             type=str,
             default="",
@@ -57,6 +63,8 @@ class Command(BaseCommand):
             raise CommandError("--accounts and --days must be at least 1.")
         if options["group_share"] < 0:
             raise CommandError("--group-share must be 0 (no groups) or more.")
+        if options["fractional_share"] < 0:
+            raise CommandError("--fractional-share must be 0 (none) or more.")
         if connection.vendor != "postgresql":
             raise CommandError("simulate_firm runs on PostgreSQL (set DATABASE_URL).")
         config = Config(
@@ -69,6 +77,7 @@ class Command(BaseCommand):
             kill_worker=False if options["no_kill"] else None,
             verbose=options["verbose"],
             group_share=options["group_share"],
+            fractional_share=options["fractional_share"],
             harvesting=not options["no_harvesting"],
             force_actions=tuple(k.strip() for k in (options["force_actions"] or "").split(",") if k.strip()),
             out=lambda line: self.stdout.write(line),
