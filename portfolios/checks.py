@@ -30,6 +30,20 @@ class AccountCreatedHook(Protocol):
     def __call__(self, *, account_id: int) -> None: ...
 
 
+class AccountSettingsChangedHook(Protocol):
+    """Called inside the transaction that changed an account's settings, with the fields whose
+    value changed (trading tells the custodian what it keeps of them)."""
+
+    def __call__(self, *, account: InvestmentAccount, changed: frozenset[str]) -> None: ...
+
+
+ACCOUNT_SETTINGS_CHANGED_HOOKS: Slot[AccountSettingsChangedHook] = Slot(
+    "portfolios.account_settings_changed",
+    required=("trading.custodian_account_settings",),
+    doc="a change of whether an account trades fractional shares is sent to the custodian (the outbox).",
+)
+
+
 ACCOUNT_CREATED_HOOKS: Slot[AccountCreatedHook] = Slot(
     "portfolios.account_created",
     required=("onboarding.account_created",),

@@ -16,7 +16,7 @@ from accounts.models import Household, HouseholdMember, User
 from accounts.services import event_emit
 from kronos.history import save_attributed
 from portfolios import ledger, permissions
-from portfolios.checks import ACCOUNT_CREATED_HOOKS, MODEL_ASSIGN_CHECKS
+from portfolios.checks import ACCOUNT_CREATED_HOOKS, ACCOUNT_SETTINGS_CHANGED_HOOKS, MODEL_ASSIGN_CHECKS
 from portfolios.errors import PortfoliosError
 from portfolios.models import (
     ACCOUNT_SETTINGS,
@@ -261,12 +261,20 @@ def account_update(*, account: InvestmentAccount, acting_user: User, **changes: 
             account.closed_on = timezone.localdate()
     if "account_type" in cleaned and cleaned["account_type"] not in InvestmentAccount.AccountType.values:
         raise PortfoliosError(f"'{cleaned['account_type']}' is not an account type.", field="account_type")
+    changed = frozenset(
+        field
+        for field, value in cleaned.items()
+        if getattr(account, field) != (value.strip() if field == "name" else value)
+    )
     for field, value in cleaned.items():
         setattr(account, field, value.strip() if field == "name" else value)
     try:
         save_attributed(account, acting_user=acting_user, reason="account updated")
     except ValidationError as exc:
         raise PortfoliosError.from_validation(exc) from exc
+    if changed:
+        for hook in ACCOUNT_SETTINGS_CHANGED_HOOKS.checks():
+            hook(account=account, changed=changed)
     return account  # its figures: the InvestmentAccount receiver in portfolios.signals
 
 

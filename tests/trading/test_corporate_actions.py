@@ -266,3 +266,40 @@ def test_a_reverse_split_that_leaves_a_proposals_trade_with_nothing_expires_the_
         proposal.history.first().history_change_reason
         == f"1-for-10 reverse split #{action.pk}: a trade left with nothing"
     )
+
+
+def test_a_change_of_fractional_shares_reaches_the_custodian_through_the_outbox(
+    sandbox, advisor_account, alice, django_capture_on_commit_callbacks
+):
+    """The custodian keeps a split's fractions for an account it knows trades them: a change of
+    the setting goes out as an outbox message (sent once the change commits, retried while the
+    custodian is down, with the setting as it is when sent); a save that changes nothing else
+    sends nothing."""
+    from portfolios.services import account_update
+
+    number = advisor_account.custodian_account_number
+    book = sandbox.sandbox._book(number)
+    assert book.fractional_shares is None  # never told
+
+    with django_capture_on_commit_callbacks():
+        account_update(account=advisor_account, acting_user=alice.user, fractional_shares=True)
+    [message] = OutboxMessage.objects.filter(kind=OutboxMessage.Kind.ACCOUNT_SETTINGS)
+    assert message.account_id == advisor_account.pk and message.status == OutboxMessage.Status.PENDING
+
+    from trading.adapters.custodian import RestCustodian
+
+    down = RestCustodian("http://127.0.0.1:9", retries=0, timeout=2, sleep=lambda s: None)  # nothing listens
+    sandbox.relay(custodian=down)
+    message.refresh_from_db()
+    assert (message.status, message.attempts, book.fractional_shares) == (OutboxMessage.Status.PENDING, 1, None)
+
+    OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=message.created_at)
+    sandbox.relay()
+    message.refresh_from_db()
+    assert (message.status, book.fractional_shares) == (OutboxMessage.Status.SENT, True)
+
+    account_update(account=advisor_account, acting_user=alice.user, fractional_shares=True, drift_threshold="0.04")
+    assert OutboxMessage.objects.filter(kind=OutboxMessage.Kind.ACCOUNT_SETTINGS).count() == 1  # unchanged: nothing
+    account_update(account=advisor_account, acting_user=alice.user, fractional_shares=False)
+    sandbox.relay()
+    assert book.fractional_shares is False

@@ -22,6 +22,7 @@ class OutboxMessage(models.Model):
         CANCEL_ORDER = "cancel_order", "Cancel order"
         BANK_TRANSFER = "bank_transfer", "Bank transfer"
         SUBMIT_BLOCK = "submit_block", "Submit block order"
+        ACCOUNT_SETTINGS = "account_settings", "Account settings"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -35,6 +36,10 @@ class OutboxMessage(models.Model):
         "trading.BlockOrder", on_delete=models.PROTECT, null=True, blank=True, related_name="outbox"
     )
     transfer = models.ForeignKey(CashTransfer, on_delete=models.PROTECT, null=True, blank=True, related_name="outbox")
+    # An account's settings the custodian keeps too (whether it trades fractional shares).
+    account = models.ForeignKey(
+        "portfolios.InvestmentAccount", on_delete=models.PROTECT, null=True, blank=True, related_name="outbox"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)

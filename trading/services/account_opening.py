@@ -23,7 +23,8 @@ from portfolios.errors import PortfoliosError
 from portfolios.models import InvestmentAccount
 from trading.adapters.custodian import AccountOpenRequest, AccountOwnerInfo, CustodianError, get_custodian
 from trading.errors import TradingError
-from trading.models import CustodianAccountRequest
+from trading.models import CustodianAccountRequest, OutboxMessage
+from trading.services.common import relay_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -142,3 +143,15 @@ def account_opening_rejected(*, request_id: str, reason: str, acting_user: User)
     request.last_error = (reason or "The custodian rejected the account.")[:300]
     save_attributed(request, acting_user=acting_user, reason="custodian rejected the account", validate=False)
     return "account rejected"
+
+
+def custodian_settings_queue(*, account: InvestmentAccount, changed: frozenset[str]) -> None:
+    """portfolios' account-settings hook (`portfolios.checks.ACCOUNT_SETTINGS_CHANGED_HOOKS`): a
+    change of whether an open account trades fractional shares is sent to the custodian, which
+    keeps a split's fractions by it -- through the outbox, in the change's transaction, so the
+    call is made once the change commits and again until the custodian takes it. The relay sends
+    the account's setting as it is when it sends (a later change is not undone by an earlier one)."""
+    if "fractional_shares" not in changed or not account.custodian_account_number:
+        return
+    OutboxMessage.objects.create(kind=OutboxMessage.Kind.ACCOUNT_SETTINGS, account=account)
+    relay_after_commit()

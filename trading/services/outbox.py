@@ -126,6 +126,13 @@ def _send_cancel(message: OutboxMessage, *, custodian: Any, acting_user: User, n
     _mark_sent(message, now=now)
 
 
+def _send_account_settings(message: OutboxMessage, *, custodian: Any, now: datetime) -> None:
+    account = message.account
+    assert account is not None and account.custodian_account_number
+    custodian.update_account_settings(account.custodian_account_number, fractional_shares=account.fractional_shares)
+    _mark_sent(message, now=now)
+
+
 def _send_transfer(message: OutboxMessage, *, banking: Any, acting_user: User, now: datetime) -> None:
     assert message.transfer is not None
     transfer_bank_submit(transfer=message.transfer, banking=banking, acting_user=acting_user)
@@ -225,6 +232,8 @@ def relay_outbox(
                         send_block(message, custodian=custodian, acting_user=acting_user, now=moment)
                     elif message.kind == OutboxMessage.Kind.CANCEL_ORDER:
                         _send_cancel(message, custodian=custodian, acting_user=acting_user, now=moment)
+                    elif message.kind == OutboxMessage.Kind.ACCOUNT_SETTINGS:
+                        _send_account_settings(message, custodian=custodian, now=moment)
                     else:
                         _send_transfer(message, banking=banking, acting_user=acting_user, now=moment)
                 result.sent += 1

@@ -121,6 +121,11 @@ class RestCustodian:
             message=str(payload.get("message") or ""),
         )
 
+    def update_account_settings(self, account_ref: str, *, fractional_shares: bool) -> None:
+        """Tell the custodian what it keeps of an account's settings: whether it trades fractional
+        shares (a split then leaves it its fractions). Setting a value is idempotent."""
+        self._request("POST", f"/v1/accounts/{account_ref}/settings", json={"fractional_shares": fractional_shares})
+
     def statement(self, account_ref: str, as_of: date) -> Statement:
         payload = self._request("GET", f"/v1/accounts/{account_ref}/statement?as_of={as_of.isoformat()}")
         return Statement(

@@ -148,6 +148,8 @@ class Custodian(Protocol):
 
     def statement(self, account_ref: str, as_of: date) -> Statement: ...
 
+    def update_account_settings(self, account_ref: str, *, fractional_shares: bool) -> None: ...
+
 
 CENT = Decimal("0.01")
 
