@@ -261,13 +261,10 @@ def account_update(*, account: InvestmentAccount, acting_user: User, **changes: 
             account.closed_on = timezone.localdate()
     if "account_type" in cleaned and cleaned["account_type"] not in InvestmentAccount.AccountType.values:
         raise PortfoliosError(f"'{cleaned['account_type']}' is not an account type.", field="account_type")
-    changed = frozenset(
-        field
-        for field, value in cleaned.items()
-        if getattr(account, field) != (value.strip() if field == "name" else value)
-    )
-    for field, value in cleaned.items():
-        setattr(account, field, value.strip() if field == "name" else value)
+    values = {field: value.strip() if field == "name" else value for field, value in cleaned.items()}
+    changed = frozenset(field for field, value in values.items() if getattr(account, field) != value)
+    for field, value in values.items():
+        setattr(account, field, value)
     try:
         save_attributed(account, acting_user=acting_user, reason="account updated")
     except ValidationError as exc:
